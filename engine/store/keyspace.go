@@ -1,0 +1,213 @@
+package store
+
+import "math/rand/v2"
+
+// randomProbes is how many random slot positions are tried before falling
+// back to a linear walk when picking a random key of a shard.
+const randomProbes = 8
+
+// Del deletes keys atomically and returns how many existed.
+func (s *Store) Del(keys [][]byte) int {
+	if len(keys) == 0 {
+		return 0
+	}
+	clk := s.clock()
+	m := s.lockKeys(keys)
+	defer m.unlock()
+	n := 0
+	for i, k := range keys {
+		sh := m.shard(i)
+		if e := sh.get(k, m.hashes[i], &clk); e != nil {
+			sh.remove(e)
+			n++
+		}
+	}
+	return n
+}
+
+// Exists returns how many of keys exist; a key given twice counts twice.
+func (s *Store) Exists(keys [][]byte) int {
+	return s.countLive(keys)
+}
+
+// Touch updates the access time of keys and returns how many exist.
+func (s *Store) Touch(keys [][]byte) int {
+	return s.countLive(keys)
+}
+
+func (s *Store) countLive(keys [][]byte) int {
+	if len(keys) == 0 {
+		return 0
+	}
+	clk := s.clock()
+	m := s.lockKeys(keys)
+	defer m.unlock()
+	n := 0
+	for i, k := range keys {
+		if m.shard(i).read(k, m.hashes[i], &clk) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Type returns "none", "string" or "hash".
+func (s *Store) Type(key []byte) string {
+	clk := s.clock()
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return typeName(sh.read(key, h, &clk))
+}
+
+func typeName(e *entry) string {
+	switch {
+	case e == nil:
+		return "none"
+	case e.hash != nil:
+		return "hash"
+	}
+	return "string"
+}
+
+// Rename moves src to dst, replacing dst, and keeps the TTL.
+func (s *Store) Rename(src, dst []byte) error {
+	_, err := s.rename(src, dst, false)
+	return err
+}
+
+// RenameNX is Rename applied only if dst does not exist.
+func (s *Store) RenameNX(src, dst []byte) (bool, error) {
+	return s.rename(src, dst, true)
+}
+
+func (s *Store) rename(src, dst []byte, nx bool) (bool, error) {
+	clk := s.clock()
+	m := s.lockKeys([][]byte{src, dst})
+	defer m.unlock()
+	ssh, dsh := m.shard(0), m.shard(1)
+	e := ssh.get(src, m.hashes[0], &clk)
+	if e == nil {
+		return false, ErrNoSuchKey
+	}
+	if string(src) == string(dst) {
+		return !nx, nil
+	}
+	if d := dsh.get(dst, m.hashes[1], &clk); d != nil {
+		if nx {
+			return false, nil
+		}
+		dsh.remove(d)
+	}
+	at, hasTTL := ssh.deadline(e)
+	str, hash := e.str, e.hash
+	ssh.remove(e)
+	n := dsh.insert(dst, m.hashes[1])
+	dsh.setValue(n, str, hash)
+	if hasTTL {
+		dsh.setTTL(n, at)
+	}
+	return true, nil
+}
+
+// setValue gives e the value of another entry (a string or a hash). Lock held.
+func (sh *shard) setValue(e *entry, str []byte, hash *hashValue) {
+	old := e.size()
+	e.str, e.hash = str, hash
+	sh.store.used.Add(e.size() - old)
+}
+
+// Copy copies src to dst with its TTL. Without replace an existing dst
+// makes it fail (false). Source and destination must differ (ErrSameKey).
+func (s *Store) Copy(src, dst []byte, replace bool) (bool, error) {
+	if string(src) == string(dst) {
+		return false, ErrSameKey
+	}
+	if err := s.reserve(0); err != nil {
+		return false, err
+	}
+	clk := s.clock()
+	m := s.lockKeys([][]byte{src, dst})
+	defer m.unlock()
+	ssh, dsh := m.shard(0), m.shard(1)
+	e := ssh.get(src, m.hashes[0], &clk)
+	if e == nil {
+		return false, nil
+	}
+	if d := dsh.get(dst, m.hashes[1], &clk); d != nil {
+		if !replace {
+			return false, nil
+		}
+		dsh.remove(d)
+	}
+	// Strings share their bytes: the clipped capacity keeps an APPEND to
+	// either key from reaching the other (see entry).
+	str, hash := view(e.str), e.hash
+	if hash != nil {
+		hash = hash.clone()
+	}
+	at, hasTTL := ssh.deadline(e)
+	n := dsh.insert(dst, m.hashes[1])
+	dsh.setValue(n, str, hash)
+	if hasTTL {
+		dsh.setTTL(n, at)
+	}
+	return true, nil
+}
+
+// RandomKey returns a random live key, or nil when the store is empty.
+func (s *Store) RandomKey() []byte {
+	clk := s.clock()
+	for {
+		sh := s.randomShard(func(sh *shard) bool { return sh.count.Load() > 0 })
+		if sh == nil {
+			return nil
+		}
+		sh.mu.Lock()
+		if sh.slots.live == 0 {
+			sh.mu.Unlock()
+			continue
+		}
+		e := sh.randomEntry()
+		if sh.isExpired(e, &clk) {
+			// Every retry reclaims a key, so the loop ends.
+			sh.remove(e)
+			sh.expired.Add(1)
+			sh.mu.Unlock()
+			continue
+		}
+		k := []byte(e.key)
+		sh.mu.Unlock()
+		return k
+	}
+}
+
+// randomShard returns a shard that satisfies ok, starting from a random
+// one, or nil if none does. ok is called without the shard's lock.
+func (s *Store) randomShard(ok func(*shard) bool) *shard {
+	n := len(s.shards)
+	start := rand.IntN(n)
+	for i := range n {
+		if sh := &s.shards[(start+i)&(n-1)]; ok(sh) {
+			return sh
+		}
+	}
+	return nil
+}
+
+// randomEntry returns a random key of the shard, which has one. Lock held.
+func (sh *shard) randomEntry() *entry {
+	items := sh.slots.items
+	for range randomProbes {
+		if e := items[rand.IntN(len(items))]; e != nil {
+			return e
+		}
+	}
+	start := rand.IntN(len(items))
+	for i := range items {
+		if e := items[(start+i)%len(items)]; e != nil {
+			return e
+		}
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package store_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+
+	"nexo/engine/store"
+)
+
+const (
+	// benchKeys is the size of the key set of the throughput benchmarks.
+	benchKeys = 1 << 16
+	// benchValueSize matches redis-benchmark -d 100.
+	benchValueSize = 100
+	// memoryKeys is the dataset of BenchmarkMemoryPerKey; Redis 7.0 needs
+	// about 192 bytes per key for it (see PERF-NOTES.md).
+	memoryKeys = 1_000_000
+)
+
+// benchKeySet returns n keys shaped like redis-benchmark's "key:__rand_int__".
+func benchKeySet(n int) [][]byte {
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "key:%012d", i)
+	}
+	return keys
+}
+
+func benchStore(b *testing.B, keys [][]byte) *store.Store {
+	s := open(b, store.Config{})
+	value := make([]byte, benchValueSize)
+	for _, k := range keys {
+		if _, err := s.Set(k, value, store.SetOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+func BenchmarkSet(b *testing.B) {
+	keys := benchKeySet(benchKeys)
+	s := open(b, store.Config{})
+	value := make([]byte, benchValueSize)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Set(keys[i&(benchKeys-1)], value, store.SetOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	keys := benchKeySet(benchKeys)
+	s := benchStore(b, keys)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if v, _ := s.Get(keys[i&(benchKeys-1)]); v == nil {
+			b.Fatal("missing")
+		}
+		i++
+	}
+}
+
+func BenchmarkIncr(b *testing.B) {
+	keys := benchKeySet(benchKeys)
+	s := open(b, store.Config{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.IncrBy(keys[i&(benchKeys-1)], 1); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkGetParallel(b *testing.B) {
+	keys := benchKeySet(benchKeys)
+	s := benchStore(b, keys)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		// Random starting points keep goroutines off each other's shards.
+		i := rand.IntN(benchKeys)
+		for pb.Next() {
+			_, _ = s.Get(keys[i&(benchKeys-1)])
+			i += 7
+		}
+	})
+}
+
+func BenchmarkSetParallel(b *testing.B) {
+	keys := benchKeySet(benchKeys)
+	s := open(b, store.Config{})
+	value := make([]byte, benchValueSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(benchKeys)
+		for pb.Next() {
+			_, _ = s.Set(keys[i&(benchKeys-1)], value, store.SetOptions{})
+			i += 7
+		}
+	})
+}
+
+// BenchmarkMemoryPerKey loads memoryKeys keys with 100-byte values and
+// reports, per key: the live heap after a full GC (heap-B/key), the growth
+// of the process's resident memory (rss-B/key, Linux only; it includes the
+// garbage collector's headroom and so depends on GOGC) and the store's
+// accounted bytes (accounted-B/key). Redis 7.0 needs about 192 B/key RSS.
+func BenchmarkMemoryPerKey(b *testing.B) {
+	value := make([]byte, benchValueSize)
+	var key []byte
+	for b.Loop() {
+		var before, after runtime.MemStats
+		debug.FreeOSMemory() // start from a baseline with no retained pages
+		runtime.ReadMemStats(&before)
+		rssBefore := residentBytes()
+		s, err := store.New(store.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range memoryKeys {
+			key = fmt.Appendf(key[:0], "key:%012d", i)
+			if _, err := s.Set(key, value, store.SetOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/memoryKeys, "heap-B/key")
+		if rss := residentBytes(); rss > 0 {
+			b.ReportMetric(float64(rss-rssBefore)/memoryKeys, "rss-B/key")
+		}
+		b.ReportMetric(float64(s.Stats().UsedMemory)/memoryKeys, "accounted-B/key")
+		runtime.KeepAlive(s)
+		s.Close()
+	}
+}
+
+// residentBytes returns the resident set size of this process, or 0 where
+// /proc is not available.
+func residentBytes() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,1379 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nexo/engine/store"
+)
+
+const (
+	// testExpireInterval is the active expiry period of tests that wait for it.
+	testExpireInterval = 20 * time.Millisecond
+	// expiryMargin is added to testExpireInterval to let one full cycle run
+	// under the race detector on a loaded machine.
+	expiryMargin = 100 * time.Millisecond
+)
+
+// clock is an injectable clock that only moves when told to.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.UnixMilli(1_700_000_000_000)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func open(t testing.TB, cfg store.Config) *store.Store {
+	t.Helper()
+	s, err := store.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func b(s string) []byte { return []byte(s) }
+
+func bs(ss ...string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func strs(bb [][]byte) []string {
+	out := make([]string, len(bb))
+	for i, v := range bb {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error %v, want %v", err, want)
+	}
+}
+
+func set(t *testing.T, s *store.Store, k, v string) {
+	t.Helper()
+	if _, err := s.Set(b(k), b(v), store.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, s *store.Store, k string) (string, bool) {
+	t.Helper()
+	v, err := s.Get(b(k))
+	check(t, err)
+	return string(v), v != nil
+}
+
+func wantValue(t *testing.T, s *store.Store, k, want string) {
+	t.Helper()
+	if v, ok := get(t, s, k); !ok || v != want {
+		t.Fatalf("GET %s = %q (exists %v), want %q", k, v, ok, want)
+	}
+}
+
+func wantMissing(t *testing.T, s *store.Store, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if n := s.Exists(bs(k)); n != 0 {
+			t.Fatalf("%s exists", k)
+		}
+	}
+}
+
+func hset(t *testing.T, s *store.Store, k string, pairs ...string) {
+	t.Helper()
+	if _, err := s.HSet(b(k), bs(pairs...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func parallel(n int, fn func(g int)) {
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(g)
+		}()
+	}
+	wg.Wait()
+}
+
+func TestConfig(t *testing.T) {
+	t.Run("policies parse case-insensitively and print back", func(t *testing.T) {
+		for _, name := range []string{"noeviction", "allkeys-lru", "volatile-lru", "allkeys-random", "volatile-ttl", "volatile-random"} {
+			p, err := store.ParsePolicy(name)
+			check(t, err)
+			if p.String() != name {
+				t.Fatalf("%s parsed to %v", name, p)
+			}
+		}
+		if p, err := store.ParsePolicy("AllKeys-LRU"); err != nil || p != store.AllKeysLRU {
+			t.Fatal(p, err)
+		}
+	})
+	t.Run("edge: invalid configurations are rejected", func(t *testing.T) {
+		if _, err := store.ParsePolicy("allkeys-lfu"); err == nil {
+			t.Fatal("unknown policy accepted")
+		}
+		for _, cfg := range []store.Config{
+			{Shards: 3}, {Shards: store.MaxShards * 2}, {Shards: -1}, {MaxMemory: -1},
+			{Policy: store.Policy(99)}, {ExpireInterval: -time.Second},
+		} {
+			if _, err := store.New(cfg); err == nil {
+				t.Fatalf("%+v accepted", cfg)
+			}
+		}
+		s := open(t, store.Config{Shards: 1})
+		s.Close()
+		s.Close()
+		set(t, s, "still", "usable")
+	})
+}
+
+func TestStrings(t *testing.T) {
+	t.Run("set, get, getdel, mset, mget, append, strlen", func(t *testing.T) {
+		s := open(t, store.Config{})
+		if v, err := s.Get(b("nope")); v != nil || err != nil {
+			t.Fatal(v, err)
+		}
+		set(t, s, "k", "v")
+		wantValue(t, s, "k", "v")
+		set(t, s, "empty", "")
+		if v, _ := s.Get(b("empty")); v == nil || len(v) != 0 {
+			t.Fatalf("empty value read as %#v", v)
+		}
+		check(t, s.MSet(bs("a", "1", "b", "2", "a", "3")))
+		if got := strs(s.MGet(bs("a", "b", "nope"))); !slices.Equal(got, []string{"3", "2", ""}) {
+			t.Fatal(got)
+		}
+		if ok, err := s.MSetNX(bs("c", "1", "d", "2")); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if n, err := s.Append(b("c"), b("23")); n != 3 || err != nil {
+			t.Fatal(n, err)
+		}
+		if n, err := s.Append(b("new"), b("xy")); n != 2 || err != nil {
+			t.Fatal(n, err)
+		}
+		if n, err := s.StrLen(b("c")); n != 3 || err != nil {
+			t.Fatal(n, err)
+		}
+		if v, err := s.GetDel(b("c")); string(v) != "123" || err != nil {
+			t.Fatal(v, err)
+		}
+		wantMissing(t, s, "c")
+	})
+	t.Run("set conditions and get", func(t *testing.T) {
+		s := open(t, store.Config{})
+		r, err := s.Set(b("k"), b("1"), store.SetOptions{Cond: store.IfExists})
+		if r.Applied || err != nil {
+			t.Fatal(r, err)
+		}
+		wantMissing(t, s, "k")
+		r, _ = s.Set(b("k"), b("1"), store.SetOptions{Cond: store.IfNotExists})
+		if !r.Applied {
+			t.Fatal(r)
+		}
+		r, _ = s.Set(b("k"), b("2"), store.SetOptions{Cond: store.IfNotExists, Get: true})
+		if r.Applied || !r.HadOld || string(r.Old) != "1" {
+			t.Fatal(r)
+		}
+		r, _ = s.Set(b("k"), b("3"), store.SetOptions{Cond: store.IfExists, Get: true})
+		if !r.Applied || string(r.Old) != "1" {
+			t.Fatal(r)
+		}
+		r, _ = s.Set(b("other"), b("x"), store.SetOptions{Get: true})
+		if !r.Applied || r.HadOld || r.Old != nil {
+			t.Fatal(r)
+		}
+		wantValue(t, s, "k", "3")
+	})
+	t.Run("edge: wrong types, overwrites and odd lists", func(t *testing.T) {
+		s := open(t, store.Config{})
+		hset(t, s, "h", "f", "v")
+		_, err := s.Set(b("h"), b("x"), store.SetOptions{Get: true})
+		wantErr(t, err, store.ErrWrongType)
+		if s.Type(b("h")) != "hash" {
+			t.Fatal("SET GET on a hash changed it")
+		}
+		for _, fn := range []func() error{
+			func() error { _, err := s.Get(b("h")); return err },
+			func() error { _, err := s.GetDel(b("h")); return err },
+			func() error { _, err := s.GetEx(b("h"), store.Expiration{}, false); return err },
+			func() error { _, err := s.Append(b("h"), b("x")); return err },
+			func() error { _, err := s.StrLen(b("h")); return err },
+		} {
+			wantErr(t, fn(), store.ErrWrongType)
+		}
+		if got := s.MGet(bs("h")); got[0] != nil {
+			t.Fatal("MGET of a hash", got)
+		}
+		set(t, s, "h", "plain") // SET without GET replaces any type
+		wantValue(t, s, "h", "plain")
+		wantErr(t, s.MSet(bs("a", "1", "b")), store.ErrPairs)
+		_, err = s.MSetNX(bs("a"))
+		wantErr(t, err, store.ErrPairs)
+		wantMissing(t, s, "a")
+		if ok, _ := s.MSetNX(bs("x", "1", "h", "2")); ok {
+			t.Fatal("MSETNX applied with an existing key")
+		}
+		wantMissing(t, s, "x")
+		wantValue(t, s, "h", "plain")
+	})
+	t.Run("edge: stored values are copies and never change under a reader", func(t *testing.T) {
+		s := open(t, store.Config{})
+		buf := b("abc")
+		set(t, s, "k", string(buf))
+		_, _ = s.Set(b("k2"), buf, store.SetOptions{})
+		buf[0] = 'X'
+		wantValue(t, s, "k2", "abc")
+		v1, _ := s.Get(b("k"))
+		_, _ = s.Append(b("k"), b("def"))
+		v2, _ := s.Get(b("k"))
+		_, _ = s.Append(b("k"), b("ghi"))
+		_ = append(v2, '!') // a caller's append must not reach the store
+		_, _ = s.SetRange(b("k"), 0, b("Z"))
+		if string(v1) != "abc" || string(v2) != "abcdef" {
+			t.Fatalf("readers saw %q %q", v1, v2)
+		}
+		wantValue(t, s, "k", "Zbcdefghi")
+	})
+	t.Run("race: appends and reads of one key", func(t *testing.T) {
+		s := open(t, store.Config{})
+		const writers, appends = 4, 200
+		parallel(writers*2, func(g int) {
+			for range appends {
+				if g < writers {
+					if _, err := s.Append(b("log"), b("x")); err != nil {
+						t.Error(err)
+					}
+					continue
+				}
+				v, _ := s.Get(b("log"))
+				if bytes.Count(v, b("x")) != len(v) {
+					t.Errorf("torn value %q", v)
+				}
+			}
+		})
+		if n, _ := s.StrLen(b("log")); n != writers*appends {
+			t.Fatal(n)
+		}
+	})
+}
+
+func TestCounters(t *testing.T) {
+	t.Run("incrby and incrbyfloat", func(t *testing.T) {
+		s := open(t, store.Config{})
+		if n, err := s.IncrBy(b("n"), 5); n != 5 || err != nil {
+			t.Fatal(n, err)
+		}
+		if n, _ := s.IncrBy(b("n"), -7); n != -2 {
+			t.Fatal(n)
+		}
+		wantValue(t, s, "n", "-2")
+		for _, tc := range []struct {
+			start string
+			delta float64
+			want  string
+		}{
+			{"10.50", 0.1, "10.6"}, {"5.0e3", 200, "5200"}, {"3", 1.5, "4.5"}, {"-1", 1, "0"}, {"inf", -1, ""},
+		} {
+			set(t, s, "f", tc.start)
+			v, err := s.IncrByFloat(b("f"), tc.delta)
+			if tc.want == "" {
+				wantErr(t, err, store.ErrNaN)
+				continue
+			}
+			if string(v) != tc.want || err != nil {
+				t.Fatalf("%s + %v = %q %v, want %s", tc.start, tc.delta, v, err, tc.want)
+			}
+		}
+		if v, _ := s.IncrByFloat(b("fresh"), 2.5); string(v) != "2.5" {
+			t.Fatal(string(v))
+		}
+	})
+	t.Run("edge: strict integers, overflow, NaN, keep TTL", func(t *testing.T) {
+		s := open(t, store.Config{})
+		for _, bad := range []string{"", " 1", "1 ", "+1", "01", "-0", "-", "1.0", "abc", "9223372036854775808", "-9223372036854775809", "1e3"} {
+			set(t, s, "n", bad)
+			_, err := s.IncrBy(b("n"), 1)
+			wantErr(t, err, store.ErrNotInteger)
+			wantValue(t, s, "n", bad)
+		}
+		set(t, s, "n", "-9223372036854775808")
+		if n, err := s.IncrBy(b("n"), 0); n != math.MinInt64 || err != nil {
+			t.Fatal(n, err)
+		}
+		_, err := s.IncrBy(b("n"), -1)
+		wantErr(t, err, store.ErrOverflow)
+		set(t, s, "n", "9223372036854775807")
+		_, err = s.IncrBy(b("n"), 1)
+		wantErr(t, err, store.ErrOverflow)
+		wantValue(t, s, "n", "9223372036854775807")
+		for _, bad := range []string{"", " 1.5", "1.5 ", "abc", "nan", "1_000", "1e400"} {
+			set(t, s, "f", bad)
+			_, err := s.IncrByFloat(b("f"), 1)
+			wantErr(t, err, store.ErrNotFloat)
+		}
+		set(t, s, "f", "1")
+		_, err = s.IncrByFloat(b("f"), math.Inf(1))
+		wantErr(t, err, store.ErrNaN)
+		set(t, s, "f", "1.7976931348623157e308")
+		_, err = s.IncrByFloat(b("f"), 1.7976931348623157e308)
+		wantErr(t, err, store.ErrNaN)
+		if v, _ := s.IncrByFloat(b("neg"), math.Copysign(0, -1)); string(v) != "0" {
+			t.Fatalf("-0 stored as %q", v)
+		}
+		hset(t, s, "h", "f", "1")
+		_, err = s.IncrBy(b("h"), 1)
+		wantErr(t, err, store.ErrWrongType)
+		_, err = s.IncrByFloat(b("h"), 1)
+		wantErr(t, err, store.ErrWrongType)
+		_, _ = s.Set(b("ttl"), b("1"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Hour}})
+		_, _ = s.IncrBy(b("ttl"), 1)
+		_, _ = s.IncrByFloat(b("ttl"), 1)
+		if s.PTTL(b("ttl")) <= 0 {
+			t.Fatal("INCR dropped the TTL")
+		}
+	})
+	t.Run("race: concurrent increments of one key are exact", func(t *testing.T) {
+		s := open(t, store.Config{})
+		const goroutines, each = 8, 500
+		parallel(goroutines, func(int) {
+			for range each {
+				if _, err := s.IncrBy(b("n"), 1); err != nil {
+					t.Error(err)
+				}
+				if _, err := s.HIncrBy(b("h"), b("f"), 2); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		wantValue(t, s, "n", strconv.Itoa(goroutines*each))
+		if v, _ := s.HGet(b("h"), b("f")); string(v) != strconv.Itoa(2*goroutines*each) {
+			t.Fatal(string(v))
+		}
+	})
+}
+
+func TestRanges(t *testing.T) {
+	t.Run("getrange and setrange", func(t *testing.T) {
+		s := open(t, store.Config{})
+		set(t, s, "k", "This is a string")
+		for _, tc := range []struct {
+			start, end int64
+			want       string
+		}{{0, 3, "This"}, {-3, -1, "ing"}, {0, -1, "This is a string"}, {10, 100, "string"}, {5, 5, "i"}} {
+			if v, err := s.GetRange(b("k"), tc.start, tc.end); string(v) != tc.want || err != nil {
+				t.Fatalf("GETRANGE %d %d = %q %v", tc.start, tc.end, v, err)
+			}
+		}
+		set(t, s, "k", "Hello World")
+		if n, err := s.SetRange(b("k"), 6, b("Redis")); n != 11 || err != nil {
+			t.Fatal(n, err)
+		}
+		wantValue(t, s, "k", "Hello Redis")
+		if n, _ := s.SetRange(b("pad"), 3, b("ab")); n != 5 {
+			t.Fatal(n)
+		}
+		wantValue(t, s, "pad", "\x00\x00\x00ab")
+		if n, _ := s.SetRange(b("pad"), 1, b("Z")); n != 5 {
+			t.Fatal(n)
+		}
+		wantValue(t, s, "pad", "\x00Z\x00ab")
+	})
+	t.Run("edge: empty ranges, limits and types", func(t *testing.T) {
+		s := open(t, store.Config{})
+		if v, err := s.GetRange(b("nope"), 0, -1); v == nil || len(v) != 0 || err != nil {
+			t.Fatalf("%#v %v", v, err)
+		}
+		set(t, s, "k", "abc")
+		for _, r := range [][2]int64{{2, 1}, {-1, -5}, {5, 10}} {
+			if v, _ := s.GetRange(b("k"), r[0], r[1]); len(v) != 0 {
+				t.Fatalf("%v: %q", r, v)
+			}
+		}
+		if v, _ := s.GetRange(b("k"), math.MinInt64, math.MaxInt64); string(v) != "abc" {
+			t.Fatal(string(v))
+		}
+		if v, _ := s.GetRange(b("k"), math.MinInt64, math.MinInt64+1); string(v) != "a" { // both clamp to 0, as in Redis
+			t.Fatal(string(v))
+		}
+		set(t, s, "e", "")
+		if v, _ := s.GetRange(b("e"), 0, -1); v == nil || len(v) != 0 {
+			t.Fatal(v)
+		}
+		if n, err := s.SetRange(b("nope"), 10, nil); n != 0 || err != nil {
+			t.Fatal(n, err)
+		}
+		wantMissing(t, s, "nope")
+		if n, _ := s.SetRange(b("k"), 100, nil); n != 3 {
+			t.Fatal(n)
+		}
+		_, err := s.SetRange(b("k"), -1, b("x"))
+		wantErr(t, err, store.ErrOffset)
+		_, err = s.SetRange(b("big"), store.MaxStringSize, b("x"))
+		wantErr(t, err, store.ErrTooLarge)
+		wantMissing(t, s, "big")
+		_, err = s.SetRange(b("k"), math.MaxInt64, b("x"))
+		wantErr(t, err, store.ErrTooLarge)
+		wantValue(t, s, "k", "abc")
+		hset(t, s, "h", "f", "v")
+		_, err = s.GetRange(b("h"), 0, 1)
+		wantErr(t, err, store.ErrWrongType)
+		_, err = s.SetRange(b("h"), 0, b("x"))
+		wantErr(t, err, store.ErrWrongType)
+		_, err = s.SetRange(b("h"), 0, nil)
+		wantErr(t, err, store.ErrWrongType)
+	})
+	t.Run("race: setrange at distinct offsets all land", func(t *testing.T) {
+		s := open(t, store.Config{})
+		const n = 64
+		parallel(n, func(g int) {
+			if _, err := s.SetRange(b("k"), int64(g), []byte{byte('A' + g%26)}); err != nil {
+				t.Error(err)
+			}
+			_, _ = s.GetRange(b("k"), 0, -1)
+		})
+		v, _ := s.Get(b("k"))
+		for g := range n {
+			if v[g] != byte('A'+g%26) {
+				t.Fatalf("offset %d lost: %q", g, v)
+			}
+		}
+	})
+}
+
+func TestHashes(t *testing.T) {
+	t.Run("field commands", func(t *testing.T) {
+		s := open(t, store.Config{})
+		if n, err := s.HSet(b("h"), bs("a", "1", "b", "2", "a", "3")); n != 2 || err != nil {
+			t.Fatal(n, err)
+		}
+		if v, _ := s.HGet(b("h"), b("a")); string(v) != "3" {
+			t.Fatal(string(v))
+		}
+		if v, _ := s.HGet(b("h"), b("zz")); v != nil {
+			t.Fatal(v)
+		}
+		if got, _ := s.HMGet(b("h"), bs("b", "zz", "a")); !slices.Equal(strs(got), []string{"2", "", "3"}) || got[1] != nil {
+			t.Fatal(got)
+		}
+		if ok, _ := s.HSetNX(b("h"), b("a"), b("9")); ok {
+			t.Fatal("HSETNX overwrote")
+		}
+		if ok, _ := s.HSetNX(b("h"), b("c"), b("")); !ok {
+			t.Fatal("HSETNX did not set")
+		}
+		if v, _ := s.HGet(b("h"), b("c")); v == nil || len(v) != 0 {
+			t.Fatal("empty field value read as missing")
+		}
+		if n, _ := s.HLen(b("h")); n != 3 {
+			t.Fatal(n)
+		}
+		if ok, _ := s.HExists(b("h"), b("b")); !ok {
+			t.Fatal("HEXISTS")
+		}
+		all, _ := s.HGetAll(b("h"))
+		keys, _ := s.HKeys(b("h"))
+		vals, _ := s.HVals(b("h"))
+		m := map[string]string{}
+		for i := 0; i < len(all); i += 2 {
+			m[string(all[i])] = string(all[i+1])
+			if string(keys[i/2]) != string(all[i]) || string(vals[i/2]) != string(all[i+1]) {
+				t.Fatal("HKEYS/HVALS disagree with HGETALL")
+			}
+		}
+		if fmt.Sprint(m) != "map[a:3 b:2 c:]" {
+			t.Fatal(m)
+		}
+		if n, _ := s.HIncrBy(b("h"), b("n"), 5); n != 5 {
+			t.Fatal(n)
+		}
+		if v, _ := s.HIncrByFloat(b("h"), b("b"), 0.5); string(v) != "2.5" {
+			t.Fatal(string(v))
+		}
+		if n, _ := s.HStrLen(b("h"), b("b")); n != 3 {
+			t.Fatal(n)
+		}
+		if n, _ := s.HDel(b("h"), bs("a", "zz", "a")); n != 1 {
+			t.Fatal(n)
+		}
+	})
+	t.Run("hrandfield", func(t *testing.T) {
+		s := open(t, store.Config{})
+		hset(t, s, "h", "a", "1", "b", "2", "c", "3")
+		want := map[string]string{"a": "1", "b": "2", "c": "3"}
+		got, _ := s.HRandField(b("h"), 2, false)
+		if len(got) != 2 || string(got[0]) == string(got[1]) {
+			t.Fatal(strs(got))
+		}
+		if got, _ := s.HRandField(b("h"), 10, true); len(got) != 6 {
+			t.Fatal(strs(got))
+		}
+		got, _ = s.HRandField(b("h"), -10, true)
+		if len(got) != 20 {
+			t.Fatal(len(got))
+		}
+		for i := 0; i < len(got); i += 2 {
+			if want[string(got[i])] != string(got[i+1]) {
+				t.Fatal(strs(got))
+			}
+		}
+		if got, err := s.HRandField(b("h"), 0, false); len(got) != 0 || err != nil {
+			t.Fatal(got, err)
+		}
+		if got, err := s.HRandField(b("nope"), 5, false); len(got) != 0 || err != nil {
+			t.Fatal(got, err)
+		}
+	})
+	t.Run("hscan of small and large hashes", func(t *testing.T) {
+		s := open(t, store.Config{})
+		hset(t, s, "small", "a", "1", "b", "2")
+		cur, pairs, err := s.HScan(b("small"), 0, nil, 1)
+		if cur != 0 || len(pairs) != 4 || err != nil {
+			t.Fatal(cur, strs(pairs), err)
+		}
+		if cur, _, _ := s.HScan(b("missing"), 99, nil, 1); cur != 0 {
+			t.Fatal(cur)
+		}
+		for i := range 500 {
+			hset(t, s, "big", "f"+strconv.Itoa(i), strconv.Itoa(i))
+		}
+		seen := map[string]int{}
+		cur = 0
+		for {
+			cur, pairs, err = s.HScan(b("big"), cur, b("f1*"), 7)
+			check(t, err)
+			for i := 0; i < len(pairs); i += 2 {
+				if string(pairs[i]) != "f"+string(pairs[i+1]) {
+					t.Fatal(strs(pairs))
+				}
+				seen[string(pairs[i])]++
+			}
+			if cur == 0 {
+				break
+			}
+		}
+		if len(seen) != 111 { // f1, f10-f19, f100-f199
+			t.Fatal(len(seen))
+		}
+		if cur, pairs, _ := s.HScan(b("big"), 0, nil, math.MaxInt); cur != 0 || len(pairs) != 1000 {
+			t.Fatal("a huge COUNT must finish in one call", cur, len(pairs))
+		}
+	})
+	t.Run("edge: wrong types, parse errors, deleting the last field", func(t *testing.T) {
+		s := open(t, store.Config{})
+		set(t, s, "str", "x")
+		for _, fn := range []func() error{
+			func() error { _, err := s.HSet(b("str"), bs("f", "v")); return err },
+			func() error { _, err := s.HGet(b("str"), b("f")); return err },
+			func() error { _, err := s.HMGet(b("str"), bs("f")); return err },
+			func() error { _, err := s.HDel(b("str"), bs("f")); return err },
+			func() error { _, err := s.HLen(b("str")); return err },
+			func() error { _, err := s.HGetAll(b("str")); return err },
+			func() error { _, err := s.HIncrBy(b("str"), b("f"), 1); return err },
+			func() error { _, _, err := s.HScan(b("str"), 0, nil, 0); return err },
+			func() error { _, err := s.HRandField(b("str"), 1, false); return err },
+		} {
+			wantErr(t, fn(), store.ErrWrongType)
+		}
+		hset(t, s, "h", "s", "abc", "big", "9223372036854775807")
+		_, err := s.HIncrBy(b("h"), b("s"), 1)
+		wantErr(t, err, store.ErrHashNotInteger)
+		_, err = s.HIncrBy(b("h"), b("big"), 1)
+		wantErr(t, err, store.ErrOverflow)
+		_, err = s.HIncrByFloat(b("h"), b("s"), 1)
+		wantErr(t, err, store.ErrHashNotFloat)
+		_, err = s.HIncrByFloat(b("h"), b("new"), math.Inf(-1))
+		wantErr(t, err, store.ErrNaN)
+		if ok, _ := s.HExists(b("h"), b("new")); ok {
+			t.Fatal("failed HINCRBYFLOAT created a field")
+		}
+		_, err = s.HIncrBy(b("fresh"), b("f"), math.MaxInt64)
+		check(t, err)
+		_, err = s.HIncrByFloat(b("nothash"), b("f"), math.NaN())
+		wantErr(t, err, store.ErrNaN)
+		wantMissing(t, s, "nothash")
+		_, err = s.HSet(b("h"), bs("odd"))
+		wantErr(t, err, store.ErrPairs)
+		_, err = s.HRandField(b("h"), -(1 << 40), false)
+		wantErr(t, err, store.ErrNotInteger)
+		if got, err := s.HMGet(b("nope"), bs("a", "b")); len(got) != 2 || got[0] != nil || err != nil {
+			t.Fatal(got, err)
+		}
+		_, _ = s.HDel(b("h"), bs("s", "big"))
+		wantMissing(t, s, "h")
+	})
+	t.Run("edge: a large hash survives deletes and re-adds", func(t *testing.T) {
+		s := open(t, store.Config{})
+		for i := range 300 {
+			hset(t, s, "h", strconv.Itoa(i), strconv.Itoa(i))
+		}
+		for i := 0; i < 300; i += 3 {
+			_, _ = s.HDel(b("h"), bs(strconv.Itoa(i)))
+		}
+		for i := 1000; i < 1050; i++ {
+			hset(t, s, "h", strconv.Itoa(i), strconv.Itoa(i))
+		}
+		all, _ := s.HGetAll(b("h"))
+		if len(all) != 2*(200+50) {
+			t.Fatal(len(all))
+		}
+		for i := 0; i < len(all); i += 2 {
+			if string(all[i]) != string(all[i+1]) {
+				t.Fatal(string(all[i]), string(all[i+1]))
+			}
+		}
+		if v, _ := s.HGet(b("h"), b("3")); v != nil {
+			t.Fatal("deleted field found")
+		}
+	})
+	t.Run("race: concurrent writers and readers of one hash", func(t *testing.T) {
+		s := open(t, store.Config{})
+		const goroutines, fields = 6, 100
+		parallel(goroutines, func(g int) {
+			for i := range fields {
+				f := b(fmt.Sprintf("%d:%d", g, i))
+				if _, err := s.HSet(b("h"), [][]byte{f, f, b("tmp"), b("x")}); err != nil {
+					t.Error(err)
+				}
+				_, _ = s.HDel(b("h"), bs("tmp"))
+				all, _ := s.HGetAll(b("h"))
+				if len(all)%2 != 0 {
+					t.Error("odd HGETALL")
+				}
+			}
+		})
+		_, _ = s.HDel(b("h"), bs("tmp"))
+		if n, _ := s.HLen(b("h")); n != goroutines*fields {
+			t.Fatal(n)
+		}
+	})
+}
+
+func TestKeyspace(t *testing.T) {
+	t.Run("del, exists, type, touch, keys, randomkey, dbsize, flush", func(t *testing.T) {
+		s := open(t, store.Config{})
+		set(t, s, "a", "1")
+		set(t, s, "b", "2")
+		hset(t, s, "h", "f", "v")
+		if n := s.Exists(bs("a", "a", "nope", "h")); n != 3 {
+			t.Fatal(n)
+		}
+		if n := s.Touch(bs("a", "nope")); n != 1 {
+			t.Fatal(n)
+		}
+		if s.Type(b("a")) != "string" || s.Type(b("h")) != "hash" || s.Type(b("nope")) != "none" {
+			t.Fatal("TYPE")
+		}
+		got := strs(s.Keys(b("*")))
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"a", "b", "h"}) {
+			t.Fatal(got)
+		}
+		if got := strs(s.Keys(b("[ab]"))); len(got) != 2 {
+			t.Fatal(got)
+		}
+		if k := string(s.RandomKey()); k != "a" && k != "b" && k != "h" {
+			t.Fatal(k)
+		}
+		if n := s.Del(bs("a", "a", "nope")); n != 1 || s.DBSize() != 2 {
+			t.Fatal(n, s.DBSize())
+		}
+		s.Flush()
+		if s.DBSize() != 0 || s.RandomKey() != nil || s.Stats().UsedMemory != 0 {
+			t.Fatal("FLUSH left data")
+		}
+	})
+	t.Run("rename and copy", func(t *testing.T) {
+		s := open(t, store.Config{})
+		_, _ = s.Set(b("a"), b("1"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Hour}})
+		check(t, s.Rename(b("a"), b("b")))
+		wantMissing(t, s, "a")
+		wantValue(t, s, "b", "1")
+		if s.PTTL(b("b")) <= 0 {
+			t.Fatal("RENAME dropped the TTL")
+		}
+		set(t, s, "c", "x")
+		if ok, err := s.RenameNX(b("b"), b("c")); ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if ok, _ := s.RenameNX(b("b"), b("d")); !ok {
+			t.Fatal("RENAMENX")
+		}
+		if ok, err := s.Copy(b("d"), b("e"), false); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if s.PTTL(b("e")) <= 0 {
+			t.Fatal("COPY dropped the TTL")
+		}
+		if ok, _ := s.Copy(b("d"), b("c"), false); ok {
+			t.Fatal("COPY replaced without REPLACE")
+		}
+		if ok, _ := s.Copy(b("d"), b("c"), true); !ok {
+			t.Fatal("COPY REPLACE")
+		}
+		wantValue(t, s, "c", "1")
+		_, _ = s.Append(b("c"), b("c"))
+		_, _ = s.Append(b("d"), b("d"))
+		wantValue(t, s, "c", "1c")
+		wantValue(t, s, "d", "1d")
+		hset(t, s, "h", "f", "v")
+		_, _ = s.Copy(b("h"), b("h2"), false)
+		hset(t, s, "h2", "f", "changed", "g", "new")
+		if v, _ := s.HGet(b("h"), b("f")); string(v) != "v" {
+			t.Fatal("COPY shares the hash")
+		}
+		if n, _ := s.HLen(b("h")); n != 1 {
+			t.Fatal(n)
+		}
+	})
+	t.Run("edge: missing and identical keys", func(t *testing.T) {
+		s := open(t, store.Config{})
+		wantErr(t, s.Rename(b("nope"), b("x")), store.ErrNoSuchKey)
+		wantErr(t, s.Rename(b("nope"), b("nope")), store.ErrNoSuchKey)
+		_, err := s.RenameNX(b("nope"), b("x"))
+		wantErr(t, err, store.ErrNoSuchKey)
+		set(t, s, "k", "v")
+		check(t, s.Rename(b("k"), b("k")))
+		if ok, err := s.RenameNX(b("k"), b("k")); ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		_, err = s.Copy(b("k"), b("k"), true)
+		wantErr(t, err, store.ErrSameKey)
+		if ok, err := s.Copy(b("nope"), b("x"), true); ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		_, _ = s.Set(b("ttl"), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Hour}})
+		check(t, s.Rename(b("k"), b("ttl"))) // dst's TTL goes with dst
+		if s.PTTL(b("ttl")) != -1 {
+			t.Fatal("RENAME kept the destination's TTL")
+		}
+		set(t, s, "", "empty key")
+		if got := s.Keys(b("*")); len(got) != 2 {
+			t.Fatal(strs(got))
+		}
+		if got := s.Keys(b("?*")); len(got) != 1 {
+			t.Fatal(strs(got))
+		}
+		if s.Del(nil) != 0 || s.Exists(nil) != 0 || len(s.MGet(nil)) != 0 {
+			t.Fatal("empty key lists")
+		}
+	})
+	t.Run("edge: expired keys are missing everywhere", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now})
+		_, _ = s.Set(b("gone"), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Second}})
+		hset(t, s, "h", "f", "v")
+		_, _ = s.Expire(b("h"), store.Expiration{Kind: store.ExpireIn, In: time.Second}, store.ExpireAlways)
+		clk.Advance(2 * time.Second)
+		if s.DBSize() != 2 {
+			t.Fatal("DBSize counts keys not reclaimed yet, as Redis does")
+		}
+		if len(s.Keys(b("*"))) != 0 || s.RandomKey() != nil || s.Type(b("gone")) != "none" {
+			t.Fatal("expired keys visible")
+		}
+		if n, _ := s.HLen(b("h")); n != 0 {
+			t.Fatal(n)
+		}
+		if err := s.Rename(b("gone"), b("x")); !errors.Is(err, store.ErrNoSuchKey) {
+			t.Fatal(err)
+		}
+		if s.DBSize() != 0 || s.Stats().ExpiredKeys != 2 {
+			t.Fatal(s.DBSize(), s.Stats())
+		}
+	})
+	t.Run("race: renames and copies across shards do not deadlock", func(t *testing.T) {
+		s := open(t, store.Config{Shards: 4})
+		keys := []string{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"}
+		for _, k := range keys {
+			set(t, s, k, k)
+		}
+		parallel(8, func(g int) {
+			for i := range 300 {
+				a, c := b(keys[(g+i)%8]), b(keys[(g*3+i+1)%8])
+				switch i % 4 {
+				case 0:
+					_ = s.Rename(a, c)
+				case 1:
+					_, _ = s.Copy(a, c, true)
+				case 2:
+					_, _ = s.RenameNX(c, a)
+				case 3:
+					_ = s.MGet([][]byte{a, c})
+				}
+			}
+		})
+		if n := len(s.Keys(nil)); n != s.DBSize() || n == 0 {
+			t.Fatal(n, s.DBSize())
+		}
+	})
+}
+
+func TestTTL(t *testing.T) {
+	in := func(d time.Duration) store.Expiration { return store.Expiration{Kind: store.ExpireIn, In: d} }
+	t.Run("expire, pttl, pexpiretime, persist, lazy expiry", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now})
+		set(t, s, "k", "v")
+		if s.PTTL(b("k")) != -1 || s.PExpireTime(b("k")) != -1 || s.PTTL(b("nope")) != -2 || s.PExpireTime(b("nope")) != -2 {
+			t.Fatal("PTTL of keys without TTL")
+		}
+		if ok, _ := s.Expire(b("k"), in(10*time.Second), store.ExpireAlways); !ok {
+			t.Fatal("EXPIRE")
+		}
+		if s.PTTL(b("k")) != 10000 || s.PExpireTime(b("k")) != clk.Now().UnixMilli()+10000 {
+			t.Fatal(s.PTTL(b("k")), s.PExpireTime(b("k")))
+		}
+		at := clk.Now().Add(time.Minute)
+		_, _ = s.Expire(b("k"), store.Expiration{Kind: store.ExpireAt, At: at}, store.ExpireAlways)
+		if s.PExpireTime(b("k")) != at.UnixMilli() || s.Stats().Expires != 1 {
+			t.Fatal(s.PExpireTime(b("k")))
+		}
+		if !s.Persist(b("k")) || s.Persist(b("k")) || s.PTTL(b("k")) != -1 {
+			t.Fatal("PERSIST")
+		}
+		_, _ = s.Expire(b("k"), in(time.Second), store.ExpireAlways)
+		clk.Advance(time.Second)
+		wantValue(t, s, "k", "v") // alive at its deadline, as in Redis
+		clk.Advance(time.Millisecond)
+		if _, ok := get(t, s, "k"); ok || s.Stats().ExpiredKeys != 1 || s.DBSize() != 0 {
+			t.Fatal("not lazily expired")
+		}
+		_, _ = s.Set(b("g"), b("v"), store.SetOptions{Expire: in(time.Second)})
+		if v, _ := s.GetEx(b("g"), in(time.Hour), true); string(v) != "v" || s.PTTL(b("g")) != 3600000 {
+			t.Fatal("GETEX EX")
+		}
+		_, _ = s.GetEx(b("g"), store.Expiration{Kind: store.KeepTTL}, true)
+		_, _ = s.GetEx(b("g"), store.Expiration{}, false)
+		if s.PTTL(b("g")) != 3600000 {
+			t.Fatal("GETEX without change touched the TTL")
+		}
+		_, _ = s.GetEx(b("g"), store.Expiration{Kind: store.NoExpire}, true)
+		if s.PTTL(b("g")) != -1 {
+			t.Fatal("GETEX PERSIST")
+		}
+	})
+	t.Run("expire conditions", func(t *testing.T) {
+		s := open(t, store.Config{})
+		for _, tc := range []struct {
+			ttl  time.Duration // 0 = none
+			cond store.ExpireCond
+			to   time.Duration
+			want bool
+		}{
+			{0, store.ExpireNX, time.Hour, true}, {0, store.ExpireXX, time.Hour, false},
+			{0, store.ExpireGT, time.Hour, false}, {0, store.ExpireLT, time.Hour, true},
+			{time.Hour, store.ExpireNX, time.Minute, false}, {time.Hour, store.ExpireXX, time.Minute, true},
+			{time.Hour, store.ExpireGT, 2 * time.Hour, true}, {time.Hour, store.ExpireGT, time.Minute, false},
+			{time.Hour, store.ExpireLT, time.Minute, true}, {time.Hour, store.ExpireLT, 2 * time.Hour, false},
+		} {
+			set(t, s, "k", "v")
+			if tc.ttl > 0 {
+				_, _ = s.Expire(b("k"), in(tc.ttl), store.ExpireAlways)
+			}
+			if ok, err := s.Expire(b("k"), in(tc.to), tc.cond); ok != tc.want || err != nil {
+				t.Fatalf("%+v: got %v %v", tc, ok, err)
+			}
+		}
+	})
+	t.Run("edge: past deadlines delete, writes reset or keep TTLs", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now})
+		if ok, _ := s.Expire(b("nope"), in(time.Hour), store.ExpireAlways); ok {
+			t.Fatal("EXPIRE of a missing key")
+		}
+		set(t, s, "k", "v")
+		if ok, _ := s.Expire(b("k"), store.Expiration{Kind: store.KeepTTL}, store.ExpireAlways); ok {
+			t.Fatal("EXPIRE without a deadline")
+		}
+		if ok, _ := s.Expire(b("k"), in(time.Hour), store.ExpireGT); ok {
+			t.Fatal("GT on a key without TTL")
+		}
+		if ok, _ := s.Expire(b("k"), in(-time.Second), store.ExpireAlways); !ok {
+			t.Fatal("EXPIRE in the past")
+		}
+		wantMissing(t, s, "k")
+		set(t, s, "k", "v")
+		_, _ = s.Expire(b("k"), store.Expiration{Kind: store.ExpireAt, At: clk.Now()}, store.ExpireAlways)
+		wantMissing(t, s, "k")
+		r, _ := s.Set(b("k"), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireAt, At: clk.Now().Add(-time.Hour)}})
+		if !r.Applied {
+			t.Fatal(r)
+		}
+		wantMissing(t, s, "k")
+		_, _ = s.Set(b("k"), b("v"), store.SetOptions{Expire: in(time.Hour)})
+		_, _ = s.Set(b("k"), b("w"), store.SetOptions{Expire: store.Expiration{Kind: store.KeepTTL}})
+		if s.PTTL(b("k")) != 3600000 {
+			t.Fatal("KEEPTTL")
+		}
+		set(t, s, "k", "x")
+		if s.PTTL(b("k")) != -1 {
+			t.Fatal("SET kept the TTL")
+		}
+		_, _ = s.Expire(b("k"), in(time.Hour), store.ExpireAlways)
+		check(t, s.MSet(bs("k", "y")))
+		if s.PTTL(b("k")) != -1 {
+			t.Fatal("MSET kept the TTL")
+		}
+		_, _ = s.Expire(b("k"), in(time.Hour), store.ExpireAlways)
+		_, _ = s.Append(b("k"), b("z"))
+		hset(t, s, "h", "f", "v")
+		_, _ = s.Expire(b("h"), in(time.Hour), store.ExpireAlways)
+		hset(t, s, "h", "g", "w")
+		if s.PTTL(b("k")) != 3600000 || s.PTTL(b("h")) != 3600000 {
+			t.Fatal("APPEND or HSET dropped the TTL")
+		}
+		if v, _ := s.GetEx(b("k"), in(-time.Second), true); string(v) != "yz" {
+			t.Fatal(string(v))
+		}
+		wantMissing(t, s, "k")
+		set(t, s, "huge", "v")
+		if ok, _ := s.Expire(b("huge"), in(math.MaxInt64), store.ExpireAlways); !ok || s.PTTL(b("huge")) <= 0 {
+			t.Fatal("a huge TTL must saturate, not wrap")
+		}
+	})
+	t.Run("race: expiry with concurrent writers and the active cycle", func(t *testing.T) {
+		s := open(t, store.Config{ExpireInterval: time.Millisecond, Shards: 4})
+		parallel(6, func(g int) {
+			for i := range 300 {
+				k := b(strconv.Itoa(i % 20))
+				switch (g + i) % 5 {
+				case 0:
+					_, _ = s.Set(k, k, store.SetOptions{Expire: in(time.Millisecond)})
+				case 1:
+					_, _ = s.Expire(k, in(time.Duration(i%3)*time.Millisecond), store.ExpireAlways)
+				case 2:
+					s.Persist(k)
+				case 3:
+					_, _ = s.Get(k)
+				case 4:
+					s.PTTL(k)
+				}
+			}
+		})
+	})
+}
+
+func TestActiveExpiry(t *testing.T) {
+	t.Run("expired keys are reclaimed without being accessed", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now, ExpireInterval: testExpireInterval, Shards: 4})
+		for i := range 100 {
+			_, _ = s.Set(b("ttl"+strconv.Itoa(i)), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Second}})
+		}
+		for i := range 10 {
+			set(t, s, "keep"+strconv.Itoa(i), "v")
+		}
+		clk.Advance(2 * time.Second)
+		time.Sleep(testExpireInterval + expiryMargin)
+		st := s.Stats()
+		if s.DBSize() != 10 || st.ExpiredKeys != 100 || st.Expires != 0 || st.KeyspaceHits+st.KeyspaceMisses != 0 {
+			t.Fatalf("DBSize %d, %+v", s.DBSize(), st)
+		}
+	})
+	t.Run("edge: one shard with many more keys than a sample", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now, ExpireInterval: testExpireInterval, Shards: 1})
+		for i := range 1000 {
+			_, _ = s.Set(b(strconv.Itoa(i)), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Second}})
+		}
+		clk.Advance(2 * time.Second)
+		time.Sleep(testExpireInterval + expiryMargin)
+		if s.DBSize() != 0 {
+			t.Fatal(s.DBSize())
+		}
+	})
+	t.Run("edge: nothing is reclaimed after Close", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now, ExpireInterval: testExpireInterval, Shards: 4})
+		_, _ = s.Set(b("k"), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Second}})
+		s.Close()
+		clk.Advance(2 * time.Second)
+		time.Sleep(testExpireInterval + expiryMargin)
+		if s.DBSize() != 1 {
+			t.Fatal(s.DBSize())
+		}
+	})
+	t.Run("race: the cycle reclaims keys written concurrently", func(t *testing.T) {
+		s := open(t, store.Config{ExpireInterval: time.Millisecond, Shards: 4})
+		ttl := store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Millisecond}}
+		parallel(4, func(g int) {
+			for i := range 500 {
+				_, _ = s.Set(b(fmt.Sprintf("%d:%d", g, i)), b("v"), ttl)
+				_, _ = s.HSet(b(fmt.Sprintf("h%d:%d", g, i%50)), bs("f", "v"))
+				_, _ = s.Expire(b(fmt.Sprintf("h%d:%d", g, i%50)), ttl.Expire, store.ExpireAlways)
+			}
+		})
+		time.Sleep(time.Millisecond + expiryMargin)
+		if n := s.DBSize(); n != 0 {
+			t.Fatalf("%d keys left", n)
+		}
+	})
+}
+
+// keyCost returns the accounted bytes of one string key of this key and value size.
+func keyCost(t *testing.T, key, value string) int64 {
+	s := open(t, store.Config{})
+	set(t, s, key, value)
+	return s.Stats().UsedMemory
+}
+
+func TestEviction(t *testing.T) {
+	const value = "0123456789"
+	cost := keyCost(t, "k0", value)
+	withTTL := store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Hour}}
+	t.Run("noeviction refuses writes once over the limit", func(t *testing.T) {
+		s := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.NoEviction})
+		for i := range 5 { // the fifth write takes it over the limit, as in Redis
+			set(t, s, "k"+strconv.Itoa(i), value)
+		}
+		_, err := s.Set(b("k5"), b(value), store.SetOptions{})
+		wantErr(t, err, store.ErrOOM)
+		_, err = s.HSet(b("h"), bs("f", "v"))
+		wantErr(t, err, store.ErrOOM)
+		_, err = s.IncrBy(b("n"), 1)
+		wantErr(t, err, store.ErrOOM)
+		wantMissing(t, s, "k5", "h", "n")
+		if s.DBSize() != 5 || s.Stats().EvictedKeys != 0 {
+			t.Fatal(s.DBSize())
+		}
+		wantValue(t, s, "k0", value)
+		s.Del(bs("k0", "k1"))
+		set(t, s, "k5", value)
+	})
+	t.Run("allkeys-lru evicts the least recently used", func(t *testing.T) {
+		// One shard holding no more keys than a sample: the choice is exact.
+		s := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.AllKeysLRU, Shards: 1})
+		for i := 1; i <= 4; i++ {
+			set(t, s, "k"+strconv.Itoa(i), value)
+		}
+		_, _ = s.Get(b("k1"))
+		set(t, s, "k5", value)
+		wantMissing(t, s, "k2")
+		for _, k := range []string{"k1", "k3", "k4", "k5"} {
+			wantValue(t, s, k, value)
+		}
+		if st := s.Stats(); st.EvictedKeys != 1 || st.UsedMemory > st.MaxMemory {
+			t.Fatalf("%+v", st)
+		}
+	})
+	t.Run("allkeys-lru keeps memory under the limit across shards", func(t *testing.T) {
+		cost4 := keyCost(t, "k000", value)
+		s := open(t, store.Config{MaxMemory: 100 * cost4, Policy: store.AllKeysLRU})
+		for i := range 1000 {
+			set(t, s, fmt.Sprintf("k%03d", i), value)
+			if st := s.Stats(); st.UsedMemory > st.MaxMemory {
+				t.Fatalf("write %d: %+v", i, st)
+			}
+		}
+		if st := s.Stats(); s.DBSize() != 100 || st.EvictedKeys != 900 {
+			t.Fatalf("DBSize %d, %+v", s.DBSize(), st)
+		}
+	})
+	t.Run("volatile-lru evicts only keys with a TTL", func(t *testing.T) {
+		s := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.VolatileLRU, Shards: 1})
+		set(t, s, "k1", value)
+		set(t, s, "k2", value)
+		_, _ = s.Set(b("t3"), b(value), withTTL)
+		_, _ = s.Set(b("t4"), b(value), withTTL)
+		set(t, s, "k5", value) // evicts t3
+		set(t, s, "k6", value) // evicts t4
+		set(t, s, "k7", value) // nothing evictable, not over yet: allowed
+		_, err := s.Set(b("k8"), b(value), store.SetOptions{})
+		wantErr(t, err, store.ErrOOM)
+		wantMissing(t, s, "t3", "t4", "k8")
+		for _, k := range []string{"k1", "k2", "k5", "k6", "k7"} {
+			wantValue(t, s, k, value)
+		}
+		if s.Stats().EvictedKeys != 2 {
+			t.Fatal(s.Stats())
+		}
+	})
+	t.Run("volatile-ttl evicts the nearest deadline", func(t *testing.T) {
+		s := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.VolatileTTL, Shards: 1})
+		set(t, s, "k1", value)
+		for i, d := range []time.Duration{time.Hour, time.Minute, 2 * time.Hour} {
+			_, _ = s.Set(b("t"+strconv.Itoa(i)), b(value), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: d}})
+		}
+		set(t, s, "k2", value)
+		wantMissing(t, s, "t1")
+		if s.DBSize() != 4 {
+			t.Fatal(s.DBSize())
+		}
+	})
+	t.Run("random policies keep the limit and their scope", func(t *testing.T) {
+		s := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.AllKeysRandom})
+		for i := range 20 { // distinct keys: an overwrite may evict the key it writes
+			set(t, s, string(rune('a'+i/10))+strconv.Itoa(i%10), value)
+			if st := s.Stats(); st.UsedMemory > st.MaxMemory {
+				t.Fatalf("%+v", st)
+			}
+		}
+		if s.DBSize() != 4 {
+			t.Fatal(s.DBSize())
+		}
+		v := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.VolatileRandom})
+		set(t, v, "k1", value)
+		set(t, v, "k2", value)
+		_, _ = v.Set(b("t3"), b(value), withTTL)
+		_, _ = v.Set(b("t4"), b(value), withTTL)
+		set(t, v, "k5", value)
+		if v.Exists(bs("k1", "k2", "k5")) != 3 || v.Exists(bs("t3", "t4")) != 1 {
+			t.Fatal("volatile-random evicted a key without TTL")
+		}
+	})
+	t.Run("edge: expired keys go first and accounting returns to zero", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.AllKeysLRU, Shards: 1, Now: clk.Now})
+		set(t, s, "k1", value)
+		set(t, s, "k2", value)
+		_, _ = s.Set(b("k3"), b(value), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Second}})
+		set(t, s, "k4", value)
+		clk.Advance(2 * time.Second)
+		set(t, s, "k5", value)
+		if st := s.Stats(); st.ExpiredKeys != 1 || st.EvictedKeys != 0 {
+			t.Fatalf("%+v", st)
+		}
+		u := open(t, store.Config{})
+		for i := range 200 {
+			k := b(strconv.Itoa(i % 50))
+			switch i % 6 {
+			case 0:
+				_, _ = u.Set(k, b(value), withTTL)
+			case 1:
+				_, _ = u.Append(k, b("more"))
+			case 2:
+				_, _ = u.HSet(b("h"+strconv.Itoa(i%7)), [][]byte{k, k})
+			case 3:
+				_, _ = u.Copy(k, b("c"+string(k)), true)
+			case 4:
+				_ = u.Rename(k, b("r"+string(k)))
+			case 5:
+				_, _ = u.SetRange(k, 20, b("x"))
+			}
+		}
+		if u.Stats().UsedMemory <= 0 {
+			t.Fatal("nothing accounted")
+		}
+		u.Del(u.Keys(nil))
+		if st := u.Stats(); st.UsedMemory != 0 || st.Keys != 0 || st.Expires != 0 {
+			t.Fatalf("%+v", st)
+		}
+	})
+	t.Run("race: concurrent writers under allkeys-lru", func(t *testing.T) {
+		const goroutines = 8
+		s := open(t, store.Config{MaxMemory: 50 * cost, Policy: store.AllKeysLRU})
+		parallel(goroutines, func(g int) {
+			for i := range 500 {
+				if _, err := s.Set(b(fmt.Sprintf("%d%d", g, i%10)), b(value), store.SetOptions{}); err != nil {
+					t.Error(err)
+				}
+				_, _ = s.Get(b(fmt.Sprintf("%d%d", (g+1)%goroutines, i%10)))
+			}
+		})
+		// Concurrent reservations may each let one write through.
+		if st := s.Stats(); st.UsedMemory > st.MaxMemory+goroutines*cost {
+			t.Fatalf("%+v", st)
+		}
+	})
+}
+
+// scanAll runs a full SCAN and counts how often each key was returned.
+func scanAll(s *store.Store, match []byte, count int, typ string) map[string]int {
+	seen := map[string]int{}
+	cur := uint64(0)
+	for {
+		var keys [][]byte
+		cur, keys = s.Scan(cur, match, count, typ)
+		for _, k := range keys {
+			seen[string(k)]++
+		}
+		if cur == 0 {
+			return seen
+		}
+	}
+}
+
+func TestScan(t *testing.T) {
+	t.Run("full iteration with match, type and count", func(t *testing.T) {
+		s := open(t, store.Config{})
+		for i := range 300 {
+			set(t, s, "s"+strconv.Itoa(i), "v")
+			hset(t, s, "h"+strconv.Itoa(i), "f", "v")
+		}
+		for _, count := range []int{0, 1, 7, 1000} {
+			seen := scanAll(s, nil, count, "")
+			if len(seen) != 600 {
+				t.Fatal(count, len(seen))
+			}
+			for k, n := range seen {
+				if n != 1 {
+					t.Fatalf("%s returned %d times", k, n)
+				}
+			}
+		}
+		if n := len(scanAll(s, b("s1*"), 10, "")); n != 111 {
+			t.Fatal(n)
+		}
+		if n := len(scanAll(s, nil, 10, "hash")); n != 300 {
+			t.Fatal(n)
+		}
+		if n := len(scanAll(s, nil, 10, "list")); n != 0 {
+			t.Fatal(n)
+		}
+	})
+	t.Run("edge: empty store, foreign cursors, expired keys, empty key", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now})
+		if cur, keys := s.Scan(0, nil, 10, ""); cur != 0 || len(keys) != 0 {
+			t.Fatal(cur, keys)
+		}
+		if cur, keys := s.Scan(math.MaxUint64, nil, 10, ""); cur != 0 || len(keys) != 0 {
+			t.Fatal(cur, keys)
+		}
+		set(t, s, "", "v")
+		_, _ = s.Set(b("gone"), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Second}})
+		clk.Advance(2 * time.Second)
+		if seen := scanAll(s, b("*"), 10, ""); len(seen) != 1 || seen[""] != 1 {
+			t.Fatal(seen)
+		}
+		if cur, keys := s.Scan(0, nil, math.MaxInt, ""); cur != 0 || len(keys) != 1 {
+			t.Fatal("a huge COUNT must finish in one call", cur, strs(keys))
+		}
+		if _, keys := s.Scan(12345, nil, 10, ""); slices.Contains(strs(keys), "gone") {
+			t.Fatal("a cursor past a shard's end returned an expired key")
+		}
+	})
+	t.Run("race: every key present throughout is returned exactly once", func(t *testing.T) {
+		s := open(t, store.Config{Shards: 16})
+		const stable = 2000
+		for i := range stable {
+			set(t, s, "stable:"+strconv.Itoa(i), "v")
+			hset(t, s, "hash", "stable:"+strconv.Itoa(i), "v")
+		}
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for g := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; !stop.Load(); i++ {
+					k := b(fmt.Sprintf("churn:%d:%d", g, i%500))
+					if i%1000 < 500 {
+						_, _ = s.Set(k, b("v"), store.SetOptions{})
+						_, _ = s.HSet(b("hash"), [][]byte{k, k})
+					} else {
+						s.Del([][]byte{k})
+						_, _ = s.HDel(b("hash"), [][]byte{k})
+					}
+				}
+			}()
+		}
+		seen := scanAll(s, nil, 7, "")
+		fields := map[string]int{}
+		for cur := uint64(0); ; {
+			var pairs [][]byte
+			var err error
+			cur, pairs, err = s.HScan(b("hash"), cur, nil, 7)
+			check(t, err)
+			for i := 0; i < len(pairs); i += 2 {
+				fields[string(pairs[i])]++
+			}
+			if cur == 0 {
+				break
+			}
+		}
+		stop.Store(true)
+		wg.Wait()
+		for i := range stable {
+			k := "stable:" + strconv.Itoa(i)
+			if seen[k] != 1 || fields[k] != 1 {
+				t.Fatalf("%s returned %d times by SCAN, %d by HSCAN", k, seen[k], fields[k])
+			}
+		}
+	})
+}
+
+func TestConcurrency(t *testing.T) {
+	t.Run("race: many goroutines increment one key to an exact total", func(t *testing.T) {
+		s := open(t, store.Config{})
+		parallel(16, func(int) {
+			for range 250 {
+				_, _ = s.IncrBy(b("n"), 3)
+			}
+		})
+		wantValue(t, s, "n", strconv.Itoa(16*250*3))
+	})
+	t.Run("race: MGET sees MSET all or nothing", func(t *testing.T) {
+		s := open(t, store.Config{})
+		keys := bs("a", "b", "c", "d", "e", "f")
+		check(t, s.MSet(bs("a", "0", "b", "0", "c", "0", "d", "0", "e", "0", "f", "0")))
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; !stop.Load(); i++ {
+				v := b(strconv.Itoa(i))
+				pairs := make([][]byte, 0, 2*len(keys))
+				for _, k := range keys {
+					pairs = append(pairs, k, v)
+				}
+				if err := s.MSet(pairs); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+		parallel(4, func(int) {
+			for range 2000 {
+				vals := s.MGet(keys)
+				for _, v := range vals[1:] {
+					if string(v) != string(vals[0]) {
+						t.Errorf("torn MSET: %q", strs(vals))
+						return
+					}
+				}
+			}
+		})
+		stop.Store(true)
+		wg.Wait()
+	})
+}

@@ -1,0 +1,378 @@
+package store
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Accounting and sizing constants.
+const (
+	// entryOverhead is the accounted per-key cost on top of key and value
+	// bytes: the 64-byte entry, its slot pointer and its index bucket.
+	entryOverhead = 96
+	// minIndexSize is the smallest non-empty index of a shard.
+	minIndexSize = 8
+	// minSlotsCap is the capacity below which slot, TTL and free arrays are
+	// not shrunk.
+	minSlotsCap = 64
+	// freeSlack is how many stale free-list positions are tolerated beyond
+	// twice the number of real holes before the free list is rebuilt.
+	freeSlack = 64
+	// cacheLinePad separates neighbouring shards' mutexes.
+	cacheLinePad = 64
+	// entrySize is the size class entry must fit in.
+	entrySize = 64
+)
+
+// entry must fit in entrySize bytes: this fails to compile otherwise.
+var _ [entrySize - unsafe.Sizeof(entry{})]struct{}
+
+// entry is one key. It is 64 bytes, one allocation size class; keep it so.
+//
+// Copy-on-write invariant: the bytes of str within its length are never
+// modified once stored, so getters hand out str[:n:n] without copying and
+// the caller may read it after the shard is unlocked. Every change builds a
+// new slice, except APPEND, which may write into spare capacity beyond the
+// current length: a reader only ever sees its own, shorter length, and the
+// clipped capacity keeps a caller's append from reaching the spare bytes.
+// Hash field values follow the same rule and are never extended in place.
+type entry struct {
+	key    string     // the key; the index refers to entries through slot
+	str    []byte     // value of a string key; never nil for one
+	hash   *hashValue // value of a hash key; nil for a string key
+	h      uint32     // low 32 bits of the key hash, as in the index bucket
+	slot   uint32     // position in shard.slots for the whole life of the key
+	ttl    uint32     // 1 + position in shard.ttls; 0 when the key has no TTL
+	access uint32     // shard.tick at the last access
+}
+
+func (e *entry) isHole() bool { return e == nil }
+
+// size is the accounted size of the entry (see Store.used).
+func (e *entry) size() int64 {
+	if e.hash != nil {
+		return entryOverhead + int64(len(e.key)) + e.hash.bytes
+	}
+	return entryOverhead + int64(len(e.key)) + int64(len(e.str))
+}
+
+// ttlRef is a key with a TTL. The deadline lives here rather than in the
+// entry: only keys with a TTL pay for it, and expiry sampling reads
+// deadlines without touching the entries.
+type ttlRef struct {
+	e  *entry
+	at int64 // unix ms; the key is expired once now > at
+}
+
+// shard is one partition of the keyspace. Fields below mu are guarded by it;
+// the atomic counters are written under mu and read without it.
+type shard struct {
+	mu    sync.Mutex
+	store *Store
+	// index is an open-addressing hash table with linear probing. A bucket
+	// holds the key's 32-bit hash in its upper half and 1 + the slot
+	// position in its lower half; 0 is empty. Keeping the hash in the bucket
+	// lets probes skip non-matching keys without touching their entries.
+	index []uint64
+	slots slots[*entry]
+	ttls  []ttlRef
+	// tick is the shard's LRU clock: it counts key accesses. Eviction
+	// compares keys of one shard only, so a logical clock per shard orders
+	// accesses exactly without reading the time. Idle times are compared
+	// by wrapping subtraction, exact below 2^32 accesses.
+	tick uint32
+
+	count    atomic.Int64 // keys
+	volatile atomic.Int64 // keys with a TTL
+	hits     atomic.Int64
+	misses   atomic.Int64
+	expired  atomic.Int64
+	evicted  atomic.Int64
+
+	_ [cacheLinePad]byte
+}
+
+// reset empties the shard. Lock held.
+func (sh *shard) reset() {
+	sh.index = nil
+	sh.slots = slots[*entry]{}
+	sh.ttls = nil
+	sh.count.Store(0)
+	sh.volatile.Store(0)
+}
+
+// find returns the entry of key and its bucket, or nil and -1. It does not
+// look at expiry. Lock held.
+func (sh *shard) find(key []byte, h uint64) (*entry, int) {
+	if len(sh.index) == 0 {
+		return nil, -1
+	}
+	h32 := uint32(h)
+	mask := len(sh.index) - 1
+	for i := int(h32) & mask; ; i = (i + 1) & mask {
+		b := sh.index[i]
+		if b == 0 {
+			return nil, -1
+		}
+		if uint32(b>>32) == h32 {
+			if e := sh.slots.items[uint32(b)-1]; e.key == string(key) {
+				return e, i
+			}
+		}
+	}
+}
+
+// bucketOf returns the index bucket of e. Lock held.
+func (sh *shard) bucketOf(e *entry) int {
+	mask := len(sh.index) - 1
+	want := uint64(e.h)<<32 | uint64(e.slot+1)
+	for i := int(e.h) & mask; ; i = (i + 1) & mask {
+		if sh.index[i] == want {
+			return i
+		}
+	}
+}
+
+// get returns the live entry of key, or nil. An expired key is deleted. The
+// access clock of a found key is updated. Lock held.
+func (sh *shard) get(key []byte, h uint64, clk *clock) *entry {
+	e, b := sh.find(key, h)
+	if e == nil {
+		return nil
+	}
+	if sh.isExpired(e, clk) {
+		sh.removeAt(e, b)
+		sh.expired.Add(1)
+		return nil
+	}
+	sh.tick++
+	e.access = sh.tick
+	return e
+}
+
+// read is get for commands that read the key: it counts a keyspace hit or
+// miss. Lock held.
+func (sh *shard) read(key []byte, h uint64, clk *clock) *entry {
+	e := sh.get(key, h, clk)
+	if e == nil {
+		sh.misses.Add(1)
+	} else {
+		sh.hits.Add(1)
+	}
+	return e
+}
+
+// insert adds a new key without a value; the caller ensured it is absent
+// and sets the value. Lock held.
+func (sh *shard) insert(key []byte, h uint64) *entry {
+	sh.tick++
+	e := &entry{key: string(key), h: uint32(h), access: sh.tick}
+	if (sh.slots.live+1)*4 > len(sh.index)*3 {
+		sh.resizeIndex(max(minIndexSize, len(sh.index)*2))
+	}
+	e.slot = sh.slots.put(e)
+	sh.indexAdd(uint64(e.h)<<32 | uint64(e.slot+1))
+	sh.count.Store(int64(sh.slots.live))
+	sh.store.used.Add(e.size())
+	return e
+}
+
+// remove deletes e. Lock held.
+func (sh *shard) remove(e *entry) {
+	sh.removeAt(e, sh.bucketOf(e))
+}
+
+// removeAt deletes e, found at bucket b. Lock held.
+func (sh *shard) removeAt(e *entry, b int) {
+	sh.indexDelete(b)
+	sh.clearTTL(e)
+	sh.slots.release(e.slot)
+	sh.count.Store(int64(sh.slots.live))
+	sh.store.used.Add(-e.size())
+	if len(sh.index) > minIndexSize && sh.slots.live*8 < len(sh.index) {
+		sh.resizeIndex(len(sh.index) / 2)
+	}
+}
+
+// setStr makes e a string key holding v, which the store owns. Lock held.
+func (sh *shard) setStr(e *entry, v []byte) {
+	old := e.size()
+	e.str, e.hash = v, nil
+	sh.store.used.Add(e.size() - old)
+}
+
+// indexAdd stores bucket value b in the first free bucket of its probe
+// sequence. Lock held.
+func (sh *shard) indexAdd(b uint64) {
+	mask := len(sh.index) - 1
+	i := int(uint32(b>>32)) & mask
+	for sh.index[i] != 0 {
+		i = (i + 1) & mask
+	}
+	sh.index[i] = b
+}
+
+// indexDelete empties bucket i by backward-shift deletion: later buckets of
+// the same cluster move back when that brings them closer to their home
+// bucket, so probes never need tombstones. Lock held.
+func (sh *shard) indexDelete(i int) {
+	mask := len(sh.index) - 1
+	for j := (i + 1) & mask; sh.index[j] != 0; j = (j + 1) & mask {
+		home := int(uint32(sh.index[j]>>32)) & mask
+		// The bucket at j may move to i if i lies on its probe path,
+		// that is no further from home than j is.
+		if (j-home)&mask >= (j-i)&mask {
+			sh.index[i] = sh.index[j]
+			i = j
+		}
+	}
+	sh.index[i] = 0
+}
+
+// resizeIndex rebuilds the index with size buckets (a power of two). Lock held.
+func (sh *shard) resizeIndex(size int) {
+	old := sh.index
+	sh.index = make([]uint64, size)
+	for _, b := range old {
+		if b != 0 {
+			sh.indexAdd(b)
+		}
+	}
+}
+
+// isExpired reports whether e has a TTL that has passed. Lock held.
+func (sh *shard) isExpired(e *entry, clk *clock) bool {
+	return e.ttl != 0 && clk.now() > sh.ttls[e.ttl-1].at
+}
+
+// deadline returns e's expiry time in unix ms and whether it has one. Lock held.
+func (sh *shard) deadline(e *entry) (int64, bool) {
+	if e.ttl == 0 {
+		return 0, false
+	}
+	return sh.ttls[e.ttl-1].at, true
+}
+
+// setTTL gives e the deadline at (unix ms). Lock held.
+func (sh *shard) setTTL(e *entry, at int64) {
+	if e.ttl != 0 {
+		sh.ttls[e.ttl-1].at = at
+		return
+	}
+	sh.ttls = append(sh.ttls, ttlRef{e: e, at: at})
+	e.ttl = uint32(len(sh.ttls))
+	sh.volatile.Store(int64(len(sh.ttls)))
+}
+
+// clearTTL removes e's deadline, if any, by swap-remove. Lock held.
+func (sh *shard) clearTTL(e *entry) {
+	if e.ttl == 0 {
+		return
+	}
+	i, last := int(e.ttl-1), len(sh.ttls)-1
+	if i != last {
+		sh.ttls[i] = sh.ttls[last]
+		sh.ttls[i].e.ttl = uint32(i + 1)
+	}
+	sh.ttls[last] = ttlRef{}
+	sh.ttls = shrink(sh.ttls[:last])
+	e.ttl = 0
+	sh.volatile.Store(int64(len(sh.ttls)))
+}
+
+// slot is an element of a slots array; its zero value is a hole.
+type slot interface{ isHole() bool }
+
+// slots is an array whose elements keep their position for their whole
+// life. Removing an element leaves a hole that a later element may reuse,
+// and trailing holes are trimmed. This is what gives SCAN and HSCAN their
+// guarantee: a cursor is a position, and an element present during a whole
+// iteration sits at one position the cursor passes exactly once.
+type slots[T slot] struct {
+	items []T
+	free  []uint32 // positions of holes; may hold stale positions (see put)
+	live  int
+}
+
+// put stores v in a hole or at the end and returns its position.
+func (a *slots[T]) put(v T) uint32 {
+	a.live++
+	// Trimming can leave stale positions (beyond the end, or refilled by
+	// an append) in the free list: skip them.
+	for n := len(a.free); n > 0; n = len(a.free) {
+		p := a.free[n-1]
+		a.free = a.free[:n-1]
+		if int(p) < len(a.items) && a.items[p].isHole() {
+			a.items[p] = v
+			return p
+		}
+	}
+	a.items = append(a.items, v)
+	return uint32(len(a.items) - 1)
+}
+
+// release turns position p into a hole.
+func (a *slots[T]) release(p uint32) {
+	var zero T
+	a.live--
+	a.items[p] = zero
+	if int(p) != len(a.items)-1 {
+		a.free = append(a.free, p)
+	} else {
+		n := int(p)
+		for n > 0 && a.items[n-1].isHole() {
+			n--
+		}
+		a.items = shrink(a.items[:n])
+	}
+	if holes := len(a.items) - a.live; len(a.free) > 2*holes+freeSlack {
+		a.free = slices.DeleteFunc(a.free, func(p uint32) bool {
+			return int(p) >= len(a.items) || !a.items[p].isHole()
+		})
+		slices.Sort(a.free)
+		a.free = shrink(slices.Compact(a.free))
+	}
+}
+
+// shrink reallocates s when it uses less than a quarter of its capacity.
+func shrink[T any](s []T) []T {
+	if cap(s) <= minSlotsCap || len(s)*4 >= cap(s) {
+		return s
+	}
+	return append(make([]T, 0, len(s)*2), s...)
+}
+
+// clone returns a copy of b that the store owns. It is never nil, so an
+// empty string value is distinguishable from a missing one.
+func clone(b []byte) []byte {
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
+}
+
+// view returns v clipped to its length, for handing out under the
+// copy-on-write invariant (see entry).
+func view(v []byte) []byte {
+	return v[:len(v):len(v)]
+}
+
+// clock is the time of one command. It reads the store's clock at most
+// once, and only when a TTL is involved: on the hot path of a key without a
+// TTL, reading the clock would cost more than the lookup itself.
+type clock struct {
+	s  *Store
+	ms int64
+	ok bool
+}
+
+func (s *Store) clock() clock { return clock{s: s} }
+
+// now returns the command's time in unix ms.
+func (c *clock) now() int64 {
+	if !c.ok {
+		c.ms, c.ok = c.s.nowMs(), true
+	}
+	return c.ms
+}

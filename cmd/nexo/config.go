@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"nexo/commands"
+	"nexo/engine/store"
+	"nexo/resp"
+)
+
+// config is every setting of the process. Values come from the defaults,
+// then the config file, then NEXO_* environment variables, then flags:
+// each source overrides the ones before it.
+type config struct {
+	Bind            string
+	Port            int
+	HTTPPort        int
+	DataDir         string
+	Password        string
+	MaxMemory       int64
+	MaxMemoryPolicy store.Policy
+	Fsync           string
+	LogLevel        string
+	MaxClients      int
+	Timeout         int // seconds a client may stay idle; 0 = forever
+	MaxBulkLen      int64
+	MaxMultibulkLen int64
+	MaxQueryBuffer  int64
+	Threads         int // GOMAXPROCS; 0 = every core
+}
+
+// Defaults that are not owned by a package.
+const (
+	defaultBind      = "127.0.0.1"
+	defaultPort      = 6379
+	defaultHTTPPort  = 7379
+	defaultDataDir   = "./data"
+	defaultFsync     = "always"
+	defaultLogLevel  = "info"
+	defaultMaxClient = 10000
+	maxPort          = 65535
+)
+
+// option is one row of the configuration table: the flag name (also the
+// config file directive), its environment variable, default and meaning.
+type option struct {
+	name  string
+	def   string
+	usage string
+	set   func(c *config, v string) error
+}
+
+func (o option) env() string {
+	return "NEXO_" + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
+}
+
+var options = []option{
+	{"bind", defaultBind, "address the RESP and HTTP servers listen on (0.0.0.0 for every interface)",
+		func(c *config, v string) error { c.Bind = v; return nil }},
+	{"port", strconv.Itoa(defaultPort), "RESP port (0 picks a free port)",
+		func(c *config, v string) error { return setPort(&c.Port, v) }},
+	{"http-port", strconv.Itoa(defaultHTTPPort), "dashboard and metrics HTTP port",
+		func(c *config, v string) error { return setPort(&c.HTTPPort, v) }},
+	{"data-dir", defaultDataDir, "directory of the persistent brokers' data",
+		func(c *config, v string) error { c.DataDir = v; return nil }},
+	{"password", "", "password clients must give with AUTH or HELLO (empty: no authentication)",
+		func(c *config, v string) error { c.Password = v; return nil }},
+	{"maxmemory", "0", "memory limit of the store's data, in bytes or with a unit (100mb, 2gb); 0 = none",
+		func(c *config, v string) error { return setBytes(&c.MaxMemory, v) }},
+	{"maxmemory-policy", "noeviction", "what the store does at maxmemory: noeviction, allkeys-lru, volatile-lru, allkeys-random, volatile-ttl",
+		func(c *config, v string) (err error) { c.MaxMemoryPolicy, err = store.ParsePolicy(v); return err }},
+	{"fsync", defaultFsync, "when the persistent brokers' writes reach the disk: always, everysec, no",
+		func(c *config, v string) error { return setEnum(&c.Fsync, v, "always", "everysec", "no") }},
+	{"log-level", defaultLogLevel, "log level: debug, info, warn, error",
+		func(c *config, v string) error { return setEnum(&c.LogLevel, v, "debug", "info", "warn", "error") }},
+	{"maxclients", strconv.Itoa(defaultMaxClient), "maximum number of connected clients",
+		func(c *config, v string) error { return setPositive(&c.MaxClients, v) }},
+	{"timeout", "0", "seconds after which an idle client is closed; 0 = never",
+		func(c *config, v string) error { return setNonNegative(&c.Timeout, v) }},
+	{"proto-max-bulk-len", strconv.Itoa(resp.DefaultMaxBulkLen), "largest bulk string a client may send, in bytes or with a unit",
+		func(c *config, v string) error { return setBytes(&c.MaxBulkLen, v) }},
+	{"max-multibulk-len", strconv.Itoa(resp.DefaultMaxMultibulkLen), "most arguments one command may have",
+		func(c *config, v string) error { return setBytes(&c.MaxMultibulkLen, v) }},
+	{"client-query-buffer-limit", strconv.Itoa(resp.DefaultMaxQueryBuffer), "largest incomplete command buffered for a client, in bytes or with a unit",
+		func(c *config, v string) error { return setBytes(&c.MaxQueryBuffer, v) }},
+	{"threads", "0", "CPU threads that run commands (GOMAXPROCS); 0 = every core",
+		func(c *config, v string) error { return setNonNegative(&c.Threads, v) }},
+}
+
+// loadConfig builds the configuration from args, the environment (through
+// lookupEnv) and the config file named by --config or NEXO_CONFIG.
+func loadConfig(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("nexo", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.Usage = func() { printUsage(usage) }
+	fromFlags := map[string]string{}
+	var order []string
+	for _, o := range options {
+		fs.Func(o.name, o.usage, func(v string) error {
+			if _, seen := fromFlags[o.name]; !seen {
+				order = append(order, o.name)
+			}
+			fromFlags[o.name] = v
+			return nil
+		})
+	}
+	configFile := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (options are flags: nexo --help)", fs.Arg(0))
+	}
+	if *configFile == "" {
+		*configFile, _ = lookupEnv("NEXO_CONFIG")
+	}
+	c := &config{}
+	for _, o := range options {
+		if err := o.set(c, o.def); err != nil {
+			panic("nexo: bad default for " + o.name + ": " + err.Error())
+		}
+	}
+	if *configFile != "" {
+		if err := applyFile(c, *configFile); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range options {
+		if v, ok := lookupEnv(o.env()); ok {
+			if err := o.set(c, v); err != nil {
+				return nil, fmt.Errorf("%s: %w", o.env(), err)
+			}
+		}
+	}
+	for _, name := range order {
+		if err := findOption(name).set(c, fromFlags[name]); err != nil {
+			return nil, fmt.Errorf("--%s: %w", name, err)
+		}
+	}
+	return c, nil
+}
+
+func findOption(name string) *option {
+	for i := range options {
+		if options[i].name == name {
+			return &options[i]
+		}
+	}
+	return nil
+}
+
+// applyFile reads a redis.conf-style file: one "directive value" per line,
+// # starts a comment, values may be double-quoted.
+func applyFile(c *config, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		name, value, _ := strings.Cut(text, " ")
+		value = strings.TrimSpace(value)
+		if unq, err := strconv.Unquote(value); err == nil && strings.HasPrefix(value, `"`) {
+			value = unq
+		}
+		o := findOption(strings.ToLower(name))
+		if o == nil {
+			return fmt.Errorf("%s:%d: unknown directive %q", path, line, name)
+		}
+		if err := o.set(c, value); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", path, line, name, err)
+		}
+	}
+	return sc.Err()
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "NEXO %s: cache, job queues, pub/sub and streams in one Redis-compatible server.\n\n", version)
+	fmt.Fprintf(w, "Usage: nexo [--option value ...]\n\n")
+	fmt.Fprintf(w, "Each option is also read from its environment variable and from the file named by\n")
+	fmt.Fprintf(w, "--config (or NEXO_CONFIG), one \"option value\" per line; flags win over the\n")
+	fmt.Fprintf(w, "environment, which wins over the file.\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLAG\tENVIRONMENT\tDEFAULT\tMEANING")
+	for _, o := range options {
+		def := o.def
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(tw, "--%s\t%s\t%s\t%s\n", o.name, o.env(), def, o.usage)
+	}
+	fmt.Fprintf(tw, "--config\tNEXO_CONFIG\t\"\"\tconfiguration file\n")
+	tw.Flush()
+}
+
+func setPort(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxPort {
+		return fmt.Errorf("invalid port %q (0 to %d)", v, maxPort)
+	}
+	*dst = n
+	return nil
+}
+
+func setPositive(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("invalid value %q (a positive integer)", v)
+	}
+	*dst = n
+	return nil
+}
+
+func setNonNegative(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid value %q (an integer, 0 or more)", v)
+	}
+	*dst = n
+	return nil
+}
+
+func setEnum(dst *string, v string, allowed ...string) error {
+	lv := strings.ToLower(v)
+	for _, a := range allowed {
+		if lv == a {
+			*dst = lv
+			return nil
+		}
+	}
+	return fmt.Errorf("invalid value %q (one of %s)", v, strings.Join(allowed, ", "))
+}
+
+// byteUnits are the suffixes Redis accepts in memory sizes.
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10},
+	{"g", 1000 * 1000 * 1000}, {"m", 1000 * 1000}, {"k", 1000}, {"b", 1},
+}
+
+func setBytes(dst *int64, v string) error {
+	s := strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || (n > 0 && mult > 1 && n > (1<<62)/mult) {
+		return errors.New("invalid size " + strconv.Quote(v) + " (bytes, or a number with b, k, kb, m, mb, g, gb)")
+	}
+	*dst = n * mult
+	return nil
+}
+
+// params lists the configuration as CONFIG GET reports it, under Redis's
+// names where Redis has the parameter.
+func (c *config) params() []commands.Param {
+	pairs := [][2]string{
+		{"bind", c.Bind},
+		{"port", strconv.Itoa(c.Port)},
+		{"http-port", strconv.Itoa(c.HTTPPort)},
+		{"dir", c.DataDir},
+		{"requirepass", c.Password},
+		{"maxmemory", strconv.FormatInt(c.MaxMemory, 10)},
+		{"maxmemory-policy", c.MaxMemoryPolicy.String()},
+		{"appendfsync", c.Fsync},
+		{"loglevel", c.LogLevel},
+		{"maxclients", strconv.Itoa(c.MaxClients)},
+		{"timeout", strconv.Itoa(c.Timeout)},
+		{"proto-max-bulk-len", strconv.FormatInt(c.MaxBulkLen, 10)},
+		{"max-multibulk-len", strconv.FormatInt(c.MaxMultibulkLen, 10)},
+		{"client-query-buffer-limit", strconv.FormatInt(c.MaxQueryBuffer, 10)},
+		{"io-threads", strconv.Itoa(c.Threads)},
+		{"save", ""},
+		{"appendonly", "no"},
+		{"databases", "1"},
+	}
+	out := make([]commands.Param, len(pairs))
+	for i, p := range pairs {
+		out[i] = commands.Param{Name: p[0], Value: p[1]}
+	}
+	return out
+}

@@ -1,0 +1,87 @@
+package commands
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"nexo/resp"
+)
+
+// Client is the server's state for one connection. Fields without a lock
+// are owned by the connection's goroutine; the rest are read by CLIENT LIST
+// and INFO from other goroutines.
+type Client struct {
+	srv     *Server
+	id      int64
+	conn    redcon.Conn
+	nc      *resp.Conn
+	w       *resp.Writer
+	authed  bool
+	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped
+
+	created    time.Time
+	addr       string
+	localAddr  string
+	lastActive atomic.Int64 // unix seconds of the server's coarse clock
+	lastCmd    atomic.Pointer[Command]
+	proto      atomic.Int32 // mirrors the writer's version for other goroutines
+
+	mu      sync.Mutex
+	name    string
+	libName string
+	libVer  string
+}
+
+// replyError writes an error reply and counts it against the current command.
+func (c *Client) replyError(msg string) {
+	c.w.Error(msg)
+	if cmd := c.lastCmd.Load(); cmd != nil {
+		cmd.failures.Add(1)
+	}
+	c.srv.stats.errors.Add(1)
+}
+
+// info renders the client the way CLIENT LIST and CLIENT INFO do.
+func (c *Client) info(now int64) string {
+	c.mu.Lock()
+	name, libName, libVer := c.name, c.libName, c.libVer
+	c.mu.Unlock()
+	cmd := "NULL"
+	if last := c.lastCmd.Load(); last != nil {
+		cmd = last.Name
+	}
+	created := c.created.Unix()
+	b := make([]byte, 0, clientInfoSize)
+	b = append(b, "id="...)
+	b = strconv.AppendInt(b, c.id, 10)
+	b = append(b, " addr="...)
+	b = append(b, c.addr...)
+	b = append(b, " laddr="...)
+	b = append(b, c.localAddr...)
+	b = append(b, " fd=0 name="...)
+	b = append(b, name...)
+	b = append(b, " age="...)
+	b = strconv.AppendInt(b, now-created, 10)
+	b = append(b, " idle="...)
+	b = strconv.AppendInt(b, now-c.lastActive.Load(), 10)
+	b = append(b, " flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	b = append(b, cmd...)
+	b = append(b, " user=default redir=-1 resp="...)
+	b = strconv.AppendInt(b, int64(c.proto.Load()), 10)
+	b = append(b, " lib-name="...)
+	b = append(b, libName...)
+	b = append(b, " lib-ver="...)
+	b = append(b, libVer...)
+	b = append(b, " tot-net-in="...)
+	b = strconv.AppendInt(b, c.nc.BytesIn.Load(), 10)
+	b = append(b, " tot-net-out="...)
+	b = strconv.AppendInt(b, c.nc.BytesOut.Load(), 10)
+	return string(b)
+}
+
+// clientInfoSize is the usual length of one CLIENT LIST line.
+const clientInfoSize = 320

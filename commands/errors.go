@@ -1,0 +1,101 @@
+package commands
+
+import (
+	"errors"
+	"strings"
+
+	"nexo/engine/store"
+)
+
+// Replies for errors the command layer detects itself, worded as Redis
+// words them.
+const (
+	errSyntax       = "ERR syntax error"
+	errNotInteger   = "ERR value is not an integer or out of range"
+	errNotFloat     = "ERR value is not a valid float"
+	errNoAuth       = "NOAUTH Authentication required."
+	errWrongPass    = "WRONGPASS invalid username-password pair or user is disabled."
+	errNoPassword   = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+	errDBIndex      = "ERR DB index is out of range"
+	errNoProto      = "NOPROTO unsupported protocol version"
+	errInternal     = "ERR internal error"
+	errCursor       = "ERR invalid cursor"
+	errPositive     = "ERR value is out of range, must be positive"
+	errCountNegZero = "ERR COUNT must be > 0"
+)
+
+// brokerErrors maps each broker's sentinel errors to the reply a client
+// sees. Brokers return plain errors without wire syntax; this is the one
+// place that words them.
+var brokerErrors = map[error]string{
+	store.ErrWrongType:      "WRONGTYPE Operation against a key holding the wrong kind of value",
+	store.ErrNotInteger:     errNotInteger,
+	store.ErrNotFloat:       errNotFloat,
+	store.ErrOverflow:       "ERR increment or decrement would overflow",
+	store.ErrNaN:            "ERR increment would produce NaN or Infinity",
+	store.ErrHashNotInteger: "ERR hash value is not an integer",
+	store.ErrHashNotFloat:   "ERR hash value is not a float",
+	store.ErrNoSuchKey:      "ERR no such key",
+	store.ErrOOM:            "OOM command not allowed when used memory > 'maxmemory'.",
+	store.ErrTooLarge:       "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+	store.ErrOffset:         "ERR offset is out of range",
+	store.ErrSameKey:        "ERR source and destination objects are the same",
+}
+
+// replyErr answers a broker error. Errors the table does not know are
+// internal: the client gets a generic reply and the cause goes to the log.
+func (c *Client) replyErr(err error) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if msg, ok := brokerErrors[e]; ok {
+			c.replyError(msg)
+			return
+		}
+	}
+	c.srv.log.Error("command failed", "id", c.id, "err", err)
+	c.replyError(errInternal)
+}
+
+// unknownArgsPreview bounds how much of the arguments an unknown-command
+// error repeats (Redis: 128 bytes).
+const unknownArgsPreview = 128
+
+// unknownCommand words the reply to a command that is not in the table,
+// exactly as Redis does: each argument quoted, the list cut near
+// unknownArgsPreview bytes.
+func unknownCommand(args [][]byte) string {
+	var preview []byte
+	for _, a := range args[1:] {
+		if len(preview) >= unknownArgsPreview {
+			break
+		}
+		room := unknownArgsPreview - len(preview)
+		preview = append(preview, '\'')
+		preview = append(preview, truncate(a, room)...)
+		preview = append(preview, "' "...)
+	}
+	return "ERR unknown command '" + sanitize(truncate(args[0], unknownArgsPreview)) +
+		"', with args beginning with: " + sanitize(preview)
+}
+
+// unknownSubcommand words the reply to a subcommand that does not exist.
+func unknownSubcommand(parent string, sub []byte) string {
+	return "ERR unknown subcommand '" + sanitize(truncate(sub, unknownArgsPreview)) +
+		"'. Try " + strings.ToUpper(parent) + " HELP."
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// sanitize replaces the line breaks that would end an error reply early.
+func sanitize(b []byte) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, string(b))
+}

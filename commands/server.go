@@ -1,0 +1,302 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"nexo/engine/store"
+	"nexo/resp"
+)
+
+// Defaults of the server settings that are not framing limits.
+const (
+	DefaultMaxClients = 10000
+	// cronInterval paces the server's housekeeping: the coarse clock used
+	// for idle times and the instantaneous ops/sec sample.
+	cronInterval = 100 * time.Millisecond
+	// opsSamples is how many cron samples instantaneous_ops_per_sec
+	// averages over (Redis: 16).
+	opsSamples = 16
+	// rejectWriteTimeout bounds the error written to a connection refused
+	// for maxclients, so that a peer that never reads cannot stall accepting.
+	rejectWriteTimeout = 100 * time.Millisecond
+)
+
+// Param is one configuration parameter as CONFIG GET reports it.
+type Param struct {
+	Name, Value string
+}
+
+// Config is what the command layer needs from the rest of the process.
+type Config struct {
+	Addr        string // host:port to listen on; port 0 picks a free port
+	Password    string // empty: no authentication
+	MaxClients  int
+	IdleTimeout time.Duration // 0: never close idle clients
+	Limits      resp.Limits
+	Version     string
+	Params      []Param // CONFIG GET answers from these
+	Logger      *slog.Logger
+	Store       *store.Store
+}
+
+// Server accepts RESP connections and runs their commands.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	table   *Table
+	ln      *resp.Listener
+	rc      *redcon.Server
+	started time.Time
+	runID   string
+
+	clock    atomic.Int64 // unix seconds, refreshed every cronInterval
+	nextID   atomic.Int64
+	mu       sync.Mutex
+	clients  map[int64]*Client
+	draining bool
+	conns    sync.WaitGroup
+	stop     chan struct{}
+	cronDone chan struct{}
+
+	stats serverStats
+}
+
+type serverStats struct {
+	connections  atomic.Int64 // accepted over the server's life
+	rejected     atomic.Int64 // refused for maxclients
+	commands     atomic.Int64
+	errors       atomic.Int64
+	protoErrors  atomic.Int64 // connections closed for breaking the framing limits
+	closedIn     atomic.Int64 // traffic of connections already closed
+	closedOut    atomic.Int64
+	opsPerSec    atomic.Int64
+	opsHistory   [opsSamples]int64
+	opsIndex     int
+	lastCommands int64
+	lastSample   time.Time
+}
+
+// NewServer validates cfg and binds the listener, so that Addr reports the
+// real port before Serve runs.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("commands: a store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxClients <= 0 {
+		return nil, fmt.Errorf("commands: maxclients must be positive, got %d", cfg.MaxClients)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		table:    newTable(),
+		ln:       resp.NewListener(ln, cfg.Limits),
+		started:  time.Now(),
+		runID:    newRunID(),
+		clients:  make(map[int64]*Client),
+		stop:     make(chan struct{}),
+		cronDone: make(chan struct{}),
+	}
+	s.clock.Store(s.started.Unix())
+	s.stats.lastSample = s.started
+	s.registerConnection()
+	s.registerServer()
+	s.registerStrings()
+	s.registerHashes()
+	s.registerKeyspace()
+	s.rc = redcon.NewServerNetwork("tcp", ln.Addr().String(), s.handle, s.accept, s.closed)
+	s.rc.SetIdleClose(cfg.IdleTimeout)
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Shutdown.
+func (s *Server) Serve() error {
+	go s.cron()
+	return s.rc.Serve(s.ln)
+}
+
+// Shutdown stops accepting, lets every connection finish the pipeline it is
+// running and answer it, then closes the listener. Connections still open
+// when ctx ends are closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	for _, c := range s.clients {
+		c.nc.Drain()
+	}
+	s.mu.Unlock()
+	drained := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		close(drained)
+	}()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	close(s.stop)
+	<-s.cronDone
+	if cerr := s.rc.Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
+	}
+	return err
+}
+
+func (s *Server) accept(conn redcon.Conn) bool {
+	nc := conn.NetConn().(*resp.Conn)
+	s.mu.Lock()
+	if s.draining || len(s.clients) >= s.cfg.MaxClients {
+		s.mu.Unlock()
+		s.stats.rejected.Add(1)
+		nc.SetWriteDeadline(time.Now().Add(rejectWriteTimeout))
+		nc.Write([]byte("-ERR max number of clients reached\r\n"))
+		return false
+	}
+	c := &Client{
+		srv:       s,
+		id:        s.nextID.Add(1),
+		conn:      conn,
+		nc:        nc,
+		w:         resp.NewWriter(redcon.BaseWriter(conn)),
+		authed:    s.cfg.Password == "",
+		created:   time.Now(),
+		addr:      conn.RemoteAddr(),
+		localAddr: nc.LocalAddr().String(),
+	}
+	c.proto.Store(resp.RESP2)
+	c.lastActive.Store(s.clock.Load())
+	nc.SetAuthenticated(c.authed)
+	conn.SetContext(c)
+	s.clients[c.id] = c
+	s.conns.Add(1)
+	s.mu.Unlock()
+	s.stats.connections.Add(1)
+	return true
+}
+
+func (s *Server) closed(conn redcon.Conn, err error) {
+	c, ok := conn.Context().(*Client)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	delete(s.clients, c.id)
+	s.mu.Unlock()
+	s.stats.closedIn.Add(c.nc.BytesIn.Load())
+	s.stats.closedOut.Add(c.nc.BytesOut.Load())
+	var perr *resp.ProtocolError
+	switch {
+	case errors.As(err, &perr):
+		s.stats.protoErrors.Add(1)
+		s.log.Info("closing client after protocol error", "id", c.id, "addr", c.addr, "err", err)
+	case errors.Is(err, resp.ErrQueryBufferLimit):
+		s.stats.protoErrors.Add(1)
+		s.log.Warn("closing client that reached max query buffer length", "id", c.id, "addr", c.addr)
+	case err != nil && !errors.Is(err, net.ErrClosed) && !isTimeout(err):
+		s.log.Debug("client connection ended", "id", c.id, "addr", c.addr, "err", err)
+	}
+	s.conns.Done()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// handle runs one command of a pipeline; redcon flushes the replies once
+// the whole pipeline has run.
+func (s *Server) handle(conn redcon.Conn, rc redcon.Command) {
+	c := conn.Context().(*Client)
+	if c.closing {
+		return
+	}
+	args := rc.Args
+	cmd := s.table.lookup(args[0])
+	if cmd == nil {
+		c.lastCmd.Store(nil)
+		c.replyError(unknownCommand(args))
+		return
+	}
+	if cmd.Subcommands != nil && len(args) > 1 {
+		if sub := cmd.lookupSub(args[1]); sub != nil {
+			cmd = sub
+		}
+	}
+	c.lastCmd.Store(cmd)
+	c.lastActive.Store(s.clock.Load())
+	s.stats.commands.Add(1)
+	cmd.calls.Add(1)
+	switch {
+	case !cmd.arityOK(len(args)):
+		c.replyError("ERR wrong number of arguments for '" + cmd.Name + "' command")
+	case !c.authed && cmd.Flags&NoAuth == 0:
+		c.replyError(errNoAuth)
+	default:
+		cmd.Handler(c, args)
+		if c.closing {
+			// QUIT, or CLIENT KILL of itself: the reply is flushed, the
+			// rest of the pipeline dropped.
+			c.conn.Close()
+		}
+	}
+}
+
+// cron refreshes the coarse clock and samples the command rate.
+func (s *Server) cron() {
+	defer close(s.cronDone)
+	t := time.NewTicker(cronInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.clock.Store(now.Unix())
+			st := &s.stats
+			total := st.commands.Load()
+			elapsed := now.Sub(st.lastSample)
+			if elapsed > 0 {
+				st.opsHistory[st.opsIndex] = int64(float64(total-st.lastCommands) / elapsed.Seconds())
+				st.opsIndex = (st.opsIndex + 1) % opsSamples
+				var sum int64
+				for _, v := range st.opsHistory {
+					sum += v
+				}
+				st.opsPerSec.Store(sum / opsSamples)
+			}
+			st.lastCommands, st.lastSample = total, now
+		}
+	}
+}
+
+// clientsSnapshot returns the connected clients ordered by id.
+func (s *Server) clientsSnapshot() []*Client {
+	s.mu.Lock()
+	out := make([]*Client, 0, len(s.clients))
+	for _, c := range s.clients {
+		out = append(out, c)
+	}
+	s.mu.Unlock()
+	sortClients(out)
+	return out
+}

@@ -1,0 +1,65 @@
+# NEXO build, test and benchmark entry points. `make help` lists them.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+BIN := bin/nexo
+# Version stamped into the binary (main.version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Arguments for `make run`, e.g. make run ARGS='--port 6380'.
+ARGS ?=
+# How long each fuzz target runs in `make fuzz`.
+FUZZTIME ?= 30s
+# Fuzz targets as package:FuzzFunc.
+FUZZ_TARGETS := ./resp:FuzzReader ./internal/glob:FuzzMatch
+
+.PHONY: help build run deps test gofmt-check vet go-test integration bench bench-memory fuzz clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## Build the static release binary into bin/nexo.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nexo
+
+run: build ## Build, then start nexo on its defaults (ARGS='...' adds flags).
+	./$(BIN) $(ARGS)
+
+deps: ## Install redis tools, the e2e npm packages and Go modules (idempotent).
+	bash scripts/install-deps.sh
+
+test: deps ## Everything CI checks: gofmt, go vet, go test -race, the Vitest e2e suite.
+	$(MAKE) --no-print-directory gofmt-check
+	$(MAKE) --no-print-directory vet
+	$(MAKE) --no-print-directory go-test
+	$(MAKE) --no-print-directory integration
+
+gofmt-check: ## Fail when a Go file is not gofmt-formatted.
+	bash scripts/check-gofmt.sh
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+go-test: ## Go tests with the race detector.
+	$(GO) test -race -count=1 ./...
+
+integration: ## The Vitest end-to-end suite in integration/ (it builds the binary itself).
+	cd integration && VERSION=$(VERSION) npx vitest run
+
+bench: ## redis-benchmark: nexo against redis-server, side by side.
+	bash bench/redis-benchmark.sh
+
+bench-memory: ## RSS for 1M keys: nexo against redis-server.
+	bash bench/memory.sh
+
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
+	@for target in $(FUZZ_TARGETS); do \
+		pkg="$${target%%:*}"; fn="$${target##*:}"; \
+		echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$${fn}\$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
+	done
+
+clean: ## Remove build outputs and benchmark results.
+	rm -rf bin integration/.build bench/results

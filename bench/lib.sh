@@ -1,0 +1,170 @@
+# Shared by the benchmark scripts: build nexo, start nexo and redis-server on
+# free loopback ports, stop both on exit. Source it; it defines no traps itself.
+# shellcheck shell=bash
+
+BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly BENCH_ROOT
+readonly NEXO_BIN="$BENCH_ROOT/bin/nexo"
+readonly BENCH_HOST=127.0.0.1
+# How long a server may take to accept connections.
+readonly START_TIMEOUT_SECONDS=15
+# Pause between readiness checks while a server starts.
+readonly START_POLL_SECONDS=0.05
+# How long a server may take to exit after SIGTERM before it is killed.
+readonly STOP_TIMEOUT_SECONDS=10
+# redis-server has no "pick a free port" option: try random ports in this range.
+readonly REDIS_PORT_MIN=20000
+readonly REDIS_PORT_SPAN=30000
+readonly REDIS_PORT_ATTEMPTS=20
+# The log line nexo prints once it listens.
+readonly NEXO_READY_MESSAGE='msg="ready to accept connections"'
+
+NEXO_PID=
+NEXO_PORT=
+# The long-running client command (see run_child), stopped by cleanup.
+CHILD_PID=
+REDIS_PID=
+REDIS_PORT=
+BENCH_TMP=
+
+die() {
+  printf '%s: %s\n' "$(basename "$0")" "$*" >&2
+  exit 1
+}
+
+note() {
+  printf '%s\n' "$*" >&2
+}
+
+require_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found; run 'make deps' (Debian: apt-get install redis-server redis-tools)"
+  done
+}
+
+bench_tmp() {
+  BENCH_TMP="$(mktemp -d "${TMPDIR:-/tmp}/nexo-bench.XXXXXX")"
+}
+
+build_nexo() {
+  note "building $NEXO_BIN"
+  make -C "$BENCH_ROOT" --no-print-directory build >&2
+}
+
+# Waits until pid stops, up to STOP_TIMEOUT_SECONDS, then kills it.
+stop_pid() {
+  local pid=$1 name=$2 deadline
+  [[ -n $pid ]] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_TIMEOUT_SECONDS))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      note "$name (pid $pid) did not exit within ${STOP_TIMEOUT_SECONDS}s of SIGTERM; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep "$START_POLL_SECONDS"
+  done
+  wait "$pid" 2>/dev/null || true
+}
+
+# Runs a command in the background and waits for it, so that a trapped
+# SIGINT/SIGTERM interrupts the script at once instead of after the command.
+run_child() {
+  local status=0
+  # <&0 keeps the caller's stdin; a background job would otherwise read /dev/null.
+  "$@" <&0 &
+  CHILD_PID=$!
+  wait "$CHILD_PID" || status=$?
+  CHILD_PID=
+  return "$status"
+}
+
+# The EXIT trap of each benchmark script.
+cleanup() {
+  stop_pid "$CHILD_PID" "$(basename "$0") client"
+  CHILD_PID=
+  stop_pid "$NEXO_PID" nexo
+  stop_pid "$REDIS_PID" redis-server
+  NEXO_PID=
+  REDIS_PID=
+  if [[ -n $BENCH_TMP ]]; then rm -rf "$BENCH_TMP"; fi
+}
+
+# Starts nexo on free ports with a fresh data directory; sets NEXO_PID and
+# NEXO_PORT from its ready line. Extra arguments go to nexo. The caller's
+# NEXO_* variables are not passed on, so only the given flags configure it.
+start_nexo() {
+  local log="$BENCH_TMP/nexo.log" data="$BENCH_TMP/nexo-data" deadline line addr
+  local -a unset_env=()
+  local name
+  for name in $(compgen -e); do
+    if [[ $name == NEXO_* ]]; then unset_env+=(-u "$name"); fi
+  done
+  mkdir -p "$data"
+  env "${unset_env[@]}" "$NEXO_BIN" --bind "$BENCH_HOST" --port 0 --http-port 0 --data-dir "$data" "$@" 2>"$log" &
+  NEXO_PID=$!
+  deadline=$((SECONDS + START_TIMEOUT_SECONDS))
+  while :; do
+    line="$(grep -m1 -F "$NEXO_READY_MESSAGE" "$log" || true)"
+    if [[ -n $line ]]; then break; fi
+    if ! kill -0 "$NEXO_PID" 2>/dev/null; then
+      cat "$log" >&2
+      die "nexo exited before it was ready"
+    fi
+    if ((SECONDS >= deadline)); then
+      cat "$log" >&2
+      die "nexo did not log ready within ${START_TIMEOUT_SECONDS}s"
+    fi
+    sleep "$START_POLL_SECONDS"
+  done
+  addr="$(sed -nE 's/.*(^|[[:space:]])addr="?([^"[:space:]]+)"?.*/\2/p' <<<"$line")"
+  NEXO_PORT="${addr##*:}"
+  [[ $NEXO_PORT =~ ^[0-9]+$ ]] || die "cannot read addr= from nexo's ready line: $line"
+  note "nexo pid $NEXO_PID on $BENCH_HOST:$NEXO_PORT $*"
+}
+
+port_in_use() {
+  (exec 3<>"/dev/tcp/$BENCH_HOST/$1") 2>/dev/null
+}
+
+# Starts redis-server without persistence on a free port; sets REDIS_PID and REDIS_PORT.
+start_redis() {
+  local log="$BENCH_TMP/redis.log" data="$BENCH_TMP/redis-data" attempt port deadline
+  mkdir -p "$data"
+  for ((attempt = 0; attempt < REDIS_PORT_ATTEMPTS; attempt++)); do
+    port=$((REDIS_PORT_MIN + RANDOM % REDIS_PORT_SPAN))
+    if port_in_use "$port"; then continue; fi
+    redis-server --bind "$BENCH_HOST" --port "$port" --save '' --appendonly no \
+      --dir "$data" --daemonize no --logfile "$log" &
+    REDIS_PID=$!
+    deadline=$((SECONDS + START_TIMEOUT_SECONDS))
+    while kill -0 "$REDIS_PID" 2>/dev/null; do
+      if [[ "$(redis-cli -h "$BENCH_HOST" -p "$port" ping 2>/dev/null)" == PONG ]]; then
+        REDIS_PORT=$port
+        note "redis-server pid $REDIS_PID on $BENCH_HOST:$REDIS_PORT ($(redis-server --version | cut -d' ' -f3))"
+        return 0
+      fi
+      if ((SECONDS >= deadline)); then
+        cat "$log" >&2
+        die "redis-server did not answer PING within ${START_TIMEOUT_SECONDS}s"
+      fi
+      sleep "$START_POLL_SECONDS"
+    done
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=
+  done
+  cat "$log" >&2 2>/dev/null || true
+  die "redis-server could not bind a free port in $REDIS_PORT_ATTEMPTS attempts"
+}
+
+# Prints the median of the numbers on stdin (one per line).
+median() {
+  sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) exit 1
+    if (NR % 2) printf "%.2f\n", v[(NR + 1) / 2]
+    else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
+  }'
+}

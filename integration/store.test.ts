@@ -1,0 +1,489 @@
+// STORE end to end: the real binary driven by ioredis 6, once on its defaults
+// (RESP3 via HELLO 3) and once with protocol: 2. Every expectation is what
+// Redis 7 answers.
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis, type RedisOptions } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNexo } from './nexo.js';
+
+/** A TTL long enough that it cannot run out while a test runs. */
+const LONG_TTL_SECONDS = 100;
+/** TTL rounds to whole seconds, so right after EXPIRE it reads LONG_TTL_SECONDS or one less. */
+const TTL_ROUNDING_SECONDS = 1;
+/** PTTL read right after EXPIRE is at most this far below the full TTL. */
+const PTTL_SLACK_MS = 1_000;
+/** A key that should expire while the test waits. */
+const SHORT_TTL_MS = 100;
+/** Waiting SHORT_TTL_MS plus this margin guarantees the key is past its deadline. */
+const EXPIRY_MARGIN_MS = 50;
+/** Enough entries that a server pages SCAN/HSCAN over several calls. */
+const SCAN_ENTRIES = 250;
+/** The COUNT hint passed to SCAN/HSCAN, well below SCAN_ENTRIES. */
+const SCAN_COUNT = 20;
+/** Every byte value, for binary-safety checks. */
+const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+const INT64_MAX = '9223372036854775807';
+
+const WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
+const NOT_AN_INTEGER = 'ERR value is not an integer or out of range';
+
+/** Turns a flat [k1, v1, k2, v2, ...] reply (or a RESP3 map) into an object. */
+function toObject(reply: unknown): Record<string, unknown> {
+  if (!Array.isArray(reply)) return reply as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < reply.length; i += 2) out[String(reply[i])] = reply[i + 1];
+  return out;
+}
+
+/** Parses INFO text into { section: { field: value } } with lower-case section names. */
+function parseInfo(text: string): Record<string, Record<string, string>> {
+  const sections: Record<string, Record<string, string>> = {};
+  let current: Record<string, string> | undefined;
+  for (const line of text.split('\r\n')) {
+    if (line.startsWith('# ')) {
+      current = {};
+      sections[line.slice(2).trim().toLowerCase()] = current;
+    } else if (line !== '' && current) {
+      const colon = line.indexOf(':');
+      if (colon > 0) current[line.slice(0, colon)] = line.slice(colon + 1);
+    }
+  }
+  return sections;
+}
+
+/** The message of the error a promise rejects with. */
+async function errorOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error('expected the command to fail, but it succeeded');
+}
+
+/**
+ * The message of the first error a lazy client emits while connecting; ioredis
+ * rejects connect() itself with a generic "Connection is closed.".
+ */
+async function connectError(client: Redis): Promise<string> {
+  const firstError = once(client, 'error');
+  client.connect().catch(() => {});
+  const [err] = await firstError;
+  return (err as Error).message;
+}
+
+const nexo = useNexo();
+
+const PROTOCOLS: { title: string; proto: 2 | 3; prefix: string; options?: RedisOptions }[] = [
+  { title: 'RESP3 (ioredis defaults)', proto: 3, prefix: 'resp3' },
+  { title: 'RESP2 (protocol: 2)', proto: 2, prefix: 'resp2', options: { protocol: 2 } },
+];
+
+describe('STORE', () => {
+  for (const { title, proto, prefix, options } of PROTOCOLS) {
+    describe(`over ${title}`, () => {
+      let redis: Redis;
+      beforeAll(async () => {
+        redis = options ? await nexo.connect(options) : nexo.redis;
+      });
+      /** A key unique to this protocol block and test. */
+      const key = (name: string): string => `${prefix}:${name}`;
+
+      describe('CONNECTION', () => {
+        it(`HELLO ${proto} reports the negotiated protocol ${proto}`, async () => {
+          const hello = toObject(await redis.call('HELLO', String(proto)));
+          expect(Number(hello.proto)).toBe(proto);
+        });
+
+        it('PING answers PONG', async () => {
+          expect(await redis.ping()).toBe('PONG');
+        });
+      });
+
+      describe('STRINGS', () => {
+        it('SET then GET returns the value', async () => {
+          expect(await redis.set(key('str:set'), 'hello')).toBe('OK');
+          expect(await redis.get(key('str:set'))).toBe('hello');
+        });
+
+        it('GET of a missing key returns null', async () => {
+          expect(await redis.get(key('str:missing'))).toBeNull();
+        });
+
+        it('SET reads back a number-like value byte for byte', async () => {
+          await redis.set(key('str:float'), '1.50');
+          expect(await redis.get(key('str:float'))).toBe('1.50');
+        });
+
+        it('SET NX leaves an existing key alone and SET XX does not create a missing one', async () => {
+          await redis.set(key('str:nx'), 'first');
+          expect(await redis.set(key('str:nx'), 'second', 'NX')).toBeNull();
+          expect(await redis.get(key('str:nx'))).toBe('first');
+          expect(await redis.set(key('str:xx'), 'value', 'XX')).toBeNull();
+          expect(await redis.exists(key('str:xx'))).toBe(0);
+        });
+
+        it('SET with EX then TTL reports the remaining seconds', async () => {
+          await redis.set(key('str:ex'), 'v', 'EX', LONG_TTL_SECONDS);
+          const ttl = await redis.ttl(key('str:ex'));
+          expect(ttl).toBeGreaterThanOrEqual(LONG_TTL_SECONDS - TTL_ROUNDING_SECONDS);
+          expect(ttl).toBeLessThanOrEqual(LONG_TTL_SECONDS);
+        });
+
+        it('INCR creates a missing key at 1; INCRBY, DECR and DECRBY count from there', async () => {
+          expect(await redis.incr(key('str:incr'))).toBe(1);
+          expect(await redis.incrby(key('str:incr'), 41)).toBe(42);
+          expect(await redis.decr(key('str:incr'))).toBe(41);
+          expect(await redis.decrby(key('str:incr'), 50)).toBe(-9);
+          expect(await redis.get(key('str:incr'))).toBe('-9');
+        });
+
+        it('INCR of a non-integer value fails and leaves the value unchanged', async () => {
+          await redis.set(key('str:incr-text'), 'abc');
+          expect(await errorOf(redis.incr(key('str:incr-text')))).toBe(NOT_AN_INTEGER);
+          expect(await redis.get(key('str:incr-text'))).toBe('abc');
+        });
+
+        it('INCR past the largest 64-bit integer fails with an overflow error', async () => {
+          await redis.set(key('str:incr-max'), INT64_MAX);
+          expect(await errorOf(redis.incr(key('str:incr-max')))).toBe('ERR increment or decrement would overflow');
+          expect(await redis.get(key('str:incr-max'))).toBe(INT64_MAX);
+        });
+
+        it('INCRBYFLOAT adds and returns the sum as a string', async () => {
+          await redis.set(key('str:float-incr'), '10.50');
+          expect(await redis.incrbyfloat(key('str:float-incr'), 0.1)).toBe('10.6');
+          expect(await redis.incrbyfloat(key('str:float-incr'), -5)).toBe('5.6');
+          await redis.set(key('str:float-exp'), '5.0e3');
+          expect(await redis.incrbyfloat(key('str:float-exp'), '2.0e2')).toBe('5200');
+          expect(await redis.get(key('str:float-exp'))).toBe('5200');
+        });
+
+        it('APPEND creates a missing key and returns the new length', async () => {
+          expect(await redis.append(key('str:append'), 'Hello')).toBe(5);
+          expect(await redis.append(key('str:append'), ' World')).toBe(11);
+          expect(await redis.get(key('str:append'))).toBe('Hello World');
+        });
+
+        it('GETRANGE takes inclusive offsets, negative ones counted from the end', async () => {
+          await redis.set(key('str:range'), 'This is a string');
+          expect(await redis.getrange(key('str:range'), 0, 3)).toBe('This');
+          expect(await redis.getrange(key('str:range'), -3, -1)).toBe('ing');
+          expect(await redis.getrange(key('str:range'), 0, -1)).toBe('This is a string');
+          expect(await redis.getrange(key('str:range'), 10, 100)).toBe('string');
+          expect(await redis.getrange(key('str:range-missing'), 0, -1)).toBe('');
+        });
+
+        it('SETRANGE overwrites part of a value and zero-pads a missing key', async () => {
+          await redis.set(key('str:setrange'), 'Hello World');
+          expect(await redis.setrange(key('str:setrange'), 6, 'Redis')).toBe(11);
+          expect(await redis.get(key('str:setrange'))).toBe('Hello Redis');
+          expect(await redis.setrange(key('str:setrange-pad'), 5, 'x')).toBe(6);
+          expect(await redis.getBuffer(key('str:setrange-pad'))).toEqual(Buffer.from([0, 0, 0, 0, 0, 0x78]));
+        });
+
+        it('MSET then MGET returns the values in order with null for missing keys', async () => {
+          expect(await redis.mset(key('str:m1'), 'one', key('str:m2'), 'two')).toBe('OK');
+          expect(await redis.mget(key('str:m1'), key('str:m-missing'), key('str:m2'))).toEqual(['one', null, 'two']);
+        });
+
+        it('GETEX with EX sets a TTL and GETEX PERSIST removes it', async () => {
+          await redis.set(key('str:getex'), 'v');
+          expect(await redis.getex(key('str:getex'), 'EX', LONG_TTL_SECONDS)).toBe('v');
+          expect(await redis.ttl(key('str:getex'))).toBeGreaterThanOrEqual(LONG_TTL_SECONDS - TTL_ROUNDING_SECONDS);
+          expect(await redis.getex(key('str:getex'), 'PERSIST')).toBe('v');
+          expect(await redis.ttl(key('str:getex'))).toBe(-1);
+          expect(await redis.getex(key('str:getex-missing'))).toBeNull();
+        });
+
+        it('GETDEL returns the value and deletes the key; null for a missing key', async () => {
+          await redis.set(key('str:getdel'), 'v');
+          expect(await redis.getdel(key('str:getdel'))).toBe('v');
+          expect(await redis.exists(key('str:getdel'))).toBe(0);
+          expect(await redis.getdel(key('str:getdel'))).toBeNull();
+        });
+      });
+
+      describe('HASHES', () => {
+        it('HSET creates fields and returns how many were new', async () => {
+          expect(await redis.hset(key('hash:set'), 'a', '1', 'b', '2')).toBe(2);
+          expect(await redis.hset(key('hash:set'), 'b', '20', 'c', '3')).toBe(1);
+          expect(await redis.hget(key('hash:set'), 'b')).toBe('20');
+        });
+
+        it('HGET returns null for a missing field and a missing key', async () => {
+          await redis.hset(key('hash:get'), 'a', '1');
+          expect(await redis.hget(key('hash:get'), 'nope')).toBeNull();
+          expect(await redis.hget(key('hash:get-missing'), 'a')).toBeNull();
+        });
+
+        it('HGETALL returns an object of all fields; {} for a missing key', async () => {
+          await redis.hset(key('hash:all'), { name: 'nexo', kind: 'broker', port: '6379' });
+          expect(await redis.hgetall(key('hash:all'))).toEqual({ name: 'nexo', kind: 'broker', port: '6379' });
+          expect(await redis.hgetall(key('hash:all-missing'))).toEqual({});
+        });
+
+        it('HINCRBY creates a missing field and adds to it', async () => {
+          expect(await redis.hincrby(key('hash:incr'), 'n', 5)).toBe(5);
+          expect(await redis.hincrby(key('hash:incr'), 'n', -7)).toBe(-2);
+          expect(await redis.hget(key('hash:incr'), 'n')).toBe('-2');
+        });
+
+        it('HINCRBY of a non-integer field fails and leaves it unchanged', async () => {
+          await redis.hset(key('hash:incr-text'), 'f', 'abc');
+          expect(await errorOf(redis.hincrby(key('hash:incr-text'), 'f', 1))).toBe('ERR hash value is not an integer');
+          expect(await redis.hget(key('hash:incr-text'), 'f')).toBe('abc');
+        });
+
+        it('HSCAN from cursor 0 until it returns 0 visits every field', async () => {
+          const expected: Record<string, string> = {};
+          for (let i = 0; i < SCAN_ENTRIES; i++) expected[`field:${i}`] = `value:${i}`;
+          await redis.hset(key('hash:scan'), expected);
+          const seen: Record<string, string> = {};
+          let cursor = '0';
+          do {
+            const [next, flat] = await redis.hscan(key('hash:scan'), cursor, 'COUNT', SCAN_COUNT);
+            for (let i = 0; i < flat.length; i += 2) seen[flat[i]] = flat[i + 1];
+            cursor = next;
+          } while (cursor !== '0');
+          expect(seen).toEqual(expected);
+        });
+      });
+
+      describe('TTL', () => {
+        it('EXPIRE then TTL and PTTL report the remaining time', async () => {
+          await redis.set(key('ttl:expire'), 'v');
+          expect(await redis.expire(key('ttl:expire'), LONG_TTL_SECONDS)).toBe(1);
+          const ttl = await redis.ttl(key('ttl:expire'));
+          expect(ttl).toBeGreaterThanOrEqual(LONG_TTL_SECONDS - TTL_ROUNDING_SECONDS);
+          expect(ttl).toBeLessThanOrEqual(LONG_TTL_SECONDS);
+          const pttl = await redis.pttl(key('ttl:expire'));
+          expect(pttl).toBeGreaterThan(LONG_TTL_SECONDS * 1000 - PTTL_SLACK_MS);
+          expect(pttl).toBeLessThanOrEqual(LONG_TTL_SECONDS * 1000);
+        });
+
+        it('TTL is -1 for a key without expiry and -2 for a missing key', async () => {
+          await redis.set(key('ttl:none'), 'v');
+          expect(await redis.ttl(key('ttl:none'))).toBe(-1);
+          expect(await redis.pttl(key('ttl:none'))).toBe(-1);
+          expect(await redis.ttl(key('ttl:missing'))).toBe(-2);
+          expect(await redis.pttl(key('ttl:missing'))).toBe(-2);
+        });
+
+        it('EXPIRE of a missing key returns 0', async () => {
+          expect(await redis.expire(key('ttl:expire-missing'), LONG_TTL_SECONDS)).toBe(0);
+        });
+
+        it('PERSIST removes an expiry and returns 0 when there is none', async () => {
+          await redis.set(key('ttl:persist'), 'v', 'EX', LONG_TTL_SECONDS);
+          expect(await redis.persist(key('ttl:persist'))).toBe(1);
+          expect(await redis.ttl(key('ttl:persist'))).toBe(-1);
+          expect(await redis.persist(key('ttl:persist'))).toBe(0);
+        });
+
+        it('SET without KEEPTTL clears the expiry of an existing key', async () => {
+          await redis.set(key('ttl:overwrite'), 'v', 'EX', LONG_TTL_SECONDS);
+          await redis.set(key('ttl:overwrite'), 'w');
+          expect(await redis.ttl(key('ttl:overwrite'))).toBe(-1);
+        });
+
+        it('PEXPIRE makes the key disappear once its time has passed', async () => {
+          await redis.set(key('ttl:pexpire'), 'v');
+          expect(await redis.pexpire(key('ttl:pexpire'), SHORT_TTL_MS)).toBe(1);
+          await sleep(SHORT_TTL_MS + EXPIRY_MARGIN_MS);
+          expect(await redis.get(key('ttl:pexpire'))).toBeNull();
+          expect(await redis.exists(key('ttl:pexpire'))).toBe(0);
+          expect(await redis.ttl(key('ttl:pexpire'))).toBe(-2);
+        });
+
+        it('EXPIRE with a negative time deletes the key', async () => {
+          await redis.set(key('ttl:negative'), 'v');
+          expect(await redis.expire(key('ttl:negative'), -1)).toBe(1);
+          expect(await redis.exists(key('ttl:negative'))).toBe(0);
+        });
+      });
+
+      describe('KEYSPACE', () => {
+        it('DEL removes several keys and returns how many existed', async () => {
+          await redis.set(key('ks:del1'), '1');
+          await redis.hset(key('ks:del2'), 'f', 'v');
+          expect(await redis.del(key('ks:del1'), key('ks:del2'), key('ks:del-missing'))).toBe(2);
+          expect(await redis.exists(key('ks:del1'), key('ks:del2'))).toBe(0);
+        });
+
+        it('EXISTS counts every named key that exists, repeats included', async () => {
+          await redis.set(key('ks:exists'), 'v');
+          expect(await redis.exists(key('ks:exists'))).toBe(1);
+          expect(await redis.exists(key('ks:exists'), key('ks:exists'), key('ks:exists-missing'))).toBe(2);
+        });
+
+        it('TYPE reports string, hash and none', async () => {
+          await redis.set(key('ks:type-str'), 'v');
+          await redis.hset(key('ks:type-hash'), 'f', 'v');
+          expect(await redis.type(key('ks:type-str'))).toBe('string');
+          expect(await redis.type(key('ks:type-hash'))).toBe('hash');
+          expect(await redis.type(key('ks:type-missing'))).toBe('none');
+        });
+
+        it('RENAME moves the value and its TTL to the new name', async () => {
+          await redis.set(key('ks:rename-from'), 'v', 'EX', LONG_TTL_SECONDS);
+          expect(await redis.rename(key('ks:rename-from'), key('ks:rename-to'))).toBe('OK');
+          expect(await redis.exists(key('ks:rename-from'))).toBe(0);
+          expect(await redis.get(key('ks:rename-to'))).toBe('v');
+          expect(await redis.ttl(key('ks:rename-to'))).toBeGreaterThanOrEqual(LONG_TTL_SECONDS - TTL_ROUNDING_SECONDS);
+        });
+
+        it('RENAME overwrites an existing destination', async () => {
+          await redis.set(key('ks:rename-src'), 'new');
+          await redis.hset(key('ks:rename-dst'), 'f', 'old');
+          await redis.rename(key('ks:rename-src'), key('ks:rename-dst'));
+          expect(await redis.type(key('ks:rename-dst'))).toBe('string');
+          expect(await redis.get(key('ks:rename-dst'))).toBe('new');
+        });
+
+        it('RENAME of a missing key fails with ERR no such key', async () => {
+          expect(await errorOf(redis.rename(key('ks:rename-missing'), key('ks:rename-any')))).toBe('ERR no such key');
+        });
+
+        it('SCAN through scanStream with MATCH collects every matching key', async () => {
+          const expected = Array.from({ length: SCAN_ENTRIES }, (_, i) => key(`ks:scan:${i}`));
+          await redis.mset(Object.fromEntries(expected.map((k) => [k, 'v'])));
+          const seen = new Set<string>();
+          const stream = redis.scanStream({ match: key('ks:scan:*'), count: SCAN_COUNT });
+          stream.on('data', (keys: string[]) => {
+            for (const k of keys) seen.add(k);
+          });
+          await once(stream, 'end');
+          expect([...seen].sort()).toEqual([...expected].sort());
+        });
+      });
+
+      describe('INFO', () => {
+        it('INFO has a server section with redis_version and a keyspace section', async () => {
+          await redis.set(key('info:k'), 'v');
+          const info = parseInfo(String(await redis.info()));
+          expect(info.server?.redis_version).toMatch(/^\d+\.\d+\.\d+/);
+          expect(info.keyspace).toBeDefined();
+          expect(info.keyspace.db0).toMatch(/^keys=\d+,expires=\d+/);
+        });
+
+        it('INFO with a section name returns only that section', async () => {
+          const info = parseInfo(String(await redis.info('server')));
+          expect(Object.keys(info)).toEqual(['server']);
+          expect(info.server.redis_version).toBeDefined();
+        });
+      });
+
+      describe('ERRORS', () => {
+        it('an unknown command fails with the exact Redis message', async () => {
+          expect(await errorOf(redis.call('nosuch'))).toBe("ERR unknown command 'nosuch', with args beginning with: ");
+          expect(await errorOf(redis.call('nosuch', 'a', 'b'))).toBe(
+            "ERR unknown command 'nosuch', with args beginning with: 'a' 'b' ",
+          );
+        });
+
+        it('a wrong number of arguments fails with the exact Redis message', async () => {
+          expect(await errorOf(redis.call('get'))).toBe("ERR wrong number of arguments for 'get' command");
+          expect(await errorOf(redis.call('get', 'a', 'b'))).toBe("ERR wrong number of arguments for 'get' command");
+        });
+
+        it('WRONGTYPE is returned by a string command on a hash and a hash command on a string', async () => {
+          await redis.hset(key('err:hash'), 'f', 'v');
+          await redis.set(key('err:str'), 'v');
+          expect(await errorOf(redis.get(key('err:hash')))).toBe(WRONGTYPE);
+          expect(await errorOf(redis.incr(key('err:hash')))).toBe(WRONGTYPE);
+          expect(await errorOf(redis.hget(key('err:str'), 'f'))).toBe(WRONGTYPE);
+          expect(await errorOf(redis.hset(key('err:str'), 'f', 'v'))).toBe(WRONGTYPE);
+          expect(await redis.get(key('err:str'))).toBe('v');
+        });
+
+        it('an error reply leaves the connection usable', async () => {
+          await errorOf(redis.call('nosuch'));
+          expect(await redis.ping()).toBe('PONG');
+        });
+      });
+
+      describe('BINARY', () => {
+        it('a value with all 256 byte values round-trips through SET and GET', async () => {
+          await redis.set(key('bin:value'), ALL_BYTES);
+          expect(await redis.getBuffer(key('bin:value'))).toEqual(ALL_BYTES);
+          expect(await redis.strlen(key('bin:value'))).toBe(ALL_BYTES.length);
+        });
+
+        it('a key, a hash field and a hash value with all 256 byte values round-trip', async () => {
+          const binKey = Buffer.concat([Buffer.from(key('bin:')), ALL_BYTES]);
+          await redis.hset(binKey, ALL_BYTES, ALL_BYTES);
+          expect(await redis.hgetBuffer(binKey, ALL_BYTES)).toEqual(ALL_BYTES);
+          expect(await redis.type(binKey)).toBe('hash');
+        });
+
+        it('an empty value round-trips as an empty string, not null', async () => {
+          await redis.set(key('bin:empty'), '');
+          expect(await redis.get(key('bin:empty'))).toBe('');
+          expect(await redis.exists(key('bin:empty'))).toBe(1);
+        });
+      });
+    });
+  }
+
+  describe('AUTH', () => {
+    const PASSWORD = 's3cret pass';
+    const WRONG_PASSWORD = 'wrong';
+    const secured = useNexo({ password: PASSWORD });
+    /** A client that sends no credentials, connects on demand and never retries. */
+    const ANONYMOUS: RedisOptions = { password: undefined, lazyConnect: true, retryStrategy: () => null };
+    /**
+     * Over RESP2 ioredis sends no HELLO, and without the INFO ready check the
+     * connection is usable before authenticating.
+     */
+    const ANONYMOUS_RESP2: RedisOptions = { ...ANONYMOUS, protocol: 2, enableReadyCheck: false };
+
+    it('AUTH through HELLO 3 with the password lets ioredis on its defaults work', async () => {
+      expect(await secured.redis.set('auth:ok', 'v')).toBe('OK');
+      expect(await secured.redis.get('auth:ok')).toBe('v');
+    });
+
+    it('AUTH missing: commands fail with NOAUTH', async () => {
+      const client = new Redis(secured.clientOptions(ANONYMOUS_RESP2));
+      try {
+        await client.connect();
+        expect(await errorOf(client.get('auth:noauth'))).toMatch(/^NOAUTH /);
+      } finally {
+        client.disconnect();
+      }
+    });
+
+    it('AUTH missing: HELLO 3 without credentials is refused with NOAUTH', async () => {
+      const client = new Redis(secured.clientOptions(ANONYMOUS));
+      try {
+        expect(await connectError(client)).toMatch(/^NOAUTH /);
+      } finally {
+        client.disconnect();
+      }
+    });
+
+    it('AUTH with a wrong password fails with WRONGPASS, then AUTH with the right one works', async () => {
+      await secured.redis.set('auth:retry', 'v');
+      const client = new Redis(secured.clientOptions(ANONYMOUS_RESP2));
+      try {
+        await client.connect();
+        expect(await errorOf(client.auth(WRONG_PASSWORD))).toMatch(/^WRONGPASS /);
+        expect(await errorOf(client.get('auth:retry'))).toMatch(/^NOAUTH /);
+        expect(await client.auth(PASSWORD)).toBe('OK');
+        expect(await client.get('auth:retry')).toBe('v');
+      } finally {
+        client.disconnect();
+      }
+    });
+
+    it('AUTH with a wrong password in the ioredis options fails to connect with WRONGPASS', async () => {
+      const client = new Redis(secured.clientOptions({ ...ANONYMOUS, password: WRONG_PASSWORD }));
+      try {
+        expect(await connectError(client)).toMatch(/^WRONGPASS /);
+      } finally {
+        client.disconnect();
+      }
+    });
+  });
+});

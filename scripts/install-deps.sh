@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Installs what the tests and benchmarks need and skips what is already there:
+#   - redis-server, redis-cli, redis-benchmark (Debian packages redis-server, redis-tools)
+#   - the end-to-end suite's npm packages (npm ci in integration/)
+#   - the Go modules (go mod download)
+# Safe to run again. As root (CI) it installs missing Debian packages itself;
+# otherwise it prints the command to run and fails.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
+readonly MIN_NODE_MAJOR=20
+readonly INTEGRATION_DIR="$ROOT/integration"
+# Records which package-lock.json node_modules was installed from.
+readonly NPM_STAMP="$INTEGRATION_DIR/node_modules/.nexo-lock.sha256"
+# Commands the tests and benchmarks run, and the Debian package that brings each.
+readonly -A APT_PACKAGE_FOR=(
+  [redis-server]=redis-server
+  [redis-cli]=redis-tools
+  [redis-benchmark]=redis-tools
+)
+
+log() { printf 'install-deps: %s\n' "$*"; }
+fail() { printf 'install-deps: %s\n' "$*" >&2; exit 1; }
+
+# Installs Debian packages without letting their maintainer scripts start
+# services (redis-server's would otherwise occupy port 6379).
+apt_install() {
+  local policy=/usr/sbin/policy-rc.d created_policy=
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    created_policy=1
+  fi
+  local status=0
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" || status=$?
+  if [[ -n $created_policy ]]; then rm -f "$policy"; fi
+  return "$status"
+}
+
+install_system_packages() {
+  local cmd missing=()
+  for cmd in "${!APT_PACKAGE_FOR[@]}"; do
+    if ! command -v "$cmd" >/dev/null 2>&1; then missing+=("${APT_PACKAGE_FOR[$cmd]}"); fi
+  done
+  if ((${#missing[@]} == 0)); then
+    log "redis-server, redis-cli and redis-benchmark are present"
+    return
+  fi
+  local packages
+  packages="$(printf '%s\n' "${missing[@]}" | sort -u | paste -sd' ' -)"
+  if ((EUID != 0)); then
+    fail "missing Debian packages: ${packages}; install them with: sudo apt-get install -y ${packages}"
+  fi
+  log "installing ${packages}"
+  # shellcheck disable=SC2086 # the package list is meant to split into words
+  apt_install $packages
+}
+
+check_toolchains() {
+  command -v go >/dev/null 2>&1 ||
+    fail "go is not on PATH; install Go $(sed -n 's/^go //p' "$ROOT/go.mod") (https://go.dev/dl) and add it to PATH"
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    fail "node and npm are not on PATH; install Node.js ${MIN_NODE_MAJOR} or newer"
+  fi
+  local node_major
+  node_major="$(node -p 'process.versions.node.split(".")[0]')"
+  ((node_major >= MIN_NODE_MAJOR)) ||
+    fail "Node.js ${MIN_NODE_MAJOR} or newer is needed (ioredis 6), found $(node --version)"
+}
+
+install_npm_packages() {
+  local want
+  want="$(sha256sum "$INTEGRATION_DIR/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f $NPM_STAMP && "$(cat "$NPM_STAMP")" == "$want" ]]; then
+    log "integration/node_modules matches package-lock.json"
+    return
+  fi
+  log "npm ci in integration/"
+  (cd "$INTEGRATION_DIR" && npm ci --no-audit --no-fund)
+  printf '%s\n' "$want" >"$NPM_STAMP"
+}
+
+install_go_modules() {
+  log "go mod download"
+  (cd "$ROOT" && go mod download)
+}
+
+install_system_packages
+check_toolchains
+install_npm_packages
+install_go_modules
+log "done"

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tidwall/redcon"
-
 	"nexo/resp"
 )
 
@@ -17,8 +15,8 @@ import (
 type Client struct {
 	srv     *Server
 	id      int64
-	conn    redcon.Conn
 	nc      *resp.Conn
+	rd      *resp.Reader
 	w       *resp.Writer
 	authed  bool
 	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped

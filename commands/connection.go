@@ -74,7 +74,7 @@ func (c *Client) checkPassword(user, pass []byte) bool {
 
 func (c *Client) setAuthenticated(v bool) {
 	c.authed = v
-	c.nc.SetAuthenticated(v)
+	c.rd.SetAuthenticated(v)
 }
 
 func cmdAuth(c *Client, args [][]byte) {
@@ -172,9 +172,9 @@ func cmdHello(c *Client, args [][]byte) {
 const hello7Fields = 8
 
 func cmdSelect(c *Client, args [][]byte) {
-	db, err := strconv.ParseInt(string(args[1]), 10, 64)
+	db, ok := resp.ParseInt(args[1])
 	switch {
-	case err != nil:
+	case !ok:
 		c.replyError(errNotInteger)
 	case db != 0:
 		c.replyError(errDBIndex + " (NEXO has the single database 0)")

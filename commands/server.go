@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/tidwall/redcon"
 
 	"nexo/engine/store"
 	"nexo/resp"
@@ -53,8 +52,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	table   *Table
-	ln      *resp.Listener
-	rc      *redcon.Server
+	ln      net.Listener
 	started time.Time
 	runID   string
 
@@ -105,7 +103,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		table:    newTable(),
-		ln:       resp.NewListener(ln, cfg.Limits),
+		ln:       ln,
 		started:  time.Now(),
 		runID:    newRunID(),
 		clients:  make(map[int64]*Client),
@@ -119,24 +117,43 @@ func NewServer(cfg Config) (*Server, error) {
 	s.registerStrings()
 	s.registerHashes()
 	s.registerKeyspace()
-	s.rc = redcon.NewServerNetwork("tcp", ln.Addr().String(), s.handle, s.accept, s.closed)
-	s.rc.SetIdleClose(cfg.IdleTimeout)
 	return s, nil
 }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// acceptRetryDelay paces Accept after a temporary failure such as running
+// out of file descriptors.
+const acceptRetryDelay = 50 * time.Millisecond
+
 // Serve accepts connections until Shutdown.
 func (s *Server) Serve() error {
 	go s.cron()
-	return s.rc.Serve(s.ln)
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.log.Warn("accept failed", "err", err)
+			time.Sleep(acceptRetryDelay)
+			continue
+		}
+		if c := s.admit(resp.NewConn(nc)); c != nil {
+			go s.serveClient(c)
+		}
+	}
 }
 
 // Shutdown stops accepting, lets every connection finish the pipeline it is
-// running and answer it, then closes the listener. Connections still open
-// when ctx ends are closed.
+// running and answer it, then returns. Connections still open when ctx ends
+// are closed.
 func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
 	s.mu.Lock()
 	s.draining = true
 	for _, c := range s.clients {
@@ -148,57 +165,59 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.conns.Wait()
 		close(drained)
 	}()
-	var err error
 	select {
 	case <-drained:
 	case <-ctx.Done():
+		s.mu.Lock()
+		for _, c := range s.clients {
+			c.nc.Conn.Close()
+		}
+		s.mu.Unlock()
 		err = ctx.Err()
 	}
 	close(s.stop)
 	<-s.cronDone
-	if cerr := s.rc.Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
-		err = cerr
-	}
 	return err
 }
 
-func (s *Server) accept(conn redcon.Conn) bool {
-	nc := conn.NetConn().(*resp.Conn)
+// admit registers a new connection, or refuses it when the server is full
+// or shutting down.
+func (s *Server) admit(nc *resp.Conn) *Client {
 	s.mu.Lock()
 	if s.draining || len(s.clients) >= s.cfg.MaxClients {
 		s.mu.Unlock()
 		s.stats.rejected.Add(1)
 		nc.SetWriteDeadline(time.Now().Add(rejectWriteTimeout))
 		nc.Write([]byte("-ERR max number of clients reached\r\n"))
-		return false
+		nc.Close()
+		return nil
 	}
 	c := &Client{
 		srv:       s,
 		id:        s.nextID.Add(1),
-		conn:      conn,
 		nc:        nc,
-		w:         resp.NewWriter(redcon.BaseWriter(conn)),
+		rd:        resp.NewReader(nc, s.cfg.Limits),
+		w:         resp.NewWriter(nc),
 		authed:    s.cfg.Password == "",
 		created:   time.Now(),
-		addr:      conn.RemoteAddr(),
+		addr:      nc.RemoteAddr().String(),
 		localAddr: nc.LocalAddr().String(),
 	}
 	c.proto.Store(resp.RESP2)
 	c.lastActive.Store(s.clock.Load())
-	nc.SetAuthenticated(c.authed)
-	conn.SetContext(c)
+	c.rd.SetAuthenticated(c.authed)
 	s.clients[c.id] = c
 	s.conns.Add(1)
 	s.mu.Unlock()
 	s.stats.connections.Add(1)
-	return true
+	return c
 }
 
-func (s *Server) closed(conn redcon.Conn, err error) {
-	c, ok := conn.Context().(*Client)
-	if !ok {
-		return
-	}
+// serveClient runs one connection: it reads a whole pipeline, runs every
+// command of it, and flushes the replies once.
+func (s *Server) serveClient(c *Client) {
+	err := s.runPipelines(c)
+	c.nc.Close()
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
@@ -212,10 +231,40 @@ func (s *Server) closed(conn redcon.Conn, err error) {
 	case errors.Is(err, resp.ErrQueryBufferLimit):
 		s.stats.protoErrors.Add(1)
 		s.log.Warn("closing client that reached max query buffer length", "id", c.id, "addr", c.addr)
-	case err != nil && !errors.Is(err, net.ErrClosed) && !isTimeout(err):
+	case isTimeout(err) && !c.nc.Draining():
+		s.log.Debug("closing idle client", "id", c.id, "addr", c.addr)
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err):
 		s.log.Debug("client connection ended", "id", c.id, "addr", c.addr, "err", err)
 	}
 	s.conns.Done()
+}
+
+func (s *Server) runPipelines(c *Client) error {
+	for {
+		if s.cfg.IdleTimeout > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		}
+		batch, err := c.rd.ReadBatch()
+		if err != nil {
+			var perr *resp.ProtocolError
+			if errors.As(err, &perr) {
+				c.w.Error("ERR " + perr.Error())
+				c.w.Flush()
+			}
+			return err
+		}
+		for _, args := range batch {
+			s.handle(c, args)
+			if c.closing {
+				// QUIT, or CLIENT KILL of itself: the reply is flushed, the
+				// rest of the pipeline dropped.
+				return c.w.Flush()
+			}
+		}
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+	}
 }
 
 func isTimeout(err error) bool {
@@ -223,14 +272,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// handle runs one command of a pipeline; redcon flushes the replies once
-// the whole pipeline has run.
-func (s *Server) handle(conn redcon.Conn, rc redcon.Command) {
-	c := conn.Context().(*Client)
-	if c.closing {
-		return
-	}
-	args := rc.Args
+// handle runs one command of a pipeline.
+func (s *Server) handle(c *Client, args [][]byte) {
 	cmd := s.table.lookup(args[0])
 	if cmd == nil {
 		c.lastCmd.Store(nil)
@@ -253,11 +296,6 @@ func (s *Server) handle(conn redcon.Conn, rc redcon.Command) {
 		c.replyError(errNoAuth)
 	default:
 		cmd.Handler(c, args)
-		if c.closing {
-			// QUIT, or CLIENT KILL of itself: the reply is flushed, the
-			// rest of the pipeline dropped.
-			c.conn.Close()
-		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"nexo/engine/store"
+	"nexo/resp"
 )
 
 // Commands of the STORE broker: strings, hashes and the keyspace.
@@ -88,7 +89,7 @@ func parseExpireOption(args [][]byte, i int, cmd string, allow expireFlags, e *s
 	if i+1 >= len(args) {
 		return 0, errSyntax
 	}
-	n, ok := parseInt(args[i+1])
+	n, ok := resp.ParseInt(args[i+1])
 	if !ok {
 		return 0, errNotInteger
 	}
@@ -189,7 +190,7 @@ func cmdSetNX(c *Client, args [][]byte) {
 // setExHandler serves SETEX (unit EX) and PSETEX (unit PX).
 func setExHandler(name, unit string) Handler {
 	return func(c *Client, args [][]byte) {
-		n, ok := parseInt(args[2])
+		n, ok := resp.ParseInt(args[2])
 		if !ok {
 			c.replyError(errNotInteger)
 			return
@@ -286,7 +287,7 @@ func incrHandler(sign int64) Handler {
 	return func(c *Client, args [][]byte) {
 		delta := sign
 		if len(args) == 3 {
-			n, ok := parseInt(args[2])
+			n, ok := resp.ParseInt(args[2])
 			switch {
 			case !ok:
 				c.replyError(errNotInteger)
@@ -343,8 +344,8 @@ func cmdStrLen(c *Client, args [][]byte) {
 }
 
 func cmdGetRange(c *Client, args [][]byte) {
-	start, ok1 := parseInt(args[2])
-	end, ok2 := parseInt(args[3])
+	start, ok1 := resp.ParseInt(args[2])
+	end, ok2 := resp.ParseInt(args[3])
 	if !ok1 || !ok2 {
 		c.replyError(errNotInteger)
 		return
@@ -358,7 +359,7 @@ func cmdGetRange(c *Client, args [][]byte) {
 }
 
 func cmdSetRange(c *Client, args [][]byte) {
-	off, ok := parseInt(args[2])
+	off, ok := resp.ParseInt(args[2])
 	if !ok {
 		c.replyError(errNotInteger)
 		return
@@ -506,7 +507,7 @@ func cmdHVals(c *Client, args [][]byte) {
 }
 
 func cmdHIncrBy(c *Client, args [][]byte) {
-	delta, ok := parseInt(args[3])
+	delta, ok := resp.ParseInt(args[3])
 	if !ok {
 		c.replyError(errNotInteger)
 		return
@@ -559,7 +560,7 @@ func cmdHRandField(c *Client, args [][]byte) {
 		}
 		return
 	}
-	count, ok := parseInt(args[2])
+	count, ok := resp.ParseInt(args[2])
 	if !ok {
 		c.replyError(errNotInteger)
 		return
@@ -620,7 +621,7 @@ func parseScanOptions(args [][]byte, allowType, allowNoValues bool) (scanOptions
 			}
 			i++
 		case is(args[i], "COUNT") && more:
-			n, ok := parseInt(args[i+1])
+			n, ok := resp.ParseInt(args[i+1])
 			switch {
 			case !ok:
 				return o, errNotInteger
@@ -748,7 +749,7 @@ func cmdCopy(c *Client, args [][]byte) {
 		case is(args[i], "REPLACE"):
 			replace = true
 		case is(args[i], "DB") && i+1 < len(args):
-			db, ok := parseInt(args[i+1])
+			db, ok := resp.ParseInt(args[i+1])
 			switch {
 			case !ok:
 				c.replyError(errNotInteger)
@@ -782,7 +783,7 @@ func expireHandler(name, unit string) Handler {
 }
 
 func expire(c *Client, args [][]byte, name, unit string) {
-	n, ok := parseInt(args[2])
+	n, ok := resp.ParseInt(args[2])
 	if !ok {
 		c.replyError(errNotInteger)
 		return

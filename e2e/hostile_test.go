@@ -259,9 +259,6 @@ func TestHostileProtocolErrors(t *testing.T) {
 			{"multibulk count above int32", "*3000000000\r\n", []string{errInvalidMultibulk}},
 			{"multibulk count above int64", "*99999999999999999999\r\n", []string{errInvalidMultibulk}},
 			{"non-numeric multibulk count", "*abc\r\n", []string{errInvalidMultibulk}},
-			// NEXO refuses empty and null arrays where Redis skips them (docs/DECISIONS.md).
-			{"empty array", "*0\r\n" + command("PING"), []string{errInvalidMultibulk}},
-			{"null array", "*-1\r\n" + command("PING"), []string{errInvalidMultibulk}},
 			{"array element without $", "*1\r\nabc\r\n", []string{"-ERR Protocol error: expected '$', got 'a'"}},
 			{"integer where a bulk string was expected", "*1\r\n:1\r\n", []string{"-ERR Protocol error: expected '$', got ':'"}},
 			{"inline line beyond 64 KiB", strings.Repeat("x", inlineMax+1), []string{errTooBigInline}},
@@ -290,6 +287,8 @@ func TestHostileProtocolErrors(t *testing.T) {
 			prefix string // the first reply starts with prefix; the connection stays usable
 		}{
 			{"top-level $ line is an inline command", "$abc\r\n", "-ERR unknown command '$abc', with args beginning with: "},
+			{"empty array is skipped", "*0\r\n" + command("PING"), "+PONG"},
+			{"null array is skipped", "*-1\r\n" + command("PING"), "+PONG"},
 			{"blank inline lines are skipped", "\r\n\n  \r\nPING\r\n", "+PONG"},
 			{"inline command ended by LF alone", "PING\n", "+PONG"},
 			{"inline command with quoted arguments", "ECHO \"a b\"\r\n", "$3"},

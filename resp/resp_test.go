@@ -5,11 +5,10 @@ import (
 	"errors"
 	"io"
 	"math"
-	"net"
+	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/tidwall/redcon"
+	"testing/iotest"
 )
 
 func TestWriter(t *testing.T) {
@@ -42,11 +41,12 @@ func TestWriter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, proto := range []int{RESP2, RESP3} {
 				var out bytes.Buffer
-				rw := redcon.NewWriter(&out)
-				w := NewWriter(rw)
+				w := NewWriter(&out)
 				w.SetProto(proto)
 				tc.write(w)
-				rw.Flush()
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
 				want := tc.resp2
 				if proto == RESP3 {
 					want = tc.res
@@ -61,78 +61,109 @@ func TestWriter(t *testing.T) {
 
 var testLimits = Limits{MaxBulkLen: 32 << 10, MaxMultibulkLen: 100, MaxQueryBuffer: 128 << 10}
 
-func TestScanner(t *testing.T) {
+func cmd(args ...string) string {
+	var b strings.Builder
+	b.WriteString("*")
+	b.WriteString(itoa(len(args)))
+	b.WriteString("\r\n")
+	for _, a := range args {
+		b.WriteString("$" + itoa(len(a)) + "\r\n" + a + "\r\n")
+	}
+	return b.String()
+}
+
+func itoa(n int) string { return string(bytesOf(int64(n))) }
+
+func bytesOf(n int64) []byte {
+	var w Writer
+	w.Int(n)
+	return w.b[1 : len(w.b)-2]
+}
+
+func TestReader(t *testing.T) {
+	big := strings.Repeat("v", 20000)
 	cases := []struct {
 		name   string
 		input  string
 		authed bool
-		err    error // nil: accepted
-		good   int   // bytes on a command boundary before the error
+		want   [][]string // commands read before the error
+		err    error      // nil: the input ends cleanly
 	}{
-		{"one command", "*1\r\n$4\r\nPING\r\n", true, nil, 0},
-		{"pipeline", "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", true, nil, 0},
-		{"inline", "PING\r\nSET a b\n", true, nil, 0},
-		{"incomplete bulk", "*2\r\n$3\r\nGET\r\n$1000\r\nabc", true, nil, 0},
-		{"bulk at the limit", "*1\r\n$32768\r\n", true, nil, 0},
-		{"bulk over the limit", "*1\r\n$32769\r\n", true, errInvalidBulk, 0},
-		{"4 GB bulk", "*1\r\n$4294967296\r\n", true, errInvalidBulk, 0},
-		{"absurd bulk digits", "*1\r\n$99999999999999999999999999999\r\n", true, errInvalidBulk, 0},
-		{"negative bulk", "*1\r\n$-1\r\n", true, errInvalidBulk, 0},
-		{"multibulk over the limit", "*101\r\n", true, errInvalidMultibulk, 0},
-		{"huge multibulk", "*2147483648\r\n", true, errInvalidMultibulk, 0},
-		{"zero multibulk", "*0\r\n", true, errInvalidMultibulk, 0},
-		{"garbage count", "*x\r\n", true, errInvalidMultibulk, 0},
-		{"not a bulk", "*1\r\n:1\r\n", true, &ProtocolError{"expected '$', got ':'"}, 0},
-		{"error after good commands", "*1\r\n$4\r\nPING\r\n*1\r\n$99999\r\n", true, errInvalidBulk, 14},
-		{"unauthenticated multibulk", "*11\r\n", false, errUnauthMultibulk, 0},
-		{"unauthenticated bulk", "*1\r\n$16385\r\n", false, errUnauthBulk, 0},
-		{"unauthenticated small command", "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n", false, nil, 0},
-		{"unauthenticated over the hard limit", "*1\r\n$40000\r\n", false, errInvalidBulk, 0},
-		{"inline too big", strings.Repeat("a", maxInlineSize+1), true, errBigInline, 0},
-		{"header too long", "*" + strings.Repeat("1", maxInlineSize+1), true, errBigMultibulkLine, 0},
-		{"query buffer", "*5\r\n" + strings.Repeat("$32768\r\n"+strings.Repeat("a", 32768)+"\r\n", 5), true, ErrQueryBufferLimit, 0},
+		{"one command", cmd("PING"), true, [][]string{{"PING"}}, nil},
+		{"pipeline", cmd("PING") + cmd("GET", "k"), true, [][]string{{"PING"}, {"GET", "k"}}, nil},
+		{"binary and empty arguments", cmd("SET", "a\r\nb\x00", ""), true, [][]string{{"SET", "a\r\nb\x00", ""}}, nil},
+		{"inline", "PING\r\nSET a b\n", true, [][]string{{"PING"}, {"SET", "a", "b"}}, nil},
+		{"inline quotes and escapes", `SET "a b" 'c\'d' "\x41\n"` + "\r\n", true, [][]string{{"SET", "a b", "c'd", "A\n"}}, nil},
+		{"blank lines and empty arrays are skipped", "\r\n\n*0\r\n*-1\r\n" + cmd("PING"), true, [][]string{{"PING"}}, nil},
+		{"incomplete bulk waits", "*2\r\n$3\r\nGET\r\n$1000\r\nabc", true, nil, io.ErrUnexpectedEOF},
+		{"bulk at the limit", cmd("SET", strings.Repeat("x", 32<<10)), true, [][]string{{"SET", strings.Repeat("x", 32<<10)}}, nil},
+		{"bulk over the limit", "*1\r\n$32769\r\n", true, nil, errInvalidBulk},
+		{"4 GB bulk", "*1\r\n$4294967296\r\n", true, nil, errInvalidBulk},
+		{"absurd bulk digits", "*1\r\n$99999999999999999999999999999\r\n", true, nil, errInvalidBulk},
+		{"negative bulk", "*1\r\n$-1\r\n", true, nil, errInvalidBulk},
+		{"bulk with a plus sign", "*1\r\n$+1\r\na\r\n", true, nil, errInvalidBulk},
+		{"multibulk over the limit", "*101\r\n", true, nil, errInvalidMultibulk},
+		{"huge multibulk", "*2147483648\r\n", true, nil, errInvalidMultibulk},
+		{"garbage count", "*x\r\n", true, nil, errInvalidMultibulk},
+		{"not a bulk", "*1\r\n:1\r\n", true, nil, &ProtocolError{"expected '$', got ':'"}},
+		{"good commands before the error are read", cmd("PING") + "*1\r\n$99999\r\n", true, [][]string{{"PING"}}, errInvalidBulk},
+		{"unauthenticated multibulk", "*11\r\n", false, nil, errUnauthMultibulk},
+		{"unauthenticated bulk", "*1\r\n$16385\r\n", false, nil, errUnauthBulk},
+		{"unauthenticated small command", cmd("AUTH", "pw"), false, [][]string{{"AUTH", "pw"}}, nil},
+		{"unauthenticated over the hard limit", "*1\r\n$40000\r\n", false, nil, errInvalidBulk},
+		{"unbalanced quotes", "SET \"a\r\n", true, nil, errUnbalancedQuotes},
+		{"closing quote glued to text", "SET \"a\"b\r\n", true, nil, errUnbalancedQuotes},
+		{"inline too big", strings.Repeat("a", maxInlineSize+1), true, nil, errBigInline},
+		{"count line too big", "*" + strings.Repeat("1", maxInlineSize+1), true, nil, errBigMultibulkLine},
+		{"bulk line too big", "*1\r\n$" + strings.Repeat("1", maxInlineSize+1), true, nil, errBigBulkLine},
+		{"query buffer", "*7\r\n" + strings.Repeat("$20000\r\n"+big+"\r\n", 7), true, nil, ErrQueryBufferLimit},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, chunk := range []int{len(tc.input), 1, 7} {
-				var s scanner
-				good, err := feedChunks(&s, []byte(tc.input), chunk, tc.authed)
-				if !sameError(err, tc.err) {
-					t.Fatalf("chunk %d: err %v, want %v", chunk, err, tc.err)
+			for _, mode := range []string{"whole", "one byte", "half"} {
+				var src io.Reader = strings.NewReader(tc.input)
+				switch mode {
+				case "one byte":
+					src = iotest.OneByteReader(src)
+				case "half":
+					src = iotest.HalfReader(src)
 				}
-				if tc.err != nil && chunk == len(tc.input) && good != tc.good {
-					t.Fatalf("good bytes %d, want %d", good, tc.good)
+				got, err := readAll(src, tc.authed)
+				if tc.err == nil && err == io.EOF {
+					err = nil
+				}
+				if tc.err == io.ErrUnexpectedEOF && err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				if !sameError(err, tc.err) {
+					t.Fatalf("%s: err %v, want %v", mode, err, tc.err)
+				}
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Fatalf("%s: got %.200q, want %.200q", mode, got, tc.want)
 				}
 			}
 		})
 	}
 }
 
-// TestScannerQueryBufferCountsOnlyIncompleteCommand checks that a long
-// pipeline of complete commands never trips the query buffer limit.
-func TestScannerQueryBufferCountsOnlyIncompleteCommand(t *testing.T) {
-	cmd := "*2\r\n$3\r\nGET\r\n$512\r\n" + strings.Repeat("k", 512) + "\r\n"
-	var s scanner
-	if _, err := feedChunks(&s, []byte(strings.Repeat(cmd, 100)), 1000, true); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func feedChunks(s *scanner, data []byte, chunk int, authed bool) (int, error) {
-	if chunk <= 0 {
-		chunk = 1
-	}
-	total := 0
-	for len(data) > 0 {
-		n := min(chunk, len(data))
-		good, err := s.feed(data[:n], &testLimits, authed)
+// readAll reads every command until an error and returns them as strings.
+func readAll(src io.Reader, authed bool) ([][]string, error) {
+	rd := NewReader(src, testLimits)
+	rd.SetAuthenticated(authed)
+	var got [][]string
+	for {
+		batch, err := rd.ReadBatch()
 		if err != nil {
-			return total + good, err
+			return got, err
 		}
-		total += n
-		data = data[n:]
+		for _, args := range batch {
+			cmd := make([]string, len(args))
+			for i, a := range args {
+				cmd[i] = string(a)
+			}
+			got = append(got, cmd)
+		}
 	}
-	return total, nil
 }
 
 func sameError(a, b error) bool {
@@ -142,76 +173,54 @@ func sameError(a, b error) bool {
 	return a.Error() == b.Error()
 }
 
-// TestConnDeliversGoodCommandsBeforeError drives redcon's reader through
-// the guarded connection: the commands before a violation are read, then
-// the reader fails and the peer receives the error.
-func TestConnDeliversGoodCommandsBeforeError(t *testing.T) {
-	server, client := net.Pipe()
-	defer client.Close()
-	conn := &Conn{Conn: server, limits: &testLimits}
-	conn.SetAuthenticated(true)
-	go client.Write([]byte("*1\r\n$4\r\nPING\r\n*1\r\n$99999\r\n"))
-	reply := make(chan string, 1)
-	rd := redcon.NewReader(conn)
-	cmd, err := rd.ReadCommand()
-	if err != nil || string(cmd.Args[0]) != "PING" {
-		t.Fatalf("first command: %q, %v", cmd.Args, err)
+// TestReaderBufferStaysSmall checks that a long pipeline of small commands
+// does not grow the read buffer, and that a buffer grown for one large
+// command shrinks back once it has been consumed.
+func TestReaderBufferStaysSmall(t *testing.T) {
+	small := strings.Repeat(cmd("SET", "key", strings.Repeat("v", 100)), 100000)
+	rd := NewReader(strings.NewReader(small+cmd("SET", "k", strings.Repeat("v", 20000))+cmd("PING")), testLimits)
+	rd.SetAuthenticated(true)
+	grown := false
+	for {
+		batch, err := rd.ReadBatch()
+		if err != nil {
+			break
+		}
+		for _, args := range batch {
+			if len(args) == 3 && len(args[2]) == 20000 {
+				grown = rd.Cap() > readBufferSize
+			}
+		}
+		if !grown && rd.Cap() != readBufferSize {
+			t.Fatalf("buffer grew to %d bytes for small commands", rd.Cap())
+		}
 	}
-	go func() {
-		b, _ := io.ReadAll(io.LimitReader(client, int64(len("-ERR Protocol error: invalid bulk length\r\n"))))
-		reply <- string(b)
-	}()
-	if _, err := rd.ReadCommand(); !errors.Is(err, errInvalidBulk) {
-		t.Fatalf("second read: %v, want %v", err, errInvalidBulk)
+	if !grown {
+		t.Fatal("the large command did not grow the buffer")
 	}
-	if got := <-reply; got != "-ERR Protocol error: invalid bulk length\r\n" {
-		t.Fatalf("peer got %q", got)
+	if rd.Cap() != readBufferSize {
+		t.Fatalf("buffer of %d bytes once the large command was consumed, want %d", rd.Cap(), readBufferSize)
 	}
 }
 
-// FuzzReader feeds arbitrary bytes through the guard, in whole and in
-// chunks, and through redcon's reader behind the guard: nothing may panic,
-// and chunking must not change the verdict.
+// FuzzReader feeds arbitrary bytes to the reader whole and one byte at a
+// time: nothing may panic, and chunking must not change what is read.
 func FuzzReader(f *testing.F) {
 	for _, seed := range []string{
-		"*1\r\n$4\r\nPING\r\n",
-		"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
-		"PING\r\n",
-		"*1\r\n$32769\r\n",
-		"*-1\r\n",
-		"$3\r\nabc\r\n",
-		"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n",
-		"\r\n\r\n",
-		"*1\r\n$3\r\nabcde\r\n",
+		cmd("PING"), cmd("SET", "k", "v"), "PING\r\n", "*1\r\n$32769\r\n", "*-1\r\n",
+		"$3\r\nabc\r\n", cmd("GET", "k") + "*1\r\n", "\r\n\r\n", "*1\r\n$3\r\nabcde\r\n",
+		`SET "a\x4" 'b\'' c` + "\n",
 	} {
-		f.Add([]byte(seed), uint8(3), true)
+		f.Add([]byte(seed), true)
 	}
-	f.Fuzz(func(t *testing.T, data []byte, chunk uint8, authed bool) {
-		var whole, chunked scanner
-		_, errWhole := whole.feed(data, &testLimits, authed)
-		_, errChunked := feedChunks(&chunked, data, int(chunk), authed)
-		if (errWhole == nil) != (errChunked == nil) {
-			t.Fatalf("whole: %v, chunked by %d: %v", errWhole, chunk, errChunked)
+	f.Fuzz(func(t *testing.T, data []byte, authed bool) {
+		whole, errWhole := readAll(bytes.NewReader(data), authed)
+		bytewise, errBytewise := readAll(iotest.OneByteReader(bytes.NewReader(data)), authed)
+		if !reflect.DeepEqual(whole, bytewise) {
+			t.Fatalf("whole read %q, byte by byte %q", whole, bytewise)
 		}
-		if errWhole == nil && whole.pending > testLimits.MaxQueryBuffer {
-			t.Fatalf("pending %d over the limit", whole.pending)
-		}
-		conn := &Conn{Conn: &readOnlyConn{r: bytes.NewReader(data)}, limits: &testLimits}
-		conn.SetAuthenticated(authed)
-		rd := redcon.NewReader(conn)
-		for {
-			if _, err := rd.ReadCommands(); err != nil {
-				break
-			}
+		if !sameError(errWhole, errBytewise) && !errors.Is(errWhole, io.EOF) && !errors.Is(errBytewise, io.EOF) {
+			t.Fatalf("whole: %v, byte by byte: %v", errWhole, errBytewise)
 		}
 	})
 }
-
-// readOnlyConn is a net.Conn over a reader; writes are discarded.
-type readOnlyConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (c *readOnlyConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
-func (c *readOnlyConn) Write(p []byte) (int, error) { return len(p), nil }

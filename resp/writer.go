@@ -1,14 +1,20 @@
-// Package resp owns NEXO's wire protocol: RESP2 and RESP3 replies on top of
-// redcon's connection loop, the per-connection protocol version, and the
-// framing limits that keep hostile input from growing server memory.
+// Package resp owns NEXO's wire protocol: reading commands within the
+// framing limits that keep hostile input from growing server memory, and
+// writing RESP2 and RESP3 replies in the version each connection chose.
+// Replies are encoded with redcon's RESP appenders.
 package resp
 
 import (
+	"io"
 	"math"
 	"strconv"
 
 	"github.com/tidwall/redcon"
 )
+
+// maxRetainedWriteBuffer is the largest reply buffer kept between
+// pipelines; a larger one (a big KEYS reply) is released after its flush.
+const maxRetainedWriteBuffer = 256 << 10
 
 // Protocol versions a connection can speak; HELLO switches between them.
 const (
@@ -22,16 +28,33 @@ const (
 // strings become bulk strings, booleans become integers, nulls become the
 // null bulk string or null array.
 type Writer struct {
-	w       *redcon.Writer
+	out     io.Writer
+	b       []byte
 	proto   int
 	scratch []byte
 }
 
-// NewWriter wraps redcon's buffered writer for a connection; replies are
-// flushed by redcon once per pipeline.
-func NewWriter(w *redcon.Writer) *Writer {
-	return &Writer{w: w, proto: RESP2}
+// NewWriter buffers replies for out; Flush sends them, once per pipeline.
+func NewWriter(out io.Writer) *Writer {
+	return &Writer{out: out, proto: RESP2}
 }
+
+// Flush writes the buffered replies in one write.
+func (w *Writer) Flush() error {
+	if len(w.b) == 0 {
+		return nil
+	}
+	_, err := w.out.Write(w.b)
+	if cap(w.b) > maxRetainedWriteBuffer {
+		w.b = nil
+	} else {
+		w.b = w.b[:0]
+	}
+	return err
+}
+
+// Buffered reports the bytes of replies not yet flushed.
+func (w *Writer) Buffered() int { return len(w.b) }
 
 // Proto reports the protocol version in force.
 func (w *Writer) Proto() int { return w.proto }
@@ -40,29 +63,26 @@ func (w *Writer) Proto() int { return w.proto }
 func (w *Writer) SetProto(p int) { w.proto = p }
 
 // OK writes the simple string OK.
-func (w *Writer) OK() { w.w.WriteString("OK") }
+func (w *Writer) OK() { w.b = append(w.b, "+OK\r\n"...) }
 
-// Simple writes a simple string; it must not contain CR or LF.
-func (w *Writer) Simple(s string) { w.w.WriteString(s) }
+// Simple writes a simple string; line breaks in s become spaces.
+func (w *Writer) Simple(s string) { w.b = redcon.AppendString(w.b, s) }
 
 // Error writes an error reply; msg starts with its code (ERR, WRONGTYPE, …).
-func (w *Writer) Error(msg string) { w.w.WriteError(msg) }
+func (w *Writer) Error(msg string) { w.b = redcon.AppendError(w.b, msg) }
 
 // Int writes an integer.
-func (w *Writer) Int(n int64) { w.w.WriteInt64(n) }
+func (w *Writer) Int(n int64) { w.b = redcon.AppendInt(w.b, n) }
 
 // Bulk writes a bulk string.
-func (w *Writer) Bulk(b []byte) { w.w.WriteBulk(b) }
+func (w *Writer) Bulk(b []byte) { w.b = redcon.AppendBulk(w.b, b) }
 
 // BulkString writes a bulk string from a Go string.
-func (w *Writer) BulkString(s string) { w.w.WriteBulkString(s) }
+func (w *Writer) BulkString(s string) { w.b = redcon.AppendBulkString(w.b, s) }
 
-// BulkInt writes an integer as a bulk string, as Redis does for
-// values that are strings holding numbers.
-func (w *Writer) BulkInt(n int64) {
-	w.scratch = strconv.AppendInt(w.scratch[:0], n, 10)
-	w.w.WriteBulk(w.scratch)
-}
+// BulkInt writes an integer as a bulk string, as Redis does for values
+// that are strings holding numbers.
+func (w *Writer) BulkInt(n int64) { w.b = redcon.AppendBulkInt(w.b, n) }
 
 // BulkOrNull writes b, or the null reply when b is nil.
 func (w *Writer) BulkOrNull(b []byte) {
@@ -70,7 +90,7 @@ func (w *Writer) BulkOrNull(b []byte) {
 		w.Null()
 		return
 	}
-	w.w.WriteBulk(b)
+	w.Bulk(b)
 }
 
 // Bulks writes an array of bulk strings where nil elements are nulls.
@@ -84,78 +104,74 @@ func (w *Writer) Bulks(items [][]byte) {
 // Null writes the null value: `_` in RESP3, the null bulk string in RESP2.
 func (w *Writer) Null() {
 	if w.proto == RESP3 {
-		w.w.WriteRaw(nullRESP3)
+		w.b = append(w.b, "_\r\n"...)
 		return
 	}
-	w.w.WriteNull()
+	w.b = redcon.AppendNull(w.b)
 }
 
 // NullArray writes the null value where RESP2 expects a null array.
 func (w *Writer) NullArray() {
 	if w.proto == RESP3 {
-		w.w.WriteRaw(nullRESP3)
+		w.b = append(w.b, "_\r\n"...)
 		return
 	}
-	w.w.WriteRaw(nullArrayRESP2)
+	w.b = append(w.b, "*-1\r\n"...)
 }
 
 // Array writes an array header of n elements.
-func (w *Writer) Array(n int) { w.w.WriteArray(n) }
+func (w *Writer) Array(n int) { w.b = redcon.AppendArray(w.b, n) }
 
 // Map writes a map header of n key/value pairs (an array of 2n in RESP2).
 func (w *Writer) Map(n int) {
 	if w.proto == RESP3 {
-		w.header('%', int64(n))
+		w.header('%', n)
 		return
 	}
-	w.w.WriteArray(2 * n)
+	w.Array(2 * n)
 }
 
 // Set writes a set header of n elements (an array in RESP2).
 func (w *Writer) Set(n int) {
 	if w.proto == RESP3 {
-		w.header('~', int64(n))
+		w.header('~', n)
 		return
 	}
-	w.w.WriteArray(n)
+	w.Array(n)
 }
 
 // Push writes a push header of n elements (an array in RESP2).
 func (w *Writer) Push(n int) {
 	if w.proto == RESP3 {
-		w.header('>', int64(n))
+		w.header('>', n)
 		return
 	}
-	w.w.WriteArray(n)
+	w.Array(n)
 }
 
 // Double writes a floating point number (a bulk string in RESP2).
 func (w *Writer) Double(f float64) {
 	if w.proto == RESP3 {
-		w.scratch = append(w.scratch[:0], ',')
-		w.scratch = appendDouble(w.scratch, f)
-		w.scratch = append(w.scratch, '\r', '\n')
-		w.w.WriteRaw(w.scratch)
+		w.b = append(w.b, ',')
+		w.b = appendDouble(w.b, f)
+		w.b = append(w.b, "\r\n"...)
 		return
 	}
 	w.scratch = appendDouble(w.scratch[:0], f)
-	w.w.WriteBulk(w.scratch)
+	w.Bulk(w.scratch)
 }
 
 // Bool writes a boolean (the integer 1 or 0 in RESP2).
 func (w *Writer) Bool(b bool) {
-	if w.proto == RESP3 {
-		if b {
-			w.w.WriteRaw(trueRESP3)
-		} else {
-			w.w.WriteRaw(falseRESP3)
-		}
-		return
-	}
-	if b {
-		w.w.WriteInt64(1)
-	} else {
-		w.w.WriteInt64(0)
+	switch {
+	case w.proto == RESP3 && b:
+		w.b = append(w.b, "#t\r\n"...)
+	case w.proto == RESP3:
+		w.b = append(w.b, "#f\r\n"...)
+	case b:
+		w.Int(1)
+	default:
+		w.Int(0)
 	}
 }
 
@@ -163,38 +179,35 @@ func (w *Writer) Bool(b bool) {
 // "mkd"); RESP2 receives a plain bulk string.
 func (w *Writer) Verbatim(format string, text []byte) {
 	if w.proto != RESP3 {
-		w.w.WriteBulk(text)
+		w.Bulk(text)
 		return
 	}
-	w.header('=', int64(len(format)+1+len(text)))
-	w.scratch = append(w.scratch[:0], format...)
-	w.scratch = append(w.scratch, ':')
-	w.w.WriteRaw(w.scratch)
-	w.w.WriteRaw(text)
-	w.w.WriteRaw(crlf)
+	w.header('=', len(format)+1+len(text))
+	w.b = append(w.b, format...)
+	w.b = append(w.b, ':')
+	w.b = append(w.b, text...)
+	w.b = append(w.b, "\r\n"...)
 }
 
 // BigNumber writes an arbitrary precision integer given in decimal (a bulk
 // string in RESP2).
 func (w *Writer) BigNumber(decimal string) {
 	if w.proto != RESP3 {
-		w.w.WriteBulkString(decimal)
+		w.BulkString(decimal)
 		return
 	}
-	w.scratch = append(w.scratch[:0], '(')
-	w.scratch = append(w.scratch, decimal...)
-	w.scratch = append(w.scratch, '\r', '\n')
-	w.w.WriteRaw(w.scratch)
+	w.b = append(w.b, '(')
+	w.b = append(w.b, decimal...)
+	w.b = append(w.b, "\r\n"...)
 }
 
 // Raw writes bytes that already are a complete RESP reply.
-func (w *Writer) Raw(b []byte) { w.w.WriteRaw(b) }
+func (w *Writer) Raw(b []byte) { w.b = append(w.b, b...) }
 
-func (w *Writer) header(kind byte, n int64) {
-	w.scratch = append(w.scratch[:0], kind)
-	w.scratch = strconv.AppendInt(w.scratch, n, 10)
-	w.scratch = append(w.scratch, '\r', '\n')
-	w.w.WriteRaw(w.scratch)
+func (w *Writer) header(kind byte, n int) {
+	w.b = append(w.b, kind)
+	w.b = strconv.AppendInt(w.b, int64(n), 10)
+	w.b = append(w.b, "\r\n"...)
 }
 
 // appendDouble formats f the way Redis replies with doubles: the shortest
@@ -211,10 +224,5 @@ func appendDouble(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-var (
-	crlf           = []byte("\r\n")
-	nullRESP3      = []byte("_\r\n")
-	nullArrayRESP2 = []byte("*-1\r\n")
-	trueRESP3      = []byte("#t\r\n")
-	falseRESP3     = []byte("#f\r\n")
-)
+// crlf ends every RESP line.
+var crlf = []byte("\r\n")

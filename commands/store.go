@@ -312,12 +312,7 @@ func incr(c *Client, key []byte, delta int64) {
 }
 
 func cmdIncrByFloat(c *Client, args [][]byte) {
-	delta, ok := parseFloat(args[2])
-	if !ok {
-		c.replyError(errNotFloat)
-		return
-	}
-	v, err := c.store().IncrByFloat(args[1], delta)
+	v, err := c.store().IncrByFloat(args[1], args[2])
 	if err != nil {
 		c.replyErr(err)
 		return
@@ -521,12 +516,7 @@ func cmdHIncrBy(c *Client, args [][]byte) {
 }
 
 func cmdHIncrByFloat(c *Client, args [][]byte) {
-	delta, ok := parseFloat(args[3])
-	if !ok {
-		c.replyError(errNotFloat)
-		return
-	}
-	v, err := c.store().HIncrByFloat(args[1], args[2], delta)
+	v, err := c.store().HIncrByFloat(args[1], args[2], args[3])
 	if err != nil {
 		c.replyErr(err)
 		return

@@ -253,6 +253,10 @@ func TestCLIStrings(t *testing.T) {
 					step("OK", "SET", k("decimal"), "1.5"),
 					step(`"1.6"`, "INCRBYFLOAT", k("decimal"), "0.1"),
 					step(`"0"`, "INCRBYFLOAT", k("decimal"), "-1.6"),
+					// Redis adds in a long double: 0.1 + 0.2 reads back as 0.3.
+					step("OK", "SET", k("tenth"), "0.1"),
+					step(`"0.3"`, "INCRBYFLOAT", k("tenth"), "0.2"),
+					step(`"5200"`, "INCRBYFLOAT", k("tenth"), "5199.7"),
 					step(errSyntax, "SET", k("r"), "v", "NX", "XX"),
 					step(errSyntax, "SET", k("r"), "v", "EX", "10", "PX", "10000"),
 					step(errSyntax, "SET", k("r"), "v", "KEEPTTL", "EX", "10"),

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"math"
 	"math/rand/v2"
 )
 
@@ -358,25 +357,29 @@ func (s *Store) HIncrBy(key, field []byte, delta int64) (int64, error) {
 	return n, err
 }
 
-// HIncrByFloat adds delta to the number in field (0 when missing) and
-// returns the stored text.
-func (s *Store) HIncrByFloat(key, field []byte, delta float64) ([]byte, error) {
-	if err := s.reserve(entryOverhead + hashFieldOverhead + int64(len(key)+len(field)) + maxFloatText); err != nil {
+// HIncrByFloat adds the number incr (text, parsed as Redis parses it) to
+// the number in field (0 when missing) and returns the stored text.
+func (s *Store) HIncrByFloat(key, field, incr []byte) ([]byte, error) {
+	delta, ok := parseLongDouble(incr)
+	if !ok {
+		return nil, ErrNotFloat
+	}
+	if err := s.reserve(entryOverhead + hashFieldOverhead + int64(len(key)+len(field)) + maxFloatLen); err != nil {
 		return nil, err
 	}
 	var out []byte
 	err := s.hashOp(key, true, false, func(hv *hashValue) error {
-		cur := 0.0
+		cur := zeroLongDouble()
 		if v, ok := hv.get(field); ok {
-			if cur, ok = parseFloat(v); !ok {
+			if cur, ok = parseLongDouble(v); !ok {
 				return ErrHashNotFloat
 			}
 		}
-		r := cur + delta
-		if math.IsNaN(r) || math.IsInf(r, 0) {
-			return ErrNaN
+		r, err := addLongDouble(cur, delta)
+		if err != nil {
+			return err
 		}
-		v := formatFloat(r)
+		v := formatLongDouble(r)
 		hv.set(field, v)
 		out = view(v)
 		return nil

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"math"
 	"strconv"
 )
@@ -48,10 +47,15 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	return n, nil
 }
 
-// IncrByFloat adds delta to the number at key (0 when missing) and returns
-// the stored text. The TTL is kept.
-func (s *Store) IncrByFloat(key []byte, delta float64) ([]byte, error) {
-	if err := s.reserve(entryOverhead + int64(len(key)) + maxFloatText); err != nil {
+// IncrByFloat adds the number incr (text, parsed as Redis parses it) to
+// the number at key (0 when missing) and returns the stored text. The TTL
+// is kept.
+func (s *Store) IncrByFloat(key, incr []byte) ([]byte, error) {
+	delta, ok := parseLongDouble(incr)
+	if !ok {
+		return nil, ErrNotFloat
+	}
+	if err := s.reserve(entryOverhead + int64(len(key)) + maxFloatLen); err != nil {
 		return nil, err
 	}
 	clk := s.clock()
@@ -59,32 +63,26 @@ func (s *Store) IncrByFloat(key []byte, delta float64) ([]byte, error) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.get(key, h, &clk)
-	cur := 0.0
+	cur := zeroLongDouble()
 	if e != nil {
 		if e.hash != nil {
 			return nil, ErrWrongType
 		}
-		v, ok := parseFloat(e.str)
-		if !ok {
+		if cur, ok = parseLongDouble(e.str); !ok {
 			return nil, ErrNotFloat
 		}
-		cur = v
 	}
-	r := cur + delta
-	if math.IsNaN(r) || math.IsInf(r, 0) {
-		return nil, ErrNaN
+	r, err := addLongDouble(cur, delta)
+	if err != nil {
+		return nil, err
 	}
 	if e == nil {
 		e = sh.insert(key, h)
 	}
-	v := formatFloat(r)
+	v := formatLongDouble(r)
 	sh.setStr(e, v)
 	return view(v), nil
 }
-
-// maxFloatText is the longest text formatFloat produces ('f' format of the
-// largest float64: 309 digits), used to reserve memory.
-const maxFloatText = 330
 
 // parseInt parses b exactly as Redis's string2ll: an optional '-', no '+',
 // no spaces, no leading zeros (except "0" itself), no overflow.
@@ -127,19 +125,6 @@ func parseInt(b []byte) (int64, bool) {
 	return int64(v), true
 }
 
-// parseFloat parses b as Redis's string2ld does: no leading space, no
-// trailing bytes, no NaN, no overflow to infinity; "inf" is accepted.
-func parseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) >= maxFloatLen || isSpace(b[0]) || bytes.IndexByte(b, '_') >= 0 {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(f) {
-		return 0, false
-	}
-	return f, true
-}
-
 func isSpace(c byte) bool {
 	switch c {
 	case ' ', '\t', '\n', '\v', '\f', '\r':
@@ -160,15 +145,4 @@ func addInt(a, b int64) (int64, bool) {
 func formatInt(n int64) []byte {
 	var buf [maxInt64Len]byte
 	return clone(strconv.AppendInt(buf[:0], n, 10))
-}
-
-// formatFloat returns the text Redis stores for an INCRBYFLOAT result: no
-// exponent, no trailing zeros, and "0" rather than "-0".
-func formatFloat(f float64) []byte {
-	var buf [maxFloatText]byte
-	b := strconv.AppendFloat(buf[:0], f, 'f', -1, 64)
-	if string(b) == "-0" {
-		b = b[1:]
-	}
-	return clone(b)
 }

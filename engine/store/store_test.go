@@ -307,24 +307,30 @@ func TestCounters(t *testing.T) {
 			t.Fatal(n)
 		}
 		wantValue(t, s, "n", "-2")
-		for _, tc := range []struct {
-			start string
-			delta float64
-			want  string
-		}{
-			{"10.50", 0.1, "10.6"}, {"5.0e3", 200, "5200"}, {"3", 1.5, "4.5"}, {"-1", 1, "0"}, {"inf", -1, ""},
+		// Redis computes in an 80-bit long double and prints "%.17Lf",
+		// trimmed: 0.1 + 0.2 is "0.3", not float64's 0.30000000000000004.
+		for _, tc := range []struct{ start, delta, want string }{
+			{"10.50", "0.1", "10.6"}, {"10.6", "-5", "5.6"}, {"5.0e3", "2.0e2", "5200"}, {"3", "1.5", "4.5"},
+			{"-1", "1", "0"}, {"0.1", "0.2", "0.3"}, {"1e18", "1", "1000000000000000001"},
+			{"0", "1e-20", "0"}, {"0x10", "0x1p-1", "16.5"}, {"1", "1e400", "1e400"}, {"inf", "-1", ""},
 		} {
 			set(t, s, "f", tc.start)
-			v, err := s.IncrByFloat(b("f"), tc.delta)
+			v, err := s.IncrByFloat(b("f"), b(tc.delta))
 			if tc.want == "" {
 				wantErr(t, err, store.ErrNaN)
 				continue
 			}
+			if tc.want == "1e400" {
+				if err != nil || len(v) != len("1")+400 {
+					t.Fatalf("1 + 1e400 = %.20q %v, want 401 digits", v, err)
+				}
+				continue
+			}
 			if string(v) != tc.want || err != nil {
-				t.Fatalf("%s + %v = %q %v, want %s", tc.start, tc.delta, v, err, tc.want)
+				t.Fatalf("%s + %s = %q %v, want %s", tc.start, tc.delta, v, err, tc.want)
 			}
 		}
-		if v, _ := s.IncrByFloat(b("fresh"), 2.5); string(v) != "2.5" {
+		if v, _ := s.IncrByFloat(b("fresh"), b("2.5")); string(v) != "2.5" {
 			t.Fatal(string(v))
 		}
 	})
@@ -346,28 +352,34 @@ func TestCounters(t *testing.T) {
 		_, err = s.IncrBy(b("n"), 1)
 		wantErr(t, err, store.ErrOverflow)
 		wantValue(t, s, "n", "9223372036854775807")
-		for _, bad := range []string{"", " 1.5", "1.5 ", "abc", "nan", "1_000", "1e400"} {
+		for _, bad := range []string{"", " 1.5", "1.5 ", "abc", "nan", "1_000", "1e5000", "1e-5000"} {
 			set(t, s, "f", bad)
-			_, err := s.IncrByFloat(b("f"), 1)
+			_, err := s.IncrByFloat(b("f"), b("1"))
 			wantErr(t, err, store.ErrNotFloat)
+			set(t, s, "f", "1")
+			_, err = s.IncrByFloat(b("f"), b(bad))
+			wantErr(t, err, store.ErrNotFloat)
+			wantValue(t, s, "f", "1")
 		}
-		set(t, s, "f", "1")
-		_, err = s.IncrByFloat(b("f"), math.Inf(1))
+		for _, inf := range []string{"inf", "-Infinity", "+inf"} {
+			_, err = s.IncrByFloat(b("f"), b(inf))
+			wantErr(t, err, store.ErrNaN)
+		}
+		set(t, s, "f", "1e4932")
+		_, err = s.IncrByFloat(b("f"), b("1e4932"))
 		wantErr(t, err, store.ErrNaN)
-		set(t, s, "f", "1.7976931348623157e308")
-		_, err = s.IncrByFloat(b("f"), 1.7976931348623157e308)
-		wantErr(t, err, store.ErrNaN)
-		if v, _ := s.IncrByFloat(b("neg"), math.Copysign(0, -1)); string(v) != "0" {
+		wantValue(t, s, "f", "1e4932")
+		if v, _ := s.IncrByFloat(b("neg"), b("-0")); string(v) != "0" {
 			t.Fatalf("-0 stored as %q", v)
 		}
 		hset(t, s, "h", "f", "1")
 		_, err = s.IncrBy(b("h"), 1)
 		wantErr(t, err, store.ErrWrongType)
-		_, err = s.IncrByFloat(b("h"), 1)
+		_, err = s.IncrByFloat(b("h"), b("1"))
 		wantErr(t, err, store.ErrWrongType)
 		_, _ = s.Set(b("ttl"), b("1"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Hour}})
 		_, _ = s.IncrBy(b("ttl"), 1)
-		_, _ = s.IncrByFloat(b("ttl"), 1)
+		_, _ = s.IncrByFloat(b("ttl"), b("1"))
 		if s.PTTL(b("ttl")) <= 0 {
 			t.Fatal("INCR dropped the TTL")
 		}
@@ -526,7 +538,7 @@ func TestHashes(t *testing.T) {
 		if n, _ := s.HIncrBy(b("h"), b("n"), 5); n != 5 {
 			t.Fatal(n)
 		}
-		if v, _ := s.HIncrByFloat(b("h"), b("b"), 0.5); string(v) != "2.5" {
+		if v, _ := s.HIncrByFloat(b("h"), b("b"), b("0.5")); string(v) != "2.5" {
 			t.Fatal(string(v))
 		}
 		if n, _ := s.HStrLen(b("h"), b("b")); n != 3 {
@@ -619,17 +631,17 @@ func TestHashes(t *testing.T) {
 		wantErr(t, err, store.ErrHashNotInteger)
 		_, err = s.HIncrBy(b("h"), b("big"), 1)
 		wantErr(t, err, store.ErrOverflow)
-		_, err = s.HIncrByFloat(b("h"), b("s"), 1)
+		_, err = s.HIncrByFloat(b("h"), b("s"), b("1"))
 		wantErr(t, err, store.ErrHashNotFloat)
-		_, err = s.HIncrByFloat(b("h"), b("new"), math.Inf(-1))
+		_, err = s.HIncrByFloat(b("h"), b("new"), b("-inf"))
 		wantErr(t, err, store.ErrNaN)
 		if ok, _ := s.HExists(b("h"), b("new")); ok {
 			t.Fatal("failed HINCRBYFLOAT created a field")
 		}
 		_, err = s.HIncrBy(b("fresh"), b("f"), math.MaxInt64)
 		check(t, err)
-		_, err = s.HIncrByFloat(b("nothash"), b("f"), math.NaN())
-		wantErr(t, err, store.ErrNaN)
+		_, err = s.HIncrByFloat(b("nothash"), b("f"), b("nan"))
+		wantErr(t, err, store.ErrNotFloat)
 		wantMissing(t, s, "nothash")
 		_, err = s.HSet(b("h"), bs("odd"))
 		wantErr(t, err, store.ErrPairs)

@@ -1,0 +1,218 @@
+package wal
+
+import (
+	"fmt"
+	"time"
+
+	twal "github.com/tidwall/wal"
+)
+
+// maxRetainedBatch is the largest batch, in bytes, whose buffers the
+// committer keeps for reuse; a larger burst is left to the garbage
+// collector so that one spike does not pin its memory for the life of
+// the log.
+const maxRetainedBatch = 4 << 20
+
+// ctlKind is a request of Compact to the committer.
+type ctlKind int
+
+const (
+	// ctlSync fsyncs everything written so far.
+	ctlSync ctlKind = iota
+	// ctlTruncate drops the records up to and including upTo from the
+	// front of the log.
+	ctlTruncate
+)
+
+type ctlRequest struct {
+	kind ctlKind
+	upTo uint64
+	done chan error // capacity 1
+}
+
+// control hands req to the committer and waits for its answer.
+func (l *Log) control(kind ctlKind, upTo uint64) error {
+	req := ctlRequest{kind: kind, upTo: upTo, done: make(chan error, 1)}
+	select {
+	case l.ctl <- req:
+	case <-l.done:
+		return ErrClosed
+	}
+	return <-req.done
+}
+
+// run is the committer goroutine: the only writer of the tidwall log.
+func (l *Log) run() {
+	defer close(l.done)
+	var tick <-chan time.Time
+	if l.opts.Fsync == FsyncEverySec {
+		t := time.NewTicker(l.opts.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-l.kick:
+			l.commit()
+		case <-tick:
+			l.syncWritten()
+		case req := <-l.ctl:
+			switch req.kind {
+			case ctlSync:
+				req.done <- l.syncWritten()
+			case ctlTruncate:
+				req.done <- l.truncate(req.upTo)
+			}
+		case <-l.stop:
+			l.commit()
+			l.syncWritten()
+			l.mu.Lock()
+			l.stopped = true
+			l.cond.Broadcast()
+			l.mu.Unlock()
+			return
+		}
+	}
+}
+
+// commit writes batches until nothing is pending: each batch is everything
+// appended while the previous one was being written, so concurrent writers
+// share one write and, under FsyncAlways, one fsync.
+func (l *Log) commit() {
+	for {
+		l.mu.Lock()
+		if l.failErr != nil || len(l.sizes) == 0 {
+			l.mu.Unlock()
+			return
+		}
+		b, sizes, bytes, hi := l.fill, l.sizes, l.bytes, l.last
+		l.fill, l.sizes, l.bytes = l.spare, l.spareSz[:0], 0
+		l.mu.Unlock()
+
+		err := l.tl.WriteBatch(b)
+		rotated := l.mirrorRotation(sizes)
+		if err == nil && rotated {
+			l.dirDirty = true
+			// tidwall keeps the segment it just closed in its cache;
+			// this log never reads through tidwall, so free it.
+			err = l.tl.ClearCache()
+		}
+		if err == nil && l.opts.Fsync == FsyncAlways {
+			err = l.syncFiles()
+		}
+
+		if bytes > maxRetainedBatch {
+			b, sizes = new(twal.Batch), nil
+		}
+		b.Clear()
+		l.mu.Lock()
+		l.spare, l.spareSz = b, sizes[:0]
+		l.pending -= len(sizes)
+		if err != nil {
+			l.failLocked(err)
+			l.mu.Unlock()
+			return
+		}
+		l.written = hi
+		l.logSize += bytes
+		l.batches++
+		if l.opts.Fsync == FsyncAlways {
+			l.synced = hi
+			l.fsyncs++
+		}
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	}
+}
+
+// syncWritten fsyncs what was written and not yet fsynced. A failure
+// fails the log.
+func (l *Log) syncWritten() error {
+	l.mu.Lock()
+	failErr, written, synced := l.failErr, l.written, l.synced
+	l.mu.Unlock()
+	if failErr != nil {
+		return failErr
+	}
+	if written == synced && !l.dirDirty {
+		return nil
+	}
+	err := l.syncFiles()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.failLocked(err)
+		return l.failErr
+	}
+	l.synced = written
+	l.fsyncs++
+	l.cond.Broadcast()
+	return nil
+}
+
+// syncFiles fsyncs the tail segment and, when a segment was created since
+// the last time, the directory. tidwall fsyncs a segment when it closes it.
+// Committer only.
+func (l *Log) syncFiles() error {
+	if l.dirDirty {
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+		l.dirDirty = false
+	}
+	return l.tl.Sync()
+}
+
+// mirrorRotation follows tidwall's segment rotation for a batch of entries
+// of the given sizes and reports whether tidwall started a new segment
+// file. tidwall v1.2.1 (writeBatch) rotates a tail already larger than
+// SegmentSize before a batch, and a tail that reached SegmentSize after
+// each entry. Committer only.
+func (l *Log) mirrorRotation(sizes []int) bool {
+	rotated := false
+	if l.tailBytes > l.opts.SegmentSize {
+		l.tailBytes, rotated = 0, true
+	}
+	for _, n := range sizes {
+		l.tailBytes += n
+		if l.tailBytes >= l.opts.SegmentSize {
+			l.tailBytes, rotated = 0, true
+		}
+	}
+	return rotated
+}
+
+// truncate drops the records up to and including upTo from the front of
+// the log. tidwall marks itself corrupt when a truncation fails after its
+// first file operation; only then does the log fail, otherwise the error
+// goes back to Compact and the log carries on untruncated. Committer only.
+func (l *Log) truncate(upTo uint64) error {
+	if err := l.tl.TruncateFront(upTo + 1); err != nil {
+		if _, probe := l.tl.LastIndex(); probe != nil {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.failLocked(err)
+			return l.failErr
+		}
+		return fmt.Errorf("wal: truncate %s before index %d: %w", l.dir, upTo+1, err)
+	}
+	segs, err := listSegments(l.dir)
+	if err == nil {
+		err = syncDir(l.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("wal: truncate %s: %w", l.dir, err)
+	}
+	var total int64
+	for _, s := range segs {
+		total += s.size
+	}
+	if len(segs) > 0 {
+		l.tailBytes = int(segs[len(segs)-1].size)
+	}
+	l.mu.Lock()
+	l.first = upTo + 1
+	l.logSize = total
+	l.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,515 @@
+// Package wal is NEXO's durable record log, shared by every persistent
+// broker. It sits on github.com/tidwall/wal and adds what that library
+// lacks: a checksum on every record, repair of a tail torn by a crash,
+// group commit under an fsync policy, and compaction through snapshots.
+//
+// # Files
+//
+// A log owns one directory:
+//   - tidwall's segment files, each named by the index of its first record
+//     in 20 digits. tidwall stores an entry as uvarint(len(data)) followed by
+//     data; this package's data is a 4-byte little-endian checksum of the
+//     record followed by the record.
+//   - snapshot: the records that recreate the caller's state as of a log
+//     index (see Compact and the format in snapshot.go).
+//   - transient files: snapshot.tmp while a snapshot is written, and
+//     tidwall's NAME.START, NAME.END and NAME.*.TEMP during its truncations.
+//
+// The checksum is CRC32C (Castagnoli), masked as LevelDB masks its CRCs
+// (rotated 15 bits and offset by a constant), so that a record whose
+// payload is empty does not carry the checksum 0 and short runs of ordinary
+// bytes do not pass for a valid record when recovery looks for records
+// after a damaged one.
+//
+// # Recovery
+//
+// Open verifies the snapshot and every record of every segment. When the
+// last segment ends in an incomplete record or one that fails its checksum,
+// and no valid record follows it, the write was torn by a crash: the file is
+// cut back to the last complete record and the cut is logged at WARN. Any
+// other damage (in an earlier segment, a damaged record followed by valid
+// ones, a bad snapshot, a gap between snapshot and log) is a *CorruptError
+// naming the file and byte offset; nothing is skipped silently.
+//
+// # Writing
+//
+// Append frames the records into the pending batch under the log's mutex and
+// returns at once. One committer goroutine per log takes everything pending,
+// writes it with one tidwall WriteBatch (tidwall runs with NoSync), fsyncs
+// once under FsyncAlways, and wakes every Wait whose record is now durable.
+// A failed write or fsync makes the log refuse everything from then on
+// (ErrFailed): after a failed fsync the kernel may have dropped the dirty
+// pages, so retrying could acknowledge data that is not on disk.
+//
+// # Memory
+//
+// Append copies the records into the pending batch; the batch buffers are
+// reused, except after a burst larger than maxRetainedBatch. tidwall keeps
+// the tail segment (up to SegmentSize plus one batch) in memory. Open and
+// Replay stream the files, holding one record at a time.
+//
+// # Locking
+//
+// Lock order: compactMu, then mu. mu is never held during I/O. Only the
+// committer goroutine writes to, fsyncs or truncates the tidwall log, and
+// only it touches the fields marked "committer only".
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	twal "github.com/tidwall/wal"
+)
+
+// Defaults of Options.
+const (
+	// DefaultSegmentSize is the size at which a segment file is closed and
+	// the next one started. tidwall keeps the whole tail segment in memory
+	// and a front truncation rewrites the segment it cuts, so this also
+	// bounds the log's resident buffer and the cost of one compaction step.
+	DefaultSegmentSize = 16 << 20
+	// DefaultMaxPending bounds the records appended but not yet written.
+	DefaultMaxPending = 1 << 16
+	// DefaultSyncInterval is the fsync period under FsyncEverySec.
+	DefaultSyncInterval = time.Second
+)
+
+// Permissions of the files and directory the log creates.
+const (
+	dirPerm  = 0o750
+	filePerm = 0o640
+)
+
+// tidwallSegmentCache is the number of closed segments tidwall may keep
+// in memory; the log reads closed segments itself, so one is enough.
+const tidwallSegmentCache = 1
+
+// Sentinel errors. They carry no wire syntax.
+var (
+	// ErrOverload is returned by Append when the pending queue is full; the
+	// call changed nothing.
+	ErrOverload = errors.New("wal: too many records waiting for the disk")
+	// ErrClosed is returned once Close has been called.
+	ErrClosed = errors.New("wal: log closed")
+	// ErrFailed is returned (wrapped with its cause) once a write or fsync
+	// has failed: the log accepts nothing more.
+	ErrFailed = errors.New("wal: log failed")
+)
+
+// CorruptError reports damage that recovery must not repair silently.
+type CorruptError struct {
+	File   string // path of the damaged file
+	Offset int64  // byte offset of the damaged record or field
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("wal: %s is corrupt at byte offset %d: %s", e.File, e.Offset, e.Reason)
+}
+
+// Fsync is the policy that decides when written records are fsynced.
+type Fsync int
+
+// Fsync policies, named as Redis's appendfsync values.
+const (
+	// FsyncAlways acknowledges a record only once it is fsynced.
+	FsyncAlways Fsync = iota
+	// FsyncEverySec acknowledges a record once written to the OS and
+	// fsyncs every Options.SyncInterval.
+	FsyncEverySec
+	// FsyncNo acknowledges a record once written to the OS and fsyncs only
+	// on Close (and when tidwall closes a full segment).
+	FsyncNo
+)
+
+var fsyncNames = [...]string{
+	FsyncAlways:   "always",
+	FsyncEverySec: "everysec",
+	FsyncNo:       "no",
+}
+
+// ParseFsync parses "always", "everysec" or "no", case-insensitively.
+func ParseFsync(s string) (Fsync, error) {
+	for f, name := range fsyncNames {
+		if strings.EqualFold(s, name) {
+			return Fsync(f), nil
+		}
+	}
+	return 0, fmt.Errorf("wal: unknown fsync policy %q (want always, everysec or no)", s)
+}
+
+func (f Fsync) String() string {
+	if f < 0 || int(f) >= len(fsyncNames) {
+		return fmt.Sprintf("Fsync(%d)", int(f))
+	}
+	return fsyncNames[f]
+}
+
+// Options configures a Log. The zero value is usable: FsyncAlways and the
+// defaults above.
+type Options struct {
+	Fsync        Fsync
+	SegmentSize  int           // bytes; 0 = DefaultSegmentSize
+	MaxPending   int           // records appended but not yet written; 0 = DefaultMaxPending
+	SyncInterval time.Duration // FsyncEverySec period; 0 = DefaultSyncInterval
+	Logger       *slog.Logger  // nil = slog.Default()
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.SegmentSize == 0 {
+		o.SegmentSize = DefaultSegmentSize
+	}
+	if o.MaxPending == 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	switch {
+	case o.Fsync < 0 || int(o.Fsync) >= len(fsyncNames):
+		return o, fmt.Errorf("wal: unknown fsync policy %d", int(o.Fsync))
+	case o.SegmentSize < 0:
+		return o, fmt.Errorf("wal: negative segment size %d", o.SegmentSize)
+	case o.MaxPending < 0:
+		return o, fmt.Errorf("wal: negative max pending %d", o.MaxPending)
+	case o.SyncInterval < 0:
+		return o, fmt.Errorf("wal: negative sync interval %v", o.SyncInterval)
+	}
+	return o, nil
+}
+
+// Stats is a snapshot of the log's counters.
+type Stats struct {
+	Records         uint64 // records in the log segments, appended ones included; the snapshot's are not counted
+	Bytes           int64  // bytes on disk: written segments plus the snapshot
+	LastIndex       uint64 // index of the last appended record
+	SnapshotIndex   uint64 // last index the snapshot covers; 0 = no snapshot
+	Fsyncs          uint64 // fsyncs of the log by the committer (tidwall also fsyncs each segment it closes)
+	Batches         uint64 // batches written
+	AppendedRecords uint64 // records appended since Open
+	Failed          bool   // a write or fsync failed; the log accepts nothing more
+	FsyncPolicy     Fsync
+}
+
+// Log is a durable record log. All methods are safe for concurrent use.
+type Log struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	tl   *twal.Log
+
+	compactMu sync.Mutex // serialises Compact
+
+	mu      sync.Mutex   // guards the fields up to "Committer only"
+	cond    sync.Cond    // on mu; broadcast when written, synced, failErr or stopped change
+	fill    *twal.Batch  // framed records appended and not yet taken by the committer
+	sizes   []int        // tidwall entry size of each record in fill
+	bytes   int64        // sum of sizes
+	spare   *twal.Batch  // the other batch, written by the committer or idle
+	spareSz []int        // the other sizes slice
+	scratch []byte       // framing buffer of Append
+	pending int          // records in fill plus those the committer is writing
+	last    uint64       // index of the last appended record
+	written uint64       // last index handed to the OS (write(2) done)
+	synced  uint64       // last index fsynced
+	first   uint64       // first index held by the segments
+	snap    snapshotInfo // the snapshot on disk
+	logSize int64        // bytes of the segment files
+	failErr error        // wraps ErrFailed once a write or fsync failed
+	closed  bool         // Close was called: Append refuses
+	stopped bool         // the committer has exited
+	used    bool         // Append or Compact was called: Replay refuses
+	replay  bool         // Replay was called
+	fsyncs  uint64
+	batches uint64
+	appends uint64
+
+	// Committer only.
+	tailBytes int  // size of tidwall's tail segment, mirrored (see mirrorRotation)
+	dirDirty  bool // a segment file was created since the directory was last fsynced
+
+	kick      chan struct{}   // wakes the committer; capacity 1
+	ctl       chan ctlRequest // sync and truncate requests of Compact
+	stop      chan struct{}   // closed by Close
+	done      chan struct{}   // closed by the committer when it exits
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the log in dir, creating dir if needed. It removes leftover
+// temporary files, finishes a truncation tidwall left half done, verifies
+// the snapshot and every record's checksum, repairs a torn tail (see the
+// package comment) and starts the committer.
+func Open(dir string, o Options) (*Log, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
+	}
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
+	}
+	r, err := recoverDir(dir, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := twal.Open(dir, &twal.Options{
+		NoSync:           true,
+		SegmentSize:      o.SegmentSize,
+		LogFormat:        twal.Binary,
+		SegmentCacheSize: tidwallSegmentCache,
+		NoCopy:           true,
+		AllowEmpty:       true,
+		DirPerms:         dirPerm,
+		FilePerms:        filePerm,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+	}
+	first, err := tl.FirstIndex()
+	if err == nil {
+		var last uint64
+		last, err = tl.LastIndex()
+		if err == nil && (first != r.first || last != r.last) {
+			err = fmt.Errorf("tidwall sees indexes %d..%d where recovery found %d..%d", first, last, r.first, r.last)
+		}
+	}
+	if err == nil {
+		// tidwall creates the first segment of a new log without making
+		// its directory entry durable.
+		err = syncDir(dir)
+	}
+	if err != nil {
+		tl.Close()
+		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+	}
+	l := &Log{
+		dir:       dir,
+		opts:      o,
+		log:       o.Logger,
+		tl:        tl,
+		fill:      new(twal.Batch),
+		spare:     new(twal.Batch),
+		last:      r.last,
+		written:   r.last,
+		synced:    r.last,
+		first:     r.first,
+		snap:      r.snap,
+		logSize:   r.logSize,
+		tailBytes: int(r.tailSize),
+		kick:      make(chan struct{}, 1),
+		ctl:       make(chan ctlRequest),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	l.cond.L = &l.mu
+	go l.run()
+	return l, nil
+}
+
+// Replay calls fn for every live record in order: the snapshot's records,
+// then every log record after the snapshot's index. rec is valid only
+// during the call. Replay reads the files as it goes, holding one record
+// in memory. It may be called once, after Open and before any Append or
+// Compact; it stops at the first error of fn and returns it.
+func (l *Log) Replay(fn func(rec []byte) error) error {
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return ErrClosed
+	case l.replay:
+		l.mu.Unlock()
+		return errors.New("wal: Replay called twice")
+	case l.used:
+		l.mu.Unlock()
+		return errors.New("wal: Replay called after Append or Compact")
+	}
+	l.replay = true
+	snap := l.snap
+	l.mu.Unlock()
+
+	if snap.exists {
+		if err := readSnapshot(filepath.Join(l.dir, snapshotName), fn); err != nil {
+			return err
+		}
+	}
+	segs, err := listSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range segs {
+		index := s.first
+		res, err := scanSegment(s.path, func(rec []byte) error {
+			index++
+			if index-1 <= snap.index {
+				return nil
+			}
+			return fn(rec)
+		})
+		if err != nil {
+			return err
+		}
+		if res.fault != nil {
+			return &CorruptError{File: s.path, Offset: res.end, Reason: res.fault.reason}
+		}
+	}
+	return nil
+}
+
+// Append adds recs to the log in order and returns the index of the last
+// one. It frames (copies) each record into the pending batch, so the caller
+// may reuse its buffers as soon as Append returns. It does not wait for the
+// disk (see Wait) and never blocks on I/O.
+//
+// It returns ErrOverload, having changed nothing, when accepting recs would
+// put more than Options.MaxPending records in the pending queue (so a
+// single call with more records than that always gets ErrOverload);
+// ErrClosed after Close; and an error wrapping ErrFailed after a failed
+// write or fsync. Callers append under their own lock, so that log order
+// equals the order in which their state changed. With no records, Append
+// returns LastIndex.
+func (l *Log) Append(recs ...[]byte) (uint64, error) {
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return 0, ErrClosed
+	case l.failErr != nil:
+		err := l.failErr
+		l.mu.Unlock()
+		return 0, err
+	case l.pending+len(recs) > l.opts.MaxPending:
+		l.mu.Unlock()
+		return 0, ErrOverload
+	}
+	l.used = true
+	for _, rec := range recs {
+		l.last++
+		l.scratch = appendFrame(l.scratch[:0], rec)
+		l.fill.Write(l.last, l.scratch)
+		size := entrySize(len(l.scratch))
+		l.sizes = append(l.sizes, size)
+		l.bytes += int64(size)
+	}
+	if cap(l.scratch) > maxRetainedBatch {
+		l.scratch = nil
+	}
+	l.pending += len(recs)
+	l.appends += uint64(len(recs))
+	last := l.last
+	l.mu.Unlock()
+	if len(recs) > 0 {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return last, nil
+}
+
+// Wait blocks until every record up to index is durable: fsynced under
+// FsyncAlways, written to the OS (write(2) done) under FsyncEverySec and
+// FsyncNo. All waiters of a batch are woken by its one write and one fsync.
+// It returns an error wrapping ErrFailed when the log failed before the
+// record was durable, and an error for an index not appended yet.
+func (l *Log) Wait(index uint64) error {
+	return l.waitFor(index, l.opts.Fsync == FsyncAlways)
+}
+
+// waitFor blocks until index is fsynced (synced) or written.
+func (l *Log) waitFor(index uint64, synced bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if index > l.last {
+		return fmt.Errorf("wal: wait for index %d beyond the last appended %d", index, l.last)
+	}
+	for {
+		done := l.written
+		if synced {
+			done = l.synced
+		}
+		switch {
+		case done >= index:
+			return nil
+		case l.failErr != nil:
+			return l.failErr
+		case l.stopped:
+			return ErrClosed
+		}
+		l.cond.Wait()
+	}
+}
+
+// LastIndex is the index of the last appended record (0 when none).
+func (l *Log) LastIndex() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// Stats returns the log's counters. It may be called after Close.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var records uint64
+	if l.last >= l.first {
+		records = l.last - l.first + 1
+	}
+	return Stats{
+		Records:         records,
+		Bytes:           l.logSize + l.snap.size,
+		LastIndex:       l.last,
+		SnapshotIndex:   l.snap.index,
+		Fsyncs:          l.fsyncs,
+		Batches:         l.batches,
+		AppendedRecords: l.appends,
+		Failed:          l.failErr != nil,
+		FsyncPolicy:     l.opts.Fsync,
+	}
+}
+
+// Close writes what is pending, fsyncs whatever the policy, stops the
+// committer and closes the files. It is idempotent and returns the same
+// result every time: nil, or the failure that stopped the log.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		close(l.stop)
+		<-l.done
+		err := l.tl.Close()
+		l.mu.Lock()
+		switch {
+		case l.failErr != nil:
+			l.closeErr = l.failErr
+		case err != nil:
+			l.closeErr = fmt.Errorf("wal: close %s: %w", l.dir, err)
+		}
+		l.mu.Unlock()
+	})
+	return l.closeErr
+}
+
+// failLocked records the first write or fsync error and wakes every
+// waiter; the log accepts nothing more. Lock should be held.
+func (l *Log) failLocked(err error) {
+	if l.failErr == nil {
+		l.failErr = fmt.Errorf("%w: %v", ErrFailed, err)
+		l.log.Error("wal: write failed, the log accepts no more records", "dir", l.dir, "err", err)
+	}
+	l.cond.Broadcast()
+}

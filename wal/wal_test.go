@@ -1,0 +1,1218 @@
+package wal_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nexo/wal"
+)
+
+const (
+	// testSyncInterval is the everysec period of tests that wait for it.
+	testSyncInterval = 20 * time.Millisecond
+	// syncMargin is added to testSyncInterval to let one tick and its
+	// fsync complete under the race detector on a loaded machine.
+	syncMargin = 200 * time.Millisecond
+	// neverInterval is an everysec period no test lives to see.
+	neverInterval = time.Hour
+	// crcSize is the size of a record's checksum in the segment format.
+	crcSize = 4
+	// snapshotName is the snapshot's file name in the log directory.
+	snapshotName = "snapshot"
+	// bigRecord is a record length whose tidwall length prefix takes two
+	// bytes, so that tears inside the prefix are exercised too.
+	bigRecord = 200
+)
+
+// quiet discards the log's messages.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// logBuffer collects a log's messages for inspection.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+// opts are the options of most tests: defaults, quiet.
+func opts() wal.Options { return wal.Options{Logger: quiet} }
+
+func open(t testing.TB, dir string, o wal.Options) *wal.Log {
+	t.Helper()
+	l, err := wal.Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func rec(i int) []byte { return []byte(fmt.Sprintf("record-%05d", i)) }
+
+func recs(from, to int) [][]byte {
+	var out [][]byte
+	for i := from; i <= to; i++ {
+		out = append(out, rec(i))
+	}
+	return out
+}
+
+// big is a record of bigRecord letters, distinct for each i.
+func big(i int) []byte {
+	p := bytes.Repeat([]byte{'a' + byte(i%26)}, bigRecord)
+	copy(p, strconv.Itoa(i))
+	return p
+}
+
+// appendWait appends rs and waits for them.
+func appendWait(t testing.TB, l *wal.Log, rs ...[]byte) uint64 {
+	t.Helper()
+	idx, err := l.Append(rs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(idx); err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+func replay(t testing.TB, l *wal.Log) [][]byte {
+	t.Helper()
+	var out [][]byte
+	if err := l.Replay(func(r []byte) error {
+		out = append(out, slices.Clone(r))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// reopen opens dir and returns its replayed records; the log stays open.
+func reopen(t testing.TB, dir string, o wal.Options) (*wal.Log, [][]byte) {
+	t.Helper()
+	l := open(t, dir, o)
+	return l, replay(t, l)
+}
+
+func equalRecs(t testing.TB, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d records, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d: got %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func closeLog(t testing.TB, l *wal.Log) {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// segments lists the segment files of dir in index order.
+func segments(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if len(e.Name()) == 20 && !e.IsDir() {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
+func segmentName(index uint64) string { return fmt.Sprintf("%020d", index) }
+
+// entrySize is the bytes a record takes in a segment.
+func entrySize(r []byte) int64 {
+	return int64(len(binary.AppendUvarint(nil, uint64(crcSize+len(r)))) + crcSize + len(r))
+}
+
+// dirBytes is the size of the regular files in dir.
+func dirBytes(t testing.TB, dir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+// copyDir copies the regular files of src into a new temporary directory.
+func copyDir(t testing.TB, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		copyFile(t, filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()))
+	}
+	return dst
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flipByte inverts the byte at off of the file at path.
+func flipByte(t testing.TB, path string, off int64) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[off] ^= 0xff
+	if err := os.WriteFile(path, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
+}
+
+// wantCorrupt checks that err is a *wal.CorruptError at file and offset
+// whose text names both.
+func wantCorrupt(t testing.TB, err error, file string, offset int64) {
+	t.Helper()
+	var ce *wal.CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want a *wal.CorruptError", err)
+	}
+	if ce.File != file || ce.Offset != offset {
+		t.Fatalf("corruption reported at %s:%d, want %s:%d (%v)", ce.File, ce.Offset, file, offset, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, file) || !strings.Contains(msg, strconv.FormatInt(offset, 10)) {
+		t.Fatalf("error %q does not name the file and offset", msg)
+	}
+}
+
+// buildClosed writes rs to a new log, closes it and returns its directory.
+func buildClosed(t testing.TB, o wal.Options, rs [][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	l := open(t, dir, o)
+	for _, r := range rs {
+		if _, err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeLog(t, l)
+	return dir
+}
+
+func TestOptions(t *testing.T) {
+	t.Run("fsync policies parse case-insensitively and print back", func(t *testing.T) {
+		for _, f := range []wal.Fsync{wal.FsyncAlways, wal.FsyncEverySec, wal.FsyncNo} {
+			for _, s := range []string{f.String(), strings.ToUpper(f.String())} {
+				got, err := wal.ParseFsync(s)
+				if err != nil || got != f {
+					t.Fatalf("ParseFsync(%q) = %v, %v", s, got, err)
+				}
+			}
+		}
+		if wal.FsyncAlways.String() != "always" || wal.FsyncEverySec.String() != "everysec" || wal.FsyncNo.String() != "no" {
+			t.Fatal("policy names differ from Redis's appendfsync values")
+		}
+		var zero wal.Options
+		if zero.Fsync != wal.FsyncAlways {
+			t.Fatal("the zero Options do not fsync always")
+		}
+	})
+
+	t.Run("edge: invalid options are rejected", func(t *testing.T) {
+		if _, err := wal.ParseFsync("sometimes"); err == nil {
+			t.Fatal("ParseFsync accepted an unknown policy")
+		}
+		if s := wal.Fsync(7).String(); s != "Fsync(7)" {
+			t.Fatalf("unknown policy prints %q", s)
+		}
+		for _, o := range []wal.Options{
+			{Fsync: wal.Fsync(-1)},
+			{Fsync: wal.Fsync(3)},
+			{SegmentSize: -1},
+			{MaxPending: -1},
+			{SyncInterval: -time.Second},
+		} {
+			o.Logger = quiet
+			if l, err := wal.Open(t.TempDir(), o); err == nil {
+				l.Close()
+				t.Fatalf("Open accepted %+v", o)
+			}
+		}
+	})
+}
+
+func TestAppendReplay(t *testing.T) {
+	t.Run("records come back in order after reopen", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		if got := l.LastIndex(); got != 0 {
+			t.Fatalf("new log LastIndex = %d", got)
+		}
+		equalRecs(t, replay(t, l), nil)
+		idx, err := l.Append(rec(1))
+		if err != nil || idx != 1 {
+			t.Fatalf("Append = %d, %v", idx, err)
+		}
+		idx, err = l.Append(rec(2), rec(3), rec(4))
+		if err != nil || idx != 4 {
+			t.Fatalf("Append of three = %d, %v", idx, err)
+		}
+		if err := l.Wait(idx); err != nil {
+			t.Fatal(err)
+		}
+		st := l.Stats()
+		if st.LastIndex != 4 || st.Records != 4 || st.AppendedRecords != 4 || st.SnapshotIndex != 0 || st.Failed {
+			t.Fatalf("stats %+v", st)
+		}
+		closeLog(t, l)
+		if st := l.Stats(); st.Bytes != dirBytes(t, dir) {
+			t.Fatalf("Stats.Bytes = %d, files hold %d", st.Bytes, dirBytes(t, dir))
+		}
+
+		l, got := reopen(t, dir, opts())
+		equalRecs(t, got, recs(1, 4))
+		if st := l.Stats(); st.LastIndex != 4 || st.Records != 4 || st.AppendedRecords != 0 {
+			t.Fatalf("stats after reopen %+v", st)
+		}
+	})
+
+	t.Run("Append copies: the caller may reuse its buffer", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		buf := []byte("first")
+		if _, err := l.Append(buf); err != nil {
+			t.Fatal(err)
+		}
+		copy(buf, "XXXXX")
+		appendWait(t, l, buf)
+		closeLog(t, l)
+		_, got := reopen(t, dir, opts())
+		equalRecs(t, got, [][]byte{[]byte("first"), []byte("XXXXX")})
+	})
+
+	t.Run("edge: empty, binary, framing-like and oversized records", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = 1 << 10
+		l := open(t, dir, o)
+		framed := binary.AppendUvarint(nil, crcSize)
+		framed = append(framed, 0, 0, 0, 0)
+		want := [][]byte{
+			{},
+			{0, 0, 0, 0, 0, 0, 0, 0},
+			framed,
+			bytes.Repeat([]byte{0xff}, 3*o.SegmentSize),
+			[]byte("after the big one"),
+		}
+		appendWait(t, l, want...)
+		if idx, err := l.Append(); err != nil || idx != uint64(len(want)) {
+			t.Fatalf("empty Append = %d, %v", idx, err)
+		}
+		closeLog(t, l)
+		_, got := reopen(t, dir, o)
+		equalRecs(t, got, want)
+	})
+
+	t.Run("edge: records spread over many segments", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = 256
+		l := open(t, dir, o)
+		for i := 1; i <= 300; i++ {
+			if _, err := l.Append(rec(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closeLog(t, l)
+		if n := len(segments(t, dir)); n < 10 {
+			t.Fatalf("only %d segments", n)
+		}
+		if st := l.Stats(); st.Bytes != dirBytes(t, dir) {
+			t.Fatalf("Stats.Bytes = %d, files hold %d", st.Bytes, dirBytes(t, dir))
+		}
+		l, got := reopen(t, dir, o)
+		equalRecs(t, got, recs(1, 300))
+		appendWait(t, l, rec(301))
+		closeLog(t, l)
+		_, got = reopen(t, dir, o)
+		equalRecs(t, got, recs(1, 301))
+	})
+
+	t.Run("edge: Replay runs once, before Append, and stops at fn's error", func(t *testing.T) {
+		dir := buildClosed(t, opts(), recs(1, 5))
+		l := open(t, dir, opts())
+		stop := errors.New("stop")
+		n := 0
+		err := l.Replay(func([]byte) error {
+			n++
+			if n == 3 {
+				return stop
+			}
+			return nil
+		})
+		if !errors.Is(err, stop) || n != 3 {
+			t.Fatalf("Replay = %v after %d records", err, n)
+		}
+		if err := l.Replay(func([]byte) error { return nil }); err == nil {
+			t.Fatal("a second Replay succeeded")
+		}
+		closeLog(t, l)
+
+		l = open(t, dir, opts())
+		appendWait(t, l, rec(6))
+		if err := l.Replay(func([]byte) error { return nil }); err == nil {
+			t.Fatal("Replay after Append succeeded")
+		}
+	})
+
+	t.Run("restart: indexes continue after Close and reopen", func(t *testing.T) {
+		dir := t.TempDir()
+		for round := range 3 {
+			l, got := reopen(t, dir, opts())
+			equalRecs(t, got, recs(1, round*2))
+			if idx := appendWait(t, l, rec(round*2+1), rec(round*2+2)); idx != uint64(round*2+2) {
+				t.Fatalf("round %d: index %d", round, idx)
+			}
+			closeLog(t, l)
+			if err := l.Close(); err != nil {
+				t.Fatalf("second Close = %v", err)
+			}
+			if _, err := l.Append(rec(0)); !errors.Is(err, wal.ErrClosed) {
+				t.Fatalf("Append after Close = %v", err)
+			}
+		}
+	})
+}
+
+func TestWait(t *testing.T) {
+	t.Run("always: one write and one fsync for a batch, then Wait returns", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		appendWait(t, l, recs(1, 10)...)
+		if st := l.Stats(); st.Fsyncs != 1 || st.Batches != 1 || st.FsyncPolicy != wal.FsyncAlways {
+			t.Fatalf("stats %+v, want one batch and one fsync", st)
+		}
+	})
+
+	t.Run("everysec: Wait returns once written; the ticker fsyncs", func(t *testing.T) {
+		o := opts()
+		o.Fsync = wal.FsyncEverySec
+		o.SyncInterval = neverInterval
+		l := open(t, t.TempDir(), o)
+		appendWait(t, l, rec(1))
+		if st := l.Stats(); st.Fsyncs != 0 || st.Batches != 1 {
+			t.Fatalf("stats %+v, want a write and no fsync", st)
+		}
+
+		o.SyncInterval = testSyncInterval
+		l = open(t, t.TempDir(), o)
+		appendWait(t, l, rec(1))
+		time.Sleep(testSyncInterval + syncMargin)
+		if st := l.Stats(); st.Fsyncs != 1 {
+			t.Fatalf("%d fsyncs after one interval, want 1", st.Fsyncs)
+		}
+		time.Sleep(testSyncInterval + syncMargin)
+		if st := l.Stats(); st.Fsyncs != 1 {
+			t.Fatalf("%d fsyncs with nothing new written, want 1", st.Fsyncs)
+		}
+	})
+
+	t.Run("no: Wait returns once written; only Close fsyncs", func(t *testing.T) {
+		o := opts()
+		o.Fsync = wal.FsyncNo
+		l := open(t, t.TempDir(), o)
+		appendWait(t, l, rec(1), rec(2))
+		if st := l.Stats(); st.Fsyncs != 0 {
+			t.Fatalf("%d fsyncs before Close", st.Fsyncs)
+		}
+		closeLog(t, l)
+		if st := l.Stats(); st.Fsyncs != 1 {
+			t.Fatalf("%d fsyncs after Close, want 1", st.Fsyncs)
+		}
+	})
+
+	t.Run("edge: Wait for 0, beyond the last index, after Close", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		if err := l.Wait(0); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Wait(1); err == nil {
+			t.Fatal("Wait for an index never appended succeeded")
+		}
+		idx, err := l.Append(rec(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeLog(t, l)
+		if err := l.Wait(idx); err != nil {
+			t.Fatalf("Wait after Close for a record Close wrote = %v", err)
+		}
+	})
+
+	t.Run("edge: a failed write fails the log for good", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = 1 // every record closes its segment
+		// The segment tidwall creates after record 1 cannot be opened.
+		if err := os.Mkdir(filepath.Join(dir, segmentName(2)), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		l := open(t, dir, o)
+		idx, err := l.Append(rec(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Wait(idx); !errors.Is(err, wal.ErrFailed) {
+			t.Fatalf("Wait = %v, want ErrFailed", err)
+		}
+		if _, err := l.Append(rec(2)); !errors.Is(err, wal.ErrFailed) {
+			t.Fatalf("Append = %v, want ErrFailed", err)
+		}
+		if err := l.Compact(nil, idx); !errors.Is(err, wal.ErrFailed) {
+			t.Fatalf("Compact = %v, want ErrFailed", err)
+		}
+		if st := l.Stats(); !st.Failed || st.LastIndex != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		if err := l.Close(); !errors.Is(err, wal.ErrFailed) {
+			t.Fatalf("Close = %v, want ErrFailed", err)
+		}
+
+		// restart: with the obstacle gone, what reached the file is there.
+		if err := os.Remove(filepath.Join(dir, segmentName(2))); err != nil {
+			t.Fatal(err)
+		}
+		l, got := reopen(t, dir, o)
+		equalRecs(t, got, recs(1, 1))
+		appendWait(t, l, rec(2))
+		closeLog(t, l)
+		_, got = reopen(t, dir, o)
+		equalRecs(t, got, recs(1, 2))
+	})
+}
+
+func TestOverload(t *testing.T) {
+	t.Run("an Append that would pass MaxPending changes nothing", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.MaxPending = 3
+		l := open(t, dir, o)
+		if _, err := l.Append(recs(1, 4)...); !errors.Is(err, wal.ErrOverload) {
+			t.Fatalf("Append of 4 with MaxPending 3 = %v", err)
+		}
+		if st := l.Stats(); st.LastIndex != 0 || st.AppendedRecords != 0 || st.Batches != 0 {
+			t.Fatalf("overloaded Append left a trace: %+v", st)
+		}
+		if idx := appendWait(t, l, recs(1, 3)...); idx != 3 {
+			t.Fatalf("index %d", idx)
+		}
+		closeLog(t, l)
+		_, got := reopen(t, dir, o)
+		equalRecs(t, got, recs(1, 3))
+	})
+
+	t.Run("race: overloaded appends leave no trace", func(t *testing.T) {
+		const writers, each = 8, 50
+		dir := t.TempDir()
+		o := opts()
+		o.MaxPending = 2
+		l := open(t, dir, o)
+		var mu sync.Mutex // the caller's lock: log order = accepted order
+		var accepted [][]byte
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					r := []byte(fmt.Sprintf("w%d-%d", w, i))
+					mu.Lock()
+					idx, err := l.Append(r)
+					if err == nil {
+						accepted = append(accepted, r)
+					}
+					mu.Unlock()
+					switch {
+					case errors.Is(err, wal.ErrOverload):
+					case err != nil:
+						t.Error(err)
+						return
+					default:
+						if err := l.Wait(idx); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		closeLog(t, l)
+		_, got := reopen(t, dir, o)
+		equalRecs(t, got, accepted)
+	})
+}
+
+func TestGroupCommit(t *testing.T) {
+	t.Run("a pipeline of appends waits for the disk once", func(t *testing.T) {
+		const depth = 100
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		var idx uint64
+		for i := 1; i <= depth; i++ {
+			var err error
+			if idx, err = l.Append(rec(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Wait(idx); err != nil {
+			t.Fatal(err)
+		}
+		st := l.Stats()
+		if st.Fsyncs != st.Batches || st.Fsyncs >= depth {
+			t.Fatalf("%d fsyncs and %d batches for %d records", st.Fsyncs, st.Batches, depth)
+		}
+		closeLog(t, l)
+		_, got := reopen(t, dir, opts())
+		equalRecs(t, got, recs(1, depth))
+	})
+
+	t.Run("race: concurrent writers share fsyncs and every acknowledged record survives", func(t *testing.T) {
+		const writers, each = 16, 64
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		var wg sync.WaitGroup
+		var done atomic.Bool
+		wg.Go(func() { // a reader of the counters
+			for !done.Load() {
+				l.Stats()
+				l.LastIndex()
+				runtime.Gosched() // leave the processor to the writers under -cpu 1
+			}
+		})
+		acked := make([][]string, writers)
+		var writersWG sync.WaitGroup
+		for w := range writers {
+			writersWG.Go(func() {
+				for i := range each {
+					r := fmt.Sprintf("w%02d-%03d", w, i)
+					idx, err := l.Append([]byte(r))
+					if err == nil {
+						err = l.Wait(idx)
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					acked[w] = append(acked[w], r)
+				}
+			})
+		}
+		writersWG.Wait()
+		done.Store(true)
+		wg.Wait()
+		st := l.Stats()
+		if st.Fsyncs >= writers*each || st.Fsyncs != st.Batches {
+			t.Fatalf("%d fsyncs and %d batches for %d records", st.Fsyncs, st.Batches, writers*each)
+		}
+		closeLog(t, l)
+
+		_, got := reopen(t, dir, opts())
+		if len(got) != writers*each {
+			t.Fatalf("%d records after reopen, want %d", len(got), writers*each)
+		}
+		perWriter := make([][]string, writers)
+		for _, r := range got {
+			w, _ := strconv.Atoi(string(r[1:3]))
+			perWriter[w] = append(perWriter[w], string(r))
+		}
+		for w := range writers {
+			if !slices.Equal(perWriter[w], acked[w]) {
+				t.Fatalf("writer %d: log holds %v, acknowledged %v", w, perWriter[w], acked[w])
+			}
+		}
+	})
+
+	t.Run("race: Close while appending keeps every accepted record", func(t *testing.T) {
+		const writers, closeAfter = 8, 200
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		var mu sync.Mutex
+		byIndex := map[uint64][]byte{}
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					r := []byte(fmt.Sprintf("w%d-%d", w, i))
+					mu.Lock()
+					idx, err := l.Append(r)
+					if err == nil {
+						byIndex[idx] = r
+					}
+					mu.Unlock()
+					switch {
+					case errors.Is(err, wal.ErrClosed):
+						return
+					case errors.Is(err, wal.ErrOverload):
+						if err := l.Wait(l.LastIndex()); err != nil && !errors.Is(err, wal.ErrClosed) {
+							t.Error(err)
+							return
+						}
+					case err != nil:
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		for l.LastIndex() < closeAfter {
+			if err := l.Wait(l.LastIndex()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closeLog(t, l)
+		wg.Wait()
+
+		_, got := reopen(t, dir, opts())
+		if len(got) != len(byIndex) {
+			t.Fatalf("%d records after reopen, %d accepted", len(got), len(byIndex))
+		}
+		for i, r := range got {
+			if want := byIndex[uint64(i+1)]; !bytes.Equal(r, want) {
+				t.Fatalf("index %d: got %q, accepted %q", i+1, r, want)
+			}
+		}
+	})
+}
+
+func TestCompact(t *testing.T) {
+	// keep picks the live records of a model where every tenth record
+	// stays live and the rest were acknowledged or expired.
+	keep := func(rs [][]byte) [][]byte {
+		var live [][]byte
+		for i, r := range rs {
+			if i%10 == 0 {
+				live = append(live, r)
+			}
+		}
+		return live
+	}
+
+	t.Run("a mostly dead log shrinks to its live records", func(t *testing.T) {
+		const n = 2000
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = 4 << 10
+		l := open(t, dir, o)
+		all := recs(1, n)
+		for _, r := range all {
+			if _, err := l.Append(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		upTo := l.LastIndex()
+		if err := l.Wait(upTo); err != nil {
+			t.Fatal(err)
+		}
+		before := l.Stats().Bytes
+		live := keep(all)
+		if err := l.Compact(live, upTo); err != nil {
+			t.Fatal(err)
+		}
+		st := l.Stats()
+		if st.SnapshotIndex != upTo || st.Records != 0 || st.Bytes > before/5 {
+			t.Fatalf("after Compact %+v; %d bytes before", st, before)
+		}
+		if on := dirBytes(t, dir); on != st.Bytes {
+			t.Fatalf("Stats.Bytes = %d, files hold %d", st.Bytes, on)
+		}
+		appendWait(t, l, rec(n+1), rec(n+2))
+		closeLog(t, l)
+
+		l, got := reopen(t, dir, o)
+		equalRecs(t, got, append(slices.Clone(live), rec(n+1), rec(n+2)))
+		if st := l.Stats(); st.LastIndex != n+2 || st.SnapshotIndex != n || st.Records != 2 {
+			t.Fatalf("stats after reopen %+v", st)
+		}
+	})
+
+	t.Run("records after upTo stay in the log, after the snapshot", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		appendWait(t, l, recs(1, 10)...)
+		if err := l.Compact(keep(recs(1, 6)), 6); err != nil {
+			t.Fatal(err)
+		}
+		if st := l.Stats(); st.Records != 4 || st.SnapshotIndex != 6 {
+			t.Fatalf("stats %+v", st)
+		}
+		closeLog(t, l)
+		_, got := reopen(t, dir, opts())
+		equalRecs(t, got, append(keep(recs(1, 6)), recs(7, 10)...))
+	})
+
+	t.Run("edge: twice, empty live set, nothing new, bad ranges", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		if err := l.Compact(nil, 0); err != nil {
+			t.Fatalf("Compact of an empty log = %v", err)
+		}
+		appendWait(t, l, recs(1, 5)...)
+		if err := l.Compact(nil, 6); err == nil {
+			t.Fatal("Compact beyond LastIndex succeeded")
+		}
+		if err := l.Compact([][]byte{rec(3)}, 3); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Compact(nil, 2); err == nil {
+			t.Fatal("Compact below the snapshot succeeded")
+		}
+		if err := l.Compact(nil, 3); err != nil {
+			t.Fatalf("Compact at the snapshot's index = %v", err)
+		}
+		if err := l.Compact(nil, 5); err != nil {
+			t.Fatal(err)
+		}
+		if st := l.Stats(); st.Records != 0 || st.SnapshotIndex != 5 {
+			t.Fatalf("stats %+v", st)
+		}
+		closeLog(t, l)
+		if err := l.Compact(nil, 5); !errors.Is(err, wal.ErrClosed) {
+			t.Fatalf("Compact after Close = %v", err)
+		}
+		l, got := reopen(t, dir, opts())
+		equalRecs(t, got, nil)
+		if idx := appendWait(t, l, rec(6)); idx != 6 {
+			t.Fatalf("first index after an emptying Compact = %d", idx)
+		}
+	})
+
+	t.Run("race: appends continue while Compact runs", func(t *testing.T) {
+		const n, rounds = 3000, 6
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = 2 << 10
+		l := open(t, dir, o)
+		var mu sync.Mutex // the caller's lock
+		var state [][]byte
+		var lastUpTo uint64
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := 1; i <= n; i++ {
+				mu.Lock()
+				idx, err := l.Append(rec(i))
+				state = append(state, rec(i))
+				mu.Unlock()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%50 == 0 {
+					if err := l.Wait(idx); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+		wg.Go(func() {
+			for range rounds {
+				mu.Lock()
+				upTo := l.LastIndex()
+				live := keep(state[:upTo])
+				mu.Unlock()
+				if err := l.Compact(live, upTo); err != nil {
+					t.Error(err)
+					return
+				}
+				lastUpTo = upTo
+			}
+		})
+		wg.Wait()
+		closeLog(t, l)
+		_, got := reopen(t, dir, o)
+		equalRecs(t, got, append(keep(state[:lastUpTo]), state[lastUpTo:]...))
+	})
+
+	t.Run("restart: a log compacted, appended and compacted again across restarts", func(t *testing.T) {
+		dir := t.TempDir()
+		var model [][]byte
+		for round := range 3 {
+			l, got := reopen(t, dir, opts())
+			equalRecs(t, got, model)
+			base := round * 10
+			appendWait(t, l, recs(base+1, base+10)...)
+			model = append(model, recs(base+1, base+10)...)
+			model = keep(model)
+			if err := l.Compact(model, l.LastIndex()); err != nil {
+				t.Fatal(err)
+			}
+			closeLog(t, l)
+		}
+		_, got := reopen(t, dir, opts())
+		equalRecs(t, got, model)
+	})
+}
+
+// lastRecordSpan builds a closed log of n records whose last one is big,
+// and returns its directory, the records, the last segment and the span
+// [a, b) of the last record in it.
+func lastRecordSpan(t *testing.T, n int) (dir string, rs [][]byte, seg string, a, b int64) {
+	t.Helper()
+	rs = append(recs(1, n-1), big(n))
+	dir = buildClosed(t, opts(), rs)
+	segs := segments(t, dir)
+	seg = segs[len(segs)-1]
+	b = fileSize(t, seg)
+	return dir, rs, seg, b - entrySize(rs[n-1]), b
+}
+
+func TestCrashRecovery(t *testing.T) {
+	t.Run("a last record torn at every offset: every earlier record survives", func(t *testing.T) {
+		const n = 5
+		dir, rs, seg, a, b := lastRecordSpan(t, n)
+		for off := a; off < b; off++ {
+			crashed := copyDir(t, dir)
+			path := filepath.Join(crashed, filepath.Base(seg))
+			if err := os.Truncate(path, off); err != nil {
+				t.Fatal(err)
+			}
+			l, got := reopen(t, crashed, opts())
+			equalRecs(t, got, rs[:n-1])
+			if fileSize(t, path) != a {
+				t.Fatalf("offset %d: segment is %d bytes after repair, want %d", off, fileSize(t, path), a)
+			}
+			if idx := appendWait(t, l, rec(100)); idx != n {
+				t.Fatalf("offset %d: next index %d, want %d", off, idx, n)
+			}
+			closeLog(t, l)
+			_, got = reopen(t, crashed, opts())
+			equalRecs(t, got, append(slices.Clone(rs[:n-1]), rec(100)))
+		}
+	})
+
+	t.Run("any byte of the last record damaged: it is cut and logged", func(t *testing.T) {
+		const n = 5
+		dir, rs, seg, a, b := lastRecordSpan(t, n)
+		for off := a; off < b; off++ {
+			crashed := copyDir(t, dir)
+			path := filepath.Join(crashed, filepath.Base(seg))
+			flipByte(t, path, off)
+			var logs logBuffer
+			o := opts()
+			o.Logger = logs.logger()
+			_, got := reopen(t, crashed, o)
+			equalRecs(t, got, rs[:n-1])
+			msg := logs.String()
+			if !strings.Contains(msg, "level=WARN") || !strings.Contains(msg, path) ||
+				!strings.Contains(msg, fmt.Sprintf("offset=%d", a)) || !strings.Contains(msg, fmt.Sprintf("bytes_cut=%d", b-a)) {
+				t.Fatalf("offset %d: the cut was not logged with file, offset and size: %s", off, msg)
+			}
+		}
+	})
+
+	t.Run("edge: a record torn as the first of its segment leaves an empty segment", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = int(3 * entrySize(rec(1))) // three records per segment
+		rs := recs(1, 7)
+		dir := buildClosed(t, o, rs)
+		segs := segments(t, dir)
+		last := segs[len(segs)-1]
+		if filepath.Base(last) != segmentName(7) {
+			t.Fatalf("segments %v", segs)
+		}
+		if err := os.Truncate(last, entrySize(rs[6])-1); err != nil {
+			t.Fatal(err)
+		}
+		l, got := reopen(t, dir, o)
+		equalRecs(t, got, rs[:6])
+		if idx := appendWait(t, l, rec(70)); idx != 7 {
+			t.Fatalf("next index %d", idx)
+		}
+		closeLog(t, l)
+		_, got = reopen(t, dir, o)
+		equalRecs(t, got, append(slices.Clone(rs[:6]), rec(70)))
+	})
+
+	t.Run("edge: an empty last segment left by a rotation", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = int(3 * entrySize(rec(1)))
+		dir := buildClosed(t, o, recs(1, 6))
+		segs := segments(t, dir)
+		if last := segs[len(segs)-1]; filepath.Base(last) != segmentName(7) || fileSize(t, last) != 0 {
+			t.Fatalf("segments %v", segs)
+		}
+		l, got := reopen(t, dir, o)
+		equalRecs(t, got, recs(1, 6))
+		if idx := appendWait(t, l, rec(7)); idx != 7 {
+			t.Fatalf("next index %d", idx)
+		}
+	})
+
+	t.Run("edge: damage with valid records after it fails Open with file and offset", func(t *testing.T) {
+		rs := recs(1, 5)
+		dir := buildClosed(t, opts(), rs)
+		seg := segments(t, dir)[0]
+		start := 2 * entrySize(rs[0]) // record 3
+		for off := start; off < start+entrySize(rs[2]); off++ {
+			crashed := copyDir(t, dir)
+			path := filepath.Join(crashed, filepath.Base(seg))
+			flipByte(t, path, off)
+			_, err := wal.Open(crashed, opts())
+			wantCorrupt(t, err, path, start)
+		}
+	})
+
+	t.Run("edge: damage in a segment that is not the last fails Open", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = int(3 * entrySize(rec(1)))
+		rs := recs(1, 8)
+		dir := buildClosed(t, o, rs)
+		first := segments(t, dir)[0]
+		off := 2 * entrySize(rs[0]) // its last record
+		flipByte(t, first, off+entrySize(rs[2])-1)
+		_, err := wal.Open(dir, o)
+		wantCorrupt(t, err, first, off)
+
+		dir = buildClosed(t, o, rs)
+		first = segments(t, dir)[0]
+		if err := os.Truncate(first, fileSize(t, first)-1); err != nil {
+			t.Fatal(err)
+		}
+		_, err = wal.Open(dir, o)
+		wantCorrupt(t, err, first, off)
+	})
+
+	t.Run("edge: a damaged or truncated snapshot fails Open", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		appendWait(t, l, recs(1, 4)...)
+		if err := l.Compact([][]byte{rec(2), {}, big(4)}, 4); err != nil {
+			t.Fatal(err)
+		}
+		closeLog(t, l)
+		snap := filepath.Join(dir, snapshotName)
+		size := fileSize(t, snap)
+		for off := range size {
+			for _, damage := range []string{"flip", "truncate"} {
+				crashed := copyDir(t, dir)
+				path := filepath.Join(crashed, snapshotName)
+				if damage == "flip" {
+					flipByte(t, path, off)
+				} else if err := os.Truncate(path, off); err != nil {
+					t.Fatal(err)
+				}
+				_, err := wal.Open(crashed, opts())
+				var ce *wal.CorruptError
+				if !errors.As(err, &ce) || ce.File != path || !strings.Contains(err.Error(), path) {
+					t.Fatalf("%s at %d: Open = %v, want a CorruptError naming the snapshot", damage, off, err)
+				}
+			}
+		}
+	})
+
+	t.Run("edge: a gap between snapshot and log fails Open", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		appendWait(t, l, recs(1, 6)...)
+		if err := l.Compact(nil, 4); err != nil {
+			t.Fatal(err)
+		}
+		closeLog(t, l)
+		if err := os.Remove(filepath.Join(dir, snapshotName)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := wal.Open(dir, opts())
+		wantCorrupt(t, err, filepath.Join(dir, segmentName(5)), 0)
+	})
+
+	t.Run("edge: a log that lost records the snapshot covers restarts after it", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		appendWait(t, l, recs(1, 6)...)
+		if err := l.Compact([][]byte{rec(6)}, 6); err != nil {
+			t.Fatal(err)
+		}
+		closeLog(t, l)
+		for _, s := range segments(t, dir) {
+			if err := os.Remove(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, got := reopen(t, dir, opts())
+		equalRecs(t, got, recs(6, 6))
+		if idx := appendWait(t, l, rec(7)); idx != 7 {
+			t.Fatalf("next index %d", idx)
+		}
+	})
+
+	t.Run("edge: tidwall truncation files are finished as tidwall would", func(t *testing.T) {
+		// END: a TruncateBack to record 3 that crashed before its rename.
+		rs := recs(1, 5)
+		dir := buildClosed(t, opts(), rs)
+		seg := segments(t, dir)[0]
+		data, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := 3 * entrySize(rs[0])
+		if err := os.WriteFile(seg+".END", data[:end], 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(seg+".END.TEMP", []byte("half"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		_, got := reopen(t, dir, opts())
+		equalRecs(t, got, rs[:3])
+		if _, err := os.Stat(seg + ".END.TEMP"); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the TEMP file is still there: %v", err)
+		}
+	})
+
+	t.Run("restart: a crash at each step of Compact replays every record once", func(t *testing.T) {
+		const upTo = 7
+		all := recs(1, 10)
+		live := [][]byte{[]byte("live-a"), []byte("live-b")}
+		want := append(slices.Clone(live), all[upTo:]...)
+
+		pre := buildClosed(t, opts(), all) // before Compact
+		post := copyDir(t, pre)            // after Compact
+		l := open(t, post, opts())
+		if err := l.Compact(live, upTo); err != nil {
+			t.Fatal(err)
+		}
+		closeLog(t, l)
+		postSeg := filepath.Join(post, segmentName(upTo+1))
+		if segs := segments(t, post); len(segs) != 1 || segs[0] != postSeg {
+			t.Fatalf("segments after Compact %v", segs)
+		}
+
+		check := func(t *testing.T, dir string, want [][]byte) {
+			t.Helper()
+			l, got := reopen(t, dir, opts())
+			equalRecs(t, got, want)
+			if idx := appendWait(t, l, rec(11)); idx != 11 {
+				t.Fatalf("next index %d", idx)
+			}
+			if err := l.Compact(live, 8); err != nil {
+				t.Fatal(err)
+			}
+			closeLog(t, l)
+			_, got = reopen(t, dir, opts())
+			equalRecs(t, got, append(slices.Clone(live), rec(9), rec(10), rec(11)))
+			if n := len(segments(t, dir)); n != 1 {
+				t.Fatalf("%d segments", n)
+			}
+		}
+
+		t.Run("snapshot half written", func(t *testing.T) {
+			dir := copyDir(t, pre)
+			if err := os.WriteFile(filepath.Join(dir, snapshotName+".tmp"), []byte("NEXOSNAP partial"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			check(t, dir, all)
+			if _, err := os.Stat(filepath.Join(dir, snapshotName+".tmp")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the temporary snapshot is still there: %v", err)
+			}
+		})
+		t.Run("new snapshot half written over an old one", func(t *testing.T) {
+			dir := copyDir(t, post)
+			copyFile(t, filepath.Join(post, snapshotName), filepath.Join(dir, snapshotName+".tmp"))
+			if err := os.Truncate(filepath.Join(dir, snapshotName+".tmp"), 10); err != nil {
+				t.Fatal(err)
+			}
+			check(t, dir, want)
+		})
+		t.Run("snapshot renamed, log not truncated", func(t *testing.T) {
+			dir := copyDir(t, pre)
+			copyFile(t, filepath.Join(post, snapshotName), filepath.Join(dir, snapshotName))
+			check(t, dir, want)
+		})
+		t.Run("tidwall's START file written", func(t *testing.T) {
+			dir := copyDir(t, pre)
+			copyFile(t, filepath.Join(post, snapshotName), filepath.Join(dir, snapshotName))
+			copyFile(t, postSeg, filepath.Join(dir, segmentName(upTo+1)+".START"))
+			check(t, dir, want)
+		})
+		t.Run("tidwall's START file half written", func(t *testing.T) {
+			dir := copyDir(t, pre)
+			copyFile(t, filepath.Join(post, snapshotName), filepath.Join(dir, snapshotName))
+			if err := os.WriteFile(filepath.Join(dir, segmentName(upTo+1)+".START.TEMP"), []byte{1, 2}, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			check(t, dir, want)
+		})
+		t.Run("overlapping segments are rejected", func(t *testing.T) {
+			dir := copyDir(t, pre)
+			copyFile(t, filepath.Join(post, snapshotName), filepath.Join(dir, snapshotName))
+			copyFile(t, postSeg, filepath.Join(dir, segmentName(upTo+1)))
+			// Overlapping segments (1..10 and 8..10), a state tidwall
+			// never leaves, are rejected rather than replayed twice.
+			_, err := wal.Open(dir, opts())
+			wantCorrupt(t, err, filepath.Join(dir, segmentName(upTo+1)), 0)
+		})
+	})
+}

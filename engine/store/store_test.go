@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1339,6 +1340,208 @@ func TestScan(t *testing.T) {
 			k := "stable:" + strconv.Itoa(i)
 			if seen[k] != 1 || fields[k] != 1 {
 				t.Fatalf("%s returned %d times by SCAN, %d by HSCAN", k, seen[k], fields[k])
+			}
+		}
+	})
+}
+
+// browseAll walks a whole Browse iteration and counts how often each key
+// came back; it fails when a page is longer than count.
+func browseAll(t *testing.T, s *store.Store, match []byte, count int) (map[string]int, int) {
+	t.Helper()
+	seen := map[string]int{}
+	calls := 0
+	for cur := uint64(0); ; {
+		var keys []store.KeyInfo
+		cur, keys = s.Browse(cur, match, count, store.Preview{})
+		calls++
+		if len(keys) > count {
+			t.Fatalf("page of %d keys for count %d", len(keys), count)
+		}
+		for _, k := range keys {
+			seen[string(k.Key)]++
+		}
+		if cur == 0 {
+			return seen, calls
+		}
+	}
+}
+
+func TestBrowse(t *testing.T) {
+	small := store.Preview{Bytes: 4, Fields: 2}
+	t.Run("keys with type, TTL, size and a bounded preview", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now})
+		set(t, s, "str", "hello world")
+		_, err := s.Set(b("ttl"), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: 10 * time.Second}})
+		check(t, err)
+		hset(t, s, "h", "f1", "value1", "f2", "v2", "field3", "v3")
+		clk.Advance(time.Second)
+		cur, keys := s.Browse(0, nil, 10, small)
+		if cur != 0 || len(keys) != 3 {
+			t.Fatalf("cursor %d, %d keys", cur, len(keys))
+		}
+		byKey := map[string]store.KeyInfo{}
+		for _, k := range keys {
+			byKey[string(k.Key)] = k
+		}
+		str := byKey["str"]
+		if str.Type != "string" || str.PTTL != -1 || str.Len != 11 || string(str.Value) != "hell" || str.Fields != nil || str.Memory <= 11 {
+			t.Fatalf("str: %+v", str)
+		}
+		if ttl := byKey["ttl"]; ttl.PTTL != 9000 || string(ttl.Value) != "v" || ttl.Len != 1 {
+			t.Fatalf("ttl: %+v", ttl)
+		}
+		h := byKey["h"]
+		if h.Type != "hash" || h.Len != 3 || h.Value != nil || len(h.Fields) != 2 {
+			t.Fatalf("h: %+v", h)
+		}
+		if f := h.Fields[0]; string(f.Name) != "f1" || string(f.Value) != "valu" || f.NameLen != 2 || f.ValueLen != 6 {
+			t.Fatalf("h field: %+v", f)
+		}
+		full, ok := s.Inspect(b("h"), store.Preview{Bytes: 100, Fields: 100})
+		if !ok || len(full.Fields) != 3 || string(full.Fields[2].Name) != "field3" || string(full.Fields[2].Value) != "v3" {
+			t.Fatalf("inspect h: %v %+v", ok, full)
+		}
+		if ki, ok := s.Inspect(b("str"), store.Preview{Bytes: 100}); !ok || string(ki.Value) != "hello world" || ki.Memory != str.Memory {
+			t.Fatalf("inspect str: %v %+v", ok, ki)
+		}
+		if _, ok := s.Inspect(b("missing"), small); ok {
+			t.Fatal("inspect of a missing key found it")
+		}
+	})
+	t.Run("pages with a pattern cover every matching key once", func(t *testing.T) {
+		s := open(t, store.Config{})
+		for i := range 300 {
+			set(t, s, "s"+strconv.Itoa(i), "v")
+			hset(t, s, "h"+strconv.Itoa(i), "f", "v")
+		}
+		for _, count := range []int{1, 7, 1000} {
+			seen, _ := browseAll(t, s, nil, count)
+			if len(seen) != 600 {
+				t.Fatal(count, len(seen))
+			}
+			for k, n := range seen {
+				if n != 1 {
+					t.Fatalf("%s returned %d times", k, n)
+				}
+			}
+		}
+		if seen, _ := browseAll(t, s, b("s1*"), 10); len(seen) != 111 {
+			t.Fatal(len(seen))
+		}
+	})
+	t.Run("edge: browsing is not an access", func(t *testing.T) {
+		const value = "0123456789"
+		cost := keyCost(t, "k0", value)
+		// One shard holding no more keys than a sample: the LRU choice is exact.
+		s := open(t, store.Config{MaxMemory: 2 * cost, Policy: store.AllKeysLRU, Shards: 1})
+		set(t, s, "k1", value)
+		set(t, s, "k2", value)
+		before := s.Stats()
+		s.Browse(0, nil, 10, small)
+		s.Inspect(b("k1"), small)
+		s.Inspect(b("missing"), small)
+		if after := s.Stats(); after.KeyspaceHits != before.KeyspaceHits || after.KeyspaceMisses != before.KeyspaceMisses {
+			t.Fatalf("hits/misses changed: %+v -> %+v", before, after)
+		}
+		set(t, s, "k3", value)
+		wantMissing(t, s, "k1")
+		wantValue(t, s, "k2", value)
+	})
+	t.Run("edge: expired, binary and empty keys, foreign cursors, zero previews", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now})
+		binary := "\x00\xff<img src=x>\r\n"
+		set(t, s, binary, "\x00\x01\x02")
+		set(t, s, "", "empty key")
+		_, err := s.Set(b("gone"), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Second}})
+		check(t, err)
+		clk.Advance(2 * time.Second)
+		seen, _ := browseAll(t, s, nil, 10)
+		if len(seen) != 2 || seen[binary] != 1 || seen[""] != 1 {
+			t.Fatal(seen)
+		}
+		if _, ok := s.Inspect(b("gone"), small); ok || s.Stats().ExpiredKeys != 1 {
+			t.Fatal("an expired key was inspected", s.Stats().ExpiredKeys)
+		}
+		if ki, ok := s.Inspect(b(binary), store.Preview{Bytes: 10}); !ok || string(ki.Value) != "\x00\x01\x02" {
+			t.Fatalf("%v %+v", ok, ki)
+		}
+		if cur, keys := s.Browse(math.MaxUint64, nil, 10, small); cur != 0 || keys != nil {
+			t.Fatal(cur, keys)
+		}
+		hset(t, s, "h", "f", "v")
+		for _, p := range []store.Preview{{}, {Bytes: -1, Fields: -1}} {
+			ki, ok := s.Inspect(b("h"), p)
+			if !ok || ki.Len != 1 || len(ki.Fields) != 0 {
+				t.Fatalf("%+v: %+v", p, ki)
+			}
+			if ki, _ := s.Inspect(b(""), p); len(ki.Value) != 0 || ki.Len != 9 {
+				t.Fatalf("%+v: %+v", p, ki)
+			}
+		}
+		if _, keys := s.Browse(0, nil, 0, small); len(keys) != 3 {
+			t.Fatalf("count 0 uses the default: %d keys", len(keys))
+		}
+	})
+	t.Run("edge: a rare match returns short pages with a cursor", func(t *testing.T) {
+		s := open(t, store.Config{Shards: 1})
+		for i := range 5000 {
+			set(t, s, "hay:"+strconv.Itoa(i), "v")
+		}
+		set(t, s, "needle", "v")
+		cur, keys := s.Browse(0, b("needle"), 1, small)
+		if cur == 0 && len(keys) == 0 {
+			t.Fatal("a bounded call ended the walk without finding the key")
+		}
+		seen, calls := browseAll(t, s, b("needle"), 1)
+		if len(seen) != 1 || seen["needle"] != 1 || calls < 5000/100 {
+			t.Fatalf("%v in %d calls", seen, calls)
+		}
+	})
+	t.Run("race: browsing while keys and values change", func(t *testing.T) {
+		s := open(t, store.Config{Shards: 16})
+		const stable = 2000
+		for i := range stable {
+			set(t, s, "stable:"+strconv.Itoa(i), "v")
+		}
+		set(t, s, "grow", "")
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for g := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; !stop.Load(); i++ {
+					k := b(fmt.Sprintf("churn:%d:%d", g, i%500))
+					if i%1000 < 500 {
+						_, _ = s.Set(k, b("v"), store.SetOptions{})
+						_, _ = s.HSet(k, bs("f", "v"))
+					} else {
+						s.Del([][]byte{k})
+					}
+					_, _ = s.Append(b("grow"), b("x"))
+				}
+			}()
+		}
+		seen, _ := browseAll(t, s, nil, 7)
+		for range 100 {
+			_, keys := s.Browse(0, nil, 50, store.Preview{Bytes: 64, Fields: 4})
+			for _, k := range keys {
+				if string(k.Key) == "grow" && strings.Trim(string(k.Value), "x") != "" {
+					t.Fatalf("torn preview %q", k.Value)
+				}
+			}
+			if ki, ok := s.Inspect(b("grow"), store.Preview{Bytes: math.MaxInt}); !ok || int64(len(ki.Value)) != ki.Len {
+				t.Fatalf("inspect grow: %v, %d bytes of %d", ok, len(ki.Value), ki.Len)
+			}
+		}
+		stop.Store(true)
+		wg.Wait()
+		for i := range stable {
+			if k := "stable:" + strconv.Itoa(i); seen[k] != 1 {
+				t.Fatalf("%s returned %d times", k, seen[k])
 			}
 		}
 	})

@@ -1,0 +1,864 @@
+package pubsub
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nexo/wal"
+)
+
+// testStart is the fake clock's start.
+var testStart = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// clock is a fake time source tests advance by hand.
+type clock struct{ ms atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ms.Store(testStart.UnixMilli())
+	return c
+}
+
+func (c *clock) now() time.Time          { return time.UnixMilli(c.ms.Load()) }
+func (c *clock) advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+
+// open opens a broker in dir on the fake clock.
+func open(t testing.TB, dir string, clk *clock, compactMin int) *Broker {
+	t.Helper()
+	b, err := Open(Config{Dir: dir, Now: clk.now, CompactMinRecords: compactMin, WAL: wal.Options{Fsync: wal.FsyncNo}})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return b
+}
+
+// newBroker opens a broker in a fresh directory, closed at the end of the test.
+func newBroker(t testing.TB) (*Broker, *clock) {
+	t.Helper()
+	clk := newClock()
+	b := open(t, t.TempDir(), clk, 0)
+	t.Cleanup(func() { b.Close() })
+	return b, clk
+}
+
+// got is one message as a recorder saw it.
+type got struct {
+	kind     Kind
+	filter   string
+	topic    string
+	payload  string
+	retained bool
+}
+
+// recorder is a Subscriber that keeps what it receives. With a limit it
+// refuses the first message past that many, as a connection over its
+// output buffer limit does, and discards the rest.
+type recorder struct {
+	mu      sync.Mutex
+	msgs    []got
+	batches []Batch
+	limit   int
+	refused int
+}
+
+func (r *recorder) Deliver(m Message, batch Batch) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.limit > 0 && len(r.msgs) >= r.limit {
+		r.refused++
+		return r.refused > 1
+	}
+	r.msgs = append(r.msgs, got{m.Kind, m.Filter, string(m.Topic), string(m.Payload), m.Retained})
+	r.batches = append(r.batches, batch)
+	return true
+}
+
+// take returns the messages received so far and forgets them.
+func (r *recorder) take() []got {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.msgs
+	r.msgs, r.batches = nil, nil
+	return out
+}
+
+// topics returns the topics of msgs.
+func topics(msgs []got) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.topic
+	}
+	return out
+}
+
+// batchTag is a Batch that tests recognise by its name.
+type batchTag string
+
+func (batchTag) Touch(Subscriber) {}
+
+func subscribe(t testing.TB, b *Broker, s Subscriber, kind Kind, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := b.Subscribe(s, kind, name, nil); err != nil {
+			t.Fatalf("Subscribe(%v, %q): %v", kind, name, err)
+		}
+	}
+}
+
+func retain(t testing.TB, b *Broker, topic, payload string) {
+	t.Helper()
+	_, index, err := b.PublishRetained([]byte(topic), []byte(payload), nil)
+	if err != nil {
+		t.Fatalf("PublishRetained(%q): %v", topic, err)
+	}
+	if err := b.Wait(index); err != nil {
+		t.Fatalf("Wait(%d): %v", index, err)
+	}
+}
+
+func retainedTopics(t testing.TB, b *Broker, filter string) []string {
+	t.Helper()
+	vals, err := b.Retained([]byte(filter))
+	if err != nil {
+		t.Fatalf("Retained(%q): %v", filter, err)
+	}
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = v.Topic + "=" + string(v.Payload)
+	}
+	return out
+}
+
+// matchCases is the table of filters against topics, after MQTT 3.1.1
+// section 4.7 and its examples.
+var matchCases = []struct {
+	filter string
+	topic  string
+	match  bool
+}{
+	{"a", "a", true},
+	{"a", "b", false},
+	{"a", "A", false},
+	{"a", "a/b", false},
+	{"a/b", "a", false},
+	{"a/b", "a/b/", false},
+	{"a/+", "a/b", true},
+	{"a/+", "a", false},
+	{"a/+", "a/", true},
+	{"a/+", "a/b/c", false},
+	{"a/+/c", "a/b/c", true},
+	{"a/+/c", "a//c", true},
+	{"a/+/c", "a/b/d", false},
+	{"a/#", "a", true},
+	{"a/#", "a/", true},
+	{"a/#", "a/b", true},
+	{"a/#", "a/b/c", true},
+	{"a/#", "ab", false},
+	{"a/#", "b/a", false},
+	{"a/+/#", "a", false},
+	{"a/+/#", "a/b", true},
+	{"a/+/#", "a/b/c/d", true},
+	{"+/+/#", "a", false},
+	{"+/+/#", "a/b", true},
+	{"#", "a", true},
+	{"#", "a/b/c", true},
+	{"#", "/", true},
+	{"#", "", true},
+	{"#", "$SYS", false},
+	{"#", "$SYS/a", false},
+	{"#", "$", false},
+	{"+", "a", true},
+	{"+", "", true},
+	{"+", "/", false},
+	{"+", "a/b", false},
+	{"+", "$SYS", false},
+	{"+/#", "a", true},
+	{"+/#", "$SYS", false},
+	{"+/+", "/", true},
+	{"+/", "a/", true},
+	{"+/", "a", false},
+	{"/+", "/a", true},
+	{"/+", "a", false},
+	{"/", "/", true},
+	{"/", "", false},
+	{"//", "//", true},
+	{"/#", "/", true},
+	{"/#", "/a/b", true},
+	{"/#", "a", false},
+	{"+/a", "$SYS/a", false},
+	{"$SYS/#", "$SYS", true},
+	{"$SYS/#", "$SYS/a/b", true},
+	{"$SYS/+", "$SYS/a", true},
+	{"$", "$", true},
+	{"+/monitor/Clients", "$SYS/monitor/Clients", false},
+	{"$SYS/monitor/+", "$SYS/monitor/Clients", true},
+	{"a/$x", "a/$x", true},
+	{"a/+", "a/$x", true},
+	{"sport/tennis/player1/#", "sport/tennis/player1", true},
+	{"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
+	{"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
+	{"sport/#", "sport", true},
+	{"sport/tennis/+", "sport/tennis/player1", true},
+	{"sport/tennis/+", "sport/tennis/player1/ranking", false},
+	{"sport/+", "sport", false},
+	{"sport/+", "sport/", true},
+	{"é/+", "é/x", true},
+	{"a\x00b/+", "a\x00b/c", true},
+}
+
+func TestBroker(t *testing.T) {
+	t.Run("matching", func(t *testing.T) {
+		t.Run("every filter against every topic of the table", func(t *testing.T) {
+			b, _ := newBroker(t)
+			recs := map[string]*recorder{}
+			for _, c := range matchCases {
+				if recs[c.filter] == nil {
+					recs[c.filter] = &recorder{}
+					subscribe(t, b, recs[c.filter], Filter, c.filter)
+				}
+			}
+			for _, c := range matchCases {
+				b.Publish([]byte(c.topic), []byte("x"), nil)
+				msgs := recs[c.filter].take()
+				for _, r := range recs {
+					r.take()
+				}
+				if matched := len(msgs) == 1; matched != c.match {
+					t.Errorf("filter %q, topic %q: delivered %d, want match=%v", c.filter, c.topic, len(msgs), c.match)
+				}
+				if len(msgs) == 1 && (msgs[0].filter != c.filter || msgs[0].topic != c.topic || msgs[0].kind != Filter || msgs[0].retained) {
+					t.Errorf("filter %q, topic %q: delivered %+v", c.filter, c.topic, msgs[0])
+				}
+			}
+		})
+
+		t.Run("retained listing follows the same rules", func(t *testing.T) {
+			b, _ := newBroker(t)
+			for _, c := range matchCases {
+				if CheckTopic([]byte(c.topic)) == nil {
+					retain(t, b, c.topic, "v")
+				}
+			}
+			for _, c := range matchCases {
+				if CheckTopic([]byte(c.topic)) != nil {
+					continue
+				}
+				listed := slices.Contains(retainedTopics(t, b, c.filter), c.topic+"=v")
+				if listed != c.match {
+					t.Errorf("Retained(%q) lists %q: %v, want %v", c.filter, c.topic, listed, c.match)
+				}
+			}
+		})
+
+		t.Run("a topic reaches every matching filter once", func(t *testing.T) {
+			b, _ := newBroker(t)
+			r := &recorder{}
+			subscribe(t, b, r, Filter, "home/#", "home/+/temp", "home/kitchen/temp", "+/+/+", "#", "home/+", "office/#")
+			if n := b.Publish([]byte("home/kitchen/temp"), []byte("21.5"), nil); n != 5 {
+				t.Fatalf("Publish reached %d subscriptions, want 5", n)
+			}
+			var filters []string
+			for _, m := range r.take() {
+				filters = append(filters, m.filter)
+				if m.topic != "home/kitchen/temp" || m.payload != "21.5" {
+					t.Errorf("message %+v", m)
+				}
+			}
+			slices.Sort(filters)
+			if want := []string{"#", "+/+/+", "home/#", "home/+/temp", "home/kitchen/temp"}; !slices.Equal(filters, want) {
+				t.Errorf("filters %v, want %v", filters, want)
+			}
+		})
+
+		t.Run("invalid filters and topics", func(t *testing.T) {
+			for filter, want := range map[string]error{
+				"":                                 ErrFilterEmpty,
+				"a/#/b":                            ErrFilterHashNotLast,
+				"#/":                               ErrFilterHashNotLast,
+				"#/#":                              ErrFilterHashNotLast,
+				"a+/b":                             ErrFilterWildcard,
+				"a/+b":                             ErrFilterWildcard,
+				"a/b#":                             ErrFilterWildcard,
+				"##":                               ErrFilterWildcard,
+				"++":                               ErrFilterWildcard,
+				"$+":                               ErrFilterWildcard,
+				strings.Repeat("a", MaxTopicLen+1): ErrFilterTooLong,
+			} {
+				if err := CheckFilter([]byte(filter)); !errors.Is(err, want) {
+					t.Errorf("CheckFilter(%.20q) = %v, want %v", filter, err, want)
+				}
+			}
+			for _, filter := range []string{"+", "#", "/", "a//b", "+/+", "/#", "$SYS/#", strings.Repeat("a", MaxTopicLen)} {
+				if err := CheckFilter([]byte(filter)); err != nil {
+					t.Errorf("CheckFilter(%.20q) = %v, want nil", filter, err)
+				}
+			}
+			for topic, want := range map[string]error{
+				"":                                 ErrTopicEmpty,
+				"a/+":                              ErrTopicWildcard,
+				"a/#":                              ErrTopicWildcard,
+				"a+":                               ErrTopicWildcard,
+				strings.Repeat("a", MaxTopicLen+1): ErrTopicTooLong,
+			} {
+				if err := CheckTopic([]byte(topic)); !errors.Is(err, want) {
+					t.Errorf("CheckTopic(%.20q) = %v, want %v", topic, err, want)
+				}
+			}
+			b, _ := newBroker(t)
+			r := &recorder{}
+			if _, err := b.Subscribe(r, Filter, "a/#/b", nil); !errors.Is(err, ErrFilterHashNotLast) {
+				t.Errorf("Subscribe(a/#/b) = %v", err)
+			}
+			if _, _, err := b.PublishRetained([]byte("a/+"), []byte("v"), nil); !errors.Is(err, ErrTopicWildcard) {
+				t.Errorf("PublishRetained(a/+) = %v", err)
+			}
+			if _, err := b.Retained([]byte("a+")); !errors.Is(err, ErrFilterWildcard) {
+				t.Errorf("Retained(a+) = %v", err)
+			}
+			if _, _, err := b.DeleteRetained([]byte("")); !errors.Is(err, ErrFilterEmpty) {
+				t.Errorf("DeleteRetained(\"\") = %v", err)
+			}
+			if st := b.Stats(); st.Subscriptions != 0 || st.Retained != 0 || st.WAL.AppendedRecords != 0 {
+				t.Errorf("refused calls changed the broker: %+v", st)
+			}
+		})
+	})
+
+	t.Run("subscriptions", func(t *testing.T) {
+		t.Run("counts, duplicates and unsubscribing", func(t *testing.T) {
+			b, _ := newBroker(t)
+			r := &recorder{}
+			subscribe(t, b, r, Channel, "news", "sport")
+			subscribe(t, b, r, Pattern, "n*")
+			counts, err := b.Subscribe(r, Filter, "home/#", nil)
+			if err != nil || counts != (Counts{Channels: 2, Patterns: 1, Filters: 1}) || counts.Total() != 4 {
+				t.Fatalf("counts %+v %v", counts, err)
+			}
+			if counts, _ := b.Subscribe(r, Channel, "news", nil); counts.Total() != 4 {
+				t.Errorf("subscribing twice counted twice: %+v", counts)
+			}
+			if !b.Subscribed(r, Channel, "news") || b.Subscribed(r, Pattern, "news") || b.Subscribed(&recorder{}, Channel, "news") {
+				t.Error("Subscribed disagrees with the subscriptions")
+			}
+			if got := b.Subscriptions(r, Channel); !slices.Equal(got, []string{"news", "sport"}) {
+				t.Errorf("Subscriptions(Channel) = %v", got)
+			}
+			if counts, ok := b.Unsubscribe(r, Channel, "news"); !ok || counts.Channels != 1 {
+				t.Errorf("Unsubscribe(news) = %+v %v", counts, ok)
+			}
+			if counts, ok := b.Unsubscribe(r, Channel, "news"); ok || counts.Total() != 3 {
+				t.Errorf("second Unsubscribe(news) = %+v %v", counts, ok)
+			}
+			if n := b.Publish([]byte("news"), []byte("x"), nil); n != 1 {
+				t.Errorf("after unsubscribing the channel, news reached %d subscriptions, want 1 (the pattern)", n)
+			}
+			b.UnsubscribeAll(r)
+			if b.Counts(r).Total() != 0 || b.Publish([]byte("home/a"), nil, nil) != 0 {
+				t.Error("UnsubscribeAll left subscriptions")
+			}
+			if st := b.Stats(); st.Subscribers != 0 || st.Subscriptions != 0 || st.Filters != 0 || st.Channels != 0 || st.Patterns != 0 {
+				t.Errorf("index not empty after UnsubscribeAll: %+v", st)
+			}
+		})
+
+		t.Run("the batch reaches Deliver untouched", func(t *testing.T) {
+			b, _ := newBroker(t)
+			r := &recorder{}
+			subscribe(t, b, r, Filter, "a/#")
+			retain(t, b, "a/r", "v")
+			b.Subscribe(r, Filter, "a/#", batchTag("subscriber"))
+			b.Publish([]byte("a/b"), nil, batchTag("publisher"))
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if want := []Batch{nil, batchTag("subscriber"), batchTag("publisher")}; !slices.Equal(r.batches, want) {
+				t.Errorf("batches %v, want %v", r.batches, want)
+			}
+		})
+
+		t.Run("unsubscribing what was never subscribed", func(t *testing.T) {
+			b, _ := newBroker(t)
+			r := &recorder{}
+			if counts, ok := b.Unsubscribe(r, Filter, "a/#"); ok || counts.Total() != 0 {
+				t.Errorf("Unsubscribe = %+v %v", counts, ok)
+			}
+			b.UnsubscribeAll(r)
+			if st := b.Stats(); st.SlowConsumers != 0 || st.Subscribers != 0 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+
+		t.Run("the trie keeps the levels other filters still use", func(t *testing.T) {
+			b, _ := newBroker(t)
+			r1, r2 := &recorder{}, &recorder{}
+			subscribe(t, b, r1, Filter, "a/+/c", "a/#")
+			subscribe(t, b, r2, Filter, "a/+/c/d", "a/b")
+			b.Unsubscribe(r1, Filter, "a/+/c")
+			b.Unsubscribe(r1, Filter, "a/#")
+			b.Publish([]byte("a/x/c/d"), nil, nil)
+			b.Publish([]byte("a/b"), nil, nil)
+			b.Publish([]byte("a/x/c"), nil, nil)
+			if got := topics(r2.take()); !slices.Equal(got, []string{"a/x/c/d", "a/b"}) {
+				t.Errorf("r2 got %v", got)
+			}
+			if got := r1.take(); len(got) != 0 {
+				t.Errorf("r1 got %v after unsubscribing", got)
+			}
+		})
+	})
+
+	t.Run("redis compatibility", func(t *testing.T) {
+		t.Run("channels, patterns and filters share one namespace", func(t *testing.T) {
+			b, _ := newBroker(t)
+			ch, pat, filt := &recorder{}, &recorder{}, &recorder{}
+			subscribe(t, b, ch, Channel, "a/b")
+			subscribe(t, b, pat, Pattern, "a/*")
+			subscribe(t, b, filt, Filter, "a/+")
+			if n := b.Publish([]byte("a/b"), []byte("p1"), nil); n != 3 {
+				t.Errorf("Publish reached %d, want 3", n)
+			}
+			if n, _, err := b.PublishRetained([]byte("a/b"), []byte("p2"), nil); err != nil || n != 3 {
+				t.Errorf("PublishRetained reached %d (%v), want 3", n, err)
+			}
+			want := map[*recorder][]got{
+				ch:   {{Channel, "a/b", "a/b", "p1", false}, {Channel, "a/b", "a/b", "p2", false}},
+				pat:  {{Pattern, "a/*", "a/b", "p1", false}, {Pattern, "a/*", "a/b", "p2", false}},
+				filt: {{Filter, "a/+", "a/b", "p1", false}, {Filter, "a/+", "a/b", "p2", false}},
+			}
+			for r, w := range want {
+				if g := r.take(); !slices.Equal(g, w) {
+					t.Errorf("got %+v, want %+v", g, w)
+				}
+			}
+		})
+
+		t.Run("glob patterns match as Redis matches them", func(t *testing.T) {
+			b, _ := newBroker(t)
+			r := &recorder{}
+			subscribe(t, b, r, Pattern, "h?llo", "h*llo", "h[ae]llo", "h[^e]llo", "h\\*llo")
+			for topic, want := range map[string]int{"hello": 3, "hallo": 4, "hxllo": 3, "heeello": 1, "h*llo": 4, "hllo": 1, "world": 0} {
+				if n := b.Publish([]byte(topic), nil, nil); n != want {
+					t.Errorf("Publish(%q) reached %d patterns, want %d", topic, n, want)
+				}
+			}
+		})
+
+		t.Run("any channel name is published, wildcards are plain characters", func(t *testing.T) {
+			b, _ := newBroker(t)
+			ch, filt := &recorder{}, &recorder{}
+			subscribe(t, b, ch, Channel, "a/+", "")
+			subscribe(t, b, filt, Filter, "a/+")
+			if n := b.Publish([]byte("a/+"), nil, nil); n != 2 {
+				t.Errorf("Publish(a/+) reached %d, want the channel and the filter", n)
+			}
+			if n := b.Publish(nil, nil, nil); n != 1 {
+				t.Errorf("Publish(\"\") reached %d, want the empty channel", n)
+			}
+		})
+
+		t.Run("PUBSUB CHANNELS, NUMSUB and NUMPAT", func(t *testing.T) {
+			b, _ := newBroker(t)
+			r1, r2 := &recorder{}, &recorder{}
+			subscribe(t, b, r1, Channel, "news.tech", "news.art", "sport")
+			subscribe(t, b, r2, Channel, "news.tech")
+			subscribe(t, b, r1, Pattern, "a*", "b*")
+			subscribe(t, b, r2, Pattern, "a*")
+			subscribe(t, b, r2, Filter, "news/#")
+			if got := b.Channels(nil); !slices.Equal(got, []string{"news.art", "news.tech", "sport"}) {
+				t.Errorf("Channels(nil) = %v", got)
+			}
+			if got := b.Channels([]byte("news.*")); !slices.Equal(got, []string{"news.art", "news.tech"}) {
+				t.Errorf("Channels(news.*) = %v", got)
+			}
+			if b.NumSub("news.tech") != 2 || b.NumSub("sport") != 1 || b.NumSub("none") != 0 || b.NumSub("news/#") != 0 {
+				t.Error("NumSub wrong")
+			}
+			if n := b.NumPat(); n != 2 {
+				t.Errorf("NumPat = %d, want 2 distinct patterns", n)
+			}
+		})
+	})
+
+	t.Run("retained", func(t *testing.T) {
+		t.Run("set, replace and clear", func(t *testing.T) {
+			b, clk := newBroker(t)
+			retain(t, b, "home/kitchen/temp", "20")
+			clk.advance(3 * time.Second)
+			vals, _ := b.Retained([]byte("home/#"))
+			if len(vals) != 1 || vals[0].Topic != "home/kitchen/temp" || string(vals[0].Payload) != "20" || vals[0].Age != 3*time.Second {
+				t.Fatalf("Retained = %+v", vals)
+			}
+			retain(t, b, "home/kitchen/temp", "21")
+			vals, _ = b.Retained([]byte("home/#"))
+			if len(vals) != 1 || string(vals[0].Payload) != "21" || vals[0].Age != 0 {
+				t.Fatalf("after replacing: %+v", vals)
+			}
+			if st := b.Stats(); st.Retained != 1 || st.RetainedBytes != int64(len("home/kitchen/temp")+2) {
+				t.Errorf("stats %+v", st)
+			}
+			r := &recorder{}
+			subscribe(t, b, r, Filter, "home/#")
+			r.take()
+			retain(t, b, "home/kitchen/temp", "")
+			if msgs := r.take(); !slices.Equal(msgs, []got{{Filter, "home/#", "home/kitchen/temp", "", false}}) {
+				t.Errorf("an empty retained payload is delivered live; got %+v", msgs)
+			}
+			if vals, _ := b.Retained([]byte("#")); len(vals) != 0 {
+				t.Errorf("after clearing: %+v", vals)
+			}
+			if st := b.Stats(); st.Retained != 0 || st.RetainedBytes != 0 {
+				t.Errorf("stats after clearing %+v", st)
+			}
+			if _, index, err := b.PublishRetained([]byte("never/set"), nil, nil); err != nil || index != 0 {
+				t.Errorf("clearing a topic without a value wrote index %d (%v)", index, err)
+			}
+		})
+
+		t.Run("a new filter subscription receives the matching values, marked retained", func(t *testing.T) {
+			b, _ := newBroker(t)
+			for _, topic := range []string{"s/2/status", "s/1/status", "s/1/temp", "$SYS/uptime", "other"} {
+				retain(t, b, topic, "v-"+topic)
+			}
+			r := &recorder{}
+			counts, err := b.Subscribe(r, Filter, "s/+/status", nil)
+			if err != nil || counts.Filters != 1 {
+				t.Fatal(counts, err)
+			}
+			want := []got{
+				{Filter, "s/+/status", "s/1/status", "v-s/1/status", true},
+				{Filter, "s/+/status", "s/2/status", "v-s/2/status", true},
+			}
+			if g := r.take(); !slices.Equal(g, want) {
+				t.Errorf("got %+v, want %+v", g, want)
+			}
+			subscribe(t, b, r, Filter, "#")
+			if g := topics(r.take()); !slices.Equal(g, []string{"other", "s/1/status", "s/1/temp", "s/2/status"}) {
+				t.Errorf("# sent %v ($ topics excluded)", g)
+			}
+			subscribe(t, b, r, Filter, "s/+/status")
+			if g := r.take(); len(g) != 2 {
+				t.Errorf("subscribing again sends the retained values again, got %+v", g)
+			}
+			ch := &recorder{}
+			subscribe(t, b, ch, Channel, "other")
+			subscribe(t, b, ch, Pattern, "*")
+			if g := ch.take(); len(g) != 0 {
+				t.Errorf("Redis subscriptions receive no retained values, got %+v", g)
+			}
+			if st := b.Stats(); st.Delivered != 8 {
+				t.Errorf("Delivered = %d, want the 8 retained deliveries", st.Delivered)
+			}
+		})
+
+		t.Run("delete by filter", func(t *testing.T) {
+			b, _ := newBroker(t)
+			for _, topic := range []string{"sensors/1/status", "sensors/2/status", "sensors/2/temp", "sensors/status"} {
+				retain(t, b, topic, "x")
+			}
+			n, index, err := b.DeleteRetained([]byte("sensors/+/status"))
+			if err != nil || n != 2 || index == 0 {
+				t.Fatalf("DeleteRetained = %d %d %v", n, index, err)
+			}
+			if err := b.Wait(index); err != nil {
+				t.Fatal(err)
+			}
+			if got := retainedTopics(t, b, "#"); !slices.Equal(got, []string{"sensors/2/temp=x", "sensors/status=x"}) {
+				t.Errorf("left %v", got)
+			}
+			if n, index, err := b.DeleteRetained([]byte("nothing/#")); n != 0 || index != 0 || err != nil {
+				t.Errorf("deleting nothing: %d %d %v", n, index, err)
+			}
+		})
+
+		t.Run("values survive a restart, ages included", func(t *testing.T) {
+			dir, clk := t.TempDir(), newClock()
+			b := open(t, dir, clk, 0)
+			retain(t, b, "a/1", "one")
+			retain(t, b, "a/2", "two")
+			retain(t, b, "a/3", "three")
+			retain(t, b, "a/2", "deux")
+			retain(t, b, "a/1", "")
+			b.DeleteRetained([]byte("a/3"))
+			retain(t, b, "bin", "\x00\r\n\xff")
+			clk.advance(time.Minute)
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b = open(t, dir, clk, 0)
+			defer b.Close()
+			if got := retainedTopics(t, b, "#"); !slices.Equal(got, []string{"a/2=deux", "bin=\x00\r\n\xff"}) {
+				t.Errorf("after restart %q", got)
+			}
+			if vals, _ := b.Retained([]byte("a/2")); len(vals) != 1 || vals[0].Age != time.Minute {
+				t.Errorf("age after restart %+v", vals)
+			}
+			if st := b.Stats(); st.Retained != 2 || st.LogRecords != 7 {
+				t.Errorf("stats after restart %+v", st)
+			}
+		})
+
+		t.Run("the log is compacted and the values survive it", func(t *testing.T) {
+			const compactMin, writes = 16, 200
+			dir, clk := t.TempDir(), newClock()
+			b := open(t, dir, clk, compactMin)
+			for i := range writes {
+				retain(t, b, fmt.Sprintf("t/%d", i%3), fmt.Sprint(i))
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if st := b.Stats(); st.Compactions == 0 {
+				t.Fatalf("no compaction after %d writes over 3 topics: %+v", writes, st)
+			}
+			b = open(t, dir, clk, compactMin)
+			defer b.Close()
+			if got := retainedTopics(t, b, "#"); !slices.Equal(got, []string{"t/0=198", "t/1=199", "t/2=197"}) {
+				t.Errorf("after compaction and restart: %v", got)
+			}
+			if st := b.Stats(); st.LogRecords > compactMin+compactFactor*3 {
+				t.Errorf("a restart replays %d records after compaction", st.LogRecords)
+			}
+		})
+
+	})
+
+	t.Run("slow consumers", func(t *testing.T) {
+		t.Run("a subscriber over its limit is dropped and counted", func(t *testing.T) {
+			b, _ := newBroker(t)
+			slow, fast := &recorder{limit: 2}, &recorder{}
+			subscribe(t, b, slow, Filter, "a/#")
+			subscribe(t, b, slow, Channel, "a/b")
+			subscribe(t, b, fast, Filter, "a/#")
+			if n := b.Publish([]byte("a/b"), []byte("1"), nil); n != 3 {
+				t.Fatalf("first publish reached %d", n)
+			}
+			if n := b.Publish([]byte("a/b"), []byte("2"), nil); n != 1 {
+				t.Errorf("second publish reached %d, want only the fast subscriber", n)
+			}
+			if n := b.Publish([]byte("a/b"), []byte("3"), nil); n != 1 {
+				t.Errorf("third publish reached %d", n)
+			}
+			if slow.refused != 1 {
+				t.Errorf("the dropped subscriber was asked %d times past its limit, want once", slow.refused)
+			}
+			if len(fast.take()) != 3 || b.Counts(slow).Total() != 0 {
+				t.Error("the fast subscriber must keep receiving and the slow one lose its subscriptions")
+			}
+			st := b.Stats()
+			if st.SlowConsumers != 1 || st.Refused != 1 || st.Delivered != 5 || st.Subscribers != 1 {
+				t.Errorf("stats %+v", st)
+			}
+			b.Evict(fast)
+			if st := b.Stats(); st.SlowConsumers != 2 || st.Subscribers != 0 {
+				t.Errorf("a subscriber its caller evicts is dropped and counted: %+v", st)
+			}
+		})
+
+		t.Run("retained values past the limit drop the new subscriber", func(t *testing.T) {
+			b, _ := newBroker(t)
+			for i := range 5 {
+				retain(t, b, fmt.Sprintf("t/%d", i), "v")
+			}
+			r := &recorder{limit: 3}
+			if _, err := b.Subscribe(r, Filter, "t/+", nil); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.take()) != 3 || r.refused != 1 || b.Counts(r).Total() != 0 || b.Stats().SlowConsumers != 1 {
+				t.Errorf("refused %d, counts %+v, stats %+v", r.refused, b.Counts(r), b.Stats())
+			}
+		})
+	})
+
+	t.Run("races", func(t *testing.T) {
+		t.Run("concurrent subscribe, unsubscribe and publish", func(t *testing.T) {
+			const workers, rounds = 8, 300
+			b, _ := newBroker(t)
+			filters := []string{"a/#", "a/+/c", "+/b/+", "#", "a/b/c"}
+			stable := &recorder{}
+			subscribe(t, b, stable, Filter, "a/b/c")
+			var wg sync.WaitGroup
+			var onTopic atomic.Int64
+			for w := range workers {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					r := &recorder{}
+					for i := range rounds {
+						f := filters[(w+i)%len(filters)]
+						b.Subscribe(r, Filter, f, nil)
+						b.Subscribe(r, Channel, "a/b/c", nil)
+						b.Subscribe(r, Pattern, "a/*", nil)
+						b.Unsubscribe(r, Filter, f)
+						if i%10 == 0 {
+							b.UnsubscribeAll(r)
+						}
+						r.take()
+					}
+					b.UnsubscribeAll(r)
+				}()
+				go func() {
+					defer wg.Done()
+					for i := range rounds {
+						b.Publish([]byte("a/b/c"), []byte(fmt.Sprint(i)), nil)
+						onTopic.Add(1)
+						if i%50 == 0 {
+							b.PublishRetained([]byte(fmt.Sprintf("a/b/%d", w)), []byte("v"), nil)
+						}
+						b.Stats()
+					}
+				}()
+			}
+			wg.Wait()
+			if got := int64(len(stable.take())); got != onTopic.Load() {
+				t.Errorf("the stable subscriber got %d messages, want every publish on a/b/c (%d)", got, onTopic.Load())
+			}
+			if st := b.Stats(); st.Subscribers != 1 || st.Subscriptions != 1 || st.Filters != 1 || st.Channels != 0 || st.Patterns != 0 {
+				t.Errorf("index after the workers left: %+v", st)
+			}
+		})
+
+		t.Run("a subscriber never sees a retained value older than one it saw", func(t *testing.T) {
+			const versions = 2000
+			b, _ := newBroker(t)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for v := 1; v <= versions; v++ {
+					b.PublishRetained([]byte("t/x"), []byte(fmt.Sprintf("%06d", v)), nil)
+				}
+			}()
+			for running := true; running; {
+				select {
+				case <-done:
+					running = false
+				default:
+				}
+				r := &recorder{}
+				subscribe(t, b, r, Filter, "t/+")
+				b.UnsubscribeAll(r)
+				last := ""
+				for _, m := range r.take() {
+					if m.payload < last {
+						t.Fatalf("received %s after %s", m.payload, last)
+					}
+					last = m.payload
+				}
+			}
+		})
+	})
+
+	t.Run("restarts", func(t *testing.T) {
+		t.Run("a subscriber that subscribes again after a restart gets the retained values again", func(t *testing.T) {
+			dir, clk := t.TempDir(), newClock()
+			b := open(t, dir, clk, 0)
+			retain(t, b, "dev/1/state", "on")
+			r := &recorder{}
+			subscribe(t, b, r, Filter, "dev/+/state")
+			if g := r.take(); len(g) != 1 || !g[0].retained {
+				t.Fatalf("before restart: %+v", g)
+			}
+			b.Close()
+			b = open(t, dir, clk, 0)
+			defer b.Close()
+			if b.Counts(r).Total() != 0 {
+				t.Error("subscriptions must not survive a restart")
+			}
+			subscribe(t, b, r, Filter, "dev/+/state")
+			if g := r.take(); !slices.Equal(g, []got{{Filter, "dev/+/state", "dev/1/state", "on", true}}) {
+				t.Errorf("after restart: %+v", g)
+			}
+		})
+
+		t.Run("a closed broker refuses retained writes", func(t *testing.T) {
+			b, _ := newBroker(t)
+			b.Close()
+			if _, _, err := b.PublishRetained([]byte("t"), []byte("v"), nil); !errors.Is(err, ErrClosed) {
+				t.Errorf("PublishRetained after Close = %v", err)
+			}
+			if err := b.Close(); err != nil {
+				t.Errorf("second Close = %v", err)
+			}
+		})
+	})
+}
+
+// refMatch is a direct transcription of MQTT's matching rules, to check
+// the trie against.
+func refMatch(filter, topic string) bool {
+	f, t := strings.Split(filter, "/"), strings.Split(topic, "/")
+	if strings.HasPrefix(topic, "$") && (f[0] == "+" || f[0] == "#") {
+		return false
+	}
+	for i, level := range f {
+		switch {
+		case level == "#":
+			return true
+		case i >= len(t):
+			return false
+		case level != "+" && level != t[i]:
+			return false
+		}
+	}
+	return len(f) == len(t)
+}
+
+// refValidFilter is a direct transcription of MQTT's filter rules.
+func refValidFilter(filter string) bool {
+	if filter == "" || len(filter) > MaxTopicLen {
+		return false
+	}
+	levels := strings.Split(filter, "/")
+	for i, level := range levels {
+		if level != "+" && level != "#" && strings.ContainsAny(level, "+#") {
+			return false
+		}
+		if level == "#" && i != len(levels)-1 {
+			return false
+		}
+	}
+	return true
+}
+
+func FuzzFilterMatch(f *testing.F) {
+	for _, c := range matchCases {
+		f.Add(c.filter, c.topic)
+	}
+	b, _ := newBroker(f)
+	f.Fuzz(func(t *testing.T, filter, topic string) {
+		valid := CheckFilter([]byte(filter)) == nil
+		if valid != refValidFilter(filter) {
+			t.Fatalf("CheckFilter(%q) valid=%v, reference says %v", filter, valid, !valid)
+		}
+		if !valid {
+			return
+		}
+		r := &recorder{}
+		if _, err := b.Subscribe(r, Filter, filter, nil); err != nil {
+			t.Fatal(err)
+		}
+		defer b.UnsubscribeAll(r)
+		r.take()
+		want := refMatch(filter, topic)
+		if n := b.Publish([]byte(topic), nil, nil); (n == 1) != want || n > 1 {
+			t.Fatalf("filter %q, topic %q: %d deliveries, reference match=%v", filter, topic, n, want)
+		}
+		if CheckTopic([]byte(topic)) != nil {
+			return
+		}
+		retain(t, b, topic, "v")
+		defer retain(t, b, topic, "")
+		vals, err := b.Retained([]byte(filter))
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := slices.ContainsFunc(vals, func(v Retained) bool { return v.Topic == topic })
+		if listed != want {
+			t.Fatalf("Retained(%q) lists %q: %v, reference match=%v", filter, topic, listed, want)
+		}
+	})
+}

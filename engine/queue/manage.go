@@ -1,0 +1,352 @@
+package queue
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+)
+
+// Counts are a queue's jobs by state.
+type Counts struct {
+	Ready, Delayed, InFlight, Dead int
+}
+
+// QueueInfo describes a queue: its settings, its jobs and its counters.
+type QueueInfo struct {
+	Name string
+	Counts
+	Settings  Settings
+	Overrides []string // the settings this queue overrides, in Params order
+	Paused    bool
+	Consumers int // consumers waiting in PopWait
+	// Counters since the server started.
+	Pushed, Delivered, Acked, Failed, DeadLettered, DeadDropped int64
+}
+
+// Lock should be held.
+func (q *queue) counts() Counts {
+	return Counts{Ready: q.ready.Len(), Delayed: q.delayed.Len(), InFlight: q.inflight.Len(), Dead: q.dead.Len()}
+}
+
+// Lock should be held.
+func (q *queue) info() QueueInfo {
+	in := QueueInfo{
+		Name:         q.name,
+		Counts:       q.counts(),
+		Settings:     q.settings,
+		Paused:       q.paused,
+		Consumers:    q.waiters.n,
+		Pushed:       q.stats.pushed,
+		Delivered:    q.stats.delivered,
+		Acked:        q.stats.acked,
+		Failed:       q.stats.failed,
+		DeadLettered: q.stats.deadLettered,
+		DeadDropped:  q.stats.deadDropped,
+	}
+	for _, p := range Params() {
+		if _, ok := q.overrides[p]; ok {
+			in.Overrides = append(in.Overrides, p)
+		}
+	}
+	return in
+}
+
+// Len returns the queue's jobs by state. An unknown queue is empty.
+func (b *Broker) Len(name string) Counts {
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return Counts{}
+	}
+	defer b.unlockQueue(q)
+	q.expire(b.now())
+	return q.counts()
+}
+
+// Info describes the queue. An unknown queue is empty, with the default
+// settings.
+func (b *Broker) Info(name string) QueueInfo {
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return QueueInfo{Name: name, Settings: b.cfg.Defaults}
+	}
+	defer b.unlockQueue(q)
+	q.expire(b.now())
+	return q.info()
+}
+
+// List describes every queue, by name.
+func (b *Broker) List() []QueueInfo {
+	b.mu.RLock()
+	names := slices.Sorted(maps.Keys(b.queues))
+	b.mu.RUnlock()
+	out := make([]QueueInfo, 0, len(names))
+	for _, name := range names {
+		q := b.lockQueue(name, false)
+		if q == nil {
+			continue
+		}
+		q.expire(b.now())
+		if q.declared {
+			out = append(out, q.info())
+		}
+		b.unlockQueue(q)
+	}
+	return out
+}
+
+// Peek returns up to count ready jobs in the order Pop would take them,
+// without taking them.
+func (b *Broker) Peek(name string, count int) []JobInfo {
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return nil
+	}
+	defer b.unlockQueue(q)
+	q.expire(b.now())
+	return scanInfo(q, q.ready.Scan, count)
+}
+
+// DeadLetters returns up to count dead letters (count <= 0: all), oldest
+// first, with their failure history.
+func (b *Broker) DeadLetters(name string, count int) []JobInfo {
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return nil
+	}
+	defer b.unlockQueue(q)
+	return scanInfo(q, q.dead.Scan, count)
+}
+
+func scanInfo(q *queue, scan func(func(*job) bool), count int) []JobInfo {
+	var out []JobInfo
+	scan(func(j *job) bool {
+		if count > 0 && len(out) == count {
+			return false
+		}
+		out = append(out, j.info(q.name))
+		return true
+	})
+	return out
+}
+
+// Purge drops every ready and delayed job of the queue and returns how
+// many. Jobs in flight and dead letters stay.
+func (b *Broker) Purge(name string) (int, uint64, error) {
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return 0, 0, nil
+	}
+	defer b.unlockQueue(q)
+	q.expire(b.now())
+	if q.ready.Len()+q.delayed.Len() == 0 {
+		return 0, 0, nil
+	}
+	idx, err := b.appendRecs(q.enc.name(opPurge, q.name))
+	if err != nil {
+		return 0, 0, err
+	}
+	return q.applyPurge(), idx, nil
+}
+
+// Delete drops the queue: its jobs (in flight included), dead letters and
+// settings. It reports whether the queue existed.
+func (b *Broker) Delete(name string) (bool, uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queues[name]
+	if q == nil || !q.declared {
+		return false, 0, nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	idx, err := b.appendRecs(q.enc.name(opDelete, name))
+	if err != nil {
+		return false, 0, err
+	}
+	b.applyDelete(name)
+	return true, idx, nil
+}
+
+// Settings returns the queue's effective settings; an unknown queue has
+// the defaults.
+func (b *Broker) Settings(name string) Settings {
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return b.cfg.Defaults
+	}
+	defer b.unlockQueue(q)
+	return q.settings
+}
+
+// Configure overrides settings of the queue, creating it. Each pair is a
+// setting name and its value as Settings.Set reads it; the value "default"
+// restores the broker's default. All pairs apply or none.
+func (b *Broker) Configure(name string, pairs [][2]string) (uint64, error) {
+	if err := checkName(name); err != nil {
+		return 0, err
+	}
+	if len(pairs) == 0 {
+		return 0, fmt.Errorf("%w: no setting", ErrInvalidValue)
+	}
+	rec := configRec{queue: name, params: make([][2]string, len(pairs))}
+	for k, kv := range pairs {
+		p, err := canonicalParam(kv[0])
+		if err != nil {
+			return 0, err
+		}
+		v := kv[1]
+		if isDefault(v) {
+			v = ""
+		} else if err := (&Settings{}).Set(p, v); err != nil {
+			return 0, fmt.Errorf("%s: %w", p, err)
+		}
+		rec.params[k] = [2]string{p, v}
+	}
+	q := b.lockQueue(name, true)
+	defer b.unlockQueue(q)
+	idx, err := b.appendRecs(q.enc.config(&rec))
+	if err != nil {
+		return 0, err
+	}
+	if err := q.applyConfig(&rec); err != nil {
+		return 0, err
+	}
+	return idx, nil
+}
+
+// Pause stops (paused true) or resumes handing out the queue's jobs,
+// creating the queue. Pushes, delays and timeouts go on while it is paused.
+func (b *Broker) Pause(name string, paused bool) (uint64, error) {
+	if err := checkName(name); err != nil {
+		return 0, err
+	}
+	q := b.lockQueue(name, true)
+	defer b.unlockQueue(q)
+	if q.declared && q.paused == paused {
+		return 0, nil
+	}
+	idx, err := b.appendRecs(q.enc.pause(name, paused))
+	if err != nil {
+		return 0, err
+	}
+	q.applyPause(paused)
+	return idx, nil
+}
+
+// uniqueIDs drops repeated ids, keeping the first occurrence.
+func uniqueIDs(ids []uint64) []uint64 {
+	out := make([]uint64, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// deadIDs checks that every id is a dead letter of q. Lock should be held.
+func (q *queue) deadIDs(ids []uint64) ([]uint64, error) {
+	ids = uniqueIDs(ids)
+	for _, id := range ids {
+		if j := q.byID[id]; j == nil || j.state != Dead {
+			return nil, &JobError{ID: id, Err: ErrNotDead}
+		}
+	}
+	return ids, nil
+}
+
+// Requeue moves dead letters of the queue (ids nil: all of them) to the
+// ready jobs of target ("" or the same name: the queue itself), with a
+// fresh set of attempts and their failure history kept. It returns how many
+// moved; every id must be a dead letter, or nothing moves.
+func (b *Broker) Requeue(name, target string, ids []uint64) (int, uint64, error) {
+	if target == "" {
+		target = name
+	}
+	if err := checkName(target); err != nil {
+		return 0, 0, err
+	}
+	var src, dst *queue
+	for {
+		b.mu.RLock()
+		src, dst = b.queues[name], b.queues[target]
+		if src == nil {
+			b.mu.RUnlock()
+			if ids != nil {
+				return 0, 0, &JobError{ID: ids[0], Err: ErrNotDead}
+			}
+			return 0, 0, nil
+		}
+		if dst != nil {
+			break
+		}
+		b.mu.RUnlock()
+		b.mu.Lock()
+		b.queueFor(target)
+		b.mu.Unlock()
+	}
+	defer b.mu.RUnlock()
+	locked := []*queue{src}
+	if dst != src {
+		locked = append(locked, dst)
+		sort.Slice(locked, func(i, j int) bool { return locked[i].name < locked[j].name })
+	}
+	for _, q := range locked {
+		q.mu.Lock()
+	}
+	defer func() {
+		for _, q := range slices.Backward(locked) {
+			q.settle()
+			q.mu.Unlock()
+		}
+	}()
+	rec := requeueRec{source: name, target: target, at: b.now(), all: ids == nil}
+	n := src.dead.Len()
+	if ids != nil {
+		var err error
+		if rec.ids, err = src.deadIDs(ids); err != nil {
+			return 0, 0, err
+		}
+		n = len(rec.ids)
+	}
+	if n == 0 {
+		return 0, 0, nil
+	}
+	rec.at = max(rec.at, dst.lastAt)
+	idx, err := b.appendRecs(src.enc.requeue(&rec))
+	if err != nil {
+		return 0, 0, err
+	}
+	return applyRequeue(src, dst, &rec), idx, nil
+}
+
+// PurgeDead drops dead letters of the queue (ids nil: all of them) and
+// returns how many; every id must be a dead letter, or nothing is dropped.
+func (b *Broker) PurgeDead(name string, ids []uint64) (int, uint64, error) {
+	q := b.lockQueue(name, false)
+	if q == nil {
+		if ids != nil {
+			return 0, 0, &JobError{ID: ids[0], Err: ErrNotDead}
+		}
+		return 0, 0, nil
+	}
+	defer b.unlockQueue(q)
+	rec := deadPurgeRec{queue: name, all: ids == nil}
+	n := q.dead.Len()
+	if ids != nil {
+		var err error
+		if rec.ids, err = q.deadIDs(ids); err != nil {
+			return 0, 0, err
+		}
+		n = len(rec.ids)
+	}
+	if n == 0 {
+		return 0, 0, nil
+	}
+	idx, err := b.appendRecs(q.enc.deadPurge(&rec))
+	if err != nil {
+		return 0, 0, err
+	}
+	return q.applyDeadPurge(&rec), idx, nil
+}

@@ -1,0 +1,487 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+const (
+	// failBatch bounds the jobs one failure record lists; a larger set
+	// (a consumer with many jobs gone) is split into several records
+	// appended together.
+	failBatch = 4096
+	// MaxErrorMessage bounds the error text kept with a failed attempt;
+	// longer text is cut.
+	MaxErrorMessage = 4096
+	// maxScratch bounds the payload list a queue keeps for its next push.
+	maxScratch = 1024
+)
+
+// JobError names the job an error is about.
+type JobError struct {
+	ID  uint64
+	Err error
+}
+
+func (e *JobError) Error() string { return fmt.Sprintf("job %d: %v", e.ID, e.Err) }
+func (e *JobError) Unwrap() error { return e.Err }
+
+// PushOptions are the options of Push.
+type PushOptions struct {
+	Delay    time.Duration // the jobs become ready after it
+	Priority int64         // higher first
+	Dedup    string        // deduplication id; needs a single payload
+}
+
+// PopOptions are the options of Pop and PopWait.
+type PopOptions struct {
+	Count      int           // most jobs to take; 0 = 1
+	Visibility time.Duration // 0 = the queue's visibility-timeout
+}
+
+// NackOptions are the options of Nack.
+type NackOptions struct {
+	Delay    time.Duration // with HasDelay: the retry delay instead of the backoff
+	HasDelay bool
+	Message  string // the error, kept in the job's history
+}
+
+// lockQueue returns the named queue with Broker.mu read-locked and the
+// queue locked, creating it when create is set; nil, with nothing locked,
+// when it does not exist.
+func (b *Broker) lockQueue(name string, create bool) *queue {
+	for {
+		b.mu.RLock()
+		if q := b.queues[name]; q != nil {
+			q.mu.Lock()
+			return q
+		}
+		b.mu.RUnlock()
+		if !create {
+			return nil
+		}
+		b.mu.Lock()
+		b.queueFor(name)
+		b.mu.Unlock()
+	}
+}
+
+// unlockQueue hands ready jobs to waiting consumers, updates the timer,
+// then unlocks what lockQueue locked.
+func (b *Broker) unlockQueue(q *queue) {
+	q.settle()
+	q.mu.Unlock()
+	b.mu.RUnlock()
+	b.maybeCompact()
+}
+
+// settle serves waiters and schedules the queue's next deadline.
+// Lock should be held.
+func (q *queue) settle() {
+	if q.waiters.head != nil && !q.paused && q.ready.Len() > 0 {
+		q.serve(q.b.now())
+	}
+	q.reschedule()
+}
+
+// expire does what time asks of the queue: delayed jobs that are due
+// become ready, and jobs whose visibility timeout passed fail with the
+// reason TimedOut. Lock should be held.
+func (q *queue) expire(now int64) {
+	for {
+		j, ok := q.delayed.Min()
+		if !ok || j.due > now {
+			break
+		}
+		q.delayed.PopMin()
+		q.makeReady(j, j.due)
+	}
+	if j, ok := q.inflight.Min(); !ok || j.due > now {
+		return
+	}
+	var late []*job
+	q.inflight.Scan(func(j *job) bool {
+		if j.due > now {
+			return false
+		}
+		late = append(late, j)
+		return true
+	})
+	if _, err := q.failJobs(now, late, TimedOut, "", nil); err != nil {
+		q.retryAt = now + retryInterval.Milliseconds()
+	}
+}
+
+// take hands up to count ready jobs to consumer.
+// Lock should be held.
+func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]Job, uint64, error) {
+	if q.paused || q.ready.Len() == 0 {
+		return nil, 0, nil
+	}
+	if visibility == 0 {
+		visibility = q.settings.Visibility.Milliseconds()
+	}
+	n := min(count, q.ready.Len())
+	rec := takeRec{queue: q.name, deadline: now + visibility, ids: make([]uint64, 0, n), attempts: make([]int, 0, n)}
+	picked := make([]*job, 0, n)
+	q.ready.Scan(func(j *job) bool {
+		picked = append(picked, j)
+		rec.ids = append(rec.ids, j.id)
+		rec.attempts = append(rec.attempts, j.attempts+1)
+		return len(picked) < n
+	})
+	idx, err := q.b.appendRecs(q.enc.take(&rec))
+	if err != nil {
+		return nil, 0, err
+	}
+	q.applyTake(&rec, picked)
+	out := make([]Job, len(picked))
+	for k, j := range picked {
+		j.owner, j.visibility = consumer, visibility
+		out[k] = j.view(q.name)
+	}
+	q.b.noteConsumer(consumer, q.name)
+	return out, idx, nil
+}
+
+// failJobs records failed deliveries: each job goes back to the queue
+// after delay (nil: the backoff of its attempt), or becomes a dead letter
+// when it has used its attempts. Lock should be held.
+func (q *queue) failJobs(now int64, jobs []*job, reason Reason, message string, delay *time.Duration) (uint64, error) {
+	var recs [][]byte
+	var typed []*failRec
+	var chunks [][]*job
+	s := &q.settings
+	for chunk := range slices.Chunk(jobs, failBatch) {
+		r := &failRec{queue: q.name, at: now, reason: reason, message: message}
+		for _, j := range chunk {
+			dead := s.MaxAttempts > 0 && j.attempts >= s.MaxAttempts
+			var wait time.Duration
+			switch {
+			case dead:
+			case delay != nil:
+				wait = *delay
+			default:
+				wait = s.backoff(j.attempts, q.b.rand())
+			}
+			r.ids = append(r.ids, j.id)
+			r.dead = append(r.dead, dead)
+			r.due = append(r.due, now+wait.Milliseconds())
+		}
+		typed = append(typed, r)
+		chunks = append(chunks, chunk)
+		recs = append(recs, bytes.Clone(q.enc.fail(r)))
+	}
+	idx, err := q.b.appendRecs(recs...)
+	if err != nil {
+		return 0, err
+	}
+	for k, r := range typed {
+		q.applyFail(r, chunks[k])
+	}
+	return idx, nil
+}
+
+// noteConsumer remembers that consumer holds jobs of the queue, for Release.
+func (b *Broker) noteConsumer(consumer int64, name string) {
+	b.consumersMu.Lock()
+	set := b.consumers[consumer]
+	if set == nil {
+		set = make(map[string]struct{}, 1)
+		b.consumers[consumer] = set
+	}
+	set[name] = struct{}{}
+	b.consumersMu.Unlock()
+}
+
+// Push adds one job per payload and returns their ids and the log index to
+// wait for. With a deduplication id already used by a ready, delayed or
+// in-flight job of the queue, it adds nothing and returns that job's id.
+func (b *Broker) Push(name string, payloads [][]byte, opts PushOptions) ([]uint64, uint64, error) {
+	if err := checkName(name); err != nil {
+		return nil, 0, err
+	}
+	switch {
+	case len(payloads) == 0:
+		return nil, 0, fmt.Errorf("%w: no payload", ErrInvalidValue)
+	case opts.Dedup != "" && len(payloads) > 1:
+		return nil, 0, ErrDedupMulti
+	case opts.Delay < 0 || opts.Delay > MaxDuration:
+		return nil, 0, fmt.Errorf("%w: delay %v", ErrInvalidValue, opts.Delay)
+	}
+	for _, p := range payloads {
+		if len(p) > b.cfg.MaxPayload {
+			return nil, 0, ErrPayloadTooBig
+		}
+	}
+	q := b.lockQueue(name, true)
+	defer b.unlockQueue(q)
+	if opts.Dedup != "" {
+		if j := q.dedup[opts.Dedup]; j != nil {
+			// The first push may not be durable yet: wait for everything
+			// appended so far.
+			return []uint64{j.id}, b.log.LastIndex(), nil
+		}
+	}
+	at := max(b.now(), q.lastAt)
+	rec := pushRec{queue: q.name, at: at, priority: opts.Priority, dedup: opts.Dedup, payloads: q.scratch[:0]}
+	if opts.Delay > 0 {
+		rec.due = at + opts.Delay.Milliseconds()
+	}
+	for _, p := range payloads {
+		rec.payloads = append(rec.payloads, bytes.Clone(p))
+	}
+	n := uint64(len(payloads))
+	rec.firstID = b.nextID.Add(n) - n
+	idx, err := b.appendRecs(q.enc.push(&rec))
+	if err == nil {
+		q.applyPush(&rec)
+	}
+	// Hot path: the payload list is scratch space of the queue, reused by
+	// the next push; the jobs keep the payloads, not the list.
+	clear(rec.payloads)
+	q.scratch = rec.payloads[:0]
+	if cap(q.scratch) > maxScratch {
+		q.scratch = nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	ids := make([]uint64, n)
+	for k := range ids {
+		ids[k] = rec.firstID + uint64(k)
+	}
+	return ids, idx, nil
+}
+
+func (o *PopOptions) check() error {
+	switch {
+	case o.Count < 0:
+		return fmt.Errorf("%w: count %d", ErrInvalidValue, o.Count)
+	case o.Visibility < 0 || o.Visibility > MaxDuration:
+		return fmt.Errorf("%w: visibility %v", ErrInvalidValue, o.Visibility)
+	case o.Count == 0:
+		o.Count = 1
+	}
+	return nil
+}
+
+// Pop takes up to opts.Count ready jobs for consumer, highest priority
+// first, then in the order they became ready. Each stays invisible to other
+// consumers until it is acked, nacked, or its visibility timeout passes.
+// No job (none ready, the queue paused or unknown) is not an error.
+func (b *Broker) Pop(name string, consumer int64, opts PopOptions) ([]Job, uint64, error) {
+	if err := opts.check(); err != nil {
+		return nil, 0, err
+	}
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return nil, 0, nil
+	}
+	defer b.unlockQueue(q)
+	now := b.now()
+	q.expire(now)
+	return q.take(now, consumer, opts.Count, opts.Visibility.Milliseconds())
+}
+
+// PopWait is Pop that waits until a job is ready or ctx is done (which
+// returns no job and no error). Waiting consumers are served first come,
+// first served.
+func (b *Broker) PopWait(ctx context.Context, name string, consumer int64, opts PopOptions) ([]Job, uint64, error) {
+	if err := opts.check(); err != nil {
+		return nil, 0, err
+	}
+	if err := checkName(name); err != nil {
+		return nil, 0, err
+	}
+	q := b.lockQueue(name, true)
+	now := b.now()
+	q.expire(now)
+	if q.waiters.head == nil {
+		jobs, idx, err := q.take(now, consumer, opts.Count, opts.Visibility.Milliseconds())
+		if err != nil || len(jobs) > 0 {
+			b.unlockQueue(q)
+			return jobs, idx, err
+		}
+	}
+	w := &waiter{consumer: consumer, count: opts.Count, visibility: opts.Visibility.Milliseconds(), done: make(chan struct{})}
+	q.waiters.push(w)
+	b.blocked.Add(1)
+	b.unlockQueue(q)
+	select {
+	case <-w.done:
+		return w.jobs, w.index, w.err
+	case <-ctx.Done():
+	}
+	q.mu.Lock()
+	if w.queued {
+		q.waiters.remove(w)
+		b.blocked.Add(-1)
+		q.mu.Unlock()
+		b.dropIdle(q)
+		return nil, 0, nil
+	}
+	q.mu.Unlock()
+	// Served while the wait ended: the jobs are this consumer's.
+	return w.jobs, w.index, w.err
+}
+
+// dropIdle removes a queue object that only existed for waiters.
+func (b *Broker) dropIdle(q *queue) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.deleted && !q.declared && q.size() == 0 && q.waiters.head == nil && b.queues[q.name] == q {
+		q.deleted = true
+		delete(b.queues, q.name)
+	}
+}
+
+// held returns the job if consumer holds it: it is in flight, taken by
+// consumer, its visibility timeout not passed. Otherwise (an unknown id, a
+// job settled, timed out, waiting, dead or held by another) the error is
+// ErrNotHeld. Lock should be held.
+func (q *queue) held(consumer int64, id uint64) (*job, error) {
+	j := q.byID[id]
+	if j == nil || j.state != InFlight || j.owner != consumer {
+		return nil, &JobError{ID: id, Err: ErrNotHeld}
+	}
+	return j, nil
+}
+
+// Ack completes jobs consumer holds: they are removed. Every id must be
+// held by consumer (its visibility timeout not passed), or nothing is acked.
+func (b *Broker) Ack(name string, consumer int64, ids []uint64) (int, uint64, error) {
+	if len(ids) == 0 {
+		return 0, 0, nil
+	}
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return 0, 0, &JobError{ID: ids[0], Err: ErrNotHeld}
+	}
+	defer b.unlockQueue(q)
+	q.expire(b.now())
+	uniq := make([]uint64, 0, len(ids))
+	jobs := make([]*job, 0, len(ids))
+	for _, id := range ids {
+		j, err := q.held(consumer, id)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !slices.Contains(uniq, id) {
+			uniq = append(uniq, id)
+			jobs = append(jobs, j)
+		}
+	}
+	idx, err := b.appendRecs(q.enc.ids(opAck, q.name, uniq))
+	if err != nil {
+		return 0, 0, err
+	}
+	q.applyAck(jobs)
+	return len(uniq), idx, nil
+}
+
+// Nack fails a job consumer holds: it goes back to the queue after the
+// backoff of its attempt (or opts.Delay), or becomes a dead letter when
+// it has used its attempts. It returns the job's new state.
+func (b *Broker) Nack(name string, consumer int64, id uint64, opts NackOptions) (State, uint64, error) {
+	if opts.HasDelay && (opts.Delay < 0 || opts.Delay > MaxDuration) {
+		return 0, 0, fmt.Errorf("%w: delay %v", ErrInvalidValue, opts.Delay)
+	}
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return 0, 0, &JobError{ID: id, Err: ErrNotHeld}
+	}
+	defer b.unlockQueue(q)
+	now := b.now()
+	q.expire(now)
+	j, err := q.held(consumer, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	var delay *time.Duration
+	if opts.HasDelay {
+		delay = &opts.Delay
+	}
+	msg := opts.Message
+	if len(msg) > MaxErrorMessage {
+		msg = msg[:MaxErrorMessage]
+	}
+	idx, err := q.failJobs(now, []*job{j}, Nacked, msg, delay)
+	if err != nil {
+		return 0, 0, err
+	}
+	return j.state, idx, nil
+}
+
+// Touch extends the visibility timeout of a job consumer holds to ext
+// from now (0: the visibility it was taken with) and returns the new deadline.
+func (b *Broker) Touch(name string, consumer int64, id uint64, ext time.Duration) (time.Time, uint64, error) {
+	if ext < 0 || ext > MaxDuration {
+		return time.Time{}, 0, fmt.Errorf("%w: visibility %v", ErrInvalidValue, ext)
+	}
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return time.Time{}, 0, &JobError{ID: id, Err: ErrNotHeld}
+	}
+	defer b.unlockQueue(q)
+	now := b.now()
+	q.expire(now)
+	j, err := q.held(consumer, id)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	vis := ext.Milliseconds()
+	if ext == 0 {
+		vis = j.visibility
+	}
+	rec := touchRec{queue: q.name, id: id, deadline: now + vis}
+	idx, err := b.appendRecs(q.enc.touch(&rec))
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	q.applyTouch(&rec, j)
+	return msTime(rec.deadline), idx, nil
+}
+
+// Release is called when consumer's connection closes: in every queue
+// whose release-on-disconnect is on, the jobs it holds fail at once with
+// the reason WorkerGone (an attempt, with the backoff). Elsewhere they
+// stay in flight until their visibility timeout. Nobody waits for the
+// records: there is no one left to answer.
+func (b *Broker) Release(consumer int64) error {
+	b.consumersMu.Lock()
+	names := b.consumers[consumer]
+	delete(b.consumers, consumer)
+	b.consumersMu.Unlock()
+	var errs []error
+	for name := range names {
+		q := b.lockQueue(name, false)
+		if q == nil {
+			continue
+		}
+		now := b.now()
+		q.expire(now)
+		if q.settings.ReleaseOnDisconnect {
+			var held []*job
+			q.inflight.Scan(func(j *job) bool {
+				if j.owner == consumer {
+					held = append(held, j)
+				}
+				return true
+			})
+			if len(held) > 0 {
+				if _, err := q.failJobs(now, held, WorkerGone, "", nil); err != nil {
+					errs = append(errs, fmt.Errorf("queue %q: %w", name, err))
+				}
+			}
+		}
+		b.unlockQueue(q)
+	}
+	return errors.Join(errs...)
+}

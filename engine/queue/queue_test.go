@@ -1,0 +1,1567 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"nexo/engine/queue"
+	"nexo/wal"
+)
+
+const (
+	// timerVisibility is the visibility timeout of tests that wait for
+	// the broker's own timer in real time.
+	timerVisibility = 50 * time.Millisecond
+	// timerMargin is added to a real-time deadline before a test expects
+	// its effect, to let the timer goroutine run under the race detector
+	// on a loaded machine.
+	timerMargin = 500 * time.Millisecond
+	// blockTimeout bounds a blocking pop that a test expects to be served.
+	blockTimeout = 10 * time.Second
+	// backoffDelay is the first retry delay of the test defaults.
+	backoffDelay = time.Second
+)
+
+// clock is an injectable clock that only moves when told to.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.UnixMilli(1_700_000_000_000)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fixture is a broker on a temporary directory with a fake clock, and
+// helpers that fail the test on unexpected errors.
+type fixture struct {
+	t     *testing.T
+	clock *clock
+	cfg   queue.Config
+	b     *queue.Broker
+}
+
+// testSettings are the defaults with a fixed backoff and no jitter, so
+// retry times are exact.
+func testSettings() queue.Settings {
+	s := queue.DefaultSettings()
+	s.Backoff = queue.Fixed
+	s.BackoffDelay = backoffDelay
+	s.BackoffJitter = 0
+	return s
+}
+
+func newFixture(t *testing.T, mutate ...func(*queue.Config)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, clock: newClock()}
+	f.cfg = queue.Config{
+		Dir:      t.TempDir(),
+		WAL:      wal.Options{Fsync: wal.FsyncNo},
+		Defaults: testSettings(),
+		Now:      f.clock.Now,
+	}
+	for _, m := range mutate {
+		m(&f.cfg)
+	}
+	f.open()
+	return f
+}
+
+func (f *fixture) open() {
+	f.t.Helper()
+	b, err := queue.Open(f.cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.b = b
+	f.t.Cleanup(func() { b.Close() })
+}
+
+// reopen closes the broker and opens a new one on the same directory.
+func (f *fixture) reopen() {
+	f.t.Helper()
+	if err := f.b.Close(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.open()
+}
+
+func (f *fixture) wait(idx uint64, err error) {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.b.Wait(idx); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// waitN is wait for calls that also return a count.
+func (f *fixture) waitN(n int, idx uint64, err error) int {
+	f.t.Helper()
+	f.wait(idx, err)
+	return n
+}
+
+// waitOK is wait for calls that also report success.
+func (f *fixture) waitOK(ok bool, idx uint64, err error) bool {
+	f.t.Helper()
+	f.wait(idx, err)
+	return ok
+}
+
+func (f *fixture) push(name string, o queue.PushOptions, payloads ...string) []uint64 {
+	f.t.Helper()
+	ids, idx, err := f.b.Push(name, bs(payloads...), o)
+	f.wait(idx, err)
+	return ids
+}
+
+func (f *fixture) push1(name, payload string) uint64 {
+	f.t.Helper()
+	return f.push(name, queue.PushOptions{}, payload)[0]
+}
+
+func (f *fixture) pop(name string, consumer int64, count int) []queue.Job {
+	f.t.Helper()
+	jobs, idx, err := f.b.Pop(name, consumer, queue.PopOptions{Count: count})
+	f.wait(idx, err)
+	return jobs
+}
+
+func (f *fixture) pop1(name string, consumer int64) queue.Job {
+	f.t.Helper()
+	jobs := f.pop(name, consumer, 1)
+	if len(jobs) != 1 {
+		f.t.Fatalf("pop %s: got %d jobs, want 1", name, len(jobs))
+	}
+	return jobs[0]
+}
+
+func (f *fixture) popNone(name string, consumer int64) {
+	f.t.Helper()
+	if jobs := f.pop(name, consumer, 1); len(jobs) != 0 {
+		f.t.Fatalf("pop %s: got job %d (%q), want none", name, jobs[0].ID, jobs[0].Payload)
+	}
+}
+
+func (f *fixture) ack(name string, consumer int64, ids ...uint64) {
+	f.t.Helper()
+	n, idx, err := f.b.Ack(name, consumer, ids)
+	f.wait(idx, err)
+	if n != len(ids) {
+		f.t.Fatalf("ack %v: acked %d", ids, n)
+	}
+}
+
+func (f *fixture) nack(name string, consumer int64, id uint64, o queue.NackOptions) queue.State {
+	f.t.Helper()
+	st, idx, err := f.b.Nack(name, consumer, id, o)
+	f.wait(idx, err)
+	return st
+}
+
+func (f *fixture) configure(name string, kv ...string) {
+	f.t.Helper()
+	var pairs [][2]string
+	for i := 0; i < len(kv); i += 2 {
+		pairs = append(pairs, [2]string{kv[i], kv[i+1]})
+	}
+	idx, err := f.b.Configure(name, pairs)
+	f.wait(idx, err)
+}
+
+func (f *fixture) wantLen(name string, want queue.Counts) {
+	f.t.Helper()
+	if got := f.b.Len(name); got != want {
+		f.t.Fatalf("len %s = %+v, want %+v", name, got, want)
+	}
+}
+
+// drain pops every ready job one by one and returns the payloads in order.
+func (f *fixture) drain(name string, consumer int64) []string {
+	f.t.Helper()
+	var out []string
+	for {
+		jobs := f.pop(name, consumer, 1)
+		if len(jobs) == 0 {
+			return out
+		}
+		out = append(out, string(jobs[0].Payload))
+	}
+}
+
+func bs(ss ...string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func payloads(jobs []queue.Job) []string {
+	out := make([]string, len(jobs))
+	for i, j := range jobs {
+		out[i] = string(j.Payload)
+	}
+	return out
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error %v, want %v", err, want)
+	}
+}
+
+func wantJobErr(t *testing.T, err, want error, id uint64) {
+	t.Helper()
+	var je *queue.JobError
+	if !errors.As(err, &je) || !errors.Is(err, want) || je.ID != id {
+		t.Fatalf("error %v, want %v for job %d", err, want, id)
+	}
+}
+
+func wantStrings(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s = %q, want %q", what, got, want)
+	}
+}
+
+func parallel(n int, fn func(g int)) {
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(g)
+		}()
+	}
+	wg.Wait()
+}
+
+func TestConfig(t *testing.T) {
+	t.Run("settings read and parse by name", func(t *testing.T) {
+		s := queue.DefaultSettings()
+		want := map[string]string{
+			"visibility-timeout": "30000", "max-attempts": "5", "backoff": "exponential", "backoff-delay": "1000",
+			"backoff-max": "3600000", "backoff-jitter": "0.2", "dead-letter-max": "10000", "release-on-disconnect": "yes",
+		}
+		for _, name := range queue.Params() {
+			got, err := s.Get(name)
+			if err != nil || got != want[name] {
+				t.Fatalf("%s = %q (%v), want %q", name, got, err, want[name])
+			}
+		}
+		for name, v := range map[string]string{"VISIBILITY-TIMEOUT": "100", "max-attempts": "0", "backoff": "FIXED",
+			"backoff-jitter": "0.5", "release-on-disconnect": "no", "dead-letter-max": "0"} {
+			if err := s.Set(name, v); err != nil {
+				t.Fatalf("set %s %s: %v", name, v, err)
+			}
+		}
+		if s.Visibility != 100*time.Millisecond || s.MaxAttempts != 0 || s.Backoff != queue.Fixed || s.BackoffJitter != 0.5 ||
+			s.ReleaseOnDisconnect || s.DeadLetterMax != 0 {
+			t.Fatalf("settings after Set: %+v", s)
+		}
+	})
+	t.Run("edge: invalid settings are refused and change nothing", func(t *testing.T) {
+		s := queue.DefaultSettings()
+		for _, kv := range [][2]string{{"visibility-timeout", "0"}, {"visibility-timeout", "-1"}, {"visibility-timeout", "1.5"},
+			{"max-attempts", "-1"}, {"backoff", "linear"}, {"backoff-delay", "abc"}, {"backoff-jitter", "1.5"},
+			{"backoff-jitter", "NaN"}, {"release-on-disconnect", "maybe"}, {"backoff-max", "999999999999999"}} {
+			wantErr(t, s.Set(kv[0], kv[1]), queue.ErrInvalidValue)
+		}
+		wantErr(t, s.Set("colour", "blue"), queue.ErrUnknownParam)
+		if s != queue.DefaultSettings() {
+			t.Fatalf("refused values changed the settings: %+v", s)
+		}
+		_, err := queue.Open(queue.Config{})
+		if err == nil {
+			t.Fatal("Open without a directory succeeded")
+		}
+		bad := queue.DefaultSettings()
+		bad.Visibility = 0
+		if _, err := queue.Open(queue.Config{Dir: t.TempDir(), Defaults: bad}); !errors.Is(err, queue.ErrInvalidValue) {
+			t.Fatalf("Open with a zero visibility: %v", err)
+		}
+	})
+}
+
+func TestPush(t *testing.T) {
+	t.Run("jobs get increasing ids and are taken in push order", func(t *testing.T) {
+		f := newFixture(t)
+		ids := f.push("q", queue.PushOptions{}, "a", "b", "c")
+		if len(ids) != 3 || ids[1] != ids[0]+1 || ids[2] != ids[1]+1 {
+			t.Fatalf("ids %v", ids)
+		}
+		next := f.push1("other", "x")
+		if next <= ids[2] {
+			t.Fatalf("ids are global: %d after %v", next, ids)
+		}
+		f.wantLen("q", queue.Counts{Ready: 3})
+		wantStrings(t, "order", f.drain("q", 1), []string{"a", "b", "c"})
+	})
+	t.Run("higher priority first, FIFO within a priority", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "low1")
+		f.push("q", queue.PushOptions{Priority: 5}, "high1", "high2")
+		f.push("q", queue.PushOptions{Priority: -3}, "neg")
+		f.push("q", queue.PushOptions{}, "low2")
+		f.push("q", queue.PushOptions{Priority: 5}, "high3")
+		wantStrings(t, "order", f.drain("q", 1), []string{"high1", "high2", "high3", "low1", "low2", "neg"})
+	})
+	t.Run("delayed jobs become ready when due", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{Delay: 2 * time.Second}, "later")
+		f.push1("q", "now")
+		f.wantLen("q", queue.Counts{Ready: 1, Delayed: 1})
+		wantStrings(t, "before due", f.drain("q", 1), []string{"now"})
+		f.clock.Advance(2 * time.Second)
+		f.wantLen("q", queue.Counts{Ready: 1, InFlight: 1})
+		if j := f.pop1("q", 1); string(j.Payload) != "later" {
+			t.Fatalf("got %q", j.Payload)
+		}
+	})
+	t.Run("a deduplication id returns the waiting or running job", func(t *testing.T) {
+		f := newFixture(t)
+		first := f.push("q", queue.PushOptions{Dedup: "order-1"}, "v1")[0]
+		if again := f.push("q", queue.PushOptions{Dedup: "order-1"}, "v2")[0]; again != first {
+			t.Fatalf("dedup push got id %d, want %d", again, first)
+		}
+		other := f.push("other", queue.PushOptions{Dedup: "order-1"}, "v1")[0]
+		if other == first {
+			t.Fatal("dedup ids are per queue")
+		}
+		j := f.pop1("q", 1)
+		if again := f.push("q", queue.PushOptions{Dedup: "order-1"}, "v3")[0]; again != first {
+			t.Fatalf("dedup while running got id %d, want %d", again, first)
+		}
+		f.wantLen("q", queue.Counts{InFlight: 1})
+		if string(j.Payload) != "v1" {
+			t.Fatalf("payload %q", j.Payload)
+		}
+	})
+	t.Run("edge: a delay is due at exactly its end", func(t *testing.T) {
+		f := newFixture(t)
+		const delay = 1500 * time.Millisecond
+		f.push("q", queue.PushOptions{Delay: delay}, "d")
+		f.clock.Advance(delay - time.Millisecond)
+		f.popNone("q", 1)
+		f.clock.Advance(time.Millisecond)
+		f.pop1("q", 1)
+	})
+	t.Run("edge: a due job takes its place by due time among ready jobs of its priority", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{Delay: time.Second}, "delayed")
+		f.clock.Advance(500 * time.Millisecond)
+		f.push1("q", "before-due")
+		f.clock.Advance(time.Second)
+		f.push1("q", "after-due")
+		f.push("q", queue.PushOptions{Priority: 1}, "urgent")
+		wantStrings(t, "order", f.drain("q", 1), []string{"urgent", "before-due", "delayed", "after-due"})
+	})
+	t.Run("edge: a deduplication id is free again after ack, dead letter or purge", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		id := f.push("q", queue.PushOptions{Dedup: "k"}, "v")[0]
+		f.ack("q", 1, f.pop1("q", 1).ID)
+		id2 := f.push("q", queue.PushOptions{Dedup: "k"}, "v")[0]
+		if id2 == id {
+			t.Fatal("dedup after ack returned the acked job")
+		}
+		if st := f.nack("q", 1, f.pop1("q", 1).ID, queue.NackOptions{}); st != queue.Dead {
+			t.Fatalf("state %v", st)
+		}
+		id3 := f.push("q", queue.PushOptions{Dedup: "k"}, "v")[0]
+		if id3 == id2 {
+			t.Fatal("dedup after dead letter returned the dead job")
+		}
+		n, idx, err := f.b.Purge("q")
+		f.wait(idx, err)
+		if n != 1 {
+			t.Fatalf("purged %d", n)
+		}
+		if id4 := f.push("q", queue.PushOptions{Dedup: "k"}, "v")[0]; id4 == id3 {
+			t.Fatal("dedup after purge returned the purged job")
+		}
+	})
+	t.Run("edge: bad input is refused and changes nothing", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.MaxPayload = 8 })
+		_, _, err := f.b.Push("q", bs("ok", "123456789"), queue.PushOptions{})
+		wantErr(t, err, queue.ErrPayloadTooBig)
+		_, _, err = f.b.Push("q", bs("a", "b"), queue.PushOptions{Dedup: "k"})
+		wantErr(t, err, queue.ErrDedupMulti)
+		_, _, err = f.b.Push("q", bs("a"), queue.PushOptions{Delay: -time.Millisecond})
+		wantErr(t, err, queue.ErrInvalidValue)
+		_, _, err = f.b.Push("q", bs("a"), queue.PushOptions{Delay: queue.MaxDuration + time.Millisecond})
+		wantErr(t, err, queue.ErrInvalidValue)
+		_, _, err = f.b.Push("q", nil, queue.PushOptions{})
+		wantErr(t, err, queue.ErrInvalidValue)
+		_, _, err = f.b.Push("", bs("a"), queue.PushOptions{})
+		wantErr(t, err, queue.ErrInvalidName)
+		_, _, err = f.b.Push(string(make([]byte, queue.MaxNameLen+1)), bs("a"), queue.PushOptions{})
+		wantErr(t, err, queue.ErrInvalidName)
+		if n := len(f.b.List()); n != 0 {
+			t.Fatalf("refused pushes created %d queues", n)
+		}
+		f.push("q", queue.PushOptions{}, "12345678", "")
+		wantStrings(t, "payloads at the limit and empty", f.drain("q", 1), []string{"12345678", ""})
+	})
+	t.Run("race: concurrent producers get distinct ids and lose no job", func(t *testing.T) {
+		f := newFixture(t)
+		const producers, each = 8, 200
+		var mu sync.Mutex
+		seen := map[uint64]bool{}
+		parallel(producers, func(g int) {
+			for i := range each {
+				ids, idx, err := f.b.Push("q", bs(fmt.Sprintf("%d-%d", g, i)), queue.PushOptions{Priority: int64(i % 3)})
+				if err == nil {
+					err = f.b.Wait(idx)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seen[ids[0]] = true
+				mu.Unlock()
+			}
+		})
+		if len(seen) != producers*each {
+			t.Fatalf("%d distinct ids, want %d", len(seen), producers*each)
+		}
+		f.wantLen("q", queue.Counts{Ready: producers * each})
+	})
+	t.Run("restart: ready, delayed and deduplicated jobs survive", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{Priority: 2}, "p2")
+		f.push("q", queue.PushOptions{Delay: time.Minute}, "delayed")
+		dedup := f.push("q", queue.PushOptions{Dedup: "k"}, "dedup")[0]
+		f.push1("q", "plain")
+		f.reopen()
+		f.wantLen("q", queue.Counts{Ready: 3, Delayed: 1})
+		if id := f.push("q", queue.PushOptions{Dedup: "k"}, "again")[0]; id != dedup {
+			t.Fatalf("dedup after restart got %d, want %d", id, dedup)
+		}
+		wantStrings(t, "order", f.drain("q", 1), []string{"p2", "dedup", "plain"})
+		f.clock.Advance(time.Minute)
+		wantStrings(t, "due", f.drain("q", 1), []string{"delayed"})
+	})
+}
+
+func TestPop(t *testing.T) {
+	t.Run("a job carries its id, payload, attempt and metadata", func(t *testing.T) {
+		f := newFixture(t)
+		pushedAt := f.clock.Now()
+		id := f.push("q", queue.PushOptions{Priority: 7}, "payload")[0]
+		f.clock.Advance(time.Second)
+		j := f.pop1("q", 1)
+		want := queue.Job{ID: id, Queue: "q", Payload: []byte("payload"), Attempt: 1, Priority: 7,
+			Enqueued: pushedAt, Deadline: f.clock.Now().Add(queue.DefaultVisibility)}
+		if j.ID != want.ID || j.Queue != want.Queue || string(j.Payload) != "payload" || j.Attempt != 1 || j.Priority != 7 ||
+			!j.Enqueued.Equal(want.Enqueued) || !j.Deadline.Equal(want.Deadline) {
+			t.Fatalf("job %+v, want %+v", j, want)
+		}
+		f.wantLen("q", queue.Counts{InFlight: 1})
+		f.popNone("q", 2)
+	})
+	t.Run("count takes several jobs in order; a visibility per pop", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b", "c")
+		jobs, idx, err := f.b.Pop("q", 1, queue.PopOptions{Count: 5, Visibility: 10 * time.Second})
+		f.wait(idx, err)
+		wantStrings(t, "jobs", payloads(jobs), []string{"a", "b", "c"})
+		for _, j := range jobs {
+			if !j.Deadline.Equal(f.clock.Now().Add(10 * time.Second)) {
+				t.Fatalf("deadline %v", j.Deadline)
+			}
+		}
+	})
+	t.Run("a paused queue hands out nothing until resumed", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		f.wait(f.b.Pause("q", true))
+		f.popNone("q", 1)
+		f.push1("q", "b")
+		if in := f.b.Info("q"); !in.Paused || in.Ready != 2 {
+			t.Fatalf("info %+v", in)
+		}
+		f.wait(f.b.Pause("q", false))
+		wantStrings(t, "after resume", f.drain("q", 1), []string{"a", "b"})
+	})
+	t.Run("edge: an unknown queue has no job; bad options are refused", func(t *testing.T) {
+		f := newFixture(t)
+		f.popNone("nosuch", 1)
+		_, _, err := f.b.Pop("q", 1, queue.PopOptions{Count: -1})
+		wantErr(t, err, queue.ErrInvalidValue)
+		_, _, err = f.b.Pop("q", 1, queue.PopOptions{Visibility: -time.Second})
+		wantErr(t, err, queue.ErrInvalidValue)
+		if n := len(f.b.List()); n != 0 {
+			t.Fatalf("pops created %d queues", n)
+		}
+	})
+	t.Run("edge: the pop's log index follows the push's", func(t *testing.T) {
+		f := newFixture(t)
+		_, pushIdx, err := f.b.Push("q", bs("a"), queue.PushOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, popIdx, err := f.b.Pop("q", 1, queue.PopOptions{})
+		if err != nil || popIdx <= pushIdx {
+			t.Fatalf("pop index %d after push index %d (%v)", popIdx, pushIdx, err)
+		}
+		f.wait(popIdx, nil)
+	})
+	t.Run("race: concurrent consumers never get the same job", func(t *testing.T) {
+		f := newFixture(t)
+		const jobs, consumers = 1000, 8
+		for i := range jobs {
+			f.push1("q", strconv.Itoa(i))
+		}
+		var mu sync.Mutex
+		got := map[uint64]int64{}
+		parallel(consumers, func(g int) {
+			for {
+				js, idx, err := f.b.Pop("q", int64(g), queue.PopOptions{Count: 1 + g%3})
+				if err == nil {
+					err = f.b.Wait(idx)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(js) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range js {
+					if prev, dup := got[j.ID]; dup {
+						t.Errorf("job %d delivered to %d and %d", j.ID, prev, g)
+					}
+					got[j.ID] = int64(g)
+				}
+				mu.Unlock()
+			}
+		})
+		if len(got) != jobs {
+			t.Fatalf("%d jobs delivered, want %d", len(got), jobs)
+		}
+	})
+	t.Run("restart: jobs in flight are ready again, first in line, attempt kept", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b", "c")
+		first := f.pop1("q", 1)
+		f.reopen()
+		f.wantLen("q", queue.Counts{Ready: 3})
+		j := f.pop1("q", 1)
+		if j.ID != first.ID || j.Attempt != 2 {
+			t.Fatalf("after restart got job %d attempt %d, want %d attempt 2", j.ID, j.Attempt, first.ID)
+		}
+		_, _, err := f.b.Ack("q", 1, []uint64{first.ID})
+		if err != nil {
+			t.Fatalf("the new holder acks: %v", err)
+		}
+	})
+}
+
+func TestAck(t *testing.T) {
+	t.Run("ack removes the jobs", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b", "c")
+		jobs := f.pop("q", 1, 3)
+		f.ack("q", 1, jobs[0].ID, jobs[2].ID)
+		f.wantLen("q", queue.Counts{InFlight: 1})
+		f.ack("q", 1, jobs[1].ID)
+		f.wantLen("q", queue.Counts{})
+		st := f.b.Stats()
+		if st.Pushed != 3 || st.Delivered != 3 || st.Acked != 3 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("edge: an ack of a job not held (waiting, unknown, another's, acked) is an error and acks nothing", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b", "c")
+		a, b := f.pop1("q", 1), f.pop1("q", 2)
+		ready := f.b.Peek("q", 1)[0].ID
+		_, _, err := f.b.Ack("q", 1, []uint64{a.ID, b.ID})
+		wantJobErr(t, err, queue.ErrNotHeld, b.ID)
+		_, _, err = f.b.Ack("q", 1, []uint64{ready})
+		wantJobErr(t, err, queue.ErrNotHeld, ready)
+		_, _, err = f.b.Ack("q", 1, []uint64{a.ID, 999})
+		wantJobErr(t, err, queue.ErrNotHeld, 999)
+		_, _, err = f.b.Ack("nosuch", 1, []uint64{a.ID})
+		wantJobErr(t, err, queue.ErrNotHeld, a.ID)
+		f.wantLen("q", queue.Counts{Ready: 1, InFlight: 2})
+		f.ack("q", 1, a.ID)
+		_, _, err = f.b.Ack("q", 1, []uint64{a.ID})
+		wantJobErr(t, err, queue.ErrNotHeld, a.ID)
+	})
+	t.Run("edge: a repeated id is acked once", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		n, idx, err := f.b.Ack("q", 1, []uint64{j.ID, j.ID})
+		f.wait(idx, err)
+		if n != 1 {
+			t.Fatalf("acked %d", n)
+		}
+	})
+	t.Run("edge: an ack after the visibility timeout is refused, never a double completion", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "visibility-timeout", "1000", "backoff-delay", "0")
+		f.push1("q", "a")
+		first := f.pop1("q", 1)
+		f.clock.Advance(time.Second)
+		_, _, err := f.b.Ack("q", 1, []uint64{first.ID})
+		wantJobErr(t, err, queue.ErrNotHeld, first.ID)
+		second := f.pop1("q", 2)
+		if second.ID != first.ID || second.Attempt != 2 {
+			t.Fatalf("redelivery %+v", second)
+		}
+		_, _, err = f.b.Ack("q", 1, []uint64{first.ID})
+		wantJobErr(t, err, queue.ErrNotHeld, first.ID)
+		f.ack("q", 2, second.ID)
+	})
+	t.Run("restart: acked jobs stay gone", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b")
+		f.ack("q", 1, f.pop1("q", 1).ID)
+		f.reopen()
+		wantStrings(t, "after restart", f.drain("q", 1), []string{"b"})
+	})
+}
+
+func TestRetries(t *testing.T) {
+	t.Run("a nack returns the job after the backoff with its error kept", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		if st := f.nack("q", 1, j.ID, queue.NackOptions{Message: "smtp timeout"}); st != queue.Delayed {
+			t.Fatalf("state %v", st)
+		}
+		f.wantLen("q", queue.Counts{Delayed: 1})
+		f.clock.Advance(backoffDelay - time.Millisecond)
+		f.popNone("q", 1)
+		f.clock.Advance(time.Millisecond)
+		again := f.pop1("q", 1)
+		if again.ID != j.ID || again.Attempt != 2 {
+			t.Fatalf("retry %+v", again)
+		}
+		f.nack("q", 1, again.ID, queue.NackOptions{HasDelay: true, Delay: 0})
+		in := f.b.Peek("q", 1)[0]
+		if in.FailureCount != 2 || len(in.Failures) != 2 || in.Failures[0].Message != "smtp timeout" ||
+			in.Failures[0].Reason != queue.Nacked || in.Failures[0].Attempt != 1 || in.Failures[1].Attempt != 2 {
+			t.Fatalf("history %+v", in)
+		}
+	})
+	t.Run("a nack with a delay uses it instead of the backoff", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		f.nack("q", 1, j.ID, queue.NackOptions{HasDelay: true, Delay: 5 * time.Second})
+		f.clock.Advance(5*time.Second - time.Millisecond)
+		f.popNone("q", 1)
+		f.clock.Advance(time.Millisecond)
+		f.pop1("q", 1)
+	})
+	t.Run("exponential backoff doubles up to its cap and jitter shortens it", func(t *testing.T) {
+		r := 0.0
+		f := newFixture(t, func(c *queue.Config) { c.Rand = func() float64 { return r } })
+		f.configure("q", "backoff", "exponential", "backoff-delay", "100", "backoff-max", "350", "max-attempts", "0")
+		f.push1("q", "a")
+		for _, want := range []time.Duration{100, 200, 350, 350} {
+			j := f.pop1("q", 1)
+			f.nack("q", 1, j.ID, queue.NackOptions{})
+			f.clock.Advance(want*time.Millisecond - time.Millisecond)
+			f.popNone("q", 1)
+			f.clock.Advance(time.Millisecond)
+			f.wantLen("q", queue.Counts{Ready: 1})
+		}
+		f.configure("q", "backoff-jitter", "0.5")
+		r = 0.5
+		j := f.pop1("q", 1)
+		f.nack("q", 1, j.ID, queue.NackOptions{})
+		// 350 ms reduced by 0.5 × 0.5 of itself, in whole milliseconds: 262.
+		f.clock.Advance(261 * time.Millisecond)
+		f.popNone("q", 1)
+		f.clock.Advance(time.Millisecond)
+		f.pop1("q", 1)
+	})
+	t.Run("edge: max attempts reached exactly makes a dead letter", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "3", "backoff-delay", "0")
+		f.push1("q", "a")
+		for attempt := 1; attempt <= 3; attempt++ {
+			j := f.pop1("q", 1)
+			if j.Attempt != attempt {
+				t.Fatalf("attempt %d, want %d", j.Attempt, attempt)
+			}
+			want := queue.Ready
+			if attempt == 3 {
+				want = queue.Dead
+			}
+			if st := f.nack("q", 1, j.ID, queue.NackOptions{Message: "e" + strconv.Itoa(attempt)}); st != want {
+				t.Fatalf("attempt %d: state %v, want %v", attempt, st, want)
+			}
+		}
+		f.wantLen("q", queue.Counts{Dead: 1})
+		if st := f.b.Stats(); st.DeadLettered != 1 || st.Nacked != 3 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("edge: unlimited attempts never make a dead letter", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "0", "backoff-delay", "0")
+		f.push1("q", "a")
+		for range 20 {
+			f.nack("q", 1, f.pop1("q", 1).ID, queue.NackOptions{})
+		}
+		f.wantLen("q", queue.Counts{Ready: 1})
+	})
+	t.Run("edge: a nack of a job not held, or with a bad delay, changes nothing", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		_, _, err := f.b.Nack("q", 2, j.ID, queue.NackOptions{})
+		wantJobErr(t, err, queue.ErrNotHeld, j.ID)
+		_, _, err = f.b.Nack("q", 1, j.ID, queue.NackOptions{HasDelay: true, Delay: -time.Millisecond})
+		wantErr(t, err, queue.ErrInvalidValue)
+		_, _, err = f.b.Nack("q", 1, 12345, queue.NackOptions{})
+		wantJobErr(t, err, queue.ErrNotHeld, 12345)
+		f.wantLen("q", queue.Counts{InFlight: 1})
+	})
+	t.Run("restart: a nacked job keeps its due time, attempts and history", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		f.nack("q", 1, j.ID, queue.NackOptions{Message: "boom"})
+		f.reopen()
+		f.wantLen("q", queue.Counts{Delayed: 1})
+		f.clock.Advance(backoffDelay)
+		again := f.pop1("q", 1)
+		if again.Attempt != 2 {
+			t.Fatalf("attempt %d", again.Attempt)
+		}
+		f.nack("q", 1, again.ID, queue.NackOptions{HasDelay: true})
+		if h := f.b.Peek("q", 1)[0]; h.FailureCount != 2 || h.Failures[0].Message != "boom" {
+			t.Fatalf("history %+v", h)
+		}
+	})
+}
+
+func TestVisibility(t *testing.T) {
+	t.Run("a job not settled in time returns with the reason timeout", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "visibility-timeout", "2000")
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		f.clock.Advance(2*time.Second - time.Millisecond)
+		f.wantLen("q", queue.Counts{InFlight: 1})
+		f.clock.Advance(time.Millisecond)
+		f.wantLen("q", queue.Counts{Delayed: 1})
+		f.clock.Advance(backoffDelay)
+		again := f.pop1("q", 2)
+		if again.ID != j.ID || again.Attempt != 2 {
+			t.Fatalf("redelivery %+v", again)
+		}
+		in := f.b.Info("q")
+		if in.Failed != 1 || f.b.Stats().TimedOut != 1 {
+			t.Fatalf("info %+v", in)
+		}
+		f.nack("q", 2, again.ID, queue.NackOptions{HasDelay: true})
+		if h := f.b.Peek("q", 1)[0]; h.Failures[0].Reason != queue.TimedOut || h.Failures[1].Reason != queue.Nacked {
+			t.Fatalf("history %+v", h.Failures)
+		}
+	})
+	t.Run("touch extends the deadline", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		j, idx, err := f.b.Pop("q", 1, queue.PopOptions{Visibility: time.Second})
+		f.wait(idx, err)
+		f.clock.Advance(900 * time.Millisecond)
+		deadline, idx, err := f.b.Touch("q", 1, j[0].ID, 5*time.Second)
+		f.wait(idx, err)
+		if !deadline.Equal(f.clock.Now().Add(5 * time.Second)) {
+			t.Fatalf("deadline %v", deadline)
+		}
+		f.clock.Advance(4 * time.Second)
+		deadline, idx, err = f.b.Touch("q", 1, j[0].ID, 0)
+		f.wait(idx, err)
+		if !deadline.Equal(f.clock.Now().Add(time.Second)) {
+			t.Fatalf("touch without a time reuses the pop's visibility: %v", deadline)
+		}
+		f.clock.Advance(time.Second - time.Millisecond)
+		f.ack("q", 1, j[0].ID)
+	})
+	t.Run("the timer returns a timed-out job to a waiting consumer without any call", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.Now = time.Now })
+		f.configure("q", "visibility-timeout", strconv.Itoa(int(timerVisibility.Milliseconds())), "backoff-delay", "0")
+		f.push1("q", "a")
+		first := f.pop1("q", 1)
+		ctx, cancel := context.WithTimeout(context.Background(), timerVisibility+timerMargin)
+		defer cancel()
+		jobs, idx, err := f.b.PopWait(ctx, "q", 2, queue.PopOptions{})
+		f.wait(idx, err)
+		if len(jobs) != 1 || jobs[0].ID != first.ID || jobs[0].Attempt != 2 {
+			t.Fatalf("the waiter got %+v", jobs)
+		}
+	})
+	t.Run("edge: touch of a job not held, or with a bad time, is refused", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		_, _, err := f.b.Touch("q", 2, j.ID, time.Second)
+		wantJobErr(t, err, queue.ErrNotHeld, j.ID)
+		_, _, err = f.b.Touch("q", 1, j.ID, -time.Second)
+		wantErr(t, err, queue.ErrInvalidValue)
+		f.clock.Advance(queue.DefaultVisibility)
+		_, _, err = f.b.Touch("q", 1, j.ID, time.Second)
+		wantJobErr(t, err, queue.ErrNotHeld, j.ID)
+	})
+	t.Run("restart: a touched job in flight is ready after a restart", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		_, idx, err := f.b.Touch("q", 1, j.ID, time.Hour)
+		f.wait(idx, err)
+		f.reopen()
+		if again := f.pop1("q", 2); again.ID != j.ID || again.Attempt != 2 {
+			t.Fatalf("after restart %+v", again)
+		}
+	})
+}
+
+func TestWorkerGone(t *testing.T) {
+	t.Run("a released consumer's jobs return at once as a failed attempt", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b")
+		f.push1("other", "c")
+		a, b, c := f.pop1("q", 1), f.pop1("q", 2), f.pop1("other", 1)
+		if err := f.b.Release(1); err != nil {
+			t.Fatal(err)
+		}
+		f.wantLen("q", queue.Counts{Delayed: 1, InFlight: 1})
+		f.wantLen("other", queue.Counts{Delayed: 1})
+		f.clock.Advance(backoffDelay)
+		again := f.pop1("q", 3)
+		if again.ID != a.ID || again.Attempt != 2 {
+			t.Fatalf("redelivery %+v", again)
+		}
+		f.ack("q", 2, b.ID)
+		_, _, err := f.b.Ack("other", 1, []uint64{c.ID})
+		wantJobErr(t, err, queue.ErrNotHeld, c.ID)
+		if st := f.b.Stats(); st.Released != 2 {
+			t.Fatalf("released %d", st.Released)
+		}
+		f.nack("q", 3, again.ID, queue.NackOptions{HasDelay: true})
+		if h := f.b.Peek("q", 1)[0]; h.Failures[0].Reason != queue.WorkerGone {
+			t.Fatalf("history %+v", h.Failures)
+		}
+	})
+	t.Run("with release-on-disconnect off the jobs wait out their visibility", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "release-on-disconnect", "no", "visibility-timeout", "3000")
+		f.push1("q", "a")
+		f.pop1("q", 1)
+		if err := f.b.Release(1); err != nil {
+			t.Fatal(err)
+		}
+		f.wantLen("q", queue.Counts{InFlight: 1})
+		f.clock.Advance(3 * time.Second)
+		f.wantLen("q", queue.Counts{Delayed: 1})
+	})
+	t.Run("edge: releasing a consumer that holds nothing changes nothing", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		if err := f.b.Release(42); err != nil {
+			t.Fatal(err)
+		}
+		j := f.pop1("q", 1)
+		f.ack("q", 1, j.ID)
+		if err := f.b.Release(1); err != nil {
+			t.Fatal(err)
+		}
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("edge: a failed attempt of a job on its last attempt makes a dead letter", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		f.push1("q", "a")
+		f.pop1("q", 1)
+		if err := f.b.Release(1); err != nil {
+			t.Fatal(err)
+		}
+		f.wantLen("q", queue.Counts{Dead: 1})
+	})
+}
+
+func TestDeadLetters(t *testing.T) {
+	// kill pushes payloads and fails each once on a queue with one attempt.
+	kill := func(f *fixture, name string, ps ...string) []uint64 {
+		f.t.Helper()
+		var ids []uint64
+		for _, p := range ps {
+			f.push1(name, p)
+			j := f.pop1(name, 1)
+			f.nack(name, 1, j.ID, queue.NackOptions{Message: "failed " + p})
+			f.clock.Advance(time.Millisecond)
+			ids = append(ids, j.ID)
+		}
+		return ids
+	}
+	t.Run("dead letters keep their history; list, requeue and purge", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		start := f.clock.Now()
+		ids := kill(f, "q", "a", "b", "c", "d")
+		dead := f.b.DeadLetters("q", 0)
+		if len(dead) != 4 || dead[0].ID != ids[0] || dead[0].State != queue.Dead || dead[0].Attempt != 1 ||
+			dead[0].FailureCount != 1 || dead[0].Failures[0].Message != "failed a" || !dead[0].FirstFailure.Equal(start) ||
+			!dead[0].Due.Equal(start) {
+			t.Fatalf("dead letters %+v", dead)
+		}
+		if got := f.b.DeadLetters("q", 2); len(got) != 2 || got[1].ID != ids[1] {
+			t.Fatalf("first two %+v", got)
+		}
+		n, idx, err := f.b.Requeue("q", "", []uint64{ids[1]})
+		f.wait(idx, err)
+		if n != 1 {
+			t.Fatalf("requeued %d", n)
+		}
+		j := f.pop1("q", 1)
+		if j.ID != ids[1] || j.Attempt != 1 {
+			t.Fatalf("requeued job %+v", j)
+		}
+		n, idx, err = f.b.Requeue("q", "retry", nil)
+		f.wait(idx, err)
+		if n != 3 {
+			t.Fatalf("requeued %d", n)
+		}
+		wantStrings(t, "moved to another queue", f.drain("retry", 1), []string{"a", "c", "d"})
+		f.configure("q", "max-attempts", "5")
+		kill(f, "q")
+		f.configure("q", "max-attempts", "1")
+		ids = kill(f, "q", "e", "f", "g")
+		n, idx, err = f.b.PurgeDead("q", []uint64{ids[0]})
+		f.wait(idx, err)
+		if n != 1 {
+			t.Fatalf("purged %d", n)
+		}
+		n, idx, err = f.b.PurgeDead("q", nil)
+		f.wait(idx, err)
+		if n != 2 || f.b.Len("q").Dead != 0 {
+			t.Fatalf("purged %d, left %+v", n, f.b.Len("q"))
+		}
+	})
+	t.Run("edge: the bound drops the oldest dead letters", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1", "dead-letter-max", "2")
+		ids := kill(f, "q", "a", "b", "c")
+		dead := f.b.DeadLetters("q", 0)
+		if len(dead) != 2 || dead[0].ID != ids[1] || dead[1].ID != ids[2] {
+			t.Fatalf("dead letters %+v", dead)
+		}
+		f.configure("q", "dead-letter-max", "1")
+		if dead := f.b.DeadLetters("q", 0); len(dead) != 1 || dead[0].ID != ids[2] {
+			t.Fatalf("after lowering the bound %+v", dead)
+		}
+		if st := f.b.Stats(); st.DeadDropped != 2 {
+			t.Fatalf("dropped %d", st.DeadDropped)
+		}
+		f.configure("q", "dead-letter-max", "0")
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("edge: ids that are not dead letters refuse the whole call", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		ids := kill(f, "q", "a")
+		ready := f.push1("q", "b")
+		_, _, err := f.b.Requeue("q", "", []uint64{ids[0], ready})
+		wantJobErr(t, err, queue.ErrNotDead, ready)
+		_, _, err = f.b.PurgeDead("q", []uint64{ids[0], 777})
+		wantJobErr(t, err, queue.ErrNotDead, 777)
+		_, _, err = f.b.Requeue("nosuch", "", []uint64{1})
+		wantJobErr(t, err, queue.ErrNotDead, 1)
+		f.wantLen("q", queue.Counts{Ready: 1, Dead: 1})
+		n, idx, err := f.b.Requeue("empty", "", nil)
+		if n != 0 || idx != 0 || err != nil {
+			t.Fatalf("requeue of nothing: %d %d %v", n, idx, err)
+		}
+	})
+	t.Run("edge: a requeued job whose deduplication id is taken loses it", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		f.push("q", queue.PushOptions{Dedup: "k"}, "first")
+		f.nack("q", 1, f.pop1("q", 1).ID, queue.NackOptions{})
+		second := f.push("q", queue.PushOptions{Dedup: "k"}, "second")[0]
+		f.waitN(f.b.Requeue("q", "", nil))
+		if id := f.push("q", queue.PushOptions{Dedup: "k"}, "third")[0]; id != second {
+			t.Fatalf("dedup id went to %d, want %d", id, second)
+		}
+		f.wantLen("q", queue.Counts{Ready: 2})
+	})
+	t.Run("restart: dead letters survive with their history", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		ids := kill(f, "q", "a", "b")
+		f.reopen()
+		dead := f.b.DeadLetters("q", 0)
+		if len(dead) != 2 || dead[0].ID != ids[0] || dead[1].Failures[0].Message != "failed b" {
+			t.Fatalf("dead letters %+v", dead)
+		}
+	})
+}
+
+func TestBlocking(t *testing.T) {
+	// waitFor starts a blocking pop and returns a channel with its result.
+	type result struct {
+		jobs []queue.Job
+		err  error
+	}
+	waitFor := func(f *fixture, ctx context.Context, name string, consumer int64) chan result {
+		out := make(chan result, 1)
+		go func() {
+			jobs, idx, err := f.b.PopWait(ctx, name, consumer, queue.PopOptions{})
+			if err == nil {
+				err = f.b.Wait(idx)
+			}
+			out <- result{jobs, err}
+		}()
+		return out
+	}
+	// waiting waits until n consumers are blocked on the queue.
+	waiting := func(f *fixture, name string, n int) {
+		f.t.Helper()
+		deadline := time.Now().Add(blockTimeout)
+		for f.b.Info(name).Consumers != n {
+			if time.Now().After(deadline) {
+				f.t.Fatalf("%d consumers never blocked on %s", n, name)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	receive := func(f *fixture, ch chan result) []queue.Job {
+		f.t.Helper()
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				f.t.Fatal(r.err)
+			}
+			return r.jobs
+		case <-time.After(blockTimeout):
+			f.t.Fatal("blocking pop not served")
+		}
+		return nil
+	}
+	t.Run("a blocked consumer gets the next job pushed", func(t *testing.T) {
+		f := newFixture(t)
+		ch := waitFor(f, context.Background(), "q", 1)
+		waiting(f, "q", 1)
+		if n := len(f.b.List()); n != 0 {
+			t.Fatalf("a waiter made the queue appear in the list (%d)", n)
+		}
+		id := f.push1("q", "a")
+		if jobs := receive(f, ch); len(jobs) != 1 || jobs[0].ID != id {
+			t.Fatalf("got %+v", jobs)
+		}
+		f.wantLen("q", queue.Counts{InFlight: 1})
+		if st := f.b.Stats(); st.Blocked != 0 {
+			t.Fatalf("blocked %d", st.Blocked)
+		}
+	})
+	t.Run("waiters are served first come, first served", func(t *testing.T) {
+		f := newFixture(t)
+		var chans []chan result
+		for c := range 5 {
+			chans = append(chans, waitFor(f, context.Background(), "q", int64(c)))
+			waiting(f, "q", c+1)
+		}
+		for i := range 5 {
+			f.push1("q", strconv.Itoa(i))
+		}
+		for i, ch := range chans {
+			if jobs := receive(f, ch); string(jobs[0].Payload) != strconv.Itoa(i) {
+				t.Fatalf("waiter %d got %q", i, jobs[0].Payload)
+			}
+		}
+	})
+	t.Run("a cancelled wait leaves at once and takes nothing", func(t *testing.T) {
+		f := newFixture(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		ch := waitFor(f, ctx, "q", 1)
+		waiting(f, "q", 1)
+		cancel()
+		if jobs := receive(f, ch); len(jobs) != 0 {
+			t.Fatalf("cancelled wait got %+v", jobs)
+		}
+		waiting(f, "q", 0)
+		f.push1("q", "a")
+		f.wantLen("q", queue.Counts{Ready: 1})
+	})
+	t.Run("resume and requeue serve waiters", func(t *testing.T) {
+		f := newFixture(t)
+		f.wait(f.b.Pause("q", true))
+		f.push1("q", "a")
+		ch := waitFor(f, context.Background(), "q", 1)
+		waiting(f, "q", 1)
+		f.wait(f.b.Pause("q", false))
+		j := receive(f, ch)[0]
+		f.configure("q", "max-attempts", "1")
+		f.nack("q", 1, j.ID, queue.NackOptions{})
+		ch = waitFor(f, context.Background(), "q", 2)
+		waiting(f, "q", 1)
+		f.waitN(f.b.Requeue("q", "", nil))
+		if again := receive(f, ch); again[0].ID != j.ID {
+			t.Fatalf("got %+v", again)
+		}
+	})
+	t.Run("a delayed job wakes a waiter when due, by the timer", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.Now = time.Now })
+		ch := waitFor(f, context.Background(), "q", 1)
+		waiting(f, "q", 1)
+		f.push("q", queue.PushOptions{Delay: timerVisibility}, "later")
+		select {
+		case r := <-ch:
+			if r.err != nil || string(r.jobs[0].Payload) != "later" {
+				t.Fatalf("got %+v %v", r.jobs, r.err)
+			}
+		case <-time.After(timerVisibility + timerMargin):
+			t.Fatal("the delayed job did not wake the waiter")
+		}
+	})
+	t.Run("edge: a deleted queue keeps its waiters", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		f.pop1("q", 9)
+		ch := waitFor(f, context.Background(), "q", 1)
+		waiting(f, "q", 1)
+		ok, idx, err := f.b.Delete("q")
+		f.wait(idx, err)
+		if !ok {
+			t.Fatal("delete reported no queue")
+		}
+		f.push1("q", "b")
+		if jobs := receive(f, ch); string(jobs[0].Payload) != "b" {
+			t.Fatalf("got %+v", jobs)
+		}
+	})
+	t.Run("race: blocked consumers and producers: every job delivered exactly once", func(t *testing.T) {
+		f := newFixture(t)
+		const producers, consumers, each = 4, 8, 100
+		var delivered sync.Map
+		var count atomic.Int64
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wg sync.WaitGroup
+		for c := range consumers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					jobs, idx, err := f.b.PopWait(ctx, "q", int64(c), queue.PopOptions{Count: 2})
+					if err == nil {
+						err = f.b.Wait(idx)
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(jobs) == 0 {
+						return
+					}
+					for _, j := range jobs {
+						if _, dup := delivered.LoadOrStore(j.ID, c); dup {
+							t.Errorf("job %d delivered twice", j.ID)
+						}
+						ids := []uint64{j.ID}
+						if _, idx, err := f.b.Ack("q", int64(c), ids); err != nil || f.b.Wait(idx) != nil {
+							t.Errorf("ack %d: %v", j.ID, err)
+						}
+						if count.Add(1) == producers*each {
+							cancel()
+						}
+					}
+				}
+			}()
+		}
+		parallel(producers, func(g int) {
+			for i := range each {
+				if _, idx, err := f.b.Push("q", bs(fmt.Sprint(g, i)), queue.PushOptions{}); err != nil || f.b.Wait(idx) != nil {
+					t.Error(err)
+				}
+			}
+		})
+		wg.Wait()
+		if n := count.Load(); n != producers*each {
+			t.Fatalf("%d jobs acked, want %d", n, producers*each)
+		}
+		f.wantLen("q", queue.Counts{})
+	})
+}
+
+func TestManage(t *testing.T) {
+	t.Run("len, info, list, peek, purge, delete", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b")
+		f.push("q", queue.PushOptions{Delay: time.Minute}, "c")
+		f.pop1("q", 1)
+		f.push1("b-queue", "x")
+		f.wantLen("q", queue.Counts{Ready: 1, Delayed: 1, InFlight: 1})
+		in := f.b.Info("q")
+		if in.Name != "q" || in.Ready != 1 || in.Pushed != 3 || in.Delivered != 1 || in.Settings != testSettings() {
+			t.Fatalf("info %+v", in)
+		}
+		list := f.b.List()
+		if len(list) != 2 || list[0].Name != "b-queue" || list[1].Name != "q" || list[1].InFlight != 1 {
+			t.Fatalf("list %+v", list)
+		}
+		peek := f.b.Peek("q", 10)
+		if len(peek) != 1 || string(peek[0].Payload) != "b" || peek[0].State != queue.Ready {
+			t.Fatalf("peek %+v", peek)
+		}
+		f.wantLen("q", queue.Counts{Ready: 1, Delayed: 1, InFlight: 1})
+		n, idx, err := f.b.Purge("q")
+		f.wait(idx, err)
+		if n != 2 {
+			t.Fatalf("purged %d", n)
+		}
+		f.wantLen("q", queue.Counts{InFlight: 1})
+		ok, idx, err := f.b.Delete("q")
+		f.wait(idx, err)
+		if !ok || len(f.b.List()) != 1 {
+			t.Fatalf("delete %v, list %+v", ok, f.b.List())
+		}
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("per-queue settings override the defaults and can be restored", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "visibility-timeout", "5000", "MAX-ATTEMPTS", "9")
+		s := f.b.Settings("q")
+		if s.Visibility != 5*time.Second || s.MaxAttempts != 9 {
+			t.Fatalf("settings %+v", s)
+		}
+		if in := f.b.Info("q"); !slices.Equal(in.Overrides, []string{"visibility-timeout", "max-attempts"}) {
+			t.Fatalf("overrides %v", in.Overrides)
+		}
+		f.configure("q", "max-attempts", "default")
+		if s := f.b.Settings("q"); s.MaxAttempts != testSettings().MaxAttempts || s.Visibility != 5*time.Second {
+			t.Fatalf("after restoring: %+v", s)
+		}
+		if s := f.b.Settings("other"); s != testSettings() {
+			t.Fatalf("unknown queue settings %+v", s)
+		}
+	})
+	t.Run("edge: unknown queues read as empty; bad settings change nothing", func(t *testing.T) {
+		f := newFixture(t)
+		f.wantLen("nosuch", queue.Counts{})
+		if in := f.b.Info("nosuch"); in.Settings != testSettings() || in.Ready != 0 {
+			t.Fatalf("info %+v", in)
+		}
+		if p := f.b.Peek("nosuch", 1); p != nil {
+			t.Fatalf("peek %+v", p)
+		}
+		if n, idx, err := f.b.Purge("nosuch"); n != 0 || idx != 0 || err != nil {
+			t.Fatal(n, idx, err)
+		}
+		if ok, _, err := f.b.Delete("nosuch"); ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		_, err := f.b.Configure("q", [][2]string{{"max-attempts", "3"}, {"visibility-timeout", "0"}})
+		wantErr(t, err, queue.ErrInvalidValue)
+		_, err = f.b.Configure("q", [][2]string{{"colour", "blue"}})
+		wantErr(t, err, queue.ErrUnknownParam)
+		if s := f.b.Settings("q"); s != testSettings() || len(f.b.List()) != 0 {
+			t.Fatalf("refused configuration applied: %+v", s)
+		}
+	})
+	t.Run("edge: a deleted queue comes back empty with the defaults", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		f.wait(f.b.Pause("q", true))
+		f.waitOK(f.b.Delete("q"))
+		_, _, err := f.b.Ack("q", 1, []uint64{j.ID})
+		wantJobErr(t, err, queue.ErrNotHeld, j.ID)
+		f.push1("q", "b")
+		if in := f.b.Info("q"); in.Paused || in.Settings != testSettings() || in.Ready != 1 || in.Pushed != 1 {
+			t.Fatalf("info %+v", in)
+		}
+	})
+	t.Run("restart: settings, pause and deletions survive", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "visibility-timeout", "1234")
+		f.wait(f.b.Pause("q", true))
+		f.push1("gone", "x")
+		f.waitOK(f.b.Delete("gone"))
+		f.configure("empty", "max-attempts", "2")
+		f.reopen()
+		if in := f.b.Info("q"); !in.Paused || in.Settings.Visibility != 1234*time.Millisecond {
+			t.Fatalf("info %+v", in)
+		}
+		list := f.b.List()
+		if len(list) != 2 || list[0].Name != "empty" || list[1].Name != "q" {
+			t.Fatalf("list %+v", list)
+		}
+	})
+}
+
+func TestDurability(t *testing.T) {
+	t.Run("every change returns a log index that Wait accepts", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.WAL.Fsync = wal.FsyncAlways })
+		before := f.b.Stats().LogIndex
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		f.ack("q", 1, j.ID)
+		st := f.b.Stats()
+		if st.LogIndex != before+3 || st.WAL.Fsyncs == 0 || st.ReadOnly {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("edge: a full log refuses a change, which changes nothing", func(t *testing.T) {
+		const held = 4097 // more jobs than one failure record lists
+		f := newFixture(t, func(c *queue.Config) { c.WAL.MaxPending = 1 })
+		for i := range held {
+			f.push1("q", strconv.Itoa(i))
+		}
+		if jobs := f.pop("q", 1, held); len(jobs) != held {
+			t.Fatalf("took %d", len(jobs))
+		}
+		wantErr(t, f.b.Release(1), queue.ErrOverload)
+		f.wantLen("q", queue.Counts{InFlight: held})
+		if st := f.b.Stats(); st.OverloadRejections != 1 || st.ReadOnly {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("edge: a closed broker refuses changes", func(t *testing.T) {
+		f := newFixture(t)
+		f.b.Close()
+		_, _, err := f.b.Push("q", bs("a"), queue.PushOptions{})
+		wantErr(t, err, queue.ErrClosed)
+	})
+	t.Run("restart: every stage of a job's life survives close and reopen", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "2")
+		id := f.push1("q", "job")
+		f.reopen()
+		f.wantLen("q", queue.Counts{Ready: 1})
+		j := f.pop1("q", 1)
+		f.reopen()
+		f.wantLen("q", queue.Counts{Ready: 1})
+		j = f.pop1("q", 1)
+		if j.ID != id || j.Attempt != 2 {
+			t.Fatalf("after a restart in flight: %+v", j)
+		}
+		f.nack("q", 1, j.ID, queue.NackOptions{HasDelay: true, Delay: 0, Message: "last"})
+		f.reopen()
+		dead := f.b.DeadLetters("q", 0)
+		if len(dead) != 1 || dead[0].ID != id || dead[0].Failures[0].Message != "last" {
+			t.Fatalf("dead %+v", dead)
+		}
+		f.waitN(f.b.Requeue("q", "", nil))
+		f.reopen()
+		j = f.pop1("q", 1)
+		if j.ID != id || j.Attempt != 1 {
+			t.Fatalf("requeued %+v", j)
+		}
+		f.ack("q", 1, j.ID)
+		f.reopen()
+		f.wantLen("q", queue.Counts{})
+		if next := f.push1("q", "new"); next <= id {
+			t.Fatalf("id %d reused after %d", next, id)
+		}
+	})
+	t.Run("restart: compaction keeps the state and ids, and shrinks the log", func(t *testing.T) {
+		const jobs, keep = 300, 10
+		f := newFixture(t, func(c *queue.Config) { c.CompactMinRecords = 100 })
+		f.configure("q", "backoff-delay", "777")
+		for i := range jobs {
+			f.push1("q", strconv.Itoa(i))
+		}
+		for range jobs - keep {
+			f.ack("q", 1, f.pop1("q", 1).ID)
+		}
+		f.push("q", queue.PushOptions{Delay: time.Hour}, "delayed")
+		last := f.push1("q", "last")
+		if err := f.b.Compact(); err != nil {
+			t.Fatal(err)
+		}
+		st := f.b.Stats()
+		if st.Compactions == 0 || st.LogRecords > 2*(keep+2)+4 {
+			t.Fatalf("after compaction: %d compactions, %d records", st.Compactions, st.LogRecords)
+		}
+		f.pop1("q", 1)
+		f.reopen()
+		f.wantLen("q", queue.Counts{Ready: keep + 1, Delayed: 1})
+		if s := f.b.Settings("q"); s.BackoffDelay != 777*time.Millisecond {
+			t.Fatalf("settings %+v", s)
+		}
+		ids := f.push("q", queue.PushOptions{}, "after")
+		if ids[0] <= last {
+			t.Fatalf("id %d reused after %d", ids[0], last)
+		}
+		if n := len(f.drain("q", 1)); n != keep+2 {
+			t.Fatalf("drained %d", n)
+		}
+	})
+	t.Run("restart: ids are never reused when every job was acked", func(t *testing.T) {
+		f := newFixture(t)
+		id := f.push1("q", "a")
+		f.ack("q", 1, f.pop1("q", 1).ID)
+		if err := f.b.Compact(); err != nil {
+			t.Fatal(err)
+		}
+		f.reopen()
+		if next := f.push1("q", "b"); next <= id {
+			t.Fatalf("id %d reused after %d", next, id)
+		}
+	})
+}
+
+func TestRaces(t *testing.T) {
+	t.Run("race: producers, consumers, nacks and timeouts: every job done once while held", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.CompactMinRecords = 500 })
+		f.configure("q", "backoff-delay", "0", "max-attempts", "0")
+		const producers, consumers, each = 4, 6, 150
+		total := producers * each
+		var done atomic.Int64
+		var mu sync.Mutex
+		holder := map[uint64]int64{} // job -> consumer holding it now
+		completed := map[uint64]bool{}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wg sync.WaitGroup
+		for c := range consumers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					jobs, idx, err := f.b.PopWait(ctx, "q", int64(c), queue.PopOptions{})
+					if err == nil {
+						err = f.b.Wait(idx)
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(jobs) == 0 {
+						return
+					}
+					j := jobs[0]
+					mu.Lock()
+					if other, held := holder[j.ID]; held {
+						t.Errorf("job %d delivered to %d while %d holds it", j.ID, c, other)
+					}
+					holder[j.ID] = int64(c)
+					mu.Unlock()
+					if i%5 == 0 {
+						mu.Lock()
+						delete(holder, j.ID)
+						mu.Unlock()
+						if _, idx, err := f.b.Nack("q", int64(c), j.ID, queue.NackOptions{Message: "retry"}); err != nil || f.b.Wait(idx) != nil {
+							t.Errorf("nack: %v", err)
+						}
+						continue
+					}
+					mu.Lock()
+					delete(holder, j.ID)
+					if completed[j.ID] {
+						t.Errorf("job %d completed twice", j.ID)
+					}
+					completed[j.ID] = true
+					mu.Unlock()
+					if _, idx, err := f.b.Ack("q", int64(c), []uint64{j.ID}); err != nil || f.b.Wait(idx) != nil {
+						t.Errorf("ack: %v", err)
+					}
+					if done.Add(1) == int64(total) {
+						cancel()
+					}
+				}
+			}()
+		}
+		parallel(producers, func(g int) {
+			for i := range each {
+				if _, idx, err := f.b.Push("q", bs(fmt.Sprint(g, "-", i)), queue.PushOptions{Priority: int64(i % 2)}); err != nil || f.b.Wait(idx) != nil {
+					t.Error(err)
+				}
+			}
+		})
+		wg.Wait()
+		if n := done.Load(); n != int64(total) {
+			t.Fatalf("%d completed, want %d", n, total)
+		}
+		f.wantLen("q", queue.Counts{})
+		f.reopen()
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("race: stats, lists and compaction while the queues change", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.CompactMinRecords = 50 })
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				f.b.Stats()
+				f.b.List()
+				f.b.Peek("q0", 3)
+				if err := f.b.Compact(); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+		parallel(4, func(g int) {
+			name := "q" + strconv.Itoa(g%2)
+			for i := range 200 {
+				_, idx, err := f.b.Push(name, bs(strconv.Itoa(i)), queue.PushOptions{})
+				if err == nil {
+					err = f.b.Wait(idx)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				jobs, _, err := f.b.Pop(name, int64(g), queue.PopOptions{})
+				if err != nil || len(jobs) != 1 {
+					t.Errorf("pop: %d jobs, %v", len(jobs), err)
+					return
+				}
+				if _, idx, err = f.b.Ack(name, int64(g), []uint64{jobs[0].ID}); err == nil {
+					err = f.b.Wait(idx)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		close(stop)
+		wg.Wait()
+		f.reopen()
+		f.wantLen("q0", queue.Counts{})
+		f.wantLen("q1", queue.Counts{})
+	})
+}

@@ -1,0 +1,127 @@
+package queue
+
+import "time"
+
+// schedEntry is a queue's earliest deadline in the broker's schedule.
+type schedEntry struct {
+	at int64 // unix ms
+	q  *queue
+}
+
+func schedLess(a, b schedEntry) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.q.serial < b.q.serial
+}
+
+// reschedule registers the queue's earliest deadline (a delayed job's due
+// time, a visibility timeout, a retry) with the timer. Lock should be held.
+func (q *queue) reschedule() {
+	next := q.retryAt
+	if j, ok := q.delayed.Min(); ok && (next == 0 || j.due < next) {
+		next = j.due
+	}
+	if j, ok := q.inflight.Min(); ok && (next == 0 || j.due < next) {
+		next = j.due
+	}
+	if q.deleted {
+		next = 0
+	}
+	if next == q.wake {
+		return
+	}
+	b := q.b
+	b.schedMu.Lock()
+	if q.wake != 0 {
+		b.sched.Delete(schedEntry{at: q.wake, q: q})
+	}
+	kick := false
+	if next != 0 {
+		b.sched.Set(schedEntry{at: next, q: q})
+		kick = b.sleepUntil == 0 || next < b.sleepUntil
+	}
+	b.schedMu.Unlock()
+	q.wake = next
+	if kick {
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// timerLoop sleeps until the earliest deadline of any queue, or until a
+// queue registers an earlier one, and then lets the queues that are due
+// do what time asks of them.
+func (b *Broker) timerLoop() {
+	defer close(b.done)
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		b.schedMu.Lock()
+		e, ok := b.sched.Min()
+		b.sleepUntil = 0
+		if ok {
+			b.sleepUntil = e.at
+		}
+		b.schedMu.Unlock()
+		var wake <-chan time.Time // nil: nothing scheduled, wait for a kick
+		if ok {
+			wait := time.Duration(e.at-b.now()) * time.Millisecond
+			if wait <= 0 {
+				b.runDue()
+				continue
+			}
+			if t == nil {
+				t = time.NewTimer(wait)
+			} else {
+				t.Reset(wait)
+			}
+			wake = t.C
+		}
+		select {
+		case <-b.stop:
+			return
+		case <-b.kick:
+		case <-wake:
+			b.runDue()
+		}
+	}
+}
+
+// runDue takes the due entries off the schedule and runs each queue's
+// expiry; a queue reschedules itself as it unlocks.
+func (b *Broker) runDue() {
+	now := b.now()
+	var due []schedEntry
+	b.schedMu.Lock()
+	for {
+		e, ok := b.sched.Min()
+		if !ok || e.at > now {
+			break
+		}
+		b.sched.PopMin()
+		due = append(due, e)
+	}
+	b.schedMu.Unlock()
+	for _, e := range due {
+		q := e.q
+		b.mu.RLock()
+		q.mu.Lock()
+		if q.wake == e.at {
+			q.wake = 0 // the entry just taken off
+		}
+		if !q.deleted {
+			if q.retryAt != 0 && q.retryAt <= now {
+				q.retryAt = 0
+			}
+			q.expire(now)
+		}
+		b.unlockQueue(q)
+	}
+}

@@ -19,8 +19,8 @@ ENV NEXO_BIND=0.0.0.0 NEXO_DATA_DIR=/data
 VOLUME /data
 EXPOSE 6379 7379
 USER nexo
-# Healthy when the RESP port answers PING: +PONG, or -NOAUTH when a password is set
-# (the server is up and speaking RESP either way). busybox nc exits 1 s after the reply.
+# Healthy when the HTTP port answers GET /healthz (open even with a password, and
+# served with --dashboard no too). busybox wget fails on anything but a 2xx.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD printf 'PING\r\n' | nc -w 1 127.0.0.1 "${NEXO_PORT:-6379}" | grep -qE '^(\+PONG|-NOAUTH)' || exit 1
+    CMD wget -q -T 2 -O /dev/null "http://127.0.0.1:${NEXO_HTTP_PORT:-7379}/healthz" || exit 1
 ENTRYPOINT ["/usr/local/bin/nexo"]

@@ -14,9 +14,9 @@ ARGS ?=
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
 # Fuzz targets as package:FuzzFunc.
-FUZZ_TARGETS := ./resp:FuzzReader ./internal/glob:FuzzMatch
+FUZZ_TARGETS := ./resp:FuzzReader ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch
 
-.PHONY: help build run deps test gofmt-check vet go-test integration bench bench-memory fuzz clean
+.PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub fuzz clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,11 +48,23 @@ go-test: ## Go tests with the race detector.
 integration: ## The Vitest end-to-end suite in integration/ (it builds the binary itself).
 	cd integration && VERSION=$(VERSION) npx vitest run
 
+dashboard-screenshot: ## Run the dashboard's browser test and rewrite docs/dashboard.png from it.
+	cd integration && VERSION=$(VERSION) UPDATE_DOCS_SCREENSHOT=1 npx vitest run dashboard
+
 bench: ## redis-benchmark: nexo against redis-server, side by side.
 	bash bench/redis-benchmark.sh
 
 bench-memory: ## RSS for 1M keys: nexo against redis-server.
 	bash bench/memory.sh
+
+bench-queue: ## Queue throughput: QPUSH and push/pop/ack jobs/s against redis-server with AOF.
+	bash bench/queue/queue.sh
+
+bench-queue-restart: ## Restart time of the queue with 1M waiting jobs.
+	bash bench/queue/restart.sh
+
+bench-pubsub: ## Pub/sub deliveries/s, fan-out 1/10/100 and fan-in 100: nexo against redis-server.
+	bash bench/pubsub.sh
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	@for target in $(FUZZ_TARGETS); do \
@@ -62,4 +74,4 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	done
 
 clean: ## Remove build outputs and benchmark results.
-	rm -rf bin integration/.build bench/results
+	rm -rf bin integration/.build integration/artifacts bench/results

@@ -130,7 +130,9 @@ port_in_use() {
   (exec 3<>"/dev/tcp/$BENCH_HOST/$1") 2>/dev/null
 }
 
-# Starts redis-server without persistence on a free port; sets REDIS_PID and REDIS_PORT.
+# Starts redis-server without persistence on a free port; sets REDIS_PID and
+# REDIS_PORT. Extra arguments go to redis-server after the defaults, so they
+# override them (e.g. --appendonly yes --appendfsync always).
 start_redis() {
   local log="$BENCH_TMP/redis.log" data="$BENCH_TMP/redis-data" attempt port deadline
   mkdir -p "$data"
@@ -138,7 +140,7 @@ start_redis() {
     port=$((REDIS_PORT_MIN + RANDOM % REDIS_PORT_SPAN))
     if port_in_use "$port"; then continue; fi
     redis-server --bind "$BENCH_HOST" --port "$port" --save '' --appendonly no \
-      --dir "$data" --daemonize no --logfile "$log" &
+      --dir "$data" --daemonize no --logfile "$log" "$@" &
     REDIS_PID=$!
     deadline=$((SECONDS + START_TIMEOUT_SECONDS))
     while kill -0 "$REDIS_PID" 2>/dev/null; do

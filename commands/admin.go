@@ -102,9 +102,11 @@ func cmdConfigResetStat(c *Client, _ [][]byte) {
 	for _, cmd := range c.srv.table.all() {
 		cmd.calls.Store(0)
 		cmd.failures.Store(0)
+		cmd.latency.reset()
 		for _, sub := range cmd.Subcommands {
 			sub.calls.Store(0)
 			sub.failures.Store(0)
+			sub.latency.reset()
 		}
 	}
 	c.w.OK()
@@ -122,7 +124,7 @@ func cmdConfigHelp(c *Client, _ [][]byte) { c.helpReply(configHelp) }
 
 // infoSections are the sections INFO prints with no argument or "default";
 // "all" and "everything" add commandstats.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "queue", "pubsub"}
 
 func cmdInfo(c *Client, args [][]byte) {
 	want := make(map[string]bool)
@@ -184,7 +186,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		s.mu.Unlock()
 		w.int("connected_clients", int64(n))
 		w.int("maxclients", int64(s.cfg.MaxClients))
-		w.int("blocked_clients", 0)
+		w.int("blocked_clients", s.blocked.Load())
 	case "memory":
 		st := s.cfg.Store.Stats()
 		heap := heapBytes()
@@ -233,6 +235,10 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		if st.Keys > 0 {
 			w.kv("db0", "keys="+strconv.FormatInt(st.Keys, 10)+",expires="+strconv.FormatInt(st.Expires, 10)+",avg_ttl=0")
 		}
+	case "queue":
+		s.writeQueueInfo(w)
+	case "pubsub":
+		s.writePubSubInfo(w)
 	case "commandstats":
 		cmds := s.table.all()
 		slices.SortFunc(cmds, func(a, b *Command) int { return strings.Compare(a.Name, b.Name) })
@@ -255,7 +261,10 @@ func writeCmdStat(w infoWriter, cmd *Command) {
 	if calls == 0 {
 		return
 	}
+	usec := cmd.latency.sum.Load() / int64(time.Microsecond)
 	w.kv("cmdstat_"+cmd.Name, "calls="+strconv.FormatInt(calls, 10)+
+		",usec="+strconv.FormatInt(usec, 10)+
+		",usec_per_call="+strconv.FormatFloat(float64(usec)/float64(calls), 'f', 2, 64)+
 		",rejected_calls=0,failed_calls="+strconv.FormatInt(cmd.failures.Load(), 10))
 }
 

@@ -21,6 +21,10 @@ type Client struct {
 	authed  bool
 	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped
 
+	durable    []durableWait // log indexes the buffered replies wait for (durable.go)
+	closeHooks []closeHook   // run once when the connection ends
+	ps         clientPubSub  // subscriptions and push delivery (push.go)
+
 	created    time.Time
 	addr       string
 	localAddr  string
@@ -32,6 +36,24 @@ type Client struct {
 	name    string
 	libName string
 	libVer  string
+}
+
+// closeHook is work a command leaves for the end of its connection.
+type closeHook struct {
+	name string
+	fn   func()
+}
+
+// onClose registers fn to run once, after the connection has closed,
+// unless a hook of that name is registered already. Hooks run in the
+// connection's goroutine, in registration order.
+func (c *Client) onClose(name string, fn func()) {
+	for _, h := range c.closeHooks {
+		if h.name == name {
+			return
+		}
+	}
+	c.closeHooks = append(c.closeHooks, closeHook{name: name, fn: fn})
 }
 
 // replyError writes an error reply and counts it against the current command.
@@ -66,7 +88,19 @@ func (c *Client) info(now int64) string {
 	b = strconv.AppendInt(b, now-created, 10)
 	b = append(b, " idle="...)
 	b = strconv.AppendInt(b, now-c.lastActive.Load(), 10)
-	b = append(b, " flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	subs, psubs := c.ps.channels.Load(), c.ps.patterns.Load()
+	flags := " flags=N"
+	if subs+psubs > 0 {
+		flags = " flags=P"
+	}
+	b = append(b, flags...)
+	b = append(b, " db=0 sub="...)
+	b = strconv.AppendInt(b, int64(subs), 10)
+	b = append(b, " psub="...)
+	b = strconv.AppendInt(b, int64(psubs), 10)
+	b = append(b, " ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem="...)
+	b = strconv.AppendInt(b, c.outputQueued(), 10)
+	b = append(b, " tot-mem=0 events=r cmd="...)
 	b = append(b, cmd...)
 	b = append(b, " user=default redir=-1 resp="...)
 	b = strconv.AppendInt(b, int64(c.proto.Load()), 10)

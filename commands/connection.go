@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"nexo/engine/pubsub"
 	"nexo/resp"
 )
 
@@ -17,7 +18,7 @@ const defaultUser = "default"
 const compatVersion = "7.2.0"
 
 func (s *Server) registerConnection() {
-	s.table.add(&Command{Name: "ping", Arity: -1, Flags: Fast, Group: "connection", Since: "0.1.0",
+	s.table.add(&Command{Name: "ping", Arity: -1, Flags: Fast | SubscriberOK, Group: "connection", Since: "0.1.0",
 		Summary: "Returns the server's liveliness response.", Syntax: "[message]", Handler: cmdPing})
 	s.table.add(&Command{Name: "echo", Arity: 2, Flags: Fast, Group: "connection", Since: "0.1.0",
 		Summary: "Returns the given string.", Syntax: "message", Handler: cmdEcho})
@@ -28,9 +29,9 @@ func (s *Server) registerConnection() {
 		Summary: "Authenticates the connection.", Syntax: "[username] password", Handler: cmdAuth})
 	s.table.add(&Command{Name: "select", Arity: 2, Flags: Fast | Loading | Stale, Group: "connection", Since: "0.1.0",
 		Summary: "Selects the database; NEXO has the single database 0.", Syntax: "index", Handler: cmdSelect})
-	s.table.add(&Command{Name: "quit", Arity: -1, Flags: NoAuth | Fast | Loading | Stale, Group: "connection", Since: "0.1.0",
+	s.table.add(&Command{Name: "quit", Arity: -1, Flags: NoAuth | Fast | Loading | Stale | SubscriberOK, Group: "connection", Since: "0.1.0",
 		Summary: "Closes the connection.", Handler: cmdQuit})
-	s.table.add(&Command{Name: "reset", Arity: 1, Flags: NoAuth | Fast | Loading | Stale, Group: "connection", Since: "0.1.0",
+	s.table.add(&Command{Name: "reset", Arity: 1, Flags: NoAuth | Fast | Loading | Stale | SubscriberOK, Group: "connection", Since: "0.1.0",
 		Summary: "Resets the connection: protocol 2, no name, not authenticated.", Handler: cmdReset})
 	s.table.add(&Command{Name: "client", Arity: -2, Group: "connection", Since: "0.1.0",
 		Summary: "A container for client connection commands.", Syntax: "subcommand [argument ...]", Handler: cmdClientUnknown})
@@ -50,10 +51,19 @@ func (s *Server) registerConnection() {
 }
 
 func cmdPing(c *Client, args [][]byte) {
-	switch len(args) {
-	case 1:
+	switch {
+	case c.subscriberMode() && len(args) <= 2:
+		// In RESP2 subscriber mode Redis answers ["pong", message].
+		c.w.Array(2)
+		c.w.BulkString("pong")
+		if len(args) == 2 {
+			c.w.Bulk(args[1])
+		} else {
+			c.w.BulkString("")
+		}
+	case len(args) == 1:
 		c.w.Simple("PONG")
-	case 2:
+	case len(args) == 2:
 		c.w.Bulk(args[1])
 	default:
 		c.replyError("ERR wrong number of arguments for 'ping' command")
@@ -189,6 +199,10 @@ func cmdQuit(c *Client, _ [][]byte) {
 }
 
 func cmdReset(c *Client, _ [][]byte) {
+	if o := c.ps.out; o != nil && c.srv.cfg.PubSub != nil {
+		c.srv.cfg.PubSub.UnsubscribeAll(o)
+		c.setCounts(pubsub.Counts{})
+	}
 	c.w.SetProto(resp.RESP2)
 	c.proto.Store(resp.RESP2)
 	c.setName("")
@@ -262,6 +276,7 @@ func cmdClientSetInfo(c *Client, args [][]byte) {
 
 func cmdClientList(c *Client, args [][]byte) {
 	var ids map[int64]bool
+	typ := ""
 	for i := 2; i < len(args); i++ {
 		switch {
 		case strings.EqualFold(string(args[i]), "TYPE") && i+1 < len(args):
@@ -270,10 +285,11 @@ func cmdClientList(c *Client, args [][]byte) {
 				c.replyError("ERR Unknown client type '" + sanitize(args[i+1]) + "'")
 				return
 			}
-			if t != "normal" {
+			if t != "normal" && t != "pubsub" {
 				c.w.Verbatim("txt", nil)
 				return
 			}
+			typ = t
 			i++
 		case strings.EqualFold(string(args[i]), "ID") && i+1 < len(args):
 			ids = make(map[int64]bool)
@@ -293,7 +309,8 @@ func cmdClientList(c *Client, args [][]byte) {
 	now := c.srv.clock.Load()
 	var b bytes.Buffer
 	for _, other := range c.srv.clientsSnapshot() {
-		if ids != nil && !ids[other.id] {
+		sub := other.ps.channels.Load()+other.ps.patterns.Load() > 0
+		if ids != nil && !ids[other.id] || typ == "normal" && sub || typ == "pubsub" && !sub {
 			continue
 		}
 		b.WriteString(other.info(now))
@@ -325,6 +342,7 @@ func cmdClientKill(c *Client, args [][]byte) {
 	var id int64
 	var addr, laddr string
 	skipMe := true
+	typ := ""
 	for i := 2; i < len(args); i += 2 {
 		v := string(args[i+1])
 		switch strings.ToLower(string(args[i])) {
@@ -355,7 +373,8 @@ func cmdClientKill(c *Client, args [][]byte) {
 				return
 			}
 		case "type":
-			if !strings.EqualFold(v, "normal") {
+			typ = strings.ToLower(v)
+			if typ != "normal" && typ != "pubsub" {
 				c.w.Int(0)
 				return
 			}
@@ -366,10 +385,12 @@ func cmdClientKill(c *Client, args [][]byte) {
 	}
 	killed := 0
 	for _, other := range c.srv.clientsSnapshot() {
+		sub := other.ps.channels.Load()+other.ps.patterns.Load() > 0
 		switch {
 		case id != 0 && other.id != id,
 			addr != "" && other.addr != addr,
 			laddr != "" && other.localAddr != laddr,
+			typ == "normal" && sub, typ == "pubsub" && !sub,
 			skipMe && other == c:
 			continue
 		}

@@ -2,8 +2,11 @@ package commands
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
+	"nexo/engine/pubsub"
+	"nexo/engine/queue"
 	"nexo/engine/store"
 )
 
@@ -40,6 +43,28 @@ var brokerErrors = map[error]string{
 	store.ErrTooLarge:       "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
 	store.ErrOffset:         "ERR offset is out of range",
 	store.ErrSameKey:        "ERR source and destination objects are the same",
+
+	queue.ErrNotHeld:       "NOTHELD the job is not held by this connection",
+	queue.ErrNotDead:       "ERR the job is not a dead letter",
+	queue.ErrPayloadTooBig: "ERR payload larger than queue-max-payload",
+	queue.ErrInvalidName:   "ERR invalid queue name (1 to " + strconv.Itoa(queue.MaxNameLen) + " bytes)",
+	queue.ErrUnknownParam:  "ERR unknown queue parameter",
+	queue.ErrInvalidValue:  "ERR invalid value",
+	queue.ErrDedupMulti:    "ERR DEDUP takes a single payload",
+	queue.ErrOverload:      "OVERLOAD the queue log has too many records waiting for the disk; retry later",
+	queue.ErrReadOnly:      "READONLY the queue log failed to write; queues are read-only until the server restarts",
+	queue.ErrClosed:        "ERR the queue broker is shutting down",
+
+	pubsub.ErrFilterEmpty:       "ERR invalid topic filter: it is empty",
+	pubsub.ErrFilterTooLong:     "ERR invalid topic filter: longer than " + strconv.Itoa(pubsub.MaxTopicLen) + " bytes",
+	pubsub.ErrFilterWildcard:    "ERR invalid topic filter: '+' and '#' must be a whole level (a/+/b, a/#)",
+	pubsub.ErrFilterHashNotLast: "ERR invalid topic filter: '#' must be the last level (a/#)",
+	pubsub.ErrTopicEmpty:        "ERR invalid topic: it is empty",
+	pubsub.ErrTopicTooLong:      "ERR invalid topic: longer than " + strconv.Itoa(pubsub.MaxTopicLen) + " bytes",
+	pubsub.ErrTopicWildcard:     "ERR invalid topic: a topic name cannot contain '+' or '#' (wildcards belong in filters)",
+	pubsub.ErrOverload:          "OVERLOAD the retained log has too many records waiting for the disk; retry later",
+	pubsub.ErrReadOnly:          "READONLY the retained log failed to write; retained values are read-only until the server restarts",
+	pubsub.ErrClosed:            "ERR the pub/sub broker is shutting down",
 }
 
 // replyErr answers a broker error. Errors the table does not know are

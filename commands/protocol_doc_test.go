@@ -87,6 +87,8 @@ func protocolTable() *Table {
 	s.registerStrings()
 	s.registerHashes()
 	s.registerKeyspace()
+	s.registerQueue()
+	s.registerPubSub()
 	return s.table
 }
 

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nexo/engine/pubsub"
+	"nexo/engine/queue"
 	"nexo/engine/store"
 	"nexo/resp"
 )
@@ -47,6 +49,9 @@ type Config struct {
 	Params      []Param // CONFIG GET answers from these
 	Logger      *slog.Logger
 	Store       *store.Store
+	Queue       *queue.Broker  // nil: the queue commands answer an error
+	PubSub      *pubsub.Broker // nil: the pub/sub commands answer an error
+	PubSubLimit OutputLimit    // output buffer limit of subscribed connections
 }
 
 // Server accepts RESP connections and runs their commands.
@@ -67,7 +72,8 @@ type Server struct {
 	stop     chan struct{}
 	cronDone chan struct{}
 
-	stats serverStats
+	stats   serverStats
+	blocked atomic.Int64 // clients waiting inside a blocking command
 }
 
 type serverStats struct {
@@ -119,6 +125,8 @@ func NewServer(cfg Config) (*Server, error) {
 	s.registerStrings()
 	s.registerHashes()
 	s.registerKeyspace()
+	s.registerQueue()
+	s.registerPubSub()
 	return s, nil
 }
 
@@ -199,12 +207,12 @@ func (s *Server) admit(nc *resp.Conn) *Client {
 		id:        s.nextID.Add(1),
 		nc:        nc,
 		rd:        resp.NewReader(nc, s.cfg.Limits),
-		w:         resp.NewWriter(nc),
 		authed:    s.cfg.Password == "",
 		created:   time.Now(),
 		addr:      nc.RemoteAddr().String(),
 		localAddr: nc.LocalAddr().String(),
 	}
+	c.w = resp.NewWriter(replySink{c})
 	c.proto.Store(resp.RESP2)
 	c.lastActive.Store(s.clock.Load())
 	c.rd.SetAuthenticated(c.authed)
@@ -219,7 +227,11 @@ func (s *Server) admit(nc *resp.Conn) *Client {
 // command of it, and flushes the replies once.
 func (s *Server) serveClient(c *Client) {
 	err := s.runGuarded(c)
+	c.endPubSub()
 	c.nc.Close()
+	for _, h := range c.closeHooks {
+		h.fn()
+	}
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
@@ -249,7 +261,9 @@ func (s *Server) runGuarded(c *Client) (err error) {
 		if r := recover(); r != nil {
 			s.log.Error("command panicked", "id", c.id, "addr", c.addr, "panic", r, "stack", string(debug.Stack()))
 			c.w.Error(errInternal)
-			c.w.Flush()
+			if c.awaitDurable() == nil {
+				c.w.Flush()
+			}
 			err = errPanic
 		}
 	}()
@@ -260,7 +274,11 @@ var errPanic = errors.New("command panicked")
 
 func (s *Server) runPipelines(c *Client) error {
 	for {
-		if s.cfg.IdleTimeout > 0 {
+		switch {
+		case s.cfg.IdleTimeout > 0 && c.subscribed():
+			// Subscribers are never idle, as in Redis.
+			c.clearReadDeadline()
+		case s.cfg.IdleTimeout > 0:
 			c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		}
 		batch, err := c.rd.ReadBatch()
@@ -277,8 +295,20 @@ func (s *Server) runPipelines(c *Client) error {
 			if c.closing {
 				// QUIT, or CLIENT KILL of itself: the reply is flushed, the
 				// rest of the pipeline dropped.
+				c.wakeTouched()
+				if err := c.awaitDurable(); err != nil {
+					return err
+				}
 				return c.w.Flush()
 			}
+		}
+		// The subscribers this pipeline published to are woken once, and
+		// before any wait. Replies that acknowledge durable records wait
+		// for them: one wait for the whole pipeline. If the log failed,
+		// they are dropped and the connection closed.
+		c.wakeTouched()
+		if err := c.awaitDurable(); err != nil {
+			return err
 		}
 		if err := c.w.Flush(); err != nil {
 			return err
@@ -314,14 +344,26 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	c.lastActive.Store(s.clock.Load())
 	s.stats.commands.Add(1)
 	cmd.calls.Add(1)
+	// Hot path: the latency is taken on the monotonic clock as time since
+	// the server started, one clock read on each side (time.Now would read
+	// the wall clock too).
+	begin := time.Since(s.started)
 	switch {
 	case !cmd.arityOK(len(args)):
 		c.replyError("ERR wrong number of arguments for '" + cmd.Name + "' command")
 	case !c.authed && cmd.Flags&NoAuth == 0:
 		c.replyError(errNoAuth)
+	case c.subscriberMode() && cmd.Flags&SubscriberOK == 0:
+		c.replyError(subscriberModeError(cmd))
 	default:
+		if cmd.Flags&Blocking != 0 {
+			// The subscribers this pipeline published to must not wait
+			// while the command blocks.
+			c.wakeTouched()
+		}
 		cmd.Handler(c, args)
 	}
+	cmd.latency.observe(time.Since(s.started) - begin)
 }
 
 // cron refreshes the coarse clock and samples the command rate.

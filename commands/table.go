@@ -33,6 +33,9 @@ const (
 	Loading
 	// Stale commands are accepted on a stale replica (kept for COMMAND INFO).
 	Stale
+	// SubscriberOK commands are accepted from a RESP2 connection in
+	// subscriber mode. Redis has no such flag, so COMMAND INFO omits it.
+	SubscriberOK
 )
 
 var flagNames = []struct {
@@ -75,6 +78,7 @@ type Command struct {
 
 	calls    atomic.Int64
 	failures atomic.Int64
+	latency  latencyHistogram
 }
 
 // Table holds the commands by lower-case name.

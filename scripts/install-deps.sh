@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need and skips what is already there:
 #   - redis-server, redis-cli, redis-benchmark (Debian packages redis-server, redis-tools)
+#   - chromium, the headless browser of the dashboard's browser test (Debian package chromium)
 #   - the end-to-end suite's npm packages (npm ci in integration/)
 #   - the Go modules (go mod download)
 # Safe to run again. As root (CI) it installs missing Debian packages itself;
@@ -18,6 +19,7 @@ readonly -A APT_PACKAGE_FOR=(
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [redis-benchmark]=redis-tools
+  [chromium]=chromium
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -45,7 +47,7 @@ install_system_packages() {
     if ! command -v "$cmd" >/dev/null 2>&1; then missing+=("${APT_PACKAGE_FOR[$cmd]}"); fi
   done
   if ((${#missing[@]} == 0)); then
-    log "redis-server, redis-cli and redis-benchmark are present"
+    log "${!APT_PACKAGE_FOR[*]} are present"
     return
   fi
   local packages

@@ -10,10 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"nexo/commands"
+	"nexo/engine/queue"
 	"nexo/engine/store"
 	"nexo/resp"
+	"nexo/wal"
 )
 
 // config is every setting of the process. Values come from the defaults,
@@ -23,6 +26,7 @@ type config struct {
 	Bind            string
 	Port            int
 	HTTPPort        int
+	Dashboard       bool // the page and its API on the HTTP port; /metrics and /healthz are always served
 	DataDir         string
 	Password        string
 	MaxMemory       int64
@@ -35,6 +39,10 @@ type config struct {
 	MaxMultibulkLen int64
 	MaxQueryBuffer  int64
 	Threads         int // GOMAXPROCS; 0 = every core
+	QueueDefaults   queue.Settings
+	QueueMaxPayload int64
+	QueueMaxPending int
+	PubSubLimit     commands.OutputLimit
 }
 
 // Defaults that are not owned by a package.
@@ -69,6 +77,8 @@ var options = []option{
 		func(c *config, v string) error { return setPort(&c.Port, v) }},
 	{"http-port", strconv.Itoa(defaultHTTPPort), "dashboard and metrics HTTP port",
 		func(c *config, v string) error { return setPort(&c.HTTPPort, v) }},
+	{"dashboard", "yes", "serve the dashboard page and its API on the HTTP port: yes or no (/metrics and /healthz are served either way)",
+		func(c *config, v string) error { return setYesNo(&c.Dashboard, v) }},
 	{"data-dir", defaultDataDir, "directory of the persistent brokers' data",
 		func(c *config, v string) error { c.DataDir = v; return nil }},
 	{"password", "", "password clients must give with AUTH or HELLO (empty: no authentication)",
@@ -93,6 +103,58 @@ var options = []option{
 		func(c *config, v string) error { return setBytes(&c.MaxQueryBuffer, v) }},
 	{"threads", "0", "CPU threads that run commands (GOMAXPROCS); 0 = every core",
 		func(c *config, v string) error { return setNonNegative(&c.Threads, v) }},
+	queueOption("visibility-timeout", "milliseconds a taken job stays invisible before it returns to its queue"),
+	queueOption("max-attempts", "deliveries of a job before it becomes a dead letter; 0 = unlimited"),
+	queueOption("backoff", "retry delay strategy: exponential (backoff-delay doubled per attempt) or fixed"),
+	queueOption("backoff-delay", "milliseconds before the first retry (every retry when fixed)"),
+	queueOption("backoff-max", "cap of the exponential retry delay, in milliseconds; 0 = none"),
+	queueOption("backoff-jitter", "random share of a retry delay, 0 to 1 (0.2: between 80% and 100% of it)"),
+	queueOption("dead-letter-max", "dead letters kept per queue; past it the oldest is dropped"),
+	queueOption("release-on-disconnect", "yes: the jobs of a consumer whose connection closes return to the queue at once"),
+	{"queue-max-payload", strconv.Itoa(queue.DefaultMaxPayload), "largest job payload, in bytes or with a unit",
+		func(c *config, v string) error { return setBytes(&c.QueueMaxPayload, v) }},
+	{"queue-max-pending", strconv.Itoa(wal.DefaultMaxPending), "queue log records waiting for the disk before writes are refused with OVERLOAD",
+		func(c *config, v string) error { return setPositive(&c.QueueMaxPending, v) }},
+	{"client-output-buffer-limit", defaultPubSubLimit.String(), "output buffer limit of subscribed connections, as Redis's: pubsub <hard> <soft> <soft-seconds> (sizes with units, 0 = no limit)",
+		func(c *config, v string) error { return setOutputLimit(&c.PubSubLimit, v) }},
+}
+
+// defaultPubSubLimit is Redis's "client-output-buffer-limit pubsub 32mb 8mb 60".
+var defaultPubSubLimit = commands.OutputLimit{
+	Hard: commands.DefaultPubSubHardLimit, Soft: commands.DefaultPubSubSoftLimit, SoftFor: commands.DefaultPubSubSoftFor,
+}
+
+// outputLimitFields is the number of words of client-output-buffer-limit:
+// the class, the hard limit, the soft limit and its seconds.
+const outputLimitFields = 4
+
+// setOutputLimit parses "pubsub <hard> <soft> <seconds>"; pub/sub is the
+// only class NEXO limits (normal clients are unlimited, as Redis's default).
+func setOutputLimit(dst *commands.OutputLimit, v string) error {
+	f := strings.Fields(v)
+	bad := fmt.Errorf("invalid value %q (pubsub <hard> <soft> <soft-seconds>, e.g. \"pubsub 32mb 8mb 60\"; only the pubsub class is supported)", v)
+	if len(f) != outputLimitFields || !strings.EqualFold(f[0], "pubsub") {
+		return bad
+	}
+	var lim commands.OutputLimit
+	var secs int
+	if setBytes(&lim.Hard, f[1]) != nil || setBytes(&lim.Soft, f[2]) != nil || setNonNegative(&secs, f[3]) != nil {
+		return bad
+	}
+	lim.SoftFor = time.Duration(secs) * time.Second
+	*dst = lim
+	return nil
+}
+
+// queueOption is the option --queue-PARAM: the default of a per-queue
+// setting, which QCONFIG SET overrides for one queue.
+func queueOption(param, usage string) option {
+	def, err := queue.DefaultSettings().Get(param)
+	if err != nil {
+		panic("nexo: " + err.Error())
+	}
+	return option{"queue-" + param, def, usage + " (default of every queue)",
+		func(c *config, v string) error { return c.QueueDefaults.Set(param, v) }}
 }
 
 // loadConfig builds the configuration from args, the environment (through
@@ -233,6 +295,22 @@ func setNonNegative(dst *int, v string) error {
 	return nil
 }
 
+func setYesNo(dst *bool, v string) error {
+	var s string
+	if err := setEnum(&s, v, "yes", "no"); err != nil {
+		return err
+	}
+	*dst = s == "yes"
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
 func setEnum(dst *string, v string, allowed ...string) error {
 	lv := strings.ToLower(v)
 	for _, a := range allowed {
@@ -277,6 +355,7 @@ func (c *config) params() []commands.Param {
 		{"bind", c.Bind},
 		{"port", strconv.Itoa(c.Port)},
 		{"http-port", strconv.Itoa(c.HTTPPort)},
+		{"dashboard", yesNo(c.Dashboard)},
 		{"dir", c.DataDir},
 		{"requirepass", c.Password},
 		{"maxmemory", strconv.FormatInt(c.MaxMemory, 10)},
@@ -292,6 +371,13 @@ func (c *config) params() []commands.Param {
 		{"save", ""},
 		{"appendonly", "no"},
 		{"databases", "1"},
+		{"queue-max-payload", strconv.FormatInt(c.QueueMaxPayload, 10)},
+		{"queue-max-pending", strconv.Itoa(c.QueueMaxPending)},
+		{"client-output-buffer-limit", c.PubSubLimit.String()},
+	}
+	for _, name := range queue.Params() {
+		v, _ := c.QueueDefaults.Get(name)
+		pairs = append(pairs, [2]string{"queue-" + name, v})
 	}
 	out := make([]commands.Param, len(pairs))
 	for i, p := range pairs {

@@ -58,6 +58,28 @@ func TestConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("the dashboard is on by default and turned off by flag, variable or file", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "nexo.conf")
+		os.WriteFile(file, []byte("dashboard no\n"), 0o600)
+		for _, tc := range []struct {
+			args []string
+			env  map[string]string
+			want bool
+		}{
+			{nil, nil, true},
+			{[]string{"--dashboard", "no"}, nil, false},
+			{nil, map[string]string{"NEXO_DASHBOARD": "NO"}, false},
+			{[]string{"--config", file}, nil, false},
+			{[]string{"--config", file}, map[string]string{"NEXO_DASHBOARD": "yes"}, true},
+		} {
+			c, err := loadConfig(tc.args, env(tc.env), io.Discard)
+			if err != nil {
+				t.Errorf("%v %v: %v", tc.args, tc.env, err)
+			} else if c.Dashboard != tc.want {
+				t.Errorf("%v %v: dashboard %v, want %v", tc.args, tc.env, c.Dashboard, tc.want)
+			}
+		}
+	})
 	t.Run("help lists every option with its variable", func(t *testing.T) {
 		var out strings.Builder
 		_, err := loadConfig([]string{"--help"}, env(nil), &out)
@@ -82,6 +104,7 @@ func TestConfig(t *testing.T) {
 			{[]string{"--maxmemory", "lots"}, nil, "--maxmemory"},
 			{[]string{"--maxmemory-policy", "sometimes"}, nil, "--maxmemory-policy"},
 			{[]string{"--fsync", "never"}, nil, "--fsync"},
+			{[]string{"--dashboard", "maybe"}, nil, "--dashboard"},
 			{[]string{"--maxclients", "0"}, nil, "--maxclients"},
 			{nil, map[string]string{"NEXO_TIMEOUT": "-1"}, "NEXO_TIMEOUT"},
 			{[]string{"--config", file}, nil, "unknown directive"},

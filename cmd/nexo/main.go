@@ -12,15 +12,20 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
 	"time"
 
 	"nexo/commands"
+	"nexo/dashboard"
+	"nexo/engine/pubsub"
+	"nexo/engine/queue"
 	"nexo/engine/store"
 	"nexo/internal/datadir"
 	"nexo/resp"
+	"nexo/wal"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -72,6 +77,16 @@ func serve(cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	qb, err := openQueue(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer qb.Close()
+	pb, err := openPubSub(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pb.Close()
 	srv, err := commands.NewServer(commands.Config{
 		Addr:        net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)),
 		Password:    cfg.Password,
@@ -82,18 +97,37 @@ func serve(cfg *config, log *slog.Logger) error {
 			MaxMultibulkLen: cfg.MaxMultibulkLen,
 			MaxQueryBuffer:  cfg.MaxQueryBuffer,
 		},
-		Version: version,
-		Params:  cfg.params(),
-		Logger:  log,
-		Store:   st,
+		Version:     version,
+		Params:      cfg.params(),
+		Logger:      log,
+		Store:       st,
+		Queue:       qb,
+		PubSub:      pb,
+		PubSubLimit: cfg.PubSubLimit,
 	})
 	if err != nil {
 		return err
 	}
-	served := make(chan error, 1)
+	// On an error the process exits, closing the RESP listener never served.
+	dash, err := dashboard.New(dashboard.Config{
+		Addr:        net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.HTTPPort)),
+		Password:    cfg.Password,
+		Version:     version,
+		MetricsOnly: !cfg.Dashboard,
+		DataDir:     cfg.DataDir,
+		Fsync:       cfg.Fsync,
+		Logger:      log,
+		Server:      srv,
+		Store:       st,
+	})
+	if err != nil {
+		return fmt.Errorf("http port: %w", err)
+	}
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve() }()
-	log.Info("ready to accept connections", "addr", srv.Addr().String(), "version", version,
-		"threads", runtime.GOMAXPROCS(0), "data_dir", cfg.DataDir)
+	go func() { served <- dash.Serve() }()
+	log.Info("ready to accept connections", "addr", srv.Addr().String(), "http", dash.Addr().String(),
+		"version", version, "threads", runtime.GOMAXPROCS(0), "data_dir", cfg.DataDir)
 
 	select {
 	case sig := <-signals:
@@ -103,9 +137,61 @@ func serve(cfg *config, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	if err := dash.Shutdown(ctx); err != nil {
+		log.Warn("http requests cut short", "err", err)
+	}
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("connections closed before finishing", "err", err)
 	}
 	log.Info("bye")
 	return nil
+}
+
+// queueDir is the QUEUE broker's log directory inside the data directory.
+const queueDir = "queue"
+
+// openQueue opens the QUEUE broker on its log, replaying it, and logs what
+// it loaded.
+func openQueue(cfg *config, log *slog.Logger) (*queue.Broker, error) {
+	fsync, err := wal.ParseFsync(cfg.Fsync)
+	if err != nil {
+		return nil, err
+	}
+	qb, err := queue.Open(queue.Config{
+		Dir:        filepath.Join(cfg.DataDir, queueDir),
+		WAL:        wal.Options{Fsync: fsync, MaxPending: cfg.QueueMaxPending, Logger: log},
+		Defaults:   cfg.QueueDefaults,
+		MaxPayload: int(cfg.QueueMaxPayload),
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	loaded := qb.Stats().Loaded
+	log.Info("queues loaded", "jobs", loaded.Jobs, "records", loaded.Records, "duration", loaded.Duration)
+	return qb, nil
+}
+
+// pubsubDir is the PUBSUB broker's retained log directory inside the data
+// directory.
+const pubsubDir = "pubsub"
+
+// openPubSub opens the PUBSUB broker on its retained log, replaying it,
+// and logs what it loaded.
+func openPubSub(cfg *config, log *slog.Logger) (*pubsub.Broker, error) {
+	fsync, err := wal.ParseFsync(cfg.Fsync)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := pubsub.Open(pubsub.Config{
+		Dir:    filepath.Join(cfg.DataDir, pubsubDir),
+		WAL:    wal.Options{Fsync: fsync, Logger: log},
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := pb.Stats()
+	log.Info("retained values loaded", "topics", st.Retained, "records", st.LogRecords)
+	return pb, nil
 }

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# nexo's pub/sub against redis-server, side by side in one run.
+#
+# Builds bin/nexo and the benchmark client (bench/pubsub), starts nexo and a
+# redis-server without persistence on free loopback ports, then runs each
+# test on each server in turn (nexo, redis, nexo, redis, ...) for ROUNDS
+# rounds. A test measures messages delivered per second, summed over the
+# subscribers:
+#   fanout1, fanout10, fanout100  1 publisher -> 1, 10, 100 subscribers
+#   fanin100                      100 publishers (one topic each) -> 1 subscriber
+# Each subscriber holds one wildcard subscription that matches every topic:
+# NEXO's own verbs on nexo (PPUB, PSUB bench/+), Redis's on redis (PUBLISH,
+# PSUBSCRIBE bench/*). Prints per test the median deliveries/s of each server
+# and their ratio, then the median and the worst ratio.
+#
+# Environment (defaults in brackets):
+#   ROUNDS [3]        rounds; use 5 when a decision hangs on less than 20%
+#   DURATION [3s]     how long the publishers publish in one run
+#   PAYLOAD [64]      payload size in bytes
+#   PIPELINE [64]     messages a publisher sends per write
+#   TESTS ["fanout1 fanout10 fanout100 fanin100"]
+#   NEXO_THREADS      passed to nexo as --threads when set
+#   RUN_TIMEOUT [120] seconds one run may take
+# Results are also written to bench/results/pubsub-<time>.csv.
+set -euo pipefail
+
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+readonly ROUNDS="${ROUNDS:-3}"
+readonly DURATION="${DURATION:-3s}"
+readonly PAYLOAD="${PAYLOAD:-64}"
+readonly PIPELINE="${PIPELINE:-64}"
+readonly TESTS="${TESTS:-fanout1 fanout10 fanout100 fanin100}"
+readonly RUN_TIMEOUT="${RUN_TIMEOUT:-120}"
+readonly THREADS="${NEXO_THREADS:-}"
+readonly RESULTS_DIR="$BENCH_ROOT/bench/results"
+
+for value in "$ROUNDS" "$PAYLOAD" "$PIPELINE" "$RUN_TIMEOUT"; do
+  [[ $value =~ ^[1-9][0-9]*$ ]] || die "expected a positive integer, got '$value'"
+done
+
+require_tools redis-server redis-cli go timeout
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bench_tmp
+build_nexo
+client="$BENCH_TMP/pubsub-bench"
+note "building $client"
+(cd "$BENCH_ROOT" && go build -o "$client" ./bench/pubsub)
+nexo_args=()
+if [[ -n $THREADS ]]; then nexo_args+=(--threads "$THREADS"); fi
+start_nexo "${nexo_args[@]}"
+start_redis
+
+mkdir -p "$RESULTS_DIR"
+results="$RESULTS_DIR/pubsub-$(date +%Y%m%d-%H%M%S).csv"
+echo 'round,server,test,deliveries_per_sec' >"$results"
+
+# shape TEST: the client's -publishers and -subscribers for a test.
+shape() {
+  case $1 in
+    fanout1) echo "-publishers 1 -subscribers 1" ;;
+    fanout10) echo "-publishers 1 -subscribers 10" ;;
+    fanout100) echo "-publishers 1 -subscribers 100" ;;
+    fanin100) echo "-publishers 100 -subscribers 1" ;;
+    *) die "unknown test '$1'" ;;
+  esac
+}
+
+# run_one SERVER ROUND TEST: one run of the client, appended to the results.
+run_one() {
+  local server=$1 round=$2 test=$3 rate
+  local -a args
+  read -r -a args <<<"$(shape "$test")"
+  case $server in
+    nexo) args+=(-addr "$BENCH_HOST:$NEXO_PORT" -pub PPUB -sub PSUB -pattern 'bench/+') ;;
+    redis) args+=(-addr "$BENCH_HOST:$REDIS_PORT" -pub PUBLISH -sub PSUBSCRIBE -pattern 'bench/*') ;;
+  esac
+  args+=(-duration "$DURATION" -payload "$PAYLOAD" -pipeline "$PIPELINE")
+  if ! run_child timeout "$RUN_TIMEOUT" "$client" "${args[@]}" >"$BENCH_TMP/run.out" 2>"$BENCH_TMP/run.err"; then
+    cat "$BENCH_TMP/run.err" >&2
+    die "$test against $server failed (round $round)"
+  fi
+  rate="$(cat "$BENCH_TMP/run.out")"
+  printf '%s,%s,%s,%s\n' "$round" "$server" "$test" "$rate" >>"$results"
+}
+
+note "$ROUNDS rounds of $TESTS, $DURATION each, ${PAYLOAD}-byte payloads, pipeline $PIPELINE${THREADS:+, nexo --threads $THREADS}"
+for ((round = 1; round <= ROUNDS; round++)); do
+  for test in $TESTS; do
+    note "round $round/$ROUNDS, $test: nexo"
+    run_one nexo "$round" "$test"
+    note "round $round/$ROUNDS, $test: redis"
+    run_one redis "$round" "$test"
+  done
+done
+
+# Medians per test and server, then the ratio nexo / redis.
+printf '\n%-10s %16s %16s %7s\n' test 'nexo msg/s' 'redis msg/s' ratio
+ratios="$BENCH_TMP/ratios"
+: >"$ratios"
+for test in $TESTS; do
+  nexo_rate="$(awk -F, -v t="$test" '$2 == "nexo" && $3 == t { print $4 }' "$results" | median)"
+  redis_rate="$(awk -F, -v t="$test" '$2 == "redis" && $3 == t { print $4 }' "$results" | median)"
+  ratio="$(awk -v a="$nexo_rate" -v b="$redis_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  printf '%-10s %16.0f %16.0f %7s\n' "$test" "$nexo_rate" "$redis_rate" "$ratio"
+  printf '%s %s\n' "$ratio" "$test" >>"$ratios"
+done
+median_ratio="$(cut -d' ' -f1 "$ratios" | median)"
+worst="$(sort -g "$ratios" | head -n1)"
+printf '\nmedian ratio %s, worst %s (%s)\n' "$median_ratio" "${worst%% *}" "${worst#* }"
+printf 'medians of %s rounds; deliveries per second summed over subscribers; raw runs: %s\n' "$ROUNDS" "${results#"$BENCH_ROOT"/}"

@@ -1,0 +1,298 @@
+// Command jobsbench measures end-to-end job throughput: producers push
+// jobs while workers take and complete them one at a time, and the clock
+// stops when the last job is completed. It drives NEXO's queue (QPUSH,
+// QPOP … BLOCK, QACK) or the reliable-queue pattern on Redis (LPUSH,
+// BLMOVE to a processing list, LREM), over plain RESP2 connections.
+//
+// Usage: jobsbench -mode nexo|redis -addr HOST:PORT [-jobs N] [-workers N]
+// [-producers N] [-batch N] [-size BYTES]. It prints one line:
+// "<mode> <jobs> jobs in <seconds> s: <jobs/s> jobs/s".
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the flags.
+const (
+	defaultJobs      = 200000
+	defaultWorkers   = 8
+	defaultProducers = 1
+	defaultBatch     = 64
+	defaultSize      = 100
+	// blockSeconds is how long a worker's blocking take waits before it
+	// checks whether every job is done.
+	blockSeconds = 1
+	// dialTimeout bounds connecting to the server.
+	dialTimeout = 5 * time.Second
+)
+
+// Names of the queue (NEXO) or lists (Redis) the benchmark uses.
+const (
+	queueName      = "bench:jobs"
+	processingList = "bench:jobs:processing"
+)
+
+func main() {
+	mode := flag.String("mode", "nexo", "nexo or redis")
+	addr := flag.String("addr", "127.0.0.1:6379", "server address")
+	jobs := flag.Int("jobs", defaultJobs, "jobs to push and complete")
+	workers := flag.Int("workers", defaultWorkers, "concurrent workers, one connection each")
+	producers := flag.Int("producers", defaultProducers, "concurrent producers, one connection each")
+	batch := flag.Int("batch", defaultBatch, "pushes a producer pipelines per write")
+	size := flag.Int("size", defaultSize, "payload bytes")
+	flag.Parse()
+	if *mode != "nexo" && *mode != "redis" {
+		fail(fmt.Errorf("unknown mode %q", *mode))
+	}
+	if *jobs <= 0 || *workers <= 0 || *producers <= 0 || *batch <= 0 || *size <= 0 {
+		fail(errors.New("every count must be positive"))
+	}
+	elapsed, err := run(*mode, *addr, *jobs, *workers, *producers, *batch, *size)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("%s %d jobs in %.3f s: %.0f jobs/s\n", *mode, *jobs, elapsed.Seconds(), float64(*jobs)/elapsed.Seconds())
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "jobsbench:", err)
+	os.Exit(1)
+}
+
+// payload makes job n's payload: unique (LREM finds exactly it) and size bytes long.
+func payload(n, size int) string {
+	p := "job-" + strconv.Itoa(n) + "-"
+	if len(p) >= size {
+		return p
+	}
+	return p + strings.Repeat("x", size-len(p))
+}
+
+func run(mode, addr string, jobs, workers, producers, batch, size int) (time.Duration, error) {
+	setup, err := dial(addr)
+	if err != nil {
+		return 0, err
+	}
+	defer setup.close()
+	if mode == "nexo" {
+		_, err = setup.do("QDEL", queueName)
+	} else {
+		_, err = setup.do("DEL", queueName, processingList)
+	}
+	if err != nil {
+		return 0, err
+	}
+
+	// Workers connect before the clock starts; the clock stops when the
+	// last job is completed, not when the idle workers' blocking takes
+	// time out.
+	conns := make([]*conn, workers)
+	for w := range conns {
+		if conns[w], err = dial(addr); err != nil {
+			return 0, err
+		}
+	}
+	var done atomic.Int64
+	finished := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, workers+producers)
+	start := time.Now()
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := work(mode, c, int64(jobs), &done, finished); err != nil && done.Load() < int64(jobs) {
+				errs <- err
+			}
+		}()
+	}
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Producer p pushes jobs p, p+producers, p+2×producers…
+			if err := produce(mode, addr, p, producers, jobs, batch, size); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	var elapsed time.Duration
+	select {
+	case <-finished:
+		elapsed = time.Since(start)
+	case err := <-errs:
+		for _, c := range conns {
+			c.close()
+		}
+		return 0, err
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return elapsed, nil
+}
+
+func produce(mode, addr string, first, step, jobs, batch, size int) error {
+	c, err := dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	cmd := "QPUSH"
+	if mode == "redis" {
+		cmd = "LPUSH"
+	}
+	pending := 0
+	for n := first; n < jobs; n += step {
+		c.send(cmd, queueName, payload(n, size))
+		if pending++; pending == batch {
+			if err := c.drain(pending); err != nil {
+				return err
+			}
+			pending = 0
+		}
+	}
+	return c.drain(pending)
+}
+
+// work takes and completes jobs one at a time on c until every job is
+// done; the worker that completes the last one closes finished.
+func work(mode string, c *conn, jobs int64, done *atomic.Int64, finished chan struct{}) error {
+	block := strconv.Itoa(blockSeconds)
+	for done.Load() < jobs {
+		if mode == "nexo" {
+			v, err := c.do("QPOP", queueName, "BLOCK", strconv.Itoa(blockSeconds*int(time.Second/time.Millisecond)))
+			if err != nil {
+				return err
+			}
+			job, ok := v.([]any)
+			if !ok {
+				continue
+			}
+			if _, err := c.do("QACK", queueName, job[1].(string)); err != nil {
+				return err
+			}
+		} else {
+			v, err := c.do("BLMOVE", queueName, processingList, "RIGHT", "LEFT", block)
+			if err != nil {
+				return err
+			}
+			p, ok := v.(string)
+			if !ok {
+				continue
+			}
+			if _, err := c.do("LREM", processingList, "1", p); err != nil {
+				return err
+			}
+		}
+		if done.Add(1) == jobs {
+			close(finished)
+		}
+	}
+	return nil
+}
+
+// conn is a minimal RESP2 client connection.
+type conn struct {
+	nc net.Conn
+	r  *bufio.Reader
+	w  *bufio.Writer
+}
+
+func dial(addr string) (*conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, nil
+}
+
+func (c *conn) close() { c.nc.Close() }
+
+func (c *conn) send(args ...string) {
+	c.w.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
+	for _, a := range args {
+		c.w.WriteString("$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n")
+	}
+}
+
+// drain flushes and reads n replies, failing on an error reply.
+func (c *conn) drain(n int) error {
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	for range n {
+		if _, err := c.read(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) do(args ...string) (any, error) {
+	c.send(args...)
+	if err := c.w.Flush(); err != nil {
+		return nil, err
+	}
+	return c.read()
+}
+
+// read returns a reply: string, int64, []any or nil; an error reply is an error.
+func (c *conn) read() (any, error) {
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return nil, errors.New("empty reply line")
+	}
+	switch line[0] {
+	case '+':
+		return line[1:], nil
+	case '-':
+		return nil, errors.New(line[1:])
+	case ':':
+		return strconv.ParseInt(line[1:], 10, 64)
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(c.r, buf); err != nil {
+			return nil, err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		out := make([]any, n)
+		for i := range out {
+			if out[i], err = c.read(); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected reply %q", line)
+}

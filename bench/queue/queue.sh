@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# QUEUE throughput: NEXO against redis-server with its append-only file, side
+# by side in one run, under the same fsync policy.
+#
+# For each policy in FSYNCS, starts nexo with --fsync POLICY and redis-server
+# with --appendonly yes --appendfsync POLICY, then runs ROUNDS rounds, each
+# alternating the two servers:
+#   (a) push: redis-benchmark, CLIENTS clients, QPUSH against LPUSH of a
+#       DATA_SIZE-byte payload, at each pipeline depth of PIPELINES;
+#   (b) jobs: bench/queue/jobsbench, one producer pipelining pushes while
+#       WORKERS workers each take and complete one job at a time, JOBS jobs:
+#       QPUSH, QPOP … BLOCK, QACK against the reliable-queue pattern
+#       LPUSH, BLMOVE to a processing list, LREM.
+# Prints per policy and test the median rate of each server and their
+# ratio, then the median and the worst ratio across all rows.
+#
+# Environment (defaults in brackets):
+#   ROUNDS [3]                 rounds; use 5 when a decision hangs on less than 20%
+#   FSYNCS ["always everysec"] fsync policies
+#   REQUESTS [100000]          pushes per redis-benchmark run (-n)
+#   CLIENTS [50]               redis-benchmark connections (-c)
+#   PIPELINES ["1 16"]         redis-benchmark pipeline depths (-P)
+#   DATA_SIZE [100]            payload bytes
+#   JOBS [50000]               jobs per jobsbench run
+#   WORKERS [8]                jobsbench workers
+#   NEXO_THREADS               passed to nexo as --threads when set
+#   RUN_TIMEOUT [600]          seconds one run may take
+# Results are also written to bench/results/queue-<time>.csv.
+set -euo pipefail
+
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+readonly ROUNDS="${ROUNDS:-3}"
+readonly FSYNCS="${FSYNCS:-always everysec}"
+readonly REQUESTS="${REQUESTS:-100000}"
+readonly CLIENTS="${CLIENTS:-50}"
+readonly PIPELINES="${PIPELINES:-1 16}"
+readonly DATA_SIZE="${DATA_SIZE:-100}"
+readonly JOBS="${JOBS:-50000}"
+readonly WORKERS="${WORKERS:-8}"
+readonly RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
+readonly THREADS="${NEXO_THREADS:-}"
+readonly RESULTS_DIR="$BENCH_ROOT/bench/results"
+# The queue (NEXO) or list (Redis) redis-benchmark pushes to.
+readonly PUSH_KEY=bench:push
+
+for value in "$ROUNDS" "$REQUESTS" "$CLIENTS" "$DATA_SIZE" "$JOBS" "$WORKERS" "$RUN_TIMEOUT" $PIPELINES; do
+  [[ $value =~ ^[1-9][0-9]*$ ]] || die "expected a positive integer, got '$value'"
+done
+for policy in $FSYNCS; do
+  [[ $policy =~ ^(always|everysec|no)$ ]] || die "unknown fsync policy '$policy'"
+done
+
+require_tools redis-server redis-cli redis-benchmark timeout go
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bench_tmp
+build_nexo
+jobsbench="$BENCH_TMP/jobsbench"
+note "building $jobsbench"
+(cd "$BENCH_ROOT" && go build -o "$jobsbench" ./bench/queue/jobsbench)
+
+mkdir -p "$RESULTS_DIR"
+results="$RESULTS_DIR/queue-$(date +%Y%m%d-%H%M%S).csv"
+echo 'round,fsync,server,test,rate' >"$results"
+payload="$(head -c "$DATA_SIZE" /dev/zero | tr '\0' x)"
+
+# push_run SERVER PORT ROUND POLICY PIPELINE: one redis-benchmark run.
+push_run() {
+  local server=$1 port=$2 round=$3 policy=$4 pipeline=$5 cmd=QPUSH out rate
+  if [[ $server == redis ]]; then cmd=LPUSH; fi
+  out="$BENCH_TMP/run.csv"
+  if ! run_child timeout "$RUN_TIMEOUT" redis-benchmark -h "$BENCH_HOST" -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
+    -P "$pipeline" --csv "$cmd" "$PUSH_KEY" "$payload" >"$out" 2>"$BENCH_TMP/run.err"; then
+    cat "$BENCH_TMP/run.err" >&2
+    die "redis-benchmark against $server failed (round $round, fsync $policy, -P $pipeline)"
+  fi
+  rate="$(awk -F'","' 'NR > 1 { print $2 }' "$out")"
+  echo "$round,$policy,$server,push-P$pipeline,$rate" >>"$results"
+}
+
+# jobs_run SERVER PORT ROUND POLICY: one jobsbench run.
+jobs_run() {
+  local server=$1 port=$2 round=$3 policy=$4 out rate
+  if ! out="$(run_child timeout "$RUN_TIMEOUT" "$jobsbench" -mode "$server" -addr "$BENCH_HOST:$port" \
+    -jobs "$JOBS" -workers "$WORKERS" -size "$DATA_SIZE" 2>"$BENCH_TMP/run.err")"; then
+    cat "$BENCH_TMP/run.err" >&2
+    die "jobsbench against $server failed (round $round, fsync $policy)"
+  fi
+  # "nexo 50000 jobs in 1.234 s: 40519 jobs/s"
+  rate="$(awk '{ print $(NF - 1) }' <<<"$out")"
+  echo "$round,$policy,$server,jobs-${WORKERS}w,$rate" >>"$results"
+}
+
+nexo_args=()
+if [[ -n $THREADS ]]; then nexo_args+=(--threads "$THREADS"); fi
+note "$ROUNDS rounds per fsync policy ($FSYNCS): redis-benchmark -c $CLIENTS -n $REQUESTS -P {${PIPELINES// /,}}, jobsbench $JOBS jobs $WORKERS workers, $DATA_SIZE-byte payloads"
+for policy in $FSYNCS; do
+  start_nexo --fsync "$policy" "${nexo_args[@]}"
+  start_redis --appendonly yes --appendfsync "$policy"
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for pipeline in $PIPELINES; do
+      note "fsync $policy, round $round/$ROUNDS, push -P $pipeline: nexo, redis"
+      push_run nexo "$NEXO_PORT" "$round" "$policy" "$pipeline"
+      push_run redis "$REDIS_PORT" "$round" "$policy" "$pipeline"
+    done
+    note "fsync $policy, round $round/$ROUNDS, jobs: nexo, redis"
+    jobs_run nexo "$NEXO_PORT" "$round" "$policy"
+    jobs_run redis "$REDIS_PORT" "$round" "$policy"
+  done
+  stop_pid "$NEXO_PID" nexo
+  stop_pid "$REDIS_PID" redis-server
+  NEXO_PID=
+  REDIS_PID=
+  rm -rf "$BENCH_TMP/nexo-data" "$BENCH_TMP/redis-data"
+done
+
+# Medians per policy, test and server, then the ratio nexo / redis.
+printf '\n%-9s %-10s %14s %14s %7s\n' fsync test 'nexo per s' 'redis per s' ratio
+ratios="$BENCH_TMP/ratios"
+: >"$ratios"
+for policy in $FSYNCS; do
+  for test in $(tail -n +2 "$results" | awk -F, -v f="$policy" '$2 == f { print $4 }' | awk '!seen[$0]++'); do
+    nexo_rate="$(awk -F, -v f="$policy" -v t="$test" '$2 == f && $3 == "nexo" && $4 == t { print $5 }' "$results" | median)"
+    redis_rate="$(awk -F, -v f="$policy" -v t="$test" '$2 == f && $3 == "redis" && $4 == t { print $5 }' "$results" | median)"
+    ratio="$(awk -v a="$nexo_rate" -v b="$redis_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+    printf '%-9s %-10s %14.0f %14.0f %7s\n' "$policy" "$test" "$nexo_rate" "$redis_rate" "$ratio"
+    printf '%s %s %s\n' "$ratio" "$policy" "$test" >>"$ratios"
+  done
+done
+median_ratio="$(cut -d' ' -f1 "$ratios" | median)"
+worst="$(sort -g "$ratios" | head -n1)"
+printf '\nmedian ratio %s, worst %s (%s)\n' "$median_ratio" "${worst%% *}" "${worst#* }"
+printf 'medians of %s rounds; push = QPUSH / LPUSH per s, jobs = completed jobs per s; raw runs: %s\n' \
+  "$ROUNDS" "${results#"$BENCH_ROOT"/}"

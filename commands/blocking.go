@@ -1,0 +1,105 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+)
+
+// peekBufferSize is how much a disconnect watcher peeks at: one byte tells
+// pending input from a closed connection.
+const peekBufferSize = 1
+
+// beginBlock prepares the connection to wait inside a command, as Redis
+// does for a blocked client: the replies buffered by the commands before it
+// in the pipeline are sent first (once their records are durable). The
+// context ends when timeout passes (0: never), when the peer closes the
+// connection, or when the server shuts down; end must be called once the
+// command stops waiting. ok is false when the connection cannot wait (it
+// failed, or the server is draining): the command then answers as for a
+// timeout.
+func (c *Client) beginBlock(timeout time.Duration) (ctx context.Context, end func(), ok bool) {
+	if err := c.awaitDurable(); err != nil {
+		c.closing = true
+		return nil, nil, false
+	}
+	if err := c.w.Flush(); err != nil {
+		c.closing = true
+		return nil, nil, false
+	}
+	if c.nc.Draining() {
+		return nil, nil, false
+	}
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
+	}
+	c.srv.blocked.Add(1)
+	stop := c.watchPeer(cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		c.srv.blocked.Add(-1)
+	}, true
+}
+
+// watchPeer cancels when the peer closes the connection or the server
+// drains it, without consuming the connection's input: it peeks at the
+// socket (recv with MSG_PEEK) each time the poller reports it readable. A
+// read of 0 bytes is the peer's close. Pending input (commands pipelined
+// behind the blocking one) ends the watch: a close behind it cannot be seen
+// without reading, so it is noticed when the command returns. The returned
+// stop ends the watch and restores the read deadline the connection had: a
+// blocked connection is never idle.
+func (c *Client) watchPeer(cancel context.CancelFunc) (stop func()) {
+	sc, ok := c.nc.Conn.(syscall.Conn)
+	if !ok {
+		return func() {}
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return func() {}
+	}
+	c.clearReadDeadline()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var buf [peekBufferSize]byte
+		gone := false
+		err := rc.Read(func(fd uintptr) bool {
+			n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			for errors.Is(err, syscall.EINTR) {
+				n, _, err = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			}
+			switch {
+			case errors.Is(err, syscall.EAGAIN):
+				return false // wait until the socket is readable
+			case err != nil, n == 0:
+				gone = true
+			}
+			return true
+		})
+		if gone || (err != nil && c.nc.Draining()) {
+			cancel()
+		}
+	}()
+	return func() {
+		// A read deadline in the past wakes the watcher's poll at once.
+		c.nc.Conn.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		c.clearReadDeadline()
+	}
+}
+
+// clearReadDeadline removes the read deadline, unless the server is
+// draining the connection: Drain's deadline must stay. Drain sets its flag
+// before its deadline, so checking the flag after clearing cannot miss it.
+func (c *Client) clearReadDeadline() {
+	c.nc.Conn.SetReadDeadline(time.Time{})
+	if c.nc.Draining() {
+		c.nc.Conn.SetReadDeadline(time.Now())
+	}
+}

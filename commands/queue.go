@@ -1,0 +1,826 @@
+package commands
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"nexo/engine/queue"
+	"nexo/internal/glob"
+	"nexo/resp"
+)
+
+// Commands of the QUEUE broker: push, take, settle, inspect and manage
+// jobs. Every reply that acknowledges a change waits, with the rest of its
+// pipeline, until the change is durable (needDurable).
+
+const (
+	// defaultDeadListCount is how many dead letters QDLQ LIST returns
+	// without COUNT.
+	defaultDeadListCount = 100
+	// queueCloseHook names the close hook that releases a connection's jobs.
+	queueCloseHook = "queue"
+	// Fields of a job in a QPOP reply, and of a job's history entry.
+	jobFields     = 7
+	failureFields = 4
+	// jobInfoFields is the number of fields of a job in QPEEK and QDLQ LIST.
+	jobInfoFields = 15
+	// countsFields is the number of job counts (ready, delayed, inflight, dead).
+	countsFields = 4
+)
+
+const (
+	errNoQueue   = "ERR the queue broker is not enabled"
+	errNoPayload = "ERR QPUSH needs a payload after its options"
+	errNegative  = "ERR timeout is negative"
+)
+
+func (s *Server) registerQueue() {
+	const (
+		wq = Write | Fast    // writes in logarithmic time
+		rq = ReadOnly | Fast // reads in logarithmic time
+	)
+	for _, cmd := range []*Command{
+		{Name: "qpush", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: Write, Summary: "Adds jobs to a queue, creating it; returns their ids.",
+			Syntax: "queue [DELAY milliseconds] [PRIORITY priority] [DEDUP id] payload [payload ...]", Handler: cmdQPush},
+		{Name: "qpop", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: Write | Blocking, Summary: "Takes jobs from a queue, optionally waiting for one.",
+			Syntax: "queue [COUNT count] [BLOCK milliseconds] [VISIBILITY milliseconds]", Handler: cmdQPop},
+		{Name: "qack", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Completes jobs the connection holds: they are removed.",
+			Syntax: "queue id [id ...]", Handler: cmdQAck},
+		{Name: "qnack", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Fails a job the connection holds: it is retried after a backoff or becomes a dead letter.",
+			Syntax: "queue id [DELAY milliseconds] [ERROR message]", Handler: cmdQNack},
+		{Name: "qtouch", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Extends the visibility timeout of a job the connection holds.",
+			Syntax: "queue id [milliseconds]", Handler: cmdQTouch},
+		{Name: "qlen", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: rq, Summary: "Returns the numbers of ready, delayed, in-flight and dead jobs of a queue.",
+			Syntax: "queue", Handler: cmdQLen},
+		{Name: "qinfo", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: ReadOnly, Summary: "Returns a queue's settings, job counts and counters.",
+			Syntax: "queue", Handler: cmdQInfo},
+		{Name: "qpeek", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: ReadOnly, Summary: "Returns the next ready jobs without taking them.",
+			Syntax: "queue [COUNT count]", Handler: cmdQPeek},
+		{Name: "qpurge", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Removes every ready and delayed job of a queue.",
+			Syntax: "queue", Handler: cmdQPurge},
+		{Name: "qdel", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Deletes a queue with its jobs, dead letters and settings.",
+			Syntax: "queue", Handler: cmdQDel},
+		{Name: "qlist", Arity: -1, Flags: ReadOnly, Summary: "Lists the queues with their job counts.",
+			Syntax: "[MATCH pattern]", Handler: cmdQList},
+		{Name: "qpause", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: wq, Summary: "Stops handing out a queue's jobs; pushes are still accepted.",
+			Syntax: "queue", Handler: queuePauseHandler(true)},
+		{Name: "qresume", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: wq, Summary: "Resumes handing out a paused queue's jobs.",
+			Syntax: "queue", Handler: queuePauseHandler(false)},
+		{Name: "qconfig", Arity: -2, Summary: "A container for per-queue settings commands.",
+			Syntax: "subcommand [argument ...]", Handler: containerHandler("qconfig")},
+		{Name: "qconfig|get", FirstKey: 2, LastKey: 2, Step: 1, Arity: -3, Flags: ReadOnly, Summary: "Returns a queue's effective settings.",
+			Syntax: "queue [parameter [parameter ...]]", Handler: cmdQConfigGet},
+		{Name: "qconfig|set", FirstKey: 2, LastKey: 2, Step: 1, Arity: -5, Flags: Write, Summary: "Overrides settings of a queue, creating it.",
+			Syntax: "queue parameter value [parameter value ...]", Handler: cmdQConfigSet},
+		{Name: "qconfig|help", Arity: 2, Summary: "Returns helpful text about the different subcommands.",
+			Handler: helpHandler(qconfigHelp)},
+		{Name: "qdlq", Arity: -2, Summary: "A container for dead-letter commands.",
+			Syntax: "subcommand [argument ...]", Handler: containerHandler("qdlq")},
+		{Name: "qdlq|list", FirstKey: 2, LastKey: 2, Step: 1, Arity: -3, Flags: ReadOnly, Summary: "Returns a queue's dead letters, oldest first, with their failure history.",
+			Syntax: "queue [COUNT count]", Handler: cmdQDLQList},
+		{Name: "qdlq|requeue", FirstKey: 2, LastKey: 2, Step: 1, Arity: -3, Flags: Write, Summary: "Moves dead letters back to work, in the same or another queue.",
+			Syntax: "queue [TO target] [id [id ...]]", Handler: cmdQDLQRequeue},
+		{Name: "qdlq|purge", FirstKey: 2, LastKey: 2, Step: 1, Arity: -3, Flags: Write, Summary: "Removes dead letters.",
+			Syntax: "queue [id [id ...]]", Handler: cmdQDLQPurge},
+		{Name: "qdlq|help", Arity: 2, Summary: "Returns helpful text about the different subcommands.",
+			Handler: helpHandler(qdlqHelp)},
+	} {
+		cmd.Group, cmd.Since = "queue", "0.2.0"
+		s.table.add(cmd)
+	}
+}
+
+var qconfigHelp = []string{
+	"QCONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"GET <queue> [<parameter> ...]", "    Return the queue's effective settings (all of them without a parameter).",
+	"SET <queue> <parameter> <value> [<parameter> <value> ...]", "    Override settings of the queue; the value 'default' restores the server's default.",
+	"HELP", "    Print this help.",
+}
+
+var qdlqHelp = []string{
+	"QDLQ <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"LIST <queue> [COUNT <count>]", "    Return dead letters, oldest first, with their failure history.",
+	"REQUEUE <queue> [TO <target>] [<id> ...]", "    Move dead letters (all without ids) back to the queue or to the target.",
+	"PURGE <queue> [<id> ...]", "    Remove dead letters (all without ids).",
+	"HELP", "    Print this help.",
+}
+
+func containerHandler(name string) Handler {
+	return func(c *Client, args [][]byte) { c.replyError(unknownSubcommand(name, args[1])) }
+}
+
+func helpHandler(lines []string) Handler {
+	return func(c *Client, _ [][]byte) { c.helpReply(lines) }
+}
+
+// queues returns the QUEUE broker, or answers an error when the server has none.
+func (c *Client) queues() *queue.Broker {
+	qb := c.srv.cfg.Queue
+	if qb == nil {
+		c.replyError(errNoQueue)
+	}
+	return qb
+}
+
+// replyQueueErr answers a queue error: job errors name the job, setting
+// errors say what is wrong with the value, the rest go through brokerErrors.
+func (c *Client) replyQueueErr(err error) {
+	var je *queue.JobError
+	switch {
+	case errors.As(err, &je) && brokerErrors[je.Err] != "":
+		c.replyError(brokerErrors[je.Err] + ": " + strconv.FormatUint(je.ID, 10))
+	case errors.Is(err, queue.ErrInvalidValue), errors.Is(err, queue.ErrUnknownParam):
+		c.replyError("ERR " + sanitize([]byte(err.Error())))
+	default:
+		c.replyErr(err)
+	}
+}
+
+// parseMs reads whole milliseconds at args[i], from min to
+// queue.MaxDuration; it returns an error reply naming the option.
+func parseMs(arg []byte, option string, min int64) (time.Duration, string) {
+	n, ok := resp.ParseInt(arg)
+	switch {
+	case !ok:
+		return 0, errNotInteger
+	case n < min || n > queue.MaxDuration.Milliseconds():
+		return 0, "ERR " + option + " must be between " + strconv.FormatInt(min, 10) + " and " +
+			strconv.FormatInt(queue.MaxDuration.Milliseconds(), 10) + " milliseconds"
+	}
+	return time.Duration(n) * time.Millisecond, ""
+}
+
+// parseCount reads a COUNT value, which must be positive.
+func parseCount(arg []byte) (int, string) {
+	n, ok := resp.ParseInt(arg)
+	switch {
+	case !ok:
+		return 0, errNotInteger
+	case n <= 0:
+		return 0, errCountNegZero
+	case n > math.MaxInt32:
+		return math.MaxInt32, ""
+	}
+	return int(n), ""
+}
+
+// parseID reads a job id: a positive decimal integer.
+func parseID(arg []byte) (uint64, string) {
+	id, err := strconv.ParseUint(string(arg), 10, 64)
+	if err != nil || id == 0 {
+		return 0, "ERR invalid job id '" + sanitize(truncate(arg, unknownArgsPreview)) + "'"
+	}
+	return id, ""
+}
+
+func parseIDs(args [][]byte) ([]uint64, string) {
+	ids := make([]uint64, len(args))
+	for i, a := range args {
+		id, msg := parseID(a)
+		if msg != "" {
+			return nil, msg
+		}
+		ids[i] = id
+	}
+	return ids, ""
+}
+
+func cmdQPush(c *Client, args [][]byte) {
+	var o queue.PushOptions
+	i := 2
+options:
+	for i+1 < len(args) {
+		var msg string
+		switch arg := args[i]; {
+		case is(arg, "DELAY"):
+			o.Delay, msg = parseMs(args[i+1], "DELAY", 0)
+		case is(arg, "PRIORITY"):
+			n, ok := resp.ParseInt(args[i+1])
+			if !ok {
+				msg = errNotInteger
+			}
+			o.Priority = n
+		case is(arg, "DEDUP"):
+			if len(args[i+1]) == 0 {
+				msg = "ERR DEDUP id must not be empty"
+			}
+			o.Dedup = string(args[i+1])
+		default:
+			break options
+		}
+		if msg != "" {
+			c.replyError(msg)
+			return
+		}
+		i += 2
+	}
+	if i >= len(args) {
+		c.replyError(errNoPayload)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	ids, idx, err := qb.Push(string(args[1]), args[i:], o)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Array(len(ids))
+	for _, id := range ids {
+		c.w.BulkString(strconv.FormatUint(id, 10))
+	}
+}
+
+func cmdQPop(c *Client, args [][]byte) {
+	var o queue.PopOptions
+	var block time.Duration
+	blocking, withCount := false, false
+	for i := 2; i < len(args); i += 2 {
+		if i+1 >= len(args) {
+			c.replyError(errSyntax)
+			return
+		}
+		var msg string
+		switch arg := args[i]; {
+		case is(arg, "COUNT"):
+			o.Count, msg = parseCount(args[i+1])
+			withCount = true
+		case is(arg, "BLOCK"):
+			if n, ok := resp.ParseInt(args[i+1]); ok && n < 0 {
+				msg = errNegative
+			} else {
+				block, msg = parseMs(args[i+1], "BLOCK", 0)
+			}
+			blocking = true
+		case is(arg, "VISIBILITY"):
+			o.Visibility, msg = parseMs(args[i+1], "VISIBILITY", 1)
+		default:
+			msg = errSyntax
+		}
+		if msg != "" {
+			c.replyError(msg)
+			return
+		}
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	name := string(args[1])
+	jobs, idx, err := qb.Pop(name, c.id, o)
+	if err == nil && len(jobs) == 0 && blocking {
+		if ctx, end, ok := c.beginBlock(block); ok {
+			jobs, idx, err = qb.PopWait(ctx, name, c.id, o)
+			end()
+		}
+	}
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	if len(jobs) > 0 && !c.hasCloseHook(queueCloseHook) {
+		c.onClose(queueCloseHook, func() { c.releaseJobs(qb) })
+	}
+	c.needDurable(qb, idx)
+	switch {
+	case withCount && len(jobs) == 0:
+		c.w.NullArray()
+	case withCount:
+		c.w.Array(len(jobs))
+		for _, j := range jobs {
+			writeJob(c, j)
+		}
+	case len(jobs) == 0:
+		c.w.Null()
+	default:
+		writeJob(c, jobs[0])
+	}
+}
+
+// hasCloseHook reports whether a close hook of that name is registered.
+func (c *Client) hasCloseHook(name string) bool {
+	for _, h := range c.closeHooks {
+		if h.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseJobs runs when a connection that took jobs closes: its jobs go
+// back to their queues at once (see queue.Broker.Release). A shutdown
+// leaves them in flight: the restart makes them ready again without
+// counting a failure.
+func (c *Client) releaseJobs(qb *queue.Broker) {
+	if c.nc.Draining() {
+		return
+	}
+	if err := qb.Release(c.id); err != nil {
+		c.srv.log.Warn("jobs of a closed connection stay in flight until their visibility timeout",
+			"id", c.id, "addr", c.addr, "err", err)
+	}
+}
+
+// writeJob writes a job as a consumer receives it: a map (a flat array in RESP2).
+func writeJob(c *Client, j queue.Job) {
+	c.w.Map(jobFields)
+	c.w.BulkString("id")
+	c.w.BulkString(strconv.FormatUint(j.ID, 10))
+	c.w.BulkString("queue")
+	c.w.BulkString(j.Queue)
+	c.w.BulkString("payload")
+	c.w.Bulk(j.Payload)
+	c.w.BulkString("attempt")
+	c.w.Int(int64(j.Attempt))
+	c.w.BulkString("priority")
+	c.w.Int(j.Priority)
+	c.w.BulkString("enqueued_ms")
+	c.w.Int(j.Enqueued.UnixMilli())
+	c.w.BulkString("deadline_ms")
+	c.w.Int(j.Deadline.UnixMilli())
+}
+
+// writeMs writes a time in unix milliseconds, or null for the zero time.
+func writeMs(c *Client, t time.Time) {
+	if t.IsZero() {
+		c.w.Null()
+		return
+	}
+	c.w.Int(t.UnixMilli())
+}
+
+// writeJobInfo writes a job with its state and failure history.
+func writeJobInfo(c *Client, j queue.JobInfo) {
+	c.w.Map(jobInfoFields)
+	c.w.BulkString("id")
+	c.w.BulkString(strconv.FormatUint(j.ID, 10))
+	c.w.BulkString("queue")
+	c.w.BulkString(j.Queue)
+	c.w.BulkString("payload")
+	c.w.Bulk(j.Payload)
+	c.w.BulkString("state")
+	c.w.BulkString(j.State.String())
+	c.w.BulkString("attempt")
+	c.w.Int(int64(j.Attempt))
+	c.w.BulkString("priority")
+	c.w.Int(j.Priority)
+	c.w.BulkString("enqueued_ms")
+	c.w.Int(j.Enqueued.UnixMilli())
+	c.w.BulkString("due_ms")
+	writeMs(c, j.Due)
+	c.w.BulkString("dedup")
+	if j.Dedup == "" {
+		c.w.Null()
+	} else {
+		c.w.BulkString(j.Dedup)
+	}
+	c.w.BulkString("failures")
+	c.w.Int(int64(j.FailureCount))
+	c.w.BulkString("first_failure_ms")
+	writeMs(c, j.FirstFailure)
+	var last queue.Failure
+	if n := len(j.Failures); n > 0 {
+		last = j.Failures[n-1]
+	}
+	c.w.BulkString("last_failure_ms")
+	writeMs(c, last.At)
+	c.w.BulkString("last_reason")
+	if last.At.IsZero() {
+		c.w.Null()
+	} else {
+		c.w.BulkString(last.Reason.String())
+	}
+	c.w.BulkString("last_error")
+	if last.At.IsZero() {
+		c.w.Null()
+	} else {
+		c.w.BulkString(last.Message)
+	}
+	c.w.BulkString("errors")
+	c.w.Array(len(j.Failures))
+	for _, f := range j.Failures {
+		c.w.Map(failureFields)
+		c.w.BulkString("at_ms")
+		c.w.Int(f.At.UnixMilli())
+		c.w.BulkString("attempt")
+		c.w.Int(int64(f.Attempt))
+		c.w.BulkString("reason")
+		c.w.BulkString(f.Reason.String())
+		c.w.BulkString("message")
+		c.w.BulkString(f.Message)
+	}
+}
+
+func cmdQAck(c *Client, args [][]byte) {
+	ids, msg := parseIDs(args[2:])
+	if msg != "" {
+		c.replyError(msg)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	n, idx, err := qb.Ack(string(args[1]), c.id, ids)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Int(int64(n))
+}
+
+func cmdQNack(c *Client, args [][]byte) {
+	id, msg := parseID(args[2])
+	if msg != "" {
+		c.replyError(msg)
+		return
+	}
+	var o queue.NackOptions
+	for i := 3; i < len(args); i += 2 {
+		if i+1 >= len(args) {
+			c.replyError(errSyntax)
+			return
+		}
+		switch arg := args[i]; {
+		case is(arg, "DELAY") && !o.HasDelay:
+			o.Delay, msg = parseMs(args[i+1], "DELAY", 0)
+			o.HasDelay = true
+		case is(arg, "ERROR"):
+			o.Message = string(args[i+1])
+		default:
+			msg = errSyntax
+		}
+		if msg != "" {
+			c.replyError(msg)
+			return
+		}
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	st, idx, err := qb.Nack(string(args[1]), c.id, id, o)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Simple(st.String())
+}
+
+func cmdQTouch(c *Client, args [][]byte) {
+	if len(args) > 4 {
+		c.replyError(errSyntax)
+		return
+	}
+	id, msg := parseID(args[2])
+	if msg != "" {
+		c.replyError(msg)
+		return
+	}
+	var ext time.Duration
+	if len(args) == 4 {
+		if ext, msg = parseMs(args[3], "the visibility timeout", 1); msg != "" {
+			c.replyError(msg)
+			return
+		}
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	deadline, idx, err := qb.Touch(string(args[1]), c.id, id, ext)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Int(deadline.UnixMilli())
+}
+
+// writeCounts writes a map of the four job counts followed by extra
+// fields, which the caller writes.
+func writeCounts(c *Client, n queue.Counts, extra int) {
+	c.w.Map(countsFields + extra)
+	c.w.BulkString("ready")
+	c.w.Int(int64(n.Ready))
+	c.w.BulkString("delayed")
+	c.w.Int(int64(n.Delayed))
+	c.w.BulkString("inflight")
+	c.w.Int(int64(n.InFlight))
+	c.w.BulkString("dead")
+	c.w.Int(int64(n.Dead))
+}
+
+func cmdQLen(c *Client, args [][]byte) {
+	if qb := c.queues(); qb != nil {
+		writeCounts(c, qb.Len(string(args[1])), 0)
+	}
+}
+
+// qinfoExtraFields are the QINFO fields after the four counts.
+const qinfoExtraFields = 11
+
+func cmdQInfo(c *Client, args [][]byte) {
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	in := qb.Info(string(args[1]))
+	writeCounts(c, in.Counts, qinfoExtraFields)
+	c.w.BulkString("name")
+	c.w.BulkString(in.Name)
+	c.w.BulkString("paused")
+	c.w.Bool(in.Paused)
+	c.w.BulkString("consumers_waiting")
+	c.w.Int(int64(in.Consumers))
+	c.w.BulkString("pushed")
+	c.w.Int(in.Pushed)
+	c.w.BulkString("delivered")
+	c.w.Int(in.Delivered)
+	c.w.BulkString("acked")
+	c.w.Int(in.Acked)
+	c.w.BulkString("failed")
+	c.w.Int(in.Failed)
+	c.w.BulkString("dead_lettered")
+	c.w.Int(in.DeadLettered)
+	c.w.BulkString("dead_dropped")
+	c.w.Int(in.DeadDropped)
+	c.w.BulkString("settings")
+	writeSettings(c, in.Settings, queue.Params())
+	c.w.BulkString("overrides")
+	c.w.Array(len(in.Overrides))
+	for _, p := range in.Overrides {
+		c.w.BulkString(p)
+	}
+}
+
+// writeSettings writes the named settings as a map of name to value text.
+func writeSettings(c *Client, s queue.Settings, names []string) {
+	c.w.Map(len(names))
+	for _, p := range names {
+		v, _ := s.Get(p)
+		c.w.BulkString(p)
+		c.w.BulkString(v)
+	}
+}
+
+func cmdQPeek(c *Client, args [][]byte) {
+	count := 1
+	switch {
+	case len(args) == 4 && is(args[2], "COUNT"):
+		var msg string
+		if count, msg = parseCount(args[3]); msg != "" {
+			c.replyError(msg)
+			return
+		}
+	case len(args) != 2:
+		c.replyError(errSyntax)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	jobs := qb.Peek(string(args[1]), count)
+	c.w.Array(len(jobs))
+	for _, j := range jobs {
+		writeJobInfo(c, j)
+	}
+}
+
+func cmdQPurge(c *Client, args [][]byte) {
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	n, idx, err := qb.Purge(string(args[1]))
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Int(int64(n))
+}
+
+func cmdQDel(c *Client, args [][]byte) {
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	ok, idx, err := qb.Delete(string(args[1]))
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Int(b2i(ok))
+}
+
+// qlistFields are the fields of a queue in QLIST: its name, paused and the four counts.
+const qlistFields = 2
+
+func cmdQList(c *Client, args [][]byte) {
+	var pattern []byte
+	switch {
+	case len(args) == 3 && is(args[1], "MATCH"):
+		pattern = args[2]
+	case len(args) != 1:
+		c.replyError(errSyntax)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	var list []queue.QueueInfo
+	for _, in := range qb.List() {
+		if pattern == nil || glob.Match(pattern, []byte(in.Name)) {
+			list = append(list, in)
+		}
+	}
+	c.w.Array(len(list))
+	for _, in := range list {
+		writeCounts(c, in.Counts, qlistFields)
+		c.w.BulkString("name")
+		c.w.BulkString(in.Name)
+		c.w.BulkString("paused")
+		c.w.Bool(in.Paused)
+	}
+}
+
+func queuePauseHandler(paused bool) Handler {
+	return func(c *Client, args [][]byte) {
+		qb := c.queues()
+		if qb == nil {
+			return
+		}
+		idx, err := qb.Pause(string(args[1]), paused)
+		if err != nil {
+			c.replyQueueErr(err)
+			return
+		}
+		c.needDurable(qb, idx)
+		c.w.OK()
+	}
+}
+
+func cmdQConfigGet(c *Client, args [][]byte) {
+	names := queue.Params()
+	if len(args) > 3 {
+		names = names[:0:0]
+		for _, a := range args[3:] {
+			if _, err := queue.DefaultSettings().Get(string(a)); err != nil {
+				c.replyQueueErr(err)
+				return
+			}
+			names = append(names, strings.ToLower(string(a)))
+		}
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	writeSettings(c, qb.Settings(string(args[2])), names)
+}
+
+func cmdQConfigSet(c *Client, args [][]byte) {
+	if len(args)%2 != 1 {
+		c.replyError("ERR wrong number of arguments for 'qconfig|set' command")
+		return
+	}
+	pairs := make([][2]string, 0, (len(args)-3)/2)
+	for i := 3; i < len(args); i += 2 {
+		pairs = append(pairs, [2]string{string(args[i]), string(args[i+1])})
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	idx, err := qb.Configure(string(args[2]), pairs)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.OK()
+}
+
+func cmdQDLQList(c *Client, args [][]byte) {
+	count := defaultDeadListCount
+	switch {
+	case len(args) == 5 && is(args[3], "COUNT"):
+		var msg string
+		if count, msg = parseCount(args[4]); msg != "" {
+			c.replyError(msg)
+			return
+		}
+	case len(args) != 3:
+		c.replyError(errSyntax)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	dead := qb.DeadLetters(string(args[2]), count)
+	c.w.Array(len(dead))
+	for _, j := range dead {
+		writeJobInfo(c, j)
+	}
+}
+
+func cmdQDLQRequeue(c *Client, args [][]byte) {
+	rest := args[3:]
+	target := ""
+	if len(rest) >= 2 && is(rest[0], "TO") {
+		target, rest = string(rest[1]), rest[2:]
+	}
+	var ids []uint64
+	if len(rest) > 0 {
+		var msg string
+		if ids, msg = parseIDs(rest); msg != "" {
+			c.replyError(msg)
+			return
+		}
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	n, idx, err := qb.Requeue(string(args[2]), target, ids)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Int(int64(n))
+}
+
+func cmdQDLQPurge(c *Client, args [][]byte) {
+	var ids []uint64
+	if len(args) > 3 {
+		var msg string
+		if ids, msg = parseIDs(args[3:]); msg != "" {
+			c.replyError(msg)
+			return
+		}
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	n, idx, err := qb.PurgeDead(string(args[2]), ids)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Int(int64(n))
+}
+
+// writeQueueInfo writes the queue section of INFO.
+func (s *Server) writeQueueInfo(w infoWriter) {
+	qb := s.cfg.Queue
+	if qb == nil {
+		w.int("queue_enabled", 0)
+		return
+	}
+	st := qb.Stats()
+	w.int("queue_enabled", 1)
+	w.int("queues", int64(st.Queues))
+	w.int("queue_jobs_ready", st.Ready)
+	w.int("queue_jobs_delayed", st.Delayed)
+	w.int("queue_jobs_inflight", st.InFlight)
+	w.int("queue_jobs_dead", st.Dead)
+	w.int("queue_consumers_waiting", st.Blocked)
+	w.int("queue_pushed", st.Pushed)
+	w.int("queue_delivered", st.Delivered)
+	w.int("queue_acked", st.Acked)
+	w.int("queue_nacked", st.Nacked)
+	w.int("queue_timed_out", st.TimedOut)
+	w.int("queue_released", st.Released)
+	w.int("queue_dead_lettered", st.DeadLettered)
+	w.int("queue_dead_dropped", st.DeadDropped)
+	w.int("queue_requeued", st.Requeued)
+	w.int("queue_purged", st.Purged)
+	w.int("queue_overload_rejections", st.OverloadRejections)
+	w.int("queue_read_only", b2i(st.ReadOnly))
+	w.kv("queue_last_error", sanitize([]byte(st.LastError)))
+	w.kv("queue_fsync", st.WAL.FsyncPolicy.String())
+	w.int("queue_log_index", int64(st.LogIndex))
+	w.int("queue_log_records", st.LogRecords)
+	w.int("queue_log_bytes", st.WAL.Bytes)
+	w.int("queue_log_fsyncs", int64(st.WAL.Fsyncs))
+	w.int("queue_compactions", st.Compactions)
+	w.int("queue_loaded_records", st.Loaded.Records)
+	w.int("queue_loaded_jobs", st.Loaded.Jobs)
+	w.int("queue_load_ms", st.Loaded.Duration.Milliseconds())
+}

@@ -1,0 +1,1014 @@
+package dashboard_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"nexo/commands"
+	"nexo/dashboard"
+	"nexo/engine/store"
+	"nexo/resp"
+)
+
+const (
+	// testPassword protects the servers of the authentication tests.
+	testPassword = "s3cret"
+	// shutdownTimeout bounds a test server's graceful stop.
+	shutdownTimeout = 5 * time.Second
+	// clientTimeout bounds one HTTP request or RESP exchange of a test.
+	clientTimeout = 5 * time.Second
+	// xssKey is a key that would run a script if a page inserted it as markup.
+	xssKey = "<img src=x onerror=alert(1)>"
+	// binaryValue is not UTF-8 text.
+	binaryValue = "\x00\xff\x01abc"
+	// detailPreviewBytes is the preview size of GET /api/store/key.
+	detailPreviewBytes = 64 << 10
+)
+
+// clock is an injectable store clock that only moves when told to.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// stack is a store, a RESP server and a dashboard, on free loopback ports.
+type stack struct {
+	store *store.Store
+	clock *clock
+	resp  *commands.Server
+	dash  *dashboard.Server
+	url   string // http://127.0.0.1:PORT
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// startStack starts the three; edit adjusts the dashboard's configuration.
+func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
+	t.Helper()
+	clk := &clock{t: time.UnixMilli(1_700_000_000_000)}
+	st, err := store.New(store.Config{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	cfg := dashboard.Config{Addr: "127.0.0.1:0", Version: "test", DataDir: "/data", Fsync: "always", Logger: quietLogger(), Store: st}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := commands.NewServer(commands.Config{
+		Addr:       "127.0.0.1:0",
+		Password:   cfg.Password,
+		MaxClients: commands.DefaultMaxClients,
+		Limits:     resp.Limits{MaxBulkLen: resp.DefaultMaxBulkLen, MaxMultibulkLen: resp.DefaultMaxMultibulkLen, MaxQueryBuffer: resp.DefaultMaxQueryBuffer},
+		Version:    "test",
+		Logger:     quietLogger(),
+		Store:      st,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(func() { shutdown(t, srv.Shutdown) })
+	if cfg.Server == nil {
+		cfg.Server = srv
+	}
+	d := serveDashboard(t, cfg)
+	return &stack{store: st, clock: clk, resp: srv, dash: d, url: "http://" + d.Addr().String()}
+}
+
+func serveDashboard(t *testing.T, cfg dashboard.Config) *dashboard.Server {
+	t.Helper()
+	d, err := dashboard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- d.Serve() }()
+	t.Cleanup(func() {
+		shutdown(t, d.Shutdown)
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return d
+}
+
+func shutdown(t *testing.T, f func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := f(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// respConn is a minimal RESP client for known replies.
+type respConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (s *stack) dial(t *testing.T) *respConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.resp.Addr().String(), clientTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &respConn{c: c, r: bufio.NewReader(c)}
+}
+
+// do sends one command and returns its reply: status and error text, an
+// integer, a bulk string, or "(nil)".
+func (rc *respConn) do(t *testing.T, args ...string) string {
+	t.Helper()
+	reply, err := rc.send(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply
+}
+
+// send is do for goroutines other than the test's.
+func (rc *respConn) send(args ...string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	rc.c.SetDeadline(time.Now().Add(clientTimeout))
+	if _, err := io.WriteString(rc.c, b.String()); err != nil {
+		return "", err
+	}
+	line, err := rc.r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	switch line[0] {
+	case '$':
+		n, _ := strconv.Atoi(line[1:])
+		if n < 0 {
+			return "(nil)", nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(rc.r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	case '+', '-', ':':
+		return line[1:], nil
+	}
+	return "", fmt.Errorf("unexpected reply %q to %q", line, args)
+}
+
+// request sends an HTTP request and returns the status and body.
+func request(t *testing.T, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
+	client := &http.Client{Timeout: clientTimeout}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header, body
+}
+
+func get(t *testing.T, rawURL string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return request(t, req)
+}
+
+// getJSON fetches rawURL, wants 200 and decodes the body into v.
+func getJSON(t *testing.T, rawURL string, v any) {
+	t.Helper()
+	status, _, body := get(t, rawURL)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", rawURL, status, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v\n%s", rawURL, err, body)
+	}
+}
+
+func wantStatus(t *testing.T, rawURL string, want int) []byte {
+	t.Helper()
+	status, _, body := get(t, rawURL)
+	if status != want {
+		t.Fatalf("GET %s: %d %s, want %d", rawURL, status, body, want)
+	}
+	return body
+}
+
+// post sends a JSON action with the dashboard's CSRF header unless headers
+// replace it.
+func post(t *testing.T, rawURL, body string, headers map[string]string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if headers == nil {
+		headers = map[string]string{"X-Nexo-Dashboard": "1"}
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	status, _, out := request(t, req)
+	return status, out
+}
+
+// JSON shapes of the API, as a client reads them.
+type bytesView struct {
+	Text      string `json:"text"`
+	Binary    bool   `json:"binary"`
+	Len       int64  `json:"len"`
+	Truncated bool   `json:"truncated"`
+	Base64    string `json:"base64"`
+}
+
+type keyView struct {
+	ID          string     `json:"id"`
+	Key         bytesView  `json:"key"`
+	Type        string     `json:"type"`
+	TTLMillis   int64      `json:"ttl_ms"`
+	Len         int64      `json:"len"`
+	MemoryBytes int64      `json:"memory_bytes"`
+	Value       *bytesView `json:"value"`
+	Fields      []struct {
+		Name  bytesView `json:"name"`
+		Value bytesView `json:"value"`
+	} `json:"fields"`
+}
+
+type keyPage struct {
+	Match  string    `json:"match"`
+	Cursor string    `json:"cursor"`
+	Keys   []keyView `json:"keys"`
+}
+
+type commandView struct {
+	Name      string  `json:"name"`
+	Calls     int64   `json:"calls"`
+	Errors    int64   `json:"errors"`
+	AvgMicros float64 `json:"avg_us"`
+	P50Micros float64 `json:"p50_us"`
+	P99Micros float64 `json:"p99_us"`
+}
+
+type snapshot struct {
+	Time     time.Time `json:"time"`
+	Overview struct {
+		Version       string `json:"version"`
+		GoVersion     string `json:"go_version"`
+		UptimeSeconds int64  `json:"uptime_seconds"`
+		Threads       int    `json:"threads"`
+		Clients       struct {
+			Connected        int   `json:"connected"`
+			Max              int   `json:"max"`
+			TotalConnections int64 `json:"total_connections"`
+		} `json:"clients"`
+		Memory struct {
+			HeapBytes int64 `json:"heap_bytes"`
+		} `json:"memory"`
+		Commands struct {
+			PerSecond int64         `json:"per_second"`
+			Total     int64         `json:"total"`
+			Errors    int64         `json:"errors"`
+			Top       []commandView `json:"top"`
+		} `json:"commands"`
+		Network struct {
+			InputBytes int64 `json:"input_bytes"`
+		} `json:"network"`
+		Persistence struct {
+			DataDir string `json:"data_dir"`
+			Fsync   string `json:"fsync"`
+		} `json:"persistence"`
+	} `json:"overview"`
+	Panels  []string `json:"panels"`
+	Brokers struct {
+		Store struct {
+			Keys            int64   `json:"keys"`
+			Expires         int64   `json:"expires"`
+			UsedMemoryBytes int64   `json:"used_memory_bytes"`
+			Policy          string  `json:"policy"`
+			Hits            int64   `json:"hits"`
+			Misses          int64   `json:"misses"`
+			Persistence     string  `json:"persistence"`
+			Page            keyPage `json:"page"`
+		} `json:"store"`
+	} `json:"brokers"`
+}
+
+func byKey(keys []keyView) map[string]keyView {
+	out := make(map[string]keyView, len(keys))
+	for _, k := range keys {
+		raw, _ := base64.RawURLEncoding.DecodeString(k.ID)
+		out[string(raw)] = k
+	}
+	return out
+}
+
+// fill creates n string keys prefix0..prefix(n-1).
+func (s *stack) fill(t *testing.T, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := s.store.Set([]byte(prefix+strconv.Itoa(i)), []byte("v"), store.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	t.Run("overview and the store's state as RESP clients left it", func(t *testing.T) {
+		s := startStack(t, nil)
+		rc := s.dial(t)
+		for _, cmd := range [][]string{
+			{"SET", "greeting", "hello", "EX", "100"},
+			{"HSET", "user:1", "name", "Ada", "lang", "en"},
+			{"SET", "blob", binaryValue},
+			{"SET", xssKey, "x"},
+			{"GET", "greeting"},
+			{"GET", "missing"},
+		} {
+			rc.do(t, cmd...)
+		}
+		if reply := rc.do(t, "GET"); !strings.HasPrefix(reply, "ERR wrong number of arguments") {
+			t.Fatal(reply)
+		}
+		s.clock.Advance(time.Second)
+		var snap snapshot
+		getJSON(t, s.url+"/api/snapshot", &snap)
+		ov := snap.Overview
+		if ov.Version != "test" || ov.GoVersion == "" || ov.Threads < 1 || ov.Clients.Connected != 1 || ov.Clients.Max != commands.DefaultMaxClients ||
+			ov.Commands.Total != 7 || ov.Commands.Errors != 1 || ov.Memory.HeapBytes <= 0 || ov.Network.InputBytes <= 0 ||
+			ov.Persistence.DataDir != "/data" || ov.Persistence.Fsync != "always" || snap.Time.IsZero() {
+			t.Fatalf("overview: %+v", ov)
+		}
+		top := ov.Commands.Top
+		if len(top) != 3 || top[0].Name != "get" || top[0].Calls != 3 || top[0].Errors != 1 || top[1].Name != "set" || top[1].Calls != 3 ||
+			top[2].Name != "hset" || top[0].P50Micros <= 0 || top[0].P99Micros < top[0].P50Micros || top[0].AvgMicros <= 0 {
+			t.Fatalf("top commands: %+v", top)
+		}
+		if len(snap.Panels) != 1 || snap.Panels[0] != "store" {
+			t.Fatalf("panels %v", snap.Panels)
+		}
+		st := snap.Brokers.Store
+		if st.Keys != 4 || st.Expires != 1 || st.Policy != "noeviction" || st.Hits != 1 || st.Misses != 1 || st.UsedMemoryBytes <= 0 ||
+			st.Persistence == "" || st.Page.Cursor != "0" || st.Page.Match != "*" || len(st.Page.Keys) != 4 {
+			t.Fatalf("store: %+v", st)
+		}
+		keys := byKey(st.Page.Keys)
+		if k := keys["greeting"]; k.Type != "string" || k.TTLMillis != 99_000 || k.Len != 5 || k.Value == nil || k.Value.Text != "hello" ||
+			k.Value.Binary || k.Key.Text != "greeting" || k.MemoryBytes <= 0 {
+			t.Fatalf("greeting: %+v", k)
+		}
+		if k := keys["user:1"]; k.Type != "hash" || k.TTLMillis != -1 || k.Len != 2 || k.Value != nil || len(k.Fields) != 2 ||
+			k.Fields[0].Name.Text != "name" || k.Fields[0].Value.Text != "Ada" {
+			t.Fatalf("user:1: %+v", k)
+		}
+		if k := keys["blob"]; !k.Value.Binary || k.Value.Text != `\x00\xff\x01abc` || k.Value.Len != 6 {
+			t.Fatalf("blob: %+v", k.Value)
+		}
+		if k := keys[xssKey]; k.Key.Text != xssKey || k.Key.Binary {
+			t.Fatalf("xss key: %+v", k.Key)
+		}
+	})
+	t.Run("limit caps every list and the total is still reported", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.fill(t, "k", 120)
+		var snap snapshot
+		getJSON(t, s.url+"/api/snapshot?limit=10", &snap)
+		st := snap.Brokers.Store
+		if st.Keys != 120 || len(st.Page.Keys) != 10 || st.Page.Cursor == "0" {
+			t.Fatalf("keys %d, page of %d, cursor %s", st.Keys, len(st.Page.Keys), st.Page.Cursor)
+		}
+		getJSON(t, s.url+"/api/snapshot", &snap)
+		if len(snap.Brokers.Store.Page.Keys) != 50 {
+			t.Fatalf("default page of %d keys", len(snap.Brokers.Store.Page.Keys))
+		}
+	})
+	t.Run("edge: an empty server answers empty lists, not null", func(t *testing.T) {
+		s := startStack(t, nil)
+		body := wantStatus(t, s.url+"/api/snapshot", http.StatusOK)
+		for _, want := range []string{`"keys":[]`, `"top":[]`, `"panels":["store"]`} {
+			if !strings.Contains(string(body), want) {
+				t.Fatalf("%s missing from %s", want, body)
+			}
+		}
+	})
+	t.Run("edge: bad limits are refused with a JSON error", func(t *testing.T) {
+		s := startStack(t, nil)
+		for _, q := range []string{"limit=0", "limit=1001", "limit=-1", "limit=ten"} {
+			body := wantStatus(t, s.url+"/api/snapshot?"+q, http.StatusBadRequest)
+			var e struct{ Error string }
+			if json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "limit") {
+				t.Fatalf("%s: %s", q, body)
+			}
+		}
+	})
+	t.Run("edge: user data is escaped in the JSON itself", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.dial(t).do(t, "SET", xssKey, "</script><script>alert(1)</script>")
+		body := wantStatus(t, s.url+"/api/snapshot", http.StatusOK)
+		if strings.ContainsAny(string(body), "<>") {
+			t.Fatalf("raw markup in %s", body)
+		}
+	})
+	t.Run("edge: the overview's quantiles come from the latency buckets", func(t *testing.T) {
+		var lat commands.Latency
+		lat.Counts[0], lat.Counts[1], lat.Counts[5] = 5, 4, 1 // ≤1 µs, ≤2 µs, ≤32 µs
+		lat.Sum = 50 * time.Microsecond
+		fake := fakeStats{Started: time.Now(), Commands: []commands.CommandStats{
+			{Name: "ping", Calls: 1},
+			{Name: "get", Calls: 10, Failures: 2, Latency: lat},
+		}}
+		s := startStack(t, func(c *dashboard.Config) { c.Server = fake })
+		var snap snapshot
+		getJSON(t, s.url+"/api/snapshot", &snap)
+		top := snap.Overview.Commands.Top
+		want := commandView{Name: "get", Calls: 10, Errors: 2, AvgMicros: 5, P50Micros: 1, P99Micros: 32}
+		if len(top) != 2 || top[0] != want || top[1].Name != "ping" || top[1].P99Micros != 0 {
+			t.Fatalf("%+v", top)
+		}
+	})
+	t.Run("race: snapshots while clients write", func(t *testing.T) {
+		s := startStack(t, nil)
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for g := range 2 {
+			rc := s.dial(t)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					k := fmt.Sprintf("k:%d:%d", g, i%200)
+					for _, cmd := range [][]string{{"SET", k, "v"}, {"HSET", "h:" + k, "f", "v"}, {"DEL", k}} {
+						if _, err := rc.send(cmd...); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		for range 20 {
+			var snap snapshot
+			getJSON(t, s.url+"/api/snapshot?limit=100", &snap)
+			scrape(t, s.url, "")
+		}
+		close(stop)
+		wg.Wait()
+	})
+}
+
+// fakeStats is a command layer with fixed counters.
+type fakeStats commands.Stats
+
+func (f fakeStats) Stats() commands.Stats { return commands.Stats(f) }
+
+func TestBrowseKeys(t *testing.T) {
+	t.Run("pages by cursor until the walk is complete, with a pattern", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.fill(t, "user:", 150)
+		s.fill(t, "session:", 150)
+		for _, c := range []struct {
+			match string
+			want  int
+		}{{"", 300}, {"*", 300}, {"user:*", 150}, {"user:1?", 10}, {"nothing*", 0}} {
+			seen := map[string]int{}
+			cursor, pages := "0", 0
+			for {
+				var page keyPage
+				getJSON(t, s.url+"/api/store/keys?"+url.Values{"match": {c.match}, "cursor": {cursor}, "count": {"7"}}.Encode(), &page)
+				pages++
+				if len(page.Keys) > 7 {
+					t.Fatalf("page of %d keys for count 7", len(page.Keys))
+				}
+				for _, k := range page.Keys {
+					seen[k.Key.Text]++
+				}
+				if cursor = page.Cursor; cursor == "0" {
+					break
+				}
+			}
+			if len(seen) != c.want {
+				t.Fatalf("match %q: %d keys, want %d", c.match, len(seen), c.want)
+			}
+			for k, n := range seen {
+				if n != 1 {
+					t.Fatalf("match %q: %s returned %d times", c.match, k, n)
+				}
+			}
+			if c.want == 300 && pages < 300/7 {
+				t.Fatalf("%d pages for 300 keys by 7", pages)
+			}
+		}
+	})
+	t.Run("edge: binary patterns and keys", func(t *testing.T) {
+		s := startStack(t, nil)
+		if _, err := s.store.Set([]byte("\xffkey"), []byte("v"), store.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var page keyPage
+		getJSON(t, s.url+"/api/store/keys?match=%FF*", &page)
+		if len(page.Keys) != 1 || !page.Keys[0].Key.Binary || page.Keys[0].Key.Text != `\xffkey` || page.Keys[0].ID != "_2tleQ" {
+			t.Fatalf("%+v", page.Keys)
+		}
+	})
+	t.Run("edge: bad parameters are refused, a foreign cursor ends the walk", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.fill(t, "k", 3)
+		for _, q := range []string{"count=0", "count=1001", "count=x", "cursor=-1", "cursor=abc", "cursor=18446744073709551616"} {
+			wantStatus(t, s.url+"/api/store/keys?"+q, http.StatusBadRequest)
+		}
+		var page keyPage
+		getJSON(t, s.url+"/api/store/keys?cursor=18446744073709551615", &page)
+		if page.Cursor != "0" || len(page.Keys) != 0 {
+			t.Fatalf("%+v", page)
+		}
+	})
+}
+
+func TestKeyDetail(t *testing.T) {
+	t.Run("a string, a hash and binary data by id or by name", func(t *testing.T) {
+		s := startStack(t, nil)
+		rc := s.dial(t)
+		rc.do(t, "SET", "s", "hello", "PX", "5000")
+		rc.do(t, "HSET", "h", "a", "1", "b", binaryValue)
+		rc.do(t, "SET", "blob", binaryValue)
+		var k keyView
+		getJSON(t, s.url+"/api/store/key?key=s", &k)
+		if k.Type != "string" || k.Value.Text != "hello" || k.TTLMillis != 5000 || k.ID != "cw" {
+			t.Fatalf("%+v", k)
+		}
+		getJSON(t, s.url+"/api/store/key?id="+base64.RawURLEncoding.EncodeToString([]byte("h")), &k)
+		if k.Type != "hash" || k.Len != 2 || len(k.Fields) != 2 || k.Fields[1].Value.Text != `\x00\xff\x01abc` || !k.Fields[1].Value.Binary {
+			t.Fatalf("%+v", k)
+		}
+		getJSON(t, s.url+"/api/store/key?key=blob", &k)
+		if raw, _ := base64.StdEncoding.DecodeString(k.Value.Base64); !k.Value.Binary || string(raw) != binaryValue {
+			t.Fatalf("%+v", k.Value)
+		}
+	})
+	t.Run("edge: large values are cut, cut text stays text", func(t *testing.T) {
+		s := startStack(t, nil)
+		long := strings.Repeat("é", detailPreviewBytes) // two bytes each: the cut falls inside none
+		if _, err := s.store.Set([]byte("long"), []byte("x"+long), store.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var k keyView
+		getJSON(t, s.url+"/api/store/key?key=long", &k)
+		if !k.Value.Truncated || k.Value.Binary || k.Value.Len != int64(1+len(long)) || len(k.Value.Text) != detailPreviewBytes-1 {
+			t.Fatalf("len %d, text %d bytes, truncated %v, binary %v", k.Value.Len, len(k.Value.Text), k.Value.Truncated, k.Value.Binary)
+		}
+		var page keyPage
+		getJSON(t, s.url+"/api/store/keys", &page)
+		if v := page.Keys[0].Value; !v.Truncated || len(v.Text) >= 100 || v.Base64 != "" {
+			t.Fatalf("page preview: %+v", v)
+		}
+	})
+	t.Run("edge: missing keys and bad names", func(t *testing.T) {
+		s := startStack(t, nil)
+		wantStatus(t, s.url+"/api/store/key?key=missing", http.StatusNotFound)
+		wantStatus(t, s.url+"/api/store/key", http.StatusBadRequest)
+		wantStatus(t, s.url+"/api/store/key?id=!!", http.StatusBadRequest)
+		wantStatus(t, s.url+"/api/store/key?id=YQ&key=a", http.StatusBadRequest)
+	})
+}
+
+func TestDeleteKey(t *testing.T) {
+	t.Run("deletes by id or by name and reports what it did", func(t *testing.T) {
+		s := startStack(t, nil)
+		rc := s.dial(t)
+		rc.do(t, "SET", xssKey, "v")
+		rc.do(t, "SET", "plain", "v")
+		id := base64.RawURLEncoding.EncodeToString([]byte(xssKey))
+		for _, c := range []struct{ body, want string }{
+			{`{"id":"` + id + `"}`, `{"deleted":1}`},
+			{`{"id":"` + id + `"}`, `{"deleted":0}`},
+			{`{"key":"plain"}`, `{"deleted":1}`},
+		} {
+			status, out := post(t, s.url+"/api/store/delete", c.body, nil)
+			if status != http.StatusOK || strings.TrimSpace(string(out)) != c.want {
+				t.Fatalf("%s: %d %s", c.body, status, out)
+			}
+		}
+		if got := rc.do(t, "EXISTS", xssKey, "plain"); got != "0" {
+			t.Fatal(got)
+		}
+	})
+	t.Run("edge: cross-site requests are refused and change nothing", func(t *testing.T) {
+		s := startStack(t, nil)
+		rc := s.dial(t)
+		rc.do(t, "SET", "k", "v")
+		body := `{"key":"k"}`
+		for name, headers := range map[string]map[string]string{
+			"no custom header": {},
+			"cross-site fetch": {"X-Nexo-Dashboard": "1", "Sec-Fetch-Site": "cross-site"},
+			"same-site fetch":  {"X-Nexo-Dashboard": "1", "Sec-Fetch-Site": "same-site"},
+			"foreign origin":   {"X-Nexo-Dashboard": "1", "Origin": "http://evil.example"},
+		} {
+			if status, out := post(t, s.url+"/api/store/delete", body, headers); status != http.StatusForbidden {
+				t.Fatalf("%s: %d %s", name, status, out)
+			}
+		}
+		origin := map[string]string{"X-Nexo-Dashboard": "1", "Origin": s.url, "Sec-Fetch-Site": "same-origin"}
+		if got := rc.do(t, "EXISTS", "k"); got != "1" {
+			t.Fatal("a refused request deleted the key")
+		}
+		if status, out := post(t, s.url+"/api/store/delete", body, origin); status != http.StatusOK {
+			t.Fatalf("same origin: %d %s", status, out)
+		}
+	})
+	t.Run("edge: bad bodies and methods", func(t *testing.T) {
+		s := startStack(t, nil)
+		for body, want := range map[string]int{
+			"":             http.StatusBadRequest,
+			"{":            http.StatusBadRequest,
+			`{"name":"k"}`: http.StatusBadRequest,
+			`{}`:           http.StatusBadRequest,
+			`{"id":"***"}`: http.StatusBadRequest,
+			`{"key":"` + strings.Repeat("k", 2<<20) + `"}`: http.StatusRequestEntityTooLarge,
+		} {
+			if status, out := post(t, s.url+"/api/store/delete", body, nil); status != want {
+				t.Fatalf("%.40q: %d %s, want %d", body, status, out, want)
+			}
+		}
+		wantStatus(t, s.url+"/api/store/delete", http.StatusMethodNotAllowed)
+	})
+}
+
+func TestAuth(t *testing.T) {
+	paths := []string{"/", "/app.js", "/api/snapshot", "/api/store/keys", "/metrics"}
+	withAuth := func(t *testing.T, rawURL, user, pass string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(user, pass)
+		status, _, _ := request(t, req)
+		return status
+	}
+	t.Run("with a password, everything but /healthz needs it, with any user name", func(t *testing.T) {
+		s := startStack(t, func(c *dashboard.Config) { c.Password = testPassword })
+		for _, p := range paths {
+			status, h, _ := get(t, s.url+p)
+			if status != http.StatusUnauthorized || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Basic ") {
+				t.Fatalf("%s without credentials: %d %v", p, status, h)
+			}
+			for _, user := range []string{"", "default", "prometheus"} {
+				if status := withAuth(t, s.url+p, user, testPassword); status != http.StatusOK {
+					t.Fatalf("%s as %q: %d", p, user, status)
+				}
+			}
+			if status := withAuth(t, s.url+p, "default", testPassword+"x"); status != http.StatusUnauthorized {
+				t.Fatalf("%s with a wrong password: %d", p, status)
+			}
+		}
+		wantStatus(t, s.url+"/healthz", http.StatusOK)
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/store/delete", strings.NewReader(`{"key":"k"}`))
+		req.Header.Set("X-Nexo-Dashboard", "1")
+		if status, _, _ := request(t, req); status != http.StatusUnauthorized {
+			t.Fatalf("delete without credentials: %d", status)
+		}
+	})
+	t.Run("without a password, everything is open", func(t *testing.T) {
+		s := startStack(t, nil)
+		for _, p := range append(paths, "/healthz") {
+			wantStatus(t, s.url+p, http.StatusOK)
+		}
+	})
+	t.Run("metrics only: no page and no API", func(t *testing.T) {
+		s := startStack(t, func(c *dashboard.Config) { c.MetricsOnly = true })
+		for _, p := range []string{"/", "/app.js", "/api/snapshot", "/api/store/keys"} {
+			wantStatus(t, s.url+p, http.StatusNotFound)
+		}
+		wantStatus(t, s.url+"/metrics", http.StatusOK)
+		if body := wantStatus(t, s.url+"/healthz", http.StatusOK); string(body) != "ok\n" {
+			t.Fatalf("%q", body)
+		}
+	})
+	t.Run("edge: a loopback server answers loopback host names only", func(t *testing.T) {
+		s := startStack(t, nil)
+		port := s.dash.Addr().(*net.TCPAddr).Port
+		for host, want := range map[string]int{
+			"127.0.0.1":              http.StatusOK,
+			"localhost":              http.StatusOK,
+			"app.localhost":          http.StatusOK,
+			"[::1]":                  http.StatusOK,
+			"evil.example":           http.StatusForbidden,
+			"192.168.1.10":           http.StatusForbidden,
+			"localhost.evil.example": http.StatusForbidden,
+		} {
+			req, _ := http.NewRequest(http.MethodGet, s.url+"/api/snapshot", nil)
+			req.Host = host + ":" + strconv.Itoa(port)
+			if status, _, _ := request(t, req); status != want {
+				t.Fatalf("Host %s: %d, want %d", host, status, want)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/healthz", nil)
+		req.Host = "evil.example"
+		if status, _, _ := request(t, req); status != http.StatusOK {
+			t.Fatalf("healthz for any host: %d", status)
+		}
+	})
+}
+
+func TestPage(t *testing.T) {
+	t.Run("the embedded page and its scripts, with a strict policy", func(t *testing.T) {
+		s := startStack(t, nil)
+		for p, ctype := range map[string]string{
+			"/":                "text/html",
+			"/app.js":          "text/javascript",
+			"/ui.js":           "text/javascript",
+			"/panels/store.js": "text/javascript",
+			"/style.css":       "text/css",
+		} {
+			status, h, body := get(t, s.url+p)
+			if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), ctype) || len(body) == 0 {
+				t.Fatalf("%s: %d %s", p, status, h.Get("Content-Type"))
+			}
+			if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || h.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("%s: headers %v", p, h)
+			}
+		}
+		body := wantStatus(t, s.url+"/", http.StatusOK)
+		if strings.Contains(string(body), "http://") || strings.Contains(string(body), "https://") {
+			t.Fatal("the page loads something from elsewhere")
+		}
+		// User data enters the page as text only: no script parses markup.
+		for _, p := range []string{"/app.js", "/ui.js", "/panels/store.js"} {
+			script := string(wantStatus(t, s.url+p, http.StatusOK))
+			for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("} {
+				if strings.Contains(script, sink) {
+					t.Errorf("%s uses %s", p, sink)
+				}
+			}
+		}
+	})
+	t.Run("edge: no directory listings, no files outside the page", func(t *testing.T) {
+		s := startStack(t, nil)
+		for _, p := range []string{"/panels/", "/panels", "/missing.js", "/../dashboard.go", "/web/index.html", "/api/nothing"} {
+			wantStatus(t, s.url+p, http.StatusNotFound)
+		}
+	})
+}
+
+// scrape reads /metrics into "name{labels}" -> value.
+func scrape(t *testing.T, base, password string) map[string]float64 {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if password != "" {
+		req.SetBasicAuth("prometheus", password)
+	}
+	status, _, body := request(t, req)
+	if status != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", status, body)
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(string(body)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// metricTypes reads the # TYPE lines of /metrics: name -> type.
+func metricTypes(t *testing.T, base string) map[string]string {
+	t.Helper()
+	_, _, body := get(t, base+"/metrics")
+	out := map[string]string{}
+	for line := range strings.Lines(string(body)) {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			out[f[2]] = f[3]
+		}
+	}
+	return out
+}
+
+func wantMetrics(t *testing.T, got map[string]float64, want map[string]float64) {
+	t.Helper()
+	for name, v := range want {
+		g, ok := got[name]
+		if !ok {
+			t.Errorf("%s missing", name)
+		} else if g != v {
+			t.Errorf("%s = %v, want %v", name, g, v)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Run("names, labels and values from known counters", func(t *testing.T) {
+		var lat commands.Latency
+		lat.Counts[0], lat.Counts[3], lat.Counts[commands.LatencyBuckets-1] = 1, 2, 1
+		lat.Sum = 5 * time.Second
+		fake := fakeStats{
+			ConnectedClients: 3, MaxClients: 100, TotalConnections: 9, RejectedConnections: 2, ErrorReplies: 4,
+			ProtocolErrors: 1, NetInputBytes: 1000, NetOutputBytes: 2000, HeapBytes: 4096,
+			Commands: []commands.CommandStats{{Name: "config|get", Calls: 4, Failures: 1, Latency: lat}},
+		}
+		s := startStack(t, func(c *dashboard.Config) { c.Server = fake })
+		got := scrape(t, s.url, "")
+		cmd := `{command="config|get"}`
+		bucket := func(le string) string {
+			return `nexo_command_duration_seconds_bucket{command="config|get",le="` + le + `"}`
+		}
+		wantMetrics(t, got, map[string]float64{
+			`nexo_build_info{goversion="` + runtimeVersion(t, got) + `",version="test"}`: 1,
+			"nexo_clients_connected":                    3,
+			"nexo_clients_max":                          100,
+			"nexo_connections_received_total":           9,
+			"nexo_connections_rejected_total":           2,
+			"nexo_error_replies_total":                  4,
+			"nexo_protocol_errors_total":                1,
+			"nexo_net_input_bytes_total":                1000,
+			"nexo_net_output_bytes_total":               2000,
+			"nexo_memory_used_bytes":                    4096,
+			"nexo_command_calls_total" + cmd:            4,
+			"nexo_command_errors_total" + cmd:           1,
+			bucket("1e-06"):                             1,
+			bucket("4e-06"):                             1,
+			bucket("8e-06"):                             3,
+			bucket("4.194304"):                          3,
+			bucket("+Inf"):                              4,
+			"nexo_command_duration_seconds_sum" + cmd:   5,
+			"nexo_command_duration_seconds_count" + cmd: 4,
+		})
+		types := metricTypes(t, s.url)
+		for name, typ := range types {
+			if !strings.HasPrefix(name, "nexo_") {
+				continue
+			}
+			if (typ == "counter") != strings.HasSuffix(name, "_total") {
+				t.Errorf("%s is a %s: counters and only counters end in _total", name, typ)
+			}
+		}
+		if types["nexo_command_duration_seconds"] != "histogram" || types["go_goroutines"] != "gauge" {
+			t.Fatalf("types: %v", types)
+		}
+	})
+	t.Run("the store's and the real server's counters after known operations", func(t *testing.T) {
+		s := startStack(t, nil)
+		rc := s.dial(t)
+		rc.do(t, "SET", "a", "1")
+		rc.do(t, "SET", "b", "2", "EX", "10")
+		rc.do(t, "SET", "c", "3", "PX", "10")
+		rc.do(t, "GET", "a")
+		rc.do(t, "GET", "missing")
+		rc.do(t, "GET")
+		rc.do(t, "NOSUCHCOMMAND")
+		s.clock.Advance(time.Second)
+		rc.do(t, "GET", "c") // expired on access
+		got := scrape(t, s.url, "")
+		set, gets := `{command="set"}`, `{command="get"}`
+		wantMetrics(t, got, map[string]float64{
+			"nexo_command_calls_total" + set:             3,
+			"nexo_command_errors_total" + set:            0,
+			"nexo_command_duration_seconds_count" + set:  3,
+			"nexo_command_calls_total" + gets:            4,
+			"nexo_command_errors_total" + gets:           1,
+			"nexo_command_duration_seconds_count" + gets: 4,
+			"nexo_error_replies_total":                   2,
+			"nexo_clients_connected":                     1,
+			"nexo_connections_received_total":            1,
+			"nexo_store_keys":                            2,
+			"nexo_store_expiring_keys":                   1,
+			"nexo_store_memory_max_bytes":                0,
+			"nexo_store_keyspace_hits_total":             1,
+			"nexo_store_keyspace_misses_total":           2,
+			"nexo_store_expired_keys_total":              1,
+			"nexo_store_evicted_keys_total":              0,
+		})
+		if got["nexo_store_memory_used_bytes"] <= 0 || got["nexo_command_duration_seconds_sum"+set] <= 0 || got["nexo_net_input_bytes_total"] <= 0 {
+			t.Fatalf("memory %v, set time %v", got["nexo_store_memory_used_bytes"], got["nexo_command_duration_seconds_sum"+set])
+		}
+		if _, ok := got[`nexo_command_calls_total{command="hset"}`]; ok {
+			t.Fatal("a command never called has series")
+		}
+		if reply := rc.do(t, "CONFIG", "RESETSTAT"); reply != "OK" {
+			t.Fatal(reply)
+		}
+		got = scrape(t, s.url, "")
+		if _, ok := got["nexo_command_duration_seconds_count"+set]; ok {
+			t.Fatal("CONFIG RESETSTAT left the latency of SET")
+		}
+	})
+	t.Run("edge: Prometheus passes the password with basic_auth", func(t *testing.T) {
+		s := startStack(t, func(c *dashboard.Config) { c.Password = testPassword })
+		if got := scrape(t, s.url, testPassword); got["nexo_clients_max"] != commands.DefaultMaxClients {
+			t.Fatalf("%v", got["nexo_clients_max"])
+		}
+	})
+}
+
+// runtimeVersion reads the Go version from go_info.
+func runtimeVersion(t *testing.T, got map[string]float64) string {
+	t.Helper()
+	for name := range got {
+		if v, ok := strings.CutPrefix(name, `go_info{version="`); ok {
+			return strings.TrimSuffix(v, `"}`)
+		}
+	}
+	t.Fatal("go_info missing")
+	return ""
+}
+
+func TestLifecycle(t *testing.T) {
+	t.Run("binds in New, so port 0 reports the real port", func(t *testing.T) {
+		s := startStack(t, nil)
+		if port := s.dash.Addr().(*net.TCPAddr).Port; port == 0 {
+			t.Fatal("port 0")
+		}
+		wantStatus(t, s.url+"/healthz", http.StatusOK)
+	})
+	t.Run("edge: invalid configurations are refused", func(t *testing.T) {
+		if _, err := dashboard.New(dashboard.Config{Addr: "127.0.0.1:0"}); err == nil {
+			t.Fatal("a dashboard without server stats")
+		}
+		if _, err := dashboard.New(dashboard.Config{Addr: "256.0.0.1:0", Server: fakeStats{}}); err == nil {
+			t.Fatal("an invalid address")
+		}
+	})
+	t.Run("edge: a port in use is an error; Shutdown before Serve frees it", func(t *testing.T) {
+		d, err := dashboard.New(dashboard.Config{Addr: "127.0.0.1:0", Server: fakeStats{}, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := d.Addr().String()
+		if _, err := dashboard.New(dashboard.Config{Addr: addr, Server: fakeStats{}}); err == nil {
+			t.Fatal("bound the same port twice")
+		}
+		shutdown(t, d.Shutdown)
+		if err := d.Serve(); err != nil {
+			t.Fatalf("Serve after Shutdown: %v", err)
+		}
+		again, err := dashboard.New(dashboard.Config{Addr: addr, Server: fakeStats{}, Logger: quietLogger()})
+		if err != nil {
+			t.Fatalf("port not freed: %v", err)
+		}
+		shutdown(t, again.Shutdown)
+	})
+	t.Run("restart: a dashboard on a new port sees the same store", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.fill(t, "k", 5)
+		shutdown(t, s.dash.Shutdown)
+		d := serveDashboard(t, dashboard.Config{Addr: "127.0.0.1:0", Server: s.resp, Store: s.store, Logger: quietLogger()})
+		var snap snapshot
+		getJSON(t, "http://"+d.Addr().String()+"/api/snapshot", &snap)
+		if snap.Brokers.Store.Keys != 5 {
+			t.Fatal(snap.Brokers.Store.Keys)
+		}
+	})
+}

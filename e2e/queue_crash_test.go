@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	// crashRounds is how many times the server is killed under load.
+	crashRounds = 4
+	// crashProducers and crashConsumers are the clients of the load.
+	crashProducers = 4
+	crashConsumers = 2
+	// crashPipeline is how many QPUSH one producer sends per write.
+	crashPipeline = 16
+	// crashPopCount is the COUNT of a consumer's QPOP.
+	crashPopCount = 8
+	// crashMinLoad and crashMaxLoad bound how long the load runs before
+	// the kill; the moment is random in between.
+	crashMinLoad = 200 * time.Millisecond
+	crashMaxLoad = time.Second
+	// crashSeed makes the kill moments the same on every run.
+	crashSeed = 20261127
+	// crashQueue is the queue under load.
+	crashQueue = "crash"
+)
+
+// crashLedger is what the clients know for certain about each job: the
+// payload is the job's identity (each is pushed once).
+type crashLedger struct {
+	mu         sync.Mutex
+	sent       map[string]bool   // QPUSH sent
+	pushed     map[string]string // QPUSH answered: payload -> id
+	delivered  map[string]bool   // returned by a QPOP
+	acked      map[string]bool   // QACK answered
+	ackPending map[string]bool   // QACK sent, no answer before the kill
+}
+
+func newCrashLedger() *crashLedger {
+	return &crashLedger{sent: map[string]bool{}, pushed: map[string]string{}, delivered: map[string]bool{},
+		acked: map[string]bool{}, ackPending: map[string]bool{}}
+}
+
+// produce pipelines QPUSH until the connection fails (the kill).
+func (l *crashLedger) produce(t *testing.T, port, round, client int) {
+	c, err := dialRESP(port)
+	if err != nil {
+		t.Errorf("producer %d: %v", client, err)
+		return
+	}
+	defer c.close()
+	for seq := 0; ; seq += crashPipeline {
+		batch := make([]string, crashPipeline)
+		for i := range batch {
+			batch[i] = fmt.Sprintf("r%d-p%d-%d", round, client, seq+i)
+			c.send("QPUSH", crashQueue, batch[i])
+		}
+		l.mu.Lock()
+		for _, p := range batch {
+			l.sent[p] = true
+		}
+		l.mu.Unlock()
+		if c.flush() != nil {
+			return
+		}
+		for _, p := range batch {
+			v, err := c.read()
+			if err != nil {
+				return
+			}
+			ids, ok := v.([]any)
+			if !ok || len(ids) != 1 {
+				t.Errorf("QPUSH %s: %v", p, v)
+				return
+			}
+			l.mu.Lock()
+			l.pushed[p] = ids[0].(string)
+			l.mu.Unlock()
+		}
+	}
+}
+
+// consume takes and acks jobs until the connection fails (the kill).
+func (l *crashLedger) consume(t *testing.T, port, client int) {
+	c, err := dialRESP(port)
+	if err != nil {
+		t.Errorf("consumer %d: %v", client, err)
+		return
+	}
+	defer c.close()
+	for {
+		v, err := c.do("QPOP", crashQueue, "COUNT", strconv.Itoa(crashPopCount), "BLOCK", "100")
+		if err != nil {
+			return
+		}
+		jobs, _ := v.([]any)
+		if len(jobs) == 0 {
+			continue
+		}
+		// The first job of each batch stays in flight, unacked, so that
+		// every kill finds jobs in flight.
+		args := []string{"QACK", crashQueue}
+		var payloads []string
+		l.mu.Lock()
+		for k, j := range jobs {
+			f := fields(j)
+			p := f["payload"].(string)
+			l.delivered[p] = true
+			if k == 0 {
+				continue
+			}
+			l.ackPending[p] = true
+			payloads = append(payloads, p)
+			args = append(args, f["id"].(string))
+		}
+		l.mu.Unlock()
+		if len(payloads) == 0 {
+			continue
+		}
+		v, err = c.do(args...)
+		if err != nil {
+			return
+		}
+		if v != int64(len(payloads)) {
+			t.Errorf("QACK %v: %v", args[2:], v)
+			return
+		}
+		l.mu.Lock()
+		for _, p := range payloads {
+			delete(l.ackPending, p)
+			l.acked[p] = true
+		}
+		l.mu.Unlock()
+	}
+}
+
+// TestQueueCrash runs the real binary under a pipelined load of several
+// producers and consumers, kills it with SIGKILL at random moments,
+// restarts it on the same data directory and checks that every job whose
+// QPUSH was answered is there exactly once, unless its QACK was answered,
+// and that no acked job came back.
+func TestQueueCrash(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(crashSeed, crashSeed))
+	l := newCrashLedger()
+	for round := range crashRounds {
+		s, err := launch(dir, "--fsync", "always")
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		t.Cleanup(func() {
+			if s.running() {
+				s.kill()
+			}
+		})
+		var wg sync.WaitGroup
+		for p := range crashProducers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.produce(t, s.port, round, p)
+			}()
+		}
+		for c := range crashConsumers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.consume(t, s.port, c)
+			}()
+		}
+		load := crashMinLoad + time.Duration(rng.Int64N(int64(crashMaxLoad-crashMinLoad)))
+		time.Sleep(load)
+		s.kill()
+		wg.Wait()
+		l.mu.Lock()
+		t.Logf("round %d: killed after %v; so far %d pushes sent, %d answered, %d delivered, %d acks answered, %d acks unanswered",
+			round, load.Round(time.Millisecond), len(l.sent), len(l.pushed), len(l.delivered), len(l.acked), len(l.ackPending))
+		l.mu.Unlock()
+	}
+
+	s, err := launch(dir, "--fsync", "always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	c, err := dialRESP(s.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	counts, err := c.do("QLEN", crashQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := fields(counts)
+	if n["delayed"] != int64(0) || n["inflight"] != int64(0) || n["dead"] != int64(0) {
+		t.Fatalf("after the last restart every job must be ready: %v", n)
+	}
+	v, err := c.do("QPEEK", crashQueue, "COUNT", strconv.FormatInt(n["ready"].(int64)+1, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]map[string]any{}
+	ids := map[string]bool{}
+	for _, j := range v.([]any) {
+		f := fields(j)
+		p, id := f["payload"].(string), f["id"].(string)
+		if present[p] != nil {
+			t.Errorf("job %q is present twice", p)
+		}
+		if ids[id] {
+			t.Errorf("id %s is present twice", id)
+		}
+		present[p], ids[id] = f, true
+		if !l.sent[p] {
+			t.Errorf("job %q was never pushed", p)
+		}
+		if l.acked[p] {
+			t.Errorf("job %q came back after its QACK was answered", p)
+		}
+		if l.delivered[p] && f["attempt"].(int64) < 1 {
+			t.Errorf("job %q was delivered but its attempt count is %v", p, f["attempt"])
+		}
+	}
+	lost := 0
+	for p, id := range l.pushed {
+		if present[p] == nil && !l.acked[p] && !l.ackPending[p] {
+			lost++
+			if lost <= 10 {
+				t.Errorf("job %q (id %s) was acknowledged by QPUSH and is gone", p, id)
+			}
+		}
+		if f := present[p]; f != nil && f["id"] != id {
+			t.Errorf("job %q has id %v, QPUSH answered %s", p, f["id"], id)
+		}
+	}
+	redelivered := 0
+	for p := range present {
+		if l.delivered[p] {
+			redelivered++
+		}
+	}
+	t.Logf("after %d kills: %d pushes sent, %d answered, %d acks answered (all gone), %d acks unanswered, "+
+		"%d jobs present (%d of them delivered before a kill, attempt kept), %d answered pushes lost",
+		crashRounds, len(l.sent), len(l.pushed), len(l.acked), len(l.ackPending), len(present), redelivered, lost)
+	if len(l.pushed) == 0 || len(l.acked) == 0 {
+		t.Fatalf("the load did nothing: %d pushes, %d acks answered", len(l.pushed), len(l.acked))
+	}
+}

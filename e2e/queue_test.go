@@ -1,0 +1,557 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	// queueTimeout bounds a blocking QPOP or a wait for a state the server
+	// reaches at once (a closed blocked connection removed).
+	queueTimeout = 5 * time.Second
+	// shortBlock is a BLOCK timeout a test waits out.
+	shortBlock = 100 * time.Millisecond
+	// blockMargin is the lateness allowed when a BLOCK timeout ends.
+	blockMargin = time.Second
+	// pollInterval paces the checks of a state the server reaches at once.
+	pollInterval = 5 * time.Millisecond
+)
+
+// Queue error replies as redis-cli --no-raw prints them.
+const (
+	errNotHeldPrefix = "(error) NOTHELD the job is not held by this connection: "
+	errNotDeadPrefix = "(error) ERR the job is not a dead letter: "
+	errCountZero     = "(error) ERR COUNT must be > 0"
+)
+
+// respClient is a minimal RESP2 client for the queue tests that pipeline
+// commands or need replies as values: bulk and simple strings are string,
+// integers int64, arrays []any, nulls nil and errors respError.
+type respClient struct {
+	conn net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+}
+
+type respError string
+
+func (e respError) Error() string { return string(e) }
+
+func dialRESP(port int) (*respClient, error) {
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), replyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &respClient{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn)}, nil
+}
+
+// send buffers one command; flush sends what is buffered.
+func (c *respClient) send(args ...string) {
+	fmt.Fprintf(c.w, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(c.w, "$%d\r\n%s\r\n", len(a), a)
+	}
+}
+
+func (c *respClient) flush() error { return c.w.Flush() }
+
+// do sends one command and reads its reply; a server error is returned as
+// the value, not as err.
+func (c *respClient) do(args ...string) (any, error) {
+	c.send(args...)
+	if err := c.flush(); err != nil {
+		return nil, err
+	}
+	return c.read()
+}
+
+func (c *respClient) read() (any, error) {
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return nil, errors.New("empty reply line")
+	}
+	switch line[0] {
+	case '+':
+		return line[1:], nil
+	case '-':
+		return respError(line[1:]), nil
+	case ':':
+		return strconv.ParseInt(line[1:], 10, 64)
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(c.r, buf); err != nil {
+			return nil, err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		out := make([]any, n)
+		for i := range out {
+			if out[i], err = c.read(); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected reply line %q", line)
+}
+
+func (c *respClient) close() { c.conn.Close() }
+
+// fields turns a flat field/value array into a map.
+func fields(v any) map[string]any {
+	arr, _ := v.([]any)
+	out := make(map[string]any, len(arr)/2)
+	for i := 0; i+1 < len(arr); i += 2 {
+		k, _ := arr[i].(string)
+		out[k] = arr[i+1]
+	}
+	return out
+}
+
+// cliPairs reads the field/value pairs of redis-cli --no-raw output of a
+// flat map: RESP2 prints it as a numbered array, RESP3 as `N# "k" => v`.
+// Values keep redis-cli's form: `"text"`, `(integer) 1`, `(nil)`.
+func cliPairs(t *testing.T, out string) [][2]string {
+	t.Helper()
+	item := regexp.MustCompile(`^\s*(?:\d+\)\s+)*\d+\) (.*)$`)
+	entry := regexp.MustCompile(`^\s*(?:\d+\)\s+)*\d+# "([^"]*)" => (.*)$`)
+	var pairs [][2]string
+	var flat []string
+	for _, l := range strings.Split(out, "\n") {
+		if m := entry.FindStringSubmatch(l); m != nil {
+			pairs = append(pairs, [2]string{m[1], m[2]})
+			continue
+		}
+		m := item.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("not a map: line %q in\n%s", l, out)
+		}
+		flat = append(flat, m[1])
+	}
+	for i := 0; i+1 < len(flat); i += 2 {
+		pairs = append(pairs, [2]string{strings.Trim(flat[i], `"`), flat[i+1]})
+	}
+	return pairs
+}
+
+// cliJobs splits the pairs of one or more jobs at each "id" field.
+func cliJobs(t *testing.T, out string) []map[string]string {
+	t.Helper()
+	var jobs []map[string]string
+	for _, kv := range cliPairs(t, out) {
+		if kv[0] == "id" {
+			jobs = append(jobs, map[string]string{})
+		}
+		if len(jobs) == 0 {
+			t.Fatalf("job fields before an id in\n%s", out)
+		}
+		jobs[len(jobs)-1][kv[0]] = kv[1]
+	}
+	return jobs
+}
+
+// pushIDs runs QPUSH and returns the new ids.
+func pushIDs(t *testing.T, p cliProto, port int, args ...string) []string {
+	t.Helper()
+	return elements(t, p.run(t, port, append([]string{"QPUSH"}, args...)...))
+}
+
+// waitInfo waits until INFO shows field:value, which the server reaches at once.
+func waitInfo(t *testing.T, port int, field, value string) {
+	t.Helper()
+	want := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(field) + `:` + regexp.QuoteMeta(value) + `\r?$`)
+	deadline := time.Now().Add(queueTimeout)
+	for {
+		out := redisCLI(t, port, "INFO")
+		if want.MatchString(out) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("INFO never showed %s:%s\n%s", field, value, out)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+func TestCLIQueue(t *testing.T) {
+	for _, p := range cliProtos {
+		t.Run(p.name, func(t *testing.T) {
+			srv := sharedServer(t)
+			k := keyer("queue:" + p.name)
+			t.Run("QPUSH, QPOP and QACK on one connection", func(t *testing.T) {
+				q := k("work")
+				ids := pushIDs(t, p, srv.port, q, "a", "b", "c")
+				if len(ids) != 3 {
+					t.Fatalf("QPUSH ids %q", ids)
+				}
+				out := redisCLIInput(t, srv.port, fmt.Sprintf("QPOP %s\nQACK %s %s\nQPOP %s COUNT 5\nQACK %s %s %s\nQLEN %s\n",
+					q, q, ids[0], q, q, ids[1], ids[2], q), p.flags...)
+				want := regexp.MustCompile(`(?s)"` + ids[0] + `".*"a".*\(integer\) 1\n.*"` + ids[1] + `".*"b".*"` + ids[2] +
+					`".*"c".*\(integer\) 2\n.*"ready".*\(integer\) 0.*"inflight".*\(integer\) 0`)
+				if !want.MatchString(out) {
+					t.Fatalf("session output:\n%s", out)
+				}
+			})
+			t.Run("a job carries its fields; COUNT returns an array", func(t *testing.T) {
+				q := k("shape")
+				id := pushIDs(t, p, srv.port, q, "PRIORITY", "3", "payload")[0]
+				before := time.Now().UnixMilli()
+				jobs := cliJobs(t, p.run(t, srv.port, "QPOP", q, "VISIBILITY", "60000"))
+				if len(jobs) != 1 {
+					t.Fatalf("jobs %v", jobs)
+				}
+				j := jobs[0]
+				if j["id"] != `"`+id+`"` || j["queue"] != `"`+q+`"` || j["payload"] != `"payload"` || j["attempt"] != "(integer) 1" ||
+					j["priority"] != "(integer) 3" {
+					t.Fatalf("job %v", j)
+				}
+				deadline, _ := strconv.ParseInt(strings.TrimPrefix(j["deadline_ms"], "(integer) "), 10, 64)
+				if deadline < before+60000-int64(clockSkew/time.Millisecond) || deadline > time.Now().UnixMilli()+60000 {
+					t.Fatalf("deadline_ms %d for a 60 s visibility from %d", deadline, before)
+				}
+				if _, err := strconv.ParseInt(strings.TrimPrefix(j["enqueued_ms"], "(integer) "), 10, 64); err != nil {
+					t.Fatalf("enqueued_ms %q", j["enqueued_ms"])
+				}
+				pushIDs(t, p, srv.port, q, "x", "y")
+				if jobs := cliJobs(t, p.run(t, srv.port, "QPOP", q, "COUNT", "10")); len(jobs) != 2 {
+					t.Fatalf("COUNT jobs %v", jobs)
+				}
+				runSteps(t, srv.port, p, []cliStep{
+					step("(nil)", "QPOP", q),
+					step23("(nil)", "(nil)", "QPOP", q, "COUNT", "2"),
+					step("(nil)", "QPOP", k("nosuch")),
+				})
+			})
+			t.Run("priority, delay and deduplication", func(t *testing.T) {
+				q := k("order")
+				pushIDs(t, p, srv.port, q, "low")
+				pushIDs(t, p, srv.port, q, "PRIORITY", "9", "high")
+				pushIDs(t, p, srv.port, q, "DELAY", "600000", "later")
+				first := pushIDs(t, p, srv.port, q, "DEDUP", "order-7", "once")
+				runSteps(t, srv.port, p, []cliStep{
+					step(`1) "`+first[0]+`"`, "QPUSH", q, "DEDUP", "order-7", "twice"),
+				})
+				out := p.run(t, srv.port, "QPEEK", q, "COUNT", "10")
+				if !regexp.MustCompile(`(?s)"high".*"low".*"once"`).MatchString(out) || strings.Contains(out, "later") {
+					t.Fatalf("QPEEK order:\n%s", out)
+				}
+				runSteps(t, srv.port, p, []cliStep{
+					stepMatch(`1\) "ready"\n2\) \(integer\) 3\n3\) "delayed"\n4\) \(integer\) 1\n5\) "inflight"\n6\) \(integer\) 0\n7\) "dead"\n8\) \(integer\) 0|`+
+						`1# "ready" => \(integer\) 3\n2# "delayed" => \(integer\) 1\n3# "inflight" => \(integer\) 0\n4# "dead" => \(integer\) 0`, "QLEN", q),
+				})
+			})
+			t.Run("QNACK, QTOUCH and dead letters", func(t *testing.T) {
+				q := k("retry")
+				runSteps(t, srv.port, p, []cliStep{step("OK", "QCONFIG", "SET", q, "max-attempts", "2", "backoff-delay", "0")})
+				id := pushIDs(t, p, srv.port, q, "job")[0]
+				out := redisCLIInput(t, srv.port, fmt.Sprintf("QPOP %s\nQTOUCH %s %s 90000\nQNACK %s %s ERROR \"smtp down\"\nQPOP %s\nQNACK %s %s DELAY 0 ERROR final\n",
+					q, q, id, q, id, q, q, id), p.flags...)
+				if !regexp.MustCompile(`(?s)\(integer\) \d{13}\nready\n.*\(integer\) 2\n.*dead\z`).MatchString(out) {
+					t.Fatalf("session output:\n%s", out)
+				}
+				dead := p.run(t, srv.port, "QDLQ", "LIST", q)
+				for _, want := range []string{`"` + id + `"`, `"dead"`, `"failures"`, `"last_error"`, `"final"`, `"smtp down"`, `"nack"`} {
+					if !strings.Contains(dead, want) {
+						t.Fatalf("QDLQ LIST lacks %s:\n%s", want, dead)
+					}
+				}
+				runSteps(t, srv.port, p, []cliStep{
+					step("(integer) 1", "QDLQ", "REQUEUE", q, "TO", k("retry2")),
+					step("(integer) 0", "QDLQ", "REQUEUE", q),
+				})
+				jobs := cliJobs(t, p.run(t, srv.port, "QPOP", k("retry2")))
+				if len(jobs) != 1 || jobs[0]["id"] != `"`+id+`"` || jobs[0]["attempt"] != "(integer) 1" {
+					t.Fatalf("requeued %v", jobs)
+				}
+				runSteps(t, srv.port, p, []cliStep{step("OK", "QCONFIG", "SET", q, "max-attempts", "1")})
+				a, b := pushIDs(t, p, srv.port, q, "a")[0], pushIDs(t, p, srv.port, q, "b")[0]
+				// Each pop's connection closes: the job fails as worker-gone on its last attempt.
+				p.run(t, srv.port, "QPOP", q)
+				p.run(t, srv.port, "QPOP", q)
+				runSteps(t, srv.port, p, []cliStep{
+					stepMatch(`(?s).*"worker-gone".*`, "QDLQ", "LIST", q, "COUNT", "1"),
+					step("(integer) 1", "QDLQ", "PURGE", q, a),
+					step(errNotDeadPrefix+a, "QDLQ", "PURGE", q, a),
+					step("(integer) 1", "QDLQ", "PURGE", q),
+					step("(empty array)", "QDLQ", "LIST", q),
+					step("(integer) 0", "QDLQ", "PURGE", q),
+				})
+				_ = b
+			})
+			t.Run("QINFO, QLIST, QPURGE, QDEL, QPAUSE, QRESUME, QCONFIG", func(t *testing.T) {
+				q := k("manage")
+				pushIDs(t, p, srv.port, q, "a", "b")
+				pushIDs(t, p, srv.port, q, "DELAY", "600000", "c")
+				info := p.run(t, srv.port, "QINFO", q)
+				for _, want := range []string{`"name"`, `"` + q + `"`, `"pushed"`, `"settings"`, `"visibility-timeout"`, `"30000"`, `"overrides"`} {
+					if !strings.Contains(info, want) {
+						t.Fatalf("QINFO lacks %s:\n%s", want, info)
+					}
+				}
+				runSteps(t, srv.port, p, []cliStep{
+					step("OK", "QPAUSE", q),
+					step("(nil)", "QPOP", q),
+					stepMatch(`(?s).*"paused".*(\(integer\) 1|\(true\)).*`, "QLIST", "MATCH", q),
+					step("OK", "QRESUME", q),
+					step("(empty array)", "QLIST", "MATCH", k("nothing-*")),
+					step("OK", "QCONFIG", "SET", q, "visibility-timeout", "1234", "backoff", "FIXED"),
+					step23("1) \"visibility-timeout\"\n2) \"1234\"\n3) \"backoff\"\n4) \"fixed\"",
+						"1# \"visibility-timeout\" => \"1234\"\n2# \"backoff\" => \"fixed\"",
+						"QCONFIG", "GET", q, "visibility-timeout", "backoff"),
+					step("OK", "QCONFIG", "SET", q, "visibility-timeout", "default"),
+					step23("1) \"visibility-timeout\"\n2) \"30000\"", "1# \"visibility-timeout\" => \"30000\"",
+						"QCONFIG", "GET", q, "visibility-timeout"),
+					stepMatch(`(?s)1\) QCONFIG <subcommand>.*HELP.*`, "QCONFIG", "HELP"),
+					stepMatch(`(?s)1\) QDLQ <subcommand>.*REQUEUE.*`, "QDLQ", "HELP"),
+					step("(integer) 3", "QPURGE", q),
+					step("(integer) 1", "QDEL", q),
+					step("(integer) 0", "QDEL", q),
+					step("(empty array)", "QLIST", "MATCH", q),
+				})
+				if out := p.run(t, srv.port, "QCONFIG", "GET", k("fresh")); strings.Count(out, "\n") != 7 && strings.Count(out, "\n") != 15 {
+					t.Fatalf("QCONFIG GET of a new queue lists every setting:\n%s", out)
+				}
+			})
+			t.Run("errors change nothing", func(t *testing.T) {
+				q := k("errors")
+				id := pushIDs(t, p, srv.port, q, "a")[0]
+				runSteps(t, srv.port, p, []cliStep{
+					step(errNotInteger, "QPUSH", q, "DELAY", "soon", "x"),
+					step("(error) ERR DELAY must be between 0 and 315360000000 milliseconds", "QPUSH", q, "DELAY", "-5", "x"),
+					step(errNotInteger, "QPUSH", q, "PRIORITY", "high", "x"),
+					step("(error) ERR QPUSH needs a payload after its options", "QPUSH", q, "DELAY", "5"),
+					step("(error) ERR DEDUP takes a single payload", "QPUSH", q, "DEDUP", "k", "x", "y"),
+					step(errArity("qpush"), "QPUSH", q),
+					step(errCountZero, "QPOP", q, "COUNT", "-1"),
+					step(errCountZero, "QPOP", q, "COUNT", "0"),
+					step("(error) ERR timeout is negative", "QPOP", q, "BLOCK", "-1"),
+					step(errSyntax, "QPOP", q, "FAST", "1"),
+					step(errSyntax, "QPOP", q, "COUNT"),
+					step(errNotHeldPrefix+id, "QACK", q, id),
+					step(errNotHeldPrefix+"999999999", "QACK", q, "999999999"),
+					step("(error) ERR invalid job id 'abc'", "QACK", q, "abc"),
+					step(errNotHeldPrefix+id, "QNACK", q, id),
+					step(errSyntax, "QNACK", q, id, "LATER", "1"),
+					step(errNotHeldPrefix+id, "QTOUCH", q, id, "1000"),
+					step(errSyntax, "QTOUCH", q, id, "1000", "extra"),
+					step(`(error) ERR unknown queue parameter "colour"`, "QCONFIG", "SET", q, "colour", "blue"),
+					stepMatch(`\(error\) ERR visibility-timeout: invalid value: .*`, "QCONFIG", "SET", q, "visibility-timeout", "0"),
+					step(errArity("qconfig|set"), "QCONFIG", "SET", q, "max-attempts"),
+					step("(error) ERR unknown subcommand 'NOPE'. Try QCONFIG HELP.", "QCONFIG", "NOPE"),
+					step("(error) ERR unknown subcommand 'NOPE'. Try QDLQ HELP.", "QDLQ", "NOPE"),
+					step(errNotDeadPrefix+id, "QDLQ", "REQUEUE", q, id),
+					step(errSyntax, "QPEEK", q, "LIMIT", "3"),
+					step(errSyntax, "QLIST", "PATTERN", "x"),
+					step("(error) ERR invalid queue name (1 to 1024 bytes)", "QPUSH", "", "x"),
+				})
+				runSteps(t, srv.port, p, []cliStep{
+					stepMatch(`(?s)1\) "ready"\n2\) \(integer\) 1\n.*|1# "ready" => \(integer\) 1\n.*`, "QLEN", q),
+				})
+				if out := p.run(t, srv.port, "QCONFIG", "GET", q, "visibility-timeout"); !strings.Contains(out, `"30000"`) {
+					t.Fatalf("a refused QCONFIG SET changed the queue:\n%s", out)
+				}
+			})
+			t.Run("QPOP BLOCK waits for a push and times out", func(t *testing.T) {
+				q := k("block")
+				start := time.Now()
+				runSteps(t, srv.port, p, []cliStep{step("(nil)", "QPOP", q, "BLOCK", strconv.Itoa(int(shortBlock.Milliseconds())))})
+				if d := time.Since(start); d < shortBlock || d > shortBlock+blockMargin {
+					t.Fatalf("BLOCK %v returned after %v", shortBlock, d)
+				}
+				got := cliAsync(t, srv.port, append(slices.Clone(p.flags), "QPOP", q, "BLOCK", "0")...)
+				waitInfo(t, srv.port, "blocked_clients", "1")
+				pushIDs(t, p, srv.port, q, "wake")
+				select {
+				case out := <-got:
+					if !strings.Contains(out, `"wake"`) {
+						t.Fatalf("blocked QPOP got:\n%s", out)
+					}
+				case <-time.After(queueTimeout):
+					t.Fatal("blocked QPOP was not served")
+				}
+			})
+		})
+	}
+}
+
+func TestQueueBlockedDisconnect(t *testing.T) {
+	srv := startServer(t)
+	t.Run("a blocked connection that closes is removed at once", func(t *testing.T) {
+		c, err := dialRESP(srv.port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.send("QPOP", "gone", "BLOCK", "0")
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		waitInfo(t, srv.port, "queue_consumers_waiting", "1")
+		c.close()
+		waitInfo(t, srv.port, "queue_consumers_waiting", "0")
+		waitInfo(t, srv.port, "blocked_clients", "0")
+		runSteps(t, srv.port, resp2, []cliStep{
+			stepMatch(`1\) "\d+"`, "QPUSH", "gone", "job"),
+			stepMatch(`1\) "ready"\n2\) \(integer\) 1\n(?s).*`, "QLEN", "gone"),
+		})
+	})
+	t.Run("replies pipelined before a blocking QPOP are sent before it waits", func(t *testing.T) {
+		c, err := dialRESP(srv.port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.close()
+		c.send("QPUSH", "first", "x")
+		c.send("QPOP", "empty", "BLOCK", "0")
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		c.conn.SetReadDeadline(time.Now().Add(queueTimeout))
+		if v, err := c.read(); err != nil || len(v.([]any)) != 1 {
+			t.Fatalf("QPUSH reply %v, %v", v, err)
+		}
+		redisCLI(t, srv.port, "QPUSH", "empty", "y")
+		v, err := c.read()
+		if err != nil || fields(v)["payload"] != "y" {
+			t.Fatalf("QPOP reply %v, %v", v, err)
+		}
+	})
+	t.Run("the jobs of a closed connection return to the queue at once", func(t *testing.T) {
+		runSteps(t, srv.port, resp2, []cliStep{step("OK", "QCONFIG", "SET", "held", "backoff-delay", "0")})
+		c, err := dialRESP(srv.port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		redisCLI(t, srv.port, "QPUSH", "held", "a", "b")
+		if v, err := c.do("QPOP", "held", "COUNT", "2"); err != nil || len(v.([]any)) != 2 {
+			t.Fatalf("QPOP %v %v", v, err)
+		}
+		c.close()
+		waitInfo(t, srv.port, "queue_jobs_inflight", "0")
+		runSteps(t, srv.port, resp2, []cliStep{
+			stepMatch(`1\) "ready"\n2\) \(integer\) 2\n(?s).*`, "QLEN", "held"),
+		})
+	})
+}
+
+func TestQueueInfoAndConfig(t *testing.T) {
+	srv := startServer(t, "--queue-visibility-timeout", "5000", "--queue-max-attempts", "7", "--fsync", "everysec")
+	runSteps(t, srv.port, resp2, []cliStep{
+		step("1) \"queue-visibility-timeout\"\n2) \"5000\"", "CONFIG", "GET", "queue-visibility-timeout"),
+		step("1) \"max-attempts\"\n2) \"7\"", "QCONFIG", "GET", "q", "max-attempts"),
+	})
+	redisCLI(t, srv.port, "QPUSH", "q", "a", "b")
+	out := strings.ReplaceAll(redisCLI(t, srv.port, "INFO", "queue"), "\r", "")
+	for _, field := range []string{`# Queue`, `queues:1`, `queue_jobs_ready:2`, `queue_pushed:2`, `queue_fsync:everysec`,
+		`queue_read_only:0`, `queue_log_index:\d+`} {
+		if !regexp.MustCompile(`(?m)^` + field + `$`).MatchString(out) {
+			t.Errorf("INFO queue: no line %q in\n%s", field, out)
+		}
+	}
+}
+
+func TestQueueRestart(t *testing.T) {
+	dir := t.TempDir()
+	start := func() *server {
+		t.Helper()
+		s, err := launch(dir, "--fsync", "always")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if s.running() {
+				s.kill()
+			}
+		})
+		return s
+	}
+	s := start()
+	runSteps(t, s.port, resp2, []cliStep{
+		step("OK", "QCONFIG", "SET", "jobs", "max-attempts", "1", "visibility-timeout", "60000"),
+	})
+	ids := pushIDs(t, resp2, s.port, "jobs", "ready", "inflight", "acked", "dead")
+	pushIDs(t, resp2, s.port, "jobs", "DELAY", "600000", "delayed")
+	// One connection takes three jobs, acks one and nacks one into the dead
+	// letters; the third stays in flight across the restart.
+	c, err := dialRESP(s.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if v, err := c.do("QPOP", "jobs", "COUNT", "4"); err != nil || len(v.([]any)) != 4 {
+		t.Fatalf("QPOP %v %v", v, err)
+	}
+	if v, err := c.do("QACK", "jobs", ids[2]); err != nil || v != int64(1) {
+		t.Fatalf("QACK %v %v", v, err)
+	}
+	if v, err := c.do("QNACK", "jobs", ids[3], "ERROR", "boom"); err != nil || v != "dead" {
+		t.Fatalf("QNACK %v %v", v, err)
+	}
+	if v, err := c.do("QNACK", "jobs", ids[0], "DELAY", "0"); err != nil || v != "dead" {
+		t.Fatalf("QNACK %v %v", v, err)
+	}
+	if v, err := c.do("QDLQ", "REQUEUE", "jobs", ids[0]); err != nil || v != int64(1) {
+		t.Fatalf("QDLQ REQUEUE %v %v", v, err)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = start()
+	runSteps(t, s.port, resp2, []cliStep{
+		step("1) \"ready\"\n2) (integer) 2\n3) \"delayed\"\n4) (integer) 1\n5) \"inflight\"\n6) (integer) 0\n7) \"dead\"\n8) (integer) 1", "QLEN", "jobs"),
+		step("1) \"max-attempts\"\n2) \"1\"", "QCONFIG", "GET", "jobs", "max-attempts"),
+		stepMatch(`(?s).*"boom".*`, "QDLQ", "LIST", "jobs"),
+	})
+	jobs := cliJobs(t, resp2.run(t, s.port, "QPOP", "jobs", "COUNT", "5"))
+	got := map[string]string{}
+	for _, j := range jobs {
+		got[strings.Trim(j["payload"], `"`)] = j["attempt"]
+	}
+	if len(got) != 2 || got["ready"] != "(integer) 1" || got["inflight"] != "(integer) 2" {
+		t.Fatalf("after restart: %v (the job in flight keeps its attempt, the requeued one restarts)", got)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cliAsync runs redis-cli in the background and sends its output, or its
+// failure, on the returned channel.
+func cliAsync(t *testing.T, port int, args ...string) <-chan string {
+	t.Helper()
+	requireRedisCLI(t)
+	out := make(chan string, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+		defer cancel()
+		b, err := exec.CommandContext(ctx, redisCLIName, append([]string{"-p", strconv.Itoa(port)}, args...)...).Output()
+		if err != nil {
+			out <- fmt.Sprintf("redis-cli %v: %v", args, err)
+			return
+		}
+		out <- strings.TrimSuffix(string(b), "\n")
+	}()
+	return out
+}

@@ -1,0 +1,247 @@
+// DASHBOARD end to end: the real binary, state written with ioredis, and the
+// page loaded in a real headless Chromium (Debian's chromium package driven
+// by playwright-core). Screenshots of each panel go to artifacts/;
+// UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/dashboard.png.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium, type BrowserContext, type Dialog, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useNexo } from './nexo.js';
+
+/** Debian's chromium package; scripts/install-deps.sh installs it. */
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** Screenshots of the run (gitignored). */
+const ARTIFACTS_DIR = join(HERE, 'artifacts');
+/** The README's screenshot, rewritten when UPDATE_DOCS_SCREENSHOT is set. */
+const DOCS_SCREENSHOT = join(HERE, '..', 'docs', 'dashboard.png');
+const VIEWPORT = { width: 1280, height: 900 };
+/** How long the page may take to show what a test waits for. */
+const UI_TIMEOUT_MS = 10_000;
+/** Each test drives a browser: more than the suite's default. */
+const BROWSER_TEST_TIMEOUT_MS = 30_000;
+/** The shortest refresh interval the page offers, chosen by the pause test. */
+const FAST_REFRESH_MS = 1_000;
+/** Margin over one refresh interval for a refresh that would have happened. */
+const REFRESH_MARGIN_MS = 500;
+/** TTL of the key with a TTL: minutes and seconds on the page. */
+const SESSION_TTL_SECONDS = 300;
+
+const XSS_KEY = '<img src=x onerror=alert(1)>';
+const BINARY_VALUE = Buffer.from([0x00, 0xff, 0x01, 0x41, 0x42]);
+const BINARY_ESCAPED = '\\x00\\xff\\x01AB';
+
+const chromiumPresent = existsSync(CHROMIUM);
+/** Without chromium the file is skipped on a developer's machine and fails under CI. */
+const mustRun = chromiumPresent || Boolean(process.env.CI);
+
+describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
+  const nexo = useNexo();
+  let context: BrowserContext;
+  let page: Page;
+  let userDataDir: string;
+  /** Every alert the page raised: there must be none. */
+  const alerts: string[] = [];
+  const pageErrors: string[] = [];
+  /** How the next confirm() is answered. */
+  let confirmAnswer = true;
+  const confirms: string[] = [];
+
+  beforeAll(async () => {
+    if (!chromiumPresent) {
+      throw new Error(`${CHROMIUM} is missing: install the Debian package chromium (scripts/install-deps.sh does)`);
+    }
+    const redis = nexo.redis;
+    await redis.set('plain', 'hello world');
+    await redis.set('session:1', 'token-abc', 'EX', SESSION_TTL_SECONDS);
+    await redis.hset('user:1', 'name', 'Ada', 'lang', 'en');
+    await redis.set('binary', BINARY_VALUE);
+    await redis.set(XSS_KEY, 'markup');
+    await mkdir(ARTIFACTS_DIR, { recursive: true });
+    userDataDir = await mkdtemp(join(tmpdir(), 'nexo-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: VIEWPORT,
+    });
+    page = await context.newPage();
+    page.setDefaultTimeout(UI_TIMEOUT_MS);
+    page.on('dialog', (dialog: Dialog) => {
+      if (dialog.type() === 'confirm') {
+        confirms.push(dialog.message());
+        void (confirmAnswer ? dialog.accept() : dialog.dismiss());
+        return;
+      }
+      alerts.push(`${dialog.type()}: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text());
+    });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+  });
+
+  /** Loads the page and waits for its first snapshot. */
+  async function open(): Promise<void> {
+    await page.goto(nexo.server.httpUrl!);
+    await page.locator('body[data-loaded="true"]').waitFor();
+  }
+
+  const store = () => page.locator('#panel-store');
+  /** The row of the store's key table whose key reads exactly `key`. */
+  const row = (key: string) =>
+    store()
+      .locator('table.keys tbody tr')
+      .filter({ has: page.locator('th.key .text', { hasText: new RegExp(`^${escapeRegExp(key)}$`) }) });
+  const cardValue = (scope: ReturnType<Page['locator']>, field: string) => scope.locator(`[data-field="${field}"] .value`);
+
+  it('shows the overview of the running server', async () => {
+    await open();
+    const overview = page.locator('#overview');
+    const info = await nexo.redis.info('server');
+    const version = /nexo_version:(\S+)/.exec(info)![1];
+    expect(await cardValue(overview, 'version').textContent()).toBe(version);
+    expect(await cardValue(overview, 'clients').textContent()).toBe('1');
+    expect(await cardValue(overview, 'uptime').textContent()).toMatch(/^\d+ s$|^\d+ m \d+ s$/);
+    expect(await cardValue(overview, 'memory').textContent()).toMatch(/iB$/);
+    expect(await overview.locator('[data-field="persistence"]').textContent()).toContain(nexo.server.dataDir);
+    const setRow = overview.locator('#commands tbody tr', { has: page.locator('th', { hasText: /^set$/ }) });
+    expect(Number((await setRow.locator('td').first().textContent())!.replace(/,/g, ''))).toBeGreaterThanOrEqual(4);
+    await overview.screenshot({ path: join(ARTIFACTS_DIR, 'overview.png') });
+  });
+
+  it("lists the store's keys with type, TTL, size and previews", async () => {
+    await open();
+    expect(await cardValue(store(), 'keys').textContent()).toBe('5');
+    expect(await cardValue(store(), 'expires').textContent()).toBe('1');
+    await expect(store().locator('table.keys tbody tr').count()).resolves.toBe(5);
+
+    const plain = row('plain');
+    expect(await plain.locator('.type-badge').textContent()).toBe('string');
+    expect(await plain.locator('td.ttl').textContent()).toBe('—');
+    expect(await plain.locator('td.preview').textContent()).toBe('hello world');
+
+    expect(await row('session:1').locator('td.ttl').textContent()).toMatch(/^[45] m \d+ s$/);
+
+    const hash = row('user:1');
+    expect(await hash.locator('.type-badge').textContent()).toBe('hash');
+    expect(await hash.locator('td.num').nth(1).textContent()).toBe('2 fields');
+    expect(await hash.locator('td.preview').textContent()).toContain('name = Ada');
+
+    const binary = row('binary');
+    expect(await binary.locator('td.preview .badge').textContent()).toBe('binary');
+    expect(await binary.locator('td.preview .text').textContent()).toBe(BINARY_ESCAPED);
+
+    await store().screenshot({ path: join(ARTIFACTS_DIR, 'store.png') });
+    if (process.env.UPDATE_DOCS_SCREENSHOT) {
+      // The header is sticky: from the top, it is drawn where it belongs.
+      await page.evaluate('window.scrollTo(0, 0)');
+      await page.screenshot({ path: DOCS_SCREENSHOT, fullPage: true });
+    }
+  });
+
+  it('shows a key that looks like markup as text and runs nothing', async () => {
+    await open();
+    const xss = row(XSS_KEY);
+    expect(await xss.locator('th.key .text').textContent()).toBe(XSS_KEY);
+    await xss.locator('th.key button').click();
+    const dialog = page.locator('dialog#store-detail[open]');
+    await dialog.waitFor();
+    expect(await dialog.locator('.meta dd').first().textContent()).toBe(XSS_KEY);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.locator('img').count()).toBe(0);
+    expect(alerts).toEqual([]);
+  });
+
+  it("opens a key's detail from the keyboard", async () => {
+    await open();
+    await row('user:1').locator('th.key button').focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.locator('dialog#store-detail[open]');
+    await dialog.waitFor();
+    const fields = dialog.locator('table.fields-table tbody tr');
+    expect(await fields.count()).toBe(2);
+    expect(await fields.first().textContent()).toBe('nameAda');
+    await dialog.screenshot({ path: join(ARTIFACTS_DIR, 'store-detail.png') });
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+
+    await row('binary').locator('th.key button').click();
+    await dialog.waitFor();
+    expect(await dialog.locator('pre.value .badge').textContent()).toBe('binary');
+    await dialog.locator('summary').click();
+    expect(await dialog.locator('pre.hex').textContent()).toContain('00 ff 01 41 42');
+    await page.keyboard.press('Escape');
+  });
+
+  it('browses keys by pattern', async () => {
+    await open();
+    await page.getByLabel('Key pattern').fill('user:*');
+    await page.getByLabel('Key pattern').press('Enter');
+    await store().locator('table.keys tbody tr').nth(1).waitFor({ state: 'detached' });
+    expect(await store().locator('table.keys tbody tr').count()).toBe(1);
+    expect(await row('user:1').count()).toBe(1);
+  });
+
+  it('pauses and resumes the refresh', async () => {
+    await open();
+    await page.locator('#interval').selectOption(String(FAST_REFRESH_MS));
+    // The key works where no form control has the focus.
+    await page.locator('#interval').blur();
+    await page.keyboard.press('p');
+    expect(await page.locator('#pause').getAttribute('aria-pressed')).toBe('true');
+    expect(await page.locator('#status').textContent()).toMatch(/^paused/);
+    await nexo.redis.set('while-paused', 'v');
+    await sleep(FAST_REFRESH_MS + REFRESH_MARGIN_MS);
+    expect(await row('while-paused').count()).toBe(0);
+    await page.locator('#pause').click();
+    await row('while-paused').waitFor();
+    expect(await page.locator('#pause').getAttribute('aria-pressed')).toBe('false');
+  });
+
+  it('deletes a key only after confirmation', async () => {
+    await open();
+    confirmAnswer = false;
+    await row('plain').getByRole('button', { name: 'Delete key plain' }).click();
+    expect(confirms).toHaveLength(1);
+    expect(await nexo.redis.exists('plain')).toBe(1);
+
+    confirmAnswer = true;
+    await row('plain').getByRole('button', { name: 'Delete key plain' }).click();
+    await row('plain').waitFor({ state: 'detached' });
+    expect(confirms).toHaveLength(2);
+    expect(confirms[1]).toContain('plain');
+    expect(await nexo.redis.exists('plain')).toBe(0);
+    expect(await store().locator('.message').textContent()).toContain('Deleted');
+  });
+
+  it('raised no script error and no alert', () => {
+    expect(alerts).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"nexo/engine/pubsub"
+	"nexo/internal/number"
 	"nexo/resp"
 )
 
@@ -182,7 +183,7 @@ func cmdHello(c *Client, args [][]byte) {
 const hello7Fields = 8
 
 func cmdSelect(c *Client, args [][]byte) {
-	db, ok := resp.ParseInt(args[1])
+	db, ok := number.ParseInt(args[1])
 	switch {
 	case !ok:
 		c.replyError(errNotInteger)

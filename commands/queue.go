@@ -9,7 +9,7 @@ import (
 
 	"nexo/engine/queue"
 	"nexo/internal/glob"
-	"nexo/resp"
+	"nexo/internal/number"
 )
 
 // Commands of the QUEUE broker: push, take, settle, inspect and manage
@@ -142,7 +142,7 @@ func (c *Client) replyQueueErr(err error) {
 // parseMs reads whole milliseconds at args[i], from min to
 // queue.MaxDuration; it returns an error reply naming the option.
 func parseMs(arg []byte, option string, min int64) (time.Duration, string) {
-	n, ok := resp.ParseInt(arg)
+	n, ok := number.ParseInt(arg)
 	switch {
 	case !ok:
 		return 0, errNotInteger
@@ -155,7 +155,7 @@ func parseMs(arg []byte, option string, min int64) (time.Duration, string) {
 
 // parseCount reads a COUNT value, which must be positive.
 func parseCount(arg []byte) (int, string) {
-	n, ok := resp.ParseInt(arg)
+	n, ok := number.ParseInt(arg)
 	switch {
 	case !ok:
 		return 0, errNotInteger
@@ -198,7 +198,7 @@ options:
 		case is(arg, "DELAY"):
 			o.Delay, msg = parseMs(args[i+1], "DELAY", 0)
 		case is(arg, "PRIORITY"):
-			n, ok := resp.ParseInt(args[i+1])
+			n, ok := number.ParseInt(args[i+1])
 			if !ok {
 				msg = errNotInteger
 			}
@@ -252,7 +252,7 @@ func cmdQPop(c *Client, args [][]byte) {
 			o.Count, msg = parseCount(args[i+1])
 			withCount = true
 		case is(arg, "BLOCK"):
-			if n, ok := resp.ParseInt(args[i+1]); ok && n < 0 {
+			if n, ok := number.ParseInt(args[i+1]); ok && n < 0 {
 				msg = errNegative
 			} else {
 				block, msg = parseMs(args[i+1], "BLOCK", 0)
@@ -572,17 +572,22 @@ func writeSettings(c *Client, s queue.Settings, names []string) {
 	}
 }
 
-func cmdQPeek(c *Client, args [][]byte) {
-	count := 1
+// optionalCount reads an optional trailing "COUNT n" starting at args[at]:
+// n, or def when it is absent; an error reply for anything else.
+func optionalCount(args [][]byte, at, def int) (int, string) {
 	switch {
-	case len(args) == 4 && is(args[2], "COUNT"):
-		var msg string
-		if count, msg = parseCount(args[3]); msg != "" {
-			c.replyError(msg)
-			return
-		}
-	case len(args) != 2:
-		c.replyError(errSyntax)
+	case len(args) == at+2 && is(args[at], "COUNT"):
+		return parseCount(args[at+1])
+	case len(args) != at:
+		return 0, errSyntax
+	}
+	return def, ""
+}
+
+func cmdQPeek(c *Client, args [][]byte) {
+	count, msg := optionalCount(args, 2, 1)
+	if msg != "" {
+		c.replyError(msg)
 		return
 	}
 	qb := c.queues()
@@ -714,16 +719,9 @@ func cmdQConfigSet(c *Client, args [][]byte) {
 }
 
 func cmdQDLQList(c *Client, args [][]byte) {
-	count := defaultDeadListCount
-	switch {
-	case len(args) == 5 && is(args[3], "COUNT"):
-		var msg string
-		if count, msg = parseCount(args[4]); msg != "" {
-			c.replyError(msg)
-			return
-		}
-	case len(args) != 3:
-		c.replyError(errSyntax)
+	count, msg := optionalCount(args, 3, defaultDeadListCount)
+	if msg != "" {
+		c.replyError(msg)
 		return
 	}
 	qb := c.queues()

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"nexo/engine/store"
-	"nexo/resp"
+	"nexo/internal/number"
 )
 
 // Commands of the STORE broker: strings, hashes and the keyspace.
@@ -89,7 +89,7 @@ func parseExpireOption(args [][]byte, i int, cmd string, allow expireFlags, e *s
 	if i+1 >= len(args) {
 		return 0, errSyntax
 	}
-	n, ok := resp.ParseInt(args[i+1])
+	n, ok := number.ParseInt(args[i+1])
 	if !ok {
 		return 0, errNotInteger
 	}
@@ -190,7 +190,7 @@ func cmdSetNX(c *Client, args [][]byte) {
 // setExHandler serves SETEX (unit EX) and PSETEX (unit PX).
 func setExHandler(name, unit string) Handler {
 	return func(c *Client, args [][]byte) {
-		n, ok := resp.ParseInt(args[2])
+		n, ok := number.ParseInt(args[2])
 		if !ok {
 			c.replyError(errNotInteger)
 			return
@@ -287,7 +287,7 @@ func incrHandler(sign int64) Handler {
 	return func(c *Client, args [][]byte) {
 		delta := sign
 		if len(args) == 3 {
-			n, ok := resp.ParseInt(args[2])
+			n, ok := number.ParseInt(args[2])
 			switch {
 			case !ok:
 				c.replyError(errNotInteger)
@@ -339,8 +339,8 @@ func cmdStrLen(c *Client, args [][]byte) {
 }
 
 func cmdGetRange(c *Client, args [][]byte) {
-	start, ok1 := resp.ParseInt(args[2])
-	end, ok2 := resp.ParseInt(args[3])
+	start, ok1 := number.ParseInt(args[2])
+	end, ok2 := number.ParseInt(args[3])
 	if !ok1 || !ok2 {
 		c.replyError(errNotInteger)
 		return
@@ -354,7 +354,7 @@ func cmdGetRange(c *Client, args [][]byte) {
 }
 
 func cmdSetRange(c *Client, args [][]byte) {
-	off, ok := resp.ParseInt(args[2])
+	off, ok := number.ParseInt(args[2])
 	if !ok {
 		c.replyError(errNotInteger)
 		return
@@ -502,7 +502,7 @@ func cmdHVals(c *Client, args [][]byte) {
 }
 
 func cmdHIncrBy(c *Client, args [][]byte) {
-	delta, ok := resp.ParseInt(args[3])
+	delta, ok := number.ParseInt(args[3])
 	if !ok {
 		c.replyError(errNotInteger)
 		return
@@ -550,7 +550,7 @@ func cmdHRandField(c *Client, args [][]byte) {
 		}
 		return
 	}
-	count, ok := resp.ParseInt(args[2])
+	count, ok := number.ParseInt(args[2])
 	if !ok {
 		c.replyError(errNotInteger)
 		return
@@ -611,7 +611,7 @@ func parseScanOptions(args [][]byte, allowType, allowNoValues bool) (scanOptions
 			}
 			i++
 		case is(args[i], "COUNT") && more:
-			n, ok := resp.ParseInt(args[i+1])
+			n, ok := number.ParseInt(args[i+1])
 			switch {
 			case !ok:
 				return o, errNotInteger
@@ -739,7 +739,7 @@ func cmdCopy(c *Client, args [][]byte) {
 		case is(args[i], "REPLACE"):
 			replace = true
 		case is(args[i], "DB") && i+1 < len(args):
-			db, ok := resp.ParseInt(args[i+1])
+			db, ok := number.ParseInt(args[i+1])
 			switch {
 			case !ok:
 				c.replyError(errNotInteger)
@@ -773,7 +773,7 @@ func expireHandler(name, unit string) Handler {
 }
 
 func expire(c *Client, args [][]byte, name, unit string) {
-	n, ok := resp.ParseInt(args[2])
+	n, ok := number.ParseInt(args[2])
 	if !ok {
 		c.replyError(errNotInteger)
 		return

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math"
+
+	"nexo/internal/number"
 )
 
 // Defaults of the framing limits, the same as Redis's.
@@ -252,7 +254,7 @@ func (rd *Reader) parseHeader(start int, tooBig, invalid error) (int64, bool, er
 		}
 		return 0, false, nil
 	}
-	n, ok := ParseInt(rd.buf[start+1 : start+cr])
+	n, ok := number.ParseInt(rd.buf[start+1 : start+cr])
 	if !ok || n > math.MaxInt32 {
 		return 0, false, invalid
 	}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"math/rand/v2"
+
+	"nexo/internal/number"
 )
 
 const (
@@ -343,7 +345,7 @@ func (s *Store) HIncrBy(key, field []byte, delta int64) (int64, error) {
 	err := s.hashOp(key, true, false, func(hv *hashValue) error {
 		cur := int64(0)
 		if v, ok := hv.get(field); ok {
-			if cur, ok = parseInt(v); !ok {
+			if cur, ok = number.ParseInt(v); !ok {
 				return ErrHashNotInteger
 			}
 		}

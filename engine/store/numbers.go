@@ -3,6 +3,8 @@ package store
 import (
 	"math"
 	"strconv"
+
+	"nexo/internal/number"
 )
 
 const (
@@ -30,7 +32,7 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 		if e.hash != nil {
 			return 0, ErrWrongType
 		}
-		v, ok := parseInt(e.str)
+		v, ok := number.ParseInt(e.str)
 		if !ok {
 			return 0, ErrNotInteger
 		}
@@ -82,47 +84,6 @@ func (s *Store) IncrByFloat(key, incr []byte) ([]byte, error) {
 	v := formatLongDouble(r)
 	sh.setStr(e, v)
 	return view(v), nil
-}
-
-// parseInt parses b exactly as Redis's string2ll: an optional '-', no '+',
-// no spaces, no leading zeros (except "0" itself), no overflow.
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > maxInt64Len {
-		return 0, false
-	}
-	if len(b) == 1 && b[0] == '0' {
-		return 0, true
-	}
-	neg := b[0] == '-'
-	if neg {
-		b = b[1:]
-		if len(b) == 0 {
-			return 0, false
-		}
-	}
-	if b[0] < '1' || b[0] > '9' {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (math.MaxUint64-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-	}
-	switch {
-	case neg && v > 1<<63:
-		return 0, false
-	case neg:
-		return int64(-v), true
-	case v > maxInt64:
-		return 0, false
-	}
-	return int64(v), true
 }
 
 func isSpace(c byte) bool {

@@ -6,6 +6,9 @@
 // (RESP3 via HELLO 3); afterAll closes every client and stops the server.
 // A test opens a second client with connect() only when it needs two
 // (or a client with other options, e.g. protocol: 2).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { startServer, type NexoServer, type StartOptions } from './server.js';
@@ -67,5 +70,42 @@ export function useNexo(opts: StartOptions = {}): NexoSuite {
     },
     connect,
     clientOptions,
+  };
+}
+
+export interface RestartableNexo {
+  /** The server start() last started. */
+  readonly server: NexoServer;
+  /** (Re)starts the server on the scope's data directory and returns a client that does not reconnect. */
+  start(): Promise<Redis>;
+}
+
+/**
+ * For tests that stop or kill the server under a client and start it again on
+ * the same data: registers a data directory for the current scope, and
+ * afterAll stops the last server and removes the directory.
+ */
+export function useRestartableNexo(prefix: string): RestartableNexo {
+  let dataDir: string | undefined;
+  let server: NexoServer | undefined;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+  return {
+    get server(): NexoServer {
+      if (!server) throw new Error('useRestartableNexo: start() has not run yet');
+      return server;
+    },
+    async start(): Promise<Redis> {
+      server = await startServer({ dataDir });
+      // No reconnection: the test stops or kills the server under the client.
+      const client = new Redis({ host: server.host, port: server.port, lazyConnect: true, retryStrategy: () => null });
+      await client.connect();
+      return client;
+    },
   };
 }

@@ -4,13 +4,9 @@
 // protocol: 2 it uses Redis's SUBSCRIBE and PSUBSCRIBE, which share the
 // topic namespace with PPUB.
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNexo } from './nexo.js';
-import { startServer, type NexoServer } from './server.js';
+import { useNexo, useRestartableNexo } from './nexo.js';
 
 /** How long a test waits for messages that must arrive. */
 const MESSAGE_TIMEOUT_MS = 5_000;
@@ -216,24 +212,8 @@ describe('PUBSUB', () => {
   });
 
   describe('RESTART', () => {
-    let dataDir: string;
-    let server: NexoServer | undefined;
-    beforeAll(async () => {
-      dataDir = await mkdtemp(join(tmpdir(), 'nexo-pubsub-restart-'));
-    });
-    afterAll(async () => {
-      await server?.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    });
-
-    /** Starts a server on dataDir and returns a client connected to it. */
-    async function start(): Promise<Redis> {
-      server = await startServer({ dataDir });
-      // No reconnection: the test kills the server under the client.
-      const client = new Redis({ host: server.host, port: server.port, lazyConnect: true, retryStrategy: () => null });
-      await client.connect();
-      return client;
-    }
+    const nexo = useRestartableNexo('nexo-pubsub-restart-');
+    const start = () => nexo.start();
 
     it('retained values answered before a SIGKILL are delivered after the restart', async () => {
       let client = await start();
@@ -242,7 +222,7 @@ describe('PUBSUB', () => {
       await client.call('PPUB', 'plant/valve/state', 'closed', 'RETAIN');
       await client.call('PPUB', 'plant/fan/state', 'on', 'RETAIN');
       await client.call('PPUB', 'plant/fan/state', '', 'RETAIN');
-      await server!.kill('SIGKILL');
+      await nexo.server.kill('SIGKILL');
       client.disconnect();
 
       client = await start();

@@ -1,13 +1,9 @@
 // QUEUE end to end: the real binary driven by ioredis 6, once on its defaults
 // (RESP3 via HELLO 3) and once with protocol: 2. ioredis returns RESP3 maps as
 // flat arrays, as RESP2 sends them, so both protocols read the same.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNexo } from './nexo.js';
-import { startServer, type NexoServer } from './server.js';
+import { useNexo, useRestartableNexo } from './nexo.js';
 
 /** A BLOCK timeout a test waits out. */
 const SHORT_BLOCK_MS = 100;
@@ -300,24 +296,8 @@ describe('QUEUE', () => {
   });
 
   describe('RESTART', () => {
-    let dataDir: string;
-    let server: NexoServer | undefined;
-    beforeAll(async () => {
-      dataDir = await mkdtemp(join(tmpdir(), 'nexo-queue-restart-'));
-    });
-    afterAll(async () => {
-      await server?.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    });
-
-    /** Starts a server on dataDir and returns a client connected to it. */
-    async function start(): Promise<Redis> {
-      server = await startServer({ dataDir });
-      // No reconnection: the test stops and kills the server under the client.
-      const client = new Redis({ host: server.host, port: server.port, lazyConnect: true, retryStrategy: () => null });
-      await client.connect();
-      return client;
-    }
+    const nexo = useRestartableNexo('nexo-queue-restart-');
+    const start = () => nexo.start();
 
     it('jobs, settings and dead letters survive a clean stop and a SIGKILL; jobs in flight are ready again', async () => {
       let client = await start();
@@ -331,13 +311,13 @@ describe('QUEUE', () => {
       await client.call('QDLQ', 'REQUEUE', 'jobs', taken[0].id);
       // The server stops under the open connection: a shutdown does not fail
       // the jobs it holds (a disconnect would).
-      await server!.stop();
+      await nexo.server.stop();
       client.disconnect();
 
       client = await start();
       const expected = { ready: 2, delayed: 1, inflight: 0, dead: 1 };
       expect(toObject(await client.call('QLEN', 'jobs'))).toEqual(expected);
-      await server!.kill('SIGKILL');
+      await nexo.server.kill('SIGKILL');
       client.disconnect();
 
       client = await start();

@@ -39,10 +39,12 @@ func (c *Client) beginBlock(timeout time.Duration) (ctx context.Context, end fun
 	}
 	c.srv.blocked.Add(1)
 	stop := c.watchPeer(cancel)
+	since := time.Since(c.srv.started)
 	return ctx, func() {
 		stop()
 		cancel()
 		c.srv.blocked.Add(-1)
+		c.blockedFor += time.Since(c.srv.started) - since
 	}, true
 }
 

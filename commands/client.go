@@ -20,6 +20,8 @@ type Client struct {
 	w       *resp.Writer
 	authed  bool
 	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped
+	// blockedFor is how long the command running waited in beginBlock.
+	blockedFor time.Duration
 
 	durable    []durableWait // log indexes the buffered replies wait for (durable.go)
 	closeHooks []closeHook   // run once when the connection ends

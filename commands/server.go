@@ -363,7 +363,10 @@ func (s *Server) handle(c *Client, args [][]byte) {
 		}
 		cmd.Handler(c, args)
 	}
-	cmd.latency.observe(time.Since(s.started) - begin)
+	// A blocking command's time spent waiting is not its latency (as in
+	// Redis's commandstats).
+	cmd.latency.observe(time.Since(s.started) - begin - c.blockedFor)
+	c.blockedFor = 0
 }
 
 // cron refreshes the coarse clock and samples the command rate.

@@ -555,3 +555,23 @@ func cliAsync(t *testing.T, port int, args ...string) <-chan string {
 	}()
 	return out
 }
+
+// blockTimeout is how long the QPOP below waits on an empty queue.
+const blockTimeout = 200 * time.Millisecond
+
+// TestQueueBlockedTimeIsNotLatency checks that INFO commandstats counts a
+// blocking QPOP's work, not its wait, as Redis counts blocking commands.
+func TestQueueBlockedTimeIsNotLatency(t *testing.T) {
+	srv := startServer(t)
+	if out := redisCLI(t, srv.port, "QPOP", "idle", "BLOCK", strconv.FormatInt(blockTimeout.Milliseconds(), 10)); strings.TrimSpace(out) != "" {
+		t.Fatalf("QPOP on an empty queue answered %q", out)
+	}
+	stats := redisCLI(t, srv.port, "INFO", "commandstats")
+	m := regexp.MustCompile(`cmdstat_qpop:calls=1,usec=(\d+),`).FindStringSubmatch(stats)
+	if m == nil {
+		t.Fatalf("no qpop line in %q", stats)
+	}
+	if usec, _ := strconv.ParseInt(m[1], 10, 64); usec >= blockTimeout.Microseconds() {
+		t.Fatalf("QPOP counted %d µs, which includes its %v wait", usec, blockTimeout)
+	}
+}

@@ -32,6 +32,9 @@ func viewBytes(b []byte, full int64) bytesView {
 	return v
 }
 
+// cut describes b, showing at most n of its bytes.
+func cut(b []byte, n int) bytesView { return viewBytes(b[:min(len(b), n)], int64(len(b))) }
+
 // viewBytesWithData is viewBytes plus the bytes themselves in Base64.
 func viewBytesWithData(b []byte, full int64) bytesView {
 	v := viewBytes(b, full)

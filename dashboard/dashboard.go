@@ -29,6 +29,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"nexo/commands"
+	"nexo/engine/pubsub"
+	"nexo/engine/queue"
 	"nexo/engine/store"
 )
 
@@ -76,6 +78,8 @@ type Config struct {
 	Logger         *slog.Logger
 	Server         ServerStats // required
 	Store          *store.Store
+	Queue          *queue.Broker
+	PubSub         *pubsub.Broker
 }
 
 // Server is the dashboard's HTTP server.
@@ -125,6 +129,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Store != nil {
 		s.panels = append(s.panels, &storePanel{st: cfg.Store})
+	}
+	if cfg.Queue != nil {
+		s.panels = append(s.panels, &queuePanel{qb: cfg.Queue})
+	}
+	if cfg.PubSub != nil {
+		s.panels = append(s.panels, &pubsubPanel{pb: cfg.PubSub})
 	}
 	if err := s.registerMetrics(); err != nil {
 		ln.Close()

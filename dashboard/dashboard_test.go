@@ -19,8 +19,11 @@ import (
 
 	"nexo/commands"
 	"nexo/dashboard"
+	"nexo/engine/pubsub"
+	"nexo/engine/queue"
 	"nexo/engine/store"
 	"nexo/resp"
+	"nexo/wal"
 )
 
 const (
@@ -34,6 +37,8 @@ const (
 	xssKey = "<img src=x onerror=alert(1)>"
 	// binaryValue is not UTF-8 text.
 	binaryValue = "\x00\xff\x01abc"
+	// wantPanels lists the panels of a server with every broker, in order.
+	wantPanels = "store,queue,pubsub"
 	// detailPreviewBytes is the preview size of GET /api/store/key.
 	detailPreviewBytes = 64 << 10
 )
@@ -56,13 +61,16 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// stack is a store, a RESP server and a dashboard, on free loopback ports.
+// stack is the brokers, a RESP server and a dashboard, on free loopback
+// ports and temporary data directories.
 type stack struct {
-	store *store.Store
-	clock *clock
-	resp  *commands.Server
-	dash  *dashboard.Server
-	url   string // http://127.0.0.1:PORT
+	store  *store.Store
+	queue  *queue.Broker
+	pubsub *pubsub.Broker
+	clock  *clock
+	resp   *commands.Server
+	dash   *dashboard.Server
+	url    string // http://127.0.0.1:PORT
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -76,7 +84,18 @@ func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	cfg := dashboard.Config{Addr: "127.0.0.1:0", Version: "test", DataDir: "/data", Fsync: "always", Logger: quietLogger(), Store: st}
+	qb, err := queue.Open(queue.Config{Dir: t.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}, Now: clk.Now, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { qb.Close() })
+	pb, err := pubsub.Open(pubsub.Config{Dir: t.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}, Now: clk.Now, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pb.Close() })
+	cfg := dashboard.Config{Addr: "127.0.0.1:0", Version: "test", DataDir: "/data", Fsync: "always", Logger: quietLogger(),
+		Store: st, Queue: qb, PubSub: pb}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -88,6 +107,8 @@ func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
 		Version:    "test",
 		Logger:     quietLogger(),
 		Store:      st,
+		Queue:      qb,
+		PubSub:     pb,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +119,7 @@ func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
 		cfg.Server = srv
 	}
 	d := serveDashboard(t, cfg)
-	return &stack{store: st, clock: clk, resp: srv, dash: d, url: "http://" + d.Addr().String()}
+	return &stack{store: st, queue: qb, pubsub: pb, clock: clk, resp: srv, dash: d, url: "http://" + d.Addr().String()}
 }
 
 func serveDashboard(t *testing.T, cfg dashboard.Config) *dashboard.Server {
@@ -383,7 +404,7 @@ func TestSnapshot(t *testing.T) {
 			top[2].Name != "hset" || top[0].P50Micros <= 0 || top[0].P99Micros < top[0].P50Micros || top[0].AvgMicros <= 0 {
 			t.Fatalf("top commands: %+v", top)
 		}
-		if len(snap.Panels) != 1 || snap.Panels[0] != "store" {
+		if strings.Join(snap.Panels, ",") != wantPanels {
 			t.Fatalf("panels %v", snap.Panels)
 		}
 		st := snap.Brokers.Store
@@ -424,7 +445,7 @@ func TestSnapshot(t *testing.T) {
 	t.Run("edge: an empty server answers empty lists, not null", func(t *testing.T) {
 		s := startStack(t, nil)
 		body := wantStatus(t, s.url+"/api/snapshot", http.StatusOK)
-		for _, want := range []string{`"keys":[]`, `"top":[]`, `"panels":["store"]`} {
+		for _, want := range []string{`"keys":[]`, `"top":[]`, `"panels":["` + strings.ReplaceAll(wantPanels, ",", `","`) + `"]`, `"list":[]`} {
 			if !strings.Contains(string(body), want) {
 				t.Fatalf("%s missing from %s", want, body)
 			}
@@ -677,8 +698,452 @@ func TestDeleteKey(t *testing.T) {
 	})
 }
 
+type queueView struct {
+	ID       string    `json:"id"`
+	Name     bytesView `json:"name"`
+	Ready    int       `json:"ready"`
+	Delayed  int       `json:"delayed"`
+	InFlight int       `json:"inflight"`
+	Dead     int       `json:"dead"`
+	Paused   bool      `json:"paused"`
+	Settings struct {
+		VisibilityMillis int64  `json:"visibility_ms"`
+		MaxAttempts      int    `json:"max_attempts"`
+		Backoff          string `json:"backoff"`
+	} `json:"settings"`
+	Overrides []string `json:"overrides"`
+	Pushed    int64    `json:"pushed"`
+	Acked     int64    `json:"acked"`
+	Failed    int64    `json:"failed"`
+}
+
+type queueSnapshot struct {
+	Queues      int         `json:"queues"`
+	Ready       int64       `json:"ready"`
+	Delayed     int64       `json:"delayed"`
+	InFlight    int64       `json:"inflight"`
+	Dead        int64       `json:"dead"`
+	Pushed      int64       `json:"pushed"`
+	Acked       int64       `json:"acked"`
+	Failed      int64       `json:"failed"`
+	Persistence string      `json:"persistence"`
+	List        []queueView `json:"list"`
+}
+
+type jobList struct {
+	Queue bytesView `json:"queue"`
+	State string    `json:"state"`
+	Total int       `json:"total"`
+	Jobs  []struct {
+		ID           string     `json:"id"`
+		State        string     `json:"state"`
+		Payload      bytesView  `json:"payload"`
+		Attempt      int        `json:"attempt"`
+		Priority     int64      `json:"priority"`
+		Enqueued     time.Time  `json:"enqueued"`
+		Due          *time.Time `json:"due"`
+		Deadline     *time.Time `json:"deadline"`
+		FailureCount int        `json:"failure_count"`
+		LastError    string     `json:"last_error"`
+	} `json:"jobs"`
+}
+
+// queueState fills queue "jobs" through the facade: max-attempts 1, ready
+// jobs a, b (binary), c, a job delayed by a minute, one in flight and one
+// dead, nacked with the message "boom".
+func (s *stack) queueState(t *testing.T) {
+	t.Helper()
+	must := func(_ any, idx uint64, err error) {
+		t.Helper()
+		if err == nil {
+			err = s.queue.Wait(idx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx, err := s.queue.Configure("jobs", [][2]string{{"max-attempts", "1"}})
+	must(nil, idx, err)
+	must(s.queue.Push("jobs", [][]byte{[]byte("held"), []byte("doomed")}, queue.PushOptions{}))
+	must(s.queue.Push("jobs", [][]byte{[]byte("a"), []byte(binaryValue), []byte(xssKey)}, queue.PushOptions{Priority: -1}))
+	must(s.queue.Push("jobs", [][]byte{[]byte("later")}, queue.PushOptions{Delay: time.Minute}))
+	jobs, idx, err := s.queue.Pop("jobs", 1, queue.PopOptions{Count: 2})
+	must(nil, idx, err)
+	must(s.queue.Nack("jobs", 1, jobs[1].ID, queue.NackOptions{Message: "boom"}))
+}
+
+func TestQueuePanel(t *testing.T) {
+	t.Run("snapshot: counts, settings and counters of each queue", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.queueState(t)
+		if _, err := s.queue.Pause("idle", true); err != nil {
+			t.Fatal(err)
+		}
+		var snap struct {
+			Brokers struct {
+				Queue queueSnapshot `json:"queue"`
+			} `json:"brokers"`
+		}
+		getJSON(t, s.url+"/api/snapshot", &snap)
+		qs := snap.Brokers.Queue
+		if qs.Queues != 2 || qs.Ready != 3 || qs.Delayed != 1 || qs.InFlight != 1 || qs.Dead != 1 || qs.Pushed != 6 || qs.Failed != 1 ||
+			qs.Persistence == "" || len(qs.List) != 2 {
+			t.Fatalf("queue snapshot %+v", qs)
+		}
+		idle, q := qs.List[0], qs.List[1]
+		if idle.Name.Text != "idle" || !idle.Paused || q.Paused {
+			t.Fatalf("idle %+v", idle)
+		}
+		if q.Name.Text != "jobs" || q.ID != base64.RawURLEncoding.EncodeToString([]byte("jobs")) || q.Ready != 3 || q.Delayed != 1 ||
+			q.InFlight != 1 || q.Dead != 1 || q.Settings.MaxAttempts != 1 || q.Settings.VisibilityMillis != queue.DefaultVisibility.Milliseconds() ||
+			q.Settings.Backoff != "exponential" || strings.Join(q.Overrides, ",") != "max-attempts" || q.Pushed != 6 || q.Failed != 1 {
+			t.Fatalf("jobs %+v", q)
+		}
+		getJSON(t, s.url+"/api/snapshot?limit=1", &snap)
+		if len(snap.Brokers.Queue.List) != 1 || snap.Brokers.Queue.Queues != 2 {
+			t.Fatalf("limit 1: %+v", snap.Brokers.Queue)
+		}
+	})
+	t.Run("jobs of each state, in queue order, binary-safe, without taking them", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.queueState(t)
+		payloads := func(l jobList) string {
+			var out []string
+			for _, j := range l.Jobs {
+				out = append(out, j.Payload.Text)
+			}
+			return strings.Join(out, "|")
+		}
+		var l jobList
+		getJSON(t, s.url+"/api/queue/jobs?queue=jobs&state=ready", &l)
+		if l.State != "ready" || l.Queue.Text != "jobs" || l.Total != 3 || payloads(l) != `a|\x00\xff\x01abc|`+xssKey ||
+			!l.Jobs[1].Payload.Binary || l.Jobs[0].Priority != -1 || l.Jobs[0].Attempt != 0 || l.Jobs[0].Enqueued.IsZero() {
+			t.Fatalf("ready: %+v", l)
+		}
+		getJSON(t, s.url+"/api/queue/jobs?id="+base64.RawURLEncoding.EncodeToString([]byte("jobs"))+"&state=delayed", &l)
+		if l.Total != 1 || payloads(l) != "later" || l.Jobs[0].Due == nil || !l.Jobs[0].Due.Equal(s.clock.Now().Add(time.Minute)) {
+			t.Fatalf("delayed: %+v", l)
+		}
+		getJSON(t, s.url+"/api/queue/jobs?queue=jobs&state=inflight", &l)
+		if payloads(l) != "held" || l.Jobs[0].Attempt != 1 || l.Jobs[0].Deadline == nil {
+			t.Fatalf("inflight: %+v", l)
+		}
+		getJSON(t, s.url+"/api/queue/jobs?queue=jobs&state=dead", &l)
+		if payloads(l) != "doomed" || l.Jobs[0].LastError != "boom" || l.Jobs[0].FailureCount != 1 || l.Jobs[0].Due == nil {
+			t.Fatalf("dead: %+v", l)
+		}
+		if c := s.queue.Len("jobs"); c != (queue.Counts{Ready: 3, Delayed: 1, InFlight: 1, Dead: 1}) {
+			t.Fatalf("listing changed the queue: %+v", c)
+		}
+	})
+	t.Run("edge: count caps the list, payloads are cut, bad parameters are refused", func(t *testing.T) {
+		s := startStack(t, nil)
+		big := strings.Repeat("é", 4096)
+		payloads := make([][]byte, 0, 60)
+		for range 60 {
+			payloads = append(payloads, []byte(big))
+		}
+		if _, idx, err := s.queue.Push("many", payloads, queue.PushOptions{}); err != nil || s.queue.Wait(idx) != nil {
+			t.Fatal(err)
+		}
+		var l jobList
+		getJSON(t, s.url+"/api/queue/jobs?queue=many&state=ready", &l)
+		if len(l.Jobs) != 50 || l.Total != 60 {
+			t.Fatalf("default count: %d of %d", len(l.Jobs), l.Total)
+		}
+		getJSON(t, s.url+"/api/queue/jobs?queue=many&state=ready&count=7", &l)
+		p := l.Jobs[0].Payload
+		if len(l.Jobs) != 7 || !p.Truncated || p.Binary || p.Len != int64(len(big)) || len(p.Text) > 1024 || !strings.HasPrefix(big, p.Text) {
+			t.Fatalf("count 7: %d jobs, first %+v", len(l.Jobs), p)
+		}
+		getJSON(t, s.url+"/api/queue/jobs?queue=unknown&state=dead", &l)
+		if l.Total != 0 || l.Jobs == nil || len(l.Jobs) != 0 {
+			t.Fatalf("unknown queue: %+v", l)
+		}
+		for _, q := range []string{
+			"queue=many&state=Ready", "queue=many", "state=ready", "queue=many&id=bWFueQ&state=ready", "id=***&state=ready",
+			"queue=many&state=ready&count=0", "queue=many&state=ready&count=1001", "queue=many&state=ready&count=x",
+		} {
+			body := wantStatus(t, s.url+"/api/queue/jobs?"+q, http.StatusBadRequest)
+			if !strings.Contains(string(body), `"error"`) {
+				t.Fatalf("%s: %s", q, body)
+			}
+		}
+	})
+	t.Run("purge and requeue, one dead letter or all, and report what they did", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.queueState(t)
+		if status, out := post(t, s.url+"/api/queue/purge", `{"queue":"jobs"}`, nil); status != http.StatusOK || string(out) != "{\"purged\":4}\n" {
+			t.Fatalf("purge: %d %s", status, out)
+		}
+		if c := s.queue.Len("jobs"); c != (queue.Counts{InFlight: 1, Dead: 1}) {
+			t.Fatalf("after purge: %+v", c)
+		}
+		dead := s.queue.DeadLetters("jobs", 0)
+		body := fmt.Sprintf(`{"id":%q,"job":"%d"}`, base64.RawURLEncoding.EncodeToString([]byte("jobs")), dead[0].ID)
+		if status, out := post(t, s.url+"/api/queue/requeue", body, nil); status != http.StatusOK || string(out) != "{\"requeued\":1}\n" {
+			t.Fatalf("requeue one: %d %s", status, out)
+		}
+		if status, out := post(t, s.url+"/api/queue/requeue", body, nil); status != http.StatusNotFound {
+			t.Fatalf("requeue again: %d %s", status, out)
+		}
+		if status, out := post(t, s.url+"/api/queue/requeue", `{"queue":"jobs"}`, nil); status != http.StatusOK || string(out) != "{\"requeued\":0}\n" {
+			t.Fatalf("requeue none left: %d %s", status, out)
+		}
+		if c := s.queue.Len("jobs"); c != (queue.Counts{Ready: 1, InFlight: 1}) {
+			t.Fatalf("after requeue: %+v", c)
+		}
+	})
+	t.Run("edge: cross-site requests, bad bodies and GETs change nothing", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.queueState(t)
+		for _, path := range []string{"/api/queue/purge", "/api/queue/requeue"} {
+			for _, h := range []map[string]string{
+				{},
+				{"X-Nexo-Dashboard": "1", "Sec-Fetch-Site": "cross-site"},
+				{"X-Nexo-Dashboard": "1", "Origin": "http://evil.example"},
+			} {
+				if status, out := post(t, s.url+path, `{"queue":"jobs"}`, h); status != http.StatusForbidden {
+					t.Fatalf("%s with %v: %d %s", path, h, status, out)
+				}
+			}
+			for body, want := range map[string]int{
+				``:                               http.StatusBadRequest,
+				`{"queue":"jobs","x":1}`:         http.StatusBadRequest,
+				`{}`:                             http.StatusBadRequest,
+				`{"queue":"jobs","id":"am9icw"}`: http.StatusBadRequest,
+				`{"queue":"` + strings.Repeat("q", 2<<20) + `"}`: http.StatusRequestEntityTooLarge,
+			} {
+				if status, out := post(t, s.url+path, body, nil); status != want {
+					t.Fatalf("%s %.40q: %d %s, want %d", path, body, status, out, want)
+				}
+			}
+			wantStatus(t, s.url+path, http.StatusMethodNotAllowed)
+		}
+		for body, want := range map[string]int{
+			`{"queue":"jobs","job":"x"}`:                                  http.StatusBadRequest,
+			`{"queue":"jobs","job":"999"}`:                                http.StatusNotFound,
+			`{"queue":"` + strings.Repeat("q", queue.MaxNameLen+1) + `"}`: http.StatusBadRequest,
+		} {
+			if status, out := post(t, s.url+"/api/queue/requeue", body, nil); status != want {
+				t.Fatalf("requeue %s: %d %s, want %d", body, status, out, want)
+			}
+		}
+		if status, out := post(t, s.url+"/api/queue/purge", `{"queue":"jobs","job":"1"}`, nil); status != http.StatusBadRequest {
+			t.Fatalf("purge with a job: %d %s", status, out)
+		}
+		if c := s.queue.Len("jobs"); c != (queue.Counts{Ready: 3, Delayed: 1, InFlight: 1, Dead: 1}) {
+			t.Fatalf("refused actions changed the queue: %+v", c)
+		}
+	})
+	t.Run("metrics: jobs by state and counters per queue", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.queueState(t)
+		if _, idx, err := s.queue.Push("b\xffin", [][]byte{[]byte("x")}, queue.PushOptions{}); err != nil || s.queue.Wait(idx) != nil {
+			t.Fatal(err)
+		}
+		got := scrape(t, s.url, "")
+		jobs := func(state string) string { return `nexo_queue_jobs{queue="jobs",state="` + state + `"}` }
+		wantMetrics(t, got, map[string]float64{
+			jobs("ready"):                                     3,
+			jobs("delayed"):                                   1,
+			jobs("inflight"):                                  1,
+			jobs("dead"):                                      1,
+			`nexo_queue_pushed_total{queue="jobs"}`:           6,
+			`nexo_queue_delivered_total{queue="jobs"}`:        2,
+			`nexo_queue_acked_total{queue="jobs"}`:            0,
+			`nexo_queue_failed_total{queue="jobs"}`:           1,
+			`nexo_queue_jobs{queue="b\\xffin",state="ready"}`: 1,
+		})
+		types := metricTypes(t, s.url)
+		if types["nexo_queue_jobs"] != "gauge" || types["nexo_queue_pushed_total"] != "counter" {
+			t.Fatalf("types: %v", types)
+		}
+	})
+}
+
+// sink is a pub/sub subscriber that accepts everything, or refuses its
+// first delivery when slow (as a subscriber over its output limit does).
+type sink struct{ slow bool }
+
+func (s *sink) Deliver(pubsub.Message, pubsub.Batch) bool { return !s.slow }
+
+type subscriptionList struct {
+	Total int `json:"total"`
+	List  []struct {
+		Kind        string    `json:"kind"`
+		Name        bytesView `json:"name"`
+		Subscribers int       `json:"subscribers"`
+	} `json:"list"`
+}
+
+type retainedList struct {
+	Total int `json:"total"`
+	List  []struct {
+		Topic     bytesView `json:"topic"`
+		Payload   bytesView `json:"payload"`
+		AgeMillis int64     `json:"age_ms"`
+	} `json:"list"`
+}
+
+type pubsubSnapshot struct {
+	Subscribers    int              `json:"subscribers"`
+	Subscriptions  int              `json:"subscriptions"`
+	Filters        int              `json:"filters"`
+	Channels       int              `json:"channels"`
+	Patterns       int              `json:"patterns"`
+	Retained       int              `json:"retained"`
+	Published      int64            `json:"published"`
+	Delivered      int64            `json:"delivered"`
+	SlowConsumers  int64            `json:"slow_consumers"`
+	Persistence    string           `json:"persistence"`
+	Topics         subscriptionList `json:"topics"`
+	RetainedValues retainedList     `json:"retained_values"`
+}
+
+// pubsubState fills the pub/sub broker through the facade: two
+// subscribers of home/#, one of home/+/temp and of the channel news, a
+// pattern n*, retained values on home/kitchen/temp (published 5 s before
+// the others), an XSS-looking topic and $SYS/uptime (binary). Only
+// home/kitchen/temp has subscribers: it reaches home/# twice and
+// home/+/temp once, 3 deliveries.
+func (s *stack) pubsubState(t *testing.T) {
+	t.Helper()
+	sub := func(sb pubsub.Subscriber, kind pubsub.Kind, name string) {
+		t.Helper()
+		if _, err := s.pubsub.Subscribe(sb, kind, name, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retain := func(topic, payload string) {
+		t.Helper()
+		_, idx, err := s.pubsub.PublishRetained([]byte(topic), []byte(payload), nil)
+		if err == nil {
+			err = s.pubsub.Wait(idx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := &sink{}, &sink{}
+	sub(a, pubsub.Filter, "home/#")
+	sub(b, pubsub.Filter, "home/#")
+	sub(a, pubsub.Filter, "home/+/temp")
+	sub(b, pubsub.Channel, "news")
+	sub(b, pubsub.Pattern, "n*")
+	retain("home/kitchen/temp", "21.5")
+	s.clock.Advance(5 * time.Second)
+	retain(xssKey+"/x", xssKey)
+	retain("$SYS/uptime", binaryValue)
+}
+
+func TestPubSubPanel(t *testing.T) {
+	t.Run("snapshot: counters, the subscriptions with their subscribers, retained values with age", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.pubsubState(t)
+		s.pubsub.Publish([]byte("news"), []byte("x"), nil)
+		var snap struct {
+			Brokers struct {
+				PubSub pubsubSnapshot `json:"pubsub"`
+			} `json:"brokers"`
+		}
+		getJSON(t, s.url+"/api/snapshot", &snap)
+		ps := snap.Brokers.PubSub
+		if ps.Subscribers != 2 || ps.Subscriptions != 5 || ps.Filters != 2 || ps.Channels != 1 || ps.Patterns != 1 || ps.Retained != 3 ||
+			ps.Published != 4 || ps.Delivered != 3+2 || ps.Persistence == "" {
+			t.Fatalf("pubsub snapshot %+v", ps)
+		}
+		var subs []string
+		for _, sv := range ps.Topics.List {
+			subs = append(subs, fmt.Sprintf("%s %s %d", sv.Kind, sv.Name.Text, sv.Subscribers))
+		}
+		if want := "filter home/# 2|filter home/+/temp 1|pattern n* 1|channel news 1"; ps.Topics.Total != 4 || strings.Join(subs, "|") != want {
+			t.Fatalf("topics %d %q, want %q", ps.Topics.Total, subs, want)
+		}
+		r := ps.RetainedValues
+		if r.Total != 3 || len(r.List) != 3 {
+			t.Fatalf("retained %+v", r)
+		}
+		sys, xss, kitchen := r.List[0], r.List[1], r.List[2]
+		if sys.Topic.Text != "$SYS/uptime" || !sys.Payload.Binary || sys.Payload.Text != `\x00\xff\x01abc` || sys.AgeMillis != 0 {
+			t.Fatalf("$SYS/uptime %+v", sys)
+		}
+		if xss.Topic.Text != xssKey+"/x" || xss.Payload.Text != xssKey || xss.Topic.Binary {
+			t.Fatalf("xss %+v", xss)
+		}
+		if kitchen.Topic.Text != "home/kitchen/temp" || kitchen.Payload.Text != "21.5" || kitchen.AgeMillis != 5000 {
+			t.Fatalf("kitchen %+v", kitchen)
+		}
+		getJSON(t, s.url+"/api/snapshot?limit=1", &snap)
+		if ps := snap.Brokers.PubSub; len(ps.Topics.List) != 1 || ps.Topics.Total != 4 || len(ps.RetainedValues.List) != 1 || ps.RetainedValues.Total != 3 {
+			t.Fatalf("limit 1: %+v", ps)
+		}
+	})
+	t.Run("subscriptions and retained lists, capped by count", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.pubsubState(t)
+		var subs subscriptionList
+		getJSON(t, s.url+"/api/pubsub/subscriptions?count=2", &subs)
+		if subs.Total != 4 || len(subs.List) != 2 || subs.List[0].Name.Text != "home/#" {
+			t.Fatalf("subscriptions %+v", subs)
+		}
+		var ret retainedList
+		getJSON(t, s.url+"/api/pubsub/retained", &ret)
+		if ret.Total != 3 || len(ret.List) != 3 {
+			t.Fatalf("retained %+v", ret)
+		}
+		getJSON(t, s.url+"/api/pubsub/retained?count=1", &ret)
+		if ret.Total != 3 || len(ret.List) != 1 || ret.List[0].Topic.Text != "$SYS/uptime" {
+			t.Fatalf("retained count 1 %+v", ret)
+		}
+	})
+	t.Run("edge: large payloads are cut, an empty broker answers empty lists, bad counts are refused", func(t *testing.T) {
+		s := startStack(t, nil)
+		body := wantStatus(t, s.url+"/api/snapshot", http.StatusOK)
+		for _, want := range []string{`"topics":{"total":0,"list":[]}`, `"retained_values":{"total":0,"list":[]}`} {
+			if !strings.Contains(string(body), want) {
+				t.Fatalf("%s missing from %s", want, body)
+			}
+		}
+		big := strings.Repeat("x", 64<<10)
+		if _, idx, err := s.pubsub.PublishRetained([]byte("big"), []byte(big), nil); err != nil || s.pubsub.Wait(idx) != nil {
+			t.Fatal(err)
+		}
+		var ret retainedList
+		getJSON(t, s.url+"/api/pubsub/retained", &ret)
+		if p := ret.List[0].Payload; !p.Truncated || p.Len != int64(len(big)) || len(p.Text) != 1024 {
+			t.Fatalf("big payload %+v", ret.List[0].Payload.Len)
+		}
+		for _, path := range []string{"/api/pubsub/retained?count=0", "/api/pubsub/subscriptions?count=1001", "/api/pubsub/retained?count=x"} {
+			wantStatus(t, s.url+path, http.StatusBadRequest)
+		}
+	})
+	t.Run("metrics: messages, subscriptions, retained topics and slow consumers", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.pubsubState(t)
+		slow := &sink{slow: true}
+		if _, err := s.pubsub.Subscribe(slow, pubsub.Channel, "news", nil); err != nil {
+			t.Fatal(err)
+		}
+		s.pubsub.Publish([]byte("news"), []byte("x"), nil)
+		got := scrape(t, s.url, "")
+		wantMetrics(t, got, map[string]float64{
+			"nexo_pubsub_messages_published_total":        4,
+			"nexo_pubsub_messages_delivered_total":        3 + 2,
+			"nexo_pubsub_subscriptions":                   5,
+			"nexo_pubsub_retained_topics":                 3,
+			"nexo_pubsub_slow_consumer_disconnects_total": 1,
+		})
+		types := metricTypes(t, s.url)
+		if types["nexo_pubsub_subscriptions"] != "gauge" || types["nexo_pubsub_messages_published_total"] != "counter" {
+			t.Fatalf("types: %v", types)
+		}
+	})
+}
+
 func TestAuth(t *testing.T) {
-	paths := []string{"/", "/app.js", "/api/snapshot", "/api/store/keys", "/metrics"}
+	paths := []string{"/", "/app.js", "/api/snapshot", "/api/store/keys", "/api/queue/jobs?queue=q&state=ready",
+		"/api/pubsub/retained", "/api/pubsub/subscriptions", "/metrics"}
 	withAuth := func(t *testing.T, rawURL, user, pass string) int {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, rawURL, nil)

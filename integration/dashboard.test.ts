@@ -42,6 +42,13 @@ const REFRESH_MARGIN_MS = 500;
 const SESSION_TTL_SECONDS = 300;
 
 const XSS_KEY = '<img src=x onerror=alert(1)>';
+/** The queue of the queue panel's tests, and a delay that keeps a job delayed for the whole run. */
+const QUEUE = 'jobs';
+/** The queue the purge test empties, so that QUEUE keeps its state for the docs screenshot. */
+const OLD_QUEUE = 'old-jobs';
+const LONG_DELAY_MS = 600_000;
+/** A retained topic that would run a script if the page inserted it as markup. */
+const XSS_TOPIC = `sensors/${XSS_KEY}`;
 const BINARY_VALUE = Buffer.from([0x00, 0xff, 0x01, 0x41, 0x42]);
 const BINARY_ESCAPED = '\\x00\\xff\\x01AB';
 
@@ -153,11 +160,6 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     expect(await binary.locator('td.preview .text').textContent()).toBe(BINARY_ESCAPED);
 
     await store().screenshot({ path: join(ARTIFACTS_DIR, 'store.png') });
-    if (process.env.UPDATE_DOCS_SCREENSHOT) {
-      // The header is sticky: from the top, it is drawn where it belongs.
-      await page.evaluate('window.scrollTo(0, 0)');
-      await page.screenshot({ path: DOCS_SCREENSHOT, fullPage: true });
-    }
   });
 
   it('shows a key that looks like markup as text and runs nothing', async () => {
@@ -236,11 +238,128 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     expect(await store().locator('.message').textContent()).toContain('Deleted');
   });
 
+  const queuePanel = () => page.locator('#panel-queue');
+  const queueRow = () => queuePanel().locator(`table.queues tbody tr[data-queue="${QUEUE}"]`);
+  const stateCount = (state: string) => queueRow().locator(`button[data-state="${state}"]`);
+  const jobRows = () => queuePanel().locator('table.jobs tbody tr');
+
+  it('shows each queue with its jobs by state and settings, and lists the jobs of a state', async () => {
+    const redis = nexo.redis;
+    expect(await redis.call('QCONFIG', 'SET', QUEUE, 'max-attempts', '1')).toBe('OK');
+    await redis.call('QPUSH', QUEUE, 'doomed');
+    const taken = await redis.call('QPOP', QUEUE);
+    const id = fieldOf(taken, 'id');
+    await redis.call('QNACK', QUEUE, id, 'ERROR', 'boom');
+    await redis.call('QPUSH', QUEUE, 'first', XSS_KEY);
+    await redis.call('QPUSH', QUEUE, 'DELAY', String(LONG_DELAY_MS), 'later');
+    await redis.call('QPUSH', QUEUE, BINARY_VALUE);
+
+    await open();
+    expect(await cardValue(queuePanel(), 'queues').textContent()).toBe('1');
+    expect(await stateCount('ready').textContent()).toBe('3');
+    expect(await stateCount('delayed').textContent()).toBe('1');
+    expect(await stateCount('inflight').textContent()).toBe('0');
+    expect(await stateCount('dead').textContent()).toBe('1');
+    expect(await queueRow().locator('td.settings').textContent()).toContain('1 attempt ');
+
+    await stateCount('dead').click();
+    await queuePanel().locator('table.jobs tbody tr[data-job]').first().waitFor();
+    expect(await jobRows().count()).toBe(1);
+    expect(await jobRows().first().locator('td.preview').textContent()).toBe('doomed');
+    expect(await jobRows().first().textContent()).toContain('boom');
+    await queuePanel().screenshot({ path: join(ARTIFACTS_DIR, 'queue.png') });
+
+    await stateCount('ready').click();
+    await jobRows().filter({ hasText: 'first' }).waitFor();
+    expect(await jobRows().count()).toBe(3);
+    expect(await jobRows().nth(1).locator('td.preview .text').textContent()).toBe(XSS_KEY);
+    expect(await jobRows().nth(2).locator('td.preview .badge').textContent()).toBe('binary');
+    expect(await jobRows().nth(2).locator('td.preview .text').textContent()).toBe(BINARY_ESCAPED);
+
+    await stateCount('delayed').click();
+    await jobRows().filter({ hasText: 'later' }).waitFor();
+    expect(await page.locator('img').count()).toBe(0);
+  });
+
+  it('requeues the dead letters and purges a queue only after confirmation', async () => {
+    await open();
+    const asked = confirms.length;
+    confirmAnswer = false;
+    await queueRow().getByRole('button', { name: `Requeue the dead letters of ${QUEUE}` }).click();
+    expect(confirms).toHaveLength(asked + 1);
+    expect(toObject(await nexo.redis.call('QLEN', QUEUE))).toMatchObject({ ready: 3, dead: 1 });
+
+    confirmAnswer = true;
+    await queueRow().getByRole('button', { name: `Requeue the dead letters of ${QUEUE}` }).click();
+    await expect.poll(() => stateCount('dead').textContent()).toBe('0');
+    expect(confirms[asked + 1]).toContain(QUEUE);
+    expect(toObject(await nexo.redis.call('QLEN', QUEUE))).toMatchObject({ ready: 4, delayed: 1, dead: 0 });
+    expect(await queuePanel().locator('.message').textContent()).toContain('Requeued 1 job');
+
+    await nexo.redis.call('QPUSH', OLD_QUEUE, 'stale', 'staler');
+    await nexo.redis.call('QPUSH', OLD_QUEUE, 'DELAY', String(LONG_DELAY_MS), 'stalest');
+    await page.locator('#refresh').click();
+    const old = queuePanel().locator(`table.queues tbody tr[data-queue="${OLD_QUEUE}"]`);
+    await old.getByRole('button', { name: `Purge queue ${OLD_QUEUE}` }).click();
+    await expect.poll(() => old.locator('button[data-state="delayed"]').textContent()).toBe('0');
+    expect(confirms[asked + 2]).toContain('Purge');
+    expect(await queuePanel().locator('.message').textContent()).toContain('Purged 3 jobs');
+    expect(toObject(await nexo.redis.call('QLEN', OLD_QUEUE))).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+  });
+
+  it('shows the topic tree with subscriber counts and the retained values as text', async () => {
+    const redis = nexo.redis;
+    await redis.call('PPUB', 'home/kitchen/temp', '21.5', 'RETAIN');
+    await redis.call('PPUB', XSS_TOPIC, XSS_KEY, 'RETAIN');
+    const sub = await nexo.connect();
+    expect(await sub.call('PSUB', 'home/+/temp', 'home/#')).toBe(2);
+
+    await open();
+    const pubsub = page.locator('#panel-pubsub');
+    expect(await cardValue(pubsub, 'subscribers').textContent()).toBe('1');
+    expect(await cardValue(pubsub, 'retained').textContent()).toBe('2');
+    const filter = pubsub.locator('li[data-topic="home/+/temp"]');
+    expect(await filter.locator('.type-badge').textContent()).toBe('filter');
+    expect(await filter.locator('.count').textContent()).toBe('1 subscriber');
+    expect(await pubsub.locator('li[data-topic="home"] > .sub .type-badge').count()).toBe(0);
+    expect(await pubsub.locator('li[data-topic="home/#"] .type-badge').textContent()).toBe('filter');
+
+    const retained = pubsub.locator('table.retained tbody tr');
+    expect(await retained.count()).toBe(2);
+    const kitchen = retained.filter({ hasText: 'home/kitchen/temp' });
+    expect(await kitchen.locator('td.preview').textContent()).toBe('21.5');
+    expect(await kitchen.locator('td.age').textContent()).toMatch(/^\d+(\.\d)? s$/);
+    const xss = retained.filter({ has: page.locator('th.key .text', { hasText: XSS_TOPIC }) });
+    expect(await xss.locator('th.key .text').textContent()).toBe(XSS_TOPIC);
+    expect(await xss.locator('td.preview .text').textContent()).toBe(XSS_KEY);
+    expect(await page.locator('img').count()).toBe(0);
+    await pubsub.screenshot({ path: join(ARTIFACTS_DIR, 'pubsub.png') });
+    if (process.env.UPDATE_DOCS_SCREENSHOT) {
+      // Taken last, with every panel holding state. The header is sticky:
+      // from the top, it is drawn where it belongs.
+      await page.evaluate('window.scrollTo(0, 0)');
+      await page.screenshot({ path: DOCS_SCREENSHOT, fullPage: true });
+    }
+  });
+
   it('raised no script error and no alert', () => {
     expect(alerts).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
 });
+
+/** A RESP2 or RESP3 map reply (a flat array of field/value pairs, or an object) as an object. */
+function toObject(reply: unknown): Record<string, unknown> {
+  if (!Array.isArray(reply)) return reply as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = reply[i + 1];
+  return out;
+}
+
+/** One field of a map reply, as a string. */
+function fieldOf(reply: unknown, field: string): string {
+  return String(toObject(reply)[field]);
+}
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -119,6 +119,8 @@ func serve(cfg *config, log *slog.Logger) error {
 		Logger:      log,
 		Server:      srv,
 		Store:       st,
+		Queue:       qb,
+		PubSub:      pb,
 	})
 	if err != nil {
 		return fmt.Errorf("http port: %w", err)

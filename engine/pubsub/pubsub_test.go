@@ -367,6 +367,30 @@ func TestBroker(t *testing.T) {
 			}
 		})
 
+		t.Run("the subscription list counts subscribers per name and kind", func(t *testing.T) {
+			b, _ := newBroker(t)
+			r1, r2 := &recorder{}, &recorder{}
+			subscribe(t, b, r1, Filter, "home/+/temp", "home/#")
+			subscribe(t, b, r2, Filter, "home/#")
+			subscribe(t, b, r2, Channel, "home/#", "news")
+			subscribe(t, b, r1, Pattern, "n*")
+			list, total := b.SubscriptionList(0)
+			want := []SubscriptionInfo{
+				{Filter, "home/#", 2}, {Channel, "home/#", 1}, {Filter, "home/+/temp", 1}, {Pattern, "n*", 1}, {Channel, "news", 1},
+			}
+			if total != len(want) || !slices.Equal(list, want) {
+				t.Fatalf("SubscriptionList(0) = %+v, %d", list, total)
+			}
+			if list, total := b.SubscriptionList(2); total != len(want) || !slices.Equal(list, want[:2]) {
+				t.Fatalf("SubscriptionList(2) = %+v, %d", list, total)
+			}
+			b.UnsubscribeAll(r1)
+			b.UnsubscribeAll(r2)
+			if list, total := b.SubscriptionList(0); total != 0 || len(list) != 0 {
+				t.Fatalf("after UnsubscribeAll: %+v, %d", list, total)
+			}
+		})
+
 		t.Run("the batch reaches Deliver untouched", func(t *testing.T) {
 			b, _ := newBroker(t)
 			r := &recorder{}
@@ -625,6 +649,62 @@ func TestBroker(t *testing.T) {
 			}
 		})
 
+	})
+
+	t.Run("retained list", func(t *testing.T) {
+		t.Run("every topic sorted, $ topics included, with ages and the total", func(t *testing.T) {
+			b, clk := newBroker(t)
+			retain(t, b, "b/x", "2")
+			clk.advance(2 * time.Second)
+			retain(t, b, "$SYS/up", "1")
+			retain(t, b, "a", "\x00\xff")
+			list, total := b.RetainedList(0)
+			if total != 3 || len(list) != 3 || list[0].Topic != "$SYS/up" || list[1].Topic != "a" || string(list[1].Payload) != "\x00\xff" ||
+				list[2].Topic != "b/x" || list[2].Age != 2*time.Second || list[0].Age != 0 {
+				t.Fatalf("RetainedList(0) = %+v, %d", list, total)
+			}
+			if list, total := b.RetainedList(1); total != 3 || len(list) != 1 || list[0].Topic != "$SYS/up" {
+				t.Fatalf("RetainedList(1) = %+v, %d", list, total)
+			}
+		})
+		t.Run("edge: an empty broker lists nothing", func(t *testing.T) {
+			b, _ := newBroker(t)
+			if list, total := b.RetainedList(5); total != 0 || len(list) != 0 {
+				t.Fatalf("RetainedList = %+v, %d", list, total)
+			}
+		})
+		t.Run("race: lists while values and subscriptions change", func(t *testing.T) {
+			b, _ := newBroker(t)
+			const rounds = 200
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				r := &recorder{}
+				for i := range rounds {
+					topic := fmt.Sprintf("t/%d", i%10)
+					if _, _, err := b.PublishRetained([]byte(topic), []byte(topic), nil); err != nil {
+						t.Error(err)
+						return
+					}
+					if _, err := b.Subscribe(r, Filter, topic, nil); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for range rounds {
+					b.RetainedList(5)
+					b.SubscriptionList(5)
+				}
+			}()
+			wg.Wait()
+			if _, total := b.RetainedList(0); total != 10 {
+				t.Fatalf("%d retained topics, want 10", total)
+			}
+		})
 	})
 
 	t.Run("slow consumers", func(t *testing.T) {

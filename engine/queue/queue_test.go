@@ -1251,6 +1251,52 @@ func TestManage(t *testing.T) {
 		}
 		f.wantLen("q", queue.Counts{})
 	})
+	t.Run("jobs lists each state in its order without taking anything", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		f.push("q", queue.PushOptions{}, "a", "b", "c")
+		f.push("q", queue.PushOptions{Delay: 2 * time.Minute}, "late")
+		f.push("q", queue.PushOptions{Delay: time.Minute}, "soon")
+		f.pop1("q", 1)
+		dead := f.pop1("q", 1)
+		f.nack("q", 1, dead.ID, queue.NackOptions{Message: "boom"})
+		payloads := func(state queue.State, count int) []string {
+			t.Helper()
+			jobs, err := f.b.Jobs("q", state, count)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := []string{}
+			for _, j := range jobs {
+				if j.State != state {
+					t.Fatalf("%v listed a %v job", state, j.State)
+				}
+				out = append(out, string(j.Payload))
+			}
+			return out
+		}
+		for _, c := range []struct {
+			state queue.State
+			count int
+			want  []string
+		}{
+			{queue.Ready, 0, []string{"c"}},
+			{queue.Delayed, 0, []string{"soon", "late"}},
+			{queue.Delayed, 1, []string{"soon"}},
+			{queue.InFlight, 0, []string{"a"}},
+			{queue.Dead, 0, []string{"b"}},
+		} {
+			if got := payloads(c.state, c.count); !slices.Equal(got, c.want) {
+				t.Fatalf("%v (count %d): %q, want %q", c.state, c.count, got, c.want)
+			}
+		}
+		f.wantLen("q", queue.Counts{Ready: 1, Delayed: 2, InFlight: 1, Dead: 1})
+		for _, name := range []string{"ready", "delayed", "inflight", "dead"} {
+			if st, err := queue.ParseState(name); err != nil || st.String() != name {
+				t.Fatalf("ParseState(%q) = %v, %v", name, st, err)
+			}
+		}
+	})
 	t.Run("per-queue settings override the defaults and can be restored", func(t *testing.T) {
 		f := newFixture(t)
 		f.configure("q", "visibility-timeout", "5000", "MAX-ATTEMPTS", "9")
@@ -1267,6 +1313,19 @@ func TestManage(t *testing.T) {
 		}
 		if s := f.b.Settings("other"); s != testSettings() {
 			t.Fatalf("unknown queue settings %+v", s)
+		}
+	})
+	t.Run("edge: jobs of an unknown queue or in an unknown state", func(t *testing.T) {
+		f := newFixture(t)
+		if jobs, err := f.b.Jobs("nope", queue.Ready, 0); err != nil || len(jobs) != 0 {
+			t.Fatalf("unknown queue: %v, %v", jobs, err)
+		}
+		f.push1("q", "a")
+		if _, err := f.b.Jobs("q", queue.Dead+1, 0); !errors.Is(err, queue.ErrInvalidValue) {
+			t.Fatalf("unknown state: %v", err)
+		}
+		if _, err := queue.ParseState("Ready "); !errors.Is(err, queue.ErrInvalidValue) {
+			t.Fatalf("ParseState: %v", err)
 		}
 	})
 	t.Run("edge: unknown queues read as empty; bad settings change nothing", func(t *testing.T) {

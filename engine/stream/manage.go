@@ -1,0 +1,292 @@
+package stream
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"nexo/wal"
+)
+
+// stream is a stream with its partitions and groups. Every field is
+// guarded by mu.
+type stream struct {
+	mu       sync.Mutex
+	b        *Broker
+	name     string
+	dir      string
+	settings Settings
+	meta     *wal.Log
+	metaRecs int // records in the metadata log, snapshot included
+	parts    []*partition
+	groups   map[string]*group
+	rr       int           // the next partition of an append without key
+	wake     chan struct{} // closed and replaced when messages arrive or assignments change
+	closed   bool
+	enc      encoder
+}
+
+// newStream returns the stream called name with no log open.
+func (b *Broker) newStream(name string) *stream {
+	return &stream{b: b, name: name, dir: filepath.Join(b.cfg.Dir, hex.EncodeToString([]byte(name))),
+		groups: make(map[string]*group), wake: make(chan struct{})}
+}
+
+// load opens the stream called name from its directory; it returns nil
+// and removes the directory when the stream's creation did not complete.
+func (b *Broker) load(name string) (*stream, error) {
+	s := b.newStream(name)
+	meta, err := wal.Open(filepath.Join(s.dir, metaDir), b.cfg.WAL)
+	if err != nil {
+		return nil, fmt.Errorf("stream %q: %w", name, err)
+	}
+	s.meta = meta
+	if err := meta.Replay(s.replayMeta); err != nil {
+		s.closeLogs()
+		return nil, fmt.Errorf("stream %q: replay metadata: %w", name, err)
+	}
+	if s.settings.Partitions == 0 {
+		// Create returns only once the settings record is durable, so
+		// the stream was never acknowledged: a crash cut its creation.
+		s.closeLogs()
+		b.lg.Warn("stream: removing a stream whose creation did not complete", "stream", name)
+		if err := os.RemoveAll(s.dir); err != nil {
+			return nil, fmt.Errorf("stream %q: %w", name, err)
+		}
+		return nil, nil
+	}
+	if err := s.openPartitions(s.settings.Partitions, true); err != nil {
+		s.closeLogs()
+		return nil, err
+	}
+	s.retainAll()
+	return s, nil
+}
+
+// create makes the stream called name with settings set and writes its
+// first record.
+func (b *Broker) create(name string, set Settings) (*stream, Token, error) {
+	s := b.newStream(name)
+	if err := os.RemoveAll(s.dir); err != nil {
+		return nil, Token{}, fmt.Errorf("stream %q: %w", name, err)
+	}
+	meta, err := wal.Open(filepath.Join(s.dir, metaDir), b.cfg.WAL)
+	if err != nil {
+		return nil, Token{}, fmt.Errorf("stream %q: %w", name, err)
+	}
+	s.meta = meta
+	// The settings record is made durable before any message can be
+	// acknowledged in the stream's partitions, whose logs are separate.
+	idx, err := meta.Append(settingsRecord(&s.enc, set))
+	if err != nil {
+		err = b.logError(err)
+	} else if err = meta.Wait(idx); err != nil {
+		b.lg.Error("stream: log failed", "err", err)
+		err = ErrFailed
+	}
+	if err != nil {
+		s.closeLogs()
+		os.RemoveAll(s.dir)
+		return nil, Token{}, err
+	}
+	s.metaRecs++
+	s.settings = set
+	if err := s.openPartitions(set.Partitions, false); err != nil {
+		s.closeLogs()
+		os.RemoveAll(s.dir)
+		return nil, Token{}, err
+	}
+	return s, Token{meta, idx}, nil
+}
+
+// openPartitions opens the partition logs up to n, replaying them when
+// replay is set. Lock should be held.
+func (s *stream) openPartitions(n int, replay bool) error {
+	for i := len(s.parts); i < n; i++ {
+		l, err := wal.Open(filepath.Join(s.dir, strconv.Itoa(i)), s.b.cfg.WAL)
+		if err != nil {
+			return fmt.Errorf("stream %q partition %d: %w", s.name, i, err)
+		}
+		p := &partition{log: l}
+		s.parts = append(s.parts, p)
+		if !replay {
+			continue
+		}
+		index := l.Stats().SnapshotIndex
+		err = l.Replay(func(rec []byte) error {
+			if len(rec) == 0 {
+				return errCorruptRecord
+			}
+			d := decoder{buf: rec[1:]}
+			switch rec[0] {
+			case opBase:
+				p.first = d.int()
+				p.next = p.first
+			case opMessage:
+				index++
+				m := message{offset: d.int(), at: d.int(), key: d.bytes(), value: d.bytes(), size: int64(len(rec)), index: index}
+				if d.err == nil && m.offset != p.next {
+					return fmt.Errorf("%w: offset %d where %d was expected", errCorruptRecord, m.offset, p.next)
+				}
+				p.add(m)
+			default:
+				return errCorruptRecord
+			}
+			return d.err
+		})
+		if err != nil {
+			return fmt.Errorf("stream %q partition %d: replay: %w", s.name, i, err)
+		}
+	}
+	return nil
+}
+
+// closeLogs closes every log of the stream. Lock should be held.
+func (s *stream) closeLogs() error {
+	s.closed = true
+	s.notify()
+	var errs []error
+	if s.meta != nil {
+		errs = append(errs, s.meta.Close())
+	}
+	for _, p := range s.parts {
+		errs = append(errs, p.log.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// notify wakes every blocked reader of the stream. Lock should be held.
+func (s *stream) notify() {
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+// Create makes the stream name with settings set; ErrStreamExists if it
+// exists.
+func (b *Broker) Create(name string, set Settings) (Token, error) {
+	if !validName(name) {
+		return Token{}, ErrInvalidName
+	}
+	if err := set.validate(); err != nil {
+		return Token{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return Token{}, ErrClosed
+	case b.streams[name] != nil:
+		return Token{}, ErrStreamExists
+	}
+	s, tok, err := b.create(name, set)
+	if err != nil {
+		return Token{}, err
+	}
+	b.streams[name] = s
+	return tok, nil
+}
+
+// Alter changes the settings of a stream: retention at once, and the
+// partition count, which may only grow (ErrShrink).
+func (b *Broker) Alter(name string, set Settings) (Token, error) {
+	if err := set.validate(); err != nil {
+		return Token{}, err
+	}
+	s, err := b.lookup(name)
+	if err != nil {
+		return Token{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Token{}, ErrClosed
+	}
+	if set.Partitions < len(s.parts) {
+		return Token{}, ErrShrink
+	}
+	// Open the new partitions first: an empty log left by a failure here
+	// is harmless, a settings record naming missing partitions is not.
+	old := len(s.parts)
+	err = s.openPartitions(set.Partitions, false)
+	var tok Token
+	if err == nil {
+		tok, err = s.appendMeta(settingsRecord(&s.enc, set))
+	}
+	// New partitions are used only once the record naming them is
+	// durable, since messages in them are acknowledged on their own logs.
+	if err == nil && set.Partitions > old {
+		err = s.b.Wait(tok)
+	}
+	if err != nil {
+		for _, p := range s.parts[old:] {
+			p.log.Close()
+		}
+		s.parts = s.parts[:old]
+		return Token{}, err
+	}
+	s.applySettings(set)
+	s.retainAll()
+	s.notify()
+	return tok, nil
+}
+
+// applySettings applies an opSettings record whose partitions are open.
+// Lock should be held.
+func (s *stream) applySettings(set Settings) {
+	grown := set.Partitions != s.settings.Partitions
+	s.settings = set
+	for _, g := range s.groups {
+		for len(g.committed) < set.Partitions {
+			g.committed = append(g.committed, 0)
+			g.cursor = append(g.cursor, 0)
+			g.owner = append(g.owner, "")
+		}
+		if grown {
+			g.rebalance()
+		}
+	}
+}
+
+// PartitionInfo describes a partition.
+type PartitionInfo struct {
+	Partition int
+	First     int64 // offset of the earliest retained message
+	Next      int64 // offset the next message gets; the last is Next-1
+	Messages  int64
+	Bytes     int64 // retained message records
+	DiskBytes int64 // the partition log on disk
+}
+
+// Info describes a stream.
+type Info struct {
+	Name       string
+	Settings   Settings
+	Partitions []PartitionInfo
+	Groups     []string // sorted
+}
+
+// Info describes the stream name after applying retention.
+func (b *Broker) Info(name string) (Info, error) {
+	s, err := b.lookup(name)
+	if err != nil {
+		return Info{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retainAll()
+	info := Info{Name: name, Settings: s.settings}
+	for i, p := range s.parts {
+		info.Partitions = append(info.Partitions, PartitionInfo{Partition: i, First: p.first, Next: p.next,
+			Messages: int64(len(p.msgs)), Bytes: p.bytes, DiskBytes: p.log.Stats().Bytes})
+	}
+	for g := range s.groups {
+		info.Groups = append(info.Groups, g)
+	}
+	sort.Strings(info.Groups)
+	return info, nil
+}

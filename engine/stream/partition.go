@@ -1,0 +1,347 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"sort"
+	"time"
+
+	"nexo/wal"
+)
+
+// Message is a message of a partition. Key and Value share the broker's
+// memory: they must not be modified.
+type Message struct {
+	Partition int
+	Offset    int64
+	Time      time.Time
+	Key       []byte
+	Value     []byte
+}
+
+// message is a retained message; index is its wal index.
+type message struct {
+	offset int64
+	at     int64 // unix ms
+	key    []byte
+	value  []byte
+	size   int64 // encoded record bytes
+	index  uint64
+}
+
+// partition is one log of a stream. msgs are its retained messages, in
+// offset order.
+type partition struct {
+	log     *wal.Log
+	msgs    []message
+	first   int64  // offset of the first retained message; next when none
+	next    int64  // offset of the next message
+	bytes   int64  // record bytes of the retained messages
+	lastAt  int64  // time of the last message, unix ms
+	dropped int64  // bytes removed by retention and not compacted yet
+	upTo    uint64 // wal index of the last removed message
+	baseOff int64  // offset following the one at upTo
+	busy    bool   // a compaction runs
+}
+
+// fromKind is the kind of a From.
+type fromKind int
+
+const (
+	fromOffset fromKind = iota
+	fromEarliest
+	fromLatest
+	fromTime
+)
+
+// From is where a read or a group starts.
+type From struct {
+	kind   fromKind
+	offset int64
+	at     time.Time
+}
+
+// FromOffset starts at offset.
+func FromOffset(offset int64) From { return From{kind: fromOffset, offset: offset} }
+
+// FromEarliest starts at the earliest retained message.
+func FromEarliest() From { return From{kind: fromEarliest} }
+
+// FromLatest starts after the last message.
+func FromLatest() From { return From{kind: fromLatest} }
+
+// FromTime starts at the first message appended at or after t.
+func FromTime(t time.Time) From { return From{kind: fromTime, at: t} }
+
+func (p *partition) add(m message) {
+	p.msgs = append(p.msgs, m)
+	p.next = m.offset + 1
+	p.bytes += m.size
+	p.lastAt = max(p.lastAt, m.at)
+}
+
+// dropFront removes the n oldest retained messages.
+func (p *partition) dropFront(n int) {
+	for _, m := range p.msgs[:n] {
+		p.bytes -= m.size
+		p.dropped += m.size
+		p.upTo = m.index
+		p.baseOff = m.offset + 1
+	}
+	clear(p.msgs[:n])
+	p.msgs = p.msgs[n:]
+	if len(p.msgs) > 0 {
+		p.first = p.msgs[0].offset
+	} else {
+		p.first = p.next
+	}
+	// Let the slice's array go once most of it is dead.
+	if cap(p.msgs) > 2*len(p.msgs) {
+		p.msgs = append([]message(nil), p.msgs...)
+	}
+}
+
+// retain removes the messages of p past the stream's retention limits at
+// time now, and starts a compaction of its log once enough bytes were
+// removed. Lock should be held.
+func (s *stream) retain(p *partition, now int64) {
+	set := s.settings
+	n := 0
+	count, bytes := int64(len(p.msgs)), p.bytes
+	for n < len(p.msgs) {
+		m := p.msgs[n]
+		old := set.MaxAge > 0 && m.at < now-set.MaxAge.Milliseconds()
+		if !old && (set.MaxMessages == 0 || count <= set.MaxMessages) && (set.MaxBytes == 0 || bytes <= set.MaxBytes) {
+			break
+		}
+		count--
+		bytes -= m.size
+		n++
+	}
+	if n > 0 {
+		p.dropFront(n)
+	}
+	if p.dropped < s.b.cfg.CompactMinBytes || p.busy || s.closed {
+		return
+	}
+	p.busy, p.dropped = true, 0
+	upTo := p.upTo
+	base := append([]byte(nil), s.enc.op(opBase).int(p.baseOff).buf...)
+	s.b.bg.Add(1)
+	go func() {
+		defer s.b.bg.Done()
+		err := p.log.Compact([][]byte{base}, upTo)
+		s.mu.Lock()
+		p.busy = false
+		s.mu.Unlock()
+		if err != nil && !errors.Is(err, wal.ErrClosed) {
+			s.b.lg.Warn("stream: partition compaction failed", "stream", s.name, "err", err)
+		}
+	}()
+}
+
+// retainAll applies retention to every partition. Lock should be held.
+func (s *stream) retainAll() {
+	if s.closed {
+		return
+	}
+	now := s.b.now()
+	for _, p := range s.parts {
+		s.retain(p, now)
+	}
+}
+
+// AppendResult says where an Append put its messages: offsets First to
+// First+count-1 of Partition.
+type AppendResult struct {
+	Partition int
+	First     int64
+	Token     Token
+}
+
+// Append adds payloads as messages with key to the stream name, creating
+// it with Config.Defaults if needed. All go to one partition: the key's,
+// or the next in round-robin order when key is nil.
+func (b *Broker) Append(name string, key []byte, payloads [][]byte) (AppendResult, error) {
+	if !validName(name) {
+		return AppendResult{}, ErrInvalidName
+	}
+	if len(payloads) == 0 {
+		return AppendResult{}, ErrInvalidValue
+	}
+	for _, v := range payloads {
+		if len(v)+len(key) > b.cfg.MaxPayload {
+			return AppendResult{}, ErrPayloadTooBig
+		}
+	}
+	s, err := b.lookup(name)
+	if err == ErrUnknownStream {
+		b.mu.Lock()
+		switch {
+		case b.closed:
+			err = ErrClosed
+		case b.streams[name] != nil:
+			s, err = b.streams[name], nil
+		default:
+			s, _, err = b.create(name, b.cfg.Defaults)
+			if err == nil {
+				b.streams[name] = s
+			}
+		}
+		b.mu.Unlock()
+	}
+	if err != nil {
+		return AppendResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return AppendResult{}, ErrClosed
+	}
+	var pi int
+	if key != nil {
+		h := fnv.New32a()
+		h.Write(key)
+		pi = int(h.Sum32() % uint32(len(s.parts)))
+	} else {
+		pi = s.rr % len(s.parts)
+		s.rr = pi + 1
+	}
+	p := s.parts[pi]
+	at := max(b.now(), p.lastAt)
+	msgs := make([]message, len(payloads))
+	recs := make([][]byte, len(payloads))
+	for i, v := range payloads {
+		m := message{offset: p.next + int64(i), at: at, key: key, value: v}
+		recs[i] = append([]byte(nil), s.enc.op(opMessage).int(m.offset).int(m.at).bytes(key).bytes(v).buf...)
+		m.size = int64(len(recs[i]))
+		if key != nil {
+			m.key = append([]byte(nil), key...)
+		}
+		m.value = append([]byte(nil), v...)
+		msgs[i] = m
+	}
+	last, err := p.log.Append(recs...)
+	if err != nil {
+		return AppendResult{}, b.logError(err)
+	}
+	first := p.next
+	for i := range msgs {
+		msgs[i].index = last - uint64(len(msgs)-1-i)
+		p.add(msgs[i])
+	}
+	s.retain(p, b.now())
+	s.notify()
+	return AppendResult{Partition: pi, First: first, Token: Token{p.log, last}}, nil
+}
+
+// partition returns partition i. Lock should be held.
+func (s *stream) partition(i int) (*partition, error) {
+	if i < 0 || i >= len(s.parts) {
+		return nil, ErrPartitionOutOfRange
+	}
+	return s.parts[i], nil
+}
+
+// resolve returns the offset where a read from f starts in p.
+func (p *partition) resolve(f From) (int64, error) {
+	switch f.kind {
+	case fromEarliest:
+		return p.first, nil
+	case fromLatest:
+		return p.next, nil
+	case fromTime:
+		ms := f.at.UnixMilli()
+		i := sort.Search(len(p.msgs), func(i int) bool { return p.msgs[i].at >= ms })
+		if i == len(p.msgs) {
+			return p.next, nil
+		}
+		return p.msgs[i].offset, nil
+	}
+	if f.offset < 0 || f.offset > p.next {
+		return 0, ErrOffsetOutOfRange
+	}
+	return max(f.offset, p.first), nil
+}
+
+// read returns up to count messages of p from offset on (from the first
+// retained when offset is older).
+func (p *partition) read(pi int, offset int64, count int) []Message {
+	offset = max(offset, p.first)
+	i := int(offset - p.first)
+	if i >= len(p.msgs) {
+		return nil
+	}
+	end := min(len(p.msgs), i+count)
+	out := make([]Message, 0, end-i)
+	for _, m := range p.msgs[i:end] {
+		out = append(out, Message{Partition: pi, Offset: m.offset, Time: time.UnixMilli(m.at), Key: m.key, Value: m.value})
+	}
+	return out
+}
+
+// Read returns up to count messages of a partition starting at from.
+func (b *Broker) Read(name string, partition int, from From, count int) ([]Message, error) {
+	if count < 1 {
+		return nil, ErrInvalidValue
+	}
+	s, err := b.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.partition(partition)
+	if err != nil {
+		return nil, err
+	}
+	s.retain(p, b.now())
+	off, err := p.resolve(from)
+	if err != nil {
+		return nil, err
+	}
+	return p.read(partition, off, count), nil
+}
+
+// ReadWait is Read that, when no message is there yet, waits for one
+// until ctx ends (then it returns no message and no error). A read from
+// the latest offset waits for the messages appended after the call.
+func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from From, count int) ([]Message, error) {
+	if count < 1 {
+		return nil, ErrInvalidValue
+	}
+	s, err := b.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	p, err := s.partition(partition)
+	var off int64
+	if err == nil {
+		s.retain(p, b.now())
+		off, err = p.resolve(from)
+	}
+	for err == nil {
+		if s.closed {
+			err = ErrClosed
+			break
+		}
+		if msgs := p.read(partition, off, count); len(msgs) > 0 {
+			s.mu.Unlock()
+			return msgs, nil
+		}
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-b.stop:
+			return nil, ErrClosed
+		case <-wake:
+		}
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+	return nil, err
+}

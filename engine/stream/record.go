@@ -1,0 +1,99 @@
+package stream
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+)
+
+// Log records. Each starts with its op byte; integers are varints, byte
+// strings are length-prefixed. A record states an outcome (the offset and
+// timestamp a message got, the offsets a group was set to), so that replay
+// reproduces memory exactly.
+//
+// Partition logs hold opMessage records, one per message, and at most one
+// opBase record, in the snapshot that retention leaves behind.
+// The metadata log of a stream holds the other records.
+const (
+	opMessage     byte = iota + 1 // offset time key value
+	opBase                        // first offset kept by the partition after retention
+	opSettings                    // partitions maxAge maxBytes maxMessages
+	opGroup                       // group n offset×n: create or seek, committed offsets of every partition
+	opCommit                      // group partition offset
+	opDeleteGroup                 // group
+)
+
+var errCorruptRecord = errors.New("stream: corrupt log record")
+
+type encoder struct{ buf []byte }
+
+func (e *encoder) op(op byte) *encoder  { e.buf = append(e.buf[:0], op); return e }
+func (e *encoder) int(v int64) *encoder { e.buf = binary.AppendVarint(e.buf, v); return e }
+func (e *encoder) bytes(p []byte) *encoder {
+	e.int(int64(len(p)))
+	e.buf = append(e.buf, p...)
+	return e
+}
+func (e *encoder) string(s string) *encoder {
+	e.int(int64(len(s)))
+	e.buf = append(e.buf, s...)
+	return e
+}
+
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) int() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.err = errCorruptRecord
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+// bytes returns a copy of the next byte string.
+func (d *decoder) bytes() []byte {
+	n := d.int()
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > int64(len(d.buf)) {
+		d.err = errCorruptRecord
+		return nil
+	}
+	p := append([]byte(nil), d.buf[:n]...)
+	d.buf = d.buf[n:]
+	return p
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+// settingsRecord encodes s as an opSettings record.
+func settingsRecord(e *encoder, s Settings) []byte {
+	return e.op(opSettings).int(int64(s.Partitions)).int(int64(s.MaxAge)).int(s.MaxBytes).int(s.MaxMessages).buf
+}
+
+func decodeSettings(d *decoder) Settings {
+	return Settings{
+		Partitions:  int(d.int()),
+		MaxAge:      time.Duration(d.int()),
+		MaxBytes:    d.int(),
+		MaxMessages: d.int(),
+	}
+}
+
+// groupRecord encodes the committed offsets of a group as an opGroup record.
+func groupRecord(e *encoder, name string, offsets []int64) []byte {
+	e.op(opGroup).string(name).int(int64(len(offsets)))
+	for _, o := range offsets {
+		e.int(o)
+	}
+	return e.buf
+}

@@ -1,0 +1,922 @@
+package stream_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"nexo/engine/stream"
+	"nexo/wal"
+)
+
+const (
+	// blockTimeout bounds a blocking read that a test expects to be served.
+	blockTimeout = 10 * time.Second
+	// sessionTimeout is the group session timeout of the tests.
+	sessionTimeout = 10 * time.Second
+	// testSegmentSize keeps partition logs in several small segments.
+	testSegmentSize = 4 << 10
+	// sweepInterval keeps the real-time retention sweep out of the tests,
+	// which apply retention through the facade with an injected clock.
+	sweepInterval = time.Hour
+	// sweepTestInterval is the retention sweep of the test of the sweep.
+	sweepTestInterval = 50 * time.Millisecond
+	// sweepMargin is added to the sweep interval before a test expects its
+	// effect, to let the sweep run under the race detector on a loaded
+	// machine.
+	sweepMargin = 500 * time.Millisecond
+)
+
+// clock is an injectable clock that only moves when told to.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.UnixMilli(1_700_000_000_000)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fixture is a broker on a temporary directory with a fake clock.
+type fixture struct {
+	t     *testing.T
+	clock *clock
+	cfg   stream.Config
+	b     *stream.Broker
+}
+
+func newFixture(t *testing.T, edit ...func(*stream.Config)) *fixture {
+	t.Helper()
+	c := newClock()
+	cfg := stream.Config{
+		Dir:               t.TempDir(),
+		WAL:               wal.Options{Fsync: wal.FsyncAlways, SegmentSize: testSegmentSize},
+		SessionTimeout:    sessionTimeout,
+		RetentionInterval: sweepInterval,
+		Now:               c.Now,
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	f := &fixture{t: t, clock: c, cfg: cfg}
+	f.open()
+	t.Cleanup(func() { f.b.Close() })
+	return f
+}
+
+func (f *fixture) open() {
+	f.t.Helper()
+	b, err := stream.Open(f.cfg)
+	if err != nil {
+		f.t.Fatalf("open: %v", err)
+	}
+	f.b = b
+}
+
+// restart closes the broker and opens it again on the same directory.
+func (f *fixture) restart() {
+	f.t.Helper()
+	if err := f.b.Close(); err != nil {
+		f.t.Fatalf("close: %v", err)
+	}
+	f.open()
+}
+
+func (f *fixture) create(name string, set stream.Settings) {
+	f.t.Helper()
+	tok, err := f.b.Create(name, set)
+	f.wait(tok, err)
+}
+
+func (f *fixture) wait(tok stream.Token, err error) {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatalf("unexpected error: %v", err)
+	}
+	if err := f.b.Wait(tok); err != nil {
+		f.t.Fatalf("wait: %v", err)
+	}
+}
+
+// append appends payloads with key and waits for durability.
+func (f *fixture) append(name, key string, payloads ...string) stream.AppendResult {
+	f.t.Helper()
+	var k []byte
+	if key != "" {
+		k = []byte(key)
+	}
+	vs := make([][]byte, len(payloads))
+	for i, p := range payloads {
+		vs[i] = []byte(p)
+	}
+	res, err := f.b.Append(name, k, vs)
+	f.wait(res.Token, err)
+	return res
+}
+
+func (f *fixture) read(name string, partition int, from stream.From, count int) []stream.Message {
+	f.t.Helper()
+	msgs, err := f.b.Read(name, partition, from, count)
+	if err != nil {
+		f.t.Fatalf("read: %v", err)
+	}
+	return msgs
+}
+
+func (f *fixture) groupRead(name, group, member string, count int) []stream.Message {
+	f.t.Helper()
+	msgs, err := f.b.GroupRead(context.Background(), name, group, member, count, false)
+	if err != nil {
+		f.t.Fatalf("group read: %v", err)
+	}
+	return msgs
+}
+
+func (f *fixture) info(name string) stream.Info {
+	f.t.Helper()
+	info, err := f.b.Info(name)
+	if err != nil {
+		f.t.Fatalf("info: %v", err)
+	}
+	return info
+}
+
+func (f *fixture) groupInfo(name, group string) stream.GroupInfo {
+	f.t.Helper()
+	info, err := f.b.GroupInfo(name, group)
+	if err != nil {
+		f.t.Fatalf("group info: %v", err)
+	}
+	return info
+}
+
+// values returns the values of msgs as strings.
+func values(msgs []stream.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = string(m.Value)
+	}
+	return out
+}
+
+// offsets returns the offsets of msgs.
+func offsets(msgs []stream.Message) []int64 {
+	out := make([]int64, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Offset
+	}
+	return out
+}
+
+// assignment returns each member's partitions.
+func assignment(info stream.GroupInfo) map[string][]int {
+	out := make(map[string][]int)
+	for _, m := range info.Members {
+		out[m.ID] = m.Partitions
+	}
+	return out
+}
+
+// waitBlocked returns once member is blocked in a GroupRead of group g
+// of stream s: the goroutine that calls it takes the stream's lock, which
+// this test cannot observe otherwise.
+func waitBlocked(t *testing.T, f *fixture, member string) {
+	t.Helper()
+	deadline := time.Now().Add(blockTimeout)
+	for time.Now().Before(deadline) {
+		for _, m := range f.groupInfo("s", "g").Members {
+			if m.ID == member && m.Blocked {
+				return
+			}
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("member %s never blocked", member)
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error %v, want %v", err, want)
+	}
+}
+
+func TestStream(t *testing.T) {
+	t.Run("append and read", func(t *testing.T) {
+		f := newFixture(t)
+		res := f.append("s", "", "a", "b", "c")
+		if res.Partition != 0 || res.First != 0 {
+			t.Fatalf("append at %d/%d, want 0/0", res.Partition, res.First)
+		}
+		if res = f.append("s", "", "d"); res.First != 3 {
+			t.Fatalf("second append at offset %d, want 3", res.First)
+		}
+		msgs := f.read("s", 0, stream.FromOffset(1), 2)
+		if got := values(msgs); !slices.Equal(got, []string{"b", "c"}) {
+			t.Fatalf("read %v", got)
+		}
+		if !msgs[0].Time.Equal(f.clock.Now()) || msgs[0].Offset != 1 || msgs[0].Partition != 0 {
+			t.Fatalf("message %+v", msgs[0])
+		}
+		info := f.info("s")
+		if p := info.Partitions[0]; p.First != 0 || p.Next != 4 || p.Messages != 4 || p.Bytes == 0 {
+			t.Fatalf("partition info %+v", p)
+		}
+		if got := f.b.List(); !slices.Equal(got, []string{"s"}) {
+			t.Fatalf("list %v", got)
+		}
+		if st := f.b.Stats(); st.Streams != 1 || st.Partitions != 1 || st.Messages != 4 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+
+	t.Run("create with settings; alter grows partitions and changes retention", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 2, MaxMessages: 10})
+		wantErr(t, func() error { _, err := f.b.Create("s", stream.Settings{Partitions: 1}); return err }(), stream.ErrStreamExists)
+		tok, err := f.b.Alter("s", stream.Settings{Partitions: 3, MaxMessages: 5})
+		f.wait(tok, err)
+		info := f.info("s")
+		if len(info.Partitions) != 3 || info.Settings.MaxMessages != 5 {
+			t.Fatalf("info %+v", info)
+		}
+		_, err = f.b.Alter("s", stream.Settings{Partitions: 2})
+		wantErr(t, err, stream.ErrShrink)
+	})
+
+	t.Run("a key always maps to the same partition; no key goes round-robin", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 4})
+		for _, key := range []string{"alpha", "beta", "gamma", "delta"} {
+			first := f.append("s", key, "x").Partition
+			for range 3 {
+				if p := f.append("s", key, "y").Partition; p != first {
+					t.Fatalf("key %q went to %d then %d", key, first, p)
+				}
+			}
+		}
+		var parts []int
+		for range 8 {
+			parts = append(parts, f.append("s", "", "z").Partition)
+		}
+		if !slices.Equal(parts, []int{0, 1, 2, 3, 0, 1, 2, 3}) {
+			t.Fatalf("round-robin partitions %v", parts)
+		}
+	})
+
+	t.Run("replay from offset, earliest, latest and time", func(t *testing.T) {
+		f := newFixture(t)
+		f.append("s", "", "a", "b")
+		f.clock.Advance(time.Second)
+		mark := f.clock.Now()
+		f.append("s", "", "c")
+		f.clock.Advance(time.Second)
+		f.append("s", "", "d")
+		for _, tc := range []struct {
+			name string
+			from stream.From
+			want []string
+		}{
+			{"offset", stream.FromOffset(2), []string{"c", "d"}},
+			{"earliest", stream.FromEarliest(), []string{"a", "b", "c", "d"}},
+			{"latest", stream.FromLatest(), []string{}},
+			{"time", stream.FromTime(mark), []string{"c", "d"}},
+			{"time between messages", stream.FromTime(mark.Add(time.Millisecond)), []string{"d"}},
+			{"time after every message", stream.FromTime(f.clock.Now().Add(time.Hour)), []string{}},
+			{"end offset", stream.FromOffset(4), []string{}},
+		} {
+			if got := values(f.read("s", 0, tc.from, 10)); !slices.Equal(got, tc.want) {
+				t.Fatalf("%s: read %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	})
+
+	t.Run("a blocking read is woken by an append; it ends empty with its context", func(t *testing.T) {
+		f := newFixture(t)
+		f.append("s", "", "a")
+		got := make(chan []stream.Message, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
+			defer cancel()
+			msgs, err := f.b.ReadWait(ctx, "s", 0, stream.FromOffset(1), 10)
+			if err != nil {
+				t.Errorf("read wait: %v", err)
+			}
+			got <- msgs
+		}()
+		f.append("s", "", "b")
+		if msgs := <-got; !slices.Equal(values(msgs), []string{"b"}) {
+			t.Fatalf("woken with %v", values(msgs))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		msgs, err := f.b.ReadWait(ctx, "s", 0, stream.FromLatest(), 10)
+		if err != nil || len(msgs) != 0 {
+			t.Fatalf("cancelled wait: %v %v", msgs, err)
+		}
+		msgs, err = f.b.ReadWait(ctx, "s", 0, stream.FromEarliest(), 1)
+		if err != nil || values(msgs)[0] != "a" {
+			t.Fatalf("wait with messages there: %v %v", values(msgs), err)
+		}
+	})
+
+	t.Run("retention by message count", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1, MaxMessages: 3})
+		for i := range 5 {
+			f.append("s", "", fmt.Sprint(i))
+		}
+		if got := values(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, []string{"2", "3", "4"}) {
+			t.Fatalf("retained %v", got)
+		}
+		if p := f.info("s").Partitions[0]; p.First != 2 || p.Next != 5 || p.Messages != 3 {
+			t.Fatalf("partition %+v", p)
+		}
+	})
+
+	t.Run("retention by bytes", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.append("s", "", "0123456789")
+		one := f.info("s").Partitions[0].Bytes
+		tok, err := f.b.Alter("s", stream.Settings{Partitions: 1, MaxBytes: 2 * one})
+		f.wait(tok, err)
+		for range 4 {
+			f.append("s", "", "0123456789")
+		}
+		if p := f.info("s").Partitions[0]; p.Messages != 2 || p.Bytes != 2*one || p.First != 3 {
+			t.Fatalf("partition %+v, one message is %d bytes", p, one)
+		}
+	})
+
+	t.Run("retention by age follows the clock", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1, MaxAge: time.Minute})
+		f.append("s", "", "old")
+		f.clock.Advance(30 * time.Second)
+		f.append("s", "", "new")
+		f.clock.Advance(30 * time.Second)
+		if p := f.info("s").Partitions[0]; p.Messages != 2 {
+			t.Fatalf("at exactly the age limit: %+v", p)
+		}
+		f.clock.Advance(time.Millisecond)
+		if got := values(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, []string{"new"}) {
+			t.Fatalf("retained %v", got)
+		}
+		f.clock.Advance(30 * time.Second)
+		if p := f.info("s").Partitions[0]; p.Messages != 0 || p.First != 2 || p.Next != 2 {
+			t.Fatalf("all expired: %+v", p)
+		}
+	})
+
+	t.Run("the retention sweep removes expired messages of an idle stream", func(t *testing.T) {
+		f := newFixture(t, func(c *stream.Config) { c.RetentionInterval = sweepTestInterval })
+		f.create("s", stream.Settings{Partitions: 1, MaxAge: time.Minute})
+		f.append("s", "", "a")
+		f.clock.Advance(time.Minute + time.Millisecond)
+		time.Sleep(sweepTestInterval + sweepMargin)
+		if st := f.b.Stats(); st.Messages != 0 {
+			t.Fatalf("after the sweep: %+v", st)
+		}
+	})
+
+	t.Run("consumer group: range assignment, rebalance on join and leave", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 4})
+		tok, err := f.b.CreateGroup("s", "g", stream.FromEarliest())
+		f.wait(tok, err)
+		f.groupRead("s", "g", "m1", 10)
+		if got := assignment(f.groupInfo("s", "g")); !slices.Equal(got["m1"], []int{0, 1, 2, 3}) {
+			t.Fatalf("one member: %v", got)
+		}
+		f.groupRead("s", "g", "m2", 10)
+		f.groupRead("s", "g", "m3", 10)
+		got := assignment(f.groupInfo("s", "g"))
+		if !slices.Equal(got["m1"], []int{0, 1}) || !slices.Equal(got["m2"], []int{2}) || !slices.Equal(got["m3"], []int{3}) {
+			t.Fatalf("three members: %v", got)
+		}
+		if err := f.b.Leave("s", "g", "m1"); err != nil {
+			t.Fatal(err)
+		}
+		got = assignment(f.groupInfo("s", "g"))
+		if !slices.Equal(got["m2"], []int{0, 1}) || !slices.Equal(got["m3"], []int{2, 3}) || len(got) != 2 {
+			t.Fatalf("after leave: %v", got)
+		}
+		if info := f.info("s"); !slices.Equal(info.Groups, []string{"g"}) {
+			t.Fatalf("groups %v", info.Groups)
+		}
+	})
+
+	t.Run("consumer group: a member reads only its partitions and commits them", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 2})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		f.groupRead("s", "g", "a", 10)
+		f.groupRead("s", "g", "b", 10)
+		for i := range 4 {
+			f.append("s", "", fmt.Sprint(i)) // partitions 0, 1, 0, 1
+		}
+		msgsA := f.groupRead("s", "g", "a", 10)
+		msgsB := f.groupRead("s", "g", "b", 10)
+		if !slices.Equal(values(msgsA), []string{"0", "2"}) || !slices.Equal(values(msgsB), []string{"1", "3"}) {
+			t.Fatalf("a read %v, b read %v", values(msgsA), values(msgsB))
+		}
+		if more := f.groupRead("s", "g", "a", 10); len(more) != 0 {
+			t.Fatalf("delivered twice: %v", values(more))
+		}
+		f.wait(f.b.Commit("s", "g", "a", 0, 2))
+		_, err := f.b.Commit("s", "g", "a", 1, 1)
+		wantErr(t, err, stream.ErrNotAssigned)
+		info := f.groupInfo("s", "g")
+		if p := info.Partitions[0]; p.Committed != 2 || p.Lag != 0 || p.Owner != "a" {
+			t.Fatalf("partition 0 %+v", p)
+		}
+		if p := info.Partitions[1]; p.Committed != 0 || p.Lag != 2 || p.Owner != "b" {
+			t.Fatalf("partition 1 %+v", p)
+		}
+	})
+
+	t.Run("consumer group: uncommitted messages are redelivered after a rebalance", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.append("s", "", "a", "b", "c")
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		if got := values(f.groupRead("s", "g", "m1", 2)); !slices.Equal(got, []string{"a", "b"}) {
+			t.Fatalf("m1 read %v", got)
+		}
+		f.wait(f.b.Commit("s", "g", "m1", 0, 1))
+		if err := f.b.Leave("s", "g", "m1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := values(f.groupRead("s", "g", "m2", 10)); !slices.Equal(got, []string{"b", "c"}) {
+			t.Fatalf("m2 read %v", got)
+		}
+	})
+
+	t.Run("consumer group: a silent member times out; a blocked one does not", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 2})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromLatest()))
+		f.groupRead("s", "g", "a", 1)
+		f.groupRead("s", "g", "b", 1)
+		f.clock.Advance(sessionTimeout)
+		f.groupRead("s", "g", "b", 1)
+		if got := assignment(f.groupInfo("s", "g")); len(got) != 2 {
+			t.Fatalf("at exactly the timeout: %v", got)
+		}
+		f.clock.Advance(time.Millisecond)
+		if got := assignment(f.groupInfo("s", "g")); len(got) != 1 || !slices.Equal(got["b"], []int{0, 1}) {
+			t.Fatalf("after the timeout: %v", got)
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := f.b.GroupRead(ctx, "s", "g", "b", 1, true)
+			done <- err
+		}()
+		waitBlocked(t, f, "b")
+		f.clock.Advance(2 * sessionTimeout)
+		f.groupRead("s", "g", "c", 1)
+		if got := assignment(f.groupInfo("s", "g")); len(got) != 2 || !slices.Equal(got["b"], []int{0}) {
+			t.Fatalf("with b blocked: %v", got)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("blocked read: %v", err)
+		}
+	})
+
+	t.Run("consumer group: seek, create at offset or time, delete", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.append("s", "", "a", "b")
+		f.clock.Advance(time.Second)
+		mark := f.clock.Now()
+		f.append("s", "", "c")
+		f.wait(f.b.CreateGroup("s", "at-offset", stream.FromOffset(1)))
+		f.wait(f.b.CreateGroup("s", "at-time", stream.FromTime(mark)))
+		f.wait(f.b.CreateGroup("s", "at-latest", stream.FromLatest()))
+		if got := values(f.groupRead("s", "at-offset", "m", 10)); !slices.Equal(got, []string{"b", "c"}) {
+			t.Fatalf("from offset: %v", got)
+		}
+		if got := values(f.groupRead("s", "at-time", "m", 10)); !slices.Equal(got, []string{"c"}) {
+			t.Fatalf("from time: %v", got)
+		}
+		if got := values(f.groupRead("s", "at-latest", "m", 10)); len(got) != 0 {
+			t.Fatalf("from latest: %v", got)
+		}
+		f.wait(f.b.Seek("s", "at-latest", stream.AllPartitions, stream.FromEarliest()))
+		if got := values(f.groupRead("s", "at-latest", "m", 10)); !slices.Equal(got, []string{"a", "b", "c"}) {
+			t.Fatalf("after seek: %v", got)
+		}
+		if c := f.groupInfo("s", "at-latest").Partitions[0].Committed; c != 0 {
+			t.Fatalf("seek committed %d", c)
+		}
+		f.wait(f.b.Seek("s", "at-latest", 0, stream.FromOffset(2)))
+		if got := values(f.groupRead("s", "at-latest", "m", 10)); !slices.Equal(got, []string{"c"}) {
+			t.Fatalf("after seeking partition 0: %v", got)
+		}
+		_, err := f.b.Seek("s", "at-latest", 1, stream.FromEarliest())
+		wantErr(t, err, stream.ErrPartitionOutOfRange)
+		_, err = f.b.Seek("s", "at-latest", 0, stream.FromOffset(4))
+		wantErr(t, err, stream.ErrOffsetOutOfRange)
+		f.wait(f.b.DeleteGroup("s", "at-time"))
+		_, err = f.b.GroupInfo("s", "at-time")
+		wantErr(t, err, stream.ErrUnknownGroup)
+	})
+
+	t.Run("consumer group: a blocked member is woken by an append to its partition", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromLatest()))
+		f.groupRead("s", "g", "m", 1)
+		got := make(chan []stream.Message, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
+			defer cancel()
+			msgs, err := f.b.GroupRead(ctx, "s", "g", "m", 1, true)
+			if err != nil {
+				t.Errorf("group read: %v", err)
+			}
+			got <- msgs
+		}()
+		f.append("s", "", "x")
+		if msgs := <-got; !slices.Equal(values(msgs), []string{"x"}) {
+			t.Fatalf("woken with %v", values(msgs))
+		}
+	})
+
+	t.Run("edge: a removed offset reads from the earliest retained", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1, MaxMessages: 2})
+		f.append("s", "", "a", "b", "c", "d")
+		if got := offsets(f.read("s", 0, stream.FromOffset(0), 10)); !slices.Equal(got, []int64{2, 3}) {
+			t.Fatalf("read from a removed offset: %v", got)
+		}
+		f.wait(f.b.CreateGroup("s", "g", stream.FromOffset(0)))
+		if got := offsets(f.groupRead("s", "g", "m", 10)); !slices.Equal(got, []int64{2, 3}) {
+			t.Fatalf("group from a removed offset: %v", got)
+		}
+		if lag := f.groupInfo("s", "g").Partitions[0].Lag; lag != 2 {
+			t.Fatalf("lag %d", lag)
+		}
+	})
+
+	t.Run("edge: a member that leaves while blocked gets nothing; only members commit", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 2})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromLatest()))
+		f.groupRead("s", "g", "m", 1)
+		done := make(chan []stream.Message, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
+			defer cancel()
+			msgs, err := f.b.GroupRead(ctx, "s", "g", "m", 1, true)
+			if err != nil {
+				t.Errorf("group read: %v", err)
+			}
+			done <- msgs
+		}()
+		waitBlocked(t, f, "m")
+		if err := f.b.Leave("s", "g", "m"); err != nil {
+			t.Fatal(err)
+		}
+		f.append("s", "", "x")
+		if msgs := <-done; len(msgs) != 0 {
+			t.Fatalf("a member that left read %v", values(msgs))
+		}
+		_, err := f.b.Commit("s", "g", "", 0, 0)
+		wantErr(t, err, stream.ErrNotAssigned)
+		_, err = f.b.Commit("s", "g", "m", 0, 0)
+		wantErr(t, err, stream.ErrNotAssigned)
+		if info := f.groupInfo("s", "g"); len(info.Members) != 0 || info.Partitions[0].Owner != "" {
+			t.Fatalf("group %+v", info)
+		}
+	})
+
+	t.Run("edge: a deleted group wakes its blocked members with ErrUnknownGroup", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromLatest()))
+		f.groupRead("s", "g", "m", 1)
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
+			defer cancel()
+			_, err := f.b.GroupRead(ctx, "s", "g", "m", 1, true)
+			done <- err
+		}()
+		waitBlocked(t, f, "m")
+		f.wait(f.b.DeleteGroup("s", "g"))
+		wantErr(t, <-done, stream.ErrUnknownGroup)
+	})
+
+	t.Run("edge: bad input is refused and changes nothing", func(t *testing.T) {
+		f := newFixture(t, func(c *stream.Config) { c.MaxPayload = 8 })
+		f.create("s", stream.Settings{Partitions: 2})
+		f.append("s", "", "a")
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name string
+			err  error
+			want error
+		}{
+			{"read unknown stream", func() error { _, err := f.b.Read("nope", 0, stream.FromEarliest(), 1); return err }(), stream.ErrUnknownStream},
+			{"partition out of range", func() error { _, err := f.b.Read("s", 2, stream.FromEarliest(), 1); return err }(), stream.ErrPartitionOutOfRange},
+			{"negative partition", func() error { _, err := f.b.Read("s", -1, stream.FromEarliest(), 1); return err }(), stream.ErrPartitionOutOfRange},
+			{"offset beyond the end", func() error { _, err := f.b.Read("s", 0, stream.FromOffset(2), 1); return err }(), stream.ErrOffsetOutOfRange},
+			{"zero count", func() error { _, err := f.b.Read("s", 0, stream.FromEarliest(), 0); return err }(), stream.ErrInvalidValue},
+			{"payload too big", func() error { _, err := f.b.Append("s", nil, [][]byte{[]byte("123456789")}); return err }(), stream.ErrPayloadTooBig},
+			{"no payload", func() error { _, err := f.b.Append("s", nil, nil); return err }(), stream.ErrInvalidValue},
+			{"empty name", func() error { _, err := f.b.Append("", nil, [][]byte{[]byte("x")}); return err }(), stream.ErrInvalidName},
+			{"zero partitions", func() error { _, err := f.b.Create("t", stream.Settings{}); return err }(), stream.ErrInvalidValue},
+			{"too many partitions", func() error {
+				_, err := f.b.Create("t", stream.Settings{Partitions: stream.MaxPartitions + 1})
+				return err
+			}(), stream.ErrInvalidValue},
+			{"unknown group", func() error { _, err := f.b.GroupRead(ctx, "s", "nope", "m", 1, false); return err }(), stream.ErrUnknownGroup},
+			{"group offset beyond the end", func() error { _, err := f.b.CreateGroup("s", "g", stream.FromOffset(5)); return err }(), stream.ErrOffsetOutOfRange},
+			{"commit to unknown group", func() error { _, err := f.b.Commit("s", "nope", "m", 0, 0); return err }(), stream.ErrUnknownGroup},
+		} {
+			if !errors.Is(tc.err, tc.want) {
+				t.Errorf("%s: error %v, want %v", tc.name, tc.err, tc.want)
+			}
+		}
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		_, err := f.b.CreateGroup("s", "g", stream.FromEarliest())
+		wantErr(t, err, stream.ErrGroupExists)
+		f.groupRead("s", "g", "m", 1)
+		_, err = f.b.Commit("s", "g", "m", 0, 2)
+		wantErr(t, err, stream.ErrOffsetOutOfRange)
+		_, err = f.b.Commit("s", "g", "m", 2, 0)
+		wantErr(t, err, stream.ErrPartitionOutOfRange)
+		if got := f.b.List(); !slices.Equal(got, []string{"s"}) {
+			t.Fatalf("streams %v", got)
+		}
+		if p := f.info("s").Partitions[0]; p.Next != 1 {
+			t.Fatalf("partition %+v", p)
+		}
+		if c := f.groupInfo("s", "g").Partitions[0].Committed; c != 0 {
+			t.Fatalf("committed %d", c)
+		}
+	})
+
+	t.Run("edge: a grown stream maps keys anew and groups read new partitions from the start", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromLatest()))
+		f.groupRead("s", "g", "m", 1)
+		f.wait(f.b.Alter("s", stream.Settings{Partitions: 2}))
+		f.append("s", "", "p0")
+		f.append("s", "", "p1")
+		if got := values(f.groupRead("s", "g", "m", 10)); len(got) != 2 {
+			t.Fatalf("after growth read %v", got)
+		}
+		if got := assignment(f.groupInfo("s", "g")); !slices.Equal(got["m"], []int{0, 1}) {
+			t.Fatalf("assignment %v", got)
+		}
+	})
+
+	t.Run("race: concurrent appenders to one partition get dense unique offsets", func(t *testing.T) {
+		f := newFixture(t, func(c *stream.Config) { c.WAL.Fsync = wal.FsyncNo })
+		const writers, each = 8, 50
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					res, err := f.b.Append("s", []byte("k"), [][]byte{[]byte(fmt.Sprint(w, "-", i))})
+					if err == nil {
+						err = f.b.Wait(res.Token)
+					}
+					if err != nil {
+						t.Errorf("append: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		msgs := f.read("s", 0, stream.FromEarliest(), writers*each+1)
+		if len(msgs) != writers*each {
+			t.Fatalf("%d messages", len(msgs))
+		}
+		seen := make(map[string]bool)
+		for i, m := range msgs {
+			if m.Offset != int64(i) || seen[string(m.Value)] {
+				t.Fatalf("message %d: offset %d, value %q seen %v", i, m.Offset, m.Value, seen[string(m.Value)])
+			}
+			seen[string(m.Value)] = true
+		}
+		f.restart()
+		if got := offsets(f.read("s", 0, stream.FromOffset(writers*each-1), 10)); !slices.Equal(got, []int64{writers*each - 1}) {
+			t.Fatalf("after restart: %v", got)
+		}
+	})
+
+	t.Run("race: group members, readers and appenders run together", func(t *testing.T) {
+		f := newFixture(t, func(c *stream.Config) { c.WAL.Fsync = wal.FsyncNo })
+		f.create("s", stream.Settings{Partitions: 4})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		const members, total = 3, 200
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		seen := make(map[string]int)
+		ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
+		defer cancel()
+		for m := range members {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprint("m", m)
+				for ctx.Err() == nil {
+					mu.Lock()
+					done := len(seen) == total
+					mu.Unlock()
+					if done {
+						return
+					}
+					msgs, err := f.b.GroupRead(ctx, "s", "g", id, 10, false)
+					if err != nil {
+						t.Errorf("group read: %v", err)
+						return
+					}
+					mu.Lock()
+					for _, msg := range msgs {
+						seen[string(msg.Value)]++
+					}
+					mu.Unlock()
+					for _, msg := range msgs {
+						_, err := f.b.Commit("s", "g", id, msg.Partition, msg.Offset+1)
+						if err != nil && !errors.Is(err, stream.ErrNotAssigned) {
+							t.Errorf("commit: %v", err)
+						}
+					}
+				}
+			}()
+		}
+		for i := range total {
+			if _, err := f.b.Append("s", nil, [][]byte{[]byte(fmt.Sprint(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wg.Wait()
+		if len(seen) != total {
+			t.Fatalf("%d of %d messages delivered", len(seen), total)
+		}
+	})
+
+	t.Run("restart: messages, offsets, times and settings survive", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 2, MaxMessages: 100})
+		at := f.clock.Now()
+		keyed := f.append("s", "k", "a", "b")
+		f.clock.Advance(time.Second)
+		f.wait(f.b.Alter("s", stream.Settings{Partitions: 3, MaxMessages: 100}))
+		f.restart()
+		info := f.info("s")
+		if len(info.Partitions) != 3 || info.Settings.MaxMessages != 100 {
+			t.Fatalf("info %+v", info)
+		}
+		msgs := f.read("s", keyed.Partition, stream.FromEarliest(), 10)
+		if !slices.Equal(values(msgs), []string{"a", "b"}) || !msgs[0].Time.Equal(at) || string(msgs[0].Key) != "k" {
+			t.Fatalf("partition %d after restart: %+v", keyed.Partition, msgs)
+		}
+		if res := f.append("s", "k", "c"); res.Partition == keyed.Partition && res.First != 2 {
+			t.Fatalf("append after restart at %+v", res)
+		}
+		if got := f.b.List(); !slices.Equal(got, []string{"s"}) {
+			t.Fatalf("list %v", got)
+		}
+	})
+
+	t.Run("restart: committed offsets are kept and members resume from them", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.append("s", "", "a", "b", "c")
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		f.wait(f.b.CreateGroup("s", "h", stream.FromEarliest()))
+		f.wait(f.b.DeleteGroup("s", "h"))
+		f.groupRead("s", "g", "m", 3)
+		f.wait(f.b.Commit("s", "g", "m", 0, 2))
+		f.wait(f.b.Seek("s", "g", 0, stream.FromOffset(1)))
+		f.wait(f.b.Commit("s", "g", "m", 0, 2))
+		f.restart()
+		if got := f.info("s").Groups; !slices.Equal(got, []string{"g"}) {
+			t.Fatalf("groups %v", got)
+		}
+		info := f.groupInfo("s", "g")
+		if len(info.Members) != 0 || info.Partitions[0].Committed != 2 {
+			t.Fatalf("group after restart %+v", info)
+		}
+		if got := values(f.groupRead("s", "g", "m", 10)); !slices.Equal(got, []string{"c"}) {
+			t.Fatalf("resumed with %v", got)
+		}
+	})
+
+	t.Run("restart: the metadata log is compacted and keeps every group", func(t *testing.T) {
+		f := newFixture(t, func(c *stream.Config) { c.MetaCompactRecords = 4 })
+		f.create("s", stream.Settings{Partitions: 2})
+		f.append("s", "", "a", "b")
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		f.groupRead("s", "g", "m", 10)
+		for off := range int64(3) {
+			f.wait(f.b.Commit("s", "g", "m", 0, off))
+		}
+		f.restart()
+		info := f.groupInfo("s", "g")
+		if info.Partitions[0].Committed != 2 || len(info.Partitions) != 2 {
+			t.Fatalf("group after restart %+v", info)
+		}
+	})
+
+	t.Run("restart: retention compacts the log; offsets continue even when all was removed", func(t *testing.T) {
+		f := newFixture(t, func(c *stream.Config) { c.CompactMinBytes = 1 })
+		f.create("s", stream.Settings{Partitions: 1, MaxAge: time.Minute})
+		payload := string(make([]byte, 512))
+		for range 40 {
+			f.append("s", "", payload)
+		}
+		before := f.info("s").Partitions[0].DiskBytes
+		f.clock.Advance(time.Minute + time.Millisecond)
+		if p := f.info("s").Partitions[0]; p.Messages != 0 || p.First != 40 {
+			t.Fatalf("expired %+v", p)
+		}
+		f.restart()
+		p := f.info("s").Partitions[0]
+		if p.First != 40 || p.Next != 40 || p.Messages != 0 || p.DiskBytes >= before {
+			t.Fatalf("after restart %+v, disk bytes before %d", p, before)
+		}
+		if res := f.append("s", "", "x"); res.First != 40 {
+			t.Fatalf("next offset %d", res.First)
+		}
+		f.restart()
+		if got := offsets(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, []int64{40}) {
+			t.Fatalf("after second restart %v", got)
+		}
+	})
+
+	t.Run("restart: removed messages stay removed without a compaction", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1, MaxMessages: 2})
+		f.append("s", "", "a", "b", "c")
+		f.restart()
+		if got := values(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, []string{"b", "c"}) {
+			t.Fatalf("after restart %v", got)
+		}
+	})
+
+	t.Run("restart: a stream whose creation was cut by a crash is removed", func(t *testing.T) {
+		f := newFixture(t)
+		f.append("kept", "", "a")
+		// The layout of the package comment: a stream directory named by
+		// the hex of its name, holding an empty metadata log.
+		ghost := filepath.Join(f.cfg.Dir, hex.EncodeToString([]byte("ghost")), "meta")
+		if err := os.MkdirAll(ghost, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		f.restart()
+		if got := f.b.List(); !slices.Equal(got, []string{"kept"}) {
+			t.Fatalf("streams %v", got)
+		}
+		if _, err := os.Stat(filepath.Dir(ghost)); !os.IsNotExist(err) {
+			t.Fatalf("the cut stream's directory is still there: %v", err)
+		}
+		if res := f.append("ghost", "", "b"); res.First != 0 {
+			t.Fatalf("recreated at %+v", res)
+		}
+	})
+
+	t.Run("restart: Close wakes blocked readers with ErrClosed", func(t *testing.T) {
+		f := newFixture(t)
+		f.append("s", "", "a")
+		done := make(chan error, 1)
+		b := f.b
+		go func() {
+			_, err := b.ReadWait(context.Background(), "s", 0, stream.FromLatest(), 1)
+			done <- err
+		}()
+		f.restart()
+		wantErr(t, <-done, stream.ErrClosed)
+	})
+}

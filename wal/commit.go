@@ -90,11 +90,18 @@ func (l *Log) commit() {
 		l.mu.Unlock()
 
 		err := l.tl.WriteBatch(b)
+		if err == nil {
+			// Read may serve the batch now, before its fsync.
+			l.mu.Lock()
+			l.stored = hi
+			l.cond.Broadcast()
+			l.mu.Unlock()
+		}
 		rotated := l.mirrorRotation(sizes)
 		if err == nil && rotated {
 			l.dirDirty = true
 			// tidwall keeps the segment it just closed in its cache;
-			// this log never reads through tidwall, so free it.
+			// free it: Read loads a closed segment only when asked.
 			err = l.tl.ClearCache()
 		}
 		if err == nil && l.opts.Fsync == FsyncAlways {

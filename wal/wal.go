@@ -45,17 +45,19 @@
 //
 // Append copies the records into the pending batch; the batch buffers are
 // reused, except after a burst larger than maxRetainedBatch. tidwall keeps
-// the tail segment (up to SegmentSize plus one batch) in memory. Open and
-// Replay stream the files, holding one record at a time.
+// the tail segment (up to SegmentSize plus one batch) in memory, and the
+// last closed segment Read was asked for. Open and Replay stream the
+// files, holding one record at a time.
 //
 // # Locking
 //
-// Lock order: compactMu, then mu. mu is never held during I/O. Only the
-// committer goroutine writes to, fsyncs or truncates the tidwall log, and
-// only it touches the fields marked "committer only".
+// Lock order: compactMu, then mu; readMu is taken alone. mu is never held
+// during I/O. Only the committer goroutine writes to, fsyncs or truncates
+// the tidwall log, and only it touches the fields marked "committer only".
 package wal
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,7 +90,8 @@ const (
 )
 
 // tidwallSegmentCache is the number of closed segments tidwall may keep
-// in memory; the log reads closed segments itself, so one is enough.
+// in memory for Read; recovery and Replay read the files themselves, and
+// readers mostly read in index order, so one is enough.
 const tidwallSegmentCache = 1
 
 // Sentinel errors. They carry no wire syntax.
@@ -101,16 +104,24 @@ var (
 	// ErrFailed is returned (wrapped with its cause) once a write or fsync
 	// has failed: the log accepts nothing more.
 	ErrFailed = errors.New("wal: log failed")
+	// ErrNotFound is returned by Read for an index not in the log: not
+	// appended yet, or at or before the snapshot's index.
+	ErrNotFound = errors.New("wal: no record at this index")
 )
 
-// CorruptError reports damage that recovery must not repair silently.
+// CorruptError reports damage that recovery must not repair silently, or
+// that Read found in a record.
 type CorruptError struct {
 	File   string // path of the damaged file
-	Offset int64  // byte offset of the damaged record or field
+	Offset int64  // byte offset of the damaged record or field; -1 when unknown
+	Index  uint64 // index of the damaged record; 0 when unknown
 	Reason string
 }
 
 func (e *CorruptError) Error() string {
+	if e.Offset < 0 {
+		return fmt.Sprintf("wal: %s is corrupt at record %d: %s", e.File, e.Index, e.Reason)
+	}
 	return fmt.Sprintf("wal: %s is corrupt at byte offset %d: %s", e.File, e.Offset, e.Reason)
 }
 
@@ -209,9 +220,12 @@ type Log struct {
 	tl   *twal.Log
 
 	compactMu sync.Mutex // serialises Compact
+	// readMu serialises tidwall's Read, which fills tidwall's segment
+	// cache under a read lock, so that concurrent Reads race on it.
+	readMu sync.Mutex
 
 	mu      sync.Mutex   // guards the fields up to "Committer only"
-	cond    sync.Cond    // on mu; broadcast when written, synced, failErr or stopped change
+	cond    sync.Cond    // on mu; broadcast when stored, written, synced, failErr or stopped change
 	fill    *twal.Batch  // framed records appended and not yet taken by the committer
 	sizes   []int        // tidwall entry size of each record in fill
 	bytes   int64        // sum of sizes
@@ -221,6 +235,7 @@ type Log struct {
 	pending int          // records in fill plus those the committer is writing
 	last    uint64       // index of the last appended record
 	written uint64       // last index handed to the OS (write(2) done)
+	stored  uint64       // last index tidwall holds (written, maybe not yet counted in written)
 	synced  uint64       // last index fsynced
 	first   uint64       // first index held by the segments
 	snap    snapshotInfo // the snapshot on disk
@@ -304,6 +319,7 @@ func Open(dir string, o Options) (*Log, error) {
 		spare:     new(twal.Batch),
 		last:      r.last,
 		written:   r.last,
+		stored:    r.last,
 		synced:    r.last,
 		first:     r.first,
 		snap:      r.snap,
@@ -451,6 +467,83 @@ func (l *Log) waitFor(index uint64, synced bool) error {
 		}
 		l.cond.Wait()
 	}
+}
+
+// Read returns a copy of the record at index, verifying its checksum. A
+// record appended but not yet written is waited for: Read returns once the
+// committer has handed it to the OS, without waiting for its fsync (so a
+// record may be read before Wait returns for it). It returns ErrNotFound for an index
+// beyond LastIndex, before FirstIndex or covered by the snapshot (also when
+// a concurrent Compact drops it); a *CorruptError naming the segment file
+// and the index when the checksum does not match; an error wrapping
+// ErrFailed when the log failed before the record was written; ErrClosed
+// after Close.
+//
+// Reading a record of a closed segment loads that segment into tidwall's
+// cache of one segment, so reads in index order are served from memory.
+func (l *Log) Read(index uint64) ([]byte, error) {
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return nil, ErrClosed
+	case index == 0 || index < l.first || index <= l.snap.index || index > l.last:
+		l.mu.Unlock()
+		return nil, ErrNotFound
+	}
+	for l.stored < index {
+		switch {
+		case l.failErr != nil:
+			l.mu.Unlock()
+			return nil, l.failErr
+		case l.stopped:
+			l.mu.Unlock()
+			return nil, ErrClosed
+		}
+		l.cond.Wait()
+	}
+	l.mu.Unlock()
+	l.readMu.Lock()
+	data, err := l.tl.Read(index)
+	l.readMu.Unlock()
+	switch {
+	case errors.Is(err, twal.ErrNotFound):
+		return nil, ErrNotFound
+	case errors.Is(err, twal.ErrClosed):
+		return nil, ErrClosed
+	case err != nil:
+		return nil, fmt.Errorf("wal: read %s index %d: %w", l.dir, index, err)
+	case len(data) < crcSize || binary.LittleEndian.Uint32(data) != checksum(data[crcSize:]):
+		return nil, &CorruptError{File: l.segmentPath(index), Offset: -1, Index: index, Reason: "checksum mismatch"}
+	}
+	// tidwall runs with NoCopy: data is its buffer, whose written bytes it
+	// never changes.
+	return append([]byte(nil), data[crcSize:]...), nil
+}
+
+// segmentPath is the path of the segment file holding index, or the log's
+// directory when the files cannot be listed.
+func (l *Log) segmentPath(index uint64) string {
+	segs, err := listSegments(l.dir)
+	if err != nil {
+		return l.dir
+	}
+	path := l.dir
+	for _, s := range segs {
+		if s.first <= index {
+			path = s.path
+		}
+	}
+	return path
+}
+
+// FirstIndex is the index of the first record Read can return: the one
+// after the snapshot's index or the first held by the segments, whichever
+// is later. It is LastIndex+1 when the log holds no record.
+func (l *Log) FirstIndex() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return max(l.first, l.snap.index+1)
 }
 
 // LastIndex is the index of the last appended record (0 when none).

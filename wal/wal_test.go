@@ -917,6 +917,188 @@ func TestCompact(t *testing.T) {
 	})
 }
 
+func TestRead(t *testing.T) {
+	// readAll reads indexes from..to and compares them with want.
+	readAll := func(t *testing.T, l *wal.Log, from uint64, want [][]byte) {
+		t.Helper()
+		for i, w := range want {
+			got, err := l.Read(from + uint64(i))
+			if err != nil {
+				t.Fatalf("Read(%d): %v", from+uint64(i), err)
+			}
+			if !bytes.Equal(got, w) {
+				t.Fatalf("Read(%d) = %q, want %q", from+uint64(i), got, w)
+			}
+		}
+	}
+
+	t.Run("every appended record reads back, written or still pending", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = 4 << 10
+		dir := t.TempDir()
+		l := open(t, dir, o)
+		rs := make([][]byte, 0, 300)
+		for i := 1; i <= cap(rs); i++ {
+			rs = append(rs, big(i))
+		}
+		last, err := l.Append(rs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No Wait: Read waits for the committer on its own.
+		readAll(t, l, 1, rs)
+		if last != uint64(len(rs)) || l.FirstIndex() != 1 {
+			t.Fatalf("last %d, FirstIndex %d", last, l.FirstIndex())
+		}
+		if n := len(segments(t, dir)); n < 2 {
+			t.Fatalf("%d segments; the test wants reads across several", n)
+		}
+	})
+
+	t.Run("Read returns a copy the caller may modify", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		appendWait(t, l, rec(1))
+		got, err := l.Read(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[0] = 'X'
+		readAll(t, l, 1, [][]byte{rec(1)})
+	})
+
+	t.Run("edge: indexes out of range are ErrNotFound; Read after Close is ErrClosed", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		for _, idx := range []uint64{0, 1} {
+			if _, err := l.Read(idx); !errors.Is(err, wal.ErrNotFound) {
+				t.Fatalf("Read(%d) on an empty log: %v", idx, err)
+			}
+		}
+		appendWait(t, l, rec(1), rec(2))
+		if _, err := l.Read(3); !errors.Is(err, wal.ErrNotFound) {
+			t.Fatalf("Read(3) past the end: %v", err)
+		}
+		if err := l.Compact(nil, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Read(1); !errors.Is(err, wal.ErrNotFound) {
+			t.Fatalf("Read(1) compacted: %v", err)
+		}
+		if l.FirstIndex() != 2 {
+			t.Fatalf("FirstIndex = %d, want 2", l.FirstIndex())
+		}
+		readAll(t, l, 2, [][]byte{rec(2)})
+		closeLog(t, l)
+		if _, err := l.Read(2); !errors.Is(err, wal.ErrClosed) {
+			t.Fatalf("Read after Close: %v", err)
+		}
+	})
+
+	t.Run("edge: empty and oversized records", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = 4 << 10
+		l := open(t, t.TempDir(), o)
+		rs := [][]byte{{}, bytes.Repeat([]byte("z"), 3*o.SegmentSize), {0}}
+		appendWait(t, l, rs...)
+		readAll(t, l, 1, rs)
+	})
+
+	t.Run("edge: a record damaged after Open is a CorruptError naming its file and index", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = 4 << 10
+		dir := t.TempDir()
+		l := open(t, dir, o)
+		var rs [][]byte
+		for i := 1; i <= 100; i++ {
+			rs = append(rs, big(i))
+		}
+		appendWait(t, l, rs...)
+		seg := segments(t, dir)[0]
+		// The first segment is closed and out of tidwall's cache, so
+		// Read loads it from the file.
+		flipByte(t, seg, entrySize(rs[0])-1)
+		_, err := l.Read(1)
+		var ce *wal.CorruptError
+		if !errors.As(err, &ce) || ce.File != seg || ce.Index != 1 {
+			t.Fatalf("Read of a damaged record: %v", err)
+		}
+		readAll(t, l, 2, rs[1:2])
+	})
+
+	t.Run("race: reads of appended records while appending and compacting", func(t *testing.T) {
+		const writers, perWriter = 4, 300
+		o := opts()
+		o.SegmentSize = 4 << 10
+		o.Fsync = wal.FsyncNo
+		l := open(t, t.TempDir(), o)
+		var wg, writing sync.WaitGroup
+		var done atomic.Bool
+		errc := make(chan error, writers+1)
+		for w := range writers {
+			writing.Go(func() {
+				for i := range perWriter {
+					r := rec(w*perWriter + i)
+					idx, err := l.Append(r)
+					if err != nil {
+						errc <- err
+						return
+					}
+					got, err := l.Read(idx)
+					if errors.Is(err, wal.ErrNotFound) && idx <= l.Stats().SnapshotIndex {
+						continue // a concurrent Compact dropped it
+					}
+					if err != nil || !bytes.Equal(got, r) {
+						errc <- fmt.Errorf("Read(%d) = %q, %v; want %q", idx, got, err, r)
+						return
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			for !done.Load() {
+				upTo := l.LastIndex() / 2
+				if upTo <= l.Stats().SnapshotIndex {
+					runtime.Gosched()
+					continue
+				}
+				if err := l.Compact(nil, upTo); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+		writing.Wait()
+		done.Store(true)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("restart: records read back after reopen and after compaction", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = 4 << 10
+		dir := t.TempDir()
+		l := open(t, dir, o)
+		rs := recs(1, 500)
+		appendWait(t, l, rs...)
+		if err := l.Compact(nil, 100); err != nil {
+			t.Fatal(err)
+		}
+		closeLog(t, l)
+		l, _ = reopen(t, dir, o)
+		if l.FirstIndex() != 101 {
+			t.Fatalf("FirstIndex after reopen = %d, want 101", l.FirstIndex())
+		}
+		if _, err := l.Read(100); !errors.Is(err, wal.ErrNotFound) {
+			t.Fatalf("Read(100) after reopen: %v", err)
+		}
+		readAll(t, l, 101, rs[100:])
+		idx := appendWait(t, l, rec(501))
+		readAll(t, l, idx, [][]byte{rec(501)})
+	})
+}
+
 // lastRecordSpan builds a closed log of n records whose last one is big,
 // and returns its directory, the records, the last segment and the span
 // [a, b) of the last record in it.

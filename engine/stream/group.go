@@ -334,7 +334,13 @@ func (b *Broker) GroupRead(ctx context.Context, name, group, id string, count in
 	m.waiting++
 	var msgs []Message
 	for {
-		msgs = s.deliver(g, m, count)
+		msgs, err = s.deliver(g, m, count)
+		if err != nil {
+			m.waiting--
+			m.lastSeen = b.now()
+			s.mu.Unlock()
+			return nil, err
+		}
 		if len(msgs) > 0 || !block {
 			break
 		}
@@ -370,8 +376,8 @@ func (b *Broker) GroupRead(ctx context.Context, name, group, id string, count in
 
 // deliver takes up to count messages for m from its partitions, starting
 // with the partition after the one it read last, and advances their
-// cursors. Lock should be held.
-func (s *stream) deliver(g *group, m *member, count int) []Message {
+// cursors; on an error it advances none. Lock should be held.
+func (s *stream) deliver(g *group, m *member, count int) ([]Message, error) {
 	var out []Message
 	now := s.b.now()
 	for i := range m.parts {
@@ -381,16 +387,19 @@ func (s *stream) deliver(g *group, m *member, count int) []Message {
 		pi := m.parts[(m.next+i)%len(m.parts)]
 		p := s.parts[pi]
 		s.retain(p, now)
-		msgs := p.read(pi, g.cursor[pi], count-len(out))
-		if len(msgs) > 0 {
-			g.cursor[pi] = msgs[len(msgs)-1].Offset + 1
-			out = append(out, msgs...)
+		msgs, err := s.read(p, pi, g.cursor[pi], count-len(out))
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, msgs...)
+	}
+	for _, msg := range out {
+		g.cursor[msg.Partition] = msg.Offset + 1
 	}
 	if len(m.parts) > 0 {
 		m.next = (m.next + 1) % len(m.parts)
 	}
-	return out
+	return out, nil
 }
 
 // Commit records offset as the next offset group consumes in partition;

@@ -129,11 +129,11 @@ func (s *stream) openPartitions(n int, replay bool) error {
 				p.next = p.first
 			case opMessage:
 				index++
-				m := message{offset: d.int(), at: d.int(), key: d.bytes(), value: d.bytes(), size: int64(len(rec)), index: index}
-				if d.err == nil && m.offset != p.next {
-					return fmt.Errorf("%w: offset %d where %d was expected", errCorruptRecord, m.offset, p.next)
+				offset, at := d.int(), d.int()
+				if d.err == nil && offset != p.next {
+					return fmt.Errorf("%w: offset %d where %d was expected", errCorruptRecord, offset, p.next)
 				}
-				p.add(m)
+				p.add(message{at: at, size: int64(len(rec))}, index)
 			default:
 				return errCorruptRecord
 			}

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"sort"
 	"time"
@@ -10,8 +11,8 @@ import (
 	"nexo/wal"
 )
 
-// Message is a message of a partition. Key and Value share the broker's
-// memory: they must not be modified.
+// Message is a message of a partition. Key and Value are read from the
+// partition's log for each read and belong to the caller.
 type Message struct {
 	Partition int
 	Offset    int64
@@ -20,22 +21,22 @@ type Message struct {
 	Value     []byte
 }
 
-// message is a retained message; index is its wal index.
+// message is what memory holds of a retained message: what retention and
+// a read from a time need. Its key and value stay in the log.
 type message struct {
-	offset int64
-	at     int64 // unix ms
-	key    []byte
-	value  []byte
-	size   int64 // encoded record bytes
-	index  uint64
+	at   int64 // unix ms
+	size int64 // encoded record bytes
 }
 
-// partition is one log of a stream. msgs are its retained messages, in
-// offset order.
+// partition is one log of a stream. msgs describe its retained messages,
+// in offset order. Each message is one record of the log and the log holds
+// nothing else after its snapshot, so the message at offset first+i is the
+// record at wal index index+i.
 type partition struct {
 	log     *wal.Log
 	msgs    []message
 	first   int64  // offset of the first retained message; next when none
+	index   uint64 // wal index of the message at offset first
 	next    int64  // offset of the next message
 	bytes   int64  // record bytes of the retained messages
 	lastAt  int64  // time of the last message, unix ms
@@ -74,9 +75,14 @@ func FromLatest() From { return From{kind: fromLatest} }
 // FromTime starts at the first message appended at or after t.
 func FromTime(t time.Time) From { return From{kind: fromTime, at: t} }
 
-func (p *partition) add(m message) {
+// add appends the message at offset p.next, whose record is at wal index
+// index.
+func (p *partition) add(m message, index uint64) {
+	if len(p.msgs) == 0 {
+		p.index = index
+	}
 	p.msgs = append(p.msgs, m)
-	p.next = m.offset + 1
+	p.next++
 	p.bytes += m.size
 	p.lastAt = max(p.lastAt, m.at)
 }
@@ -86,16 +92,12 @@ func (p *partition) dropFront(n int) {
 	for _, m := range p.msgs[:n] {
 		p.bytes -= m.size
 		p.dropped += m.size
-		p.upTo = m.index
-		p.baseOff = m.offset + 1
 	}
-	clear(p.msgs[:n])
+	p.first += int64(n)
+	p.index += uint64(n)
+	p.upTo = p.index - 1
+	p.baseOff = p.first
 	p.msgs = p.msgs[n:]
-	if len(p.msgs) > 0 {
-		p.first = p.msgs[0].offset
-	} else {
-		p.first = p.next
-	}
 	// Let the slice's array go once most of it is dead.
 	if cap(p.msgs) > 2*len(p.msgs) {
 		p.msgs = append([]message(nil), p.msgs...)
@@ -210,26 +212,17 @@ func (b *Broker) Append(name string, key []byte, payloads [][]byte) (AppendResul
 	}
 	p := s.parts[pi]
 	at := max(b.now(), p.lastAt)
-	msgs := make([]message, len(payloads))
 	recs := make([][]byte, len(payloads))
 	for i, v := range payloads {
-		m := message{offset: p.next + int64(i), at: at, key: key, value: v}
-		recs[i] = append([]byte(nil), s.enc.op(opMessage).int(m.offset).int(m.at).bytes(key).bytes(v).buf...)
-		m.size = int64(len(recs[i]))
-		if key != nil {
-			m.key = append([]byte(nil), key...)
-		}
-		m.value = append([]byte(nil), v...)
-		msgs[i] = m
+		recs[i] = append([]byte(nil), s.enc.op(opMessage).int(p.next+int64(i)).int(at).bytes(key).bytes(v).buf...)
 	}
 	last, err := p.log.Append(recs...)
 	if err != nil {
 		return AppendResult{}, b.logError(err)
 	}
 	first := p.next
-	for i := range msgs {
-		msgs[i].index = last - uint64(len(msgs)-1-i)
-		p.add(msgs[i])
+	for i, rec := range recs {
+		p.add(message{at: at, size: int64(len(rec))}, last-uint64(len(recs)-1-i))
 	}
 	s.retain(p, b.now())
 	s.notify()
@@ -254,10 +247,7 @@ func (p *partition) resolve(f From) (int64, error) {
 	case fromTime:
 		ms := f.at.UnixMilli()
 		i := sort.Search(len(p.msgs), func(i int) bool { return p.msgs[i].at >= ms })
-		if i == len(p.msgs) {
-			return p.next, nil
-		}
-		return p.msgs[i].offset, nil
+		return p.first + int64(i), nil
 	}
 	if f.offset < 0 || f.offset > p.next {
 		return 0, ErrOffsetOutOfRange
@@ -266,19 +256,47 @@ func (p *partition) resolve(f From) (int64, error) {
 }
 
 // read returns up to count messages of p from offset on (from the first
-// retained when offset is older).
-func (p *partition) read(pi int, offset int64, count int) []Message {
+// retained when offset is older), reading them from the log. Lock should
+// be held: a compaction drops only records before p.index, so every
+// retained message stays in the log while the lock is held.
+func (s *stream) read(p *partition, pi int, offset int64, count int) ([]Message, error) {
 	offset = max(offset, p.first)
 	i := int(offset - p.first)
 	if i >= len(p.msgs) {
-		return nil
+		return nil, nil
 	}
 	end := min(len(p.msgs), i+count)
 	out := make([]Message, 0, end-i)
-	for _, m := range p.msgs[i:end] {
-		out = append(out, Message{Partition: pi, Offset: m.offset, Time: time.UnixMilli(m.at), Key: m.key, Value: m.value})
+	for j := i; j < end; j++ {
+		m, err := p.message(pi, p.first+int64(j), p.index+uint64(j))
+		if err != nil {
+			s.b.lg.Error("stream: partition log unreadable", "stream", s.name, "partition", pi, "err", err)
+			return nil, ErrFailed
+		}
+		out = append(out, m)
 	}
-	return out
+	return out, nil
+}
+
+// message reads the message at offset, whose record is at wal index index,
+// from the log of p.
+func (p *partition) message(pi int, offset int64, index uint64) (Message, error) {
+	rec, err := p.log.Read(index)
+	if err != nil {
+		return Message{}, err
+	}
+	if len(rec) == 0 || rec[0] != opMessage {
+		return Message{}, fmt.Errorf("%w: wal index %d holds no message", errCorruptRecord, index)
+	}
+	d := decoder{buf: rec[1:]}
+	m := Message{Partition: pi, Offset: d.int(), Time: time.UnixMilli(d.int()), Key: d.bytes(), Value: d.bytes()}
+	switch {
+	case d.err != nil:
+		return Message{}, fmt.Errorf("%w: wal index %d", d.err, index)
+	case m.Offset != offset:
+		return Message{}, fmt.Errorf("%w: wal index %d holds offset %d where %d was expected", errCorruptRecord, index, m.Offset, offset)
+	}
+	return m, nil
 }
 
 // Read returns up to count messages of a partition starting at from.
@@ -301,7 +319,7 @@ func (b *Broker) Read(name string, partition int, from From, count int) ([]Messa
 	if err != nil {
 		return nil, err
 	}
-	return p.read(partition, off, count), nil
+	return s.read(p, partition, off, count)
 }
 
 // ReadWait is Read that, when no message is there yet, waits for one
@@ -327,7 +345,11 @@ func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from 
 			err = ErrClosed
 			break
 		}
-		if msgs := p.read(partition, off, count); len(msgs) > 0 {
+		var msgs []Message
+		if msgs, err = s.read(p, partition, off, count); err != nil {
+			break
+		}
+		if len(msgs) > 0 {
 			s.mu.Unlock()
 			return msgs, nil
 		}

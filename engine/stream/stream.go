@@ -17,9 +17,13 @@
 // before the partitions are used, because their messages are acknowledged
 // on their own logs.
 //
-// The retained messages of a partition are kept in memory as well as in
-// its log: package wal offers no read of a record by index, so the log
-// serves only replay at Open. Retention bounds both.
+// Messages are served from the partition logs. Memory holds per partition
+// only what locates and retains messages: the wal index of its first
+// retained message, and per retained message its append time and record
+// size (16 bytes), which a read from a time searches and retention by age
+// and bytes sums. Since each message is one log record, in offset order,
+// the message at an offset is read with one wal.Log.Read at an index
+// computed from it; its key and value are read again for every read.
 //
 // # Partitions and keys
 //
@@ -47,9 +51,9 @@
 // Each stream limits every partition by age, bytes and message count (0 =
 // no limit); streams created by Append get Config.Defaults, which bound
 // age and bytes unless set otherwise. Messages past a limit are removed
-// from memory at once, oldest first: on append, on read, on Info and every
-// Config.RetentionInterval (a sweep that also expires silent group
-// members). Once the removed messages of a partition hold
+// from the partition at once, oldest first: on append, on read, on Info
+// and every Config.RetentionInterval (a sweep that also expires silent
+// group members). Once the removed messages of a partition hold
 // Config.CompactMinBytes, a background compaction calls wal.Compact with a
 // snapshot of one opBase record (the partition's next kept offset) up to
 // the wal index of the last removed message: the log drops its front, and
@@ -77,7 +81,8 @@
 // # Locking
 //
 // Lock order: Broker.mu (the stream map), then stream.mu (everything in a
-// stream). Logs are appended to under stream.mu. Waiting for durability
+// stream). Logs are appended to and read under stream.mu, so a compaction
+// never drops a record a read is about to read. Waiting for durability
 // happens under no lock, except for the settings record of Create, of an
 // Append that creates its stream and of a growing Alter, and for the rare
 // metadata compaction. Partition logs are compacted in the background,
@@ -106,8 +111,8 @@ const (
 	// MaxPartitions bounds the partitions of a stream; each is an open log.
 	MaxPartitions = 256
 	// DefaultPartitions, DefaultMaxAge and DefaultMaxBytes make the
-	// zero Config.Defaults. Retained messages are held in memory, so the
-	// default bounds each partition's bytes.
+	// zero Config.Defaults. Retained messages are held in the partition
+	// logs, so the default bounds each partition's disk use.
 	DefaultPartitions = 1
 	DefaultMaxAge     = 7 * 24 * time.Hour
 	DefaultMaxBytes   = 256 << 20

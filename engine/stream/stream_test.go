@@ -248,6 +248,17 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("messages are served from the log: every read gets its own copy", func(t *testing.T) {
+		f := newFixture(t)
+		f.append("s", "k", "a")
+		first := f.read("s", 0, stream.FromEarliest(), 1)
+		first[0].Key[0], first[0].Value[0] = 'X', 'Y'
+		again := f.read("s", 0, stream.FromEarliest(), 1)
+		if string(again[0].Key) != "k" || string(again[0].Value) != "a" {
+			t.Fatalf("a read sees another read's changes: %+v", again[0])
+		}
+	})
+
 	t.Run("create with settings; alter grows partitions and changes retention", func(t *testing.T) {
 		f := newFixture(t)
 		f.create("s", stream.Settings{Partitions: 2, MaxMessages: 10})
@@ -581,6 +592,39 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("edge: a record damaged on disk fails the read instead of serving it", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		payload := string(make([]byte, testSegmentSize/4))
+		for range 12 {
+			f.append("s", "", payload)
+		}
+		part := filepath.Join(f.cfg.Dir, hex.EncodeToString([]byte("s")), "0")
+		segs, err := filepath.Glob(filepath.Join(part, "[0-9]*"))
+		if err != nil || len(segs) < 2 {
+			t.Fatalf("segments %v, %v", segs, err)
+		}
+		// Damage the last byte of the first message's value in the first,
+		// closed segment, which the log reads from the file.
+		fh, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := int64(len(payload))
+		if _, err := fh.WriteAt([]byte{1}, at); err != nil {
+			t.Fatal(err)
+		}
+		fh.Close()
+		_, err = f.b.Read("s", 0, stream.FromOffset(0), 1)
+		wantErr(t, err, stream.ErrFailed)
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		_, err = f.b.GroupRead(context.Background(), "s", "g", "m", 1, false)
+		wantErr(t, err, stream.ErrFailed)
+		if got := offsets(f.read("s", 0, stream.FromOffset(11), 1)); !slices.Equal(got, []int64{11}) {
+			t.Fatalf("an intact record reads %v", got)
+		}
+	})
+
 	t.Run("edge: a member that leaves while blocked gets nothing; only members commit", func(t *testing.T) {
 		f := newFixture(t)
 		f.create("s", stream.Settings{Partitions: 2})
@@ -786,6 +830,45 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("race: reads from the earliest while retention compacts the log", func(t *testing.T) {
+		f := newFixture(t, func(c *stream.Config) {
+			c.WAL.Fsync = wal.FsyncNo
+			c.CompactMinBytes = 1
+		})
+		f.create("s", stream.Settings{Partitions: 1, MaxMessages: 20})
+		const appends = 400
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := range appends {
+				if _, err := f.b.Append("s", nil, [][]byte{[]byte(fmt.Sprint(i))}); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		})
+		for range 2 {
+			wg.Go(func() {
+				for range appends {
+					msgs, err := f.b.Read("s", 0, stream.FromEarliest(), 20)
+					if err != nil {
+						t.Errorf("read: %v", err)
+						return
+					}
+					for _, m := range msgs {
+						if string(m.Value) != fmt.Sprint(m.Offset) {
+							t.Errorf("offset %d holds %q", m.Offset, m.Value)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if got := offsets(f.read("s", 0, stream.FromEarliest(), 100)); len(got) != 20 || got[19] != appends-1 {
+			t.Fatalf("retained %v", got)
+		}
+	})
+
 	t.Run("restart: messages, offsets, times and settings survive", func(t *testing.T) {
 		f := newFixture(t)
 		f.create("s", stream.Settings{Partitions: 2, MaxMessages: 100})
@@ -807,6 +890,24 @@ func TestStream(t *testing.T) {
 		}
 		if got := f.b.List(); !slices.Equal(got, []string{"s"}) {
 			t.Fatalf("list %v", got)
+		}
+	})
+
+	t.Run("restart: payloads over many segments are read back from the log", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		const n = 64
+		want := make([]string, n)
+		for i := range want {
+			want[i] = fmt.Sprintf("%d-%s", i, make([]byte, testSegmentSize/8))
+			f.append("s", "", want[i])
+		}
+		f.restart()
+		if got := values(f.read("s", 0, stream.FromEarliest(), n+1)); !slices.Equal(got, want) {
+			t.Fatalf("read back %d messages, want %d equal ones", len(got), n)
+		}
+		if got := values(f.read("s", 0, stream.FromOffset(n/2), 1)); !slices.Equal(got, want[n/2:n/2+1]) {
+			t.Fatalf("read from the middle: %d bytes", len(got))
 		}
 	})
 

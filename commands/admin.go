@@ -124,7 +124,7 @@ func cmdConfigHelp(c *Client, _ [][]byte) { c.helpReply(configHelp) }
 
 // infoSections are the sections INFO prints with no argument or "default";
 // "all" and "everything" add commandstats.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "queue", "pubsub"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "queue", "pubsub", "stream"}
 
 func cmdInfo(c *Client, args [][]byte) {
 	want := make(map[string]bool)
@@ -239,6 +239,8 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		s.writeQueueInfo(w)
 	case "pubsub":
 		s.writePubSubInfo(w)
+	case "stream":
+		s.writeStreamInfo(w)
 	case "commandstats":
 		cmds := s.table.all()
 		slices.SortFunc(cmds, func(a, b *Command) int { return strings.Compare(a.Name, b.Name) })

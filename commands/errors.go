@@ -8,6 +8,7 @@ import (
 	"nexo/engine/pubsub"
 	"nexo/engine/queue"
 	"nexo/engine/store"
+	"nexo/engine/stream"
 )
 
 // Replies for errors the command layer detects itself, worded as Redis
@@ -65,6 +66,21 @@ var brokerErrors = map[error]string{
 	pubsub.ErrOverload:          "OVERLOAD the retained log has too many records waiting for the disk; retry later",
 	pubsub.ErrReadOnly:          "READONLY the retained log failed to write; retained values are read-only until the server restarts",
 	pubsub.ErrClosed:            "ERR the pub/sub broker is shutting down",
+
+	stream.ErrUnknownStream:       "NOSTREAM no such stream",
+	stream.ErrUnknownGroup:        "NOGROUP no such consumer group",
+	stream.ErrStreamExists:        "BUSYSTREAM the stream already exists",
+	stream.ErrGroupExists:         "BUSYGROUP the consumer group already exists",
+	stream.ErrOffsetOutOfRange:    "ERR offset out of range",
+	stream.ErrPartitionOutOfRange: "ERR partition out of range",
+	stream.ErrShrink:              "ERR the partition count of a stream can only grow",
+	stream.ErrNotAssigned:         "NOTASSIGNED the partition is not assigned to this member",
+	stream.ErrInvalidName:         "ERR invalid name (1 to " + strconv.Itoa(stream.MaxNameLen) + " bytes)",
+	stream.ErrInvalidValue:        "ERR invalid value",
+	stream.ErrPayloadTooBig:       "ERR key plus payload larger than stream-max-payload",
+	stream.ErrOverload:            "OVERLOAD the stream log has too many records waiting for the disk; retry later",
+	stream.ErrFailed:              "READONLY the stream log failed to write",
+	stream.ErrClosed:              "ERR the stream broker is shutting down",
 }
 
 // replyErr answers a broker error. Errors the table does not know are

@@ -89,6 +89,7 @@ func protocolTable() *Table {
 	s.registerKeyspace()
 	s.registerQueue()
 	s.registerPubSub()
+	s.registerStream()
 	return s.table
 }
 

@@ -16,6 +16,7 @@ import (
 	"nexo/engine/pubsub"
 	"nexo/engine/queue"
 	"nexo/engine/store"
+	"nexo/engine/stream"
 	"nexo/resp"
 )
 
@@ -51,7 +52,11 @@ type Config struct {
 	Store       *store.Store
 	Queue       *queue.Broker  // nil: the queue commands answer an error
 	PubSub      *pubsub.Broker // nil: the pub/sub commands answer an error
-	PubSubLimit OutputLimit    // output buffer limit of subscribed connections
+	Stream      *stream.Broker // nil: the stream commands answer an error
+	// StreamDefaults are the settings XCREATE starts from; zero = the
+	// stream package's defaults.
+	StreamDefaults stream.Settings
+	PubSubLimit    OutputLimit // output buffer limit of subscribed connections
 }
 
 // Server accepts RESP connections and runs their commands.
@@ -127,6 +132,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.registerKeyspace()
 	s.registerQueue()
 	s.registerPubSub()
+	s.registerStream()
 	return s, nil
 }
 

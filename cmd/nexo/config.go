@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"nexo/commands"
 	"nexo/engine/queue"
 	"nexo/engine/store"
+	"nexo/engine/stream"
 	"nexo/resp"
 	"nexo/wal"
 )
@@ -23,26 +25,29 @@ import (
 // then the config file, then NEXO_* environment variables, then flags:
 // each source overrides the ones before it.
 type config struct {
-	Bind            string
-	Port            int
-	HTTPPort        int
-	Dashboard       bool // the page and its API on the HTTP port; /metrics and /healthz are always served
-	DataDir         string
-	Password        string
-	MaxMemory       int64
-	MaxMemoryPolicy store.Policy
-	Fsync           string
-	LogLevel        string
-	MaxClients      int
-	Timeout         int // seconds a client may stay idle; 0 = forever
-	MaxBulkLen      int64
-	MaxMultibulkLen int64
-	MaxQueryBuffer  int64
-	Threads         int // GOMAXPROCS; 0 = every core
-	QueueDefaults   queue.Settings
-	QueueMaxPayload int64
-	QueueMaxPending int
-	PubSubLimit     commands.OutputLimit
+	Bind                 string
+	Port                 int
+	HTTPPort             int
+	Dashboard            bool // the page and its API on the HTTP port; /metrics and /healthz are always served
+	DataDir              string
+	Password             string
+	MaxMemory            int64
+	MaxMemoryPolicy      store.Policy
+	Fsync                string
+	LogLevel             string
+	MaxClients           int
+	Timeout              int // seconds a client may stay idle; 0 = forever
+	MaxBulkLen           int64
+	MaxMultibulkLen      int64
+	MaxQueryBuffer       int64
+	Threads              int // GOMAXPROCS; 0 = every core
+	QueueDefaults        queue.Settings
+	QueueMaxPayload      int64
+	QueueMaxPending      int
+	PubSubLimit          commands.OutputLimit
+	StreamDefaults       stream.Settings
+	StreamSessionTimeout time.Duration
+	StreamMaxPayload     int64
 }
 
 // Defaults that are not owned by a package.
@@ -115,6 +120,18 @@ var options = []option{
 		func(c *config, v string) error { return setBytes(&c.QueueMaxPayload, v) }},
 	{"queue-max-pending", strconv.Itoa(wal.DefaultMaxPending), "queue log records waiting for the disk before writes are refused with OVERLOAD",
 		func(c *config, v string) error { return setPositive(&c.QueueMaxPending, v) }},
+	{"stream-partitions", strconv.Itoa(stream.DefaultPartitions), "partitions of a stream created by XAPPEND or by XCREATE without PARTITIONS",
+		func(c *config, v string) error { return setPartitions(&c.StreamDefaults.Partitions, v) }},
+	{"stream-max-age", strconv.FormatInt(stream.DefaultMaxAge.Milliseconds(), 10), "milliseconds a stream message is retained, per partition; 0 = no limit (default of new streams)",
+		func(c *config, v string) error { return setMs(&c.StreamDefaults.MaxAge, v, 0) }},
+	{"stream-max-bytes", strconv.Itoa(stream.DefaultMaxBytes), "bytes of messages retained per partition, or with a unit; 0 = no limit (default of new streams)",
+		func(c *config, v string) error { return setBytes(&c.StreamDefaults.MaxBytes, v) }},
+	{"stream-max-messages", "0", "messages retained per partition; 0 = no limit (default of new streams)",
+		func(c *config, v string) error { return setInt64(&c.StreamDefaults.MaxMessages, v) }},
+	{"stream-session-timeout", strconv.FormatInt(stream.DefaultSessionTimeout.Milliseconds(), 10), "milliseconds a consumer group member stays without XCONSUME or XCOMMIT before it leaves",
+		func(c *config, v string) error { return setMs(&c.StreamSessionTimeout, v, 1) }},
+	{"stream-max-payload", strconv.Itoa(stream.DefaultMaxPayload), "largest key plus payload of a stream message, in bytes or with a unit",
+		func(c *config, v string) error { return setBytes(&c.StreamMaxPayload, v) }},
 	{"client-output-buffer-limit", defaultPubSubLimit.String(), "output buffer limit of subscribed connections, as Redis's: pubsub <hard> <soft> <soft-seconds> (sizes with units, 0 = no limit)",
 		func(c *config, v string) error { return setOutputLimit(&c.PubSubLimit, v) }},
 }
@@ -295,6 +312,36 @@ func setNonNegative(dst *int, v string) error {
 	return nil
 }
 
+// setInt64 parses an integer, 0 or more.
+func setInt64(dst *int64, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid value %q (an integer, 0 or more)", v)
+	}
+	*dst = n
+	return nil
+}
+
+// setMs parses a whole number of milliseconds, min or more.
+func setMs(dst *time.Duration, v string, min int64) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < min || n > math.MaxInt64/int64(time.Millisecond) {
+		return fmt.Errorf("invalid value %q (milliseconds, %d or more)", v, min)
+	}
+	*dst = time.Duration(n) * time.Millisecond
+	return nil
+}
+
+// setPartitions parses a stream partition count.
+func setPartitions(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > stream.MaxPartitions {
+		return fmt.Errorf("invalid value %q (1 to %d partitions)", v, stream.MaxPartitions)
+	}
+	*dst = n
+	return nil
+}
+
 func setYesNo(dst *bool, v string) error {
 	var s string
 	if err := setEnum(&s, v, "yes", "no"); err != nil {
@@ -374,6 +421,12 @@ func (c *config) params() []commands.Param {
 		{"queue-max-payload", strconv.FormatInt(c.QueueMaxPayload, 10)},
 		{"queue-max-pending", strconv.Itoa(c.QueueMaxPending)},
 		{"client-output-buffer-limit", c.PubSubLimit.String()},
+		{"stream-partitions", strconv.Itoa(c.StreamDefaults.Partitions)},
+		{"stream-max-age", strconv.FormatInt(c.StreamDefaults.MaxAge.Milliseconds(), 10)},
+		{"stream-max-bytes", strconv.FormatInt(c.StreamDefaults.MaxBytes, 10)},
+		{"stream-max-messages", strconv.FormatInt(c.StreamDefaults.MaxMessages, 10)},
+		{"stream-session-timeout", strconv.FormatInt(c.StreamSessionTimeout.Milliseconds(), 10)},
+		{"stream-max-payload", strconv.FormatInt(c.StreamMaxPayload, 10)},
 	}
 	for _, name := range queue.Params() {
 		v, _ := c.QueueDefaults.Get(name)

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"nexo/engine/store"
+	"nexo/engine/stream"
 )
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -48,6 +50,25 @@ func TestConfig(t *testing.T) {
 		c, err := loadConfig(nil, env(map[string]string{"NEXO_CONFIG": file}), io.Discard)
 		if err != nil || c.Timeout != 30 {
 			t.Fatalf("%+v %v", c, err)
+		}
+	})
+	t.Run("stream defaults come from the stream package and can be overridden", func(t *testing.T) {
+		c, err := loadConfig(nil, env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := stream.Settings{Partitions: stream.DefaultPartitions, MaxAge: stream.DefaultMaxAge, MaxBytes: stream.DefaultMaxBytes}
+		if c.StreamDefaults != want || c.StreamSessionTimeout != stream.DefaultSessionTimeout || c.StreamMaxPayload != stream.DefaultMaxPayload {
+			t.Fatalf("stream defaults: %+v %v %d", c.StreamDefaults, c.StreamSessionTimeout, c.StreamMaxPayload)
+		}
+		c, err = loadConfig([]string{"--stream-partitions", "4", "--stream-max-age", "1500", "--stream-max-messages", "10",
+			"--stream-session-timeout", "2000", "--stream-max-payload", "1kb"}, env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = stream.Settings{Partitions: 4, MaxAge: 1500 * time.Millisecond, MaxBytes: stream.DefaultMaxBytes, MaxMessages: 10}
+		if c.StreamDefaults != want || c.StreamSessionTimeout != 2*time.Second || c.StreamMaxPayload != 1024 {
+			t.Fatalf("stream overrides: %+v %v %d", c.StreamDefaults, c.StreamSessionTimeout, c.StreamMaxPayload)
 		}
 	})
 	t.Run("sizes take Redis's units", func(t *testing.T) {
@@ -106,6 +127,8 @@ func TestConfig(t *testing.T) {
 			{[]string{"--fsync", "never"}, nil, "--fsync"},
 			{[]string{"--dashboard", "maybe"}, nil, "--dashboard"},
 			{[]string{"--maxclients", "0"}, nil, "--maxclients"},
+			{[]string{"--stream-partitions", "0"}, nil, "--stream-partitions"},
+			{[]string{"--stream-session-timeout", "0"}, nil, "--stream-session-timeout"},
 			{nil, map[string]string{"NEXO_TIMEOUT": "-1"}, "NEXO_TIMEOUT"},
 			{[]string{"--config", file}, nil, "unknown directive"},
 			{[]string{"stray"}, nil, "unexpected argument"},

@@ -23,6 +23,7 @@ import (
 	"nexo/engine/pubsub"
 	"nexo/engine/queue"
 	"nexo/engine/store"
+	"nexo/engine/stream"
 	"nexo/internal/datadir"
 	"nexo/resp"
 	"nexo/wal"
@@ -87,6 +88,11 @@ func serve(cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer pb.Close()
+	sb, err := openStream(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
 	srv, err := commands.NewServer(commands.Config{
 		Addr:        net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)),
 		Password:    cfg.Password,
@@ -97,13 +103,15 @@ func serve(cfg *config, log *slog.Logger) error {
 			MaxMultibulkLen: cfg.MaxMultibulkLen,
 			MaxQueryBuffer:  cfg.MaxQueryBuffer,
 		},
-		Version:     version,
-		Params:      cfg.params(),
-		Logger:      log,
-		Store:       st,
-		Queue:       qb,
-		PubSub:      pb,
-		PubSubLimit: cfg.PubSubLimit,
+		Version:        version,
+		Params:         cfg.params(),
+		Logger:         log,
+		Store:          st,
+		Queue:          qb,
+		PubSub:         pb,
+		PubSubLimit:    cfg.PubSubLimit,
+		Stream:         sb,
+		StreamDefaults: cfg.StreamDefaults,
 	})
 	if err != nil {
 		return err
@@ -196,4 +204,30 @@ func openPubSub(cfg *config, log *slog.Logger) (*pubsub.Broker, error) {
 	st := pb.Stats()
 	log.Info("retained values loaded", "topics", st.Retained, "records", st.LogRecords)
 	return pb, nil
+}
+
+// streamDir is the STREAM broker's directory inside the data directory.
+const streamDir = "stream"
+
+// openStream opens the STREAM broker on its logs, replaying them, and logs
+// what it loaded.
+func openStream(cfg *config, log *slog.Logger) (*stream.Broker, error) {
+	fsync, err := wal.ParseFsync(cfg.Fsync)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := stream.Open(stream.Config{
+		Dir:            filepath.Join(cfg.DataDir, streamDir),
+		WAL:            wal.Options{Fsync: fsync, Logger: log},
+		Defaults:       cfg.StreamDefaults,
+		MaxPayload:     int(cfg.StreamMaxPayload),
+		SessionTimeout: cfg.StreamSessionTimeout,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := sb.Stats()
+	log.Info("streams loaded", "streams", st.Streams, "partitions", st.Partitions, "messages", st.Messages)
+	return sb, nil
 }

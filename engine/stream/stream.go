@@ -226,6 +226,16 @@ type Token struct {
 	index uint64
 }
 
+// Durable returns the log of the token's record and its index, so that a
+// caller can gather many tokens into one wait per log; nil for the zero
+// Token, which is durable at once.
+func (t Token) Durable() (log interface{ Wait(index uint64) error }, index uint64) {
+	if t.log == nil {
+		return nil, 0
+	}
+	return t.log, t.index
+}
+
 // Broker is the STREAM broker. All methods are safe for concurrent use.
 type Broker struct {
 	cfg Config

@@ -32,6 +32,7 @@ import (
 	"nexo/engine/pubsub"
 	"nexo/engine/queue"
 	"nexo/engine/store"
+	"nexo/engine/stream"
 )
 
 // HTTP server limits.
@@ -80,6 +81,7 @@ type Config struct {
 	Store          *store.Store
 	Queue          *queue.Broker
 	PubSub         *pubsub.Broker
+	Stream         *stream.Broker
 }
 
 // Server is the dashboard's HTTP server.
@@ -135,6 +137,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PubSub != nil {
 		s.panels = append(s.panels, &pubsubPanel{pb: cfg.PubSub})
+	}
+	if cfg.Stream != nil {
+		s.panels = append(s.panels, &streamPanel{sb: cfg.Stream})
 	}
 	if err := s.registerMetrics(); err != nil {
 		ln.Close()

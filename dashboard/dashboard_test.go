@@ -22,6 +22,7 @@ import (
 	"nexo/engine/pubsub"
 	"nexo/engine/queue"
 	"nexo/engine/store"
+	"nexo/engine/stream"
 	"nexo/resp"
 	"nexo/wal"
 )
@@ -38,7 +39,7 @@ const (
 	// binaryValue is not UTF-8 text.
 	binaryValue = "\x00\xff\x01abc"
 	// wantPanels lists the panels of a server with every broker, in order.
-	wantPanels = "store,queue,pubsub"
+	wantPanels = "store,queue,pubsub,stream"
 	// detailPreviewBytes is the preview size of GET /api/store/key.
 	detailPreviewBytes = 64 << 10
 )
@@ -67,6 +68,7 @@ type stack struct {
 	store  *store.Store
 	queue  *queue.Broker
 	pubsub *pubsub.Broker
+	stream *stream.Broker
 	clock  *clock
 	resp   *commands.Server
 	dash   *dashboard.Server
@@ -75,7 +77,7 @@ type stack struct {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// startStack starts the three; edit adjusts the dashboard's configuration.
+// startStack starts the brokers, a RESP server and a dashboard; edit adjusts the dashboard's configuration.
 func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
 	t.Helper()
 	clk := &clock{t: time.UnixMilli(1_700_000_000_000)}
@@ -94,8 +96,13 @@ func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pb.Close() })
+	sb, err := stream.Open(stream.Config{Dir: t.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}, Now: clk.Now, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
 	cfg := dashboard.Config{Addr: "127.0.0.1:0", Version: "test", DataDir: "/data", Fsync: "always", Logger: quietLogger(),
-		Store: st, Queue: qb, PubSub: pb}
+		Store: st, Queue: qb, PubSub: pb, Stream: sb}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -109,6 +116,7 @@ func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
 		Store:      st,
 		Queue:      qb,
 		PubSub:     pb,
+		Stream:     sb,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +127,7 @@ func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
 		cfg.Server = srv
 	}
 	d := serveDashboard(t, cfg)
-	return &stack{store: st, queue: qb, pubsub: pb, clock: clk, resp: srv, dash: d, url: "http://" + d.Addr().String()}
+	return &stack{store: st, queue: qb, pubsub: pb, stream: sb, clock: clk, resp: srv, dash: d, url: "http://" + d.Addr().String()}
 }
 
 func serveDashboard(t *testing.T, cfg dashboard.Config) *dashboard.Server {
@@ -1141,6 +1149,321 @@ func TestPubSubPanel(t *testing.T) {
 	})
 }
 
+type streamSnapshot struct {
+	Streams     int    `json:"streams"`
+	Partitions  int    `json:"partitions"`
+	Groups      int    `json:"groups"`
+	Messages    int64  `json:"messages"`
+	Bytes       int64  `json:"bytes"`
+	Persistence string `json:"persistence"`
+	List        []struct {
+		ID       string    `json:"id"`
+		Name     bytesView `json:"name"`
+		Settings struct {
+			Partitions   int   `json:"partitions"`
+			MaxAgeMillis int64 `json:"max_age_ms"`
+			MaxBytes     int64 `json:"max_bytes"`
+			MaxMessages  int64 `json:"max_messages"`
+		} `json:"settings"`
+		Partitions []struct {
+			Partition int   `json:"partition"`
+			First     int64 `json:"first"`
+			Next      int64 `json:"next"`
+			Messages  int64 `json:"messages"`
+			Bytes     int64 `json:"bytes"`
+			DiskBytes int64 `json:"disk_bytes"`
+		} `json:"partitions"`
+		Groups []struct {
+			Name    bytesView `json:"name"`
+			Members []struct {
+				ID         bytesView `json:"id"`
+				Partitions []int     `json:"partitions"`
+				LastSeen   time.Time `json:"last_seen"`
+			} `json:"members"`
+			Partitions []struct {
+				Partition int       `json:"partition"`
+				Owner     bytesView `json:"owner"`
+				Committed int64     `json:"committed"`
+				Lag       int64     `json:"lag"`
+			} `json:"partitions"`
+			Lag int64 `json:"lag"`
+		} `json:"groups"`
+		GroupCount int   `json:"group_count"`
+		Messages   int64 `json:"messages"`
+	} `json:"list"`
+}
+
+type messageList struct {
+	Stream    bytesView `json:"stream"`
+	Partition int       `json:"partition"`
+	First     int64     `json:"first"`
+	Next      int64     `json:"next"`
+	NextFrom  int64     `json:"next_from"`
+	Messages  []struct {
+		Offset int64     `json:"offset"`
+		Time   time.Time `json:"time"`
+		Key    bytesView `json:"key"`
+		Value  bytesView `json:"value"`
+	} `json:"messages"`
+}
+
+// Stream limits of the dashboard that the tests check.
+const (
+	// messagePreviewBytes is the preview size of a message's key and value.
+	messagePreviewBytes = 1024
+	// messageReadBatch and messageReadBudget: a message list stops after
+	// the batch that reads more than the budget.
+	messageReadBatch  = 16
+	messageReadBudget = 4 << 20
+)
+
+// streamState fills stream "events" of two partitions through the facade:
+// partition 0 holds a, b and xssKey at offsets 0 to 2, partition
+// 1 holds binaryValue at offset 0; group "g" has member "m1", which owns
+// both partitions and committed offset 2 of partition 0.
+func (s *stack) streamState(t *testing.T) {
+	t.Helper()
+	wait := func(tok stream.Token, err error) {
+		t.Helper()
+		if err == nil {
+			err = s.stream.Wait(tok)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(s.stream.Create("events", stream.Settings{Partitions: 2, MaxAge: time.Hour, MaxMessages: 1000}))
+	// Appends without a key take the partitions in turn.
+	for _, a := range []struct {
+		payloads  []string
+		partition int
+		first     int64
+	}{{[]string{"a"}, 0, 0}, {[]string{binaryValue}, 1, 0}, {[]string{"b", xssKey}, 0, 1}} {
+		r, err := s.stream.Append("events", nil, bytesOf(a.payloads...))
+		wait(r.Token, err)
+		if r.Partition != a.partition || r.First != a.first {
+			t.Fatalf("append %q: %+v", a.payloads, r)
+		}
+	}
+	wait(s.stream.CreateGroup("events", "g", stream.FromEarliest()))
+	if _, err := s.stream.GroupRead(context.Background(), "events", "g", "m1", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	wait(s.stream.Commit("events", "g", "m1", 0, 2))
+}
+
+func bytesOf(ss ...string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, v := range ss {
+		out[i] = []byte(v)
+	}
+	return out
+}
+
+func TestStreamPanel(t *testing.T) {
+	t.Run("snapshot: partitions with offsets and retention, groups with members, commits and lag", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.streamState(t)
+		var snap struct {
+			Brokers struct {
+				Stream streamSnapshot `json:"stream"`
+			} `json:"brokers"`
+		}
+		getJSON(t, s.url+"/api/snapshot", &snap)
+		ss := snap.Brokers.Stream
+		info, err := s.stream.Info("events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ss.Streams != 1 || ss.Partitions != 2 || ss.Groups != 1 || ss.Messages != 4 || ss.Bytes != info.Partitions[0].Bytes+info.Partitions[1].Bytes ||
+			ss.Persistence == "" || len(ss.List) != 1 {
+			t.Fatalf("stream snapshot %+v", ss)
+		}
+		v := ss.List[0]
+		if v.Name.Text != "events" || v.ID != base64.RawURLEncoding.EncodeToString([]byte("events")) || v.Settings.Partitions != 2 ||
+			v.Settings.MaxAgeMillis != time.Hour.Milliseconds() || v.Settings.MaxBytes != 0 || v.Settings.MaxMessages != 1000 ||
+			v.GroupCount != 1 || v.Messages != 4 || len(v.Partitions) != 2 {
+			t.Fatalf("events %+v", v)
+		}
+		p0, p1 := v.Partitions[0], v.Partitions[1]
+		if p0.Partition != 0 || p0.First != 0 || p0.Next != 3 || p0.Messages != 3 || p0.Bytes != info.Partitions[0].Bytes || p0.Bytes == 0 ||
+			p1.Partition != 1 || p1.Next != 1 || p1.Messages != 1 || p1.DiskBytes == 0 {
+			t.Fatalf("partitions %+v", v.Partitions)
+		}
+		if len(v.Groups) != 1 {
+			t.Fatalf("groups %+v", v.Groups)
+		}
+		g := v.Groups[0]
+		if g.Name.Text != "g" || len(g.Members) != 1 || g.Members[0].ID.Text != "m1" || fmt.Sprint(g.Members[0].Partitions) != "[0 1]" ||
+			!g.Members[0].LastSeen.Equal(s.clock.Now()) || len(g.Partitions) != 2 || g.Lag != 2 {
+			t.Fatalf("group %+v", g)
+		}
+		if gp := g.Partitions[0]; gp.Owner.Text != "m1" || gp.Committed != 2 || gp.Lag != 1 {
+			t.Fatalf("group partition 0 %+v", gp)
+		}
+		if gp := g.Partitions[1]; gp.Owner.Text != "m1" || gp.Committed != 0 || gp.Lag != 1 {
+			t.Fatalf("group partition 1 %+v", gp)
+		}
+		if _, err := s.stream.Append("other", nil, bytesOf("x")); err != nil {
+			t.Fatal(err)
+		}
+		getJSON(t, s.url+"/api/snapshot?limit=1", &snap)
+		if len(snap.Brokers.Stream.List) != 1 || snap.Brokers.Stream.Streams != 2 || snap.Brokers.Stream.List[0].Name.Text != "events" {
+			t.Fatalf("limit 1: %+v", snap.Brokers.Stream)
+		}
+	})
+	t.Run("messages from an offset, binary-safe, by name or id, without consuming them", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.streamState(t)
+		values := func(l messageList) string {
+			var out []string
+			for _, m := range l.Messages {
+				out = append(out, strconv.FormatInt(m.Offset, 10)+"="+m.Value.Text)
+			}
+			return strings.Join(out, "|")
+		}
+		var l messageList
+		getJSON(t, s.url+"/api/stream/messages?stream=events", &l)
+		if l.Stream.Text != "events" || l.Partition != 0 || l.First != 0 || l.Next != 3 || l.NextFrom != 3 ||
+			values(l) != "0=a|1=b|2="+xssKey || l.Messages[0].Key.Len != 0 || !l.Messages[0].Time.Equal(s.clock.Now()) {
+			t.Fatalf("earliest: %+v", l)
+		}
+		getJSON(t, s.url+"/api/stream/messages?stream=events&from=1&count=1", &l)
+		if values(l) != "1=b" || l.NextFrom != 2 {
+			t.Fatalf("from 1 count 1: %+v", l)
+		}
+		getJSON(t, s.url+"/api/stream/messages?id="+base64.RawURLEncoding.EncodeToString([]byte("events"))+"&partition=1&from=0", &l)
+		if l.Partition != 1 || len(l.Messages) != 1 || !l.Messages[0].Value.Binary || l.Messages[0].Value.Text != `\x00\xff\x01abc` {
+			t.Fatalf("partition 1: %+v", l)
+		}
+		getJSON(t, s.url+"/api/stream/messages?stream=events&from=3", &l)
+		if l.Messages == nil || len(l.Messages) != 0 || l.NextFrom != 3 {
+			t.Fatalf("at the end: %+v", l)
+		}
+		gi, err := s.stream.GroupInfo("events", "g")
+		if err != nil || gi.Partitions[0].Committed != 2 || gi.Partitions[0].Lag != 1 {
+			t.Fatalf("listing changed the group: %+v %v", gi, err)
+		}
+	})
+	t.Run("edge: count caps the list, keys and values are cut, large messages stop the list early", func(t *testing.T) {
+		s := startStack(t, nil)
+		big := strings.Repeat("é", 4096)
+		payloads := make([]string, 60)
+		for i := range payloads {
+			payloads[i] = big
+		}
+		if r, err := s.stream.Append("many", []byte(big), bytesOf(payloads...)); err != nil || s.stream.Wait(r.Token) != nil {
+			t.Fatal(err)
+		}
+		var l messageList
+		getJSON(t, s.url+"/api/stream/messages?stream=many", &l)
+		if len(l.Messages) != 50 || l.NextFrom != 50 {
+			t.Fatalf("default count: %d, next from %d", len(l.Messages), l.NextFrom)
+		}
+		getJSON(t, s.url+"/api/stream/messages?stream=many&from=55&count=1000", &l)
+		if len(l.Messages) != 5 || l.Messages[0].Offset != 55 {
+			t.Fatalf("from 55: %+v", l.Messages)
+		}
+		getJSON(t, s.url+"/api/stream/messages?stream=many&count=7", &l)
+		k, v := l.Messages[0].Key, l.Messages[0].Value
+		if len(l.Messages) != 7 || !v.Truncated || v.Binary || v.Len != int64(len(big)) || len(v.Text) > messagePreviewBytes ||
+			!strings.HasPrefix(big, v.Text) || !k.Truncated || k.Len != int64(len(big)) {
+			t.Fatalf("count 7: %d messages, first %+v %+v", len(l.Messages), k, v)
+		}
+		// Enough large messages that one batch reads past the budget.
+		large := strings.Repeat("x", stream.DefaultMaxPayload/2)
+		n := messageReadBudget/len(large) + messageReadBatch
+		payloads = make([]string, n)
+		for i := range payloads {
+			payloads[i] = large
+		}
+		if r, err := s.stream.Append("large", nil, bytesOf(payloads...)); err != nil || s.stream.Wait(r.Token) != nil {
+			t.Fatal(err)
+		}
+		getJSON(t, s.url+"/api/stream/messages?stream=large&count=1000", &l)
+		if len(l.Messages) != messageReadBatch || l.NextFrom != messageReadBatch || len(l.Messages[0].Value.Text) != messagePreviewBytes {
+			t.Fatalf("large: %d messages of %d, next from %d", len(l.Messages), n, l.NextFrom)
+		}
+	})
+	t.Run("edge: bad parameters are refused, an unknown stream is not found", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.streamState(t)
+		for q, want := range map[string]int{
+			"":                                  http.StatusBadRequest,
+			"stream=events&id=ZXZlbnRz":         http.StatusBadRequest,
+			"id=***":                            http.StatusBadRequest,
+			"stream=events&count=0":             http.StatusBadRequest,
+			"stream=events&count=1001":          http.StatusBadRequest,
+			"stream=events&count=x":             http.StatusBadRequest,
+			"stream=events&partition=-1":        http.StatusBadRequest,
+			"stream=events&partition=x":         http.StatusBadRequest,
+			"stream=events&partition=2":         http.StatusBadRequest,
+			"stream=events&partition=100000000": http.StatusBadRequest,
+			"stream=events&from=-1":             http.StatusBadRequest,
+			"stream=events&from=1.5":            http.StatusBadRequest,
+			"stream=events&from=4":              http.StatusBadRequest,
+			"stream=nothing":                    http.StatusNotFound,
+			"stream=" + strings.Repeat("s", stream.MaxNameLen+1): http.StatusNotFound,
+		} {
+			body := wantStatus(t, s.url+"/api/stream/messages?"+q, want)
+			if !strings.Contains(string(body), `"error"`) {
+				t.Fatalf("%s: %s", q, body)
+			}
+		}
+		if st := s.stream.Stats(); st.Streams != 1 || st.Messages != 4 {
+			t.Fatalf("refused requests changed the broker: %+v", st)
+		}
+	})
+	t.Run("edge: with a password, the messages need it", func(t *testing.T) {
+		s := startStack(t, func(c *dashboard.Config) { c.Password = testPassword })
+		s.streamState(t)
+		u := s.url + "/api/stream/messages?stream=events"
+		wantStatus(t, u, http.StatusUnauthorized)
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("", testPassword)
+		if status, _, body := request(t, req); status != http.StatusOK {
+			t.Fatalf("with the password: %d %s", status, body)
+		}
+	})
+	t.Run("metrics: next offset and bytes per partition, lag per group and partition", func(t *testing.T) {
+		s := startStack(t, nil)
+		s.streamState(t)
+		if r, err := s.stream.Append("b\xffin", nil, bytesOf("x", "y")); err != nil || s.stream.Wait(r.Token) != nil {
+			t.Fatal(err)
+		}
+		if tok, err := s.stream.CreateGroup("b\xffin", "g\xfe", stream.FromOffset(1)); err != nil || s.stream.Wait(tok) != nil {
+			t.Fatal(err)
+		}
+		info, err := s.stream.Info("events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := scrape(t, s.url, "")
+		wantMetrics(t, got, map[string]float64{
+			`nexo_stream_partition_next_offset{partition="0",stream="events"}`:      3,
+			`nexo_stream_partition_next_offset{partition="1",stream="events"}`:      1,
+			`nexo_stream_partition_bytes{partition="0",stream="events"}`:            float64(info.Partitions[0].Bytes),
+			`nexo_stream_partition_bytes{partition="1",stream="events"}`:            float64(info.Partitions[1].Bytes),
+			`nexo_stream_group_lag{group="g",partition="0",stream="events"}`:        1,
+			`nexo_stream_group_lag{group="g",partition="1",stream="events"}`:        1,
+			`nexo_stream_partition_next_offset{partition="0",stream="b\\xffin"}`:    2,
+			`nexo_stream_group_lag{group="g\\xfe",partition="0",stream="b\\xffin"}`: 1,
+		})
+		if info.Partitions[1].Bytes == 0 {
+			t.Fatal("partition 1 holds no bytes")
+		}
+		types := metricTypes(t, s.url)
+		for _, name := range []string{"nexo_stream_partition_next_offset", "nexo_stream_partition_bytes", "nexo_stream_group_lag"} {
+			if types[name] != "gauge" {
+				t.Fatalf("types: %v", types)
+			}
+		}
+	})
+}
+
 func TestAuth(t *testing.T) {
 	paths := []string{"/", "/app.js", "/api/snapshot", "/api/store/keys", "/api/queue/jobs?queue=q&state=ready",
 		"/api/pubsub/retained", "/api/pubsub/subscriptions", "/metrics"}
@@ -1242,7 +1565,7 @@ func TestPage(t *testing.T) {
 			t.Fatal("the page loads something from elsewhere")
 		}
 		// User data enters the page as text only: no script parses markup.
-		for _, p := range []string{"/app.js", "/ui.js", "/panels/store.js"} {
+		for _, p := range []string{"/app.js", "/ui.js", "/panels/store.js", "/panels/queue.js", "/panels/pubsub.js", "/panels/stream.js"} {
 			script := string(wantStatus(t, s.url+p, http.StatusOK))
 			for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("} {
 				if strings.Contains(script, sink) {

@@ -51,6 +51,10 @@ const LONG_DELAY_MS = 600_000;
 const XSS_TOPIC = `sensors/${XSS_KEY}`;
 const BINARY_VALUE = Buffer.from([0x00, 0xff, 0x01, 0x41, 0x42]);
 const BINARY_ESCAPED = '\\x00\\xff\\x01AB';
+/** The stream of the stream panel's test: two partitions, one group with one member. */
+const STREAM = 'orders';
+const STREAM_GROUP = 'billing';
+const STREAM_MEMBER = 'worker-1';
 
 const chromiumPresent = existsSync(CHROMIUM);
 /** Without chromium the file is skipped on a developer's machine and fails under CI. */
@@ -334,6 +338,54 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     expect(await xss.locator('td.preview .text').textContent()).toBe(XSS_KEY);
     expect(await page.locator('img').count()).toBe(0);
     await pubsub.screenshot({ path: join(ARTIFACTS_DIR, 'pubsub.png') });
+  });
+
+  it('shows each stream with its partitions and groups, and lists the messages of a partition', async () => {
+    const redis = nexo.redis;
+    expect(await redis.call('XCREATE', STREAM, 'PARTITIONS', '2', 'MAXMSGS', '1000')).toBe('OK');
+    // Appends without a key take the partitions in turn: 0, 1, 0.
+    await redis.call('XAPPEND', STREAM, 'first', XSS_KEY);
+    await redis.call('XAPPEND', STREAM, BINARY_VALUE);
+    await redis.call('XAPPEND', STREAM, 'third');
+    expect(await redis.call('XGROUPCREATE', STREAM, STREAM_GROUP, 'FROM', 'EARLIEST')).toBe('OK');
+    await redis.call('XCONSUME', STREAM, 'GROUP', STREAM_GROUP, 'MEMBER', STREAM_MEMBER, 'COUNT', '1');
+    expect(await redis.call('XCOMMIT', STREAM, 'GROUP', STREAM_GROUP, 'MEMBER', STREAM_MEMBER, 'PARTITION', '0', 'OFFSET', '2')).toBe('OK');
+
+    await open();
+    const panel = page.locator('#panel-stream');
+    expect(await cardValue(panel, 'streams').textContent()).toBe('1');
+    expect(await cardValue(panel, 'messages').textContent()).toBe('4');
+    const block = panel.locator(`.stream[data-stream="${STREAM}"]`);
+    expect(await block.locator('.settings').textContent()).toContain('messages 1,000');
+    const p0 = block.locator('table.partitions tbody tr[data-partition="0"]');
+    expect(await p0.locator('td.first').textContent()).toBe('0');
+    expect(await p0.locator('td.next').textContent()).toBe('3');
+    expect(await block.locator('table.partitions tbody tr[data-partition="1"] td.next').textContent()).toBe('1');
+
+    const groupRow = (partition: number) => block.locator(`table.groups tbody tr[data-group="${STREAM_GROUP}"][data-partition="${partition}"]`);
+    expect(await groupRow(0).locator('td.owner').textContent()).toBe(STREAM_MEMBER);
+    expect(await groupRow(0).locator('td.committed').textContent()).toBe('2');
+    expect(await groupRow(0).locator('td.lag').textContent()).toBe('1');
+    expect(await groupRow(1).locator('td.lag').textContent()).toBe('1');
+    expect(await block.locator(`ul.members li[data-group="${STREAM_GROUP}"]`).textContent()).toContain(`${STREAM_MEMBER} (partitions 0, 1)`);
+
+    await p0.getByRole('button', { name: `Show the messages of partition 0 of ${STREAM}` }).click();
+    const messages = panel.locator('table.messages tbody tr[data-offset]');
+    await messages.first().waitFor();
+    expect(await messages.count()).toBe(3);
+    expect(await messages.nth(0).locator('td.value').textContent()).toBe('first');
+    expect(await messages.nth(1).locator('td.value .text').textContent()).toBe(XSS_KEY);
+    await panel.screenshot({ path: join(ARTIFACTS_DIR, 'stream.png') });
+
+    await panel.getByLabel('From offset').fill('2');
+    await panel.getByLabel('From offset').press('Enter');
+    await messages.nth(1).waitFor({ state: 'detached' });
+    expect(await messages.first().getAttribute('data-offset')).toBe('2');
+
+    await block.locator('table.partitions tbody tr[data-partition="1"]').getByRole('button').click();
+    await expect.poll(() => messages.first().locator('td.value .badge').count()).toBe(1);
+    expect(await messages.first().locator('td.value .text').textContent()).toBe(BINARY_ESCAPED);
+    expect(await page.locator('img').count()).toBe(0);
     if (process.env.UPDATE_DOCS_SCREENSHOT) {
       // Taken last, with every panel holding state. The header is sticky:
       // from the top, it is drawn where it belongs.

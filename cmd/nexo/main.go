@@ -129,6 +129,7 @@ func serve(cfg *config, log *slog.Logger) error {
 		Store:       st,
 		Queue:       qb,
 		PubSub:      pb,
+		Stream:      sb,
 	})
 	if err != nil {
 		return fmt.Errorf("http port: %w", err)

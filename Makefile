@@ -16,7 +16,7 @@ FUZZTIME ?= 30s
 # Fuzz targets as package:FuzzFunc.
 FUZZ_TARGETS := ./resp:FuzzReader ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch
 
-.PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub fuzz clean
+.PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream fuzz clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ bench-queue-restart: ## Restart time of the queue with 1M waiting jobs.
 
 bench-pubsub: ## Pub/sub deliveries/s, fan-out 1/10/100 and fan-in 100: nexo against redis-server.
 	bash bench/pubsub.sh
+
+bench-stream: ## Stream appends/s, replay MB/s and consumer-group msg/s against redis-server streams with AOF.
+	bash bench/stream.sh
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	@for target in $(FUZZ_TARGETS); do \

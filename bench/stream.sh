@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# STREAM throughput: NEXO against redis-server's streams with its
+# append-only file, side by side in one run, under the same fsync policy.
+#
+# For each policy in FSYNCS, starts nexo with --fsync POLICY and redis-server
+# with --appendonly yes --appendfsync POLICY, then runs ROUNDS rounds, each
+# alternating the two servers (bench/stream is the client):
+#   (a) append: CONNS connections each pipelining PIPELINE appends of one
+#       SIZE-byte message, APPEND_MESSAGES in all: XAPPEND against XADD;
+#   (b) replay (under GROUP_FSYNC only): REPLAY_MESSAGES messages loaded into
+#       a one-partition stream, then read from the start COUNT at a time:
+#       XFETCH … FROM offset against XRANGE from after the last id; in MB/s;
+#   (c) group (under GROUP_FSYNC only): one producer pipelining appends while
+#       CONSUMERS members of one group read and commit each batch,
+#       GROUP_MESSAGES in all: XCONSUME + XCOMMIT (CONSUMERS partitions)
+#       against XREADGROUP + XACK.
+# Prints per policy and test the median rate of each server and their ratio,
+# then the median and the worst ratio across all rows.
+#
+# Environment (defaults in brackets):
+#   ROUNDS [3]                 rounds; use 5 when a decision hangs on less than 20%
+#   FSYNCS ["always everysec"] fsync policies
+#   GROUP_FSYNC [everysec]     the policy the replay and group tests run under
+#   APPEND_MESSAGES [100000]   messages per append run
+#   REPLAY_MESSAGES [1000000]  messages per replay run
+#   GROUP_MESSAGES [200000]    messages per group run
+#   SIZE [1024]                payload bytes
+#   CONNS [4]                  append connections
+#   PIPELINE [64]              appends pipelined per write
+#   COUNT [1000]               messages per replay read
+#   CONSUMERS [4]              group members (and NEXO partitions)
+#   NEXO_THREADS               passed to nexo as --threads when set
+#   RUN_TIMEOUT [600]          seconds one run may take
+# Results are also written to bench/results/stream-<time>.csv.
+set -euo pipefail
+
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+readonly ROUNDS="${ROUNDS:-3}"
+readonly FSYNCS="${FSYNCS:-always everysec}"
+readonly GROUP_FSYNC="${GROUP_FSYNC:-everysec}"
+readonly APPEND_MESSAGES="${APPEND_MESSAGES:-100000}"
+readonly REPLAY_MESSAGES="${REPLAY_MESSAGES:-1000000}"
+readonly GROUP_MESSAGES="${GROUP_MESSAGES:-200000}"
+readonly SIZE="${SIZE:-1024}"
+readonly CONNS="${CONNS:-4}"
+readonly PIPELINE="${PIPELINE:-64}"
+readonly COUNT="${COUNT:-1000}"
+readonly CONSUMERS="${CONSUMERS:-4}"
+readonly RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
+readonly THREADS="${NEXO_THREADS:-}"
+readonly RESULTS_DIR="$BENCH_ROOT/bench/results"
+
+for value in "$ROUNDS" "$APPEND_MESSAGES" "$REPLAY_MESSAGES" "$GROUP_MESSAGES" "$SIZE" "$CONNS" "$PIPELINE" \
+  "$COUNT" "$CONSUMERS" "$RUN_TIMEOUT"; do
+  [[ $value =~ ^[1-9][0-9]*$ ]] || die "expected a positive integer, got '$value'"
+done
+for policy in $FSYNCS $GROUP_FSYNC; do
+  [[ $policy =~ ^(always|everysec|no)$ ]] || die "unknown fsync policy '$policy'"
+done
+
+require_tools redis-server redis-cli timeout go
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bench_tmp
+build_nexo
+streambench="$BENCH_TMP/streambench"
+note "building $streambench"
+(cd "$BENCH_ROOT" && go build -o "$streambench" ./bench/stream)
+
+mkdir -p "$RESULTS_DIR"
+results="$RESULTS_DIR/stream-$(date +%Y%m%d-%H%M%S).csv"
+echo 'round,fsync,server,test,rate' >"$results"
+
+# stream_run SERVER PORT ROUND POLICY TEST MESSAGES: one streambench run.
+stream_run() {
+  local server=$1 port=$2 round=$3 policy=$4 test=$5 messages=$6 out rate
+  if ! out="$(run_child timeout "$RUN_TIMEOUT" "$streambench" -mode "$server" -addr "$BENCH_HOST:$port" \
+    -test "$test" -messages "$messages" -size "$SIZE" -conns "$CONNS" -pipeline "$PIPELINE" \
+    -count "$COUNT" -consumers "$CONSUMERS" 2>"$BENCH_TMP/run.err")"; then
+    cat "$BENCH_TMP/run.err" >&2
+    die "streambench $test against $server failed (round $round, fsync $policy)"
+  fi
+  # "nexo append 100000 messages in 1.234 s: 81037.3 msg/s"
+  rate="$(awk '{ print $(NF - 1) }' <<<"$out")"
+  echo "$round,$policy,$server,$test,$rate" >>"$results"
+}
+
+nexo_args=()
+if [[ -n $THREADS ]]; then nexo_args+=(--threads "$THREADS"); fi
+policies="$FSYNCS"
+if [[ " $FSYNCS " != *" $GROUP_FSYNC "* ]]; then policies="$FSYNCS $GROUP_FSYNC"; fi
+note "$ROUNDS rounds per fsync policy ($policies), $SIZE-byte messages: append $APPEND_MESSAGES ($CONNS conns × pipeline $PIPELINE), replay $REPLAY_MESSAGES (COUNT $COUNT) and group $GROUP_MESSAGES ($CONSUMERS consumers) under $GROUP_FSYNC"
+for policy in $policies; do
+  start_nexo --fsync "$policy" "${nexo_args[@]}"
+  start_redis --appendonly yes --appendfsync "$policy"
+  tests=()
+  if [[ " $FSYNCS " == *" $policy "* ]]; then tests+=("append $APPEND_MESSAGES"); fi
+  if [[ $policy == "$GROUP_FSYNC" ]]; then tests+=("replay $REPLAY_MESSAGES" "group $GROUP_MESSAGES"); fi
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for spec in "${tests[@]}"; do
+      note "fsync $policy, round $round/$ROUNDS, ${spec%% *}: nexo, redis"
+      # shellcheck disable=SC2086 # spec is "TEST MESSAGES"
+      stream_run nexo "$NEXO_PORT" "$round" "$policy" $spec
+      # shellcheck disable=SC2086
+      stream_run redis "$REDIS_PORT" "$round" "$policy" $spec
+    done
+  done
+  stop_pid "$NEXO_PID" nexo
+  stop_pid "$REDIS_PID" redis-server
+  NEXO_PID=
+  REDIS_PID=
+  rm -rf "$BENCH_TMP/nexo-data" "$BENCH_TMP/redis-data"
+done
+
+# Medians per policy, test and server, then the ratio nexo / redis.
+printf '\n%-9s %-8s %14s %14s %7s\n' fsync test 'nexo' 'redis' ratio
+ratios="$BENCH_TMP/ratios"
+: >"$ratios"
+for policy in $policies; do
+  for test in $(tail -n +2 "$results" | awk -F, -v f="$policy" '$2 == f { print $4 }' | awk '!seen[$0]++'); do
+    nexo_rate="$(awk -F, -v f="$policy" -v t="$test" '$2 == f && $3 == "nexo" && $4 == t { print $5 }' "$results" | median)"
+    redis_rate="$(awk -F, -v f="$policy" -v t="$test" '$2 == f && $3 == "redis" && $4 == t { print $5 }' "$results" | median)"
+    ratio="$(awk -v a="$nexo_rate" -v b="$redis_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+    printf '%-9s %-8s %14.1f %14.1f %7s\n' "$policy" "$test" "$nexo_rate" "$redis_rate" "$ratio"
+    printf '%s %s %s\n' "$ratio" "$policy" "$test" >>"$ratios"
+  done
+done
+median_ratio="$(cut -d' ' -f1 "$ratios" | median)"
+worst="$(sort -g "$ratios" | head -n1)"
+printf '\nmedian ratio %s, worst %s (%s)\n' "$median_ratio" "${worst%% *}" "${worst#* }"
+printf 'medians of %s rounds; append and group in messages/s, replay in MB/s of payload; raw runs: %s\n' \
+  "$ROUNDS" "${results#"$BENCH_ROOT"/}"

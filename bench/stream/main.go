@@ -1,0 +1,510 @@
+// Command streambench measures stream throughput on NEXO (XAPPEND, XFETCH,
+// XCONSUME + XCOMMIT) or on Redis Streams (XADD, XRANGE, XREADGROUP + XACK),
+// over plain RESP2 connections. Tests:
+//
+//   - append: conns connections each pipelining XAPPEND / XADD of one
+//     size-byte message, messages in all; rate in messages/s.
+//   - replay: loads messages into a one-partition stream, then reads them
+//     all from the start, count messages per XFETCH / XRANGE; rate in MB/s
+//     of payload.
+//   - group: one producer pipelines messages into the stream (partitions
+//     partitions on NEXO) while consumers members of one consumer group
+//     read count at a time and commit (XCOMMIT) or acknowledge (XACK) each
+//     batch; the clock stops when every message is consumed; rate in
+//     messages/s.
+//
+// Usage: streambench -mode nexo|redis -addr HOST:PORT -test append|replay|group
+// [-messages N] [-size BYTES] [-conns N] [-pipeline N] [-count N]
+// [-consumers N]. It prints one line: "<mode> <test> <messages> messages in
+// <seconds> s: <rate> <unit>".
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the flags.
+const (
+	defaultMessages  = 200000
+	defaultSize      = 1024
+	defaultConns     = 4
+	defaultPipeline  = 64
+	defaultCount     = 1000
+	defaultConsumers = 4
+	// groupCount is how many messages a group member reads per call.
+	groupCount = 100
+	// loadBatch is how many messages one XAPPEND carries when the replay
+	// test loads its stream (Redis: XADDs per pipelined write).
+	loadBatch = 100
+	// blockMillis is how long a consumer's blocking read waits before it
+	// checks whether every message is consumed.
+	blockMillis = 1000
+	// dialTimeout bounds connecting to the server.
+	dialTimeout = 5 * time.Second
+	// bytesPerMB converts bytes to megabytes (10^6) in the replay rate.
+	bytesPerMB = 1e6
+)
+
+// Names the benchmark uses; the stream name gets a unique suffix per run.
+const (
+	streamPrefix = "bench:stream:"
+	groupName    = "bench"
+	fieldName    = "v"
+	memberPrefix = "m"
+)
+
+type options struct {
+	mode, addr, test                                  string
+	messages, size, conns, pipeline, count, consumers int
+	stream                                            string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.mode, "mode", "nexo", "nexo or redis")
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:6379", "server address")
+	flag.StringVar(&o.test, "test", "append", "append, replay or group")
+	flag.IntVar(&o.messages, "messages", defaultMessages, "messages to append, replay or consume")
+	flag.IntVar(&o.size, "size", defaultSize, "payload bytes")
+	flag.IntVar(&o.conns, "conns", defaultConns, "append: concurrent connections")
+	flag.IntVar(&o.pipeline, "pipeline", defaultPipeline, "appends a connection pipelines per write")
+	flag.IntVar(&o.count, "count", defaultCount, "replay: messages per read")
+	flag.IntVar(&o.consumers, "consumers", defaultConsumers, "group: consumers (and NEXO partitions)")
+	flag.Parse()
+	if o.mode != "nexo" && o.mode != "redis" {
+		fail(fmt.Errorf("unknown mode %q", o.mode))
+	}
+	if o.messages <= 0 || o.size <= 0 || o.conns <= 0 || o.pipeline <= 0 || o.count <= 0 || o.consumers <= 0 {
+		fail(errors.New("every count must be positive"))
+	}
+	o.stream = streamPrefix + strconv.FormatInt(time.Now().UnixNano(), 10)
+	var (
+		elapsed time.Duration
+		err     error
+	)
+	switch o.test {
+	case "append":
+		elapsed, err = runAppend(o)
+	case "replay":
+		elapsed, err = runReplay(o)
+	case "group":
+		elapsed, err = runGroup(o)
+	default:
+		err = fmt.Errorf("unknown test %q", o.test)
+	}
+	if err == nil {
+		err = drop(o)
+	}
+	if err != nil {
+		fail(err)
+	}
+	rate, unit := float64(o.messages)/elapsed.Seconds(), "msg/s"
+	if o.test == "replay" {
+		rate, unit = float64(o.messages)*float64(o.size)/bytesPerMB/elapsed.Seconds(), "MB/s"
+	}
+	fmt.Printf("%s %s %d messages in %.3f s: %.1f %s\n", o.mode, o.test, o.messages, elapsed.Seconds(), rate, unit)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "streambench:", err)
+	os.Exit(1)
+}
+
+// create makes the run's stream: NEXO with the given partitions and no
+// retention limit; Redis creates it with the group or the first XADD.
+func create(o options, partitions int) error {
+	if o.mode != "nexo" {
+		return nil
+	}
+	c, err := dial(o.addr)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	_, err = c.do("XCREATE", o.stream, "PARTITIONS", strconv.Itoa(partitions), "MAXAGE", "0", "MAXBYTES", "0", "MAXMSGS", "0")
+	return err
+}
+
+// drop frees Redis's memory after a run; NEXO has no command that deletes
+// a stream, and its data directory is removed with the server.
+func drop(o options) error {
+	if o.mode != "redis" {
+		return nil
+	}
+	c, err := dial(o.addr)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	_, err = c.do("DEL", o.stream)
+	return err
+}
+
+// appendCmd is the command that appends payloads to the stream.
+func appendCmd(o options, payloads ...string) []string {
+	if o.mode == "nexo" {
+		return append([]string{"XAPPEND", o.stream}, payloads...)
+	}
+	return []string{"XADD", o.stream, "*", fieldName, payloads[0]}
+}
+
+// produce appends n messages on c, pipeline commands per write.
+func produce(o options, c *conn, n int, payload string) error {
+	pending := 0
+	for range n {
+		c.send(appendCmd(o, payload)...)
+		if pending++; pending == o.pipeline {
+			if err := c.drain(pending); err != nil {
+				return err
+			}
+			pending = 0
+		}
+	}
+	return c.drain(pending)
+}
+
+func runAppend(o options) (time.Duration, error) {
+	if err := create(o, 1); err != nil {
+		return 0, err
+	}
+	conns := make([]*conn, o.conns)
+	for i := range conns {
+		var err error
+		if conns[i], err = dial(o.addr); err != nil {
+			return 0, err
+		}
+		defer conns[i].close()
+	}
+	payload := strings.Repeat("x", o.size)
+	errs := make(chan error, o.conns)
+	start := time.Now()
+	for i, c := range conns {
+		// Connection i appends its share; the first ones take the remainder.
+		n := o.messages / o.conns
+		if i < o.messages%o.conns {
+			n++
+		}
+		go func() { errs <- produce(o, c, n, payload) }()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+func runReplay(o options) (time.Duration, error) {
+	if err := create(o, 1); err != nil {
+		return 0, err
+	}
+	c, err := dial(o.addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.close()
+	if err := load(o, c); err != nil {
+		return 0, err
+	}
+	count := strconv.Itoa(o.count)
+	read := 0
+	start := time.Now()
+	if o.mode == "nexo" {
+		for read < o.messages {
+			v, err := c.do("XFETCH", o.stream, "PARTITION", "0", "FROM", strconv.Itoa(read), "COUNT", count)
+			if err != nil {
+				return 0, err
+			}
+			msgs, _ := v.([]any)
+			if len(msgs) == 0 {
+				return 0, fmt.Errorf("XFETCH returned nothing at offset %d of %d", read, o.messages)
+			}
+			read += len(msgs)
+		}
+	} else {
+		from := "-"
+		for read < o.messages {
+			v, err := c.do("XRANGE", o.stream, from, "+", "COUNT", count)
+			if err != nil {
+				return 0, err
+			}
+			entries, _ := v.([]any)
+			if len(entries) == 0 {
+				return 0, fmt.Errorf("XRANGE returned nothing after %d of %d", read, o.messages)
+			}
+			read += len(entries)
+			from = "(" + entries[len(entries)-1].([]any)[0].(string)
+		}
+	}
+	return time.Since(start), nil
+}
+
+// load appends the replay test's messages, loadBatch per pipelined write.
+func load(o options, c *conn) error {
+	payload := strings.Repeat("x", o.size)
+	for sent := 0; sent < o.messages; {
+		n := min(loadBatch, o.messages-sent)
+		if o.mode == "nexo" {
+			payloads := make([]string, n)
+			for i := range payloads {
+				payloads[i] = payload
+			}
+			c.send(appendCmd(o, payloads...)...)
+			if err := c.drain(1); err != nil {
+				return err
+			}
+		} else {
+			for range n {
+				c.send(appendCmd(o, payload)...)
+			}
+			if err := c.drain(n); err != nil {
+				return err
+			}
+		}
+		sent += n
+	}
+	return nil
+}
+
+func runGroup(o options) (time.Duration, error) {
+	if err := create(o, o.consumers); err != nil {
+		return 0, err
+	}
+	setup, err := dial(o.addr)
+	if err != nil {
+		return 0, err
+	}
+	defer setup.close()
+	if o.mode == "nexo" {
+		_, err = setup.do("XGROUPCREATE", o.stream, groupName, "FROM", "EARLIEST")
+	} else {
+		_, err = setup.do("XGROUP", "CREATE", o.stream, groupName, "0", "MKSTREAM")
+	}
+	if err != nil {
+		return 0, err
+	}
+	// Consumers connect, and NEXO's members join (the stream is still
+	// empty), before the clock starts, so no rebalance happens during the run.
+	conns := make([]*conn, o.consumers)
+	for i := range conns {
+		if conns[i], err = dial(o.addr); err != nil {
+			return 0, err
+		}
+		if o.mode == "nexo" {
+			if _, err = conns[i].do("XCONSUME", o.stream, "GROUP", groupName, "MEMBER", member(i)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	producer, err := dial(o.addr)
+	if err != nil {
+		return 0, err
+	}
+	defer producer.close()
+	var done atomic.Int64
+	finished := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	errs := make(chan error, o.consumers+1)
+	start := time.Now()
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := consume(o, c, member(i), &done, func() { once.Do(func() { close(finished) }) }); err != nil && done.Load() < int64(o.messages) {
+				errs <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := produce(o, producer, o.messages, strings.Repeat("x", o.size)); err != nil {
+			errs <- err
+		}
+	}()
+	var elapsed time.Duration
+	select {
+	case <-finished:
+		elapsed = time.Since(start)
+	case err := <-errs:
+		for _, c := range conns {
+			c.close()
+		}
+		return 0, err
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return elapsed, nil
+}
+
+func member(i int) string { return memberPrefix + strconv.Itoa(i) }
+
+// consume reads and commits batches on c until every message is consumed;
+// it calls finish once the total reaches the test's messages.
+func consume(o options, c *conn, name string, done *atomic.Int64, finish func()) error {
+	count, block := strconv.Itoa(groupCount), strconv.Itoa(blockMillis)
+	total := int64(o.messages)
+	for done.Load() < total {
+		var got int
+		if o.mode == "nexo" {
+			v, err := c.do("XCONSUME", o.stream, "GROUP", groupName, "MEMBER", name, "COUNT", count, "BLOCK", block)
+			if err != nil {
+				return err
+			}
+			msgs, _ := v.([]any)
+			// The next offset to commit per partition in this batch.
+			next := map[int64]int64{}
+			for _, m := range msgs {
+				f := m.([]any)
+				var partition, offset int64
+				for k := 0; k+1 < len(f); k += 2 {
+					switch f[k] {
+					case "partition":
+						partition = f[k+1].(int64)
+					case "offset":
+						offset = f[k+1].(int64)
+					}
+				}
+				next[partition] = max(next[partition], offset+1)
+			}
+			for partition, offset := range next {
+				c.send("XCOMMIT", o.stream, "GROUP", groupName, "MEMBER", name,
+					"PARTITION", strconv.FormatInt(partition, 10), "OFFSET", strconv.FormatInt(offset, 10))
+			}
+			if err := c.drain(len(next)); err != nil {
+				return err
+			}
+			got = len(msgs)
+		} else {
+			v, err := c.do("XREADGROUP", "GROUP", groupName, name, "COUNT", count, "BLOCK", block, "STREAMS", o.stream, ">")
+			if err != nil {
+				return err
+			}
+			streams, _ := v.([]any)
+			if len(streams) == 0 {
+				continue
+			}
+			entries := streams[0].([]any)[1].([]any)
+			ack := []string{"XACK", o.stream, groupName}
+			for _, e := range entries {
+				ack = append(ack, e.([]any)[0].(string))
+			}
+			if len(entries) > 0 {
+				if _, err := c.do(ack...); err != nil {
+					return err
+				}
+			}
+			got = len(entries)
+		}
+		if got > 0 && done.Add(int64(got)) >= total {
+			finish()
+		}
+	}
+	return nil
+}
+
+// conn is a minimal RESP2 client connection.
+type conn struct {
+	nc net.Conn
+	r  *bufio.Reader
+	w  *bufio.Writer
+}
+
+func dial(addr string) (*conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, nil
+}
+
+func (c *conn) close() { c.nc.Close() }
+
+func (c *conn) send(args ...string) {
+	c.w.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
+	for _, a := range args {
+		c.w.WriteString("$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n")
+	}
+}
+
+// drain flushes and reads n replies, failing on an error reply.
+func (c *conn) drain(n int) error {
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	for range n {
+		if _, err := c.read(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) do(args ...string) (any, error) {
+	c.send(args...)
+	if err := c.w.Flush(); err != nil {
+		return nil, err
+	}
+	return c.read()
+}
+
+// read returns a reply: string, int64, []any or nil; an error reply is an error.
+func (c *conn) read() (any, error) {
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return nil, errors.New("empty reply line")
+	}
+	switch line[0] {
+	case '+':
+		return line[1:], nil
+	case '-':
+		return nil, errors.New(line[1:])
+	case ':':
+		return strconv.ParseInt(line[1:], 10, 64)
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(c.r, buf); err != nil {
+			return nil, err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		out := make([]any, n)
+		for i := range out {
+			if out[i], err = c.read(); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected reply %q", line)
+}

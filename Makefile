@@ -19,7 +19,7 @@ FUZZ_TARGETS := ./resp:FuzzReader ./internal/glob:FuzzMatch ./engine/pubsub:Fuzz
 .PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream fuzz clean
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 build: ## Build the static release binary into bin/nexo.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nexo
@@ -27,7 +27,7 @@ build: ## Build the static release binary into bin/nexo.
 run: build ## Build, then start nexo on its defaults (ARGS='...' adds flags).
 	./$(BIN) $(ARGS)
 
-deps: ## Install redis tools, the e2e npm packages and Go modules (idempotent).
+deps: ## Install redis-server, redis-tools, chromium, the npm packages and Go modules (idempotent).
 	bash scripts/install-deps.sh
 
 test: deps ## Everything CI checks: gofmt, go vet, go test -race, the Vitest e2e suite.

@@ -52,23 +52,23 @@ func (l *crashLedger) produce(t *testing.T, port, round, client int) {
 		t.Errorf("producer %d: %v", client, err)
 		return
 	}
-	defer c.close()
+	defer c.Close()
 	for seq := 0; ; seq += crashPipeline {
 		batch := make([]string, crashPipeline)
 		for i := range batch {
 			batch[i] = fmt.Sprintf("r%d-p%d-%d", round, client, seq+i)
-			c.send("QPUSH", crashQueue, batch[i])
+			c.Send("QPUSH", crashQueue, batch[i])
 		}
 		l.mu.Lock()
 		for _, p := range batch {
 			l.sent[p] = true
 		}
 		l.mu.Unlock()
-		if c.flush() != nil {
+		if c.Flush() != nil {
 			return
 		}
 		for _, p := range batch {
-			v, err := c.read()
+			v, err := c.ReadValue()
 			if err != nil {
 				return
 			}
@@ -91,9 +91,9 @@ func (l *crashLedger) consume(t *testing.T, port, client int) {
 		t.Errorf("consumer %d: %v", client, err)
 		return
 	}
-	defer c.close()
+	defer c.Close()
 	for {
-		v, err := c.do("QPOP", crashQueue, "COUNT", strconv.Itoa(crashPopCount), "BLOCK", "100")
+		v, err := c.DoValue("QPOP", crashQueue, "COUNT", strconv.Itoa(crashPopCount), "BLOCK", "100")
 		if err != nil {
 			return
 		}
@@ -121,7 +121,7 @@ func (l *crashLedger) consume(t *testing.T, port, client int) {
 		if len(payloads) == 0 {
 			continue
 		}
-		v, err = c.do(args...)
+		v, err = c.DoValue(args...)
 		if err != nil {
 			return
 		}
@@ -195,8 +195,8 @@ func TestQueueCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
-	counts, err := c.do("QLEN", crashQueue)
+	defer c.Close()
+	counts, err := c.DoValue("QLEN", crashQueue)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestQueueCrash(t *testing.T) {
 	if n["delayed"] != int64(0) || n["inflight"] != int64(0) || n["dead"] != int64(0) {
 		t.Fatalf("after the last restart every job must be ready: %v", n)
 	}
-	v, err := c.do("QPEEK", crashQueue, "COUNT", strconv.FormatInt(n["ready"].(int64)+1, 10))
+	v, err := c.DoValue("QPEEK", crashQueue, "COUNT", strconv.FormatInt(n["ready"].(int64)+1, 10))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os/exec"
 	"regexp"
@@ -14,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nexo/internal/respclient"
 )
 
 const (
@@ -35,90 +34,15 @@ const (
 	errCountZero     = "(error) ERR COUNT must be > 0"
 )
 
-// respClient is a minimal RESP2 client for the queue tests that pipeline
-// commands or need replies as values: bulk and simple strings are string,
-// integers int64, arrays []any, nulls nil and errors respError.
-type respClient struct {
-	conn net.Conn
-	r    *bufio.Reader
-	w    *bufio.Writer
-}
+// respClient is the RESP2 client of the tests that pipeline commands or
+// need replies as values; error replies come back as respError values.
+type respClient = respclient.Client
 
-type respError string
-
-func (e respError) Error() string { return string(e) }
+type respError = respclient.Error
 
 func dialRESP(port int) (*respClient, error) {
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), replyTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return &respClient{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn)}, nil
+	return respclient.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), replyTimeout)
 }
-
-// send buffers one command; flush sends what is buffered.
-func (c *respClient) send(args ...string) {
-	fmt.Fprintf(c.w, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(c.w, "$%d\r\n%s\r\n", len(a), a)
-	}
-}
-
-func (c *respClient) flush() error { return c.w.Flush() }
-
-// do sends one command and reads its reply; a server error is returned as
-// the value, not as err.
-func (c *respClient) do(args ...string) (any, error) {
-	c.send(args...)
-	if err := c.flush(); err != nil {
-		return nil, err
-	}
-	return c.read()
-}
-
-func (c *respClient) read() (any, error) {
-	line, err := c.r.ReadString('\n')
-	if err != nil {
-		return nil, err
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	if line == "" {
-		return nil, errors.New("empty reply line")
-	}
-	switch line[0] {
-	case '+':
-		return line[1:], nil
-	case '-':
-		return respError(line[1:]), nil
-	case ':':
-		return strconv.ParseInt(line[1:], 10, 64)
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(c.r, buf); err != nil {
-			return nil, err
-		}
-		return string(buf[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], err = c.read(); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unexpected reply line %q", line)
-}
-
-func (c *respClient) close() { c.conn.Close() }
 
 // fields turns a flat field/value array into a map.
 func fields(v any) map[string]any {
@@ -404,12 +328,12 @@ func TestQueueBlockedDisconnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.send("QPOP", "gone", "BLOCK", "0")
-		if err := c.flush(); err != nil {
+		c.Send("QPOP", "gone", "BLOCK", "0")
+		if err := c.Flush(); err != nil {
 			t.Fatal(err)
 		}
 		waitInfo(t, srv.port, "queue_consumers_waiting", "1")
-		c.close()
+		c.Close()
 		waitInfo(t, srv.port, "queue_consumers_waiting", "0")
 		waitInfo(t, srv.port, "blocked_clients", "0")
 		runSteps(t, srv.port, resp2, []cliStep{
@@ -422,18 +346,18 @@ func TestQueueBlockedDisconnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.close()
-		c.send("QPUSH", "first", "x")
-		c.send("QPOP", "empty", "BLOCK", "0")
-		if err := c.flush(); err != nil {
+		defer c.Close()
+		c.Send("QPUSH", "first", "x")
+		c.Send("QPOP", "empty", "BLOCK", "0")
+		if err := c.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		c.conn.SetReadDeadline(time.Now().Add(queueTimeout))
-		if v, err := c.read(); err != nil || len(v.([]any)) != 1 {
+		c.SetReadDeadline(time.Now().Add(queueTimeout))
+		if v, err := c.ReadValue(); err != nil || len(v.([]any)) != 1 {
 			t.Fatalf("QPUSH reply %v, %v", v, err)
 		}
 		redisCLI(t, srv.port, "QPUSH", "empty", "y")
-		v, err := c.read()
+		v, err := c.ReadValue()
 		if err != nil || fields(v)["payload"] != "y" {
 			t.Fatalf("QPOP reply %v, %v", v, err)
 		}
@@ -445,10 +369,10 @@ func TestQueueBlockedDisconnect(t *testing.T) {
 			t.Fatal(err)
 		}
 		redisCLI(t, srv.port, "QPUSH", "held", "a", "b")
-		if v, err := c.do("QPOP", "held", "COUNT", "2"); err != nil || len(v.([]any)) != 2 {
+		if v, err := c.DoValue("QPOP", "held", "COUNT", "2"); err != nil || len(v.([]any)) != 2 {
 			t.Fatalf("QPOP %v %v", v, err)
 		}
-		c.close()
+		c.Close()
 		waitInfo(t, srv.port, "queue_jobs_inflight", "0")
 		runSteps(t, srv.port, resp2, []cliStep{
 			stepMatch(`1\) "ready"\n2\) \(integer\) 2\n(?s).*`, "QLEN", "held"),
@@ -499,20 +423,20 @@ func TestQueueRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
-	if v, err := c.do("QPOP", "jobs", "COUNT", "4"); err != nil || len(v.([]any)) != 4 {
+	defer c.Close()
+	if v, err := c.DoValue("QPOP", "jobs", "COUNT", "4"); err != nil || len(v.([]any)) != 4 {
 		t.Fatalf("QPOP %v %v", v, err)
 	}
-	if v, err := c.do("QACK", "jobs", ids[2]); err != nil || v != int64(1) {
+	if v, err := c.DoValue("QACK", "jobs", ids[2]); err != nil || v != int64(1) {
 		t.Fatalf("QACK %v %v", v, err)
 	}
-	if v, err := c.do("QNACK", "jobs", ids[3], "ERROR", "boom"); err != nil || v != "dead" {
+	if v, err := c.DoValue("QNACK", "jobs", ids[3], "ERROR", "boom"); err != nil || v != "dead" {
 		t.Fatalf("QNACK %v %v", v, err)
 	}
-	if v, err := c.do("QNACK", "jobs", ids[0], "DELAY", "0"); err != nil || v != "dead" {
+	if v, err := c.DoValue("QNACK", "jobs", ids[0], "DELAY", "0"); err != nil || v != "dead" {
 		t.Fatalf("QNACK %v %v", v, err)
 	}
-	if v, err := c.do("QDLQ", "REQUEUE", "jobs", ids[0]); err != nil || v != int64(1) {
+	if v, err := c.DoValue("QDLQ", "REQUEUE", "jobs", ids[0]); err != nil || v != int64(1) {
 		t.Fatalf("QDLQ REQUEUE %v %v", v, err)
 	}
 	if err := s.stop(); err != nil {

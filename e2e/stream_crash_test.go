@@ -56,23 +56,23 @@ func (l *streamCrashLedger) produce(t *testing.T, port, round, producer int) {
 		t.Errorf("producer %d: %v", producer, err)
 		return
 	}
-	defer c.close()
+	defer c.Close()
 	for seq := 0; ; seq += streamCrashPipeline {
 		batch := make([]string, streamCrashPipeline)
 		for i := range batch {
 			batch[i] = streamCrashPayload(round, producer, seq+i)
-			c.send("XAPPEND", streamCrashStream, batch[i])
+			c.Send("XAPPEND", streamCrashStream, batch[i])
 		}
 		l.mu.Lock()
 		for _, p := range batch {
 			l.sent[p] = true
 		}
 		l.mu.Unlock()
-		if c.flush() != nil {
+		if c.Flush() != nil {
 			return
 		}
 		for _, p := range batch {
-			v, err := c.read()
+			v, err := c.ReadValue()
 			if err != nil {
 				return
 			}
@@ -106,7 +106,7 @@ func fetchPartition(t *testing.T, c *respClient, partition int) []streamCrashMes
 	t.Helper()
 	var out []streamCrashMessage
 	for {
-		v, err := c.do("XFETCH", streamCrashStream, "PARTITION", strconv.Itoa(partition),
+		v, err := c.DoValue("XFETCH", streamCrashStream, "PARTITION", strconv.Itoa(partition),
 			"FROM", strconv.Itoa(len(out)), "COUNT", strconv.Itoa(streamCrashFetch))
 		if err != nil {
 			t.Fatal(err)
@@ -160,9 +160,9 @@ func TestStreamCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			// No retention: every durable message must still be there.
-			v, err := c.do("XCREATE", streamCrashStream, "PARTITIONS", strconv.Itoa(streamCrashPartitions),
+			v, err := c.DoValue("XCREATE", streamCrashStream, "PARTITIONS", strconv.Itoa(streamCrashPartitions),
 				"MAXAGE", "0", "MAXBYTES", "0", "MAXMSGS", "0")
-			c.close()
+			c.Close()
 			if err != nil || v != "OK" {
 				t.Fatalf("XCREATE: %v %v", v, err)
 			}
@@ -198,7 +198,7 @@ func TestStreamCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	present := map[string]streamPosition{}
 	unanswered := 0
 	for p := range streamCrashPartitions {

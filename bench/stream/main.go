@@ -20,18 +20,17 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"nexo/internal/respclient"
 )
 
 // Defaults of the flags.
@@ -127,12 +126,12 @@ func create(o options, partitions int) error {
 	if o.mode != "nexo" {
 		return nil
 	}
-	c, err := dial(o.addr)
+	c, err := respclient.Dial(o.addr, dialTimeout)
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	_, err = c.do("XCREATE", o.stream, "PARTITIONS", strconv.Itoa(partitions), "MAXAGE", "0", "MAXBYTES", "0", "MAXMSGS", "0")
+	defer c.Close()
+	_, err = c.Do("XCREATE", o.stream, "PARTITIONS", strconv.Itoa(partitions), "MAXAGE", "0", "MAXBYTES", "0", "MAXMSGS", "0")
 	return err
 }
 
@@ -142,12 +141,12 @@ func drop(o options) error {
 	if o.mode != "redis" {
 		return nil
 	}
-	c, err := dial(o.addr)
+	c, err := respclient.Dial(o.addr, dialTimeout)
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	_, err = c.do("DEL", o.stream)
+	defer c.Close()
+	_, err = c.Do("DEL", o.stream)
 	return err
 }
 
@@ -160,31 +159,31 @@ func appendCmd(o options, payloads ...string) []string {
 }
 
 // produce appends n messages on c, pipeline commands per write.
-func produce(o options, c *conn, n int, payload string) error {
+func produce(o options, c *respclient.Client, n int, payload string) error {
 	pending := 0
 	for range n {
-		c.send(appendCmd(o, payload)...)
+		c.Send(appendCmd(o, payload)...)
 		if pending++; pending == o.pipeline {
-			if err := c.drain(pending); err != nil {
+			if err := c.Drain(pending); err != nil {
 				return err
 			}
 			pending = 0
 		}
 	}
-	return c.drain(pending)
+	return c.Drain(pending)
 }
 
 func runAppend(o options) (time.Duration, error) {
 	if err := create(o, 1); err != nil {
 		return 0, err
 	}
-	conns := make([]*conn, o.conns)
+	conns := make([]*respclient.Client, o.conns)
 	for i := range conns {
 		var err error
-		if conns[i], err = dial(o.addr); err != nil {
+		if conns[i], err = respclient.Dial(o.addr, dialTimeout); err != nil {
 			return 0, err
 		}
-		defer conns[i].close()
+		defer conns[i].Close()
 	}
 	payload := strings.Repeat("x", o.size)
 	errs := make(chan error, o.conns)
@@ -209,11 +208,11 @@ func runReplay(o options) (time.Duration, error) {
 	if err := create(o, 1); err != nil {
 		return 0, err
 	}
-	c, err := dial(o.addr)
+	c, err := respclient.Dial(o.addr, dialTimeout)
 	if err != nil {
 		return 0, err
 	}
-	defer c.close()
+	defer c.Close()
 	if err := load(o, c); err != nil {
 		return 0, err
 	}
@@ -222,7 +221,7 @@ func runReplay(o options) (time.Duration, error) {
 	start := time.Now()
 	if o.mode == "nexo" {
 		for read < o.messages {
-			v, err := c.do("XFETCH", o.stream, "PARTITION", "0", "FROM", strconv.Itoa(read), "COUNT", count)
+			v, err := c.Do("XFETCH", o.stream, "PARTITION", "0", "FROM", strconv.Itoa(read), "COUNT", count)
 			if err != nil {
 				return 0, err
 			}
@@ -235,7 +234,7 @@ func runReplay(o options) (time.Duration, error) {
 	} else {
 		from := "-"
 		for read < o.messages {
-			v, err := c.do("XRANGE", o.stream, from, "+", "COUNT", count)
+			v, err := c.Do("XRANGE", o.stream, from, "+", "COUNT", count)
 			if err != nil {
 				return 0, err
 			}
@@ -251,7 +250,7 @@ func runReplay(o options) (time.Duration, error) {
 }
 
 // load appends the replay test's messages, loadBatch per pipelined write.
-func load(o options, c *conn) error {
+func load(o options, c *respclient.Client) error {
 	payload := strings.Repeat("x", o.size)
 	for sent := 0; sent < o.messages; {
 		n := min(loadBatch, o.messages-sent)
@@ -260,15 +259,15 @@ func load(o options, c *conn) error {
 			for i := range payloads {
 				payloads[i] = payload
 			}
-			c.send(appendCmd(o, payloads...)...)
-			if err := c.drain(1); err != nil {
+			c.Send(appendCmd(o, payloads...)...)
+			if err := c.Drain(1); err != nil {
 				return err
 			}
 		} else {
 			for range n {
-				c.send(appendCmd(o, payload)...)
+				c.Send(appendCmd(o, payload)...)
 			}
-			if err := c.drain(n); err != nil {
+			if err := c.Drain(n); err != nil {
 				return err
 			}
 		}
@@ -281,37 +280,37 @@ func runGroup(o options) (time.Duration, error) {
 	if err := create(o, o.consumers); err != nil {
 		return 0, err
 	}
-	setup, err := dial(o.addr)
+	setup, err := respclient.Dial(o.addr, dialTimeout)
 	if err != nil {
 		return 0, err
 	}
-	defer setup.close()
+	defer setup.Close()
 	if o.mode == "nexo" {
-		_, err = setup.do("XGROUPCREATE", o.stream, groupName, "FROM", "EARLIEST")
+		_, err = setup.Do("XGROUPCREATE", o.stream, groupName, "FROM", "EARLIEST")
 	} else {
-		_, err = setup.do("XGROUP", "CREATE", o.stream, groupName, "0", "MKSTREAM")
+		_, err = setup.Do("XGROUP", "CREATE", o.stream, groupName, "0", "MKSTREAM")
 	}
 	if err != nil {
 		return 0, err
 	}
 	// Consumers connect, and NEXO's members join (the stream is still
 	// empty), before the clock starts, so no rebalance happens during the run.
-	conns := make([]*conn, o.consumers)
+	conns := make([]*respclient.Client, o.consumers)
 	for i := range conns {
-		if conns[i], err = dial(o.addr); err != nil {
+		if conns[i], err = respclient.Dial(o.addr, dialTimeout); err != nil {
 			return 0, err
 		}
 		if o.mode == "nexo" {
-			if _, err = conns[i].do("XCONSUME", o.stream, "GROUP", groupName, "MEMBER", member(i)); err != nil {
+			if _, err = conns[i].Do("XCONSUME", o.stream, "GROUP", groupName, "MEMBER", member(i)); err != nil {
 				return 0, err
 			}
 		}
 	}
-	producer, err := dial(o.addr)
+	producer, err := respclient.Dial(o.addr, dialTimeout)
 	if err != nil {
 		return 0, err
 	}
-	defer producer.close()
+	defer producer.Close()
 	var done atomic.Int64
 	finished := make(chan struct{})
 	var once sync.Once
@@ -340,12 +339,12 @@ func runGroup(o options) (time.Duration, error) {
 		elapsed = time.Since(start)
 	case err := <-errs:
 		for _, c := range conns {
-			c.close()
+			c.Close()
 		}
 		return 0, err
 	}
 	for _, c := range conns {
-		c.close()
+		c.Close()
 	}
 	wg.Wait()
 	close(errs)
@@ -359,13 +358,13 @@ func member(i int) string { return memberPrefix + strconv.Itoa(i) }
 
 // consume reads and commits batches on c until every message is consumed;
 // it calls finish once the total reaches the test's messages.
-func consume(o options, c *conn, name string, done *atomic.Int64, finish func()) error {
+func consume(o options, c *respclient.Client, name string, done *atomic.Int64, finish func()) error {
 	count, block := strconv.Itoa(groupCount), strconv.Itoa(blockMillis)
 	total := int64(o.messages)
 	for done.Load() < total {
 		var got int
 		if o.mode == "nexo" {
-			v, err := c.do("XCONSUME", o.stream, "GROUP", groupName, "MEMBER", name, "COUNT", count, "BLOCK", block)
+			v, err := c.Do("XCONSUME", o.stream, "GROUP", groupName, "MEMBER", name, "COUNT", count, "BLOCK", block)
 			if err != nil {
 				return err
 			}
@@ -386,15 +385,15 @@ func consume(o options, c *conn, name string, done *atomic.Int64, finish func())
 				next[partition] = max(next[partition], offset+1)
 			}
 			for partition, offset := range next {
-				c.send("XCOMMIT", o.stream, "GROUP", groupName, "MEMBER", name,
+				c.Send("XCOMMIT", o.stream, "GROUP", groupName, "MEMBER", name,
 					"PARTITION", strconv.FormatInt(partition, 10), "OFFSET", strconv.FormatInt(offset, 10))
 			}
-			if err := c.drain(len(next)); err != nil {
+			if err := c.Drain(len(next)); err != nil {
 				return err
 			}
 			got = len(msgs)
 		} else {
-			v, err := c.do("XREADGROUP", "GROUP", groupName, name, "COUNT", count, "BLOCK", block, "STREAMS", o.stream, ">")
+			v, err := c.Do("XREADGROUP", "GROUP", groupName, name, "COUNT", count, "BLOCK", block, "STREAMS", o.stream, ">")
 			if err != nil {
 				return err
 			}
@@ -408,7 +407,7 @@ func consume(o options, c *conn, name string, done *atomic.Int64, finish func())
 				ack = append(ack, e.([]any)[0].(string))
 			}
 			if len(entries) > 0 {
-				if _, err := c.do(ack...); err != nil {
+				if _, err := c.Do(ack...); err != nil {
 					return err
 				}
 			}
@@ -419,92 +418,4 @@ func consume(o options, c *conn, name string, done *atomic.Int64, finish func())
 		}
 	}
 	return nil
-}
-
-// conn is a minimal RESP2 client connection.
-type conn struct {
-	nc net.Conn
-	r  *bufio.Reader
-	w  *bufio.Writer
-}
-
-func dial(addr string) (*conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return &conn{nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, nil
-}
-
-func (c *conn) close() { c.nc.Close() }
-
-func (c *conn) send(args ...string) {
-	c.w.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
-	for _, a := range args {
-		c.w.WriteString("$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n")
-	}
-}
-
-// drain flushes and reads n replies, failing on an error reply.
-func (c *conn) drain(n int) error {
-	if err := c.w.Flush(); err != nil {
-		return err
-	}
-	for range n {
-		if _, err := c.read(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *conn) do(args ...string) (any, error) {
-	c.send(args...)
-	if err := c.w.Flush(); err != nil {
-		return nil, err
-	}
-	return c.read()
-}
-
-// read returns a reply: string, int64, []any or nil; an error reply is an error.
-func (c *conn) read() (any, error) {
-	line, err := c.r.ReadString('\n')
-	if err != nil {
-		return nil, err
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	if line == "" {
-		return nil, errors.New("empty reply line")
-	}
-	switch line[0] {
-	case '+':
-		return line[1:], nil
-	case '-':
-		return nil, errors.New(line[1:])
-	case ':':
-		return strconv.ParseInt(line[1:], 10, 64)
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(c.r, buf); err != nil {
-			return nil, err
-		}
-		return string(buf[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], err = c.read(); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unexpected reply %q", line)
 }

@@ -10,18 +10,17 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"nexo/internal/respclient"
 )
 
 // Defaults of the flags.
@@ -81,15 +80,15 @@ func payload(n, size int) string {
 }
 
 func run(mode, addr string, jobs, workers, producers, batch, size int) (time.Duration, error) {
-	setup, err := dial(addr)
+	setup, err := respclient.Dial(addr, dialTimeout)
 	if err != nil {
 		return 0, err
 	}
-	defer setup.close()
+	defer setup.Close()
 	if mode == "nexo" {
-		_, err = setup.do("QDEL", queueName)
+		_, err = setup.Do("QDEL", queueName)
 	} else {
-		_, err = setup.do("DEL", queueName, processingList)
+		_, err = setup.Do("DEL", queueName, processingList)
 	}
 	if err != nil {
 		return 0, err
@@ -98,9 +97,9 @@ func run(mode, addr string, jobs, workers, producers, batch, size int) (time.Dur
 	// Workers connect before the clock starts; the clock stops when the
 	// last job is completed, not when the idle workers' blocking takes
 	// time out.
-	conns := make([]*conn, workers)
+	conns := make([]*respclient.Client, workers)
 	for w := range conns {
-		if conns[w], err = dial(addr); err != nil {
+		if conns[w], err = respclient.Dial(addr, dialTimeout); err != nil {
 			return 0, err
 		}
 	}
@@ -134,12 +133,12 @@ func run(mode, addr string, jobs, workers, producers, batch, size int) (time.Dur
 		elapsed = time.Since(start)
 	case err := <-errs:
 		for _, c := range conns {
-			c.close()
+			c.Close()
 		}
 		return 0, err
 	}
 	for _, c := range conns {
-		c.close()
+		c.Close()
 	}
 	wg.Wait()
 	close(errs)
@@ -150,35 +149,35 @@ func run(mode, addr string, jobs, workers, producers, batch, size int) (time.Dur
 }
 
 func produce(mode, addr string, first, step, jobs, batch, size int) error {
-	c, err := dial(addr)
+	c, err := respclient.Dial(addr, dialTimeout)
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 	cmd := "QPUSH"
 	if mode == "redis" {
 		cmd = "LPUSH"
 	}
 	pending := 0
 	for n := first; n < jobs; n += step {
-		c.send(cmd, queueName, payload(n, size))
+		c.Send(cmd, queueName, payload(n, size))
 		if pending++; pending == batch {
-			if err := c.drain(pending); err != nil {
+			if err := c.Drain(pending); err != nil {
 				return err
 			}
 			pending = 0
 		}
 	}
-	return c.drain(pending)
+	return c.Drain(pending)
 }
 
 // work takes and completes jobs one at a time on c until every job is
 // done; the worker that completes the last one closes finished.
-func work(mode string, c *conn, jobs int64, done *atomic.Int64, finished chan struct{}) error {
+func work(mode string, c *respclient.Client, jobs int64, done *atomic.Int64, finished chan struct{}) error {
 	block := strconv.Itoa(blockSeconds)
 	for done.Load() < jobs {
 		if mode == "nexo" {
-			v, err := c.do("QPOP", queueName, "BLOCK", strconv.Itoa(blockSeconds*int(time.Second/time.Millisecond)))
+			v, err := c.Do("QPOP", queueName, "BLOCK", strconv.Itoa(blockSeconds*int(time.Second/time.Millisecond)))
 			if err != nil {
 				return err
 			}
@@ -186,11 +185,11 @@ func work(mode string, c *conn, jobs int64, done *atomic.Int64, finished chan st
 			if !ok {
 				continue
 			}
-			if _, err := c.do("QACK", queueName, job[1].(string)); err != nil {
+			if _, err := c.Do("QACK", queueName, job[1].(string)); err != nil {
 				return err
 			}
 		} else {
-			v, err := c.do("BLMOVE", queueName, processingList, "RIGHT", "LEFT", block)
+			v, err := c.Do("BLMOVE", queueName, processingList, "RIGHT", "LEFT", block)
 			if err != nil {
 				return err
 			}
@@ -198,7 +197,7 @@ func work(mode string, c *conn, jobs int64, done *atomic.Int64, finished chan st
 			if !ok {
 				continue
 			}
-			if _, err := c.do("LREM", processingList, "1", p); err != nil {
+			if _, err := c.Do("LREM", processingList, "1", p); err != nil {
 				return err
 			}
 		}
@@ -207,92 +206,4 @@ func work(mode string, c *conn, jobs int64, done *atomic.Int64, finished chan st
 		}
 	}
 	return nil
-}
-
-// conn is a minimal RESP2 client connection.
-type conn struct {
-	nc net.Conn
-	r  *bufio.Reader
-	w  *bufio.Writer
-}
-
-func dial(addr string) (*conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return &conn{nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}, nil
-}
-
-func (c *conn) close() { c.nc.Close() }
-
-func (c *conn) send(args ...string) {
-	c.w.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
-	for _, a := range args {
-		c.w.WriteString("$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n")
-	}
-}
-
-// drain flushes and reads n replies, failing on an error reply.
-func (c *conn) drain(n int) error {
-	if err := c.w.Flush(); err != nil {
-		return err
-	}
-	for range n {
-		if _, err := c.read(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *conn) do(args ...string) (any, error) {
-	c.send(args...)
-	if err := c.w.Flush(); err != nil {
-		return nil, err
-	}
-	return c.read()
-}
-
-// read returns a reply: string, int64, []any or nil; an error reply is an error.
-func (c *conn) read() (any, error) {
-	line, err := c.r.ReadString('\n')
-	if err != nil {
-		return nil, err
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	if line == "" {
-		return nil, errors.New("empty reply line")
-	}
-	switch line[0] {
-	case '+':
-		return line[1:], nil
-	case '-':
-		return nil, errors.New(line[1:])
-	case ':':
-		return strconv.ParseInt(line[1:], 10, 64)
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(c.r, buf); err != nil {
-			return nil, err
-		}
-		return string(buf[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], err = c.read(); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unexpected reply %q", line)
 }

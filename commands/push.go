@@ -64,7 +64,7 @@ func (l OutputLimit) String() string {
 // Errors that end a subscribed connection's reply flush.
 var (
 	errSlowConsumer = errors.New("closed for exceeding the pub/sub output buffer limit")
-	errOutboxClosed = errors.New("connection closed: its output can no longer be sent")
+	errOutboxClosed = errors.New("connection closed: its output cannot be sent")
 )
 
 // An outbox queues bytes in chunks taken from per-size pools: the first

@@ -11,6 +11,17 @@ import (
 // pending input from a closed connection.
 const peekBufferSize = 1
 
+// errUnblocked is the reply of a blocked command that CLIENT UNBLOCK ...
+// ERROR ends before it obtained anything.
+const errUnblocked = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+
+// The causes CLIENT UNBLOCK ends a wait with: TIMEOUT makes the command
+// answer as for a timeout, ERROR makes it answer errUnblocked.
+var (
+	errUnblockTimeout = errors.New("unblocked via CLIENT UNBLOCK TIMEOUT")
+	errUnblockError   = errors.New("unblocked via CLIENT UNBLOCK ERROR")
+)
+
 // beginBlock prepares the connection to wait inside a command, as Redis
 // does for a blocked client: the replies buffered by the commands before it
 // in the pipeline are sent first (once their records are durable). The
@@ -31,21 +42,51 @@ func (c *Client) beginBlock(timeout time.Duration) (ctx context.Context, end fun
 	if c.nc.Draining() {
 		return nil, nil, false
 	}
-	var cancel context.CancelFunc
+	// The timeout's context is a child of the cancellable one, so that the
+	// cause CLIENT UNBLOCK gives reaches the command through it.
+	base, cancel := context.WithCancelCause(context.Background())
+	ctx, stopTimer := base, context.CancelFunc(func() {})
 	if timeout > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), timeout)
-	} else {
-		ctx, cancel = context.WithCancel(context.Background())
+		ctx, stopTimer = context.WithTimeout(base, timeout)
 	}
+	c.mu.Lock()
+	c.blockCtx, c.blockCancel = ctx, cancel
+	c.mu.Unlock()
 	c.srv.blocked.Add(1)
-	stop := c.watchPeer(cancel)
+	stop := c.watchPeer(func() { cancel(nil) })
 	since := time.Since(c.srv.started)
 	return ctx, func() {
+		c.mu.Lock()
+		c.blockCtx, c.blockCancel = nil, nil
+		c.mu.Unlock()
 		stop()
-		cancel()
+		stopTimer()
+		cancel(nil)
 		c.srv.blocked.Add(-1)
 		c.blockedFor += time.Since(c.srv.started) - since
 	}, true
+}
+
+// unblock ends the wait of the command blocked in beginBlock with cause
+// (errUnblockTimeout or errUnblockError), as CLIENT UNBLOCK does from
+// another connection's goroutine. It reports whether the connection was
+// waiting: false when it runs no blocking command or its wait has already
+// ended.
+func (c *Client) unblock(cause error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.blockCancel == nil || c.blockCtx.Err() != nil {
+		return false
+	}
+	c.blockCancel(cause)
+	return true
+}
+
+// unblockedWithError reports whether CLIENT UNBLOCK ... ERROR ended the
+// wait on ctx. A command that got nothing then answers errUnblocked; one
+// that got data answers with it, so that nothing taken is lost.
+func unblockedWithError(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), errUnblockError)
 }
 
 // watchPeer cancels when the peer closes the connection or the server
@@ -56,7 +97,7 @@ func (c *Client) beginBlock(timeout time.Duration) (ctx context.Context, end fun
 // without reading, so it is noticed when the command returns. The returned
 // stop ends the watch and restores the read deadline the connection had: a
 // blocked connection is never idle.
-func (c *Client) watchPeer(cancel context.CancelFunc) (stop func()) {
+func (c *Client) watchPeer(cancel func()) (stop func()) {
 	sc, ok := c.nc.Conn.(syscall.Conn)
 	if !ok {
 		return func() {}

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -10,8 +11,8 @@ import (
 )
 
 // Client is the server's state for one connection. Fields without a lock
-// are owned by the connection's goroutine; the rest are read by CLIENT LIST
-// and INFO from other goroutines.
+// are owned by the connection's goroutine; the rest are used by CLIENT LIST,
+// CLIENT UNBLOCK and INFO from other goroutines.
 type Client struct {
 	srv     *Server
 	id      int64
@@ -38,6 +39,11 @@ type Client struct {
 	name    string
 	libName string
 	libVer  string
+	// blockCtx and blockCancel are the wait of the command blocked in
+	// beginBlock, nil when none; CLIENT UNBLOCK cancels it from another
+	// connection's goroutine (blocking.go).
+	blockCtx    context.Context
+	blockCancel context.CancelCauseFunc
 }
 
 // closeHook is work a command leaves for the end of its connection.

@@ -44,6 +44,7 @@ func (s *Server) registerConnection() {
 		{Name: "client|list", Arity: -2, Flags: Admin, Summary: "Lists open connections.", Syntax: "[TYPE NORMAL|PUBSUB] [ID client-id [client-id ...]]", Handler: cmdClientList},
 		{Name: "client|info", Arity: 2, Summary: "Returns information about the connection.", Handler: cmdClientInfo},
 		{Name: "client|kill", Arity: -3, Flags: Admin, Summary: "Terminates open connections.", Syntax: "ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no]", Handler: cmdClientKill},
+		{Name: "client|unblock", Arity: -3, Flags: Admin | Loading | Stale, Summary: "Unblocks a client blocked by a blocking command from a different connection.", Syntax: "client-id [TIMEOUT|ERROR]", Handler: cmdClientUnblock},
 		{Name: "client|help", Arity: 2, Summary: "Returns helpful text about the different subcommands.", Handler: cmdClientHelp},
 	} {
 		sub.Group, sub.Since = "connection", "0.1.0"
@@ -401,6 +402,37 @@ func cmdClientKill(c *Client, args [][]byte) {
 	c.w.Int(int64(killed))
 }
 
+func cmdClientUnblock(c *Client, args [][]byte) {
+	if len(args) > 4 {
+		c.replyError("ERR unknown subcommand or wrong number of arguments for '" + sanitize(args[1]) + "'. Try CLIENT HELP.")
+		return
+	}
+	cause := errUnblockTimeout
+	if len(args) == 4 {
+		switch strings.ToLower(string(args[3])) {
+		case "timeout":
+		case "error":
+			cause = errUnblockError
+		default:
+			c.replyError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+			return
+		}
+	}
+	id, ok := number.ParseInt(args[2])
+	if !ok {
+		c.replyError(errNotInteger)
+		return
+	}
+	c.srv.mu.Lock()
+	other := c.srv.clients[id]
+	c.srv.mu.Unlock()
+	if other != nil && other.unblock(cause) {
+		c.w.Int(1)
+		return
+	}
+	c.w.Int(0)
+}
+
 // kill closes another client's connection; its goroutine ends on the next
 // read. Killing oneself answers this command first.
 func (c *Client) kill(by *Client) {
@@ -421,6 +453,7 @@ var clientHelp = []string{
 	"LIST [TYPE NORMAL] [ID <id> [<id> ...]]", "    Return information about client connections.",
 	"SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
 	"SETNAME <name>", "    Assign the name <name> to the current connection.",
+	"UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
 	"HELP", "    Print this help.",
 }
 

@@ -278,6 +278,10 @@ func cmdQPop(c *Client, args [][]byte) {
 		if ctx, end, ok := c.beginBlock(block); ok {
 			jobs, idx, err = qb.PopWait(ctx, name, c.id, o)
 			end()
+			if err == nil && len(jobs) == 0 && unblockedWithError(ctx) {
+				c.replyError(errUnblocked)
+				return
+			}
 		}
 	}
 	if err != nil {

@@ -339,6 +339,10 @@ func cmdXFetch(c *Client, args [][]byte) {
 		if ctx, end, ok := c.beginBlock(block); ok {
 			msgs, err = sb.ReadWait(ctx, name, partition, from, count)
 			end()
+			if err == nil && len(msgs) == 0 && unblockedWithError(ctx) {
+				c.replyError(errUnblocked)
+				return
+			}
 		}
 	}
 	if err != nil {
@@ -468,6 +472,10 @@ func cmdXConsume(c *Client, args [][]byte) {
 		if ctx, end, ok := c.beginBlock(block); ok {
 			msgs, err = sb.GroupRead(ctx, name, group, member, count, true)
 			end()
+			if err == nil && len(msgs) == 0 && unblockedWithError(ctx) {
+				c.replyError(errUnblocked)
+				return
+			}
 		}
 	}
 	if err != nil {

@@ -941,6 +941,30 @@ func TestCLIServerCommands(t *testing.T) {
 	})
 }
 
+// TestCLIClientUnblock checks CLIENT UNBLOCK's arguments; queue_test.go
+// and stream_test.go unblock the blocking commands.
+func TestCLIClientUnblock(t *testing.T) {
+	srv := sharedServer(t)
+	for _, p := range cliProtos {
+		t.Run(p.name, func(t *testing.T) {
+			runSteps(t, srv.port, p, []cliStep{
+				step("(integer) 0", "CLIENT", "UNBLOCK", "9223372036854775807"),
+				step("(integer) 0", "CLIENT", "UNBLOCK", "0", "ERROR"),
+				step(errNotInteger, "CLIENT", "UNBLOCK", "abc"),
+				step(errNotInteger, "CLIENT", "UNBLOCK", "9223372036854775808", "TIMEOUT"),
+				step("(error) ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR", "CLIENT", "UNBLOCK", "1", "NOW"),
+				step("(error) ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR", "CLIENT", "UNBLOCK", "abc", ""),
+				step(errArity("client|unblock"), "CLIENT", "UNBLOCK"),
+				step("(error) ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try CLIENT HELP.",
+					"CLIENT", "UNBLOCK", "1", "TIMEOUT", "ERROR"),
+			})
+			if out := p.run(t, srv.port, "CLIENT", "HELP"); !strings.Contains(out, "UNBLOCK <clientid> [TIMEOUT|ERROR]") {
+				t.Errorf("CLIENT HELP does not list UNBLOCK:\n%s", out)
+			}
+		})
+	}
+}
+
 func TestCLIConfigGet(t *testing.T) {
 	srv := startServer(t, "--maxmemory", "104857600", "--maxmemory-policy", "allkeys-lru")
 	runSteps(t, srv.port, resp2, []cliStep{

@@ -499,3 +499,94 @@ func TestQueueBlockedTimeIsNotLatency(t *testing.T) {
 		t.Fatalf("QPOP counted %d µs, which includes its %v wait", usec, blockTimeout)
 	}
 }
+
+// errUnblocked is the reply of a blocked command that CLIENT UNBLOCK ...
+// ERROR ends before it obtained anything.
+const errUnblocked = respError("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+
+// blockOn opens a connection, sends the blocking command args on it and
+// waits until the server counts it blocked (the server must have no other
+// blocked connection). It returns the connection, with a read deadline set
+// for the command's reply, and its CLIENT ID.
+func blockOn(t *testing.T, port int, args ...string) (*respClient, string) {
+	t.Helper()
+	c, err := dialRESP(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetReadDeadline(time.Now().Add(queueTimeout))
+	c.Send("CLIENT", "ID")
+	c.Send(args...)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.Read()
+	if err != nil {
+		t.Fatalf("CLIENT ID: %v", err)
+	}
+	n, ok := id.(int64)
+	if !ok {
+		t.Fatalf("CLIENT ID answered %#v", id)
+	}
+	waitInfo(t, port, "blocked_clients", "1")
+	return c, strconv.FormatInt(n, 10)
+}
+
+// unblock runs CLIENT UNBLOCK id [reason] through redis-cli and checks its reply.
+func unblock(t *testing.T, port int, want string, id string, reason ...string) {
+	t.Helper()
+	runSteps(t, port, resp2, []cliStep{step(want, append([]string{"CLIENT", "UNBLOCK", id}, reason...)...)})
+}
+
+func TestQueueClientUnblock(t *testing.T) {
+	srv := startServer(t)
+	t.Run("TIMEOUT answers as a timeout", func(t *testing.T) {
+		for _, tc := range []struct {
+			args   []string
+			reason []string
+		}{
+			{[]string{"QPOP", "unblock", "BLOCK", "0"}, nil},
+			{[]string{"QPOP", "unblock", "COUNT", "2", "BLOCK", "0"}, []string{"TIMEOUT"}},
+			{[]string{"QPOP", "unblock", "BLOCK", "600000"}, []string{"timeout"}},
+		} {
+			c, id := blockOn(t, srv.port, tc.args...)
+			unblock(t, srv.port, "(integer) 1", id, tc.reason...)
+			if v, err := c.ReadValue(); err != nil || v != nil {
+				t.Fatalf("%q unblocked with %q answered %#v, %v; want null", tc.args, tc.reason, v, err)
+			}
+			waitInfo(t, srv.port, "blocked_clients", "0")
+			if v, err := c.DoValue("PING"); err != nil || v != "PONG" {
+				t.Fatalf("PING after the unblocked QPOP: %#v, %v", v, err)
+			}
+			unblock(t, srv.port, "(integer) 0", id)
+		}
+	})
+	t.Run("ERROR answers UNBLOCKED and takes no job", func(t *testing.T) {
+		c, id := blockOn(t, srv.port, "QPOP", "unblock-error", "BLOCK", "0")
+		unblock(t, srv.port, "(integer) 1", id, "error")
+		if v, err := c.ReadValue(); err != nil || v != errUnblocked {
+			t.Fatalf("QPOP unblocked with ERROR answered %#v, %v; want %q", v, err, errUnblocked)
+		}
+		waitInfo(t, srv.port, "queue_consumers_waiting", "0")
+		runSteps(t, srv.port, resp2, []cliStep{
+			stepMatch(`1\) "\d+"`, "QPUSH", "unblock-error", "job"),
+			stepMatch(`1\) "ready"\n2\) \(integer\) 1\n(?s).*`, "QLEN", "unblock-error"),
+		})
+	})
+	t.Run("a connection that is not blocked answers 0", func(t *testing.T) {
+		c, err := dialRESP(srv.port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		id, err := c.Do("CLIENT", "ID")
+		if err != nil {
+			t.Fatal(err)
+		}
+		unblock(t, srv.port, "(integer) 0", strconv.FormatInt(id.(int64), 10), "ERROR")
+		if v, err := c.DoValue("PING"); err != nil || v != "PONG" {
+			t.Fatalf("PING after CLIENT UNBLOCK of an idle connection: %#v, %v", v, err)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,4 +229,44 @@ func TestStreamGroupsRestart(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestStreamClientUnblock(t *testing.T) {
+	srv := startServer(t)
+	runSteps(t, srv.port, resp2, []cliStep{
+		step("1) 1) (integer) 0\n   2) (integer) 0", "XAPPEND", "tail", "first"),
+		step("OK", "XGROUPCREATE", "tail", "g", "FROM", "LATEST"),
+	})
+	consume := []string{"XCONSUME", "tail", "GROUP", "g", "MEMBER", "m", "BLOCK", "0"}
+	t.Run("TIMEOUT answers an empty array", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"XFETCH", "tail", "PARTITION", "0", "FROM", "LATEST", "BLOCK", "0"},
+			consume,
+		} {
+			c, id := blockOn(t, srv.port, args...)
+			unblock(t, srv.port, "(integer) 1", id, "TIMEOUT")
+			if v, err := c.ReadValue(); err != nil || !slices.Equal(v.([]any), []any{}) {
+				t.Fatalf("%q unblocked answered %#v, %v; want an empty array", args, v, err)
+			}
+			waitInfo(t, srv.port, "blocked_clients", "0")
+		}
+	})
+	t.Run("ERROR answers UNBLOCKED and loses no message", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"XFETCH", "tail", "PARTITION", "0", "FROM", "1", "BLOCK", "0"},
+			consume,
+		} {
+			c, id := blockOn(t, srv.port, args...)
+			unblock(t, srv.port, "(integer) 1", id, "ERROR")
+			if v, err := c.ReadValue(); err != nil || v != errUnblocked {
+				t.Fatalf("%q unblocked with ERROR answered %#v, %v; want %q", args, v, err, errUnblocked)
+			}
+			waitInfo(t, srv.port, "blocked_clients", "0")
+		}
+		redisCLI(t, srv.port, "XAPPEND", "tail", "second")
+		out := redisCLI(t, srv.port, "--no-raw", "XCONSUME", "tail", "GROUP", "g", "MEMBER", "m")
+		if got := values(cliMessages(t, out)); got != "1=second" {
+			t.Fatalf("XCONSUME after the unblocked one got %q", out)
+		}
+	})
 }

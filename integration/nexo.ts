@@ -3,12 +3,14 @@
 // Rules: each test file (or a describe block that needs a differently
 // configured server) calls useNexo() once. It starts its own server in
 // beforeAll and connects ONE shared ioredis client on ioredis's defaults
-// (RESP3 via HELLO 3); afterAll closes every client and stops the server.
-// A test opens a second client with connect() only when it needs two
-// (or a client with other options, e.g. protocol: 2).
+// (RESP3 via HELLO 3) and ONE shared SDK client (@nexo/sdk); afterAll closes
+// every client and stops the server. A test opens a second client with
+// connect() or connectSdk() only when it needs two (or a client with other
+// options, e.g. protocol: 2).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Nexo } from '@nexo/sdk';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { startServer, type NexoServer, type StartOptions } from './server.js';
@@ -18,6 +20,10 @@ export interface NexoSuite {
   readonly server: NexoServer;
   /** The one shared client, on ioredis's default options. */
   readonly redis: Redis;
+  /** The one shared SDK client. */
+  readonly sdk: Nexo;
+  /** Opens a further SDK client to the same server; it is closed in afterAll. */
+  connectSdk(options?: RedisOptions): Promise<Nexo>;
   /**
    * Opens a further client to the same server and waits until it is ready.
    * It authenticates with the server's password unless options say otherwise,
@@ -32,7 +38,9 @@ export interface NexoSuite {
 export function useNexo(opts: StartOptions = {}): NexoSuite {
   let server: NexoServer | undefined;
   let shared: Redis | undefined;
+  let sharedSdk: Nexo | undefined;
   const clients: Redis[] = [];
+  const sdkClients: Nexo[] = [];
 
   const clientOptions = (options: RedisOptions = {}): RedisOptions => {
     if (!server) throw new Error('useNexo: the server is not started yet (use it inside a test or hook)');
@@ -46,14 +54,24 @@ export function useNexo(opts: StartOptions = {}): NexoSuite {
     return client;
   };
 
+  const connectSdk = async (options: RedisOptions = {}): Promise<Nexo> => {
+    if (!server) throw new Error('useNexo: the server is not started yet (use it inside a test or hook)');
+    const client = await Nexo.connect(server.url, { password: opts.password, ...options });
+    sdkClients.push(client);
+    return client;
+  };
+
   beforeAll(async () => {
     server = await startServer(opts);
     shared = await connect();
+    sharedSdk = await connectSdk();
   });
 
   afterAll(async () => {
+    await Promise.all(sdkClients.splice(0).map((client) => client.close()));
     for (const client of clients.splice(0)) client.disconnect();
     shared = undefined;
+    sharedSdk = undefined;
     const stopping = server;
     server = undefined;
     await stopping?.stop();
@@ -68,7 +86,12 @@ export function useNexo(opts: StartOptions = {}): NexoSuite {
       if (!shared) throw new Error('useNexo: the shared client is not connected yet (use it inside a test or hook)');
       return shared;
     },
+    get sdk(): Nexo {
+      if (!sharedSdk) throw new Error('useNexo: the shared SDK client is not connected yet (use it inside a test or hook)');
+      return sharedSdk;
+    },
     connect,
+    connectSdk,
     clientOptions,
   };
 }
@@ -76,8 +99,10 @@ export function useNexo(opts: StartOptions = {}): NexoSuite {
 export interface RestartableNexo {
   /** The server start() last started. */
   readonly server: NexoServer;
-  /** (Re)starts the server on the scope's data directory and returns a client that does not reconnect. */
+  /** (Re)starts the server on the scope's data directory (on the port of the first start) and returns a client that does not reconnect. */
   start(): Promise<Redis>;
+  /** An SDK client of the server start() started, which reconnects across restarts on the same port; closed in afterAll. */
+  connectSdk(): Promise<Nexo>;
 }
 
 /**
@@ -88,10 +113,12 @@ export interface RestartableNexo {
 export function useRestartableNexo(prefix: string): RestartableNexo {
   let dataDir: string | undefined;
   let server: NexoServer | undefined;
+  const sdkClients: Nexo[] = [];
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), prefix));
   });
   afterAll(async () => {
+    await Promise.all(sdkClients.splice(0).map((client) => client.close()));
     await server?.stop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
@@ -101,10 +128,17 @@ export function useRestartableNexo(prefix: string): RestartableNexo {
       return server;
     },
     async start(): Promise<Redis> {
-      server = await startServer({ dataDir });
+      // Later flags win: a restart takes the port of the first server, so clients reconnect to it.
+      server = await startServer({ dataDir, args: server ? ['--port', String(server.port)] : [] });
       // No reconnection: the test stops or kills the server under the client.
       const client = new Redis({ host: server.host, port: server.port, lazyConnect: true, retryStrategy: () => null });
       await client.connect();
+      return client;
+    },
+    async connectSdk(): Promise<Nexo> {
+      if (!server) throw new Error('useRestartableNexo: start() has not run yet');
+      const client = await Nexo.connect(server.url);
+      sdkClients.push(client);
       return client;
     },
   };

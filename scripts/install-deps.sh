@@ -2,7 +2,7 @@
 # Installs what the tests and benchmarks need and skips what is already there:
 #   - redis-server, redis-cli, redis-benchmark (Debian packages redis-server, redis-tools)
 #   - chromium, the headless browser of the dashboard's browser test (Debian package chromium)
-#   - the end-to-end suite's npm packages (npm ci in integration/)
+#   - the npm packages of the SDK and of the end-to-end suite (npm ci in sdk/ and integration/)
 #   - the Go modules (go mod download)
 # Safe to run again. As root (CI) it installs missing Debian packages itself;
 # otherwise it prints the command to run and fails.
@@ -11,9 +11,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly MIN_NODE_MAJOR=20
-readonly INTEGRATION_DIR="$ROOT/integration"
-# Records which package-lock.json node_modules was installed from.
-readonly NPM_STAMP="$INTEGRATION_DIR/node_modules/.nexo-lock.sha256"
+# The npm packages, in install order: the suite links the SDK (file:../sdk).
+readonly NPM_DIRS=(sdk integration)
+# Records, in a package's node_modules, which package-lock.json it was installed from.
+readonly NPM_STAMP_NAME=.nexo-lock.sha256
 # Commands the tests and benchmarks run, and the Debian package that brings each.
 readonly -A APT_PACKAGE_FOR=(
   [redis-server]=redis-server
@@ -73,15 +74,18 @@ check_toolchains() {
 }
 
 install_npm_packages() {
-  local want
-  want="$(sha256sum "$INTEGRATION_DIR/package-lock.json" | cut -d' ' -f1)"
-  if [[ -f $NPM_STAMP && "$(cat "$NPM_STAMP")" == "$want" ]]; then
-    log "integration/node_modules matches package-lock.json"
-    return
-  fi
-  log "npm ci in integration/"
-  (cd "$INTEGRATION_DIR" && npm ci --no-audit --no-fund)
-  printf '%s\n' "$want" >"$NPM_STAMP"
+  local dir want stamp
+  for dir in "${NPM_DIRS[@]}"; do
+    want="$(sha256sum "$ROOT/$dir/package-lock.json" | cut -d' ' -f1)"
+    stamp="$ROOT/$dir/node_modules/$NPM_STAMP_NAME"
+    if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+      log "$dir/node_modules matches package-lock.json"
+      continue
+    fi
+    log "npm ci in $dir/"
+    (cd "$ROOT/$dir" && npm ci --no-audit --no-fund)
+    printf '%s\n' "$want" >"$stamp"
+  done
 }
 
 install_go_modules() {

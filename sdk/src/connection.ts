@@ -1,0 +1,126 @@
+// The one place the SDK touches ioredis: every command goes through a
+// Connection, and every dedicated connection (queue workers, stream
+// consumers, the pub/sub subscriber) is opened by a Connector.
+import { Redis, type RedisOptions } from 'ioredis';
+import { toNexoError } from './errors.js';
+
+/** An argument of a command. */
+export type Arg = string | Buffer | number;
+
+/** The URL used when Nexo.connect gets none and NEXO_URL is not set. */
+export const DEFAULT_URL = 'redis://127.0.0.1:6379';
+/** The environment variable Nexo.connect reads when it gets no URL. */
+export const URL_ENV = 'NEXO_URL';
+/** Prefix of the names dedicated connections give themselves (CLIENT SETNAME). */
+const CONNECTION_NAME_PREFIX = 'nexo-sdk';
+
+/** One ioredis connection with NEXO's error mapping. */
+export class Connection {
+  constructor(readonly redis: Redis) {}
+
+  /** Sends a command; bulk strings come back as Buffers, errors as NexoError. */
+  async call(command: string, ...args: Arg[]): Promise<unknown> {
+    try {
+      return await this.redis.callBuffer(command, ...args);
+    } catch (err) {
+      throw toNexoError(err, command);
+    }
+  }
+
+  /** Sends a command and returns its bulk-string reply as text. */
+  async text(command: string, ...args: Arg[]): Promise<string> {
+    const reply = await this.call(command, ...args);
+    return Buffer.isBuffer(reply) ? reply.toString('utf8') : String(reply);
+  }
+
+  /** Waits until the connection is ready (connected and authenticated). */
+  async ready(): Promise<void> {
+    if (this.redis.status === 'wait') await this.redis.connect();
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const onReady = (): void => {
+        this.redis.off('end', onEnd);
+        resolve();
+      };
+      const onEnd = (): void => {
+        this.redis.off('ready', onReady);
+        reject(new Error('the connection closed before it was ready'));
+      };
+      this.redis.once('ready', onReady);
+      this.redis.once('end', onEnd);
+    });
+  }
+
+  /** Closes gracefully (QUIT), or at once when the socket is not connected. */
+  async close(): Promise<void> {
+    if (this.redis.status === 'end') return;
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
+
+/** Opens connections to one server with one set of options. */
+export class Connector {
+  private readonly options: RedisOptions;
+
+  constructor(url: string, options: RedisOptions) {
+    // ioredis parses the URL; explicit options win over it.
+    this.options = { ...parseUrl(url), ...options };
+  }
+
+  /** The shared connection: ioredis defaults, commands fail after ioredis's retries while the server is down. */
+  shared(): Connection {
+    return new Connection(new Redis({ ...this.options, lazyConnect: true }));
+  }
+
+  /**
+   * A connection of its own for a long-lived consumer (worker, group
+   * consumer, subscriber): named `nexo-sdk:<role>` in CLIENT LIST, it
+   * reconnects forever and its commands wait for the reconnection instead of
+   * failing.
+   */
+  dedicated(role: string, extra: RedisOptions = {}): Connection {
+    return new Connection(
+      new Redis({
+        ...this.options,
+        connectionName: `${CONNECTION_NAME_PREFIX}:${role}`,
+        maxRetriesPerRequest: null,
+        lazyConnect: true,
+        ...extra,
+      }),
+    );
+  }
+}
+
+/** The options ioredis derives from a redis:// URL. */
+function parseUrl(url: string): RedisOptions {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TypeError(`NEXO URLs start with redis:// (or rediss://), got '${url}'`);
+  }
+  const options: RedisOptions = { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || undefined };
+  if (parsed.port) options.port = Number(parsed.port);
+  if (parsed.username) options.username = decodeURIComponent(parsed.username);
+  if (parsed.password) options.password = decodeURIComponent(parsed.password);
+  if (parsed.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+/** A worker or consumer that Nexo.close() stops. */
+export interface Runner {
+  close(): Promise<void>;
+}
+
+/** What every broker handle shares: the shared connection, the connector for dedicated ones, and the running workers. */
+export interface Context {
+  readonly conn: Connection;
+  readonly connector: Connector;
+  readonly runners: Set<Runner>;
+}

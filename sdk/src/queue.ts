@@ -1,0 +1,603 @@
+// QUEUE: persistent job queues and the worker that processes them.
+import { EventEmitter } from 'node:events';
+import { type Codec } from './codec.js';
+import type { Arg, Connection, Context } from './connection.js';
+import { hasCode, misuse } from './errors.js';
+import { bool, fields, num, numOrNull, text, textOrNull } from './reply.js';
+import { integer, positiveMs } from './store.js';
+
+/** Jobs a worker runs at once unless told otherwise. */
+const DEFAULT_CONCURRENCY = 1;
+/**
+ * How long an idle worker's QPOP waits for a job before asking again. close()
+ * ends the wait at once (CLIENT UNBLOCK), so this only bounds how long a wait
+ * survives on a connection the worker lost track of.
+ */
+export const IDLE_BLOCK_MS = 5_000;
+/**
+ * How long a worker with jobs running waits for more. Its acks queue behind
+ * the waiting QPOP on the same connection (the consumer is the connection),
+ * so this bounds how late an ack reaches the server when the queue is empty;
+ * under load QPOP returns at once and the bound never applies.
+ */
+export const BUSY_BLOCK_MS = 50;
+/** A running job's visibility is extended when this share of it is left. */
+const EXTEND_AT_SHARE = 0.5;
+/** The server keeps at most this many bytes of a QNACK error message. */
+const MAX_ERROR_BYTES = 4096;
+/** How long a worker waits after a failed QPOP (server down, reconnecting) before the next. */
+export const WORKER_RETRY_MS = 1_000;
+/** Dead letters listed unless told otherwise (the server's default). */
+const DEFAULT_DEAD_LETTER_COUNT = 100;
+
+/** Options of Queue.push. */
+export interface PushOptions {
+  /** Milliseconds before the job becomes ready (default: at once). */
+  delay?: number;
+  /** Higher is taken first (default 0); FIFO within a priority. */
+  priority?: number;
+  /** While a job with this id waits or runs, pushing it again returns the existing job's id. */
+  dedupId?: string;
+}
+
+/** A job as a worker receives it. */
+export interface Job<T> {
+  /** Unique across the server, never reused. */
+  readonly id: string;
+  readonly queue: string;
+  readonly payload: T;
+  /** 1 on the first delivery, 2 on the first retry, … */
+  readonly attempt: number;
+  readonly priority: number;
+  /** When the job was pushed. */
+  readonly enqueuedAt: Date;
+  /** When the job becomes visible again unless it is settled or extended (the worker extends it while the handler runs). */
+  readonly deadline: Date;
+}
+
+/** One failure in a job's history. */
+export interface JobFailure {
+  at: Date;
+  attempt: number;
+  /** `nack` (the handler threw), `timeout` (visibility passed) or `worker-gone` (the worker's connection closed). */
+  reason: string;
+  message: string;
+}
+
+/** A job as peek() and deadLetters() show it, with its state and failure history. */
+export interface JobInfo<T> {
+  id: string;
+  queue: string;
+  payload: T;
+  state: 'ready' | 'delayed' | 'inflight' | 'dead';
+  attempt: number;
+  priority: number;
+  enqueuedAt: Date;
+  /** When a delayed job becomes ready, or when a dead letter died; null otherwise. */
+  due: Date | null;
+  dedupId: string | null;
+  /** Failed attempts so far. */
+  failures: number;
+  lastError: string | null;
+  lastReason: string | null;
+  /** The last failures, oldest first. */
+  errors: JobFailure[];
+}
+
+/** Jobs of a queue by state. */
+export interface QueueCounts {
+  ready: number;
+  delayed: number;
+  inflight: number;
+  dead: number;
+}
+
+/** A queue's settings; each defaults to the server's `--queue-*` option. */
+export interface QueueSettings {
+  /** Milliseconds a taken job stays invisible before it fails with reason `timeout`. */
+  visibilityTimeout: number;
+  /** Deliveries before a failure makes the job a dead letter; 0 = unlimited. */
+  maxAttempts: number;
+  backoff: 'exponential' | 'fixed';
+  /** First retry delay in milliseconds (every retry's when fixed). */
+  backoffDelay: number;
+  /** Cap of the exponential delay; 0 = none. */
+  backoffMax: number;
+  /** Random share of a retry delay, 0 to 1. */
+  backoffJitter: number;
+  /** Dead letters kept; past it the oldest is dropped. */
+  deadLetterMax: number;
+  /** Whether a closed connection's jobs fail at once (true) or wait out their visibility. */
+  releaseOnDisconnect: boolean;
+}
+
+/** QINFO: counts, state, counters since the server started, settings. */
+export interface QueueInfo extends QueueCounts {
+  name: string;
+  paused: boolean;
+  /** Workers waiting for a job right now. */
+  consumersWaiting: number;
+  pushed: number;
+  delivered: number;
+  acked: number;
+  failed: number;
+  deadLettered: number;
+  deadDropped: number;
+  settings: QueueSettings;
+}
+
+/** Options of Queue.process. */
+export interface WorkerOptions {
+  /** Jobs handled at once (default 1). */
+  concurrency?: number;
+  /** Visibility timeout of the jobs this worker takes, in ms (default: the queue's). */
+  visibility?: number;
+  /** Extend a running job's visibility before it ends (default true): a long handler never loses its job. */
+  autoExtend?: boolean;
+}
+
+/** A job handler: resolve to ack the job, throw to fail it (it is retried with the queue's backoff). */
+export type JobHandler<T, R = unknown> = (job: Job<T>) => Promise<R> | R;
+
+/** The queue setting names on the wire, by SDK name. */
+const settingNames: Record<keyof QueueSettings, string> = {
+  visibilityTimeout: 'visibility-timeout',
+  maxAttempts: 'max-attempts',
+  backoff: 'backoff',
+  backoffDelay: 'backoff-delay',
+  backoffMax: 'backoff-max',
+  backoffJitter: 'backoff-jitter',
+  deadLetterMax: 'dead-letter-max',
+  releaseOnDisconnect: 'release-on-disconnect',
+};
+
+/**
+ * A persistent job queue. Created on first use; jobs survive restarts.
+ * @example
+ * const emails = nexo.queue<{ to: string }>('emails')
+ * await emails.push({ to: 'a@example.com' })
+ * const worker = emails.process(async (job) => send(job.payload), { concurrency: 16 })
+ */
+export class Queue<T = unknown, In = T> {
+  private readonly conn: Connection;
+
+  /** @internal */
+  constructor(
+    private readonly ctx: Context,
+    /** The queue's name. */
+    readonly name: string,
+    private readonly codec: Codec<T>,
+  ) {
+    this.conn = ctx.conn;
+  }
+
+  /** Adds a job; returns its id (the existing job's id when `dedupId` matches a waiting or running job). */
+  async push(payload: In, options: PushOptions = {}): Promise<string> {
+    const [id] = await this.pushWith([payload], options);
+    return id;
+  }
+
+  /** Adds several jobs at once (all or none); returns their ids in order. */
+  async pushMany(payloads: In[], options: Omit<PushOptions, 'dedupId'> = {}): Promise<string[]> {
+    if ((options as PushOptions).dedupId !== undefined) throw misuse('pushMany: dedupId takes a single job; use push()');
+    if (payloads.length === 0) return [];
+    return this.pushWith(payloads, options);
+  }
+
+  private async pushWith(payloads: In[], options: PushOptions): Promise<string[]> {
+    const args: Arg[] = [this.name];
+    if (options.delay !== undefined) args.push('DELAY', nonNegativeMs('delay', options.delay));
+    if (options.priority !== undefined) args.push('PRIORITY', integer('priority', options.priority));
+    if (options.dedupId !== undefined) args.push('DEDUP', options.dedupId);
+    for (const payload of payloads) args.push(this.codec.encode(payload as unknown as T));
+    const ids = (await this.conn.call('QPUSH', ...args)) as Buffer[];
+    return ids.map(text);
+  }
+
+  /**
+   * Starts a worker: it takes jobs on a connection of its own, runs the
+   * handler for each (up to `concurrency` at once), acks the job when the
+   * handler resolves and fails it with the error's message when it throws.
+   * While a handler runs, the job's visibility is extended. The worker keeps
+   * going across reconnects; `await worker.close()` stops it gracefully.
+   */
+  process<R = unknown>(handler: JobHandler<T, R>, options: WorkerOptions = {}): Worker<T, R> {
+    return new Worker<T, R>(this.ctx, this.name, this.codec, handler, options);
+  }
+
+  /** Jobs by state. */
+  async counts(): Promise<QueueCounts> {
+    const f = fields(await this.conn.call('QLEN', this.name));
+    return { ready: num(f.ready), delayed: num(f.delayed), inflight: num(f.inflight), dead: num(f.dead) };
+  }
+
+  /** Counts, paused state, counters and settings. */
+  async info(): Promise<QueueInfo> {
+    const f = fields(await this.conn.call('QINFO', this.name));
+    return {
+      name: text(f.name),
+      ready: num(f.ready),
+      delayed: num(f.delayed),
+      inflight: num(f.inflight),
+      dead: num(f.dead),
+      paused: bool(f.paused),
+      consumersWaiting: num(f.consumers_waiting),
+      pushed: num(f.pushed),
+      delivered: num(f.delivered),
+      acked: num(f.acked),
+      failed: num(f.failed),
+      deadLettered: num(f.dead_lettered),
+      deadDropped: num(f.dead_dropped),
+      settings: toSettings(fields(f.settings)),
+    };
+  }
+
+  /** The next `count` ready jobs (default 1), in the order workers take them, without taking them. */
+  async peek(count = 1): Promise<JobInfo<T>[]> {
+    const reply = (await this.conn.call('QPEEK', this.name, 'COUNT', positiveInt('count', count))) as unknown[];
+    return reply.map((job) => this.toJobInfo(job));
+  }
+
+  /** Dead letters (jobs that failed their last attempt), oldest first, with their failure history. */
+  async deadLetters(count = DEFAULT_DEAD_LETTER_COUNT): Promise<JobInfo<T>[]> {
+    const reply = (await this.conn.call('QDLQ', 'LIST', this.name, 'COUNT', positiveInt('count', count))) as unknown[];
+    return reply.map((job) => this.toJobInfo(job));
+  }
+
+  /**
+   * Moves dead letters back to work, ready at once with their attempts reset:
+   * the ids given, or all of them; to this queue or to `to`. Returns how many moved.
+   */
+  async requeue(options: { ids?: string[]; to?: string } = {}): Promise<number> {
+    const args: Arg[] = ['REQUEUE', this.name];
+    if (options.to !== undefined) args.push('TO', options.to);
+    args.push(...(options.ids ?? []));
+    return num(await this.conn.call('QDLQ', ...args));
+  }
+
+  /** Removes dead letters: the ids given, or all of them. Returns how many. */
+  async purgeDeadLetters(ids: string[] = []): Promise<number> {
+    return num(await this.conn.call('QDLQ', 'PURGE', this.name, ...ids));
+  }
+
+  /** Removes every ready and delayed job (running jobs and dead letters stay). Returns how many. */
+  async purge(): Promise<number> {
+    return num(await this.conn.call('QPURGE', this.name));
+  }
+
+  /** Stops handing out jobs (pushes and acks go on) until resume(). */
+  async pause(): Promise<void> {
+    await this.conn.call('QPAUSE', this.name);
+  }
+
+  /** Hands out jobs again after pause(). */
+  async resume(): Promise<void> {
+    await this.conn.call('QRESUME', this.name);
+  }
+
+  /** Deletes the queue with all its jobs, dead letters and settings. Returns whether it existed. */
+  async delete(): Promise<boolean> {
+    return num(await this.conn.call('QDEL', this.name)) === 1;
+  }
+
+  /** The queue's effective settings. */
+  async settings(): Promise<QueueSettings> {
+    return toSettings(fields(await this.conn.call('QCONFIG', 'GET', this.name)));
+  }
+
+  /**
+   * Overrides some of the queue's settings (all or none apply); `null`
+   * restores the server's default for that setting.
+   * @example await queue.configure({ maxAttempts: 3, backoff: 'fixed', backoffDelay: 500 })
+   */
+  async configure(settings: { [K in keyof QueueSettings]?: QueueSettings[K] | null }): Promise<void> {
+    const args: Arg[] = ['SET', this.name];
+    for (const [name, value] of Object.entries(settings)) {
+      const wire = settingNames[name as keyof QueueSettings];
+      if (wire === undefined) throw misuse(`configure: unknown queue setting '${name}'; known: ${Object.keys(settingNames).join(', ')}`);
+      if (value === undefined) continue;
+      args.push(wire, settingValue(value));
+    }
+    if (args.length === 2) return;
+    await this.conn.call('QCONFIG', ...args);
+  }
+
+  private toJobInfo(reply: unknown): JobInfo<T> {
+    const f = fields(reply);
+    return {
+      id: text(f.id),
+      queue: text(f.queue),
+      payload: this.codec.decode(f.payload as Buffer),
+      state: text(f.state) as JobInfo<T>['state'],
+      attempt: num(f.attempt),
+      priority: num(f.priority),
+      enqueuedAt: new Date(num(f.enqueued_ms)),
+      due: dateOrNull(f.due_ms),
+      dedupId: textOrNull(f.dedup),
+      failures: num(f.failures),
+      lastError: textOrNull(f.last_error),
+      lastReason: textOrNull(f.last_reason),
+      errors: ((f.errors as unknown[] | null) ?? []).map((e) => {
+        const ef = fields(e);
+        return { at: new Date(num(ef.at_ms)), attempt: num(ef.attempt), reason: text(ef.reason), message: text(ef.message) };
+      }),
+    };
+  }
+}
+
+/** Events of a Worker. */
+export interface WorkerEvents<T, R> {
+  /** The handler resolved and the job is acked. */
+  completed: [job: Job<T>, result: R];
+  /** The handler threw; the job is failed (retried later, or dead on its last attempt). */
+  failed: [job: Job<T>, error: Error];
+  /** Something went wrong around the handler: a lost ack, a dropped connection. The worker goes on. */
+  error: [error: Error];
+}
+
+/** A running job: the job, its handler's promise and its visibility timer. */
+interface Running {
+  timer: NodeJS.Timeout | undefined;
+  done: Promise<void>;
+}
+
+/**
+ * Takes jobs from a queue and runs a handler for each. Created by
+ * Queue.process; stop it with close().
+ */
+export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<T, R>> {
+  private readonly conn: Connection;
+  private readonly shared: Connection;
+  private readonly concurrency: number;
+  private readonly visibility: number | undefined;
+  private readonly autoExtend: boolean;
+  private readonly running = new Map<string, Running>();
+  /** The worker connection's CLIENT ID, to end its QPOP wait from the shared connection; reset on reconnect. */
+  private connId: string | undefined;
+  private popping = false;
+  private closing = false;
+  private wake: (() => void) | undefined;
+  private readonly loop: Promise<void>;
+  private closed: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly ctx: Context,
+    /** The queue this worker takes jobs from. */
+    readonly queue: string,
+    private readonly codec: Codec<T>,
+    private readonly handler: JobHandler<T, R>,
+    options: WorkerOptions,
+  ) {
+    super();
+    this.concurrency = positiveInt('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.visibility = options.visibility === undefined ? undefined : positiveMs('visibility', options.visibility);
+    this.autoExtend = options.autoExtend ?? true;
+    this.shared = ctx.conn;
+    this.conn = ctx.connector.dedicated(`worker:${queue}`);
+    this.conn.redis.on('close', () => {
+      this.connId = undefined;
+    });
+    // ioredis reports connection errors here while it reconnects; the worker reports them as 'error'.
+    this.conn.redis.on('error', (err: Error) => this.report(err));
+    this.loop = this.run();
+    ctx.runners.add(this);
+  }
+
+  /** Jobs whose handler is running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Stops taking jobs, waits for the running handlers to finish and settle
+   * their jobs, then closes the worker's connection. A job the worker was
+   * handed while closing is processed, never dropped.
+   */
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    this.wake?.();
+    if (this.popping && this.connId !== undefined) {
+      try {
+        await this.shared.call('CLIENT', 'UNBLOCK', this.connId);
+      } catch (err) {
+        this.report(err);
+      }
+    }
+    await this.loop;
+    await Promise.all([...this.running.values()].map((r) => r.done));
+    await this.conn.close();
+    this.ctx.runners.delete(this);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closing) {
+      if (this.running.size >= this.concurrency) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+        continue;
+      }
+      let replies: unknown[];
+      try {
+        replies = await this.pop(this.concurrency - this.running.size);
+      } catch (err) {
+        this.report(err);
+        if (!this.closing) await this.pause(WORKER_RETRY_MS);
+        continue;
+      }
+      for (const reply of replies) this.start(reply);
+    }
+  }
+
+  /** One QPOP for up to `count` jobs, preceded by CLIENT ID when the connection's id is unknown. */
+  private async pop(count: number): Promise<unknown[]> {
+    if (this.connId === undefined) this.connId = text(await this.conn.call('CLIENT', 'ID'));
+    const args: Arg[] = [this.queue, 'COUNT', count, 'BLOCK', this.running.size > 0 ? BUSY_BLOCK_MS : IDLE_BLOCK_MS];
+    if (this.visibility !== undefined) args.push('VISIBILITY', this.visibility);
+    this.popping = true;
+    try {
+      return ((await this.conn.call('QPOP', ...args)) as unknown[] | null) ?? [];
+    } finally {
+      this.popping = false;
+    }
+  }
+
+  /** Waits ms, or less when close() is called. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => (this.wake = undefined));
+  }
+
+  private start(reply: unknown): void {
+    const f = fields(reply);
+    const id = text(f.id);
+    const entry: Running = { timer: undefined, done: Promise.resolve() };
+    this.running.set(id, entry);
+    let job: Job<T>;
+    try {
+      job = {
+        id,
+        queue: text(f.queue),
+        payload: this.codec.decode(f.payload as Buffer),
+        attempt: num(f.attempt),
+        priority: num(f.priority),
+        enqueuedAt: new Date(num(f.enqueued_ms)),
+        deadline: new Date(num(f.deadline_ms)),
+      };
+    } catch (err) {
+      // A payload the codec cannot read fails like a throwing handler: it is retried, then dead-lettered.
+      entry.done = this.fail(id, asError(err)).then(
+        () => this.finish(id),
+        () => this.finish(id),
+      );
+      return;
+    }
+    if (this.autoExtend) this.scheduleExtend(id, entry, job.deadline.getTime());
+    entry.done = this.handle(job).finally(() => this.finish(id));
+  }
+
+  private async handle(job: Job<T>): Promise<void> {
+    let result: R;
+    try {
+      result = await this.handler(job);
+    } catch (err) {
+      const error = asError(err);
+      this.stopExtend(job.id);
+      if (await this.fail(job.id, error)) this.emit('failed', job, error);
+      return;
+    }
+    this.stopExtend(job.id);
+    try {
+      await this.conn.call('QACK', this.queue, job.id);
+    } catch (err) {
+      this.report(err);
+      return;
+    }
+    this.emit('completed', job, result);
+  }
+
+  /** Nacks a job with the error's message; reports and returns false when the nack fails. */
+  private async fail(id: string, error: Error): Promise<boolean> {
+    const message = Buffer.from(error.message || error.name).subarray(0, MAX_ERROR_BYTES);
+    try {
+      await this.conn.call('QNACK', this.queue, id, 'ERROR', message);
+      return true;
+    } catch (err) {
+      this.report(err);
+      return false;
+    }
+  }
+
+  private finish(id: string): void {
+    this.stopExtend(id);
+    this.running.delete(id);
+    this.wake?.();
+  }
+
+  /** Extends the job's visibility when EXTEND_AT_SHARE of what is left remains, again and again. */
+  private scheduleExtend(id: string, entry: Running, deadline: number): void {
+    const left = deadline - Date.now();
+    entry.timer = setTimeout(
+      () => {
+        this.conn
+          .call('QTOUCH', this.queue, id)
+          .then((next) => {
+            if (this.running.get(id) === entry && entry.timer !== undefined) this.scheduleExtend(id, entry, num(next));
+          })
+          .catch((err) => {
+            // NOTHELD: the job was released (timeout, dropped connection); its handler's ack reports it too.
+            if (!hasCode(err, 'NOTHELD')) this.report(err);
+          });
+      },
+      Math.max(0, left * EXTEND_AT_SHARE),
+    );
+  }
+
+  private stopExtend(id: string): void {
+    const entry = this.running.get(id);
+    if (entry?.timer !== undefined) {
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
+  }
+
+  private report(err: unknown): void {
+    // An EventEmitter throws an 'error' nobody listens to; a worker must not crash the process for a lost ack.
+    if (this.listenerCount('error') > 0) this.emit('error', asError(err));
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function dateOrNull(value: unknown): Date | null {
+  const ms = numOrNull(value);
+  return ms === null ? null : new Date(ms);
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw misuse(`${name} must be a positive whole number, got ${value}`);
+  return value;
+}
+
+function nonNegativeMs(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw misuse(`${name} must be a whole number of milliseconds >= 0, got ${value}`);
+  return value;
+}
+
+function settingValue(value: unknown): string {
+  switch (value) {
+    case null:
+      return 'default';
+    case true:
+      return 'yes';
+    case false:
+      return 'no';
+    default:
+      return String(value);
+  }
+}
+
+function toSettings(f: Record<string, unknown>): QueueSettings {
+  return {
+    visibilityTimeout: num(f['visibility-timeout']),
+    maxAttempts: num(f['max-attempts']),
+    backoff: text(f.backoff) as QueueSettings['backoff'],
+    backoffDelay: num(f['backoff-delay']),
+    backoffMax: num(f['backoff-max']),
+    backoffJitter: Number(text(f['backoff-jitter'])),
+    deadLetterMax: num(f['dead-letter-max']),
+    releaseOnDisconnect: text(f['release-on-disconnect']) === 'yes',
+  };
+}

@@ -1,0 +1,479 @@
+// STREAM: Kafka-style partitioned logs, replay and consumer groups.
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { type Codec } from './codec.js';
+import type { Arg, Connection, Context } from './connection.js';
+import { hasCode, misuse } from './errors.js';
+import { fields, num, text, textOrNull } from './reply.js';
+import { integer } from './store.js';
+
+/** Messages per XFETCH/XCONSUME round trip unless told otherwise (the server's default). */
+const DEFAULT_BATCH_SIZE = 100;
+/**
+ * How long a consumer's XCONSUME waits for messages before asking again; it
+ * is also its heartbeat, so it stays below any sensible session timeout.
+ * close() ends the wait at once (XLEAVE).
+ */
+export const CONSUME_BLOCK_MS = 5_000;
+/** How long a follow read waits per XFETCH before asking again. */
+const FOLLOW_BLOCK_MS = 5_000;
+/** How long a consumer waits before retrying after its handler threw or a command failed. */
+export const CONSUMER_RETRY_MS = 1_000;
+/** Random bytes in a generated member id. */
+const MEMBER_ID_RANDOM_BYTES = 4;
+
+/** Where to start reading: the first retained message, the end (only new messages), an offset, or a time. */
+export type From = 'earliest' | 'latest' | number | Date;
+
+/** A message as read from a stream. */
+export interface Message<T> {
+  partition: number;
+  offset: number;
+  /** When it was appended. */
+  time: Date;
+  /** The key it was appended with, or null. */
+  key: string | null;
+  payload: T;
+}
+
+/** Where an appended message landed. */
+export interface Position {
+  partition: number;
+  offset: number;
+}
+
+/** A stream's settings (XCREATE / XALTER); 0 means no limit. */
+export interface StreamSettings {
+  /** Partitions, 1 to 256; can only grow. */
+  partitions?: number;
+  /** Retention by age in milliseconds. */
+  maxAge?: number;
+  /** Retention by bytes per partition. */
+  maxBytes?: number;
+  /** Retention by message count per partition. */
+  maxMessages?: number;
+}
+
+/** Options of Stream.read. */
+export interface ReadOptions {
+  /** The partition to read; without it every partition is read in turn (0, 1, …). */
+  partition?: number;
+  /** Where to start (default 'earliest'). */
+  from?: From;
+  /** Stop after this many messages (default: at the end of the log). */
+  count?: number;
+  /** Messages per round trip (default 100). */
+  batchSize?: number;
+  /** Keep waiting for new messages at the end instead of stopping (needs `partition`); break out of the loop to stop. */
+  follow?: boolean;
+}
+
+/** Options of Stream.consume. */
+export interface ConsumeOptions {
+  /** The consumer group; created on first use at `from`. */
+  group: string;
+  /** This member's id, stable across restarts to keep its partitions (default: host, pid and random). */
+  member?: string;
+  /** Where a new group starts (default 'earliest'); ignored when the group exists. */
+  from?: From;
+  /** Messages per round trip (default 100). */
+  batchSize?: number;
+}
+
+/** What one partition of a stream holds. */
+export interface PartitionInfo {
+  partition: number;
+  /** The earliest retained offset. */
+  first: number;
+  /** The offset the next message gets. */
+  next: number;
+  messages: number;
+  bytes: number;
+}
+
+/** XSTREAMINFO. */
+export interface StreamInfo {
+  name: string;
+  partitions: number;
+  maxAge: number;
+  maxBytes: number;
+  maxMessages: number;
+  groups: string[];
+  partitionInfo: PartitionInfo[];
+}
+
+/** XGROUPINFO. */
+export interface GroupInfo {
+  name: string;
+  members: { member: string; partitions: number[]; lastSeen: Date; blocked: boolean }[];
+  partitions: { partition: number; owner: string | null; committed: number; lag: number }[];
+}
+
+/** A group consumer's message handler: resolve to commit, throw to have the message delivered again. */
+export type MessageHandler<T> = (message: Message<T>) => Promise<void> | void;
+
+/**
+ * An append-only, partitioned, persistent log.
+ * @example
+ * const events = nexo.stream<OrderEvent>('orders')
+ * await events.append({ type: 'created', id: 7 }, { key: 'order-7' })
+ * for await (const m of events.read({ from: 'earliest' })) console.log(m.offset, m.payload)
+ * const consumer = events.consume({ group: 'billing' }, async (m) => bill(m.payload))
+ */
+export class Stream<T = unknown, In = T> {
+  private readonly conn: Connection;
+
+  /** @internal */
+  constructor(
+    private readonly ctx: Context,
+    /** The stream's name. */
+    readonly name: string,
+    private readonly codec: Codec<T>,
+  ) {
+    this.conn = ctx.conn;
+  }
+
+  /** Appends a message (creating the stream with the server's defaults); messages with the same key go to the same partition, in order. */
+  async append(payload: In, options: { key?: string } = {}): Promise<Position> {
+    const [position] = await this.appendMany([payload], options);
+    return position;
+  }
+
+  /** Appends several messages to one partition at once (all or none); returns their positions in order. */
+  async appendMany(payloads: In[], options: { key?: string } = {}): Promise<Position[]> {
+    if (payloads.length === 0) return [];
+    const args: Arg[] = [this.name];
+    if (options.key !== undefined) args.push('KEY', options.key);
+    for (const payload of payloads) args.push(this.codec.encode(payload as unknown as T));
+    const reply = (await this.conn.call('XAPPEND', ...args)) as [number, number][];
+    return reply.map(([partition, offset]) => ({ partition: num(partition), offset: num(offset) }));
+  }
+
+  /**
+   * Reads messages in order, as an async iterator: replay from `from` to the
+   * end of one partition (or of every partition in turn), or with `follow`
+   * tail a partition for new messages.
+   * @example for await (const m of stream.read({ partition: 0, from: 0 })) …
+   */
+  async *read(options: ReadOptions = {}): AsyncIterableIterator<Message<T>> {
+    const batchSize = positive('batchSize', options.batchSize ?? DEFAULT_BATCH_SIZE);
+    let left = options.count === undefined ? Infinity : positive('count', options.count);
+    if (options.follow && options.partition === undefined) throw misuse('read: follow needs a partition; use consume() to follow every partition');
+    const partitions = options.partition === undefined ? range(await this.partitionCount()) : [integer('partition', options.partition)];
+    for (const partition of partitions) {
+      let from: Arg[] = fromArgs(options.from ?? 'earliest');
+      while (left > 0) {
+        const args: Arg[] = [this.name, 'PARTITION', partition, 'FROM', ...from, 'COUNT', Math.min(batchSize, left)];
+        if (options.follow) args.push('BLOCK', FOLLOW_BLOCK_MS);
+        const batch = ((await this.conn.call('XFETCH', ...args)) as unknown[]).map((m) => this.toMessage(m));
+        if (batch.length === 0 && !options.follow) break;
+        for (const message of batch) {
+          yield message;
+          left--;
+          if (left === 0) return;
+        }
+        if (batch.length > 0) from = [batch[batch.length - 1].offset + 1];
+      }
+    }
+  }
+
+  /**
+   * Starts a group consumer on a connection of its own: the server assigns
+   * it some of the stream's partitions (rebalancing as members come and go),
+   * the handler runs for each message in order, and the group's offset is
+   * committed after the handler resolves (at least once: a message whose
+   * handler threw, or that was not committed before a crash or a rebalance,
+   * is delivered again). `await consumer.close()` stops it gracefully.
+   */
+  consume(options: ConsumeOptions, handler: MessageHandler<T>): Consumer<T> {
+    return new Consumer<T>(this.ctx, this.name, this.codec, options, handler);
+  }
+
+  /** Creates the stream with its settings; fails with BUSYSTREAM when it exists. */
+  async create(settings: StreamSettings = {}): Promise<void> {
+    await this.conn.call('XCREATE', this.name, ...settingArgs(settings));
+  }
+
+  /** Changes the stream's settings (partitions can only grow; retention applies at once). */
+  async alter(settings: StreamSettings): Promise<void> {
+    await this.conn.call('XALTER', this.name, ...settingArgs(settings));
+  }
+
+  /** Partitions, retention, groups and per-partition offsets. */
+  async info(): Promise<StreamInfo> {
+    const f = fields(await this.conn.call('XSTREAMINFO', this.name));
+    return {
+      name: text(f.name),
+      partitions: num(f.partitions),
+      maxAge: num(f.maxage_ms),
+      maxBytes: num(f.maxbytes),
+      maxMessages: num(f.maxmsgs),
+      groups: (f.groups as Buffer[]).map(text),
+      partitionInfo: (f.partition_info as unknown[]).map((p) => {
+        const pf = fields(p);
+        return { partition: num(pf.partition), first: num(pf.first), next: num(pf.next), messages: num(pf.messages), bytes: num(pf.bytes) };
+      }),
+    };
+  }
+
+  /** A group's members, assignment, committed offsets and lag. */
+  async groupInfo(group: string): Promise<GroupInfo> {
+    const f = fields(await this.conn.call('XGROUPINFO', this.name, group));
+    return {
+      name: text(f.name),
+      members: (f.members as unknown[]).map((m) => {
+        const mf = fields(m);
+        return {
+          member: text(mf.member),
+          partitions: (mf.partitions as number[]).map(num),
+          lastSeen: new Date(num(mf.last_seen_ms)),
+          blocked: num(mf.blocked) === 1,
+        };
+      }),
+      partitions: (f.partitions as unknown[]).map((p) => {
+        const pf = fields(p);
+        return { partition: num(pf.partition), owner: textOrNull(pf.owner), committed: num(pf.committed), lag: num(pf.lag) };
+      }),
+    };
+  }
+
+  /** Creates a consumer group whose members start at `from` (default 'earliest'). */
+  async createGroup(group: string, from: From = 'earliest'): Promise<void> {
+    await this.conn.call('XGROUPCREATE', this.name, group, 'FROM', ...fromArgs(from));
+  }
+
+  /** Moves a group's committed offset in one partition, or in all; its members read again from there. */
+  async seek(group: string, from: From, partition?: number): Promise<void> {
+    const args: Arg[] = [this.name, group];
+    if (partition !== undefined) args.push('PARTITION', integer('partition', partition));
+    await this.conn.call('XSEEK', ...args, 'FROM', ...fromArgs(from));
+  }
+
+  /** Deletes a consumer group and its committed offsets. */
+  async deleteGroup(group: string): Promise<void> {
+    await this.conn.call('XGROUPDEL', this.name, group);
+  }
+
+  private async partitionCount(): Promise<number> {
+    try {
+      return (await this.info()).partitions;
+    } catch (err) {
+      if (hasCode(err, 'NOSTREAM')) return 0;
+      throw err;
+    }
+  }
+
+  private toMessage(reply: unknown): Message<T> {
+    return toMessage(reply, this.codec);
+  }
+}
+
+/** Events of a Consumer. */
+export interface ConsumerEvents {
+  /** A handler threw (the message is delivered again after CONSUMER_RETRY_MS) or a command failed. The consumer goes on. */
+  error: [error: Error];
+}
+
+/** A member of a consumer group. Created by Stream.consume; stop it with close(). */
+export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
+  /** This member's id in the group. */
+  readonly member: string;
+  /** The group this consumer belongs to. */
+  readonly group: string;
+  private readonly conn: Connection;
+  private readonly shared: Connection;
+  private readonly batchSize: number;
+  private readonly from: From;
+  private closing = false;
+  private wake: (() => void) | undefined;
+  private readonly loop: Promise<void>;
+  private closed: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly ctx: Context,
+    /** The stream consumed. */
+    readonly stream: string,
+    private readonly codec: Codec<T>,
+    options: ConsumeOptions,
+    private readonly handler: MessageHandler<T>,
+  ) {
+    super();
+    if (!options.group) throw misuse('consume: a group is required, e.g. { group: "billing" }');
+    this.group = options.group;
+    this.member = options.member ?? `${hostname()}-${process.pid}-${randomBytes(MEMBER_ID_RANDOM_BYTES).toString('hex')}`;
+    this.batchSize = positive('batchSize', options.batchSize ?? DEFAULT_BATCH_SIZE);
+    this.from = options.from ?? 'earliest';
+    this.shared = ctx.conn;
+    this.conn = ctx.connector.dedicated(`consumer:${stream}:${this.group}`);
+    this.conn.redis.on('error', (err: Error) => this.report(err));
+    this.loop = this.run();
+    ctx.runners.add(this);
+  }
+
+  /**
+   * Stops consuming: waits for the running handler and its commit, leaves the
+   * group (its partitions go to the other members at once) and closes the
+   * connection. Messages fetched but not handled are delivered again to the
+   * partition's next owner.
+   */
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    this.wake?.();
+    // XLEAVE ends a blocked XCONSUME of this member at once.
+    try {
+      await this.shared.call('XLEAVE', this.stream, 'GROUP', this.group, 'MEMBER', this.member);
+    } catch (err) {
+      if (!hasCode(err, 'NOSTREAM') && !hasCode(err, 'NOGROUP')) this.report(err);
+    }
+    await this.loop;
+    await this.conn.close();
+    this.ctx.runners.delete(this);
+  }
+
+  private async run(): Promise<void> {
+    let ready = false;
+    while (!this.closing) {
+      try {
+        if (!ready) {
+          await this.ensureGroup();
+          ready = true;
+        }
+        const reply = (await this.conn.call(
+          'XCONSUME', this.stream, 'GROUP', this.group, 'MEMBER', this.member, 'COUNT', this.batchSize, 'BLOCK', CONSUME_BLOCK_MS,
+        )) as unknown[];
+        if (this.closing) break;
+        if (!(await this.handleBatch(reply.map((m) => toMessage(m, this.codec))))) await this.pause(CONSUMER_RETRY_MS);
+      } catch (err) {
+        // NOGROUP: the group was deleted under the consumer; it is created again.
+        if (hasCode(err, 'NOGROUP') || hasCode(err, 'NOSTREAM')) ready = false;
+        this.report(err);
+        if (!this.closing) await this.pause(CONSUMER_RETRY_MS);
+      }
+    }
+  }
+
+  /** Creates the stream and the group when they do not exist. */
+  private async ensureGroup(): Promise<void> {
+    try {
+      await this.conn.call('XGROUPCREATE', this.stream, this.group, 'FROM', ...fromArgs(this.from));
+      return;
+    } catch (err) {
+      if (hasCode(err, 'BUSYGROUP')) return;
+      if (!hasCode(err, 'NOSTREAM')) throw err;
+    }
+    try {
+      await this.conn.call('XCREATE', this.stream);
+    } catch (err) {
+      if (!hasCode(err, 'BUSYSTREAM')) throw err;
+    }
+    try {
+      await this.conn.call('XGROUPCREATE', this.stream, this.group, 'FROM', ...fromArgs(this.from));
+    } catch (err) {
+      if (!hasCode(err, 'BUSYGROUP')) throw err;
+    }
+  }
+
+  /**
+   * Runs the handler for each message, in order per partition, and commits
+   * each partition's progress after the batch. A throwing handler stops its
+   * partition: the progress before it is committed and the partition is sought
+   * back to the failed message, so it is delivered again. Returns false when
+   * a handler threw.
+   */
+  private async handleBatch(messages: Message<T>[]): Promise<boolean> {
+    const next = new Map<number, number>();
+    const failed = new Map<number, number>();
+    for (const message of messages) {
+      if (this.closing) break;
+      if (failed.has(message.partition)) continue;
+      try {
+        await this.handler(message);
+        next.set(message.partition, message.offset + 1);
+      } catch (err) {
+        failed.set(message.partition, message.offset);
+        this.report(err);
+      }
+    }
+    for (const [partition, offset] of next) await this.commit(partition, offset);
+    for (const [partition, offset] of failed) {
+      await this.conn.call('XSEEK', this.stream, this.group, 'PARTITION', partition, 'FROM', offset);
+    }
+    return failed.size === 0;
+  }
+
+  private async commit(partition: number, offset: number): Promise<void> {
+    try {
+      await this.conn.call('XCOMMIT', this.stream, 'GROUP', this.group, 'MEMBER', this.member, 'PARTITION', partition, 'OFFSET', offset);
+    } catch (err) {
+      // NOTASSIGNED: a rebalance moved the partition away; its new owner reads it from the last commit.
+      if (!hasCode(err, 'NOTASSIGNED')) throw err;
+    }
+  }
+
+  /** Waits ms, or less when close() is called. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => (this.wake = undefined));
+  }
+
+  private report(err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+function toMessage<T>(reply: unknown, codec: Codec<T>): Message<T> {
+  const f = fields(reply);
+  return {
+    partition: num(f.partition),
+    offset: num(f.offset),
+    time: new Date(num(f.time_ms)),
+    key: textOrNull(f.key),
+    payload: codec.decode(f.value as Buffer),
+  };
+}
+
+/** The FROM arguments of a position. */
+function fromArgs(from: From): Arg[] {
+  switch (true) {
+    case from === 'earliest':
+      return ['EARLIEST'];
+    case from === 'latest':
+      return ['LATEST'];
+    case from instanceof Date:
+      return ['TIME', from.getTime()];
+    case typeof from === 'number' && Number.isSafeInteger(from) && from >= 0:
+      return [from as number];
+    default:
+      throw misuse(`from must be 'earliest', 'latest', an offset >= 0 or a Date, got ${String(from)}`);
+  }
+}
+
+function settingArgs(settings: StreamSettings): Arg[] {
+  const args: Arg[] = [];
+  if (settings.partitions !== undefined) args.push('PARTITIONS', integer('partitions', settings.partitions));
+  if (settings.maxAge !== undefined) args.push('MAXAGE', integer('maxAge', settings.maxAge));
+  if (settings.maxBytes !== undefined) args.push('MAXBYTES', integer('maxBytes', settings.maxBytes));
+  if (settings.maxMessages !== undefined) args.push('MAXMSGS', integer('maxMessages', settings.maxMessages));
+  return args;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw misuse(`${name} must be a positive whole number, got ${value}`);
+  return value;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

@@ -99,7 +99,11 @@ export function useNexo(opts: StartOptions = {}): NexoSuite {
 export interface RestartableNexo {
   /** The server start() last started. */
   readonly server: NexoServer;
-  /** (Re)starts the server on the scope's data directory (on the port of the first start) and returns a client that does not reconnect. */
+  /**
+   * (Re)starts the server on the scope's data directory, on the port of the
+   * first start, after stopping one still running; returns a client that does
+   * not reconnect.
+   */
   start(): Promise<Redis>;
   /** An SDK client of the server start() started, which reconnects across restarts on the same port; closed in afterAll. */
   connectSdk(): Promise<Nexo>;
@@ -128,6 +132,8 @@ export function useRestartableNexo(prefix: string): RestartableNexo {
       return server;
     },
     async start(): Promise<Redis> {
+      // A server an earlier test left running stops first (a no-op when it was killed or stopped).
+      await server?.kill('SIGTERM');
       // Later flags win: a restart takes the port of the first server, so clients reconnect to it.
       server = await startServer({ dataDir, args: server ? ['--port', String(server.port)] : [] });
       // No reconnection: the test stops or kills the server under the client.

@@ -1,6 +1,8 @@
 // QUEUE end to end: the real binary driven by ioredis 6, once on its defaults
-// (RESP3 via HELLO 3) and once with protocol: 2. ioredis returns RESP3 maps as
-// flat arrays, as RESP2 sends them, so both protocols read the same.
+// (RESP3 via HELLO 3) and once with protocol: 2 (ioredis returns RESP3 maps as
+// flat arrays, as RESP2 sends them, so both protocols read the same), then
+// through the SDK's Queue and Worker.
+import { NexoError, type Job as SdkJob, type Worker } from '@nexo/sdk';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNexo, useRestartableNexo } from './nexo.js';
@@ -59,6 +61,52 @@ async function settle(check: () => Promise<boolean>): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
+
+/** A promise settled from outside. */
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Resolves with the arguments of the first `count` emissions of an event. */
+function collect<A extends unknown[]>(
+  emitter: { on(event: string, listener: (...args: A) => void): unknown },
+  event: string,
+  count: number,
+): Promise<A[]> {
+  const seen: A[] = [];
+  return new Promise((resolve) => {
+    emitter.on(event, (...args: A) => {
+      seen.push(args);
+      if (seen.length === count) resolve(seen);
+    });
+  });
+}
+
+/** Closes a connection of the server by its CLIENT SETNAME name, as a network cut would. */
+async function killByName(redis: Redis, name: string): Promise<void> {
+  const list = String(await redis.client('LIST'));
+  const line = list.split('\n').find((l) => l.includes(` name=${name} `));
+  if (!line) throw new Error(`no connection named ${name} in CLIENT LIST:\n${list}`);
+  const id = /^id=(\d+)/.exec(line)![1];
+  expect(await redis.client('KILL', 'ID', id)).toBe(1);
+}
+
+/** The SDK's IDLE_BLOCK_MS: how long an idle worker's QPOP waits unless close() unblocks it. */
+const SDK_IDLE_BLOCK_MS = 5_000;
+/** A visibility timeout short enough for a test to outlive it a few times. */
+const SHORT_VISIBILITY_MS = 200;
+/** How many visibility timeouts the long job of the AUTO EXTEND test lasts. */
+const LONG_JOB_VISIBILITIES = 3;
+/** Retry settings that make a failed job ready again at once and deterministically. */
+const INSTANT_RETRY = { backoff: 'fixed', backoffDelay: 1, backoffJitter: 0 } as const;
+/** Jobs of the race between two workers. */
+const RACE_JOBS = 200;
+/** Concurrency of each worker in the race. */
+const RACE_CONCURRENCY = 8;
+/** Concurrency of the CONCURRENCY test, and twice as many jobs. */
+const CONCURRENCY = 4;
 
 const nexo = useNexo();
 
@@ -283,6 +331,365 @@ describe('QUEUE', () => {
     });
   }
 
+  describe('SDK PUSH AND INSPECT', () => {
+    it('PUSH returns the job id; the job waits with its JSON payload, priority and dedup id; a DEDUP push returns the same id', async () => {
+      const queue = nexo.sdk.queue<{ to: string }>('sdk:push');
+      const id = await queue.push({ to: 'a@example.com' }, { priority: 5, dedupId: 'mail-1' });
+      expect(id).toMatch(/^\d+$/);
+      expect(await queue.push({ to: 'other' }, { dedupId: 'mail-1' })).toBe(id);
+      expect(await queue.counts()).toEqual({ ready: 1, delayed: 0, inflight: 0, dead: 0 });
+      const [job] = await queue.peek();
+      expect(job).toMatchObject({ id, queue: 'sdk:push', payload: { to: 'a@example.com' }, state: 'ready', priority: 5, dedupId: 'mail-1' });
+      expect(job.attempt).toBe(0);
+      expect(job.enqueuedAt).toBeInstanceOf(Date);
+      expect(job.errors).toEqual([]);
+    });
+
+    it('PUSHMANY returns the ids in order; with DELAY the jobs wait as delayed', async () => {
+      const queue = nexo.sdk.queue<number>('sdk:pushmany');
+      const ids = await queue.pushMany([1, 2, 3]);
+      expect(ids.map(Number)).toEqual([Number(ids[0]), Number(ids[0]) + 1, Number(ids[0]) + 2]);
+      await queue.pushMany([4, 5], { delay: LONG_VISIBILITY_MS });
+      expect(await queue.counts()).toEqual({ ready: 3, delayed: 2, inflight: 0, dead: 0 });
+      const [later] = (await queue.peek(5)).filter((j) => j.payload === 4);
+      expect(later).toBeUndefined();
+    });
+
+    it('PEEK lists the ready jobs highest PRIORITY first, FIFO within a priority, without taking them', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:peek');
+      await queue.push('low-1');
+      await queue.push('high', { priority: 10 });
+      await queue.push('low-2');
+      expect((await queue.peek(3)).map((j) => j.payload)).toEqual(['high', 'low-1', 'low-2']);
+      expect((await queue.counts()).ready).toBe(3);
+    });
+
+    it('CONFIGURE overrides settings and null restores the default; SETTINGS and INFO show them with the counters', async () => {
+      const queue = nexo.sdk.queue('sdk:configure');
+      const defaults = await queue.settings();
+      expect(defaults).toMatchObject({ visibilityTimeout: 30_000, maxAttempts: 5, backoff: 'exponential', releaseOnDisconnect: true });
+      await queue.configure({ maxAttempts: 2, backoff: 'fixed', backoffJitter: 0, releaseOnDisconnect: false });
+      expect(await queue.settings()).toEqual({ ...defaults, maxAttempts: 2, backoff: 'fixed', backoffJitter: 0, releaseOnDisconnect: false });
+      await queue.configure({ maxAttempts: null });
+      expect((await queue.settings()).maxAttempts).toBe(defaults.maxAttempts);
+      await queue.push('x');
+      const info = await queue.info();
+      expect(info).toMatchObject({ name: 'sdk:configure', ready: 1, paused: false, pushed: 1, delivered: 0, consumersWaiting: 0 });
+      expect(info.settings.backoff).toBe('fixed');
+    });
+
+    it('PAUSE stops handing out jobs, RESUME hands them out again to a waiting worker', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:pause');
+      await queue.pause();
+      expect((await queue.info()).paused).toBe(true);
+      await queue.push('held back');
+      const worker = queue.process(async () => undefined);
+      try {
+        const completed = collect<[SdkJob<string>]>(worker, 'completed', 1);
+        await settle(async () => (await queue.info()).consumersWaiting === 1);
+        expect((await queue.counts()).ready).toBe(1);
+        await queue.resume();
+        const [[job]] = await completed;
+        expect(job.payload).toBe('held back');
+      } finally {
+        await worker.close();
+      }
+    });
+
+    it('PURGE removes the waiting jobs and DELETE removes the queue', async () => {
+      const queue = nexo.sdk.queue('sdk:purge');
+      await queue.pushMany(['a', 'b']);
+      await queue.push('c', { delay: LONG_VISIBILITY_MS });
+      expect(await queue.purge()).toBe(3);
+      expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+      await queue.configure({ maxAttempts: 1 });
+      expect(await queue.delete()).toBe(true);
+      expect(await queue.delete()).toBe(false);
+      expect((await queue.settings()).maxAttempts).toBe(5);
+    });
+
+    it('PUSHMANY of no payloads sends nothing and returns no ids', async () => {
+      const queue = nexo.sdk.queue('sdk:empty');
+      expect(await queue.pushMany([])).toEqual([]);
+      expect((await queue.info()).pushed).toBe(0);
+    });
+
+    it('a misuse is refused by the SDK before anything is sent: a NexoError with code SDK that says what to fix', async () => {
+      const queue = nexo.sdk.queue('sdk:misuse');
+      for (const attempt of [
+        () => queue.push('x', { delay: -1 }),
+        () => queue.push('x', { priority: 1.5 }),
+        () => queue.pushMany(['x'], { dedupId: 'd' } as never),
+        () => queue.configure({ retries: 3 } as never),
+        () => queue.peek(0),
+      ]) {
+        const err = await attempt().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(NexoError);
+        expect((err as NexoError).code).toBe('SDK');
+      }
+      expect(() => queue.process(async () => undefined, { concurrency: 0 })).toThrow(/concurrency must be a positive whole number/);
+      expect((await queue.info()).pushed).toBe(0);
+    });
+
+    it('a server error is a NexoError with the server code, the command and a hint', async () => {
+      const queue = nexo.sdk.queue('sdk:server-error');
+      const err = (await queue.configure({ backoffJitter: 2 }).catch((e: unknown) => e)) as NexoError;
+      expect(err).toBeInstanceOf(NexoError);
+      expect(err.code).toBe('ERR');
+      expect(err.command).toBe('QCONFIG');
+      expect(err.message).toMatch(/backoff-jitter/);
+    });
+  });
+
+  describe('SDK WORKER', () => {
+    it('PROCESS acks a job when its handler resolves and emits completed with the job and the result', async () => {
+      const queue = nexo.sdk.queue<{ n: number }>('sdk:process');
+      const worker = queue.process(async (job) => job.payload.n * 2);
+      try {
+        const completed = collect<[SdkJob<{ n: number }>, number]>(worker, 'completed', 2);
+        const ids = await queue.pushMany([{ n: 1 }, { n: 2 }]);
+        const done = await completed;
+        expect(done.map(([job, result]) => [job.id, job.attempt, result])).toEqual([
+          [ids[0], 1, 2],
+          [ids[1], 1, 4],
+        ]);
+        expect(done[0][0].deadline.getTime()).toBeGreaterThan(done[0][0].enqueuedAt.getTime());
+        expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+        expect((await queue.info()).acked).toBe(2);
+      } finally {
+        await worker.close();
+      }
+    });
+
+    it('CONCURRENCY runs that many handlers at once and no more', async () => {
+      const queue = nexo.sdk.queue<number>('sdk:concurrency');
+      const gate = deferred();
+      const full = deferred();
+      let active = 0;
+      let peak = 0;
+      const worker: Worker<number> = queue.process(
+        async () => {
+          active++;
+          peak = Math.max(peak, active);
+          if (active === CONCURRENCY) full.resolve();
+          await gate.promise;
+          active--;
+        },
+        { concurrency: CONCURRENCY },
+      );
+      try {
+        const completed = collect(worker, 'completed', 2 * CONCURRENCY);
+        await queue.pushMany(Array.from({ length: 2 * CONCURRENCY }, (_, i) => i));
+        await full.promise;
+        expect(worker.active).toBe(CONCURRENCY);
+        expect((await queue.counts()).inflight).toBe(CONCURRENCY);
+        gate.resolve();
+        await completed;
+        expect(peak).toBe(CONCURRENCY);
+      } finally {
+        await worker.close();
+      }
+    });
+
+    it('a handler that THROWS fails the job with its message: retried as attempt 2, then a DEAD LETTER with its history', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:fail');
+      await queue.configure({ maxAttempts: 2, ...INSTANT_RETRY });
+      const worker = queue.process(async (job) => {
+        throw new Error(`boom ${job.attempt}`);
+      });
+      try {
+        const failed = collect<[SdkJob<string>, Error]>(worker, 'failed', 2);
+        const id = await queue.push('doomed');
+        const failures = await failed;
+        expect(failures.map(([job, err]) => [job.id, job.attempt, err.message])).toEqual([
+          [id, 1, 'boom 1'],
+          [id, 2, 'boom 2'],
+        ]);
+        await settle(async () => (await queue.counts()).dead === 1);
+        const [dead] = await queue.deadLetters();
+        expect(dead).toMatchObject({ id, payload: 'doomed', state: 'dead', attempt: 2, failures: 2, lastError: 'boom 2', lastReason: 'nack' });
+        expect(dead.errors.map((e) => [e.attempt, e.reason, e.message])).toEqual([
+          [1, 'nack', 'boom 1'],
+          [2, 'nack', 'boom 2'],
+        ]);
+        expect(dead.due).toBeInstanceOf(Date);
+      } finally {
+        await worker.close();
+      }
+    });
+
+    it('REQUEUE moves dead letters back to work, to the same queue or another; PURGEDEADLETTERS removes them', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:dlq');
+      await queue.configure({ maxAttempts: 1 });
+      const failing = queue.process(async () => {
+        throw new Error('no');
+      });
+      const failed = collect(failing, 'failed', 3);
+      const ids = await queue.pushMany(['a', 'b', 'c']);
+      await failed;
+      await failing.close();
+      await settle(async () => (await queue.counts()).dead === 3);
+      expect(await queue.requeue({ ids: [ids[0]] })).toBe(1);
+      expect(await queue.requeue({ ids: [ids[1]], to: 'sdk:dlq-other' })).toBe(1);
+      expect((await queue.peek()).map((j) => [j.id, j.attempt, j.failures])).toEqual([[ids[0], 0, 1]]);
+      expect((await nexo.sdk.queue('sdk:dlq-other').peek()).map((j) => j.id)).toEqual([ids[1]]);
+      expect(await queue.purgeDeadLetters()).toBe(1);
+      expect(await queue.deadLetters()).toEqual([]);
+      const err = (await queue.requeue({ ids: [ids[2]] }).catch((e: unknown) => e)) as NexoError;
+      expect(err.code).toBe('ERR');
+      expect(err.message).toContain('not a dead letter');
+    });
+
+    it('AUTO EXTEND keeps a job running longer than its visibility timeout: it is acked on attempt 1, never delivered again', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:extend');
+      const attempts: number[] = [];
+      const worker = queue.process(
+        async (job) => {
+          attempts.push(job.attempt);
+          await new Promise((resolve) => setTimeout(resolve, LONG_JOB_VISIBILITIES * SHORT_VISIBILITY_MS));
+        },
+        { visibility: SHORT_VISIBILITY_MS },
+      );
+      try {
+        const completed = collect(worker, 'completed', 1);
+        await queue.push('long');
+        await completed;
+        expect(attempts).toEqual([1]);
+        expect((await queue.info()).failed).toBe(0);
+      } finally {
+        await worker.close();
+      }
+    });
+
+    it('CLOSE waits for the running handler, acks its job, then resolves', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:close');
+      const started = deferred();
+      const release = deferred();
+      const worker = queue.process(async () => {
+        started.resolve();
+        await release.promise;
+      });
+      await queue.push('in progress');
+      await started.promise;
+      let closed = false;
+      const closing = worker.close().then(() => (closed = true));
+      // A round trip on the shared connection: the worker had every chance to finish closing.
+      expect((await queue.counts()).inflight).toBe(1);
+      expect(closed).toBe(false);
+      release.resolve();
+      await closing;
+      expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+    });
+
+    it('CLOSE of an idle worker ends its waiting QPOP at once (CLIENT UNBLOCK); a job pushed after stays ready', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:close-idle');
+      const worker = queue.process(async () => undefined);
+      await settle(async () => (await queue.info()).consumersWaiting === 1);
+      const begin = Date.now();
+      await worker.close();
+      expect(Date.now() - begin).toBeLessThan(SDK_IDLE_BLOCK_MS);
+      expect((await queue.info()).consumersWaiting).toBe(0);
+      await queue.push('later');
+      expect((await queue.counts()).ready).toBe(1);
+    });
+
+    it('a job whose payload is not JSON fails with the parse error and ends as a dead letter', async () => {
+      const queue = nexo.sdk.queue('sdk:not-json');
+      await queue.configure({ maxAttempts: 1 });
+      await nexo.redis.call('QPUSH', 'sdk:not-json', 'not json');
+      const worker = queue.process(async () => undefined);
+      try {
+        await settle(async () => (await queue.counts()).dead === 1);
+        const [dead] = await queue.deadLetters();
+        expect(dead.lastError).toMatch(/JSON/);
+        expect(dead.payload).toBeUndefined();
+        expect(dead.raw.toString()).toBe('not json');
+      } finally {
+        await worker.close();
+      }
+    });
+
+    it('RAW encoding hands the handler Buffers with every byte value', async () => {
+      const queue = nexo.sdk.queue('sdk:raw', { encoding: 'raw' });
+      const worker = queue.process(async (job) => job.payload);
+      try {
+        const completed = collect<[SdkJob<Buffer>, Buffer]>(worker, 'completed', 2);
+        await queue.push(ALL_BYTES);
+        await queue.push('text');
+        const [[first], [second]] = await completed;
+        expect(Buffer.compare(first.payload, ALL_BYTES)).toBe(0);
+        expect(second.payload.toString()).toBe('text');
+      } finally {
+        await worker.close();
+      }
+    });
+
+    it('two workers on two clients RACE for the jobs: each job is processed exactly once', async () => {
+      const queue = nexo.sdk.queue<number>('sdk:race');
+      const otherClient = await nexo.connectSdk();
+      const seen: number[] = [];
+      const all = deferred();
+      const handler = async (job: SdkJob<number>): Promise<void> => {
+        seen.push(job.payload);
+        if (seen.length === RACE_JOBS) all.resolve();
+      };
+      const workers = [
+        queue.process(handler, { concurrency: RACE_CONCURRENCY }),
+        otherClient.queue<number>('sdk:race').process(handler, { concurrency: RACE_CONCURRENCY }),
+      ];
+      try {
+        await queue.pushMany(Array.from({ length: RACE_JOBS }, (_, i) => i));
+        await all.promise;
+        await Promise.all(workers.map((w) => w.close()));
+        expect(new Set(seen).size).toBe(RACE_JOBS);
+        expect(seen).toHaveLength(RACE_JOBS);
+        expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+      } finally {
+        await Promise.all(workers.map((w) => w.close()));
+      }
+    });
+
+    it('when the worker CONNECTION is cut, its job is delivered again as attempt 2 and the worker goes on by itself', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:cut');
+      await queue.configure(INSTANT_RETRY);
+      const firstStarted = deferred();
+      const releaseFirst = deferred();
+      // Two slots: the second takes the job again while the first handler still runs.
+      const worker = queue.process(
+        async (job) => {
+          if (job.attempt === 1) {
+            firstStarted.resolve();
+            await releaseFirst.promise;
+          }
+        },
+        { concurrency: 2 },
+      );
+      try {
+        const errors = collect<[Error]>(worker, 'error', 1);
+        const completed = collect<[SdkJob<string>]>(worker, 'completed', 1);
+        const id = await queue.push('survivor');
+        await firstStarted.promise;
+        await killByName(nexo.redis, 'nexo-sdk:worker:sdk:cut');
+        const [[job]] = await completed;
+        expect([job.id, job.attempt]).toEqual([id, 2]);
+        // The first handler's ack comes too late: the job was released when its connection closed.
+        releaseFirst.resolve();
+        const [[err]] = await errors;
+        expect(err).toBeInstanceOf(NexoError);
+        expect((err as NexoError).code).toBe('NOTHELD');
+        const [history] = (await queue.peek()).concat(await queue.deadLetters());
+        expect(history).toBeUndefined();
+        expect((await queue.info()).acked).toBe(1);
+      } finally {
+        releaseFirst.resolve();
+        await worker.close();
+      }
+    });
+  });
+
   describe('PAYLOAD LIMIT', () => {
     const limited = useNexo({ args: ['--queue-max-payload', '16'] });
 
@@ -328,6 +735,24 @@ describe('QUEUE', () => {
       const jobs = ((await client.call('QPOP', 'jobs', 'COUNT', '5')) as unknown[]).map(toJob);
       expect(Object.fromEntries(jobs.map((j) => [j.payload, j.attempt]))).toEqual({ held: 2, kept: 1 });
       client.disconnect();
+    });
+    it('an SDK WORKER keeps processing across a server SIGKILL and restart, without the user doing anything', async () => {
+      (await start()).disconnect();
+      const sdk = await nexo.connectSdk();
+      const queue = sdk.queue<string>('sdk:restart');
+      const worker = queue.process(async () => undefined);
+      try {
+        const before = collect<[SdkJob<string>]>(worker, 'completed', 1);
+        await queue.push('before');
+        expect((await before)[0][0].payload).toBe('before');
+        await nexo.server.kill('SIGKILL');
+        (await start()).disconnect();
+        const after = collect<[SdkJob<string>]>(worker, 'completed', 1);
+        await queue.push('after');
+        expect((await after)[0][0].payload).toBe('after');
+      } finally {
+        await worker.close();
+      }
     });
   });
 });

@@ -68,7 +68,14 @@ export interface JobFailure {
 export interface JobInfo<T> {
   id: string;
   queue: string;
+  /**
+   * The payload, decoded. A job pushed by another client in bytes the
+   * encoding cannot read (not JSON) stays inspectable: its payload is then
+   * undefined and `raw` holds the bytes.
+   */
   payload: T;
+  /** The payload's bytes as stored. */
+  raw: Buffer;
   state: 'ready' | 'delayed' | 'inflight' | 'dead';
   attempt: number;
   priority: number;
@@ -307,7 +314,8 @@ export class Queue<T = unknown, In = T> {
     return {
       id: text(f.id),
       queue: text(f.queue),
-      payload: this.codec.decode(f.payload as Buffer),
+      payload: decodeOrUndefined(this.codec, f.payload as Buffer),
+      raw: f.payload as Buffer,
       state: text(f.state) as JobInfo<T>['state'],
       attempt: num(f.attempt),
       priority: num(f.priority),
@@ -559,6 +567,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
+}
+
+function decodeOrUndefined<T>(codec: Codec<T>, bytes: Buffer): T {
+  try {
+    return codec.decode(bytes);
+  } catch {
+    return undefined as T;
+  }
 }
 
 function dateOrNull(value: unknown): Date | null {

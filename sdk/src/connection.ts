@@ -33,36 +33,46 @@ export class Connection {
     return Buffer.isBuffer(reply) ? reply.toString('utf8') : String(reply);
   }
 
-  /** Waits until the connection is ready (connected and authenticated). */
+  /**
+   * Connects if needed and waits until the connection is ready (connected
+   * and authenticated); rejects with the first error on the way (refused
+   * connection, NOAUTH, WRONGPASS), ioredis going on retrying behind it.
+   */
   async ready(): Promise<void> {
-    if (this.redis.status === 'wait') await this.redis.connect();
     if (this.redis.status === 'ready') return;
     await new Promise<void>((resolve, reject) => {
-      const onReady = (): void => {
-        this.redis.off('end', onEnd);
-        resolve();
-      };
-      const onEnd = (): void => {
+      const settle = (err?: unknown): void => {
         this.redis.off('ready', onReady);
-        reject(new Error('the connection closed before it was ready'));
+        this.redis.off('error', onError);
+        this.redis.off('end', onEnd);
+        if (err === undefined) resolve();
+        else reject(err);
       };
-      this.redis.once('ready', onReady);
-      this.redis.once('end', onEnd);
+      const onReady = (): void => settle();
+      const onError = (err: Error): void => settle(toNexoError(err));
+      const onEnd = (): void => settle(new Error('the connection closed before it was ready'));
+      this.redis.on('ready', onReady);
+      this.redis.on('error', onError);
+      this.redis.on('end', onEnd);
+      // connect() rejects with a generic message; the 'error' event carries the cause.
+      if (this.redis.status === 'wait') this.redis.connect().catch(() => undefined);
     });
   }
 
-  /** Closes gracefully (QUIT), or at once when the socket is not connected. */
+  /** Closes gracefully (QUIT) and resolves once the socket is closed; at once when it is not connected. */
   async close(): Promise<void> {
     if (this.redis.status === 'end') return;
-    if (this.redis.status !== 'ready') {
+    const ended = new Promise<void>((resolve) => this.redis.once('end', () => resolve()));
+    if (this.redis.status === 'ready') {
+      try {
+        await this.redis.quit();
+      } catch {
+        this.redis.disconnect();
+      }
+    } else {
       this.redis.disconnect();
-      return;
     }
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await ended;
   }
 }
 

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { type Codec } from './codec.js';
 import type { Arg, Connection, Context } from './connection.js';
 import { hasCode, misuse } from './errors.js';
+import { reportError, Sleeper } from './loop.js';
 import { bool, fields, num, numOrNull, text, textOrNull } from './reply.js';
 import { integer, positiveMs } from './store.js';
 
@@ -364,7 +365,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private connId: string | undefined;
   private popping = false;
   private closing = false;
-  private wake: (() => void) | undefined;
+  /** The loop's wait for a free slot or a retry; close() and finished jobs end it. */
+  private readonly sleeper = new Sleeper();
   private readonly loop: Promise<void>;
   private closed: Promise<void> | undefined;
 
@@ -409,7 +411,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    this.wake?.();
+    this.sleeper.wake();
     if (this.popping && this.connId !== undefined) {
       try {
         await this.shared.call('CLIENT', 'UNBLOCK', this.connId);
@@ -426,8 +428,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private async run(): Promise<void> {
     while (!this.closing) {
       if (this.running.size >= this.concurrency) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = undefined;
+        await this.sleeper.sleep();
         continue;
       }
       let replies: unknown[];
@@ -435,7 +436,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         replies = await this.pop(this.concurrency - this.running.size);
       } catch (err) {
         this.report(err);
-        if (!this.closing) await this.pause(WORKER_RETRY_MS);
+        if (!this.closing) await this.sleeper.sleep(WORKER_RETRY_MS);
         continue;
       }
       for (const reply of replies) this.start(reply);
@@ -453,17 +454,6 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     } finally {
       this.popping = false;
     }
-  }
-
-  /** Waits ms, or less when close() is called. */
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    }).finally(() => (this.wake = undefined));
   }
 
   private start(reply: unknown): void {
@@ -529,7 +519,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private finish(id: string): void {
     this.stopExtend(id);
     this.running.delete(id);
-    this.wake?.();
+    this.sleeper.wake();
   }
 
   /** Extends the job's visibility when EXTEND_AT_SHARE of what is left remains, again and again. */
@@ -560,8 +550,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   }
 
   private report(err: unknown): void {
-    // An EventEmitter throws an 'error' nobody listens to; a worker must not crash the process for a lost ack.
-    if (this.listenerCount('error') > 0) this.emit('error', asError(err));
+    reportError(this, err);
   }
 }
 

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"net"
 	"syscall"
 	"time"
 )
@@ -125,7 +126,9 @@ func (c *Client) watchPeer(cancel func()) (stop func()) {
 			}
 			return true
 		})
-		if gone || (err != nil && c.nc.Draining()) {
+		// net.ErrClosed: the server closed the socket itself (CLIENT KILL,
+		// an output limit); a wait must not hand data to a dead connection.
+		if gone || errors.Is(err, net.ErrClosed) || (err != nil && c.nc.Draining()) {
 			cancel()
 		}
 	}()

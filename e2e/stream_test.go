@@ -270,3 +270,33 @@ func TestStreamClientUnblock(t *testing.T) {
 		}
 	})
 }
+
+// TestKilledWhileBlocked: CLIENT KILL of a connection blocked in XCONSUME,
+// XFETCH or QPOP ends its wait at once, so a message or job that arrives
+// afterwards is not handed to the dead connection: the group member gets the
+// message on its next XCONSUME, the job is still ready with no attempt used.
+func TestKilledWhileBlocked(t *testing.T) {
+	srv := startServer(t)
+	runSteps(t, srv.port, resp2, []cliStep{
+		step("1) 1) (integer) 0\n   2) (integer) 0", "XAPPEND", "killed", "first"),
+		step("OK", "XGROUPCREATE", "killed", "g", "FROM", "LATEST"),
+	})
+	for _, args := range [][]string{
+		{"XCONSUME", "killed", "GROUP", "g", "MEMBER", "m", "BLOCK", "0"},
+		{"XFETCH", "killed", "PARTITION", "0", "FROM", "LATEST", "BLOCK", "0"},
+		{"QPOP", "killed", "BLOCK", "0"},
+	} {
+		_, id := blockOn(t, srv.port, args...)
+		runSteps(t, srv.port, resp2, []cliStep{step("(integer) 1", "CLIENT", "KILL", "ID", id)})
+		waitInfo(t, srv.port, "blocked_clients", "0")
+	}
+	redisCLI(t, srv.port, "XAPPEND", "killed", "second")
+	out := redisCLI(t, srv.port, "--no-raw", "XCONSUME", "killed", "GROUP", "g", "MEMBER", "m")
+	if got := values(cliMessages(t, out)); got != "1=second" {
+		t.Fatalf("XCONSUME after the killed one got %q", out)
+	}
+	redisCLI(t, srv.port, "QPUSH", "killed", "job")
+	runSteps(t, srv.port, resp2, []cliStep{
+		step("1) \"ready\"\n2) (integer) 1\n3) \"delayed\"\n4) (integer) 0\n5) \"inflight\"\n6) (integer) 0\n7) \"dead\"\n8) (integer) 0", "QLEN", "killed"),
+	})
+}

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { type Codec } from './codec.js';
 import type { Arg, Connection, Context } from './connection.js';
 import { hasCode, misuse } from './errors.js';
+import { reportError, Sleeper } from './loop.js';
 import { fields, num, text, textOrNull } from './reply.js';
 import { integer } from './store.js';
 
@@ -160,14 +161,42 @@ export class Stream<T = unknown, In = T> {
     const batchSize = positive('batchSize', options.batchSize ?? DEFAULT_BATCH_SIZE);
     let left = options.count === undefined ? Infinity : positive('count', options.count);
     if (options.follow && options.partition === undefined) throw misuse('read: follow needs a partition; use consume() to follow every partition');
+    if (options.follow) {
+      yield* this.follow(integer('partition', options.partition as number), options.from ?? 'earliest', batchSize, left);
+      return;
+    }
     const partitions = options.partition === undefined ? range(await this.partitionCount()) : [integer('partition', options.partition)];
     for (const partition of partitions) {
       let from: Arg[] = fromArgs(options.from ?? 'earliest');
       while (left > 0) {
         const args: Arg[] = [this.name, 'PARTITION', partition, 'FROM', ...from, 'COUNT', Math.min(batchSize, left)];
-        if (options.follow) args.push('BLOCK', FOLLOW_BLOCK_MS);
         const batch = ((await this.conn.call('XFETCH', ...args)) as unknown[]).map((m) => this.toMessage(m));
-        if (batch.length === 0 && !options.follow) break;
+        if (batch.length === 0) break;
+        for (const message of batch) {
+          yield message;
+          left--;
+          if (left === 0) return;
+        }
+        from = [batch[batch.length - 1].offset + 1];
+      }
+    }
+  }
+
+  /**
+   * Tails one partition on a connection of its own, so that its blocking
+   * XFETCH does not hold up the commands of the shared connection; the
+   * connection closes when the loop ends or breaks. 'latest' is resolved to
+   * the partition's next offset first: re-sending LATEST after an empty wait
+   * would skip what was appended between two XFETCHes.
+   */
+  private async *follow(partition: number, start: From, batchSize: number, count: number): AsyncIterableIterator<Message<T>> {
+    let left = count;
+    let from: Arg[] = start === 'latest' ? await this.nextOffsetArgs(partition) : fromArgs(start);
+    const conn = this.ctx.connector.dedicated(`follow:${this.name}:${partition}`);
+    try {
+      while (left > 0) {
+        const args: Arg[] = [this.name, 'PARTITION', partition, 'FROM', ...from, 'COUNT', Math.min(batchSize, left), 'BLOCK', FOLLOW_BLOCK_MS];
+        const batch = ((await conn.call('XFETCH', ...args)) as unknown[]).map((m) => this.toMessage(m));
         for (const message of batch) {
           yield message;
           left--;
@@ -175,7 +204,15 @@ export class Stream<T = unknown, In = T> {
         }
         if (batch.length > 0) from = [batch[batch.length - 1].offset + 1];
       }
+    } finally {
+      await conn.close();
     }
+  }
+
+  /** FROM at the partition's next offset, or LATEST when the server reports no such partition (XFETCH then reports the error). */
+  private async nextOffsetArgs(partition: number): Promise<Arg[]> {
+    const info = (await this.info()).partitionInfo.find((p) => p.partition === partition);
+    return info ? [info.next] : ['LATEST'];
   }
 
   /**
@@ -286,7 +323,12 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   private readonly batchSize: number;
   private readonly from: From;
   private closing = false;
-  private wake: (() => void) | undefined;
+  /** True while an XCONSUME is in flight (blocked, or its reply on the way). */
+  private consuming = false;
+  /** Counts the consumer connection's closes: an XCONSUME that spans one may have lost its reply. */
+  private drops = 0;
+  /** The pause after a failure; close() ends it. */
+  private readonly sleeper = new Sleeper();
   private readonly loop: Promise<void>;
   private closed: Promise<void> | undefined;
 
@@ -308,6 +350,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.shared = ctx.conn;
     this.conn = ctx.connector.dedicated(`consumer:${stream}:${this.group}`);
     this.conn.redis.on('error', (err: Error) => this.report(err));
+    this.conn.redis.on('close', () => this.drops++);
     this.loop = this.run();
     ctx.runners.add(this);
   }
@@ -325,37 +368,86 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    this.wake?.();
-    // XLEAVE ends a blocked XCONSUME of this member at once.
+    this.sleeper.wake();
+    // A blocked XCONSUME is ended at once by XLEAVE. A running handler is
+    // awaited first, with its commit: a member that left may not commit.
+    if (this.consuming) {
+      await this.leave();
+      await this.loop;
+    } else {
+      await this.loop;
+      await this.leave();
+    }
+    await this.conn.close();
+    this.ctx.runners.delete(this);
+  }
+
+  private async leave(): Promise<void> {
     try {
       await this.shared.call('XLEAVE', this.stream, 'GROUP', this.group, 'MEMBER', this.member);
     } catch (err) {
       if (!hasCode(err, 'NOSTREAM') && !hasCode(err, 'NOGROUP')) this.report(err);
     }
-    await this.loop;
-    await this.conn.close();
-    this.ctx.runners.delete(this);
   }
 
   private async run(): Promise<void> {
     let ready = false;
+    // The member's delivery positions are rewound to the committed offsets
+    // at start and after an XCONSUME whose reply may have been lost (see rewind).
+    let rewind = true;
     while (!this.closing) {
       try {
         if (!ready) {
           await this.ensureGroup();
           ready = true;
+          if (this.closing) break;
         }
-        const reply = (await this.conn.call(
-          'XCONSUME', this.stream, 'GROUP', this.group, 'MEMBER', this.member, 'COUNT', this.batchSize, 'BLOCK', CONSUME_BLOCK_MS,
-        )) as unknown[];
+        if (rewind) {
+          await this.rewind();
+          rewind = false;
+        }
+        const drops = this.drops;
+        this.consuming = true;
+        let reply: unknown[];
+        try {
+          reply = (await this.conn.call(
+            'XCONSUME', this.stream, 'GROUP', this.group, 'MEMBER', this.member, 'COUNT', this.batchSize, 'BLOCK', CONSUME_BLOCK_MS,
+          )) as unknown[];
+        } finally {
+          this.consuming = false;
+        }
         if (this.closing) break;
-        if (!(await this.handleBatch(reply.map((m) => toMessage(m, this.codec))))) await this.pause(CONSUMER_RETRY_MS);
+        if (drops !== this.drops) {
+          // ioredis sent the XCONSUME again after a reconnection: the first
+          // one may have taken messages whose reply was lost with the
+          // connection. This batch is dropped and read again after the rewind.
+          rewind = true;
+          continue;
+        }
+        if (!(await this.handleBatch(reply.map((m) => toMessage(m, this.codec))))) await this.sleeper.sleep(CONSUMER_RETRY_MS);
       } catch (err) {
         // NOGROUP: the group was deleted under the consumer; it is created again.
         if (hasCode(err, 'NOGROUP') || hasCode(err, 'NOSTREAM')) ready = false;
+        rewind = true;
         this.report(err);
-        if (!this.closing) await this.pause(CONSUMER_RETRY_MS);
+        if (!this.closing) await this.sleeper.sleep(CONSUMER_RETRY_MS);
       }
+    }
+  }
+
+  /**
+   * Moves this member's delivery position in each partition it owns back to
+   * the group's committed offset. The server advances a member's position
+   * when it hands out messages, and a member outlives its connections (and,
+   * with a fixed member id, its process): messages handed to a connection
+   * that dropped before their reply arrived would otherwise be skipped.
+   */
+  private async rewind(): Promise<void> {
+    const f = fields(await this.conn.call('XGROUPINFO', this.stream, this.group));
+    for (const p of f.partitions as unknown[]) {
+      const pf = fields(p);
+      if (textOrNull(pf.owner) !== this.member) continue;
+      await this.conn.call('XSEEK', this.stream, this.group, 'PARTITION', num(pf.partition), 'FROM', num(pf.committed));
     }
   }
 
@@ -417,19 +509,8 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     }
   }
 
-  /** Waits ms, or less when close() is called. */
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    }).finally(() => (this.wake = undefined));
-  }
-
   private report(err: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
+    reportError(this, err);
   }
 }
 

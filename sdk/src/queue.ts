@@ -344,10 +344,15 @@ export interface WorkerEvents<T, R> {
   error: [error: Error];
 }
 
-/** A running job: the job, its handler's promise and its visibility timer. */
+/** A job whose handler runs: its visibility timer. */
 interface Running {
   timer: NodeJS.Timeout | undefined;
-  done: Promise<void>;
+}
+
+/** An ack waiting to be sent with the others of its turn of the event loop. */
+interface PendingAck {
+  id: string;
+  settled: (err?: unknown) => void;
 }
 
 /**
@@ -360,7 +365,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private readonly concurrency: number;
   private readonly visibility: number | undefined;
   private readonly autoExtend: boolean;
+  /** Jobs whose handler runs; their number is the slots taken. */
   private readonly running = new Map<string, Running>();
+  /** Every job from its start to its ack or nack, which close() waits for. */
+  private readonly pending = new Set<Promise<void>>();
+  private acks: PendingAck[] = [];
   /** The worker connection's CLIENT ID, to end its QPOP wait from the shared connection; reset on reconnect. */
   private connId: string | undefined;
   private popping = false;
@@ -420,7 +429,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       }
     }
     await this.loop;
-    await Promise.all([...this.running.values()].map((r) => r.done));
+    await Promise.all(this.pending);
     await this.conn.close();
     this.ctx.runners.delete(this);
   }
@@ -429,6 +438,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     while (!this.closing) {
       if (this.running.size >= this.concurrency) {
         await this.sleeper.sleep();
+        // Handlers that finish in the same turn free their slots together:
+        // one QPOP for all of them, sent with their acks.
+        await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
       let replies: unknown[];
@@ -459,9 +471,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private start(reply: unknown): void {
     const f = fields(reply);
     const id = text(f.id);
-    const entry: Running = { timer: undefined, done: Promise.resolve() };
+    const entry: Running = { timer: undefined };
     this.running.set(id, entry);
     let job: Job<T>;
+    let work: Promise<void>;
     try {
       job = {
         id,
@@ -472,36 +485,72 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         enqueuedAt: new Date(num(f.enqueued_ms)),
         deadline: new Date(num(f.deadline_ms)),
       };
+      if (this.autoExtend) this.scheduleExtend(id, entry, job.deadline.getTime());
+      work = this.handle(job);
     } catch (err) {
       // A payload the codec cannot read fails like a throwing handler: it is retried, then dead-lettered.
-      entry.done = this.fail(id, asError(err)).then(
-        () => this.finish(id),
-        () => this.finish(id),
-      );
-      return;
+      this.finish(id);
+      work = this.fail(id, asError(err)).then(() => undefined);
     }
-    if (this.autoExtend) this.scheduleExtend(id, entry, job.deadline.getTime());
-    entry.done = this.handle(job).finally(() => this.finish(id));
+    this.pending.add(work);
+    void work.finally(() => this.pending.delete(work));
   }
 
+  /** Runs the handler, frees its slot, then acks or nacks the job. */
   private async handle(job: Job<T>): Promise<void> {
     let result: R;
     try {
       result = await this.handler(job);
     } catch (err) {
       const error = asError(err);
-      this.stopExtend(job.id);
+      this.finish(job.id);
       if (await this.fail(job.id, error)) this.emit('failed', job, error);
       return;
     }
-    this.stopExtend(job.id);
+    this.finish(job.id);
     try {
-      await this.conn.call('QACK', this.queue, job.id);
+      await this.ack(job.id);
     } catch (err) {
       this.report(err);
       return;
     }
     this.emit('completed', job, result);
+  }
+
+  /** Queues an ack; the acks of one turn of the event loop leave as one QACK. */
+  private ack(id: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.acks.length === 0) setImmediate(() => void this.flushAcks());
+      this.acks.push({ id, settled: (err) => (err === undefined ? resolve() : reject(err)) });
+    });
+  }
+
+  /**
+   * Sends the queued acks as one QACK. The server acks all of its ids or
+   * none, so when it refuses a batch (one job timed out meanwhile) each id
+   * is acked on its own and each handler learns its own outcome.
+   */
+  private async flushAcks(): Promise<void> {
+    const batch = this.acks;
+    this.acks = [];
+    try {
+      await this.conn.call('QACK', this.queue, ...batch.map((a) => a.id));
+      for (const a of batch) a.settled();
+      return;
+    } catch (err) {
+      if (batch.length === 1) {
+        batch[0].settled(err);
+        return;
+      }
+    }
+    await Promise.all(
+      batch.map((a) =>
+        this.conn.call('QACK', this.queue, a.id).then(
+          () => a.settled(),
+          (err: unknown) => a.settled(err),
+        ),
+      ),
+    );
   }
 
   /** Nacks a job with the error's message; reports and returns false when the nack fails. */

@@ -19,12 +19,11 @@ export class Connection {
   constructor(readonly redis: Redis) {}
 
   /** Sends a command; bulk strings come back as Buffers, errors as NexoError. */
-  async call(command: string, ...args: Arg[]): Promise<unknown> {
-    try {
-      return await this.redis.callBuffer(command, ...args);
-    } catch (err) {
+  call(command: string, ...args: Arg[]): Promise<unknown> {
+    // Every SDK call goes through here: one rejection handler, no extra async frame.
+    return this.redis.callBuffer(command, ...args).catch((err: unknown) => {
       throw toNexoError(err, command);
-    }
+    });
   }
 
   /** Sends a command and returns its bulk-string reply as text. */

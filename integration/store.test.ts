@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
+import { NexoError } from '@nexo/sdk';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNexo } from './nexo.js';
 
@@ -27,6 +28,24 @@ const INT64_MAX = '9223372036854775807';
 
 const WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
 const NOT_AN_INTEGER = 'ERR value is not an integer or out of range';
+
+/** A TTL the SDK tests give in milliseconds, long enough that it cannot run out while a test runs. */
+const LONG_TTL_MS = LONG_TTL_SECONDS * 1_000;
+/** Increments each of two SDK clients sends at once in the race test. */
+const RACE_INCREMENTS = 500;
+/** Keys outside the SCAN match, so that the match has something to leave out. */
+const SCAN_OTHER_ENTRIES = 30;
+
+/** The error a promise rejects with, checked to be a NexoError. */
+async function nexoErrorOf(promise: Promise<unknown>): Promise<NexoError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(NexoError);
+    return err as NexoError;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
 
 /** Turns a flat [k1, v1, k2, v2, ...] reply (or a RESP3 map) into an object. */
 function toObject(reply: unknown): Record<string, unknown> {
@@ -484,6 +503,422 @@ describe('STORE', () => {
       } finally {
         client.disconnect();
       }
+    });
+  });
+
+  describe('SDK GET/SET', () => {
+    it('SET then GET returns every JSON type with its type', async () => {
+      const store = nexo.sdk.store;
+      const values: Record<string, unknown> = {
+        string: 'hello',
+        number: 42.5,
+        negative: -7,
+        boolean: false,
+        array: [1, 'two', { three: 3 }],
+        object: { name: 'Ada', tags: ['x'], nested: { ok: true, none: null } },
+        empty: '',
+      };
+      for (const [name, value] of Object.entries(values)) {
+        expect(await store.set(`sdk-json:${name}`, value)).toBe(true);
+      }
+      for (const [name, value] of Object.entries(values)) {
+        expect(await store.get(`sdk-json:${name}`)).toStrictEqual(value);
+      }
+      // The value is stored as its JSON text, readable by any Redis client.
+      expect(await nexo.redis.get('sdk-json:object')).toBe(JSON.stringify(values.object));
+    });
+
+    it('GET of a missing key returns null', async () => {
+      expect(await nexo.sdk.store.get('sdk-json:missing')).toBeNull();
+    });
+
+    it('GET of a JSON null returns null, and EXISTS tells it from a missing key', async () => {
+      const store = nexo.sdk.store;
+      expect(await store.set('sdk-json:null', null)).toBe(true);
+      expect(await store.get('sdk-json:null')).toBeNull();
+      expect(await store.exists('sdk-json:null')).toBe(true);
+      expect(await store.exists('sdk-json:null-missing')).toBe(false);
+    });
+
+    it('GET of a value that is not JSON fails with a NexoError SDK naming the key; store.raw reads it', async () => {
+      const store = nexo.sdk.store;
+      await nexo.redis.set('sdk-json:text', 'plain text');
+      const err = await nexoErrorOf(store.get('sdk-json:text'));
+      expect(err.code).toBe('SDK');
+      expect(err.message).toMatch(/^cannot parse the value of key 'sdk-json:text' as JSON .*read it with store\.raw$/);
+      expect((await nexoErrorOf(store.getMany(['sdk-json:missing', 'sdk-json:text']))).message).toMatch(/key 'sdk-json:text'/);
+      expect((await store.raw.get('sdk-json:text'))?.toString('utf8')).toBe('plain text');
+    });
+  });
+
+  describe('SDK SET OPTIONS', () => {
+    it('SET with ttl gives the key a TTL in milliseconds', async () => {
+      const store = nexo.sdk.store;
+      expect(await store.set('sdk-setopt:ttl', 'v', { ttl: LONG_TTL_MS })).toBe(true);
+      const left = await store.ttl('sdk-setopt:ttl');
+      expect(left).toBeLessThanOrEqual(LONG_TTL_MS);
+      expect(left).toBeGreaterThan(LONG_TTL_MS - PTTL_SLACK_MS);
+    });
+
+    it('SET with ttl: the key is gone once its time has passed', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-setopt:short', 'v', { ttl: SHORT_TTL_MS });
+      await sleep(SHORT_TTL_MS + EXPIRY_MARGIN_MS);
+      expect(await store.get('sdk-setopt:short')).toBeNull();
+      expect(await store.exists('sdk-setopt:short')).toBe(false);
+    });
+
+    it('SET ifNotExists writes a missing key and returns false, changing nothing, for an existing one', async () => {
+      const store = nexo.sdk.store;
+      expect(await store.set('sdk-setopt:nx', 'first', { ifNotExists: true })).toBe(true);
+      expect(await store.set('sdk-setopt:nx', 'second', { ifNotExists: true })).toBe(false);
+      expect(await store.get('sdk-setopt:nx')).toBe('first');
+    });
+
+    it('SET ifExists overwrites an existing key and returns false, creating nothing, for a missing one', async () => {
+      const store = nexo.sdk.store;
+      expect(await store.set('sdk-setopt:xx', 'v', { ifExists: true })).toBe(false);
+      expect(await store.exists('sdk-setopt:xx')).toBe(false);
+      await store.set('sdk-setopt:xx', 'first');
+      expect(await store.set('sdk-setopt:xx', 'second', { ifExists: true })).toBe(true);
+      expect(await store.get('sdk-setopt:xx')).toBe('second');
+    });
+
+    it('SET keepTtl keeps the TTL; SET without it clears the TTL', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-setopt:keep', 1, { ttl: LONG_TTL_MS });
+      expect(await store.set('sdk-setopt:keep', 2, { keepTtl: true })).toBe(true);
+      expect(await store.get('sdk-setopt:keep')).toBe(2);
+      expect(await store.ttl('sdk-setopt:keep')).toBeGreaterThan(LONG_TTL_MS - PTTL_SLACK_MS);
+      await store.set('sdk-setopt:keep', 3);
+      expect(await store.ttl('sdk-setopt:keep')).toBe(Infinity);
+    });
+
+    it('SET ttl together with keepTtl, or ifNotExists with ifExists, is refused as SDK misuse and changes nothing', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-setopt:misuse', 'kept');
+      const both = await nexoErrorOf(store.set('sdk-setopt:misuse', 'x', { ifNotExists: true, ifExists: true }));
+      expect(both.code).toBe('SDK');
+      expect(both.command).toBeUndefined();
+      expect(both.message).toMatch(/ifNotExists and ifExists/);
+      const ttlKeep = await nexoErrorOf(store.set('sdk-setopt:misuse', 'x', { ttl: LONG_TTL_MS, keepTtl: true }));
+      expect(ttlKeep.code).toBe('SDK');
+      expect(ttlKeep.message).toMatch(/ttl and keepTtl/);
+      expect(await store.get('sdk-setopt:misuse')).toBe('kept');
+    });
+
+    it('SET ttl that is not a positive whole number of milliseconds is refused as SDK misuse', async () => {
+      const store = nexo.sdk.store;
+      for (const ttl of [0, -1, 1.5, Number.NaN, Infinity]) {
+        const err = await nexoErrorOf(store.set('sdk-setopt:badttl', 'x', { ttl }));
+        expect(err.code).toBe('SDK');
+        expect(err.message).toMatch(/ttl must be a positive whole number of milliseconds/);
+      }
+      expect(await store.exists('sdk-setopt:badttl')).toBe(false);
+    });
+  });
+
+  describe('SDK GETMANY/SETMANY', () => {
+    it('SETMANY then GETMANY returns the values in the order asked, null for missing keys', async () => {
+      const store = nexo.sdk.store;
+      await store.setMany({ 'sdk-many:a': { n: 1 }, 'sdk-many:b': 'two', 'sdk-many:c': 3 });
+      expect(await store.getMany(['sdk-many:c', 'sdk-many:missing', 'sdk-many:a', 'sdk-many:b'])).toStrictEqual([
+        3,
+        null,
+        { n: 1 },
+        'two',
+      ]);
+    });
+
+    it('SETMANY of nothing and GETMANY of no keys send nothing and succeed', async () => {
+      const store = nexo.sdk.store;
+      await expect(store.setMany({})).resolves.toBeUndefined();
+      expect(await store.getMany([])).toEqual([]);
+    });
+  });
+
+  describe('SDK KEYS', () => {
+    it('DELETE removes several keys and returns how many existed; EXISTS follows', async () => {
+      const store = nexo.sdk.store;
+      await store.setMany({ 'sdk-keys:a': 1, 'sdk-keys:b': 2 });
+      expect(await store.exists('sdk-keys:a')).toBe(true);
+      expect(await store.delete('sdk-keys:a', 'sdk-keys:b', 'sdk-keys:missing')).toBe(2);
+      expect(await store.exists('sdk-keys:a')).toBe(false);
+      expect(await store.exists('sdk-keys:b')).toBe(false);
+    });
+
+    it('DELETE of no keys returns 0', async () => {
+      expect(await nexo.sdk.store.delete()).toBe(0);
+    });
+  });
+
+  describe('SDK TTL', () => {
+    it('EXPIRE sets a TTL that TTL reads back in milliseconds; PERSIST removes it', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-ttl:key', 'v');
+      expect(await store.ttl('sdk-ttl:key')).toBe(Infinity);
+      expect(await store.expire('sdk-ttl:key', LONG_TTL_MS)).toBe(true);
+      const left = await store.ttl('sdk-ttl:key');
+      expect(left).toBeLessThanOrEqual(LONG_TTL_MS);
+      expect(left).toBeGreaterThan(LONG_TTL_MS - PTTL_SLACK_MS);
+      expect(await store.persist('sdk-ttl:key')).toBe(true);
+      expect(await store.ttl('sdk-ttl:key')).toBe(Infinity);
+      expect(await store.persist('sdk-ttl:key')).toBe(false);
+    });
+
+    it('TTL is null, and EXPIRE and PERSIST are false, for a missing key', async () => {
+      const store = nexo.sdk.store;
+      expect(await store.ttl('sdk-ttl:missing')).toBeNull();
+      expect(await store.expire('sdk-ttl:missing', LONG_TTL_MS)).toBe(false);
+      expect(await store.persist('sdk-ttl:missing')).toBe(false);
+      expect(await store.exists('sdk-ttl:missing')).toBe(false);
+    });
+
+    it('EXPIRE makes the key disappear once its time has passed', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-ttl:short', 'v');
+      expect(await store.expire('sdk-ttl:short', SHORT_TTL_MS)).toBe(true);
+      await sleep(SHORT_TTL_MS + EXPIRY_MARGIN_MS);
+      expect(await store.ttl('sdk-ttl:short')).toBeNull();
+    });
+
+    it('EXPIRE with a ttl that is not a positive whole number is refused as SDK misuse and keeps the key', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-ttl:misuse', 'v');
+      for (const ttl of [0, -1, 2.5]) {
+        expect((await nexoErrorOf(store.expire('sdk-ttl:misuse', ttl))).code).toBe('SDK');
+      }
+      expect(await store.get('sdk-ttl:misuse')).toBe('v');
+      expect(await store.ttl('sdk-ttl:misuse')).toBe(Infinity);
+    });
+  });
+
+  describe('SDK COUNTERS', () => {
+    it('INCR creates a counter at 0 and adds; DECR subtracts; GET reads the counter back as a number', async () => {
+      const store = nexo.sdk.store;
+      expect(await store.incr('sdk-counter:a')).toBe(1);
+      expect(await store.incr('sdk-counter:a', 10)).toBe(11);
+      expect(await store.decr('sdk-counter:a')).toBe(10);
+      expect(await store.decr('sdk-counter:a', 15)).toBe(-5);
+      const value = await store.get('sdk-counter:a');
+      expect(value).toBe(-5);
+      expect(typeof value).toBe('number');
+    });
+
+    it('INCRFLOAT adds a decimal amount; GET reads it back as a number', async () => {
+      const store = nexo.sdk.store;
+      expect(await store.incrFloat('sdk-counter:f', 1.5)).toBe(1.5);
+      expect(await store.incrFloat('sdk-counter:f', -0.25)).toBe(1.25);
+      expect(await store.get('sdk-counter:f')).toBe(1.25);
+    });
+
+    it('INCR works on a number written with SET', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-counter:set', 5);
+      expect(await store.incr('sdk-counter:set')).toBe(6);
+      expect(await store.get('sdk-counter:set')).toBe(6);
+    });
+
+    it('INCR and DECR by an amount that is not a whole number are refused as SDK misuse', async () => {
+      const store = nexo.sdk.store;
+      expect((await nexoErrorOf(store.incr('sdk-counter:misuse', 1.5))).code).toBe('SDK');
+      expect((await nexoErrorOf(store.decr('sdk-counter:misuse', Number.NaN))).code).toBe('SDK');
+      expect(await store.exists('sdk-counter:misuse')).toBe(false);
+    });
+
+    it('INCR of a value that is not an integer fails with ERR and leaves the value unchanged', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-counter:text', 'abc');
+      const err = await nexoErrorOf(store.incr('sdk-counter:text'));
+      expect(err.code).toBe('ERR');
+      expect(err.command).toBe('INCRBY');
+      expect(err.message).toBe(NOT_AN_INTEGER);
+      expect(await store.get('sdk-counter:text')).toBe('abc');
+    });
+
+    it('INCR from two SDK clients at once loses no increment', async () => {
+      const other = await nexo.connectSdk();
+      try {
+        const clients = [nexo.sdk, other];
+        await Promise.all(
+          clients.flatMap((client) => Array.from({ length: RACE_INCREMENTS }, () => client.store.incr('sdk-counter:race'))),
+        );
+        expect(await nexo.sdk.store.get('sdk-counter:race')).toBe(clients.length * RACE_INCREMENTS);
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
+  describe('SDK RAW', () => {
+    it('RAW round-trips all 256 byte values as a Buffer', async () => {
+      const raw = nexo.sdk.store.raw;
+      expect(await raw.set('sdk-raw:bytes', ALL_BYTES)).toBe(true);
+      const value = await raw.get('sdk-raw:bytes');
+      expect(Buffer.isBuffer(value)).toBe(true);
+      expect(Buffer.compare(value as Buffer, ALL_BYTES)).toBe(0);
+    });
+
+    it('RAW takes strings, returns Buffers from getMany, and reads a JSON value as its text', async () => {
+      const store = nexo.sdk.store;
+      await store.raw.set('sdk-raw:text', 'plain text');
+      await store.set('sdk-raw:json', { a: 1 });
+      const values = await store.raw.getMany(['sdk-raw:text', 'sdk-raw:json', 'sdk-raw:missing']);
+      expect(values.map((v) => (v === null ? null : v.toString('utf8')))).toEqual(['plain text', '{"a":1}', null]);
+      expect(values.slice(0, 2).every((v) => Buffer.isBuffer(v))).toBe(true);
+    });
+
+    it('RAW stores an empty value as an empty Buffer, not null', async () => {
+      const raw = nexo.sdk.store.raw;
+      await raw.set('sdk-raw:empty', Buffer.alloc(0));
+      expect(await raw.get('sdk-raw:empty')).toEqual(Buffer.alloc(0));
+    });
+  });
+
+  describe('SDK MAP', () => {
+    interface User {
+      name: string;
+      visits: number;
+      tags: string[];
+    }
+
+    it('MAP set, get, getAll, has, size and fields read back typed fields', async () => {
+      const user = nexo.sdk.store.map<User>('sdk-map:user');
+      expect(user.key).toBe('sdk-map:user');
+      expect(await user.set({ name: 'Ada', visits: 1, tags: ['admin'] })).toBe(3);
+      expect(await user.set({ name: 'Ada L.' })).toBe(0);
+      expect(await user.get('name')).toBe('Ada L.');
+      expect(await user.get('visits')).toBe(1);
+      expect(await user.get('tags')).toEqual(['admin']);
+      expect(await user.getAll()).toStrictEqual({ name: 'Ada L.', visits: 1, tags: ['admin'] });
+      expect(await user.has('name')).toBe(true);
+      expect(await user.size()).toBe(3);
+      expect((await user.fields()).sort()).toEqual(['name', 'tags', 'visits']);
+    });
+
+    it('MAP incr adds to a numeric field, creating it at 0, and get reads it as a number', async () => {
+      const user = nexo.sdk.store.map<User>('sdk-map:incr');
+      await user.set({ visits: 5 });
+      expect(await user.incr('visits')).toBe(6);
+      expect(await user.incr('visits', -10)).toBe(-4);
+      expect(await user.get('visits')).toBe(-4);
+      const fresh = nexo.sdk.store.map<{ hits: number }>('sdk-map:incr-fresh');
+      expect(await fresh.incr('hits', 3)).toBe(3);
+    });
+
+    it('MAP delete removes fields; deleting the last field deletes the map', async () => {
+      const store = nexo.sdk.store;
+      const user = store.map<User>('sdk-map:delete');
+      await user.set({ name: 'Ada', visits: 1 });
+      expect(await user.delete('name', 'tags')).toBe(1);
+      expect(await user.has('name')).toBe(false);
+      expect(await user.delete()).toBe(0);
+      expect(await user.delete('visits')).toBe(1);
+      expect(await store.exists('sdk-map:delete')).toBe(false);
+    });
+
+    it('MAP of a missing key: get null, getAll {}, size 0, no fields; set of nothing creates nothing', async () => {
+      const store = nexo.sdk.store;
+      const missing = store.map<User>('sdk-map:missing');
+      expect(await missing.get('name')).toBeNull();
+      expect(await missing.getAll()).toEqual({});
+      expect(await missing.size()).toBe(0);
+      expect(await missing.fields()).toEqual([]);
+      expect(await missing.has('name')).toBe(false);
+      expect(await missing.set({ name: undefined })).toBe(0);
+      expect(await store.exists('sdk-map:missing')).toBe(false);
+    });
+
+    it('MAP get and getAll of a field that is not JSON fail with a NexoError SDK naming the field', async () => {
+      await nexo.redis.hset('sdk-map:text', 'note', 'plain text');
+      const map = nexo.sdk.store.map<{ note: string }>('sdk-map:text');
+      for (const read of [map.get('note'), map.getAll()]) {
+        const err = await nexoErrorOf(read);
+        expect(err.code).toBe('SDK');
+        expect(err.message).toMatch(/^cannot parse the value of field 'note' of 'sdk-map:text' as JSON/);
+      }
+    });
+
+    it('MAP of the raw store round-trips all 256 byte values as Buffers', async () => {
+      const bytes = nexo.sdk.store.raw.map<{ blob: Buffer }>('sdk-map:raw');
+      await bytes.set({ blob: ALL_BYTES });
+      expect(Buffer.compare((await bytes.get('blob')) as Buffer, ALL_BYTES)).toBe(0);
+      expect(Buffer.compare((await bytes.getAll()).blob as Buffer, ALL_BYTES)).toBe(0);
+    });
+  });
+
+  describe('SDK SCAN', () => {
+    it('SCAN with match and a small count returns every matching key exactly once', async () => {
+      const store = nexo.sdk.store;
+      const expected = Array.from({ length: SCAN_ENTRIES }, (_, i) => `sdk-scan:in:${i}`);
+      await store.setMany(Object.fromEntries(expected.map((key, i) => [key, i])));
+      await store.setMany(Object.fromEntries(Array.from({ length: SCAN_OTHER_ENTRIES }, (_, i) => [`sdk-scan:out:${i}`, i])));
+      const seen: string[] = [];
+      for await (const key of store.scan({ match: 'sdk-scan:in:*', count: SCAN_COUNT })) seen.push(key);
+      expect(seen).toHaveLength(SCAN_ENTRIES);
+      expect(seen.sort()).toEqual(expected.sort());
+    });
+
+    it('SCAN without options visits every key', async () => {
+      const store = nexo.sdk.store;
+      await store.setMany({ 'sdk-scan:all:a': 1, 'sdk-scan:all:b': 2 });
+      const seen: string[] = [];
+      for await (const key of store.scan()) seen.push(key);
+      expect(seen).toContain('sdk-scan:all:a');
+      expect(seen).toContain('sdk-scan:all:b');
+      expect(new Set(seen).size).toBe(seen.length);
+    });
+
+    it('SCAN stops cleanly when the loop breaks early', async () => {
+      const store = nexo.sdk.store;
+      await store.setMany({ 'sdk-scan:brk:a': 1, 'sdk-scan:brk:b': 2 });
+      let first: string | undefined;
+      for await (const key of store.scan({ match: 'sdk-scan:brk:*', count: SCAN_COUNT })) {
+        first = key;
+        break;
+      }
+      expect(first).toMatch(/^sdk-scan:brk:/);
+    });
+
+    it('SCAN with a count that is not a whole number is refused as SDK misuse', async () => {
+      const err = await nexoErrorOf(nexo.sdk.store.scan({ count: 1.5 }).next());
+      expect(err.code).toBe('SDK');
+    });
+  });
+
+  describe('SDK ERRORS', () => {
+    it('a server error is a NexoError with its code, the command, and a hint: WRONGTYPE', async () => {
+      const store = nexo.sdk.store;
+      await store.map('sdk-err:hash').set({ field: 1 });
+      const err = await nexoErrorOf(store.get('sdk-err:hash'));
+      expect(err.name).toBe('NexoError');
+      expect(err.code).toBe('WRONGTYPE');
+      expect(err.command).toBe('GET');
+      expect(err.message).toBe(`${WRONGTYPE} (the key holds another type: use another key, or delete it first)`);
+      await store.set('sdk-err:string', 'v');
+      const hashErr = await nexoErrorOf(store.map('sdk-err:string').get('field'));
+      expect(hashErr.code).toBe('WRONGTYPE');
+      expect(hashErr.command).toBe('HGET');
+    });
+
+    it('an error leaves the SDK client usable', async () => {
+      const store = nexo.sdk.store;
+      await store.map('sdk-err:usable').set({ field: 1 });
+      await nexoErrorOf(store.incr('sdk-err:usable'));
+      expect(await store.set('sdk-err:after', 'ok')).toBe(true);
+      expect(await store.get('sdk-err:after')).toBe('ok');
+    });
+  });
+
+  describe('SDK RECONNECT', () => {
+    it('after CLIENT KILL of the shared SDK connection the next STORE call succeeds on a new connection', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk-reconnect:key', 'before');
+      const id = Number(await nexo.sdk.command('CLIENT', 'ID'));
+      expect(await nexo.redis.client('KILL', 'ID', String(id))).toBe(1);
+      expect(await store.set('sdk-reconnect:key', 'after')).toBe(true);
+      expect(await store.get('sdk-reconnect:key')).toBe('after');
+      expect(Number(await nexo.sdk.command('CLIENT', 'ID'))).not.toBe(id);
     });
   });
 });

@@ -1,4 +1,5 @@
 // Payload encoding: JSON by default, raw Buffers on request.
+import { misuse } from './errors.js';
 
 /** A value as the SDK sends it: bytes or text. */
 export type Wire = Buffer | string;
@@ -25,7 +26,7 @@ export interface Codec<T> {
 const jsonCodec: Codec<unknown> = {
   encode(value: unknown): Wire {
     const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError(`cannot encode ${typeof value} as JSON; pass a JSON value or use { encoding: 'raw' }`);
+    if (text === undefined) throw misuse(`cannot encode ${typeof value} as JSON; pass a JSON value or use { encoding: 'raw' }`);
     return text;
   },
   decode(bytes: Buffer): unknown {
@@ -36,7 +37,7 @@ const jsonCodec: Codec<unknown> = {
 const rawCodec: Codec<Buffer> = {
   encode(value: Buffer | string): Wire {
     if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
-      throw new TypeError(`raw encoding takes a Buffer or a string, got ${typeof value}`);
+      throw misuse(`raw encoding takes a Buffer or a string, got ${typeof value}`);
     }
     return value;
   },
@@ -53,6 +54,6 @@ export function codecFor<T>(encoding: Encoding = 'json'): Codec<T> {
     case 'raw':
       return rawCodec as unknown as Codec<T>;
     default:
-      throw new TypeError(`unknown encoding '${String(encoding)}': use 'json' or 'raw'`);
+      throw misuse(`unknown encoding '${String(encoding)}': use 'json' or 'raw'`);
   }
 }

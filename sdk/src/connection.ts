@@ -58,17 +58,21 @@ export class Connection {
     });
   }
 
-  /** Closes gracefully (QUIT) and resolves once the socket is closed; at once when it is not connected. */
+  /**
+   * Closes gracefully (QUIT) and resolves once the socket is closed. A
+   * connection that is not connected (connecting, waiting to reconnect) is
+   * dropped at once: ioredis emits no 'end' for it to wait for.
+   */
   async close(): Promise<void> {
     if (this.redis.status === 'end') return;
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     const ended = new Promise<void>((resolve) => this.redis.once('end', () => resolve()));
-    if (this.redis.status === 'ready') {
-      try {
-        await this.redis.quit();
-      } catch {
-        this.redis.disconnect();
-      }
-    } else {
+    try {
+      await this.redis.quit();
+    } catch {
       this.redis.disconnect();
     }
     await ended;

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { codecFor, type EncodingOptions } from './codec.js';
 import type { Arg, Connection, Connector } from './connection.js';
 import { misuse } from './errors.js';
+import { reportError } from './loop.js';
 import { num, text } from './reply.js';
 
 /** Receives a message: the payload, decoded, and the topic it was published on. */
@@ -28,13 +29,18 @@ export interface Retained<T> {
 
 /** Events of PubSub. */
 export interface PubSubEvents {
-  /** A message a handler could not receive: its payload is not JSON (subscribe with `{ encoding: 'raw' }` to get Buffers). */
+  /** A message a handler could not receive (its payload is not JSON: subscribe with `{ encoding: 'raw' }` for Buffers), or an error a handler threw. */
   error: [error: Error];
 }
 
+/** A handler as the subscriber connection calls it: the raw payload and the topic. */
+type RawHandler = (payload: Buffer, topic: string) => void;
+
 /** The handlers of one topic filter. */
 interface Subscription {
-  handlers: Set<(payload: Buffer, topic: string) => void>;
+  handlers: Set<RawHandler>;
+  /** Settles once the server confirmed the filter and its retained values reached the first handler. */
+  subscribed: Promise<void>;
 }
 
 /**
@@ -64,37 +70,61 @@ export class PubSub extends EventEmitter<PubSubEvents> {
    * is in effect and the retained values of the matching topics have been
    * handed to the handler; returns the function that unsubscribes it.
    * Payloads are parsed as JSON unless `{ encoding: 'raw' }` asks for Buffers;
-   * a message that is not JSON is not delivered but reported as an `error` event.
+   * a message that is not JSON is not delivered but reported as an `error`
+   * event, as is an error the handler throws.
    * A message matching several subscribed filters reaches each of them.
    */
   async subscribe<T = unknown>(filter: string, handler: TopicHandler<T>, options: EncodingOptions = {}): Promise<Unsubscribe> {
     const codec = codecFor<T>(options.encoding);
-    const deliver = (payload: Buffer, topic: string): void => {
+    const deliver: RawHandler = (payload, topic) => {
       let value: T;
       try {
         value = codec.decode(payload);
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
-        if (this.listenerCount('error') > 0) {
-          this.emit('error', misuse(`cannot parse a message on '${topic}' as JSON (${reason}); publish JSON or subscribe with { encoding: 'raw' }`));
-        }
+        reportError(this, misuse(`cannot parse a message on '${topic}' as JSON (${reason}); publish JSON or subscribe with { encoding: 'raw' }`));
         return;
       }
-      handler(value, topic);
+      // A handler that throws must not stop the other handlers of the message, nor escape into ioredis.
+      try {
+        handler(value, topic);
+      } catch (err) {
+        reportError(this, err);
+      }
     };
     const subscriber = await this.connectSubscriber();
-    const existing = this.filters.get(filter);
+    let existing = this.filters.get(filter);
+    // A subscribe of the same filter still in progress hands its retained values to its own handler only.
+    while (existing) {
+      await existing.subscribed;
+      const current = this.filters.get(filter);
+      if (current === existing) break;
+      existing = current;
+    }
+    let receive: RawHandler = deliver;
     if (existing) {
-      // Subscribing the filter again would send its retained values to every handler; only the new one gets them.
-      for (const r of await this.retainedRaw(filter)) deliver(r.payload, r.topic);
-      existing.handlers.add(deliver);
-    } else {
-      const sub: Subscription = { handlers: new Set([deliver]) };
-      this.filters.set(filter, sub);
+      // Subscribing the filter again would send its retained values to every handler; only the new one gets
+      // them, from PRETAINED. Live messages arriving meanwhile wait until the retained values are handed over.
+      let waiting: [Buffer, string][] | undefined = [];
+      receive = (payload, topic) => {
+        if (waiting) waiting.push([payload, topic]);
+        else deliver(payload, topic);
+      };
+      existing.handlers.add(receive);
       try {
-        await subscriber.call('PSUB', filter);
-        // The retained values follow the confirmation; a PING's reply comes after all of them.
-        await subscriber.call('PING');
+        for (const r of await this.retainedRaw(filter)) deliver(r.payload, r.topic);
+      } catch (err) {
+        await this.removeHandler(subscriber, filter, receive);
+        throw err;
+      }
+      for (const [payload, topic] of waiting) deliver(payload, topic);
+      waiting = undefined;
+    } else {
+      // The retained values follow the confirmation; a PING's reply comes after all of them.
+      const subscribed = subscriber.call('PSUB', filter).then(() => subscriber.call('PING')).then(() => undefined);
+      this.filters.set(filter, { handlers: new Set([deliver]), subscribed });
+      try {
+        await subscribed;
       } catch (err) {
         this.filters.delete(filter);
         throw err;
@@ -104,10 +134,7 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     return async () => {
       if (done) return;
       done = true;
-      const sub = this.filters.get(filter);
-      if (!sub || !sub.handlers.delete(deliver) || sub.handlers.size > 0) return;
-      this.filters.delete(filter);
-      await subscriber.call('PUNSUB', filter);
+      await this.removeHandler(subscriber, filter, receive);
     };
   }
 
@@ -133,6 +160,14 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   async close(): Promise<void> {
     this.filters.clear();
     await this.subscriber?.close();
+  }
+
+  /** Removes a handler of a filter and, when it was the last one, the server's subscription. */
+  private async removeHandler(subscriber: Connection, filter: string, handler: RawHandler): Promise<void> {
+    const sub = this.filters.get(filter);
+    if (!sub || !sub.handlers.delete(handler) || sub.handlers.size > 0) return;
+    this.filters.delete(filter);
+    await subscriber.call('PUNSUB', filter);
   }
 
   private async retainedRaw(filter: string): Promise<Retained<Buffer>[]> {

@@ -53,7 +53,7 @@ export class Store<V = unknown, In = V> {
   /** The value of a key, or null when it does not exist (or has expired). */
   async get<T extends V = V>(key: string): Promise<T | null> {
     const reply = await this.conn.call('GET', key);
-    return reply === null ? null : (this.codec.decode(reply as Buffer) as T);
+    return reply === null ? null : decode<T>(this.codec, reply as Buffer, `key '${key}'`);
   }
 
   /**
@@ -75,7 +75,7 @@ export class Store<V = unknown, In = V> {
   async getMany<T extends V = V>(keys: string[]): Promise<(T | null)[]> {
     if (keys.length === 0) return [];
     const reply = (await this.conn.call('MGET', ...keys)) as (Buffer | null)[];
-    return reply.map((value) => (value === null ? null : (this.codec.decode(value) as T)));
+    return reply.map((value, i) => (value === null ? null : decode<T>(this.codec, value, `key '${keys[i]}'`)));
   }
 
   /** Sets several keys at once (atomically); no TTL. */
@@ -157,13 +157,13 @@ export class Store<V = unknown, In = V> {
    * like the store's.
    * @example const user = store.map<{ name: string; visits: number }>('user:1')
    */
-  map<F extends Record<string, unknown> = Record<string, V>>(key: string): StoreMap<F> {
+  map<F extends object = Record<string, V>>(key: string): StoreMap<F> {
     return new StoreMap<F>(this.conn, key, this.codec as Codec<unknown>);
   }
 }
 
 /** A hash (Redis HSET/HGET…) with typed fields. */
-export class StoreMap<F extends Record<string, unknown>> {
+export class StoreMap<F extends object> {
   /** @internal */
   constructor(
     private readonly conn: Connection,
@@ -175,7 +175,7 @@ export class StoreMap<F extends Record<string, unknown>> {
   /** One field's value, or null when the field (or the map) does not exist. */
   async get<K extends keyof F & string>(field: K): Promise<F[K] | null> {
     const reply = await this.conn.call('HGET', this.key, field);
-    return reply === null ? null : (this.codec.decode(reply as Buffer) as F[K]);
+    return reply === null ? null : decode<F[K]>(this.codec, reply as Buffer, this.where(field));
   }
 
   /** Sets fields, creating the map; returns how many fields are new. */
@@ -192,7 +192,10 @@ export class StoreMap<F extends Record<string, unknown>> {
   async getAll(): Promise<Partial<F>> {
     const flat = (await this.conn.call('HGETALL', this.key)) as Buffer[];
     const out: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) out[text(flat[i])] = this.codec.decode(flat[i + 1]);
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const field = text(flat[i]);
+      out[field] = decode(this.codec, flat[i + 1], this.where(field));
+    }
     return out as Partial<F>;
   }
 
@@ -221,6 +224,24 @@ export class StoreMap<F extends Record<string, unknown>> {
   async fields(): Promise<(keyof F & string)[]> {
     const reply = (await this.conn.call('HKEYS', this.key)) as Buffer[];
     return reply.map((field) => text(field) as keyof F & string);
+  }
+
+  /** Names a field for error messages. */
+  private where(field: string): string {
+    return `field '${field}' of '${this.key}'`;
+  }
+}
+
+/**
+ * Decodes a stored value. A value some other client wrote that is not JSON
+ * fails with a NexoError that names the key and points to store.raw.
+ */
+function decode<T>(codec: Codec<unknown>, bytes: Buffer, where: string): T {
+  try {
+    return codec.decode(bytes) as T;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw misuse(`cannot parse the value of ${where} as JSON (${reason}); store JSON, or read it with store.raw`);
   }
 }
 

@@ -4,26 +4,14 @@
 import { Nexo, NexoError } from '@nexo/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useNexo } from './nexo.js';
+import { settle } from './helpers.js';
 
 /** The password of the server with authentication. */
 const PASSWORD = 's3cret';
 /** The SDK's IDLE_BLOCK_MS: how long an idle worker's QPOP waits unless close() unblocks it. */
 const SDK_IDLE_BLOCK_MS = 5_000;
-/** Bounds the wait for a state the server reaches at once. */
-const SETTLE_TIMEOUT_MS = 5_000;
-/** Pause between checks of such a state. */
-const POLL_MS = 5;
 /** The environment variable Nexo.connect reads when it gets no URL. */
 const URL_ENV = 'NEXO_URL';
-
-/** Waits until check() is true; the server reaches the state at once, the bound only guards a hang. */
-async function settle(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`state not reached within ${SETTLE_TIMEOUT_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
 
 /** The rejection of a promise that must fail. */
 async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {

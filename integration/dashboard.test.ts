@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type BrowserContext, type Dialog, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNexo } from './nexo.js';
+import { toObject } from './helpers.js';
 
 /** Debian's chromium package; scripts/install-deps.sh installs it. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -132,7 +133,9 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     const info = await nexo.redis.info('server');
     const version = /nexo_version:(\S+)/.exec(info)![1];
     expect(await cardValue(overview, 'version').textContent()).toBe(version);
-    expect(await cardValue(overview, 'clients').textContent()).toBe('1');
+    // The suite's shared clients: raw ioredis and the SDK.
+    const clients = /connected_clients:(\d+)/.exec(await nexo.redis.info('clients'))![1];
+    expect(await cardValue(overview, 'clients').textContent()).toBe(clients);
     expect(await cardValue(overview, 'uptime').textContent()).toMatch(/^\d+ s$|^\d+ m \d+ s$/);
     expect(await cardValue(overview, 'memory').textContent()).toMatch(/iB$/);
     expect(await overview.locator('[data-field="persistence"]').textContent()).toContain(nexo.server.dataDir);
@@ -399,14 +402,6 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     expect(pageErrors).toEqual([]);
   });
 });
-
-/** A RESP2 or RESP3 map reply (a flat array of field/value pairs, or an object) as an object. */
-function toObject(reply: unknown): Record<string, unknown> {
-  if (!Array.isArray(reply)) return reply as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = reply[i + 1];
-  return out;
-}
 
 /** One field of a map reply, as a string. */
 function fieldOf(reply: unknown, field: string): string {

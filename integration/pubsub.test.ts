@@ -8,6 +8,7 @@ import { NexoError, type TopicHandler } from '@nexo/sdk';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNexo, useRestartableNexo } from './nexo.js';
+import { errorOf, nexoErrorOf } from './helpers.js';
 
 /** How long a test waits for messages that must arrive. */
 const MESSAGE_TIMEOUT_MS = 5_000;
@@ -56,16 +57,6 @@ class Inbox {
   }
 }
 
-/** The message of the error a promise rejects with. */
-async function errorOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected the command to fail, but it succeeded');
-}
-
 /** How long an SDK test waits for messages across a server restart (start-up plus ioredis's reconnect back-off). */
 const RESTART_TIMEOUT_MS = 10_000;
 /** SDK clients publishing at once in the race test. */
@@ -86,17 +77,6 @@ async function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
       timer = setTimeout(() => reject(new Error(`${what} did not happen within ${MESSAGE_TIMEOUT_MS} ms`)), MESSAGE_TIMEOUT_MS);
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-/** The error a promise rejects with, checked to be a NexoError. */
-async function nexoErrorOf(promise: Promise<unknown>): Promise<NexoError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(NexoError);
-    return err as NexoError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 /** One message as an SDK handler received it. */

@@ -6,15 +6,12 @@ import { NexoError, type Job as SdkJob, type Worker } from '@nexo/sdk';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNexo, useRestartableNexo } from './nexo.js';
+import { deferred, errorOf, killByName, settle, toObject } from './helpers.js';
 
 /** A BLOCK timeout a test waits out. */
 const SHORT_BLOCK_MS = 100;
 /** The lateness allowed when a BLOCK timeout ends. */
 const BLOCK_MARGIN_MS = 1_000;
-/** Bounds the wait for a state the server reaches at once (a closed connection's jobs released). */
-const SETTLE_TIMEOUT_MS = 5_000;
-/** Pause between checks of such a state. */
-const POLL_MS = 5;
 /** A visibility timeout no test outlives. */
 const LONG_VISIBILITY_MS = 60_000;
 /** Every byte value, for binary-safety checks. */
@@ -31,42 +28,8 @@ interface Job {
   deadline_ms: number;
 }
 
-/** Turns a flat [k1, v1, k2, v2, ...] reply into an object. */
-function toObject(reply: unknown): Record<string, unknown> {
-  const flat = reply as unknown[];
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
-  return out;
-}
-
 function toJob(reply: unknown): Job {
   return toObject(reply) as unknown as Job;
-}
-
-/** The message of the error a promise rejects with. */
-async function errorOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected the command to fail, but it succeeded');
-}
-
-/** Waits until check() is true; the server reaches the state at once, the bound only guards a hang. */
-async function settle(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`state not reached within ${SETTLE_TIMEOUT_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
-
-/** A promise settled from outside. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 /** Resolves with the arguments of the first `count` emissions of an event. */
@@ -82,15 +45,6 @@ function collect<A extends unknown[]>(
       if (seen.length === count) resolve(seen);
     });
   });
-}
-
-/** Closes a connection of the server by its CLIENT SETNAME name, as a network cut would. */
-async function killByName(redis: Redis, name: string): Promise<void> {
-  const list = String(await redis.client('LIST'));
-  const line = list.split('\n').find((l) => l.includes(` name=${name} `));
-  if (!line) throw new Error(`no connection named ${name} in CLIENT LIST:\n${list}`);
-  const id = /^id=(\d+)/.exec(line)![1];
-  expect(await redis.client('KILL', 'ID', id)).toBe(1);
 }
 
 /** The SDK's IDLE_BLOCK_MS: how long an idle worker's QPOP waits unless close() unblocks it. */

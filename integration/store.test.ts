@@ -7,6 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { NexoError } from '@nexo/sdk';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNexo } from './nexo.js';
+import { errorOf, nexoErrorOf, toObject } from './helpers.js';
 
 /** A TTL long enough that it cannot run out while a test runs. */
 const LONG_TTL_SECONDS = 100;
@@ -36,25 +37,6 @@ const RACE_INCREMENTS = 500;
 /** Keys outside the SCAN match, so that the match has something to leave out. */
 const SCAN_OTHER_ENTRIES = 30;
 
-/** The error a promise rejects with, checked to be a NexoError. */
-async function nexoErrorOf(promise: Promise<unknown>): Promise<NexoError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(NexoError);
-    return err as NexoError;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
-
-/** Turns a flat [k1, v1, k2, v2, ...] reply (or a RESP3 map) into an object. */
-function toObject(reply: unknown): Record<string, unknown> {
-  if (!Array.isArray(reply)) return reply as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < reply.length; i += 2) out[String(reply[i])] = reply[i + 1];
-  return out;
-}
-
 /** Parses INFO text into { section: { field: value } } with lower-case section names. */
 function parseInfo(text: string): Record<string, Record<string, string>> {
   const sections: Record<string, Record<string, string>> = {};
@@ -69,16 +51,6 @@ function parseInfo(text: string): Record<string, Record<string, string>> {
     }
   }
   return sections;
-}
-
-/** The message of the error a promise rejects with. */
-async function errorOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected the command to fail, but it succeeded');
 }
 
 /**

@@ -6,6 +6,7 @@ import { NexoError, type Message as SdkMessage, type Stream } from '@nexo/sdk';
 import { Redis, type RedisOptions } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNexo, useRestartableNexo } from './nexo.js';
+import { deferred, errorOf, killByName, settle, toObject } from './helpers.js';
 
 /** A BLOCK timeout a test waits out. */
 const SHORT_BLOCK_MS = 100;
@@ -13,10 +14,6 @@ const SHORT_BLOCK_MS = 100;
 const BLOCK_MARGIN_MS = 1_000;
 /** A BLOCK that an append wakes long before it ends. */
 const LONG_BLOCK_MS = 10_000;
-/** Bounds the wait for a state the server reaches at once (a client blocked). */
-const SETTLE_TIMEOUT_MS = 5_000;
-/** Pause between checks of such a state. */
-const POLL_MS = 5;
 /** Every byte value, for binary-safety checks. */
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
@@ -29,14 +26,6 @@ interface Message {
   value: string;
 }
 
-/** Turns a flat [k1, v1, k2, v2, ...] reply into an object. */
-function toObject(reply: unknown): Record<string, unknown> {
-  const flat = reply as unknown[];
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
-  return out;
-}
-
 function toMessages(reply: unknown): Message[] {
   return (reply as unknown[]).map((m) => toObject(m) as unknown as Message);
 }
@@ -44,25 +33,6 @@ function toMessages(reply: unknown): Message[] {
 /** Messages as "partition:offset=value", for compact comparisons. */
 function brief(messages: Message[]): string[] {
   return messages.map((m) => `${m.partition}:${m.offset}=${m.value}`);
-}
-
-/** The message of the error a promise rejects with. */
-async function errorOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected the command to fail, but it succeeded');
-}
-
-/** Waits until check() is true; the server reaches the state at once, the bound only guards a hang. */
-async function settle(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`state not reached within ${SETTLE_TIMEOUT_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
 }
 
 /** Waits until INFO clients shows exactly n blocked clients. */
@@ -108,13 +78,6 @@ const RACE_MESSAGES = 200;
 const RECONNECT_BOUND_MS = 5_000;
 /** Messages appended before the SIGKILL in the RESTART test (as many after), an even number. */
 const RESTART_MESSAGES = 20;
-
-/** A promise settled from outside. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 /** A consumer handler that records the messages it gets; done resolves once it got `count`. */
 function recorder<T>(count: number): { messages: SdkMessage<T>[]; handler: (m: SdkMessage<T>) => void; done: Promise<SdkMessage<T>[]> } {
@@ -168,15 +131,6 @@ async function memberCount(stream: Stream<unknown>, group: string): Promise<numb
     if (err instanceof NexoError && (err.code === 'NOGROUP' || err.code === 'NOSTREAM')) return 0;
     throw err;
   }
-}
-
-/** Closes a connection of the server by its CLIENT SETNAME name, as a network cut would. */
-async function killByName(redis: Redis, name: string): Promise<void> {
-  const list = String(await redis.client('LIST'));
-  const line = list.split('\n').find((l) => l.includes(` name=${name} `));
-  if (!line) throw new Error(`no connection named ${name} in CLIENT LIST:\n${list}`);
-  const id = /^id=(\d+)/.exec(line)![1];
-  expect(await redis.client('KILL', 'ID', id)).toBe(1);
 }
 
 const nexo = useNexo();

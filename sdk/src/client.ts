@@ -55,6 +55,7 @@ export class Nexo {
    * Buffers with `{ encoding: 'raw' }`.
    */
   queue<T = unknown>(name: string, options?: { encoding?: 'json' }): Queue<T>;
+  /** A job queue whose payloads are Buffers (strings accepted when pushing). */
   queue(name: string, options: { encoding: 'raw' }): Queue<Buffer, Buffer | string>;
   queue<T>(name: string, options: EncodingOptions = {}): Queue<T> {
     return new Queue<T>(this.ctx, name, codecFor<T>(options.encoding));
@@ -65,6 +66,7 @@ export class Nexo {
    * type T, or Buffers with `{ encoding: 'raw' }`.
    */
   stream<T = unknown>(name: string, options?: { encoding?: 'json' }): Stream<T>;
+  /** A stream whose payloads are Buffers (strings accepted when appending). */
   stream(name: string, options: { encoding: 'raw' }): Stream<Buffer, Buffer | string>;
   stream<T>(name: string, options: EncodingOptions = {}): Stream<T> {
     return new Stream<T>(this.ctx, name, codecFor<T>(options.encoding));

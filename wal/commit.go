@@ -41,7 +41,15 @@ func (l *Log) control(kind ctlKind, upTo uint64) error {
 	return <-req.done
 }
 
-// run is the committer goroutine: the only writer of the tidwall log.
+// idleFlushDelay is how long records that nobody waits for (a timer's
+// change, records appended before a Compact) may stay in memory before the
+// committer writes them. Records somebody waits for are written at once by
+// the waiter itself (see leadOrWait).
+const idleFlushDelay = time.Millisecond
+
+// run is the committer goroutine: it writes records nobody waits for,
+// fsyncs every second under FsyncEverySec, serves Compact's requests and
+// writes what is left at Close.
 func (l *Log) run() {
 	defer close(l.done)
 	var tick <-chan time.Time
@@ -61,9 +69,10 @@ func (l *Log) run() {
 			case ctlSync:
 				req.done <- l.syncWritten()
 			case ctlTruncate:
-				req.done <- l.truncate(req.upTo)
+				req.done <- l.asWriter(func() error { return l.truncate(req.upTo) })
 			}
 		case <-l.stop:
+			l.flushTimer.Stop()
 			l.commit()
 			l.syncWritten()
 			l.mu.Lock()
@@ -75,91 +84,149 @@ func (l *Log) run() {
 	}
 }
 
-// commit writes batches until nothing is pending: each batch is everything
-// appended while the previous one was being written, so concurrent writers
-// share one write and, under FsyncAlways, one fsync.
+// armFlush makes sure the committer writes the records just appended even
+// if nobody waits for them. Lock should be held.
+func (l *Log) armFlush() {
+	if !l.flushArmed {
+		l.flushArmed = true
+		l.flushTimer.Reset(idleFlushDelay)
+	}
+}
+
+// flushDue is the idle flush timer's function: it wakes the committer.
+func (l *Log) flushDue() {
+	l.mu.Lock()
+	l.flushArmed = false
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// acquireWriter takes the writer role: the one goroutine at a time that
+// writes to tidwall and owns the writer-only fields. Lock should be held;
+// it is released while another goroutine holds the role.
+func (l *Log) acquireWriter() {
+	for l.writing {
+		l.cond.Wait()
+	}
+	l.writing = true
+}
+
+// releaseWriter gives the writer role up and wakes the goroutines waiting
+// for it or for what it wrote. Lock should be held.
+func (l *Log) releaseWriter() {
+	l.writing = false
+	l.cond.Broadcast()
+}
+
+// asWriter runs fn, which takes the lock itself when it needs it, in the
+// writer role.
+func (l *Log) asWriter(fn func() error) error {
+	l.mu.Lock()
+	l.acquireWriter()
+	l.mu.Unlock()
+	err := fn()
+	l.mu.Lock()
+	l.releaseWriter()
+	l.mu.Unlock()
+	return err
+}
+
+// commit writes batches until nothing is pending.
 func (l *Log) commit() {
-	for {
-		l.mu.Lock()
-		if l.failErr != nil || len(l.sizes) == 0 {
-			l.mu.Unlock()
-			return
-		}
-		b, sizes, bytes, hi := l.fill, l.sizes, l.bytes, l.last
-		l.fill, l.sizes, l.bytes = l.spare, l.spareSz[:0], 0
-		l.mu.Unlock()
+	l.mu.Lock()
+	l.acquireWriter()
+	for l.writeBatch() {
+	}
+	l.releaseWriter()
+	l.mu.Unlock()
+}
 
-		err := l.tl.WriteBatch(b)
-		if err == nil {
-			// Read may serve the batch now, before its fsync.
-			l.mu.Lock()
-			l.stored = hi
-			l.cond.Broadcast()
-			l.mu.Unlock()
-		}
-		rotated := l.mirrorRotation(sizes)
-		if err == nil && rotated {
-			l.dirDirty = true
-			// tidwall keeps the segment it just closed in its cache;
-			// free it: Read loads a closed segment only when asked.
-			err = l.tl.ClearCache()
-		}
-		if err == nil && l.opts.Fsync == FsyncAlways {
-			err = l.syncFiles()
-		}
+// writeBatch writes everything appended so far as one batch (and fsyncs it
+// under FsyncAlways): the records of every writer that appended while the
+// previous batch was being written share one write and one fsync. It
+// reports whether it wrote a batch. Lock and the writer role should be
+// held; the lock is released during the write.
+func (l *Log) writeBatch() bool {
+	if l.failErr != nil || len(l.sizes) == 0 {
+		return false
+	}
+	b, sizes, bytes, hi := l.fill, l.sizes, l.bytes, l.last
+	l.fill, l.sizes, l.bytes = l.spare, l.spareSz[:0], 0
+	l.mu.Unlock()
 
-		if bytes > maxRetainedBatch {
-			b, sizes = new(twal.Batch), nil
-		}
-		b.Clear()
+	err := l.tl.WriteBatch(b)
+	if err == nil {
+		// Read may serve the batch now, before its fsync.
 		l.mu.Lock()
-		l.spare, l.spareSz = b, sizes[:0]
-		l.pending -= len(sizes)
-		if err != nil {
-			l.failLocked(err)
-			l.mu.Unlock()
-			return
-		}
-		l.written = hi
-		l.logSize += bytes
-		l.batches++
-		if l.opts.Fsync == FsyncAlways {
-			l.synced = hi
-			l.fsyncs++
-		}
+		l.stored = hi
 		l.cond.Broadcast()
 		l.mu.Unlock()
 	}
+	rotated := l.mirrorRotation(sizes)
+	if err == nil && rotated {
+		l.dirDirty = true
+		// tidwall keeps the segment it just closed in its cache;
+		// free it: Read loads a closed segment only when asked.
+		err = l.tl.ClearCache()
+	}
+	if err == nil && l.opts.Fsync == FsyncAlways {
+		err = l.syncFiles()
+	}
+
+	if bytes > maxRetainedBatch {
+		b, sizes = new(twal.Batch), nil
+	}
+	b.Clear()
+	l.mu.Lock()
+	l.spare, l.spareSz = b, sizes[:0]
+	l.pending -= len(sizes)
+	if err != nil {
+		l.failLocked(err)
+		return false
+	}
+	l.written = hi
+	l.logSize += bytes
+	l.batches++
+	if l.opts.Fsync == FsyncAlways {
+		l.synced = hi
+		l.fsyncs++
+	}
+	l.cond.Broadcast()
+	return true
 }
 
 // syncWritten fsyncs what was written and not yet fsynced. A failure
 // fails the log.
 func (l *Log) syncWritten() error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.acquireWriter()
+	defer l.releaseWriter()
 	failErr, written, synced := l.failErr, l.written, l.synced
-	l.mu.Unlock()
 	if failErr != nil {
 		return failErr
 	}
 	if written == synced && !l.dirDirty {
 		return nil
 	}
+	l.mu.Unlock()
 	err := l.syncFiles()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err != nil {
 		l.failLocked(err)
 		return l.failErr
 	}
 	l.synced = written
 	l.fsyncs++
-	l.cond.Broadcast()
 	return nil
 }
 
 // syncFiles fsyncs the tail segment and, when a segment was created since
 // the last time, the directory. tidwall fsyncs a segment when it closes it.
-// Committer only.
+// Writer only.
 func (l *Log) syncFiles() error {
 	if l.dirDirty {
 		if err := syncDir(l.dir); err != nil {
@@ -174,7 +241,7 @@ func (l *Log) syncFiles() error {
 // of the given sizes and reports whether tidwall started a new segment
 // file. tidwall v1.2.1 (writeBatch) rotates a tail already larger than
 // SegmentSize before a batch, and a tail that reached SegmentSize after
-// each entry. Committer only.
+// each entry. Writer only.
 func (l *Log) mirrorRotation(sizes []int) bool {
 	rotated := false
 	if l.tailBytes > l.opts.SegmentSize {
@@ -192,7 +259,7 @@ func (l *Log) mirrorRotation(sizes []int) bool {
 // truncate drops the records up to and including upTo from the front of
 // the log. tidwall marks itself corrupt when a truncation fails after its
 // first file operation; only then does the log fail, otherwise the error
-// goes back to Compact and the log carries on untruncated. Committer only.
+// goes back to Compact and the log carries on untruncated. Writer only.
 func (l *Log) truncate(upTo uint64) error {
 	if err := l.tl.TruncateFront(upTo + 1); err != nil {
 		if _, probe := l.tl.LastIndex(); probe != nil {

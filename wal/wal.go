@@ -34,9 +34,13 @@
 // # Writing
 //
 // Append frames the records into the pending batch under the log's mutex and
-// returns at once. One committer goroutine per log takes everything pending,
+// returns at once. The first Wait (or Read) that finds its record pending
+// and no write in progress becomes the writer: it takes everything pending,
 // writes it with one tidwall WriteBatch (tidwall runs with NoSync), fsyncs
-// once under FsyncAlways, and wakes every Wait whose record is now durable.
+// once under FsyncAlways, and wakes every Wait whose record is now durable;
+// records appended meanwhile go in the next batch, written by the next
+// waiter. The committer goroutine writes the records nobody waits for
+// within idleFlushDelay, fsyncs under FsyncEverySec and serves Compact.
 // A failed write or fsync makes the log refuse everything from then on
 // (ErrFailed): after a failed fsync the kernel may have dropped the dirty
 // pages, so retrying could acknowledge data that is not on disk.
@@ -52,8 +56,9 @@
 // # Locking
 //
 // Lock order: compactMu, then mu; readMu is taken alone. mu is never held
-// during I/O. Only the committer goroutine writes to, fsyncs or truncates
-// the tidwall log, and only it touches the fields marked "committer only".
+// during I/O. Only the goroutine holding the writer role (the writing flag,
+// under mu) writes to, fsyncs or truncates the tidwall log, and only it
+// touches the fields marked "writer only".
 package wal
 
 import (
@@ -205,7 +210,7 @@ type Stats struct {
 	Bytes           int64  // bytes on disk: written segments plus the snapshot
 	LastIndex       uint64 // index of the last appended record
 	SnapshotIndex   uint64 // last index the snapshot covers; 0 = no snapshot
-	Fsyncs          uint64 // fsyncs of the log by the committer (tidwall also fsyncs each segment it closes)
+	Fsyncs          uint64 // fsyncs of the log (tidwall also fsyncs each segment it closes)
 	Batches         uint64 // batches written
 	AppendedRecords uint64 // records appended since Open
 	Failed          bool   // a write or fsync failed; the log accepts nothing more
@@ -226,13 +231,13 @@ type Log struct {
 
 	mu      sync.Mutex   // guards the fields up to "Committer only"
 	cond    sync.Cond    // on mu; broadcast when stored, written, synced, failErr or stopped change
-	fill    *twal.Batch  // framed records appended and not yet taken by the committer
+	fill    *twal.Batch  // framed records appended and not yet taken by a writer
 	sizes   []int        // tidwall entry size of each record in fill
 	bytes   int64        // sum of sizes
-	spare   *twal.Batch  // the other batch, written by the committer or idle
+	spare   *twal.Batch  // the other batch, being written or idle
 	spareSz []int        // the other sizes slice
 	scratch []byte       // framing buffer of Append
-	pending int          // records in fill plus those the committer is writing
+	pending int          // records in fill plus those being written
 	last    uint64       // index of the last appended record
 	written uint64       // last index handed to the OS (write(2) done)
 	stored  uint64       // last index tidwall holds (written, maybe not yet counted in written)
@@ -248,17 +253,21 @@ type Log struct {
 	fsyncs  uint64
 	batches uint64
 	appends uint64
+	writing bool // a goroutine holds the writer role (see acquireWriter)
+	// flushArmed: flushTimer will wake the committer for records nobody waits for.
+	flushArmed bool
 
-	// Committer only.
+	// Writer only: the goroutine holding the writer role.
 	tailBytes int  // size of tidwall's tail segment, mirrored (see mirrorRotation)
 	dirDirty  bool // a segment file was created since the directory was last fsynced
 
-	kick      chan struct{}   // wakes the committer; capacity 1
-	ctl       chan ctlRequest // sync and truncate requests of Compact
-	stop      chan struct{}   // closed by Close
-	done      chan struct{}   // closed by the committer when it exits
-	closeOnce sync.Once
-	closeErr  error
+	flushTimer *time.Timer     // runs flushDue idleFlushDelay after armFlush
+	kick       chan struct{}   // wakes the committer; capacity 1
+	ctl        chan ctlRequest // sync and truncate requests of Compact
+	stop       chan struct{}   // closed by Close
+	done       chan struct{}   // closed by the committer when it exits
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // Open opens the log in dir, creating dir if needed. It removes leftover
@@ -331,6 +340,8 @@ func Open(dir string, o Options) (*Log, error) {
 		done:      make(chan struct{}),
 	}
 	l.cond.L = &l.mu
+	l.flushTimer = time.AfterFunc(idleFlushDelay, l.flushDue)
+	l.flushTimer.Stop()
 	go l.run()
 	return l, nil
 }
@@ -425,14 +436,11 @@ func (l *Log) Append(recs ...[]byte) (uint64, error) {
 	}
 	l.pending += len(recs)
 	l.appends += uint64(len(recs))
+	if len(recs) > 0 {
+		l.armFlush()
+	}
 	last := l.last
 	l.mu.Unlock()
-	if len(recs) > 0 {
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
-	}
 	return last, nil
 }
 
@@ -465,14 +473,30 @@ func (l *Log) waitFor(index uint64, synced bool) error {
 		case l.stopped:
 			return ErrClosed
 		}
-		l.cond.Wait()
+		l.leadOrWait()
 	}
 }
 
+// leadOrWait is how a goroutine waits for records to be written: when no
+// writer is active and records are pending, it writes them itself (one
+// batch, everything appended so far) rather than wake the committer and
+// sleep until it is done, which would cost two goroutine switches per
+// batch on the path of every durable reply. Otherwise it sleeps until the
+// writer's broadcast. Lock should be held.
+func (l *Log) leadOrWait() {
+	if l.writing || len(l.sizes) == 0 {
+		l.cond.Wait()
+		return
+	}
+	l.writing = true
+	l.writeBatch()
+	l.releaseWriter()
+}
+
 // Read returns a copy of the record at index, verifying its checksum. A
-// record appended but not yet written is waited for: Read returns once the
-// committer has handed it to the OS, without waiting for its fsync (so a
-// record may be read before Wait returns for it). It returns ErrNotFound for an index
+// record appended but not yet written is written first (by the caller
+// itself when nobody is writing), without waiting for its fsync, so a
+// record may be read before Wait returns for it. It returns ErrNotFound for an index
 // beyond LastIndex, before FirstIndex or covered by the snapshot (also when
 // a concurrent Compact drops it); a *CorruptError naming the segment file
 // and the index when the checksum does not match; an error wrapping
@@ -500,7 +524,7 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 			l.mu.Unlock()
 			return nil, ErrClosed
 		}
-		l.cond.Wait()
+		l.leadOrWait()
 	}
 	l.mu.Unlock()
 	l.readMu.Lock()

@@ -496,6 +496,17 @@ func TestWait(t *testing.T) {
 		}
 	})
 
+	t.Run("records nobody waits for are written and fsynced within the idle flush delay", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		if _, err := l.Append(rec(1), rec(2)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(wal.IdleFlushDelay + syncMargin)
+		if st := l.Stats(); st.Batches != 1 || st.Fsyncs != 1 {
+			t.Fatalf("stats %+v, want one batch and one fsync without a Wait", st)
+		}
+	})
+
 	t.Run("edge: Wait for 0, beyond the last index, after Close", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		if err := l.Wait(0); err != nil {

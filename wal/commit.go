@@ -84,9 +84,23 @@ func (l *Log) run() {
 	}
 }
 
+// eagerFlushDivisor: once MaxPending / eagerFlushDivisor records are
+// pending, Append wakes the committer at once instead of waiting for
+// idleFlushDelay, so that appenders that do not wait (a timer expiring many
+// jobs, a long pipeline) keep draining to disk and do not reach MaxPending.
+const eagerFlushDivisor = 4
+
 // armFlush makes sure the committer writes the records just appended even
-// if nobody waits for them. Lock should be held.
+// if nobody waits for them: within idleFlushDelay, or at once when many
+// are pending. Lock should be held.
 func (l *Log) armFlush() {
+	if l.pending >= l.opts.MaxPending/eagerFlushDivisor {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
 	if !l.flushArmed {
 		l.flushArmed = true
 		l.flushTimer.Reset(idleFlushDelay)

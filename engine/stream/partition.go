@@ -288,8 +288,9 @@ func (p *partition) message(pi int, offset int64, index uint64) (Message, error)
 	if len(rec) == 0 || rec[0] != opMessage {
 		return Message{}, fmt.Errorf("%w: wal index %d holds no message", errCorruptRecord, index)
 	}
+	// rec is Read's own copy: the message keeps slices of it.
 	d := decoder{buf: rec[1:]}
-	m := Message{Partition: pi, Offset: d.int(), Time: time.UnixMilli(d.int()), Key: d.bytes(), Value: d.bytes()}
+	m := Message{Partition: pi, Offset: d.int(), Time: time.UnixMilli(d.int()), Key: d.view(), Value: d.view()}
 	switch {
 	case d.err != nil:
 		return Message{}, fmt.Errorf("%w: wal index %d", d.err, index)

@@ -73,6 +73,23 @@ func (d *decoder) bytes() []byte {
 	return p
 }
 
+// view is bytes without the copy, for a buffer the caller owns and keeps
+// unchanged for as long as the result lives. Like bytes, it returns nil
+// for an empty field.
+func (d *decoder) view() []byte {
+	n := d.int()
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	if n < 0 || n > int64(len(d.buf)) {
+		d.err = errCorruptRecord
+		return nil
+	}
+	p := d.buf[:n:n]
+	d.buf = d.buf[n:]
+	return p
+}
+
 func (d *decoder) string() string { return string(d.bytes()) }
 
 // settingsRecord encodes s as an opSettings record.

@@ -966,6 +966,37 @@ func TestRead(t *testing.T) {
 		}
 	})
 
+	t.Run("ReadRange returns a range across segments in one call, pending records included", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = 4 << 10
+		l := open(t, t.TempDir(), o)
+		rs := make([][]byte, 0, 300)
+		for i := 1; i <= cap(rs); i++ {
+			rs = append(rs, big(i))
+		}
+		if _, err := l.Append(rs...); err != nil {
+			t.Fatal(err)
+		}
+		const from, n = 7, 250
+		got, err := l.ReadRange(from, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("ReadRange(%d, %d) returned %d records", from, n, len(got))
+		}
+		for i, g := range got {
+			if !bytes.Equal(g, rs[from-1+i]) {
+				t.Fatalf("record %d = %q, want %q", from+i, g, rs[from-1+i])
+			}
+		}
+		// The records share one buffer: growing one must not overwrite the next.
+		_ = append(got[0], 'X')
+		if !bytes.Equal(got[1], rs[from]) {
+			t.Fatalf("appending to record %d changed record %d", from, from+1)
+		}
+	})
+
 	t.Run("Read returns a copy the caller may modify", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		appendWait(t, l, rec(1))
@@ -987,6 +1018,12 @@ func TestRead(t *testing.T) {
 		appendWait(t, l, rec(1), rec(2))
 		if _, err := l.Read(3); !errors.Is(err, wal.ErrNotFound) {
 			t.Fatalf("Read(3) past the end: %v", err)
+		}
+		if _, err := l.ReadRange(2, 2); !errors.Is(err, wal.ErrNotFound) {
+			t.Fatalf("ReadRange(2, 2) past the end: %v", err)
+		}
+		if _, err := l.ReadRange(1, 0); err == nil {
+			t.Fatal("ReadRange of 0 records succeeded")
 		}
 		if err := l.Compact(nil, 1); err != nil {
 			t.Fatal(err)

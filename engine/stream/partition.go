@@ -266,29 +266,28 @@ func (s *stream) read(p *partition, pi int, offset int64, count int) ([]Message,
 		return nil, nil
 	}
 	end := min(len(p.msgs), i+count)
-	out := make([]Message, 0, end-i)
-	for j := i; j < end; j++ {
-		m, err := p.message(pi, p.first+int64(j), p.index+uint64(j))
-		if err != nil {
+	recs, err := p.log.ReadRange(p.index+uint64(i), end-i)
+	if err != nil {
+		s.b.lg.Error("stream: partition log unreadable", "stream", s.name, "partition", pi, "err", err)
+		return nil, ErrFailed
+	}
+	out := make([]Message, len(recs))
+	for j, rec := range recs {
+		if out[j], err = decodeMessage(rec, pi, p.first+int64(i+j), p.index+uint64(i+j)); err != nil {
 			s.b.lg.Error("stream: partition log unreadable", "stream", s.name, "partition", pi, "err", err)
 			return nil, ErrFailed
 		}
-		out = append(out, m)
 	}
 	return out, nil
 }
 
-// message reads the message at offset, whose record is at wal index index,
-// from the log of p.
-func (p *partition) message(pi int, offset int64, index uint64) (Message, error) {
-	rec, err := p.log.Read(index)
-	if err != nil {
-		return Message{}, err
-	}
+// decodeMessage decodes the message at offset of partition pi from rec,
+// its record at wal index index. rec is ReadRange's own copy: the message
+// keeps slices of it.
+func decodeMessage(rec []byte, pi int, offset int64, index uint64) (Message, error) {
 	if len(rec) == 0 || rec[0] != opMessage {
 		return Message{}, fmt.Errorf("%w: wal index %d holds no message", errCorruptRecord, index)
 	}
-	// rec is Read's own copy: the message keeps slices of it.
 	d := decoder{buf: rec[1:]}
 	m := Message{Partition: pi, Offset: d.int(), Time: time.UnixMilli(d.int()), Key: d.view(), Value: d.view()}
 	switch {

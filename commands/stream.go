@@ -639,8 +639,18 @@ func cmdXStreams(c *Client, _ [][]byte) {
 	}
 }
 
+// messageReplyOverhead bounds the bytes of a message's reply besides its
+// key and value: the map header, five field names, three integers and two
+// bulk headers.
+const messageReplyOverhead = 128
+
 // writeMessages writes messages as maps (flat arrays in RESP2).
 func writeMessages(c *Client, msgs []stream.Message) {
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Key) + len(m.Value) + messageReplyOverhead
+	}
+	c.w.Grow(size)
 	c.w.Array(len(msgs))
 	for _, m := range msgs {
 		c.w.Map(messageFields)

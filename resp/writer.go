@@ -7,6 +7,7 @@ package resp
 import (
 	"io"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/tidwall/redcon"
@@ -52,6 +53,10 @@ func (w *Writer) Flush() error {
 	}
 	return err
 }
+
+// Grow makes room for n more bytes of replies, so that a large reply whose
+// size is known is built in one allocation instead of doubling its way up.
+func (w *Writer) Grow(n int) { w.b = slices.Grow(w.b, n) }
 
 // Buffered reports the bytes of replies not yet flushed.
 func (w *Writer) Buffered() int { return len(w.b) }

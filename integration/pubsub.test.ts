@@ -120,6 +120,19 @@ class SdkInbox<T> {
   }
 }
 
+/** The first 'error' event of an emitter from now on; stop() removes the listener. */
+function firstError(emitter: {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
+}): { error: Promise<Error>; stop: () => void } {
+  let reported!: (err: Error) => void;
+  const error = new Promise<Error>((resolve) => {
+    reported = resolve;
+  });
+  emitter.on('error', reported);
+  return { error, stop: () => emitter.off('error', reported) };
+}
+
 const nexo = useNexo();
 
 /** The ids of the SDK subscriber connections, from CLIENT LIST. */
@@ -380,11 +393,7 @@ describe('PUBSUB', () => {
     it('a message that is not JSON is not delivered to a JSON handler but reported as an error event', async () => {
       const pubsub = nexo.sdk.pubsub;
       const inbox = new SdkInbox<unknown>();
-      let reported!: (err: Error) => void;
-      const error = new Promise<Error>((resolve) => {
-        reported = resolve;
-      });
-      pubsub.on('error', reported);
+      const { error, stop } = firstError(pubsub);
       try {
         await pubsub.subscribe('sdk-bad/+', inbox.handler);
         expect(await nexo.redis.publish('sdk-bad/text', 'not json {')).toBe(1);
@@ -395,18 +404,14 @@ describe('PUBSUB', () => {
         expect(await pubsub.publish('sdk-bad/text', 'valid')).toBe(1);
         expect(await inbox.waitFor(1)).toEqual([{ payload: 'valid', topic: 'sdk-bad/text' }]);
       } finally {
-        pubsub.off('error', reported);
+        stop();
       }
     });
 
     it('a HANDLER THAT THROWS is reported as an error event and the other handlers of the message still get it', async () => {
       const pubsub = nexo.sdk.pubsub;
       const inbox = new SdkInbox<unknown>();
-      let reported!: (err: Error) => void;
-      const error = new Promise<Error>((resolve) => {
-        reported = resolve;
-      });
-      pubsub.on('error', reported);
+      const { error, stop } = firstError(pubsub);
       try {
         const offThrowing = await pubsub.subscribe('sdk-throw/+', () => {
           throw new Error('handler bug');
@@ -418,7 +423,7 @@ describe('PUBSUB', () => {
         await offThrowing();
         await offInbox();
       } finally {
-        pubsub.off('error', reported);
+        stop();
       }
     });
 

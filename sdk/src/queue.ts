@@ -457,7 +457,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
 
   /** One QPOP for up to `count` jobs, preceded by CLIENT ID when the connection's id is unknown. */
   private async pop(count: number): Promise<unknown[]> {
-    if (this.connId === undefined) this.connId = text(await this.conn.call('CLIENT', 'ID'));
+    if (this.connId === undefined) {
+      this.connId = text(await this.conn.call('CLIENT', 'ID'));
+      // close() came while the id was on its way: it could not unblock a QPOP sent now.
+      if (this.closing) return [];
+    }
     const args: Arg[] = [this.queue, 'COUNT', count, 'BLOCK', this.running.size > 0 ? BUSY_BLOCK_MS : IDLE_BLOCK_MS];
     if (this.visibility !== undefined) args.push('VISIBILITY', this.visibility);
     this.popping = true;

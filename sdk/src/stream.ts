@@ -400,12 +400,13 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
         if (!ready) {
           await this.ensureGroup();
           ready = true;
-          if (this.closing) break;
         }
         if (rewind) {
           await this.rewind();
           rewind = false;
         }
+        // close() waits for this loop before it leaves the group: no XCONSUME may start after it began.
+        if (this.closing) break;
         const drops = this.drops;
         this.consuming = true;
         let reply: unknown[];

@@ -60,9 +60,10 @@ describe('CLIENT', () => {
       await expect(Nexo.connect('http://127.0.0.1:6379')).rejects.toThrow(/redis:\/\//);
     });
 
-    it('a server nobody listens on rejects connect() instead of retrying forever', async () => {
-      const stopped = useless();
-      await expect(Nexo.connect(stopped, { retryStrategy: () => null })).rejects.toThrow();
+    it('a server nobody listens on rejects connect() at once, saying what to check', async () => {
+      const err = (await rejectionOf(Nexo.connect(useless()))) as Error & { code?: string };
+      expect(err.code).toBe('ECONNREFUSED');
+      expect(err.message).toBe('cannot reach NEXO at 127.0.0.1:1 (ECONNREFUSED): is the server running (nexo, or make run), and is the URL right?');
     });
   });
 

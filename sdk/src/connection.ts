@@ -48,7 +48,7 @@ export class Connection {
         else reject(err);
       };
       const onReady = (): void => settle();
-      const onError = (err: Error): void => settle(toNexoError(err));
+      const onError = (err: Error): void => settle(connectError(err, this.redis.options));
       const onEnd = (): void => settle(new Error('the connection closed before it was ready'));
       this.redis.on('ready', onReady);
       this.redis.on('error', onError);
@@ -77,6 +77,18 @@ export class Connection {
     }
     await ended;
   }
+}
+
+/** Socket errors that mean nothing answers at the address. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT']);
+
+/** The error a failed connect rejects with: the server's (NOAUTH…) as a NexoError, an unreachable server with what to check. */
+function connectError(err: Error, options: RedisOptions): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === undefined || !UNREACHABLE_CODES.has(code)) return toNexoError(err);
+  const where = `${options.host ?? 'localhost'}:${options.port ?? ''}`;
+  const hint = `cannot reach NEXO at ${where} (${code}): is the server running (nexo, or make run), and is the URL right?`;
+  return Object.assign(new Error(hint, { cause: err }), { code });
 }
 
 /** Opens connections to one server with one set of options. */

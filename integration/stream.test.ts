@@ -900,6 +900,36 @@ describe('STREAM', () => {
       }
     });
 
+    it('a member that JOINS mid-stream takes half the partitions (REBALANCE); nothing is lost or handled twice', async () => {
+      const name = 'sdk:rebalance';
+      const stream = nexo.sdk.stream<number>(name);
+      await stream.create({ partitions: RACE_PARTITIONS });
+      const other = await nexo.connectSdk();
+      const handled: { member: string; message: SdkMessage<number> }[] = [];
+      const handler = (member: string) => (message: SdkMessage<number>) => {
+        handled.push({ member, message });
+      };
+      const half = RACE_MESSAGES / 2;
+      const first = stream.consume({ group: 'g', member: 'a' }, handler('a'));
+      let second: ReturnType<typeof stream.consume> | undefined;
+      try {
+        await Promise.all(Array.from({ length: half }, (_, p) => stream.append(p, { key: `k${p}` })));
+        await settle(async () => handled.length === half && (await stream.groupInfo('g')).partitions.every((p) => p.lag === 0));
+        second = other.stream<number>(name).consume({ group: 'g', member: 'b' }, handler('b'));
+        await settle(async () => {
+          const { members } = await stream.groupInfo('g');
+          return JSON.stringify(members.map((m) => [m.member, m.partitions])) === JSON.stringify([['a', [0, 1]], ['b', [2, 3]]]);
+        });
+        await Promise.all(Array.from({ length: half }, (_, i) => stream.append(half + i, { key: `k${half + i}` })));
+        await settle(async () => handled.length >= RACE_MESSAGES && (await stream.groupInfo('g')).partitions.every((p) => p.lag === 0));
+        expect(handled.map((h) => h.message.payload).sort((x, y) => x - y)).toEqual(Array.from({ length: RACE_MESSAGES }, (_, i) => i));
+        expect(handled.slice(0, half).every((h) => h.member === 'a')).toBe(true);
+        for (const { member, message } of handled.slice(half)) expect(member).toBe(message.partition < RACE_PARTITIONS / 2 ? 'a' : 'b');
+      } finally {
+        await Promise.all([first.close(), second?.close()]);
+      }
+    });
+
     it('a consumer whose connection is cut with CLIENT KILL RECONNECTS and keeps consuming', async () => {
       const stream = nexo.sdk.stream<string>('sdk:consume-kill');
       const seen = recorder<string>(2);

@@ -690,6 +690,38 @@ describe('QUEUE', () => {
       expect(Object.fromEntries(jobs.map((j) => [j.payload, j.attempt]))).toEqual({ held: 2, kept: 1 });
       client.disconnect();
     });
+    it('an SDK WORKER under load across a SIGKILL processes every job at least once and leaves none behind', async () => {
+      (await start()).disconnect();
+      const sdk = await nexo.connectSdk();
+      const queue = sdk.queue<number>('sdk:restart-load');
+      const seen = new Set<number>();
+      const quarter = deferred();
+      const all = deferred();
+      const worker = queue.process(
+        async (job) => {
+          seen.add(job.payload);
+          if (seen.size === RACE_JOBS / 4) quarter.resolve();
+          if (seen.size === RACE_JOBS) all.resolve();
+        },
+        { concurrency: RACE_CONCURRENCY },
+      );
+      // Acks lost with the killed server come back as NOTHELD: the jobs are delivered again.
+      worker.on('error', () => undefined);
+      try {
+        await queue.pushMany(Array.from({ length: RACE_JOBS }, (_, i) => i));
+        await quarter.promise;
+        await nexo.server.kill('SIGKILL');
+        (await start()).disconnect();
+        await all.promise;
+        await settle(async () => {
+          const counts = await queue.counts();
+          return counts.ready + counts.delayed + counts.inflight + counts.dead === 0;
+        });
+      } finally {
+        await worker.close();
+      }
+    });
+
     it('an SDK WORKER keeps processing across a server SIGKILL and restart, without the user doing anything', async () => {
       (await start()).disconnect();
       const sdk = await nexo.connectSdk();

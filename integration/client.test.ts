@@ -4,12 +4,10 @@
 import { Nexo, NexoError } from '@nexo/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useNexo } from './nexo.js';
-import { settle } from './helpers.js';
+import { SDK_IDLE_BLOCK_MS, settle } from './helpers.js';
 
 /** The password of the server with authentication. */
 const PASSWORD = 's3cret';
-/** The SDK's IDLE_BLOCK_MS: how long an idle worker's QPOP waits unless close() unblocks it. */
-const SDK_IDLE_BLOCK_MS = 5_000;
 /** The environment variable Nexo.connect reads when it gets no URL. */
 const URL_ENV = 'NEXO_URL';
 

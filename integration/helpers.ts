@@ -8,6 +8,8 @@ import { expect } from 'vitest';
 export const SETTLE_TIMEOUT_MS = 5_000;
 /** Pause between checks of such a state. */
 export const POLL_MS = 5;
+/** The SDK's IDLE_BLOCK_MS: how long an idle worker's QPOP waits unless close() unblocks it. */
+export const SDK_IDLE_BLOCK_MS = 5_000;
 
 /** Turns a flat [k1, v1, k2, v2, ...] reply (or a RESP3 map) into an object. */
 export function toObject(reply: unknown): Record<string, unknown> {

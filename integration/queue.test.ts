@@ -6,7 +6,7 @@ import { NexoError, type Job as SdkJob, type Worker } from '@nexo/sdk';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNexo, useRestartableNexo } from './nexo.js';
-import { deferred, errorOf, killByName, settle, toObject } from './helpers.js';
+import { deferred, errorOf, killByName, SDK_IDLE_BLOCK_MS, settle, toObject } from './helpers.js';
 
 /** A BLOCK timeout a test waits out. */
 const SHORT_BLOCK_MS = 100;
@@ -47,8 +47,6 @@ function collect<A extends unknown[]>(
   });
 }
 
-/** The SDK's IDLE_BLOCK_MS: how long an idle worker's QPOP waits unless close() unblocks it. */
-const SDK_IDLE_BLOCK_MS = 5_000;
 /** A visibility timeout short enough for a test to outlive it a few times. */
 const SHORT_VISIBILITY_MS = 200;
 /** How many visibility timeouts the long job of the AUTO EXTEND test lasts. */

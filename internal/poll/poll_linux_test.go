@@ -1,0 +1,116 @@
+//go:build linux
+
+package poll
+
+import (
+	"slices"
+	"syscall"
+	"testing"
+)
+
+// socketPair returns two connected, non-blocking sockets, closed when the
+// test ends.
+func socketPair(t *testing.T) (a, b int) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Close(fds[0])
+		syscall.Close(fds[1])
+	})
+	return fds[0], fds[1]
+}
+
+func newPoller(t *testing.T) *Poller {
+	t.Helper()
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestPoller(t *testing.T) {
+	t.Run("reports a readable socket until it is drained", func(t *testing.T) {
+		p := newPoller(t)
+		a, b := socketPair(t)
+		if err := p.Add(a); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Write(b, []byte("x"))
+		for range 2 {
+			ready, woken, err := p.Wait(nil)
+			if err != nil || woken || !slices.Equal(ready, []int{a}) {
+				t.Fatalf("Wait = %v, %v, %v; want [%d]", ready, woken, err, a)
+			}
+		}
+		var buf [1]byte
+		syscall.Read(a, buf[:])
+		p.Wake()
+		if ready, woken, err := p.Wait(nil); err != nil || !woken || len(ready) != 0 {
+			t.Fatalf("Wait after draining = %v, %v, %v; want only the wake", ready, woken, err)
+		}
+	})
+
+	t.Run("reports the peer's close as readable", func(t *testing.T) {
+		p := newPoller(t)
+		a, b := socketPair(t)
+		if err := p.Add(a); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Shutdown(b, syscall.SHUT_WR)
+		if ready, _, err := p.Wait(nil); err != nil || !slices.Equal(ready, []int{a}) {
+			t.Fatalf("Wait = %v, %v; want [%d]", ready, err, a)
+		}
+	})
+
+	t.Run("many wakes collapse into one", func(t *testing.T) {
+		p := newPoller(t)
+		for range 3 * wakeBufferSize {
+			p.Wake()
+		}
+		if _, woken, err := p.Wait(nil); err != nil || !woken {
+			t.Fatalf("Wait = %v, %v; want woken", woken, err)
+		}
+		a, b := socketPair(t)
+		if err := p.Add(a); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Write(b, []byte("x"))
+		if ready, woken, err := p.Wait(nil); err != nil || woken || !slices.Equal(ready, []int{a}) {
+			t.Fatalf("Wait after the wakes = %v, %v, %v; want [%d] alone", ready, woken, err, a)
+		}
+	})
+
+	t.Run("a removed socket is not reported", func(t *testing.T) {
+		p := newPoller(t)
+		a, b := socketPair(t)
+		if err := p.Add(a); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Remove(a); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Write(b, []byte("x"))
+		p.Wake()
+		if ready, _, err := p.Wait(nil); err != nil || len(ready) != 0 {
+			t.Fatalf("Wait = %v, %v; want nothing but the wake", ready, err)
+		}
+	})
+
+	t.Run("Wake from another goroutine ends a Wait", func(t *testing.T) {
+		p := newPoller(t)
+		done := make(chan bool)
+		go func() {
+			_, woken, _ := p.Wait(nil)
+			done <- woken
+		}()
+		p.Wake()
+		if !<-done {
+			t.Fatal("Wait returned without the wake")
+		}
+	})
+}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,9 @@ type Client struct {
 	srv     *Server
 	id      int64
 	nc      *resp.Conn
+	fc      *fdConn    // nc's socket when an event loop accepted it; nil otherwise
+	loop    *eventLoop // the event loop serving the connection; nil on its own goroutine
+	redo    bool       // the command just handed off runs again on the connection's goroutine
 	rd      *resp.Reader
 	w       *resp.Writer
 	authed  bool
@@ -32,6 +36,7 @@ type Client struct {
 	addr       string
 	localAddr  string
 	lastActive atomic.Int64 // unix seconds of the server's coarse clock
+	activeAt   atomic.Int64 // the last command's start (or the connect), as time since the server started
 	lastCmd    atomic.Pointer[Command]
 	proto      atomic.Int32 // mirrors the writer's version for other goroutines
 
@@ -62,6 +67,14 @@ func (c *Client) onClose(name string, fn func()) {
 		}
 	}
 	c.closeHooks = append(c.closeHooks, closeHook{name: name, fn: fn})
+}
+
+// socket is the connection's net.Conn, for vectored writes.
+func (c *Client) socket() net.Conn {
+	if c.fc != nil {
+		return c.fc.socket()
+	}
+	return c.nc.Conn
 }
 
 // replyError writes an error reply and counts it against the current command.

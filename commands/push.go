@@ -235,6 +235,8 @@ func (c *Client) startOutbox() *outbox {
 	if o := c.ps.out; o != nil {
 		return o
 	}
+	// The writer shares the socket: the connection cannot stay on a loop.
+	c.leaveLoop()
 	o := &outbox{c: c, limit: c.srv.cfg.PubSubLimit, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.ps.out = o
 	c.ps.shared.Store(o)
@@ -453,7 +455,7 @@ func (o *outbox) run() {
 				o.bufs = append(o.bufs, ch.b)
 			}
 			bufs := o.bufs // WriteTo consumes its receiver
-			n, err := bufs.WriteTo(o.c.nc.Conn)
+			n, err := bufs.WriteTo(o.c.socket())
 			o.c.nc.BytesOut.Add(n)
 			for i, ch := range chunks {
 				putChunk(ch)

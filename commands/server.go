@@ -41,9 +41,12 @@ type Param struct {
 
 // Config is what the command layer needs from the rest of the process.
 type Config struct {
-	Addr        string // host:port to listen on; port 0 picks a free port
-	Password    string // empty: no authentication
-	MaxClients  int
+	Addr       string // host:port to listen on; port 0 picks a free port
+	Password   string // empty: no authentication
+	MaxClients int
+	// Loops is how many event loops serve connections (see eventLoop);
+	// 0, or a platform without a poller: a goroutine per connection.
+	Loops       int
 	IdleTimeout time.Duration // 0: never close idle clients
 	Limits      resp.Limits
 	Version     string
@@ -77,8 +80,10 @@ type Server struct {
 	stop     chan struct{}
 	cronDone chan struct{}
 
-	stats   serverStats
-	blocked atomic.Int64 // clients waiting inside a blocking command
+	stats    serverStats
+	blocked  atomic.Int64 // clients waiting inside a blocking command
+	loops    []*eventLoop
+	nextLoop int // the loop the next connection goes to (accept goroutine only)
 }
 
 type serverStats struct {
@@ -108,8 +113,15 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxClients <= 0 {
 		return nil, fmt.Errorf("commands: maxclients must be positive, got %d", cfg.MaxClients)
 	}
+	loops, err := newLoops(cfg.Loops)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		for _, l := range loops {
+			l.poller.Close()
+		}
 		return nil, err
 	}
 	s := &Server{
@@ -122,6 +134,11 @@ func NewServer(cfg Config) (*Server, error) {
 		clients:  make(map[int64]*Client),
 		stop:     make(chan struct{}),
 		cronDone: make(chan struct{}),
+		loops:    loops,
+	}
+	for _, l := range loops {
+		l.srv = s
+		go l.run()
 	}
 	s.clock.Store(s.started.Unix())
 	s.stats.lastSample = s.started
@@ -156,8 +173,13 @@ func (s *Server) Serve() error {
 			time.Sleep(acceptRetryDelay)
 			continue
 		}
-		if c := s.admit(resp.NewConn(nc)); c != nil {
-			go s.serveClient(c)
+		if len(s.loops) > 0 {
+			s.attach(s.loops[s.nextLoop], nc)
+			s.nextLoop = (s.nextLoop + 1) % len(s.loops)
+			continue
+		}
+		if c := s.admit(resp.NewConn(nc), nil, nil); c != nil {
+			go s.serveClient(c, nil)
 		}
 	}
 }
@@ -191,14 +213,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		err = ctx.Err()
 	}
+	for _, l := range s.loops {
+		l.stop()
+	}
 	close(s.stop)
 	<-s.cronDone
 	return err
 }
 
 // admit registers a new connection, or refuses it when the server is full
-// or shutting down.
-func (s *Server) admit(nc *resp.Conn) *Client {
+// or shutting down. fc and l are the socket and the loop of a connection an
+// event loop serves (nil otherwise).
+func (s *Server) admit(nc *resp.Conn, fc *fdConn, l *eventLoop) *Client {
 	s.mu.Lock()
 	if s.draining || len(s.clients) >= s.cfg.MaxClients {
 		s.mu.Unlock()
@@ -212,6 +238,8 @@ func (s *Server) admit(nc *resp.Conn) *Client {
 		srv:       s,
 		id:        s.nextID.Add(1),
 		nc:        nc,
+		fc:        fc,
+		loop:      l,
 		rd:        resp.NewReader(nc, s.cfg.Limits),
 		authed:    s.cfg.Password == "",
 		created:   time.Now(),
@@ -221,6 +249,7 @@ func (s *Server) admit(nc *resp.Conn) *Client {
 	c.w = resp.NewWriter(replySink{c})
 	c.proto.Store(resp.RESP2)
 	c.lastActive.Store(s.clock.Load())
+	c.activeAt.Store(int64(time.Since(s.started)))
 	c.rd.SetAuthenticated(c.authed)
 	s.clients[c.id] = c
 	s.conns.Add(1)
@@ -229,10 +258,16 @@ func (s *Server) admit(nc *resp.Conn) *Client {
 	return c
 }
 
-// serveClient runs one connection: it reads a whole pipeline, runs every
-// command of it, and flushes the replies once.
-func (s *Server) serveClient(c *Client) {
-	err := s.runGuarded(c)
+// serveClient runs one connection on its own goroutine: it reads a whole
+// pipeline, runs every command of it, and flushes the replies once. rest
+// is what is left of the pipeline of a connection handed off by its event
+// loop.
+func (s *Server) serveClient(c *Client, rest [][][]byte) {
+	s.release(c, s.runGuarded(c, rest))
+}
+
+// release cleans up after a connection that ended with err.
+func (s *Server) release(c *Client, err error) {
 	c.endPubSub()
 	c.nc.Close()
 	for _, h := range c.closeHooks {
@@ -262,39 +297,55 @@ func (s *Server) serveClient(c *Client) {
 // runGuarded runs the connection and turns a panic in a command into the
 // end of that connection alone: the bug is logged with its stack, the
 // client gets an error, and every other client keeps being served.
-func (s *Server) runGuarded(c *Client) (err error) {
+func (s *Server) runGuarded(c *Client, rest [][][]byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("command panicked", "id", c.id, "addr", c.addr, "panic", r, "stack", string(debug.Stack()))
-			c.w.Error(errInternal)
-			if c.awaitDurable() == nil {
-				c.w.Flush()
-			}
+			s.panicked(c, r, debug.Stack())
 			err = errPanic
 		}
 	}()
-	return s.runPipelines(c)
+	if c.fc != nil {
+		if err := c.fc.flushUnsent(); err != nil {
+			return err
+		}
+	}
+	return s.runPipelines(c, rest)
+}
+
+// panicked logs a panic of a command of c, with its stack, and answers it
+// an error.
+func (s *Server) panicked(c *Client, r any, stack []byte) {
+	s.log.Error("command panicked", "id", c.id, "addr", c.addr, "panic", r, "stack", string(stack))
+	c.w.Error(errInternal)
+	if c.awaitDurable() == nil {
+		c.w.Flush()
+	}
 }
 
 var errPanic = errors.New("command panicked")
 
-func (s *Server) runPipelines(c *Client) error {
+// runPipelines runs the connection's pipelines, starting with batch, the
+// rest of a pipeline begun on an event loop (nil: none).
+func (s *Server) runPipelines(c *Client, batch [][][]byte) error {
 	for {
 		switch {
+		case batch != nil:
 		case s.cfg.IdleTimeout > 0 && c.subscribed():
 			// Subscribers are never idle, as in Redis.
 			c.clearReadDeadline()
 		case s.cfg.IdleTimeout > 0:
 			c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		}
-		batch, err := c.rd.ReadBatch()
-		if err != nil {
-			var perr *resp.ProtocolError
-			if errors.As(err, &perr) {
-				c.w.Error("ERR " + perr.Error())
-				c.w.Flush()
+		if batch == nil {
+			var err error
+			if batch, err = c.rd.ReadBatch(); err != nil {
+				var perr *resp.ProtocolError
+				if errors.As(err, &perr) {
+					c.w.Error("ERR " + perr.Error())
+					c.w.Flush()
+				}
+				return err
 			}
-			return err
 		}
 		for _, args := range batch {
 			s.handle(c, args)
@@ -319,6 +370,7 @@ func (s *Server) runPipelines(c *Client) error {
 		if err := c.w.Flush(); err != nil {
 			return err
 		}
+		batch = nil
 		// Hot path: yield before the next read. The peer needs a moment to
 		// answer the reply just sent; letting other connections run first
 		// makes that read find data more often instead of parking the
@@ -346,6 +398,10 @@ func (s *Server) handle(c *Client, args [][]byte) {
 			cmd = sub
 		}
 	}
+	if cmd.Flags&Blocking != 0 && c.handOffForWait() {
+		// It runs again on the connection's own goroutine.
+		return
+	}
 	c.lastCmd.Store(cmd)
 	c.lastActive.Store(s.clock.Load())
 	s.stats.commands.Add(1)
@@ -354,6 +410,7 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	// the server started, one clock read on each side (time.Now would read
 	// the wall clock too).
 	begin := time.Since(s.started)
+	c.activeAt.Store(int64(begin))
 	switch {
 	case !cmd.arityOK(len(args)):
 		c.replyError("ERR wrong number of arguments for '" + cmd.Name + "' command")
@@ -386,6 +443,7 @@ func (s *Server) cron() {
 			return
 		case now := <-t.C:
 			s.clock.Store(now.Unix())
+			s.closeIdleOnLoops()
 			st := &s.stats
 			total := st.commands.Load()
 			elapsed := now.Sub(st.lastSample)
@@ -399,6 +457,22 @@ func (s *Server) cron() {
 				st.opsPerSec.Store(sum / opsSamples)
 			}
 			st.lastCommands, st.lastSample = total, now
+		}
+	}
+}
+
+// closeIdleOnLoops closes the event-loop connections idle for longer than
+// the idle timeout (a connection on its own goroutine has a read deadline
+// instead). Subscribed connections are never on a loop.
+func (s *Server) closeIdleOnLoops() {
+	if s.cfg.IdleTimeout <= 0 || len(s.loops) == 0 {
+		return
+	}
+	now := time.Since(s.started)
+	for _, c := range s.clientsSnapshot() {
+		if c.fc != nil && now-time.Duration(c.activeAt.Load()) > s.cfg.IdleTimeout && c.fc.onLoop() {
+			s.log.Debug("closing idle client", "id", c.id, "addr", c.addr)
+			c.fc.Close()
 		}
 	}
 }

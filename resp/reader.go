@@ -94,6 +94,10 @@ func (rd *Reader) SetAuthenticated(v bool) { rd.authed = v }
 // Buffered reports how many bytes are read but not yet consumed.
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
 
+// Failed reports whether the next ReadBatch returns a framing error found
+// behind the commands it last returned, without reading.
+func (rd *Reader) Failed() bool { return rd.pending != nil }
+
 // Cap reports the size of the read buffer.
 func (rd *Reader) Cap() int { return len(rd.buf) }
 

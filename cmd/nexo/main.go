@@ -97,6 +97,7 @@ func serve(cfg *config, log *slog.Logger) error {
 		Addr:        net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)),
 		Password:    cfg.Password,
 		MaxClients:  cfg.MaxClients,
+		Loops:       runtime.GOMAXPROCS(0),
 		IdleTimeout: time.Duration(cfg.Timeout) * time.Second,
 		Limits: resp.Limits{
 			MaxBulkLen:      cfg.MaxBulkLen,

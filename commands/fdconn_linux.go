@@ -1,0 +1,248 @@
+//go:build linux
+
+package commands
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// errWouldBlock is a read of an event-loop connection that found no input:
+// the command in progress continues when the poller reports more.
+var errWouldBlock = errors.New("no input ready")
+
+// fdConn is a connection served by an event loop: reads and writes are
+// non-blocking system calls on its socket, made by the loop's goroutine
+// only. A connection that has to wait (a blocking command, a subscription,
+// a peer that does not read its replies) moves to a goroutine of its own
+// for the rest of its life (handOff): from then on fdConn forwards to a
+// net.Conn on the same socket, which waits in the runtime's poller.
+type fdConn struct {
+	local, remote net.Addr
+
+	mu     sync.Mutex
+	fd     int      // the socket while the loop serves it; -1 once closed or handed off
+	netc   net.Conn // the socket once handed off; nil before
+	unsent []byte   // replies a full socket buffer refused, sent first once handed off
+	// readDeadline is the last deadline set while the loop served the
+	// connection, applied when it is handed off.
+	readDeadline time.Time
+}
+
+// detach takes the socket of an accepted connection out of the runtime's
+// poller, so that only an event loop watches it: the socket is duplicated
+// and the original closed (which closes nothing while the duplicate lives).
+func detach(nc net.Conn) (*fdConn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("connection has no socket")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	var dupErr error
+	if err := rc.Control(func(s uintptr) {
+		var r uintptr
+		var errno syscall.Errno
+		r, _, errno = syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			dupErr = errno
+			return
+		}
+		fd = int(r)
+	}); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, dupErr
+	}
+	fc := &fdConn{fd: fd, local: nc.LocalAddr(), remote: nc.RemoteAddr()}
+	nc.Close()
+	return fc, nil
+}
+
+// Read reads what the socket holds without waiting: errWouldBlock when it
+// holds nothing yet. Loop goroutine only, until handed off.
+func (fc *fdConn) Read(p []byte) (int, error) {
+	if fc.netc != nil {
+		return fc.netc.Read(p)
+	}
+	for {
+		n, err := syscall.Read(fc.fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, errWouldBlock
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// Write sends p. On the loop, what the socket buffer cannot take is kept
+// and the connection is handed off: its goroutine sends the rest, waiting
+// for the peer to read, while the loop serves the others.
+func (fc *fdConn) Write(p []byte) (int, error) {
+	if fc.netc != nil {
+		if err := fc.flushUnsent(); err != nil {
+			return 0, err
+		}
+		return fc.netc.Write(p)
+	}
+	sent := 0
+	for sent < len(p) {
+		n, err := syscall.Write(fc.fd, p[sent:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			fc.unsent = append(fc.unsent[:0], p[sent:]...)
+			return len(p), nil
+		case err != nil:
+			return sent, err
+		}
+		sent += n
+	}
+	return sent, nil
+}
+
+// flushUnsent sends the replies the loop could not.
+func (fc *fdConn) flushUnsent() error {
+	if len(fc.unsent) == 0 {
+		return nil
+	}
+	_, err := fc.netc.Write(fc.unsent)
+	fc.unsent = nil
+	return err
+}
+
+// onLoop reports whether an event loop still serves the connection. Safe
+// from any goroutine.
+func (fc *fdConn) onLoop() bool {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.fd >= 0 && fc.netc == nil
+}
+
+// blockedWrite reports whether the socket refused replies on the loop.
+func (fc *fdConn) blockedWrite() bool { return len(fc.unsent) > 0 }
+
+// handOff moves the socket from the loop to a net.Conn that waits in the
+// runtime's poller; poller is the loop's, which stops watching it. Loop
+// goroutine only.
+func (fc *fdConn) handOff(unwatch func(fd int) error) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.fd < 0 {
+		return net.ErrClosed
+	}
+	unwatch(fc.fd)
+	f := os.NewFile(uintptr(fc.fd), "")
+	netc, err := net.FileConn(f)
+	f.Close()
+	fc.fd = -1
+	if err != nil {
+		return err
+	}
+	if !fc.readDeadline.IsZero() {
+		netc.SetReadDeadline(fc.readDeadline)
+	}
+	fc.netc = netc
+	return nil
+}
+
+// closeOnLoop closes the socket the loop serves. Loop goroutine only.
+func (fc *fdConn) closeOnLoop(unwatch func(fd int) error) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.fd >= 0 {
+		unwatch(fc.fd)
+		syscall.Close(fc.fd)
+		fc.fd = -1
+	}
+}
+
+// Close ends the connection from any goroutine. On the loop it shuts the
+// socket down, which the loop sees as the end of input and closes it: the
+// descriptor itself belongs to the loop.
+func (fc *fdConn) Close() error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	switch {
+	case fc.netc != nil:
+		return fc.netc.Close()
+	case fc.fd >= 0:
+		return syscall.Shutdown(fc.fd, syscall.SHUT_RDWR)
+	}
+	return nil
+}
+
+// SetReadDeadline: on the loop, a deadline already past ends the input
+// (the loop then closes the connection once its pipeline is answered, as a
+// goroutine does); any deadline is applied when the connection is handed
+// off.
+func (fc *fdConn) SetReadDeadline(t time.Time) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	switch {
+	case fc.netc != nil:
+		return fc.netc.SetReadDeadline(t)
+	case fc.fd < 0:
+		return nil
+	}
+	fc.readDeadline = t
+	if !t.IsZero() && !t.After(time.Now()) {
+		return syscall.Shutdown(fc.fd, syscall.SHUT_RD)
+	}
+	return nil
+}
+
+// SetWriteDeadline applies to a handed-off connection only: the loop never
+// waits for a write.
+func (fc *fdConn) SetWriteDeadline(t time.Time) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.netc != nil {
+		return fc.netc.SetWriteDeadline(t)
+	}
+	return nil
+}
+
+// SetDeadline sets both deadlines.
+func (fc *fdConn) SetDeadline(t time.Time) error {
+	if err := fc.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return fc.SetWriteDeadline(t)
+}
+
+func (fc *fdConn) LocalAddr() net.Addr  { return fc.local }
+func (fc *fdConn) RemoteAddr() net.Addr { return fc.remote }
+
+// SyscallConn gives the socket of a handed-off connection (the disconnect
+// watcher of blocking commands peeks at it).
+func (fc *fdConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := fc.netc.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("connection is served by an event loop")
+}
+
+// socket is the net.Conn that writes go to, for vectored writes.
+func (fc *fdConn) socket() net.Conn {
+	if fc.netc != nil {
+		return fc.netc
+	}
+	return fc
+}

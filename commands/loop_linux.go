@@ -1,0 +1,278 @@
+//go:build linux
+
+package commands
+
+import (
+	"errors"
+	"net"
+	"runtime/debug"
+	"sync"
+
+	"nexo/internal/poll"
+	"nexo/resp"
+)
+
+// An event loop serves many connections on one goroutine, as Redis's does:
+// it waits for the sockets that have input, runs the pipeline each one
+// sent, waits once for the durable records all of those pipelines wrote,
+// and only then sends their replies, one write per connection. Compared
+// with a goroutine per connection, a request costs no scheduler wake-up and
+// no extra read that finds nothing, and one poller wake-up answers many
+// sockets. The server runs one loop per thread (--threads); a connection
+// stays on the loop it was given.
+//
+// A connection whose command has to wait (a blocking command, a
+// subscription, a peer that leaves its replies unread) is handed off to a
+// goroutine of its own for the rest of its life, so that it never holds up
+// the loop's other connections.
+type eventLoop struct {
+	srv    *Server
+	poller *poll.Poller
+	done   chan struct{} // closed when run returns
+
+	// Loop goroutine only.
+	conns  map[int]*Client // by socket descriptor
+	ready  []int           // descriptors the last Wait reported
+	served []*Client       // connections whose pipeline ran in this iteration
+
+	mu       sync.Mutex
+	incoming []*Client // accepted, not yet watched
+	stopping bool
+}
+
+// newLoops creates n event loops, or none where the platform has no poller.
+func newLoops(n int) ([]*eventLoop, error) {
+	loops := make([]*eventLoop, 0, n)
+	for range n {
+		p, err := poll.New()
+		if err != nil {
+			for _, l := range loops {
+				l.poller.Close()
+			}
+			if errors.Is(err, poll.ErrUnsupported) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		loops = append(loops, &eventLoop{poller: p, done: make(chan struct{}), conns: make(map[int]*Client)})
+	}
+	return loops, nil
+}
+
+// attach admits an accepted connection to loop l.
+func (s *Server) attach(l *eventLoop, nc net.Conn) {
+	fc, err := detach(nc)
+	if err != nil {
+		s.log.Warn("accepted connection dropped", "err", err)
+		nc.Close()
+		return
+	}
+	c := s.admit(resp.NewConn(fc), fc, l)
+	if c == nil {
+		fc.closeOnLoop(func(int) error { return nil })
+		return
+	}
+	l.mu.Lock()
+	l.incoming = append(l.incoming, c)
+	l.mu.Unlock()
+	l.poller.Wake()
+}
+
+// run is the loop's goroutine.
+func (l *eventLoop) run() {
+	defer close(l.done)
+	for {
+		ready, woken, err := l.poller.Wait(l.ready)
+		l.ready = ready
+		if err != nil {
+			l.srv.log.Error("event loop failed: closing its connections", "err", err)
+			l.closeAll()
+			return
+		}
+		if woken && l.watchIncoming() {
+			l.closeAll()
+			return
+		}
+		for _, fd := range l.ready {
+			if c := l.conns[fd]; c != nil {
+				l.guard(c, l.serve)
+			}
+		}
+		for _, c := range l.served {
+			c.wakeTouched()
+		}
+		for _, c := range l.served {
+			if c.loop == l {
+				l.guard(c, l.answer)
+			}
+		}
+		clear(l.served)
+		l.served = l.served[:0]
+	}
+}
+
+// watchIncoming starts watching the connections accepted since the last
+// iteration. It reports whether the loop is stopping.
+func (l *eventLoop) watchIncoming() bool {
+	l.mu.Lock()
+	incoming, stopping := l.incoming, l.stopping
+	l.incoming = nil
+	l.mu.Unlock()
+	for _, c := range incoming {
+		fd := c.fc.fd
+		if err := l.poller.Add(fd); err != nil {
+			l.srv.log.Warn("closing client the event loop cannot watch", "id", c.id, "addr", c.addr, "err", err)
+			c.fc.closeOnLoop(func(int) error { return nil })
+			c.loop = nil
+			l.srv.release(c, err)
+			continue
+		}
+		l.conns[fd] = c
+	}
+	return stopping
+}
+
+// guard runs fn for c and turns a panic into the end of c alone, as
+// runGuarded does for a connection's goroutine.
+func (l *eventLoop) guard(c *Client, fn func(*Client)) {
+	defer func() {
+		if r := recover(); r != nil {
+			if c.loop != l {
+				// Handed off by the command that panicked: its goroutine
+				// is not started yet and takes over the reply, which may
+				// have to wait for the peer.
+				stack := debug.Stack()
+				go func() {
+					l.srv.panicked(c, r, stack)
+					l.srv.release(c, errPanic)
+				}()
+				return
+			}
+			l.srv.panicked(c, r, debug.Stack())
+			l.close(c, errPanic)
+		}
+	}()
+	fn(c)
+}
+
+// serve reads what c sent and runs every complete command of it. The
+// replies stay buffered for answer.
+func (l *eventLoop) serve(c *Client) {
+	batch, err := c.rd.ReadBatch()
+	switch {
+	case errors.Is(err, errWouldBlock):
+		return
+	case err != nil:
+		var perr *resp.ProtocolError
+		if errors.As(err, &perr) {
+			c.w.Error("ERR " + perr.Error())
+			c.w.Flush()
+		}
+		c.wakeTouched()
+		l.close(c, err)
+		return
+	}
+	for i, args := range batch {
+		l.srv.handle(c, args)
+		if c.loop != l {
+			// Handed off: its goroutine runs the rest of the pipeline,
+			// from the command that could not run on the loop.
+			rest := batch[i+1:]
+			if c.redo {
+				rest, c.redo = batch[i:], false
+			}
+			go l.srv.serveClient(c, rest)
+			return
+		}
+		if c.closing {
+			break
+		}
+	}
+	l.served = append(l.served, c)
+}
+
+// answer sends c's replies once the records they acknowledge are durable
+// (a wait the connections served in one iteration share: the first one
+// writes and fsyncs the records of all).
+func (l *eventLoop) answer(c *Client) {
+	err := c.awaitDurable()
+	if err == nil {
+		err = c.w.Flush()
+	}
+	switch {
+	case err != nil || c.closing:
+		l.close(c, err)
+	case c.fc.blockedWrite():
+		l.handOff(c)
+		go l.srv.serveClient(c, nil)
+	case c.rd.Failed():
+		// The pipeline ended in a framing error: its answer comes after
+		// the replies just sent, and the connection closes.
+		l.serve(c)
+	}
+}
+
+// handOff moves c off the loop to a goroutine of its own (see eventLoop).
+// The caller starts the goroutine once c's pipeline is done on the loop.
+func (l *eventLoop) handOff(c *Client) {
+	fd := c.fc.fd
+	if err := c.fc.handOff(l.poller.Remove); err != nil {
+		l.srv.log.Warn("client could not leave its event loop", "id", c.id, "addr", c.addr, "err", err)
+	}
+	delete(l.conns, fd)
+	c.loop = nil
+}
+
+// close ends c.
+func (l *eventLoop) close(c *Client, err error) {
+	delete(l.conns, c.fc.fd)
+	c.fc.closeOnLoop(l.poller.Remove)
+	c.loop = nil
+	l.srv.release(c, err)
+}
+
+// closeAll ends every connection of the stopping loop.
+func (l *eventLoop) closeAll() {
+	for _, c := range l.conns {
+		l.close(c, nil)
+	}
+	l.mu.Lock()
+	incoming := l.incoming
+	l.incoming = nil
+	l.mu.Unlock()
+	for _, c := range incoming {
+		c.fc.closeOnLoop(func(int) error { return nil })
+		c.loop = nil
+		l.srv.release(c, nil)
+	}
+	l.poller.Close()
+}
+
+// stop makes the loop close its connections and return.
+func (l *eventLoop) stop() {
+	l.mu.Lock()
+	l.stopping = true
+	l.mu.Unlock()
+	l.poller.Wake()
+	<-l.done
+}
+
+// handOffForWait moves c to its own goroutine before a command that may
+// wait runs; it reports whether it did, in which case the command runs
+// again there.
+func (c *Client) handOffForWait() bool {
+	if c.loop == nil {
+		return false
+	}
+	c.loop.handOff(c)
+	c.redo = true
+	return true
+}
+
+// leaveLoop moves c to its own goroutine, for a command that starts work
+// on other goroutines writing to c's socket (a subscription's writer).
+func (c *Client) leaveLoop() {
+	if c.loop != nil {
+		c.loop.handOff(c)
+	}
+}

@@ -139,7 +139,7 @@ func (fc *fdConn) onLoop() bool {
 func (fc *fdConn) blockedWrite() bool { return len(fc.unsent) > 0 }
 
 // handOff moves the socket from the loop to a net.Conn that waits in the
-// runtime's poller; poller is the loop's, which stops watching it. Loop
+// runtime's poller; unwatch stops the loop's poller watching it first. Loop
 // goroutine only.
 func (fc *fdConn) handOff(unwatch func(fd int) error) error {
 	fc.mu.Lock()

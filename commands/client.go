@@ -32,13 +32,12 @@ type Client struct {
 	closeHooks []closeHook   // run once when the connection ends
 	ps         clientPubSub  // subscriptions and push delivery (push.go)
 
-	created    time.Time
-	addr       string
-	localAddr  string
-	lastActive atomic.Int64 // unix seconds of the server's coarse clock
-	activeAt   atomic.Int64 // the last command's start (or the connect), as time since the server started
-	lastCmd    atomic.Pointer[Command]
-	proto      atomic.Int32 // mirrors the writer's version for other goroutines
+	created   time.Time
+	addr      string
+	localAddr string
+	activeAt  atomic.Int64 // the last command's start (or the connect), as time since the server started
+	lastCmd   atomic.Pointer[Command]
+	proto     atomic.Int32 // mirrors the writer's version for other goroutines
 
 	mu      sync.Mutex
 	name    string
@@ -87,7 +86,7 @@ func (c *Client) replyError(msg string) {
 }
 
 // info renders the client the way CLIENT LIST and CLIENT INFO do.
-func (c *Client) info(now int64) string {
+func (c *Client) info(now time.Time) string {
 	c.mu.Lock()
 	name, libName, libVer := c.name, c.libName, c.libVer
 	c.mu.Unlock()
@@ -95,7 +94,7 @@ func (c *Client) info(now int64) string {
 	if last := c.lastCmd.Load(); last != nil {
 		cmd = last.Name
 	}
-	created := c.created.Unix()
+	active := c.srv.started.Add(time.Duration(c.activeAt.Load()))
 	b := make([]byte, 0, clientInfoSize)
 	b = append(b, "id="...)
 	b = strconv.AppendInt(b, c.id, 10)
@@ -106,9 +105,9 @@ func (c *Client) info(now int64) string {
 	b = append(b, " fd=0 name="...)
 	b = append(b, name...)
 	b = append(b, " age="...)
-	b = strconv.AppendInt(b, now-created, 10)
+	b = strconv.AppendInt(b, int64(now.Sub(c.created)/time.Second), 10)
 	b = append(b, " idle="...)
-	b = strconv.AppendInt(b, now-c.lastActive.Load(), 10)
+	b = strconv.AppendInt(b, int64(now.Sub(active)/time.Second), 10)
 	subs, psubs := c.ps.channels.Load(), c.ps.patterns.Load()
 	flags := " flags=N"
 	if subs+psubs > 0 {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"strconv"
 	"strings"
+	"time"
 
 	"nexo/engine/pubsub"
 	"nexo/internal/number"
@@ -308,7 +309,7 @@ func cmdClientList(c *Client, args [][]byte) {
 			return
 		}
 	}
-	now := c.srv.clock.Load()
+	now := time.Now()
 	var b bytes.Buffer
 	for _, other := range c.srv.clientsSnapshot() {
 		sub := other.ps.channels.Load()+other.ps.patterns.Load() > 0
@@ -322,7 +323,7 @@ func cmdClientList(c *Client, args [][]byte) {
 }
 
 func cmdClientInfo(c *Client, _ [][]byte) {
-	c.w.Verbatim("txt", []byte(c.info(c.srv.clock.Load())+"\n"))
+	c.w.Verbatim("txt", []byte(c.info(time.Now())+"\n"))
 }
 
 func cmdClientKill(c *Client, args [][]byte) {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"nexo/internal/poll"
 )
 
 // errWouldBlock is a read of an event-loop connection that found no input:
@@ -29,9 +31,6 @@ type fdConn struct {
 	fd     int      // the socket while the loop serves it; -1 once closed or handed off
 	netc   net.Conn // the socket once handed off; nil before
 	unsent []byte   // replies a full socket buffer refused, sent first once handed off
-	// readDeadline is the last deadline set while the loop served the
-	// connection, applied when it is handed off.
-	readDeadline time.Time
 }
 
 // detach takes the socket of an accepted connection out of the runtime's
@@ -95,9 +94,6 @@ func (fc *fdConn) Read(p []byte) (int, error) {
 // for the peer to read, while the loop serves the others.
 func (fc *fdConn) Write(p []byte) (int, error) {
 	if fc.netc != nil {
-		if err := fc.flushUnsent(); err != nil {
-			return 0, err
-		}
 		return fc.netc.Write(p)
 	}
 	sent := 0
@@ -117,7 +113,8 @@ func (fc *fdConn) Write(p []byte) (int, error) {
 	return sent, nil
 }
 
-// flushUnsent sends the replies the loop could not.
+// flushUnsent sends the replies the loop could not; the connection's
+// goroutine calls it before anything else.
 func (fc *fdConn) flushUnsent() error {
 	if len(fc.unsent) == 0 {
 		return nil
@@ -138,16 +135,15 @@ func (fc *fdConn) onLoop() bool {
 // blockedWrite reports whether the socket refused replies on the loop.
 func (fc *fdConn) blockedWrite() bool { return len(fc.unsent) > 0 }
 
-// handOff moves the socket from the loop to a net.Conn that waits in the
-// runtime's poller; unwatch stops the loop's poller watching it first. Loop
-// goroutine only.
-func (fc *fdConn) handOff(unwatch func(fd int) error) error {
+// handOff moves the socket from the loop's poller p to a net.Conn that
+// waits in the runtime's poller. Loop goroutine only.
+func (fc *fdConn) handOff(p *poll.Poller) error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if fc.fd < 0 {
 		return net.ErrClosed
 	}
-	unwatch(fc.fd)
+	p.Remove(fc.fd)
 	f := os.NewFile(uintptr(fc.fd), "")
 	netc, err := net.FileConn(f)
 	f.Close()
@@ -155,19 +151,17 @@ func (fc *fdConn) handOff(unwatch func(fd int) error) error {
 	if err != nil {
 		return err
 	}
-	if !fc.readDeadline.IsZero() {
-		netc.SetReadDeadline(fc.readDeadline)
-	}
 	fc.netc = netc
 	return nil
 }
 
-// closeOnLoop closes the socket the loop serves. Loop goroutine only.
-func (fc *fdConn) closeOnLoop(unwatch func(fd int) error) {
+// closeOnLoop closes the socket of the loop whose poller is p, watched or
+// not yet. Loop goroutine only.
+func (fc *fdConn) closeOnLoop(p *poll.Poller) {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if fc.fd >= 0 {
-		unwatch(fc.fd)
+		p.Remove(fc.fd)
 		syscall.Close(fc.fd)
 		fc.fd = -1
 	}
@@ -188,21 +182,17 @@ func (fc *fdConn) Close() error {
 	return nil
 }
 
-// SetReadDeadline: on the loop, a deadline already past ends the input
-// (the loop then closes the connection once its pipeline is answered, as a
-// goroutine does); any deadline is applied when the connection is handed
-// off.
+// SetReadDeadline: on the loop, which reads only what is there, the one
+// deadline that matters is one already past (the server draining the
+// connection): it ends the input, and the loop closes the connection once
+// its pipeline is answered, as a goroutine does.
 func (fc *fdConn) SetReadDeadline(t time.Time) error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	switch {
 	case fc.netc != nil:
 		return fc.netc.SetReadDeadline(t)
-	case fc.fd < 0:
-		return nil
-	}
-	fc.readDeadline = t
-	if !t.IsZero() && !t.After(time.Now()) {
+	case fc.fd >= 0 && !t.IsZero() && !t.After(time.Now()):
 		return syscall.Shutdown(fc.fd, syscall.SHUT_RD)
 	}
 	return nil

@@ -69,7 +69,7 @@ func (s *Server) attach(l *eventLoop, nc net.Conn) {
 	}
 	c := s.admit(resp.NewConn(fc), fc, l)
 	if c == nil {
-		fc.closeOnLoop(func(int) error { return nil })
+		fc.closeOnLoop(l.poller)
 		return
 	}
 	l.mu.Lock()
@@ -102,9 +102,7 @@ func (l *eventLoop) run() {
 			c.wakeTouched()
 		}
 		for _, c := range l.served {
-			if c.loop == l {
-				l.guard(c, l.answer)
-			}
+			l.guard(c, l.answer)
 		}
 		clear(l.served)
 		l.served = l.served[:0]
@@ -119,15 +117,12 @@ func (l *eventLoop) watchIncoming() bool {
 	l.incoming = nil
 	l.mu.Unlock()
 	for _, c := range incoming {
-		fd := c.fc.fd
-		if err := l.poller.Add(fd); err != nil {
+		if err := l.poller.Add(c.fc.fd); err != nil {
 			l.srv.log.Warn("closing client the event loop cannot watch", "id", c.id, "addr", c.addr, "err", err)
-			c.fc.closeOnLoop(func(int) error { return nil })
-			c.loop = nil
-			l.srv.release(c, err)
+			l.close(c, err)
 			continue
 		}
-		l.conns[fd] = c
+		l.conns[c.fc.fd] = c
 	}
 	return stopping
 }
@@ -163,11 +158,7 @@ func (l *eventLoop) serve(c *Client) {
 	case errors.Is(err, errWouldBlock):
 		return
 	case err != nil:
-		var perr *resp.ProtocolError
-		if errors.As(err, &perr) {
-			c.w.Error("ERR " + perr.Error())
-			c.w.Flush()
-		}
+		c.answerFramingError(err)
 		c.wakeTouched()
 		l.close(c, err)
 		return
@@ -216,17 +207,17 @@ func (l *eventLoop) answer(c *Client) {
 // The caller starts the goroutine once c's pipeline is done on the loop.
 func (l *eventLoop) handOff(c *Client) {
 	fd := c.fc.fd
-	if err := c.fc.handOff(l.poller.Remove); err != nil {
+	if err := c.fc.handOff(l.poller); err != nil {
 		l.srv.log.Warn("client could not leave its event loop", "id", c.id, "addr", c.addr, "err", err)
 	}
 	delete(l.conns, fd)
 	c.loop = nil
 }
 
-// close ends c.
+// close ends c, watched or not yet.
 func (l *eventLoop) close(c *Client, err error) {
 	delete(l.conns, c.fc.fd)
-	c.fc.closeOnLoop(l.poller.Remove)
+	c.fc.closeOnLoop(l.poller)
 	c.loop = nil
 	l.srv.release(c, err)
 }
@@ -241,9 +232,7 @@ func (l *eventLoop) closeAll() {
 	l.incoming = nil
 	l.mu.Unlock()
 	for _, c := range incoming {
-		c.fc.closeOnLoop(func(int) error { return nil })
-		c.loop = nil
-		l.srv.release(c, nil)
+		l.close(c, nil)
 	}
 	l.poller.Close()
 }

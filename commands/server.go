@@ -23,8 +23,8 @@ import (
 // Defaults of the server settings that are not framing limits.
 const (
 	DefaultMaxClients = 10000
-	// cronInterval paces the server's housekeeping: the coarse clock used
-	// for idle times and the instantaneous ops/sec sample.
+	// cronInterval paces the server's housekeeping: closing idle event-loop
+	// connections and sampling instantaneous ops/sec.
 	cronInterval = 100 * time.Millisecond
 	// opsSamples is how many cron samples instantaneous_ops_per_sec
 	// averages over (Redis: 16).
@@ -71,7 +71,6 @@ type Server struct {
 	started time.Time
 	runID   string
 
-	clock    atomic.Int64 // unix seconds, refreshed every cronInterval
 	nextID   atomic.Int64
 	mu       sync.Mutex
 	clients  map[int64]*Client
@@ -140,7 +139,6 @@ func NewServer(cfg Config) (*Server, error) {
 		l.srv = s
 		go l.run()
 	}
-	s.clock.Store(s.started.Unix())
 	s.stats.lastSample = s.started
 	s.registerConnection()
 	s.registerServer()
@@ -248,7 +246,6 @@ func (s *Server) admit(nc *resp.Conn, fc *fdConn, l *eventLoop) *Client {
 	}
 	c.w = resp.NewWriter(replySink{c})
 	c.proto.Store(resp.RESP2)
-	c.lastActive.Store(s.clock.Load())
 	c.activeAt.Store(int64(time.Since(s.started)))
 	c.rd.SetAuthenticated(c.authed)
 	s.clients[c.id] = c
@@ -339,11 +336,7 @@ func (s *Server) runPipelines(c *Client, batch [][][]byte) error {
 		if batch == nil {
 			var err error
 			if batch, err = c.rd.ReadBatch(); err != nil {
-				var perr *resp.ProtocolError
-				if errors.As(err, &perr) {
-					c.w.Error("ERR " + perr.Error())
-					c.w.Flush()
-				}
+				c.answerFramingError(err)
 				return err
 			}
 		}
@@ -380,6 +373,16 @@ func (s *Server) runPipelines(c *Client, batch [][][]byte) error {
 	}
 }
 
+// answerFramingError sends the ERR reply of a read that broke the framing
+// rules, before the connection closes; other read errors get no reply.
+func (c *Client) answerFramingError(err error) {
+	var perr *resp.ProtocolError
+	if errors.As(err, &perr) {
+		c.w.Error("ERR " + perr.Error())
+		c.w.Flush()
+	}
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -403,7 +406,6 @@ func (s *Server) handle(c *Client, args [][]byte) {
 		return
 	}
 	c.lastCmd.Store(cmd)
-	c.lastActive.Store(s.clock.Load())
 	s.stats.commands.Add(1)
 	cmd.calls.Add(1)
 	// Hot path: the latency is taken on the monotonic clock as time since
@@ -432,7 +434,7 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	c.blockedFor = 0
 }
 
-// cron refreshes the coarse clock and samples the command rate.
+// cron closes idle event-loop connections and samples the command rate.
 func (s *Server) cron() {
 	defer close(s.cronDone)
 	t := time.NewTicker(cronInterval)
@@ -442,7 +444,6 @@ func (s *Server) cron() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.clock.Store(now.Unix())
 			s.closeIdleOnLoops()
 			st := &s.stats
 			total := st.commands.Load()
@@ -469,7 +470,9 @@ func (s *Server) closeIdleOnLoops() {
 		return
 	}
 	now := time.Since(s.started)
-	for _, c := range s.clientsSnapshot() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.clients {
 		if c.fc != nil && now-time.Duration(c.activeAt.Load()) > s.cfg.IdleTimeout && c.fc.onLoop() {
 			s.log.Debug("closing idle client", "id", c.id, "addr", c.addr)
 			c.fc.Close()

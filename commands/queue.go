@@ -241,32 +241,28 @@ func cmdQPop(c *Client, args [][]byte) {
 	var o queue.PopOptions
 	var block time.Duration
 	blocking, withCount := false, false
-	for i := 2; i < len(args); i += 2 {
-		if i+1 >= len(args) {
-			c.replyError(errSyntax)
-			return
-		}
-		var msg string
-		switch arg := args[i]; {
-		case is(arg, "COUNT"):
-			o.Count, msg = parseCount(args[i+1])
+	msg := eachPair(args[2:], func(name, value []byte) (msg string) {
+		switch {
+		case is(name, "COUNT"):
+			o.Count, msg = parseCount(value)
 			withCount = true
-		case is(arg, "BLOCK"):
-			if n, ok := number.ParseInt(args[i+1]); ok && n < 0 {
+		case is(name, "BLOCK"):
+			if n, ok := number.ParseInt(value); ok && n < 0 {
 				msg = errNegative
 			} else {
-				block, msg = parseMs(args[i+1], "BLOCK", 0)
+				block, msg = parseMs(value, "BLOCK", 0)
 			}
 			blocking = true
-		case is(arg, "VISIBILITY"):
-			o.Visibility, msg = parseMs(args[i+1], "VISIBILITY", 1)
+		case is(name, "VISIBILITY"):
+			o.Visibility, msg = parseMs(value, "VISIBILITY", 1)
 		default:
 			msg = errSyntax
 		}
-		if msg != "" {
-			c.replyError(msg)
-			return
-		}
+		return msg
+	})
+	if msg != "" {
+		c.replyError(msg)
+		return
 	}
 	qb := c.queues()
 	if qb == nil {
@@ -447,24 +443,21 @@ func cmdQNack(c *Client, args [][]byte) {
 		return
 	}
 	var o queue.NackOptions
-	for i := 3; i < len(args); i += 2 {
-		if i+1 >= len(args) {
-			c.replyError(errSyntax)
-			return
-		}
-		switch arg := args[i]; {
-		case is(arg, "DELAY") && !o.HasDelay:
-			o.Delay, msg = parseMs(args[i+1], "DELAY", 0)
+	msg = eachPair(args[3:], func(name, value []byte) (msg string) {
+		switch {
+		case is(name, "DELAY") && !o.HasDelay:
+			o.Delay, msg = parseMs(value, "DELAY", 0)
 			o.HasDelay = true
-		case is(arg, "ERROR"):
-			o.Message = string(args[i+1])
+		case is(name, "ERROR"):
+			o.Message = string(value)
 		default:
 			msg = errSyntax
 		}
-		if msg != "" {
-			c.replyError(msg)
-			return
-		}
+		return msg
+	})
+	if msg != "" {
+		c.replyError(msg)
+		return
 	}
 	qb := c.queues()
 	if qb == nil {

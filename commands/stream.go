@@ -150,58 +150,51 @@ func parseFrom(args [][]byte, i int) (stream.From, int, string) {
 
 // parseSettings reads the options of XCREATE and XALTER over set.
 func parseSettings(args [][]byte, set *stream.Settings) string {
-	for i := 0; i < len(args); i += 2 {
-		if i+1 >= len(args) {
-			return errSyntax
-		}
-		n, msg := parseNonNegative(args[i+1])
+	return eachPair(args, func(name, value []byte) string {
+		n, msg := parseNonNegative(value)
 		if msg != "" {
 			return msg
 		}
-		switch arg := args[i]; {
-		case is(arg, "PARTITIONS"):
+		switch {
+		case is(name, "PARTITIONS"):
 			if n < 1 || n > stream.MaxPartitions {
 				return "ERR PARTITIONS must be between 1 and " + strconv.Itoa(stream.MaxPartitions)
 			}
 			set.Partitions = int(n)
-		case is(arg, "MAXAGE"):
+		case is(name, "MAXAGE"):
 			if n > math.MaxInt64/int64(time.Millisecond) {
 				return errNotInteger
 			}
 			set.MaxAge = time.Duration(n) * time.Millisecond
-		case is(arg, "MAXBYTES"):
+		case is(name, "MAXBYTES"):
 			set.MaxBytes = n
-		case is(arg, "MAXMSGS"):
+		case is(name, "MAXMSGS"):
 			set.MaxMessages = n
 		default:
 			return errSyntax
 		}
-	}
-	return ""
+		return ""
+	})
 }
 
 // parseGroupArgs reads the option pairs after the stream name: GROUP and
 // MEMBER here, the others through other, which returns an error reply or
 // "". It answers the error itself and reports whether parsing succeeded.
 func parseGroupArgs(c *Client, args [][]byte, other func(name, value []byte) string) (group, member string, ok bool) {
-	for i := 2; i < len(args); i += 2 {
-		if i+1 >= len(args) {
-			c.replyError(errSyntax)
-			return "", "", false
-		}
-		var msg string
-		switch arg := args[i]; {
-		case is(arg, "GROUP"):
-			group = string(args[i+1])
-		case is(arg, "MEMBER"):
-			member = string(args[i+1])
+	msg := eachPair(args[2:], func(name, value []byte) string {
+		switch {
+		case is(name, "GROUP"):
+			group = string(value)
+		case is(name, "MEMBER"):
+			member = string(value)
 		default:
-			msg = other(arg, args[i+1])
+			return other(name, value)
 		}
-		if msg != "" {
-			c.replyError(msg)
-			return "", "", false
-		}
+		return ""
+	})
+	if msg != "" {
+		c.replyError(msg)
+		return "", "", false
 	}
 	if group == "" || member == "" {
 		c.replyError(errNeedGroup)
@@ -290,34 +283,27 @@ func cmdXFetch(c *Client, args [][]byte) {
 	partition, withPartition := 0, false
 	var block time.Duration
 	blocking := false
-	for i := 2; i < len(args); {
-		if i+1 >= len(args) {
-			c.replyError(errSyntax)
-			return
-		}
-		var msg string
-		used := 2
-		switch arg := args[i]; {
-		case is(arg, "PARTITION"):
-			partition, msg = parsePartition(args[i+1])
+	msg := eachOption(args[2:], func(name []byte, rest [][]byte) (used int, msg string) {
+		used = 1
+		switch {
+		case is(name, "PARTITION"):
+			partition, msg = parsePartition(rest[0])
 			withPartition = true
-		case is(arg, "FROM"):
-			var n int
-			from, n, msg = parseFrom(args, i+1)
-			used = 1 + n
-		case is(arg, "COUNT"):
-			count, msg = parseCount(args[i+1])
-		case is(arg, "BLOCK"):
-			block, msg = parseBlock(args[i+1])
+		case is(name, "FROM"):
+			from, used, msg = parseFrom(rest, 0)
+		case is(name, "COUNT"):
+			count, msg = parseCount(rest[0])
+		case is(name, "BLOCK"):
+			block, msg = parseBlock(rest[0])
 			blocking = true
 		default:
 			msg = errSyntax
 		}
-		if msg != "" {
-			c.replyError(msg)
-			return
-		}
-		i += used
+		return used, msg
+	})
+	if msg != "" {
+		c.replyError(msg)
+		return
 	}
 	if !withPartition {
 		c.replyError(errNeedPartition)
@@ -402,29 +388,22 @@ func cmdXSeek(c *Client, args [][]byte) {
 	partition := stream.AllPartitions
 	var from stream.From
 	withFrom := false
-	for i := 3; i < len(args); {
-		if i+1 >= len(args) {
-			c.replyError(errSyntax)
-			return
-		}
-		var msg string
-		used := 2
-		switch arg := args[i]; {
-		case is(arg, "PARTITION"):
-			partition, msg = parsePartition(args[i+1])
-		case is(arg, "FROM"):
-			var n int
-			from, n, msg = parseFrom(args, i+1)
-			used = 1 + n
+	msg := eachOption(args[3:], func(name []byte, rest [][]byte) (used int, msg string) {
+		used = 1
+		switch {
+		case is(name, "PARTITION"):
+			partition, msg = parsePartition(rest[0])
+		case is(name, "FROM"):
+			from, used, msg = parseFrom(rest, 0)
 			withFrom = true
 		default:
 			msg = errSyntax
 		}
-		if msg != "" {
-			c.replyError(msg)
-			return
-		}
-		i += used
+		return used, msg
+	})
+	if msg != "" {
+		c.replyError(msg)
+		return
 	}
 	if !withFrom {
 		c.replyError(errNeedFrom)

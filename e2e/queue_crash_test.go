@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
@@ -10,20 +9,11 @@ import (
 )
 
 const (
-	// crashRounds is how many times the server is killed under load.
-	crashRounds = 4
-	// crashProducers and crashConsumers are the clients of the load.
-	crashProducers = 4
+	// crashConsumers take and ack jobs while crashProducers push them.
 	crashConsumers = 2
-	// crashPipeline is how many QPUSH one producer sends per write.
-	crashPipeline = 16
 	// crashPopCount is the COUNT of a consumer's QPOP.
 	crashPopCount = 8
-	// crashMinLoad and crashMaxLoad bound how long the load runs before
-	// the kill; the moment is random in between.
-	crashMinLoad = 200 * time.Millisecond
-	crashMaxLoad = time.Second
-	// crashSeed makes the kill moments the same on every run.
+	// crashSeed draws the kill moments of the queue's crash test.
 	crashSeed = 20261127
 	// crashQueue is the queue under load.
 	crashQueue = "crash"
@@ -145,19 +135,8 @@ func (l *crashLedger) consume(t *testing.T, port, client int) {
 // and that no acked job came back.
 func TestQueueCrash(t *testing.T) {
 	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(crashSeed, crashSeed))
 	l := newCrashLedger()
-	for round := range crashRounds {
-		s, err := launch(dir, "--fsync", "always")
-		if err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		t.Cleanup(func() {
-			if s.running() {
-				s.kill()
-			}
-		})
-		var wg sync.WaitGroup
+	killUnderLoad(t, dir, crashSeed, func(round int, s *server, wg *sync.WaitGroup) {
 		for p := range crashProducers {
 			wg.Add(1)
 			go func() {
@@ -172,30 +151,14 @@ func TestQueueCrash(t *testing.T) {
 				l.consume(t, s.port, c)
 			}()
 		}
-		load := crashMinLoad + time.Duration(rng.Int64N(int64(crashMaxLoad-crashMinLoad)))
-		time.Sleep(load)
-		s.kill()
-		wg.Wait()
+	}, func(round int, after time.Duration) {
 		l.mu.Lock()
 		t.Logf("round %d: killed after %v; so far %d pushes sent, %d answered, %d delivered, %d acks answered, %d acks unanswered",
-			round, load.Round(time.Millisecond), len(l.sent), len(l.pushed), len(l.delivered), len(l.acked), len(l.ackPending))
+			round, after, len(l.sent), len(l.pushed), len(l.delivered), len(l.acked), len(l.ackPending))
 		l.mu.Unlock()
-	}
+	})
 
-	s, err := launch(dir, "--fsync", "always")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := s.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	c, err := dialRESP(s.port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := restartForCheck(t, dir)
 	counts, err := c.DoValue("QLEN", crashQueue)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
@@ -10,21 +9,11 @@ import (
 )
 
 const (
-	// streamCrashRounds is how many times the server is killed under load.
-	streamCrashRounds = 4
-	// streamCrashProducers is how many clients append at once.
-	streamCrashProducers = 4
 	// streamCrashPartitions is the partition count of the stream under load.
 	streamCrashPartitions = 4
-	// streamCrashPipeline is how many XAPPEND one producer sends per write.
-	streamCrashPipeline = 16
 	// streamCrashFetch is the COUNT of each XFETCH of the final check.
 	streamCrashFetch = 1000
-	// streamCrashMinLoad and streamCrashMaxLoad bound how long the load
-	// runs before the kill; the moment is random in between.
-	streamCrashMinLoad = 200 * time.Millisecond
-	streamCrashMaxLoad = time.Second
-	// streamCrashSeed makes the kill moments the same on every run.
+	// streamCrashSeed draws the kill moments of the stream's crash test.
 	streamCrashSeed = 20261126
 	// streamCrashStream is the stream under load.
 	streamCrashStream = "crash"
@@ -57,8 +46,8 @@ func (l *streamCrashLedger) produce(t *testing.T, port, round, producer int) {
 		return
 	}
 	defer c.Close()
-	for seq := 0; ; seq += streamCrashPipeline {
-		batch := make([]string, streamCrashPipeline)
+	for seq := 0; ; seq += crashPipeline {
+		batch := make([]string, crashPipeline)
 		for i := range batch {
 			batch[i] = streamCrashPayload(round, producer, seq+i)
 			c.Send("XAPPEND", streamCrashStream, batch[i])
@@ -141,19 +130,8 @@ func fetchPartition(t *testing.T, c *respClient, partition int) []streamCrashMes
 // order of the rounds and of each producer's appends.
 func TestStreamCrash(t *testing.T) {
 	dir := t.TempDir()
-	t.Logf("seed %d", streamCrashSeed)
-	rng := rand.New(rand.NewPCG(streamCrashSeed, streamCrashSeed))
-	l := &streamCrashLedger{sent: map[string]bool{}, acked: map[string]streamPosition{}, perRound: make([]int, streamCrashRounds)}
-	for round := range streamCrashRounds {
-		s, err := launch(dir, "--fsync", "always")
-		if err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		t.Cleanup(func() {
-			if s.running() {
-				s.kill()
-			}
-		})
+	l := &streamCrashLedger{sent: map[string]bool{}, acked: map[string]streamPosition{}, perRound: make([]int, crashRounds)}
+	killUnderLoad(t, dir, streamCrashSeed, func(round int, s *server, wg *sync.WaitGroup) {
 		if round == 0 {
 			c, err := dialRESP(s.port)
 			if err != nil {
@@ -167,38 +145,21 @@ func TestStreamCrash(t *testing.T) {
 				t.Fatalf("XCREATE: %v %v", v, err)
 			}
 		}
-		var wg sync.WaitGroup
-		for p := range streamCrashProducers {
+		for p := range crashProducers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				l.produce(t, s.port, round, p)
 			}()
 		}
-		load := streamCrashMinLoad + time.Duration(rng.Int64N(int64(streamCrashMaxLoad-streamCrashMinLoad)))
-		time.Sleep(load)
-		s.kill()
-		wg.Wait()
+	}, func(round int, after time.Duration) {
 		l.mu.Lock()
 		t.Logf("round %d: killed after %v; this round %d appends answered; so far %d sent, %d answered",
-			round, load.Round(time.Millisecond), l.perRound[round], len(l.sent), len(l.acked))
+			round, after, l.perRound[round], len(l.sent), len(l.acked))
 		l.mu.Unlock()
-	}
+	})
 
-	s, err := launch(dir, "--fsync", "always")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := s.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	c, err := dialRESP(s.port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := restartForCheck(t, dir)
 	present := map[string]streamPosition{}
 	unanswered := 0
 	for p := range streamCrashPartitions {
@@ -243,7 +204,7 @@ func TestStreamCrash(t *testing.T) {
 		}
 	}
 	t.Logf("after %d kills: %d appends sent, %d answered (per round %v), %d present (%d of them sent but unanswered at a kill), %d answered appends lost",
-		streamCrashRounds, len(l.sent), len(l.acked), l.perRound, len(present), unanswered, lost)
+		crashRounds, len(l.sent), len(l.acked), l.perRound, len(present), unanswered, lost)
 	if len(l.acked) == 0 {
 		t.Fatal("the load did nothing: no append answered")
 	}

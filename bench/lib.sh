@@ -170,3 +170,45 @@ median() {
     else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
   }'
 }
+
+# ratio_table RESULTS SERVER_COL RATE_COL KEY_COL...
+# For each row key (the KEY_COL fields of a raw run in RESULTS, a CSV with
+# a header), in the order the runs came, takes the median rate of nexo and
+# of redis (the runs' SERVER_COL and RATE_COL fields) and calls
+#   print_row KEY_FIELD... NEXO_RATE REDIS_RATE RATIO
+# which the script defines: it prints the table row and sets ROW_LABEL to
+# the row's name. Then prints the median and the worst ratio across rows.
+ratio_table() {
+  local results=$1 server_col=$2 rate_col=$3
+  shift 3
+  local key_cols="$*" ratios="$BENCH_TMP/ratios" key nexo_rate redis_rate ratio fields
+  : >"$ratios"
+  while IFS= read -r key; do
+    nexo_rate="$(key_rates "$results" "$server_col" "$rate_col" "$key_cols" nexo "$key" | median)"
+    redis_rate="$(key_rates "$results" "$server_col" "$rate_col" "$key_cols" redis "$key" | median)"
+    ratio="$(awk -v a="$nexo_rate" -v b="$redis_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+    IFS=, read -ra fields <<<"$key"
+    print_row "${fields[@]}" "$nexo_rate" "$redis_rate" "$ratio"
+    printf '%s %s\n' "$ratio" "$ROW_LABEL" >>"$ratios"
+  done < <(awk -F, -v cols="$key_cols" 'NR > 1 { print row_key(cols) }
+    function row_key(cols,   c, n, i, k) {
+      n = split(cols, c, " ")
+      for (i = 1; i <= n; i++) k = k (i > 1 ? "," : "") $c[i]
+      return k
+    }' "$results" | awk '!seen[$0]++')
+  local median_ratio worst
+  median_ratio="$(cut -d' ' -f1 "$ratios" | median)"
+  worst="$(sort -g "$ratios" | head -n1)"
+  printf '\nmedian ratio %s, worst %s (%s)\n' "$median_ratio" "${worst%% *}" "${worst#* }"
+}
+
+# key_rates RESULTS SERVER_COL RATE_COL KEY_COLS SERVER KEY: the rates of
+# SERVER's raw runs whose KEY_COLS fields, joined by commas, are KEY.
+key_rates() {
+  awk -F, -v sc="$2" -v rc="$3" -v cols="$4" -v server="$5" -v key="$6" 'NR > 1 && $sc == server {
+    n = split(cols, c, " ")
+    k = ""
+    for (i = 1; i <= n; i++) k = k (i > 1 ? "," : "") $c[i]
+    if (k == key) print $rc
+  }' "$1"
+}

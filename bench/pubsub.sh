@@ -99,17 +99,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # Medians per test and server, then the ratio nexo / redis.
+print_row() {
+  printf '%-10s %16.0f %16.0f %7s\n' "$1" "$2" "$3" "$4"
+  ROW_LABEL="$1"
+}
 printf '\n%-10s %16s %16s %7s\n' test 'nexo msg/s' 'redis msg/s' ratio
-ratios="$BENCH_TMP/ratios"
-: >"$ratios"
-for test in $TESTS; do
-  nexo_rate="$(awk -F, -v t="$test" '$2 == "nexo" && $3 == t { print $4 }' "$results" | median)"
-  redis_rate="$(awk -F, -v t="$test" '$2 == "redis" && $3 == t { print $4 }' "$results" | median)"
-  ratio="$(awk -v a="$nexo_rate" -v b="$redis_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-  printf '%-10s %16.0f %16.0f %7s\n' "$test" "$nexo_rate" "$redis_rate" "$ratio"
-  printf '%s %s\n' "$ratio" "$test" >>"$ratios"
-done
-median_ratio="$(cut -d' ' -f1 "$ratios" | median)"
-worst="$(sort -g "$ratios" | head -n1)"
-printf '\nmedian ratio %s, worst %s (%s)\n' "$median_ratio" "${worst%% *}" "${worst#* }"
+ratio_table "$results" 2 4 3
 printf 'medians of %s rounds; deliveries per second summed over subscribers; raw runs: %s\n' "$ROUNDS" "${results#"$BENCH_ROOT"/}"

@@ -81,19 +81,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # Medians per test, pipeline and server, then the ratio nexo / redis.
+print_row() {
+  printf '%-8s %8s %14.0f %14.0f %7s\n' "$2" "$1" "$3" "$4" "$5"
+  ROW_LABEL="$2 P$1"
+}
 printf '\n%-8s %8s %14s %14s %7s\n' test pipeline 'nexo req/s' 'redis req/s' ratio
-ratios="$BENCH_TMP/ratios"
-: >"$ratios"
-for pipeline in $PIPELINES; do
-  for test in $(tail -n +2 "$results" | awk -F, -v p="$pipeline" '$3 == p { print $4 }' | awk '!seen[$0]++'); do
-    nexo_rps="$(awk -F, -v p="$pipeline" -v t="$test" '$2 == "nexo" && $3 == p && $4 == t { print $5 }' "$results" | median)"
-    redis_rps="$(awk -F, -v p="$pipeline" -v t="$test" '$2 == "redis" && $3 == p && $4 == t { print $5 }' "$results" | median)"
-    ratio="$(awk -v a="$nexo_rps" -v b="$redis_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-    printf '%-8s %8s %14.0f %14.0f %7s\n' "$test" "$pipeline" "$nexo_rps" "$redis_rps" "$ratio"
-    printf '%s %s P%s\n' "$ratio" "$test" "$pipeline" >>"$ratios"
-  done
-done
-median_ratio="$(cut -d' ' -f1 "$ratios" | median)"
-worst="$(sort -g "$ratios" | head -n1)"
-printf '\nmedian ratio %s, worst %s (%s)\n' "$median_ratio" "${worst%% *}" "${worst#* }"
+ratio_table "$results" 2 5 3 4
 printf 'medians of %s rounds; ratio = nexo / redis req/s; raw runs: %s\n' "$ROUNDS" "${results#"$BENCH_ROOT"/}"

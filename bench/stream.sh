@@ -117,20 +117,11 @@ for policy in $policies; do
 done
 
 # Medians per policy, test and server, then the ratio nexo / redis.
+print_row() {
+  printf '%-9s %-8s %14.1f %14.1f %7s\n' "$1" "$2" "$3" "$4" "$5"
+  ROW_LABEL="$1 $2"
+}
 printf '\n%-9s %-8s %14s %14s %7s\n' fsync test 'nexo' 'redis' ratio
-ratios="$BENCH_TMP/ratios"
-: >"$ratios"
-for policy in $policies; do
-  for test in $(tail -n +2 "$results" | awk -F, -v f="$policy" '$2 == f { print $4 }' | awk '!seen[$0]++'); do
-    nexo_rate="$(awk -F, -v f="$policy" -v t="$test" '$2 == f && $3 == "nexo" && $4 == t { print $5 }' "$results" | median)"
-    redis_rate="$(awk -F, -v f="$policy" -v t="$test" '$2 == f && $3 == "redis" && $4 == t { print $5 }' "$results" | median)"
-    ratio="$(awk -v a="$nexo_rate" -v b="$redis_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-    printf '%-9s %-8s %14.1f %14.1f %7s\n' "$policy" "$test" "$nexo_rate" "$redis_rate" "$ratio"
-    printf '%s %s %s\n' "$ratio" "$policy" "$test" >>"$ratios"
-  done
-done
-median_ratio="$(cut -d' ' -f1 "$ratios" | median)"
-worst="$(sort -g "$ratios" | head -n1)"
-printf '\nmedian ratio %s, worst %s (%s)\n' "$median_ratio" "${worst%% *}" "${worst#* }"
+ratio_table "$results" 3 5 2 4
 printf 'medians of %s rounds; append and group in messages/s, replay in MB/s of payload; raw runs: %s\n' \
   "$ROUNDS" "${results#"$BENCH_ROOT"/}"

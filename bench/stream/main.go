@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nexo/bench/internal/runwait"
 	"nexo/internal/respclient"
 )
 
@@ -333,25 +334,7 @@ func runGroup(o options) (time.Duration, error) {
 			errs <- err
 		}
 	}()
-	var elapsed time.Duration
-	select {
-	case <-finished:
-		elapsed = time.Since(start)
-	case err := <-errs:
-		for _, c := range conns {
-			c.Close()
-		}
-		return 0, err
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, err
-	}
-	return elapsed, nil
+	return runwait.Wait(start, finished, errs, &wg, conns)
 }
 
 func member(i int) string { return memberPrefix + strconv.Itoa(i) }

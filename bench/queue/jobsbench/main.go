@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nexo/bench/internal/runwait"
 	"nexo/internal/respclient"
 )
 
@@ -127,25 +128,7 @@ func run(mode, addr string, jobs, workers, producers, batch, size int) (time.Dur
 			}
 		}()
 	}
-	var elapsed time.Duration
-	select {
-	case <-finished:
-		elapsed = time.Since(start)
-	case err := <-errs:
-		for _, c := range conns {
-			c.Close()
-		}
-		return 0, err
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, err
-	}
-	return elapsed, nil
+	return runwait.Wait(start, finished, errs, &wg, conns)
 }
 
 func produce(mode, addr string, first, step, jobs, batch, size int) error {

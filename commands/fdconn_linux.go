@@ -156,7 +156,7 @@ func (fc *fdConn) handOff(p *poll.Poller) error {
 }
 
 // closeOnLoop closes the socket of the loop whose poller is p, watched or
-// not yet. Loop goroutine only.
+// not yet. Loop goroutine only, or the acceptor's before the loop has it.
 func (fc *fdConn) closeOnLoop(p *poll.Poller) {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()

@@ -25,6 +25,7 @@ import (
 	"nexo/engine/store"
 	"nexo/engine/stream"
 	"nexo/internal/datadir"
+	"nexo/internal/heapfloor"
 	"nexo/resp"
 	"nexo/wal"
 )
@@ -35,6 +36,11 @@ var version = "dev"
 // shutdownTimeout bounds how long connections get to finish their
 // pipelines after a signal.
 const shutdownTimeout = 10 * time.Second
+
+// heapFloor is how far the Go heap may grow past its live data before a
+// collection, however small the live data (see heapfloor and
+// docs/DECISIONS.md). GOMEMLIMIT still caps the heap.
+const heapFloor = 64 << 20
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -68,6 +74,7 @@ func serve(cfg *config, log *slog.Logger) error {
 	if cfg.Threads > 0 {
 		runtime.GOMAXPROCS(cfg.Threads)
 	}
+	defer heapfloor.Start(heapFloor)()
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
 		return err

@@ -344,7 +344,7 @@ func (b *Broker) GroupRead(ctx context.Context, name, group, id string, count in
 		if len(msgs) > 0 || !block {
 			break
 		}
-		wake := s.wake
+		wake := s.waitCh()
 		s.mu.Unlock()
 		var err error
 		select {

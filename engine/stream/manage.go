@@ -26,15 +26,21 @@ type stream struct {
 	parts    []*partition
 	groups   map[string]*group
 	rr       int           // the next partition of an append without key
-	wake     chan struct{} // closed and replaced when messages arrive or assignments change
+	wake     chan struct{} // made by a waiting reader, closed when messages arrive or assignments change
 	closed   bool
 	enc      encoder
+
+	// Append's scratch, reused across appends: the encoded messages back
+	// to back, where each ends, and the records cut from them.
+	appendBuf  []byte
+	appendEnds []int
+	appendRecs [][]byte
 }
 
 // newStream returns the stream called name with no log open.
 func (b *Broker) newStream(name string) *stream {
 	return &stream{b: b, name: name, dir: filepath.Join(b.cfg.Dir, hex.EncodeToString([]byte(name))),
-		groups: make(map[string]*group), wake: make(chan struct{})}
+		groups: make(map[string]*group)}
 }
 
 // load opens the stream called name from its directory; it returns nil
@@ -160,10 +166,21 @@ func (s *stream) closeLogs() error {
 	return errors.Join(errs...)
 }
 
+// waitCh returns the channel that the next notify closes. Lock should be
+// held.
+func (s *stream) waitCh() chan struct{} {
+	if s.wake == nil {
+		s.wake = make(chan struct{})
+	}
+	return s.wake
+}
+
 // notify wakes every blocked reader of the stream. Lock should be held.
 func (s *stream) notify() {
-	close(s.wake)
-	s.wake = make(chan struct{})
+	if s.wake != nil {
+		close(s.wake)
+		s.wake = nil
+	}
 }
 
 // Create makes the stream name with settings set; ErrStreamExists if it

@@ -212,10 +212,7 @@ func (b *Broker) Append(name string, key []byte, payloads [][]byte) (AppendResul
 	}
 	p := s.parts[pi]
 	at := max(b.now(), p.lastAt)
-	recs := make([][]byte, len(payloads))
-	for i, v := range payloads {
-		recs[i] = append([]byte(nil), s.enc.op(opMessage).int(p.next+int64(i)).int(at).bytes(key).bytes(v).buf...)
-	}
+	recs := s.encodeMessages(p.next, at, key, payloads)
 	last, err := p.log.Append(recs...)
 	if err != nil {
 		return AppendResult{}, b.logError(err)
@@ -227,6 +224,34 @@ func (b *Broker) Append(name string, key []byte, payloads [][]byte) (AppendResul
 	s.retain(p, b.now())
 	s.notify()
 	return AppendResult{Partition: pi, First: first, Token: Token{p.log, last}}, nil
+}
+
+// maxAppendScratch is the largest Append scratch buffer, in bytes, a
+// stream keeps for the next append; a larger one is left to the garbage
+// collector.
+const maxAppendScratch = 1 << 20
+
+// encodeMessages encodes the message records of payloads, the first at
+// offset first, into the stream's scratch buffer, which the log's Append
+// copies from, so that an append allocates nothing per message. The records
+// are valid until the next call. Lock should be held.
+func (s *stream) encodeMessages(first, at int64, key []byte, payloads [][]byte) [][]byte {
+	buf, ends := s.appendBuf[:0], s.appendEnds[:0]
+	for i, v := range payloads {
+		buf = append(buf, s.enc.op(opMessage).int(first+int64(i)).int(at).bytes(key).bytes(v).buf...)
+		ends = append(ends, len(buf))
+	}
+	recs, start := s.appendRecs[:0], 0
+	for _, end := range ends {
+		recs = append(recs, buf[start:end])
+		start = end
+	}
+	if cap(buf) <= maxAppendScratch {
+		s.appendBuf, s.appendEnds, s.appendRecs = buf, ends, recs
+	} else {
+		s.appendBuf, s.appendEnds, s.appendRecs = nil, nil, nil
+	}
+	return recs
 }
 
 // partition returns partition i. Lock should be held.
@@ -353,7 +378,7 @@ func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from 
 			s.mu.Unlock()
 			return msgs, nil
 		}
-		wake := s.wake
+		wake := s.waitCh()
 		s.mu.Unlock()
 		select {
 		case <-ctx.Done():

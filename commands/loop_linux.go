@@ -150,8 +150,17 @@ func (l *eventLoop) guard(c *Client, fn func(*Client)) {
 	fn(c)
 }
 
-// serve reads what c sent and runs every complete command of it. The
-// replies stay buffered for answer.
+// maxReadsPerServe bounds the reads one connection gets in one iteration
+// of its loop (each up to the read buffer, 16 KiB while its commands are
+// small), so that a client pipelining without pause cannot hold up the
+// loop's other connections.
+const maxReadsPerServe = 16
+
+// serve reads what c sent and runs every complete command of it. While a
+// read fills the read buffer, the peer has probably sent more: serve reads
+// and runs that too, up to maxReadsPerServe reads, so that a pipeline
+// larger than the buffer costs one durable wait and one reply write, not
+// one per buffer. The replies stay buffered for answer.
 func (l *eventLoop) serve(c *Client) {
 	batch, err := c.rd.ReadBatch()
 	switch {
@@ -163,19 +172,31 @@ func (l *eventLoop) serve(c *Client) {
 		l.close(c, err)
 		return
 	}
-	for i, args := range batch {
-		l.srv.handle(c, args)
-		if c.loop != l {
-			// Handed off: its goroutine runs the rest of the pipeline,
-			// from the command that could not run on the loop.
-			rest := batch[i+1:]
-			if c.redo {
-				rest, c.redo = batch[i:], false
+	for reads := 1; ; reads++ {
+		for i, args := range batch {
+			l.srv.handle(c, args)
+			if c.loop != l {
+				// Handed off: its goroutine runs the rest of the pipeline,
+				// from the command that could not run on the loop.
+				rest := batch[i+1:]
+				if c.redo {
+					rest, c.redo = batch[i:], false
+				}
+				go l.srv.serveClient(c, rest)
+				return
 			}
-			go l.srv.serveClient(c, rest)
-			return
+			if c.closing {
+				break
+			}
 		}
-		if c.closing {
+		if c.closing || c.rd.Failed() || !c.rd.Filled() || reads == maxReadsPerServe {
+			break
+		}
+		if batch, err = c.rd.ReadBatch(); err != nil {
+			if !errors.Is(err, errWouldBlock) {
+				// Answered after the replies of the commands run so far.
+				c.rd.Defer(err)
+			}
 			break
 		}
 	}
@@ -197,8 +218,9 @@ func (l *eventLoop) answer(c *Client) {
 		l.handOff(c)
 		go l.srv.serveClient(c, nil)
 	case c.rd.Failed():
-		// The pipeline ended in a framing error: its answer comes after
-		// the replies just sent, and the connection closes.
+		// The pipeline ended in an error (a framing error, or the
+		// connection's end): its answer comes after the replies just
+		// sent, and the connection closes.
 		l.serve(c)
 	}
 }

@@ -22,6 +22,11 @@ const (
 	loopIncrs   = 1000
 	// loopBlockMs is the BLOCK of a QPOP that times out mid-pipeline.
 	loopBlockMs = "10"
+	// loopWideSets SETs of loopWideValue bytes make a pipeline many times
+	// the 16 KiB a loop reads at once, and more than one loop iteration
+	// reads of one connection.
+	loopWideSets  = 400
+	loopWideValue = 1 << 10
 )
 
 // TestLoopSlowReader: a peer that leaves megabytes of replies unread holds
@@ -100,6 +105,50 @@ func TestLoopPipelineThatWaits(t *testing.T) {
 		c.expect("$1")
 		c.expect("v")
 		c.expect(errInvalidBulk)
+		c.expectClosed()
+	})
+}
+
+// TestLoopWidePipeline: a pipeline larger than what a loop reads at once
+// is run over several reads and iterations and answered whole and in
+// order, including when it ends in a framing error or the peer's close.
+func TestLoopWidePipeline(t *testing.T) {
+	srv := startServer(t, "--threads", "1")
+	value := strings.Repeat("w", loopWideValue)
+	var sets strings.Builder
+	for i := range loopWideSets {
+		sets.WriteString(command("SET", "loop:w"+strconv.Itoa(i), value))
+	}
+
+	t.Run("answered in order", func(t *testing.T) {
+		c := dialRaw(t, srv.port)
+		c.send(sets.String() + command("DBSIZE"))
+		for range loopWideSets {
+			c.expect("+OK")
+		}
+		c.expect(":" + strconv.Itoa(loopWideSets))
+	})
+
+	t.Run("ending in a framing error", func(t *testing.T) {
+		c := dialRaw(t, srv.port)
+		c.send(sets.String() + "*1\r\n$x\r\n")
+		for range loopWideSets {
+			c.expect("+OK")
+		}
+		c.expect(errInvalidBulk)
+		c.expectClosed()
+	})
+
+	t.Run("the peer closing its side after sending it", func(t *testing.T) {
+		c := dialRaw(t, srv.port)
+		c.send(sets.String() + command("INCR", "loop:wide"))
+		if err := c.conn.CloseWrite(); err != nil {
+			t.Fatalf("close write: %v", err)
+		}
+		for range loopWideSets {
+			c.expect("+OK")
+		}
+		c.expect(":1")
 		c.expectClosed()
 	})
 }

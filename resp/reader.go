@@ -80,7 +80,8 @@ type Reader struct {
 
 	argv    [][]byte   // arguments of the batch, backing every command
 	batch   [][][]byte // the batch handed out by ReadBatch
-	pending error      // a framing error found after good commands
+	pending error      // an error found after good commands
+	filled  bool       // the last read took all the room the buffer had
 }
 
 // NewReader reads commands from rd under limits.
@@ -94,9 +95,18 @@ func (rd *Reader) SetAuthenticated(v bool) { rd.authed = v }
 // Buffered reports how many bytes are read but not yet consumed.
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
 
-// Failed reports whether the next ReadBatch returns a framing error found
-// behind the commands it last returned, without reading.
+// Failed reports whether the next ReadBatch returns an error found behind
+// the commands it last returned (a framing error, or one passed to Defer),
+// without reading.
 func (rd *Reader) Failed() bool { return rd.pending != nil }
+
+// Filled reports whether the last read took all the room the buffer had,
+// so that the peer has probably sent more than was read.
+func (rd *Reader) Filled() bool { return rd.filled }
+
+// Defer makes err the answer of the next ReadBatch, for an error met after
+// commands whose replies are not sent yet.
+func (rd *Reader) Defer(err error) { rd.pending = err }
 
 // Cap reports the size of the read buffer.
 func (rd *Reader) Cap() int { return len(rd.buf) }
@@ -166,6 +176,7 @@ func (rd *Reader) fill() error {
 		rd.buf = grown
 	}
 	n, err := rd.rd.Read(rd.buf[rd.w:])
+	rd.filled = rd.w+n == len(rd.buf)
 	rd.w += n
 	if n > 0 {
 		return nil

@@ -204,6 +204,38 @@ func TestReaderBufferStaysSmall(t *testing.T) {
 	}
 }
 
+// TestReaderFilled checks that Filled tells a read that took all the room
+// of the buffer (the peer may have sent more) from one that did not, and
+// that a deferred error is the next ReadBatch's answer.
+func TestReaderFilled(t *testing.T) {
+	one := cmd("SET", "k", strings.Repeat("v", 100))
+	perBuffer := readBufferSize / len(one)
+	wide := strings.Repeat(one, perBuffer+1)
+	rd := NewReader(strings.NewReader(wide), testLimits)
+	rd.SetAuthenticated(true)
+	batch, err := rd.ReadBatch()
+	if err != nil || len(batch) != perBuffer {
+		t.Fatalf("first batch: %d commands, %v; want %d", len(batch), err, perBuffer)
+	}
+	if !rd.Filled() {
+		t.Fatal("a read that filled the buffer is not reported")
+	}
+	batch, err = rd.ReadBatch()
+	if err != nil || len(batch) != 1 {
+		t.Fatalf("second batch: %d commands, %v; want 1", len(batch), err)
+	}
+	if rd.Filled() {
+		t.Fatal("a short read is reported as filling the buffer")
+	}
+	rd.Defer(io.ErrUnexpectedEOF)
+	if !rd.Failed() {
+		t.Fatal("a deferred error is not reported by Failed")
+	}
+	if _, err := rd.ReadBatch(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("after Defer: %v, want the deferred error", err)
+	}
+}
+
 // FuzzReader feeds arbitrary bytes to the reader whole and one byte at a
 // time: nothing may panic, and chunking must not change what is read.
 func FuzzReader(f *testing.F) {

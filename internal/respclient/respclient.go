@@ -6,13 +6,16 @@ package respclient
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"time"
+	"unsafe"
+
+	"nexo/internal/number"
 )
 
 // Error is an error reply, its text without the leading '-'.
@@ -25,6 +28,7 @@ type Client struct {
 	conn net.Conn
 	r    *bufio.Reader
 	w    *bufio.Writer
+	num  [20]byte // room for a header's decimal number
 }
 
 // Dial connects to addr within timeout.
@@ -44,10 +48,19 @@ func (c *Client) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadl
 
 // Send buffers one command; Flush sends what is buffered.
 func (c *Client) Send(args ...string) {
-	c.w.WriteString("*" + strconv.Itoa(len(args)) + "\r\n")
+	c.header('*', len(args))
 	for _, a := range args {
-		c.w.WriteString("$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n")
+		c.header('$', len(a))
+		c.w.WriteString(a)
+		c.w.WriteString(crlf)
 	}
+}
+
+// header buffers a RESP header line: kind, then n.
+func (c *Client) header(kind byte, n int) {
+	c.w.WriteByte(kind)
+	c.w.Write(strconv.AppendInt(c.num[:0], int64(n), 10))
+	c.w.WriteString(crlf)
 }
 
 // Flush sends the buffered commands.
@@ -98,38 +111,40 @@ func (c *Client) Read() (any, error) {
 }
 
 // ReadValue reads one reply; an error reply is returned as an Error value.
+// It allocates only the values it returns, so that a benchmark measures the
+// server rather than this client's parsing.
 func (c *Client) ReadValue() (any, error) {
-	line, err := c.r.ReadString('\n')
+	line, err := c.line()
 	if err != nil {
 		return nil, err
 	}
-	line = strings.TrimSuffix(line, "\r\n")
-	if line == "" {
+	if len(line) == 0 {
 		return nil, errors.New("empty reply line")
 	}
 	switch line[0] {
 	case '+':
-		return line[1:], nil
+		return string(line[1:]), nil
 	case '-':
 		return Error(line[1:]), nil
 	case ':':
-		return strconv.ParseInt(line[1:], 10, 64)
+		return c.length(line)
 	case '$':
-		n, err := strconv.Atoi(line[1:])
+		n, err := c.length(line)
 		if err != nil || n < 0 {
 			return nil, err
 		}
-		buf := make([]byte, n+len("\r\n"))
+		buf := make([]byte, int(n)+len(crlf))
 		if _, err := io.ReadFull(c.r, buf); err != nil {
 			return nil, err
 		}
-		return string(buf[:n]), nil
+		// buf is never written again: the string may share it.
+		return unsafe.String(unsafe.SliceData(buf), int(n)), nil
 	case '*':
-		n, err := strconv.Atoi(line[1:])
+		n, err := c.length(line)
 		if err != nil || n < 0 {
 			return nil, err
 		}
-		out := make([]any, n)
+		out := make([]any, int(n))
 		for i := range out {
 			if out[i], err = c.ReadValue(); err != nil {
 				return nil, err
@@ -138,4 +153,30 @@ func (c *Client) ReadValue() (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("unexpected reply line %q", line)
+}
+
+const crlf = "\r\n"
+
+// line returns the next reply line without its CRLF, valid until the next
+// read.
+func (c *Client) line() ([]byte, error) {
+	line, err := c.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		var rest []byte
+		rest, err = c.r.ReadBytes('\n')
+		line = append(append([]byte(nil), line...), rest...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(line, []byte(crlf)), nil
+}
+
+// length parses the integer of an integer, bulk or array header line.
+func (c *Client) length(line []byte) (int64, error) {
+	n, ok := number.ParseInt(line[1:])
+	if !ok {
+		return 0, fmt.Errorf("bad reply line %q", line)
+	}
+	return n, nil
 }

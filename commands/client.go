@@ -27,6 +27,9 @@ type Client struct {
 	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped
 	// blockedFor is how long the command running waited in beginBlock.
 	blockedFor time.Duration
+	// clock is when the pipeline's last command ended, or the pipeline
+	// started, as time since the server started.
+	clock time.Duration
 
 	durable    []durableWait // log indexes the buffered replies wait for (durable.go)
 	closeHooks []closeHook   // run once when the connection ends

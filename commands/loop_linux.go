@@ -173,6 +173,7 @@ func (l *eventLoop) serve(c *Client) {
 		return
 	}
 	for reads := 1; ; reads++ {
+		c.startPipeline()
 		for i, args := range batch {
 			l.srv.handle(c, args)
 			if c.loop != l {

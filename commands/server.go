@@ -340,6 +340,7 @@ func (s *Server) runPipelines(c *Client, batch [][][]byte) error {
 				return err
 			}
 		}
+		c.startPipeline()
 		for _, args := range batch {
 			s.handle(c, args)
 			if c.closing {
@@ -409,9 +410,10 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	s.stats.commands.Add(1)
 	cmd.calls.Add(1)
 	// Hot path: the latency is taken on the monotonic clock as time since
-	// the server started, one clock read on each side (time.Now would read
-	// the wall clock too).
-	begin := time.Since(s.started)
+	// the server started (time.Now would read the wall clock too), and a
+	// command starts when the one before it in the pipeline ended, so that
+	// a command costs one clock read.
+	begin := c.clock
 	c.activeAt.Store(int64(begin))
 	switch {
 	case !cmd.arityOK(len(args)):
@@ -430,9 +432,14 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	}
 	// A blocking command's time spent waiting is not its latency (as in
 	// Redis's commandstats).
-	cmd.latency.observe(time.Since(s.started) - begin - c.blockedFor)
+	c.clock = time.Since(s.started)
+	cmd.latency.observe(c.clock - begin - c.blockedFor)
 	c.blockedFor = 0
 }
+
+// startPipeline reads the clock the first command of a pipeline starts at
+// (see handle).
+func (c *Client) startPipeline() { c.clock = time.Since(c.srv.started) }
 
 // cron closes idle event-loop connections and samples the command rate.
 func (s *Server) cron() {

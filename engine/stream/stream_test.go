@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -672,6 +673,19 @@ func TestStream(t *testing.T) {
 		waitBlocked(t, f, "m")
 		f.wait(f.b.DeleteGroup("s", "g"))
 		wantErr(t, <-done, stream.ErrUnknownGroup)
+	})
+
+	t.Run("edge: appends small and larger than the scratch buffer do not share bytes", func(t *testing.T) {
+		f := newFixture(t)
+		big := []string{strings.Repeat("a", 700<<10), strings.Repeat("b", 700<<10)}
+		f.append("s", "", "first", "second")
+		f.append("s", "", big...)
+		f.append("s", "k", "after")
+		f.append("s", "", "x")
+		want := append(append([]string{"first", "second"}, big...), "after", "x")
+		if got := values(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, want) {
+			t.Fatalf("read back %d messages that differ from what was appended", len(got))
+		}
 	})
 
 	t.Run("edge: bad input is refused and changes nothing", func(t *testing.T) {

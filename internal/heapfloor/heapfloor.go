@@ -9,8 +9,9 @@
 // the next buffers. After every cycle, Start raises the GOGC percentage just
 // enough for the next goal to be at least the live heap plus a floor, and
 // leaves it at its configured value once the live heap alone exceeds the
-// floor: a large heap pays nothing for it, a small one grows by at most the
-// floor. GOMEMLIMIT still caps the heap, and GOGC=off is left alone.
+// floor. The price is resident memory, at most the floor (a heap that
+// started small may keep the pages it grew into). GOMEMLIMIT still caps the
+// heap, and GOGC=off is left alone.
 package heapfloor
 
 import (

@@ -18,6 +18,9 @@ import (
 	"nexo/internal/number"
 )
 
+// maxIntDigits is the longest decimal int64, sign included.
+const maxIntDigits = 20
+
 // Error is an error reply, its text without the leading '-'.
 type Error string
 
@@ -28,7 +31,7 @@ type Client struct {
 	conn net.Conn
 	r    *bufio.Reader
 	w    *bufio.Writer
-	num  [20]byte // room for a header's decimal number
+	num  [maxIntDigits]byte // room for a header's decimal number
 }
 
 // Dial connects to addr within timeout.

@@ -21,6 +21,10 @@ import (
 // maxIntDigits is the longest decimal int64, sign included.
 const maxIntDigits = 20
 
+// readBufferSize is how much of a large reply one read takes: 64 KiB, as
+// Node.js sockets (and so ioredis) read.
+const readBufferSize = 64 << 10
+
 // Error is an error reply, its text without the leading '-'.
 type Error string
 
@@ -40,7 +44,7 @@ func Dial(addr string, timeout time.Duration) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn)}, nil
+	return &Client{conn: conn, r: bufio.NewReaderSize(conn, readBufferSize), w: bufio.NewWriter(conn)}, nil
 }
 
 // Close closes the connection.

@@ -498,7 +498,10 @@ func (l *Log) leadOrWait() {
 	l.releaseWriter()
 }
 
-// Read returns a copy of the record at index, verifying its checksum. A
+// Read returns the record at index, verifying its checksum. The record is
+// the log's own memory, which the log never changes: the caller may keep it
+// but must not modify it, and keeping it keeps the image of its segment in
+// memory. A
 // record appended but not yet written is written first (by the caller
 // itself when nobody is writing), without waiting for its fsync, so a
 // record may be read before Wait returns for it. It returns ErrNotFound for an index
@@ -518,9 +521,9 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 	return recs[0], nil
 }
 
-// ReadRange returns copies of the n records from index on, as Read does,
-// with the locks taken once and the copies in one allocation: the way to
-// read many records in order. Every record of the range must exist.
+// ReadRange returns the n records from index on, as Read does, with the
+// locks taken once: the way to read many records in order. Every record of
+// the range must exist.
 func (l *Log) ReadRange(index uint64, n int) ([][]byte, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("wal: read of %d records", n)
@@ -548,12 +551,15 @@ func (l *Log) ReadRange(index uint64, n int) ([][]byte, error) {
 	}
 	l.mu.Unlock()
 
-	// tidwall runs with NoCopy: each data is its buffer, whose written
-	// bytes it never changes, so they stay valid until copied below.
-	views := make([][]byte, n)
-	total := 0
+	// tidwall runs with NoCopy: each data is a slice of its image of the
+	// segment, whose written bytes it never changes (a segment that fills
+	// or is truncated from the front gets a new image; the tail grows by
+	// append past its written length; nothing here truncates the back of
+	// an open log), so a slice stays valid however the log moves on.
+	recs := make([][]byte, n)
 	l.readMu.Lock()
-	for i := range views {
+	defer l.readMu.Unlock()
+	for i := range recs {
 		data, err := l.tl.Read(index + uint64(i))
 		switch {
 		case errors.Is(err, twal.ErrNotFound):
@@ -566,20 +572,12 @@ func (l *Log) ReadRange(index uint64, n int) ([][]byte, error) {
 			err = &CorruptError{File: l.segmentPath(index + uint64(i)), Offset: -1, Index: index + uint64(i), Reason: "checksum mismatch"}
 		}
 		if err != nil {
-			l.readMu.Unlock()
 			return nil, err
 		}
-		views[i] = data[crcSize:]
-		total += len(views[i])
+		// Clipped, so that a caller's append cannot reach the next record.
+		recs[i] = data[crcSize:len(data):len(data)]
 	}
-	l.readMu.Unlock()
-	buf := make([]byte, 0, total)
-	for i, v := range views {
-		start := len(buf)
-		buf = append(buf, v...)
-		views[i] = buf[start:len(buf):len(buf)]
-	}
-	return views, nil
+	return recs, nil
 }
 
 // segmentPath is the path of the segment file holding index, or the log's

@@ -990,22 +990,53 @@ func TestRead(t *testing.T) {
 				t.Fatalf("record %d = %q, want %q", from+i, g, rs[from-1+i])
 			}
 		}
-		// The records share one buffer: growing one must not overwrite the next.
+		// Records are clipped: growing one must not overwrite the next.
 		_ = append(got[0], 'X')
 		if !bytes.Equal(got[1], rs[from]) {
 			t.Fatalf("appending to record %d changed record %d", from, from+1)
 		}
 	})
 
-	t.Run("Read returns a copy the caller may modify", func(t *testing.T) {
-		l := open(t, t.TempDir(), opts())
-		appendWait(t, l, rec(1))
-		got, err := l.Read(1)
+	t.Run("a record read stays the same while the log moves on", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = 4 << 10
+		l := open(t, t.TempDir(), o)
+		rs := make([][]byte, 0, 60)
+		for i := 1; i <= cap(rs); i++ {
+			rs = append(rs, big(i))
+		}
+		first := appendWait(t, l, rs[:cap(rs)/2]...)
+		// Records of a closed segment and of the tail segment, written and
+		// still pending.
+		closed, err := l.ReadRange(1, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got[0] = 'X'
-		readAll(t, l, 1, [][]byte{rec(1)})
+		tail, err := l.Read(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, err := l.Append(rs[cap(rs)/2:]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, err := l.Read(last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The tail grows past its segment, other segments are loaded in
+		// the reads' cache, and the front is compacted away.
+		for i := range 20 {
+			appendWait(t, l, big(len(rs)+1+i))
+		}
+		readAll(t, l, 1, rs)
+		if err := l.Wait(last); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Compact(nil, last); err != nil {
+			t.Fatal(err)
+		}
+		equalRecs(t, [][]byte{closed[0], closed[1], tail, pending}, [][]byte{rs[0], rs[1], rs[first-1], rs[last-1]})
 	})
 
 	t.Run("edge: indexes out of range are ErrNotFound; Read after Close is ErrClosed", func(t *testing.T) {

@@ -11,8 +11,9 @@ import (
 	"nexo/wal"
 )
 
-// Message is a message of a partition. Key and Value are read from the
-// partition's log for each read and belong to the caller.
+// Message is a message of a partition. Key and Value are served from the
+// partition's log, whose memory never changes: the caller may keep them but
+// must not modify them.
 type Message struct {
 	Partition int
 	Offset    int64
@@ -307,8 +308,8 @@ func (s *stream) read(p *partition, pi int, offset int64, count int) ([]Message,
 }
 
 // decodeMessage decodes the message at offset of partition pi from rec,
-// its record at wal index index. rec is ReadRange's own copy: the message
-// keeps slices of it.
+// its record at wal index index. The message keeps slices of rec, which
+// the log never changes.
 func decodeMessage(rec []byte, pi int, offset int64, index uint64) (Message, error) {
 	if len(rec) == 0 || rec[0] != opMessage {
 		return Message{}, fmt.Errorf("%w: wal index %d holds no message", errCorruptRecord, index)

@@ -623,6 +623,16 @@ func cmdXStreams(c *Client, _ [][]byte) {
 // bulk headers.
 const messageReplyOverhead = 128
 
+// The field names of a message reply, encoded once as the bulk strings they
+// are in both protocols: a replay writes them for every message.
+const (
+	partitionField = "$9\r\npartition\r\n"
+	offsetField    = "$6\r\noffset\r\n"
+	timeField      = "$7\r\ntime_ms\r\n"
+	keyField       = "$3\r\nkey\r\n"
+	valueField     = "$5\r\nvalue\r\n"
+)
+
 // writeMessages writes messages as maps (flat arrays in RESP2).
 func writeMessages(c *Client, msgs []stream.Message) {
 	size := 0
@@ -633,15 +643,15 @@ func writeMessages(c *Client, msgs []stream.Message) {
 	c.w.Array(len(msgs))
 	for _, m := range msgs {
 		c.w.Map(messageFields)
-		c.w.BulkString("partition")
+		c.w.RawString(partitionField)
 		c.w.Int(int64(m.Partition))
-		c.w.BulkString("offset")
+		c.w.RawString(offsetField)
 		c.w.Int(m.Offset)
-		c.w.BulkString("time_ms")
+		c.w.RawString(timeField)
 		c.w.Int(m.Time.UnixMilli())
-		c.w.BulkString("key")
+		c.w.RawString(keyField)
 		c.w.BulkOrNull(m.Key)
-		c.w.BulkString("value")
+		c.w.RawString(valueField)
 		c.w.Bulk(m.Value)
 	}
 }

@@ -35,6 +35,7 @@ func TestWriter(t *testing.T) {
 		{"bool", func(w *Writer) { w.Bool(true); w.Bool(false) }, ":1\r\n:0\r\n", "#t\r\n#f\r\n"},
 		{"verbatim", func(w *Writer) { w.Verbatim("txt", []byte("hi")) }, "$2\r\nhi\r\n", "=6\r\ntxt:hi\r\n"},
 		{"grow changes nothing written", func(w *Writer) { w.Int(1); w.Grow(1 << 20); w.Int(2) }, ":1\r\n:2\r\n", ":1\r\n:2\r\n"},
+		{"raw string", func(w *Writer) { w.RawString("$1\r\nk\r\n") }, "$1\r\nk\r\n", "$1\r\nk\r\n"},
 		{"big number", func(w *Writer) { w.BigNumber("123456789012345678901234567890") },
 			"$30\r\n123456789012345678901234567890\r\n", "(123456789012345678901234567890\r\n"},
 	}

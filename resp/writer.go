@@ -209,6 +209,10 @@ func (w *Writer) BigNumber(decimal string) {
 // Raw writes bytes that already are a complete RESP reply.
 func (w *Writer) Raw(b []byte) { w.b = append(w.b, b...) }
 
+// RawString writes s, which already is complete RESP: a reply, or an
+// element of one whose encoding is the same in both protocols.
+func (w *Writer) RawString(s string) { w.b = append(w.b, s...) }
+
 func (w *Writer) header(kind byte, n int) {
 	w.b = append(w.b, kind)
 	w.b = strconv.AppendInt(w.b, int64(n), 10)

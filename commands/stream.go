@@ -623,6 +623,11 @@ func cmdXStreams(c *Client, _ [][]byte) {
 // bulk headers.
 const messageReplyOverhead = 128
 
+// messageChunkSize is how much of a large message reply a connection on its
+// own goroutine sends at a time while it encodes the rest, so that the
+// client parses the first messages while the server encodes the last.
+const messageChunkSize = 64 << 10
+
 // The field names of a message reply, encoded once as the bulk strings they
 // are in both protocols: a replay writes them for every message.
 const (
@@ -633,13 +638,22 @@ const (
 	valueField     = "$5\r\nvalue\r\n"
 )
 
-// writeMessages writes messages as maps (flat arrays in RESP2).
+// writeMessages writes messages as maps (flat arrays in RESP2). A reply
+// larger than messageChunkSize is sent as it is encoded when nothing
+// buffered before it waits for the disk and the connection has its own
+// goroutine; an event loop builds it whole and answers it with the rest of
+// the pipeline.
 func writeMessages(c *Client, msgs []stream.Message) {
 	size := 0
 	for _, m := range msgs {
 		size += len(m.Key) + len(m.Value) + messageReplyOverhead
 	}
-	c.w.Grow(size)
+	chunked := size > messageChunkSize && c.loop == nil && len(c.durable) == 0
+	if chunked {
+		c.w.Grow(messageChunkSize + messageReplyOverhead)
+	} else {
+		c.w.Grow(size)
+	}
 	c.w.Array(len(msgs))
 	for _, m := range msgs {
 		c.w.Map(messageFields)
@@ -653,6 +667,12 @@ func writeMessages(c *Client, msgs []stream.Message) {
 		c.w.BulkOrNull(m.Key)
 		c.w.RawString(valueField)
 		c.w.Bulk(m.Value)
+		if chunked && c.w.Buffered() >= messageChunkSize {
+			if err := c.w.Flush(); err != nil {
+				// Part of the reply is lost: the connection ends.
+				c.closing, chunked = true, false
+			}
+		}
 	}
 }
 

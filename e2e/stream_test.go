@@ -300,3 +300,69 @@ func TestKilledWhileBlocked(t *testing.T) {
 		step("1) \"ready\"\n2) (integer) 1\n3) \"delayed\"\n4) (integer) 0\n5) \"inflight\"\n6) (integer) 0\n7) \"dead\"\n8) (integer) 0", "QLEN", "killed"),
 	})
 }
+
+// A fetch reply many times what a connection sends at a time.
+const (
+	largeFetchMessages = 300
+	largeFetchValue    = 1 << 10
+)
+
+// TestStreamLargeFetch: a fetch reply larger than what a connection sends
+// at a time arrives whole and in order, behind replies pipelined before it
+// that acknowledge an append (and so wait for the disk), and alone.
+func TestStreamLargeFetch(t *testing.T) {
+	srv := startServer(t)
+	c, err := dialRESP(srv.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	value := strings.Repeat("v", largeFetchValue)
+	appendArgs := []string{"XAPPEND", "large"}
+	for range largeFetchMessages {
+		appendArgs = append(appendArgs, value)
+	}
+	fetch := []string{"XFETCH", "large", "PARTITION", "0", "FROM", "0", "COUNT", strconv.Itoa(largeFetchMessages)}
+
+	c.Send(appendArgs...)
+	c.Send(fetch...)
+	c.Send("PING")
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Read()
+	if entries, _ := v.([]any); err != nil || len(entries) != largeFetchMessages {
+		t.Fatalf("XAPPEND: %.80v, %v", v, err)
+	}
+	checkLargeFetch(t, c, value)
+
+	c.Send(fetch...)
+	c.Send("PING")
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	checkLargeFetch(t, c, value)
+}
+
+// checkLargeFetch reads the reply of a fetch of every message of a
+// TestStreamLargeFetch stream, then a PING's.
+func checkLargeFetch(t *testing.T, c *respClient, value string) {
+	t.Helper()
+	v, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := v.([]any)
+	if len(msgs) != largeFetchMessages {
+		t.Fatalf("XFETCH returned %d messages, want %d", len(msgs), largeFetchMessages)
+	}
+	for i, m := range msgs {
+		f := fields(m)
+		if f["offset"] != int64(i) || f["value"] != value || f["key"] != nil {
+			t.Fatalf("message %d: offset %v, key %v, the value sent: %v", i, f["offset"], f["key"], f["value"] == value)
+		}
+	}
+	if v, err := c.Read(); err != nil || v != "PONG" {
+		t.Fatalf("PING after the fetch: %v, %v", v, err)
+	}
+}

@@ -15,7 +15,9 @@
 #       GROUP_MESSAGES in all: XCONSUME + XCOMMIT (CONSUMERS partitions)
 #       against XREADGROUP + XACK.
 # Prints per policy and test the median rate of each server and their ratio,
-# then the median and the worst ratio across all rows.
+# then the median and the worst ratio across all rows; then the same for the
+# CPU per message of each server's process and of the benchmark client, over
+# the timed phase of each run (from /proc, so on Linux).
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]                 rounds; use 5 when a decision hangs on less than 20%
@@ -73,20 +75,22 @@ note "building $streambench"
 
 mkdir -p "$RESULTS_DIR"
 results="$RESULTS_DIR/stream-$(date +%Y%m%d-%H%M%S).csv"
-echo 'round,fsync,server,test,rate' >"$results"
+echo 'round,fsync,server,test,rate,server_cpu_us,client_cpu_us' >"$results"
 
-# stream_run SERVER PORT ROUND POLICY TEST MESSAGES: one streambench run.
+# stream_run SERVER PORT PID ROUND POLICY TEST MESSAGES: one streambench run.
 stream_run() {
-  local server=$1 port=$2 round=$3 policy=$4 test=$5 messages=$6 out rate
+  local server=$1 port=$2 pid=$3 round=$4 policy=$5 test=$6 messages=$7 out rate cpu
   if ! out="$(run_child timeout "$RUN_TIMEOUT" "$streambench" -mode "$server" -addr "$BENCH_HOST:$port" \
     -test "$test" -messages "$messages" -size "$SIZE" -conns "$CONNS" -pipeline "$PIPELINE" \
-    -count "$COUNT" -consumers "$CONSUMERS" 2>"$BENCH_TMP/run.err")"; then
+    -count "$COUNT" -consumers "$CONSUMERS" -server-pid "$pid" 2>"$BENCH_TMP/run.err")"; then
     cat "$BENCH_TMP/run.err" >&2
     die "streambench $test against $server failed (round $round, fsync $policy)"
   fi
   # "nexo append 100000 messages in 1.234 s: 81037.3 msg/s"
-  rate="$(awk '{ print $(NF - 1) }' <<<"$out")"
-  echo "$round,$policy,$server,$test,$rate" >>"$results"
+  # "cpu per message: server 5.81 µs, client 3.20 µs"
+  rate="$(awk 'NR == 1 { print $(NF - 1) }' <<<"$out")"
+  cpu="$(awk 'NR == 2 { print $5 "," $8 }' <<<"$out")"
+  echo "$round,$policy,$server,$test,$rate,$cpu" >>"$results"
 }
 
 nexo_args=()
@@ -104,9 +108,9 @@ for policy in $policies; do
     for spec in "${tests[@]}"; do
       note "fsync $policy, round $round/$ROUNDS, ${spec%% *}: nexo, redis"
       # shellcheck disable=SC2086 # spec is "TEST MESSAGES"
-      stream_run nexo "$NEXO_PORT" "$round" "$policy" $spec
+      stream_run nexo "$NEXO_PORT" "$NEXO_PID" "$round" "$policy" $spec
       # shellcheck disable=SC2086
-      stream_run redis "$REDIS_PORT" "$round" "$policy" $spec
+      stream_run redis "$REDIS_PORT" "$REDIS_PID" "$round" "$policy" $spec
     done
   done
   stop_pid "$NEXO_PID" nexo
@@ -123,5 +127,19 @@ print_row() {
 }
 printf '\n%-9s %-8s %14s %14s %7s\n' fsync test 'nexo' 'redis' ratio
 ratio_table "$results" 3 5 2 4
+
+# cpu_table COLUMN TITLE: the median CPU per message of each server's
+# process, or of the client, per policy and test.
+cpu_table() {
+  local column=$1 title=$2 policy test
+  printf '\n%s\n%-9s %-8s %14s %14s\n' "$title" fsync test nexo redis
+  while IFS=, read -r policy test; do
+    printf '%-9s %-8s %14.2f %14.2f\n' "$policy" "$test" \
+      "$(key_rates "$results" 3 "$column" "2 4" nexo "$policy,$test" | median)" \
+      "$(key_rates "$results" 3 "$column" "2 4" redis "$policy,$test" | median)"
+  done < <(awk -F, 'NR > 1 && !seen[$2 "," $4]++ { print $2 "," $4 }' "$results")
+}
+cpu_table 6 'CPU µs per message of the server process'
+cpu_table 7 'CPU µs per message of the client (bench/stream)'
 printf 'medians of %s rounds; append and group in messages/s, replay in MB/s of payload; raw runs: %s\n' \
   "$ROUNDS" "${results#"$BENCH_ROOT"/}"

@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nexo/bench/internal/cputime"
 	"nexo/bench/internal/runwait"
 	"nexo/internal/respclient"
 )
@@ -67,7 +68,11 @@ const (
 type options struct {
 	mode, addr, test                                  string
 	messages, size, conns, pipeline, count, consumers int
+	serverPID                                         int
 	stream                                            string
+	// meter measures the CPU of the server and of this client over the
+	// timed phase of the test, which starts it; main stops it.
+	meter *cputime.Meter
 }
 
 func main() {
@@ -81,6 +86,7 @@ func main() {
 	flag.IntVar(&o.pipeline, "pipeline", defaultPipeline, "appends a connection pipelines per write")
 	flag.IntVar(&o.count, "count", defaultCount, "replay: messages per read")
 	flag.IntVar(&o.consumers, "consumers", defaultConsumers, "group: consumers (and NEXO partitions)")
+	flag.IntVar(&o.serverPID, "server-pid", 0, "the server's process id: also print its CPU per message and this client's (Linux)")
 	flag.Parse()
 	if o.mode != "nexo" && o.mode != "redis" {
 		fail(fmt.Errorf("unknown mode %q", o.mode))
@@ -89,6 +95,7 @@ func main() {
 		fail(errors.New("every count must be positive"))
 	}
 	o.stream = streamPrefix + strconv.FormatInt(time.Now().UnixNano(), 10)
+	o.meter = cputime.NewMeter(o.serverPID)
 	var (
 		elapsed time.Duration
 		err     error
@@ -103,6 +110,9 @@ func main() {
 	default:
 		err = fmt.Errorf("unknown test %q", o.test)
 	}
+	if err == nil && o.serverPID != 0 {
+		err = o.meter.Stop()
+	}
 	if err == nil {
 		err = drop(o)
 	}
@@ -114,6 +124,18 @@ func main() {
 		rate, unit = float64(o.messages)*float64(o.size)/bytesPerMB/elapsed.Seconds(), "MB/s"
 	}
 	fmt.Printf("%s %s %d messages in %.3f s: %.1f %s\n", o.mode, o.test, o.messages, elapsed.Seconds(), rate, unit)
+	if o.serverPID != 0 {
+		perMessage := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(o.messages) }
+		fmt.Printf("cpu per message: server %.2f µs, client %.2f µs\n", perMessage(o.meter.Server), perMessage(o.meter.Self))
+	}
+}
+
+// startMeter starts measuring CPU when the server's pid is known.
+func (o options) startMeter() error {
+	if o.serverPID == 0 {
+		return nil
+	}
+	return o.meter.Start()
 }
 
 func fail(err error) {
@@ -188,6 +210,9 @@ func runAppend(o options) (time.Duration, error) {
 	}
 	payload := strings.Repeat("x", o.size)
 	errs := make(chan error, o.conns)
+	if err := o.startMeter(); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	for i, c := range conns {
 		// Connection i appends its share; the first ones take the remainder.
@@ -219,6 +244,9 @@ func runReplay(o options) (time.Duration, error) {
 	}
 	count := strconv.Itoa(o.count)
 	read := 0
+	if err := o.startMeter(); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	if o.mode == "nexo" {
 		for read < o.messages {
@@ -317,6 +345,9 @@ func runGroup(o options) (time.Duration, error) {
 	var once sync.Once
 	var wg sync.WaitGroup
 	errs := make(chan error, o.consumers+1)
+	if err := o.startMeter(); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	for i, c := range conns {
 		wg.Add(1)

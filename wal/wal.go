@@ -501,15 +501,14 @@ func (l *Log) leadOrWait() {
 // Read returns the record at index, verifying its checksum. The record is
 // the log's own memory, which the log never changes: the caller may keep it
 // but must not modify it, and keeping it keeps the image of its segment in
-// memory. A
-// record appended but not yet written is written first (by the caller
-// itself when nobody is writing), without waiting for its fsync, so a
-// record may be read before Wait returns for it. It returns ErrNotFound for an index
-// beyond LastIndex, before FirstIndex or covered by the snapshot (also when
-// a concurrent Compact drops it); a *CorruptError naming the segment file
-// and the index when the checksum does not match; an error wrapping
-// ErrFailed when the log failed before the record was written; ErrClosed
-// after Close.
+// memory. A record appended but not yet written is written first (by the
+// caller itself when nobody is writing), without waiting for its fsync, so
+// a record may be read before Wait returns for it. It returns ErrNotFound
+// for an index beyond LastIndex, before FirstIndex or covered by the
+// snapshot (also when a concurrent Compact drops it); a *CorruptError
+// naming the segment file and the index when the checksum does not match;
+// an error wrapping ErrFailed when the log failed before the record was
+// written; ErrClosed after Close.
 //
 // Reading a record of a closed segment loads that segment into tidwall's
 // cache of one segment, so reads in index order are served from memory.

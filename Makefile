@@ -66,7 +66,7 @@ bench-queue-restart: ## Restart time of the queue with 1M waiting jobs.
 bench-pubsub: ## Pub/sub deliveries/s, fan-out 1/10/100 and fan-in 100: nexo against redis-server.
 	bash bench/pubsub.sh
 
-bench-stream: ## Stream appends/s, replay MB/s and consumer-group msg/s against redis-server streams with AOF.
+bench-stream: ## Stream appends/s, replay MB/s and consumer-group msg/s against redis-server streams with AOF, and CPU per message.
 	bash bench/stream.sh
 
 bench-sdk: deps ## The SDK's throughput per broker (vitest bench), its queue against BullMQ on redis-server.

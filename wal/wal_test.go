@@ -91,6 +91,15 @@ func big(i int) []byte {
 	return p
 }
 
+// bigs returns big(from) to big(to).
+func bigs(from, to int) [][]byte {
+	var out [][]byte
+	for i := from; i <= to; i++ {
+		out = append(out, big(i))
+	}
+	return out
+}
+
 // appendWait appends rs and waits for them.
 func appendWait(t testing.TB, l *wal.Log, rs ...[]byte) uint64 {
 	t.Helper()
@@ -948,10 +957,7 @@ func TestRead(t *testing.T) {
 		o.SegmentSize = 4 << 10
 		dir := t.TempDir()
 		l := open(t, dir, o)
-		rs := make([][]byte, 0, 300)
-		for i := 1; i <= cap(rs); i++ {
-			rs = append(rs, big(i))
-		}
+		rs := bigs(1, 300)
 		last, err := l.Append(rs...)
 		if err != nil {
 			t.Fatal(err)
@@ -970,10 +976,7 @@ func TestRead(t *testing.T) {
 		o := opts()
 		o.SegmentSize = 4 << 10
 		l := open(t, t.TempDir(), o)
-		rs := make([][]byte, 0, 300)
-		for i := 1; i <= cap(rs); i++ {
-			rs = append(rs, big(i))
-		}
+		rs := bigs(1, 300)
 		if _, err := l.Append(rs...); err != nil {
 			t.Fatal(err)
 		}
@@ -1001,11 +1004,8 @@ func TestRead(t *testing.T) {
 		o := opts()
 		o.SegmentSize = 4 << 10
 		l := open(t, t.TempDir(), o)
-		rs := make([][]byte, 0, 60)
-		for i := 1; i <= cap(rs); i++ {
-			rs = append(rs, big(i))
-		}
-		first := appendWait(t, l, rs[:cap(rs)/2]...)
+		rs := bigs(1, 60)
+		first := appendWait(t, l, rs[:len(rs)/2]...)
 		// Records of a closed segment and of the tail segment, written and
 		// still pending.
 		closed, err := l.ReadRange(1, 2)
@@ -1016,7 +1016,7 @@ func TestRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		last, err := l.Append(rs[cap(rs)/2:]...)
+		last, err := l.Append(rs[len(rs)/2:]...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1086,10 +1086,7 @@ func TestRead(t *testing.T) {
 		o.SegmentSize = 4 << 10
 		dir := t.TempDir()
 		l := open(t, dir, o)
-		var rs [][]byte
-		for i := 1; i <= 100; i++ {
-			rs = append(rs, big(i))
-		}
+		rs := bigs(1, 100)
 		appendWait(t, l, rs...)
 		seg := segments(t, dir)[0]
 		// The first segment is closed and out of tidwall's cache, so

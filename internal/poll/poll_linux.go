@@ -5,6 +5,7 @@ package poll
 import (
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -24,7 +25,11 @@ type Poller struct {
 	raw    syscall.RawConn
 	epfd   int
 	wakeR  int // read end of the wake pipe, registered with epfd
-	wakeW  int
+
+	// wakeMu orders Wake against Close: a Wake after Close must not write
+	// to a descriptor number the process may have reused.
+	wakeMu sync.Mutex
+	wakeW  int // write end of the wake pipe; -1 once closed
 }
 
 // readable is what a socket is registered for: input, and the peer's
@@ -122,15 +127,23 @@ func (p *Poller) Wait(ready []int) (_ []int, woken bool, err error) {
 	return ready, woken, nil
 }
 
-// Wake makes the current or next Wait return. Safe from any goroutine.
+// Wake makes the current or next Wait return. Safe from any goroutine,
+// also after Close, where it does nothing.
 func (p *Poller) Wake() {
-	// A full pipe already holds a pending wake.
-	syscall.Write(p.wakeW, []byte{0})
+	p.wakeMu.Lock()
+	defer p.wakeMu.Unlock()
+	if p.wakeW >= 0 {
+		// A full pipe already holds a pending wake.
+		syscall.Write(p.wakeW, []byte{0})
+	}
 }
 
 // Close releases the poller.
 func (p *Poller) Close() error {
-	syscall.Close(p.wakeR)
+	p.wakeMu.Lock()
 	syscall.Close(p.wakeW)
+	p.wakeW = -1
+	p.wakeMu.Unlock()
+	syscall.Close(p.wakeR)
 	return p.file.Close()
 }

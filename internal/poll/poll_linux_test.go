@@ -4,8 +4,15 @@ package poll
 
 import (
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
+)
+
+const (
+	// wakers goroutines call Wake wakesEach times while the poller closes.
+	wakers    = 8
+	wakesEach = 1000
 )
 
 // socketPair returns two connected, non-blocking sockets, closed when the
@@ -112,5 +119,43 @@ func TestPoller(t *testing.T) {
 		if !<-done {
 			t.Fatal("Wait returned without the wake")
 		}
+	})
+
+	t.Run("edge: a Wake after Close writes to no descriptor", func(t *testing.T) {
+		p, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		// The lowest free descriptors are the three Close released: two
+		// socket pairs take their numbers.
+		a, b := socketPair(t)
+		c, d := socketPair(t)
+		p.Wake()
+		var buf [1]byte
+		for _, fd := range []int{a, b, c, d} {
+			if n, _ := syscall.Read(fd, buf[:]); n > 0 {
+				t.Fatalf("descriptor %d reused after Close received the wake", fd)
+			}
+		}
+	})
+
+	t.Run("race: Wake from many goroutines while Close runs", func(t *testing.T) {
+		p, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range wakers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range wakesEach {
+					p.Wake()
+				}
+			}()
+		}
+		p.Close()
+		wg.Wait()
 	})
 }

@@ -78,6 +78,7 @@ func (l *Log) run() {
 			l.mu.Lock()
 			l.stopped = true
 			l.cond.Broadcast()
+			l.notifyDurable()
 			l.mu.Unlock()
 			return
 		}
@@ -209,6 +210,7 @@ func (l *Log) writeBatch() bool {
 		l.fsyncs++
 	}
 	l.cond.Broadcast()
+	l.notifyDurable()
 	return true
 }
 
@@ -235,6 +237,7 @@ func (l *Log) syncWritten() error {
 	}
 	l.synced = written
 	l.fsyncs++
+	l.notifyDurable()
 	return nil
 }
 

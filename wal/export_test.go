@@ -3,3 +3,16 @@ package wal
 // IdleFlushDelay lets the tests wait for the committer's write of records
 // nobody waits for.
 const IdleFlushDelay = idleFlushDelay
+
+// HoldWriter takes the writer role until release is called: records
+// appended meanwhile stay pending, so that a test can see them so.
+func (l *Log) HoldWriter() (release func()) {
+	l.mu.Lock()
+	l.acquireWriter()
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		l.releaseWriter()
+		l.mu.Unlock()
+	}
+}

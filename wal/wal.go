@@ -39,8 +39,11 @@
 // writes it with one tidwall WriteBatch (tidwall runs with NoSync), fsyncs
 // once under FsyncAlways, and wakes every Wait whose record is now durable;
 // records appended meanwhile go in the next batch, written by the next
-// waiter. The committer goroutine writes the records nobody waits for
-// within idleFlushDelay, fsyncs under FsyncEverySec and serves Compact.
+// waiter. A caller that must not block (an event loop) registers with
+// Notify instead: under FsyncAlways the committer goroutine then writes and
+// fsyncs the pending records and calls it back. The committer also writes
+// the records nobody waits for within idleFlushDelay, fsyncs under
+// FsyncEverySec and serves Compact.
 // A failed write or fsync makes the log refuse everything from then on
 // (ErrFailed): after a failed fsync the kernel may have dropped the dirty
 // pages, so retrying could acknowledge data that is not on disk.
@@ -259,6 +262,9 @@ type Log struct {
 	batches uint64
 	appends uint64
 	writing bool // a goroutine holds the writer role (see acquireWriter)
+	// notifiers: the registrations of Notify not yet called, one per
+	// Notifier at the lowest index it asked for.
+	notifiers []notifyRequest
 	// flushArmed: flushTimer will wake the committer for records nobody waits for.
 	flushArmed bool
 
@@ -456,6 +462,88 @@ func (l *Log) Append(recs ...[]byte) (uint64, error) {
 // record was durable, and an error for an index not appended yet.
 func (l *Log) Wait(index uint64) error {
 	return l.waitFor(index, l.opts.Fsync == FsyncAlways)
+}
+
+// A Notifier is told by Notify that records it waits for are durable.
+type Notifier = interface{ Notify() }
+
+type notifyRequest struct {
+	n     Notifier
+	index uint64
+}
+
+// Notify reports whether every record up to index is durable, as Wait
+// defines it, without waiting for an fsync. Under FsyncAlways, when they
+// are not, the committer writes and fsyncs them without the caller's help
+// and calls n.Notify once they are durable, or once the log has failed or
+// closed (Notify or Wait then tell which): an event loop waits for the disk
+// this way while it serves other connections. n.Notify is called on a
+// goroutine of the log with its lock held, so it must return at once and
+// must not call the log. The log keeps one registration per Notifier, at
+// the lowest index asked for, and forgets it once called.
+//
+// Under FsyncEverySec and FsyncNo a record is durable once handed to the
+// OS: Notify then waits as Wait does and never calls n back, since one
+// write(2) costs less than waking the committer and then the caller.
+// Errors are those of Wait.
+func (l *Log) Notify(index uint64, n Notifier) (bool, error) {
+	if l.opts.Fsync != FsyncAlways {
+		if err := l.Wait(index); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case index > l.last:
+		return false, fmt.Errorf("wal: wait for index %d beyond the last appended %d", index, l.last)
+	case l.synced >= index:
+		return true, nil
+	case l.failErr != nil:
+		return false, l.failErr
+	case l.stopped:
+		return false, ErrClosed
+	}
+	registered := false
+	for i := range l.notifiers {
+		if l.notifiers[i].n == n {
+			l.notifiers[i].index = min(l.notifiers[i].index, index)
+			registered = true
+			break
+		}
+	}
+	if !registered {
+		l.notifiers = append(l.notifiers, notifyRequest{n: n, index: index})
+	}
+	if len(l.sizes) > 0 {
+		// The records are still pending: the committer writes them, after
+		// the batch in progress if there is one.
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	return false, nil
+}
+
+// notifyDurable calls the notifiers whose records are now durable, or all
+// of them once the log has failed or stopped. Lock should be held.
+func (l *Log) notifyDurable() {
+	if len(l.notifiers) == 0 {
+		return
+	}
+	done, all := l.synced, l.failErr != nil || l.stopped
+	kept := l.notifiers[:0]
+	for _, r := range l.notifiers {
+		if all || r.index <= done {
+			r.n.Notify()
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(l.notifiers[len(kept):])
+	l.notifiers = kept
 }
 
 // waitFor blocks until index is fsynced (synced) or written.
@@ -663,4 +751,5 @@ func (l *Log) failLocked(err error) {
 		l.log.Error("wal: write failed, the log accepts no more records", "dir", l.dir, "err", err)
 	}
 	l.cond.Broadcast()
+	l.notifyDurable()
 }

@@ -33,6 +33,13 @@ const (
 	crcSize = 4
 	// snapshotName is the snapshot's file name in the log directory.
 	snapshotName = "snapshot"
+	// maxNotifications bounds the calls a test's notifier can take
+	// without blocking the log.
+	maxNotifications = 16
+	// notifyWriters goroutines each append and wait through Notify
+	// notifyRounds times.
+	notifyWriters = 8
+	notifyRounds  = 200
 	// bigRecord is a record length whose tidwall length prefix takes two
 	// bytes, so that tears inside the prefix are exercised too.
 	bigRecord = 200
@@ -573,6 +580,205 @@ func TestWait(t *testing.T) {
 		closeLog(t, l)
 		_, got = reopen(t, dir, o)
 		equalRecs(t, got, recs(1, 2))
+	})
+}
+
+// notifier records the calls a log makes to it.
+type notifier struct{ calls chan struct{} }
+
+func newNotifier() *notifier { return &notifier{calls: make(chan struct{}, maxNotifications)} }
+
+// Notify must not block: the log calls it with its lock held.
+func (n *notifier) Notify() { n.calls <- struct{}{} }
+
+// wait waits up to syncMargin for the next call and reports whether it
+// came.
+func (n *notifier) wait() bool {
+	select {
+	case <-n.calls:
+		return true
+	case <-time.After(syncMargin):
+		return false
+	}
+}
+
+// called fails the test unless the next call comes within syncMargin.
+func (n *notifier) called(t testing.TB) {
+	t.Helper()
+	if !n.wait() {
+		t.Fatal("the notifier was not called")
+	}
+}
+
+// uncalled checks that no call is left unconsumed.
+func (n *notifier) uncalled(t testing.TB) {
+	t.Helper()
+	if k := len(n.calls); k != 0 {
+		t.Fatalf("%d unexpected calls of the notifier", k)
+	}
+}
+
+func notify(t testing.TB, l *wal.Log, index uint64, n *notifier) bool {
+	t.Helper()
+	durable, err := l.Notify(index, n)
+	if err != nil {
+		t.Fatalf("Notify(%d) = %v", index, err)
+	}
+	return durable
+}
+
+func TestNotify(t *testing.T) {
+	t.Run("always: the committer fsyncs pending records and calls the notifier once", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		n := newNotifier()
+		release := l.HoldWriter()
+		idx, err := l.Append(recs(1, 3)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if notify(t, l, idx, n) || notify(t, l, idx-1, n) {
+			t.Fatal("pending records reported durable")
+		}
+		release()
+		n.called(t)
+		if st := l.Stats(); st.Batches != 1 || st.Fsyncs != 1 {
+			t.Fatalf("stats %+v, want one batch and one fsync without a Wait", st)
+		}
+		if !notify(t, l, idx, n) {
+			t.Fatal("records reported not durable after the notification")
+		}
+		closeLog(t, l)
+		n.uncalled(t)
+	})
+
+	t.Run("always: a durable index is reported so and registers nothing", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		n := newNotifier()
+		idx := appendWait(t, l, rec(1))
+		if !notify(t, l, idx, n) || !notify(t, l, 0, n) {
+			t.Fatal("durable records reported not durable")
+		}
+		closeLog(t, l)
+		n.uncalled(t)
+	})
+
+	t.Run("everysec and no: Notify writes the records itself and never calls back", func(t *testing.T) {
+		for _, policy := range []wal.Fsync{wal.FsyncEverySec, wal.FsyncNo} {
+			o := opts()
+			o.Fsync = policy
+			o.SyncInterval = neverInterval
+			l := open(t, t.TempDir(), o)
+			n := newNotifier()
+			idx, err := l.Append(rec(1), rec(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !notify(t, l, idx, n) {
+				t.Fatalf("%v: written records reported not durable", policy)
+			}
+			if st := l.Stats(); st.Batches != 1 || st.Fsyncs != 0 {
+				t.Fatalf("%v: stats %+v, want a write and no fsync", policy, st)
+			}
+			closeLog(t, l)
+			n.uncalled(t)
+		}
+	})
+
+	t.Run("edge: an index beyond the last is an error", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		if _, err := l.Notify(1, newNotifier()); err == nil {
+			t.Fatal("Notify for an index never appended succeeded")
+		}
+	})
+
+	t.Run("edge: a failed write calls the notifier, and Notify then reports the failure", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = 1 // every record closes its segment
+		// The segment tidwall creates after record 1 cannot be opened.
+		if err := os.Mkdir(filepath.Join(dir, segmentName(2)), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		l := open(t, dir, o)
+		n := newNotifier()
+		release := l.HoldWriter()
+		idx, err := l.Append(rec(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if notify(t, l, idx, n) {
+			t.Fatal("a pending record reported durable")
+		}
+		release()
+		n.called(t)
+		if _, err := l.Notify(idx, n); !errors.Is(err, wal.ErrFailed) {
+			t.Fatalf("Notify after the failure = %v, want ErrFailed", err)
+		}
+		l.Close()
+		n.uncalled(t)
+	})
+
+	t.Run("edge: Close calls the notifiers of the records it writes", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		n := newNotifier()
+		release := l.HoldWriter()
+		idx, err := l.Append(rec(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if notify(t, l, idx, n) {
+			t.Fatal("a pending record reported durable")
+		}
+		closed := make(chan error)
+		go func() { closed <- l.Close() }()
+		release()
+		n.called(t)
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		if !notify(t, l, idx, n) {
+			t.Fatal("a record Close wrote reported not durable")
+		}
+		n.uncalled(t)
+	})
+
+	t.Run("race: every notifier is called once its own records are durable", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		var wg sync.WaitGroup
+		for w := range notifyWriters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := newNotifier()
+				for i := range notifyRounds {
+					idx, err := l.Append(rec(w*notifyRounds + i))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					durable, err := l.Notify(idx, n)
+					switch {
+					case err != nil:
+						t.Error(err)
+						return
+					case durable:
+						continue
+					case !n.wait():
+						t.Errorf("no notification for index %d", idx)
+						return
+					}
+					if durable, err := l.Notify(idx, n); !durable || err != nil {
+						t.Errorf("index %d after its notification: durable %v, %v", idx, durable, err)
+						return
+					}
+				}
+				if k := len(n.calls); k != 0 {
+					t.Errorf("%d unexpected calls of the notifier", k)
+				}
+			}()
+		}
+		wg.Wait()
+		closeLog(t, l)
 	})
 }
 

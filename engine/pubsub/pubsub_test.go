@@ -111,6 +111,11 @@ func subscribe(t testing.TB, b *Broker, s Subscriber, kind Kind, names ...string
 	}
 }
 
+// notifier receives Notify's calls.
+type notifier chan struct{}
+
+func (n notifier) Notify() { n <- struct{}{} }
+
 func retain(t testing.TB, b *Broker, topic, payload string) {
 	t.Helper()
 	_, index, err := b.PublishRetained([]byte(topic), []byte(payload), nil)
@@ -540,6 +545,23 @@ func TestBroker(t *testing.T) {
 			}
 			if _, index, err := b.PublishRetained([]byte("never/set"), nil, nil); err != nil || index != 0 {
 				t.Errorf("clearing a topic without a value wrote index %d (%v)", index, err)
+			}
+		})
+
+		t.Run("Notify reports a retained value durable once it is written (fsync no)", func(t *testing.T) {
+			b, _ := newBroker(t)
+			_, index, err := b.PublishRetained([]byte("home/temp"), []byte("20"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := make(notifier, 1)
+			for _, i := range []uint64{index, 0} {
+				if durable, err := b.Notify(i, n); !durable || err != nil {
+					t.Fatalf("Notify(%d): durable %v, %v", i, durable, err)
+				}
+			}
+			if len(n) != 0 {
+				t.Fatal("the notifier was called")
 			}
 		})
 

@@ -229,6 +229,21 @@ func (b *Broker) Wait(index uint64) error {
 	return nil
 }
 
+// Notify reports, without blocking, whether the log record at index (and
+// every record before it) is durable under the fsync policy; when it is
+// not, n.Notify is called once it is or once the log has failed
+// (wal.Log.Notify). Index 0 is durable at once.
+func (b *Broker) Notify(index uint64, n interface{ Notify() }) (bool, error) {
+	if index == 0 {
+		return true, nil
+	}
+	durable, err := b.log.Notify(index, n)
+	if err != nil {
+		b.fail(err)
+	}
+	return durable, err
+}
+
 // now is the injected clock in unix milliseconds.
 func (b *Broker) now() int64 { return b.nowf().UnixMilli() }
 

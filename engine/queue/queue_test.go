@@ -29,6 +29,11 @@ const (
 	backoffDelay = time.Second
 )
 
+// notifier receives Notify's calls.
+type notifier chan struct{}
+
+func (n notifier) Notify() { n <- struct{}{} }
+
 // clock is an injectable clock that only moves when told to.
 type clock struct {
 	mu sync.Mutex
@@ -1393,6 +1398,31 @@ func TestDurability(t *testing.T) {
 		st := f.b.Stats()
 		if st.LogIndex != before+3 || st.WAL.Fsyncs == 0 || st.ReadOnly {
 			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("Notify reports a change durable at once or calls back once it is", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.WAL.Fsync = wal.FsyncAlways })
+		_, idx, err := f.b.Push("q", bs("a"), queue.PushOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := make(notifier, 1)
+		durable, err := f.b.Notify(idx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !durable {
+			select {
+			case <-n:
+			case <-time.After(timerMargin):
+				t.Fatal("no notification")
+			}
+		}
+		if durable, err := f.b.Notify(idx, n); !durable || err != nil {
+			t.Fatalf("after the notification: durable %v, %v", durable, err)
+		}
+		if durable, err := f.b.Notify(0, n); !durable || err != nil {
+			t.Fatalf("index 0: durable %v, %v", durable, err)
 		}
 	})
 	t.Run("edge: a full log refuses a change, which changes nothing", func(t *testing.T) {

@@ -226,10 +226,18 @@ type Token struct {
 	index uint64
 }
 
+// DurableLog is a log as Token.Durable returns it: Wait blocks until a
+// record is durable, Notify tells without blocking and calls n back once it
+// is (wal.Log.Wait and wal.Log.Notify).
+type DurableLog interface {
+	Wait(index uint64) error
+	Notify(index uint64, n interface{ Notify() }) (bool, error)
+}
+
 // Durable returns the log of the token's record and its index, so that a
 // caller can gather many tokens into one wait per log; nil for the zero
 // Token, which is durable at once.
-func (t Token) Durable() (log interface{ Wait(index uint64) error }, index uint64) {
+func (t Token) Durable() (log DurableLog, index uint64) {
 	if t.log == nil {
 		return nil, 0
 	}

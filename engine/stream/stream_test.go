@@ -107,6 +107,11 @@ func (f *fixture) create(name string, set stream.Settings) {
 	f.wait(tok, err)
 }
 
+// notifier receives Notify's calls.
+type notifier chan struct{}
+
+func (n notifier) Notify() { n <- struct{}{} }
+
 func (f *fixture) wait(tok stream.Token, err error) {
 	f.t.Helper()
 	if err != nil {
@@ -246,6 +251,30 @@ func TestStream(t *testing.T) {
 		}
 		if st := f.b.Stats(); st.Streams != 1 || st.Partitions != 1 || st.Messages != 4 {
 			t.Fatalf("stats %+v", st)
+		}
+	})
+
+	t.Run("a token's log reports the append durable at once or calls back once it is", func(t *testing.T) {
+		f := newFixture(t)
+		res, err := f.b.Append("s", nil, [][]byte{[]byte("a")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, index := res.Token.Durable()
+		n := make(notifier, 1)
+		durable, err := log.Notify(index, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !durable {
+			select {
+			case <-n:
+			case <-time.After(sweepMargin):
+				t.Fatal("no notification")
+			}
+		}
+		if durable, err := log.Notify(index, n); !durable || err != nil {
+			t.Fatalf("after the notification: durable %v, %v", durable, err)
 		}
 	})
 

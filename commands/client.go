@@ -34,6 +34,9 @@ type Client struct {
 	durable    []durableWait // log indexes the buffered replies wait for (durable.go)
 	closeHooks []closeHook   // run once when the connection ends
 	ps         clientPubSub  // subscriptions and push delivery (push.go)
+	// parked: its event loop holds its replies until their records are
+	// durable; listed: it is in the loop's parked list (loop_linux.go).
+	parked, listed bool
 
 	created   time.Time
 	addr      string

@@ -1,9 +1,12 @@
 package commands
 
 // durableLog is what the command layer needs from a persistent broker: a
-// wait until a log index is durable under the fsync policy.
+// wait until a log index is durable under the fsync policy, and a check
+// that does not block and calls n.Notify back once the index is durable
+// (wal.Log.Notify).
 type durableLog interface {
 	Wait(index uint64) error
+	Notify(index uint64, n interface{ Notify() }) (bool, error)
 }
 
 // durableWait is the highest index of one log that a connection's buffered
@@ -31,6 +34,25 @@ func (c *Client) needDurable(log durableLog, index uint64) {
 	c.durable = append(c.durable, durableWait{log: log, index: index})
 }
 
+// durableNow reports, without blocking, whether every record the buffered
+// replies acknowledge is durable; when one is not, n.Notify is called once
+// it is (or its log failed). On error the replies must not be sent, as for
+// awaitDurable.
+func (c *Client) durableNow(n interface{ Notify() }) (bool, error) {
+	for _, d := range c.durable {
+		durable, err := d.log.Notify(d.index, n)
+		switch {
+		case err != nil:
+			c.logNotDurable(err)
+			return false, err
+		case !durable:
+			return false, nil
+		}
+	}
+	c.durable = c.durable[:0]
+	return true, nil
+}
+
 // awaitDurable waits until every record the buffered replies acknowledge
 // is durable. On error the replies must not be sent: the caller closes the
 // connection instead. The pending waits are kept then, so that a later
@@ -39,11 +61,16 @@ func (c *Client) needDurable(log durableLog, index uint64) {
 func (c *Client) awaitDurable() error {
 	for _, d := range c.durable {
 		if err := d.log.Wait(d.index); err != nil {
-			c.srv.log.Error("closing client: its replies acknowledge records that are not durable",
-				"id", c.id, "addr", c.addr, "err", err)
+			c.logNotDurable(err)
 			return err
 		}
 	}
 	c.durable = c.durable[:0]
 	return nil
+}
+
+// logNotDurable logs why c is closed without its replies.
+func (c *Client) logNotDurable(err error) {
+	c.srv.log.Error("closing client: its replies acknowledge records that are not durable",
+		"id", c.id, "addr", c.addr, "err", err)
 }

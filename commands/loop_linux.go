@@ -14,12 +14,21 @@ import (
 
 // An event loop serves many connections on one goroutine, as Redis's does:
 // it waits for the sockets that have input, runs the pipeline each one
-// sent, waits once for the durable records all of those pipelines wrote,
-// and only then sends their replies, one write per connection. Compared
-// with a goroutine per connection, a request costs no scheduler wake-up and
-// no extra read that finds nothing, and one poller wake-up answers many
+// sent and sends its replies, one write per connection. Compared with a
+// goroutine per connection, a request costs no scheduler wake-up and no
+// extra read that finds nothing, and one poller wake-up answers many
 // sockets. The server runs one loop per thread (--threads); a connection
 // stays on the loop it was given.
+//
+// Replies that acknowledge records not yet durable are parked: the log's
+// committer writes and fsyncs the records of every loop in one batch while
+// the loops go on serving other connections, and wakes the loop, which then
+// sends the parked replies. The loops never wait for the disk while they
+// have work, and the records of all of them that arrive during one fsync
+// share the next. A parked connection that sends more before its replies
+// left is the exception: the loop waits for its records then, so that a
+// client that does not read its replies cannot make the server buffer
+// without bound.
 //
 // A connection whose command has to wait (a blocking command, a
 // subscription, a peer that leaves its replies unread) is handed off to a
@@ -34,6 +43,7 @@ type eventLoop struct {
 	conns  map[int]*Client // by socket descriptor
 	ready  []int           // descriptors the last Wait reported
 	served []*Client       // connections whose pipeline ran in this iteration
+	parked []*Client       // connections parked since the last answerParked (c.listed)
 
 	mu       sync.Mutex
 	incoming []*Client // accepted, not yet watched
@@ -89,12 +99,20 @@ func (l *eventLoop) run() {
 			l.closeAll()
 			return
 		}
-		if woken && l.watchIncoming() {
-			l.closeAll()
-			return
+		if woken {
+			if l.watchIncoming() {
+				l.closeAll()
+				return
+			}
+			l.answerParked()
 		}
 		for _, fd := range l.ready {
-			if c := l.conns[fd]; c != nil {
+			c := l.conns[fd]
+			if c != nil && c.parked {
+				l.guard(c, l.settle)
+				c = l.conns[fd]
+			}
+			if c != nil {
 				l.guard(c, l.serve)
 			}
 		}
@@ -204,11 +222,55 @@ func (l *eventLoop) serve(c *Client) {
 	l.served = append(l.served, c)
 }
 
-// answer sends c's replies once the records they acknowledge are durable
-// (a wait the connections served in one iteration share: the first one
-// writes and fsyncs the records of all).
+// answer sends c's replies, or parks them while the records they
+// acknowledge are not durable yet (see eventLoop).
 func (l *eventLoop) answer(c *Client) {
-	err := c.awaitDurable()
+	durable, err := c.durableNow(l)
+	if err == nil && !durable {
+		c.parked = true
+		if !c.listed {
+			c.listed = true
+			l.parked = append(l.parked, c)
+		}
+		return
+	}
+	l.send(c, err)
+}
+
+// Notify is called by a log once records a parked connection waits for
+// are durable: it wakes the loop, which answers its parked connections.
+func (l *eventLoop) Notify() { l.poller.Wake() }
+
+// answerParked answers the parked connections whose records are durable
+// now and parks the others again. The list drops the connections settled
+// since (unless parked again) and those no longer on the loop (a parked
+// connection leaves it only once settled, or closed).
+func (l *eventLoop) answerParked() {
+	n := len(l.parked)
+	for _, c := range l.parked[:n] {
+		c.listed = false
+		if c.parked && c.loop == l {
+			c.parked = false
+			l.guard(c, l.answer)
+		}
+	}
+	kept := copy(l.parked, l.parked[n:])
+	clear(l.parked[kept:])
+	l.parked = l.parked[:kept]
+}
+
+// settle sends the replies of parked connection c, waiting for its records
+// on the loop: c sent more before they left (see eventLoop). c stays in
+// the parked list until answerParked drops it.
+func (l *eventLoop) settle(c *Client) {
+	c.parked = false
+	l.send(c, c.awaitDurable())
+}
+
+// send writes c's replies after a wait for their records that ended with
+// err, and handles what comes after: the end of c, a peer that leaves its
+// replies unread, a pipeline that ended in an error.
+func (l *eventLoop) send(c *Client, err error) {
 	if err == nil {
 		err = c.w.Flush()
 	}
@@ -245,8 +307,17 @@ func (l *eventLoop) close(c *Client, err error) {
 	l.srv.release(c, err)
 }
 
-// closeAll ends every connection of the stopping loop.
+// closeAll ends every connection of the stopping loop, once the parked
+// ones are answered.
 func (l *eventLoop) closeAll() {
+	for _, c := range l.parked {
+		c.listed = false
+		if c.parked && c.loop == l {
+			l.guard(c, l.settle)
+		}
+	}
+	clear(l.parked)
+	l.parked = l.parked[:0]
 	for _, c := range l.conns {
 		l.close(c, nil)
 	}

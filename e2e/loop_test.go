@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The event loops: a connection that has to wait leaves its loop for a
@@ -27,6 +29,17 @@ const (
 	// reads of one connection.
 	loopWideSets  = 400
 	loopWideValue = 1 << 10
+	// loopDurableWrites QPUSHes, each sent in a write of its own without
+	// waiting for the replies before it, reach a loop while earlier
+	// replies wait for the disk.
+	loopDurableWrites = 50
+	// loopDurableRounds writes of loopDurablePipeline QPUSHes per client,
+	// from loopClients clients at once.
+	loopDurableRounds   = 10
+	loopDurablePipeline = 16
+	// loopStopAfter answered QPUSHes of the first client, the server is
+	// stopped under the load.
+	loopStopAfter = 200
 )
 
 // TestLoopSlowReader: a peer that leaves megabytes of replies unread holds
@@ -204,4 +217,177 @@ func TestLoopClientKill(t *testing.T) {
 	killer.expect(":1")
 	victim.expectClosed()
 	killer.ping()
+}
+
+// TestLoopDurableReplies: under fsync always, replies that acknowledge
+// records wait for the disk while the loops serve other connections; each
+// is sent once its record is durable, in order, to clients that keep
+// sending and to clients on both loops, and a graceful stop answers them
+// before it exits.
+func TestLoopDurableReplies(t *testing.T) {
+	t.Run("a client that sends more before its replies came gets them all, in order", func(t *testing.T) {
+		srv := startServer(t, "--threads", "2", "--fsync", "always")
+		c := dialDurable(t, srv.port)
+		for i := range loopDurableWrites {
+			c.Send("QPUSH", "loop:d", "p"+strconv.Itoa(i))
+			if err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids := map[string]bool{}
+		for i := range loopDurableWrites {
+			v, err := c.ReadValue()
+			arr, _ := v.([]any)
+			if err != nil || len(arr) != 1 || ids[fmt.Sprint(arr[0])] {
+				t.Fatalf("reply %d: %v, %v", i, v, err)
+			}
+			ids[fmt.Sprint(arr[0])] = true
+		}
+		v, err := c.DoValue("QPEEK", "loop:d", "COUNT", strconv.Itoa(loopDurableWrites))
+		jobs, _ := v.([]any)
+		if err != nil || len(jobs) != loopDurableWrites {
+			t.Fatalf("QPEEK: %v, %v", v, err)
+		}
+		for i, j := range jobs {
+			if p := fields(j)["payload"]; p != "p"+strconv.Itoa(i) {
+				t.Fatalf("job %d has payload %v", i, p)
+			}
+		}
+	})
+
+	t.Run("clients on both loops pushing at once each get every reply", func(t *testing.T) {
+		srv := startServer(t, "--threads", "2", "--fsync", "always")
+		var wg sync.WaitGroup
+		errs := make(chan error, loopClients)
+		for client := range loopClients {
+			c := dialDurable(t, srv.port)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for round := range loopDurableRounds {
+					for i := range loopDurablePipeline {
+						c.Send("QPUSH", "loop:both", fmt.Sprintf("c%d-%d-%d", client, round, i))
+					}
+					if err := c.Flush(); err != nil {
+						errs <- err
+						return
+					}
+				}
+				for i := range loopDurableRounds * loopDurablePipeline {
+					if v, err := c.ReadValue(); err != nil || len(v.([]any)) != 1 {
+						errs <- fmt.Errorf("client %d, reply %d: %v, %v", client, i, v, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		c := dialDurable(t, srv.port)
+		v, err := c.DoValue("QLEN", "loop:both")
+		if want := int64(loopClients * loopDurableRounds * loopDurablePipeline); err != nil || fields(v)["ready"] != want {
+			t.Fatalf("QLEN = %v, %v; want %d ready", v, err, want)
+		}
+	})
+
+	t.Run("restart: a stop under load answers the waiting replies, and every answered job is there", func(t *testing.T) {
+		dir := t.TempDir()
+		srv, err := launch(dir, "--threads", "2", "--fsync", "always")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if srv.running() {
+				srv.kill()
+			}
+		})
+		var mu sync.Mutex
+		answered := map[string]bool{}
+		first := make(chan struct{})
+		var wg sync.WaitGroup
+		for client := range loopClients {
+			c := dialDurable(t, srv.port)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for seq := 0; ; seq += loopDurablePipeline {
+					for i := range loopDurablePipeline {
+						c.Send("QPUSH", "loop:stop", fmt.Sprintf("c%d-%d", client, seq+i))
+					}
+					if c.Flush() != nil {
+						return
+					}
+					for i := range loopDurablePipeline {
+						v, err := c.ReadValue()
+						if arr, ok := v.([]any); err != nil || !ok || len(arr) != 1 {
+							return
+						}
+						mu.Lock()
+						answered[fmt.Sprintf("c%d-%d", client, seq+i)] = true
+						mu.Unlock()
+						if client == 0 && seq+i+1 == loopStopAfter {
+							close(first)
+						}
+					}
+				}
+			}()
+		}
+		select {
+		case <-first:
+		case <-time.After(queueTimeout):
+			t.Fatalf("the first client was not answered %d times within %v", loopStopAfter, queueTimeout)
+		}
+		if err := srv.stop(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+
+		srv, err = launch(dir, "--threads", "2", "--fsync", "always")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.stop()
+		c := dialDurable(t, srv.port)
+		v, err := c.DoValue("QLEN", "loop:stop")
+		ready, _ := fields(v)["ready"].(int64)
+		if err != nil || ready != int64(len(answered)) {
+			t.Fatalf("QLEN after the restart = %v, %v; %d QPUSH were answered", v, err, len(answered))
+		}
+		v, err = c.DoValue("QPEEK", "loop:stop", "COUNT", strconv.FormatInt(ready, 10))
+		jobs, _ := v.([]any)
+		if err != nil || int64(len(jobs)) != ready {
+			t.Fatalf("QPEEK: %d jobs, %v", len(jobs), err)
+		}
+		// A graceful stop answers every command it ran: the jobs there
+		// are exactly those whose QPUSH was answered.
+		for _, j := range jobs {
+			p := fmt.Sprint(fields(j)["payload"])
+			if !answered[p] {
+				t.Fatalf("job %s is there, but its QPUSH was not answered", p)
+			}
+			delete(answered, p)
+		}
+		if len(answered) != 0 {
+			t.Fatalf("%d answered jobs missing after the restart", len(answered))
+		}
+		t.Logf("%d jobs after the restart", ready)
+	})
+}
+
+// dialDurable connects a client whose reads fail after queueTimeout, so
+// that a reply that never comes fails the test.
+func dialDurable(t *testing.T, port int) *respClient {
+	t.Helper()
+	c, err := dialRESP(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetReadDeadline(time.Now().Add(queueTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

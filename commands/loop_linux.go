@@ -20,15 +20,17 @@ import (
 // sockets. The server runs one loop per thread (--threads); a connection
 // stays on the loop it was given.
 //
-// Replies that acknowledge records not yet durable are parked: the log's
-// committer writes and fsyncs the records of every loop in one batch while
-// the loops go on serving other connections, and wakes the loop, which then
-// sends the parked replies. The loops never wait for the disk while they
-// have work, and the records of all of them that arrive during one fsync
-// share the next. A parked connection that sends more before its replies
-// left is the exception: the loop waits for its records then, so that a
-// client that does not read its replies cannot make the server buffer
-// without bound.
+// Replies that acknowledge records not yet durable wait for them
+// (wal.Log.Notify): when no write is in progress the loop writes and fsyncs
+// the pending records itself, so a lone client's reply costs no other
+// goroutine; when another loop's or connection's write is in progress, the
+// loop parks the replies and goes on serving, the log's committer writes
+// the records right after, and wakes the loop, which sends the parked
+// replies. A loop never sits idle behind another's fsync, and the records
+// that arrive during one fsync share the next. A parked connection that
+// sends more before its replies left is the exception: the loop waits for
+// its records then, so that a client that does not read its replies cannot
+// make the server buffer without bound.
 //
 // A connection whose command has to wait (a blocking command, a
 // subscription, a peer that leaves its replies unread) is handed off to a
@@ -223,7 +225,7 @@ func (l *eventLoop) serve(c *Client) {
 }
 
 // answer sends c's replies, or parks them while the records they
-// acknowledge are not durable yet (see eventLoop).
+// acknowledge are being made durable by another writer (see eventLoop).
 func (l *eventLoop) answer(c *Client) {
 	durable, err := c.durableNow(l)
 	if err == nil && !durable {

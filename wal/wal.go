@@ -39,9 +39,10 @@
 // writes it with one tidwall WriteBatch (tidwall runs with NoSync), fsyncs
 // once under FsyncAlways, and wakes every Wait whose record is now durable;
 // records appended meanwhile go in the next batch, written by the next
-// waiter. A caller that must not block (an event loop) registers with
-// Notify instead: under FsyncAlways the committer goroutine then writes and
-// fsyncs the pending records and calls it back. The committer also writes
+// waiter. A caller that must not wait for another goroutine's write (an
+// event loop) uses Notify instead: under FsyncAlways, while a write is in
+// progress, the committer goroutine writes and fsyncs its records next and
+// calls it back. The committer also writes
 // the records nobody waits for within idleFlushDelay, fsyncs under
 // FsyncEverySec and serves Compact.
 // A failed write or fsync makes the log refuse everything from then on
@@ -473,19 +474,23 @@ type notifyRequest struct {
 }
 
 // Notify reports whether every record up to index is durable, as Wait
-// defines it, without waiting for an fsync. Under FsyncAlways, when they
-// are not, the committer writes and fsyncs them without the caller's help
-// and calls n.Notify once they are durable, or once the log has failed or
-// closed (Notify or Wait then tell which): an event loop waits for the disk
-// this way while it serves other connections. n.Notify is called on a
-// goroutine of the log with its lock held, so it must return at once and
-// must not call the log. The log keeps one registration per Notifier, at
-// the lowest index asked for, and forgets it once called.
+// defines it, without waiting for another goroutine's write. Under
+// FsyncAlways, when no write is in progress, the caller writes and fsyncs
+// the pending records itself, as Wait does; when one is, Notify registers n
+// and reports false: the committer goroutine writes the records after the
+// write in progress and calls n.Notify once they are durable, or once the
+// log has failed or closed (Notify or Wait then tell which). An event loop
+// waits for the disk this way: it never sits idle behind another loop's
+// fsync, and a lone client's reply costs no wake-up of the committer.
+// n.Notify is called on a goroutine of the log with its lock held, so it
+// must return at once and must not call the log. The log keeps one
+// registration per Notifier, at the lowest index asked for, and forgets it
+// once called.
 //
 // Under FsyncEverySec and FsyncNo a record is durable once handed to the
-// OS: Notify then waits as Wait does and never calls n back, since one
-// write(2) costs less than waking the committer and then the caller.
-// Errors are those of Wait.
+// OS: Notify then waits as Wait does and never calls n back, since waiting
+// for another goroutine's write(2) costs less than waking the committer and
+// then the caller. Errors are those of Wait.
 func (l *Log) Notify(index uint64, n Notifier) (bool, error) {
 	if l.opts.Fsync != FsyncAlways {
 		if err := l.Wait(index); err != nil {
@@ -505,6 +510,14 @@ func (l *Log) Notify(index uint64, n Notifier) (bool, error) {
 	case l.stopped:
 		return false, ErrClosed
 	}
+	if l.lead() {
+		switch {
+		case l.synced >= index:
+			return true, nil
+		case l.failErr != nil:
+			return false, l.failErr
+		}
+	}
 	registered := false
 	for i := range l.notifiers {
 		if l.notifiers[i].n == n {
@@ -517,8 +530,8 @@ func (l *Log) Notify(index uint64, n Notifier) (bool, error) {
 		l.notifiers = append(l.notifiers, notifyRequest{n: n, index: index})
 	}
 	if len(l.sizes) > 0 {
-		// The records are still pending: the committer writes them, after
-		// the batch in progress if there is one.
+		// The records are still pending: the committer writes them after
+		// the batch in progress.
 		select {
 		case l.kick <- struct{}{}:
 		default:
@@ -577,13 +590,22 @@ func (l *Log) waitFor(index uint64, synced bool) error {
 // batch on the path of every durable reply. Otherwise it sleeps until the
 // writer's broadcast. Lock should be held.
 func (l *Log) leadOrWait() {
-	if l.writing || len(l.sizes) == 0 {
+	if !l.lead() {
 		l.cond.Wait()
-		return
+	}
+}
+
+// lead writes the pending records as one batch, in the writer role, when
+// records are pending and no write is in progress; it reports whether it
+// did. Lock should be held; it is released during the write.
+func (l *Log) lead() bool {
+	if l.writing || len(l.sizes) == 0 {
+		return false
 	}
 	l.writing = true
 	l.writeBatch()
 	l.releaseWriter()
+	return true
 }
 
 // Read returns the record at index, verifying its checksum. The record is

@@ -628,7 +628,7 @@ func notify(t testing.TB, l *wal.Log, index uint64, n *notifier) bool {
 }
 
 func TestNotify(t *testing.T) {
-	t.Run("always: the committer fsyncs pending records and calls the notifier once", func(t *testing.T) {
+	t.Run("always: behind a write in progress, the committer fsyncs the records and calls the notifier once", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		n := newNotifier()
 		release := l.HoldWriter()
@@ -646,6 +646,24 @@ func TestNotify(t *testing.T) {
 		}
 		if !notify(t, l, idx, n) {
 			t.Fatal("records reported not durable after the notification")
+		}
+		closeLog(t, l)
+		n.uncalled(t)
+	})
+
+	t.Run("always: with no write in progress the caller writes and fsyncs the records itself", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		l.SuppressIdleFlush()
+		n := newNotifier()
+		idx, err := l.Append(recs(1, 3)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !notify(t, l, idx, n) {
+			t.Fatal("records reported not durable with nobody else writing")
+		}
+		if st := l.Stats(); st.Batches != 1 || st.Fsyncs != 1 {
+			t.Fatalf("stats %+v, want one batch and one fsync", st)
 		}
 		closeLog(t, l)
 		n.uncalled(t)

@@ -281,6 +281,21 @@ func buildClosed(t testing.TB, o wal.Options, rs [][]byte) string {
 	return dir
 }
 
+// failingDir returns a log directory and options under which the write
+// that follows record 1 fails: the segment tidwall creates after it, every
+// record closing its segment, cannot be opened (a directory holds its name).
+// Removing that directory lets the log open again.
+func failingDir(t testing.TB) (string, wal.Options) {
+	t.Helper()
+	dir := t.TempDir()
+	o := opts()
+	o.SegmentSize = 1
+	if err := os.Mkdir(filepath.Join(dir, segmentName(2)), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	return dir, o
+}
+
 func TestOptions(t *testing.T) {
 	t.Run("fsync policies parse case-insensitively and print back", func(t *testing.T) {
 		for _, f := range []wal.Fsync{wal.FsyncAlways, wal.FsyncEverySec, wal.FsyncNo} {
@@ -542,13 +557,7 @@ func TestWait(t *testing.T) {
 	})
 
 	t.Run("edge: a failed write fails the log for good", func(t *testing.T) {
-		dir := t.TempDir()
-		o := opts()
-		o.SegmentSize = 1 // every record closes its segment
-		// The segment tidwall creates after record 1 cannot be opened.
-		if err := os.Mkdir(filepath.Join(dir, segmentName(2)), 0o750); err != nil {
-			t.Fatal(err)
-		}
+		dir, o := failingDir(t)
 		l := open(t, dir, o)
 		idx, err := l.Append(rec(1))
 		if err != nil {
@@ -710,13 +719,7 @@ func TestNotify(t *testing.T) {
 	})
 
 	t.Run("edge: a failed write calls the notifier, and Notify then reports the failure", func(t *testing.T) {
-		dir := t.TempDir()
-		o := opts()
-		o.SegmentSize = 1 // every record closes its segment
-		// The segment tidwall creates after record 1 cannot be opened.
-		if err := os.Mkdir(filepath.Join(dir, segmentName(2)), 0o750); err != nil {
-			t.Fatal(err)
-		}
+		dir, o := failingDir(t)
 		l := open(t, dir, o)
 		n := newNotifier()
 		release := l.HoldWriter()

@@ -245,7 +245,7 @@ func (l *eventLoop) Notify() { l.poller.Wake() }
 
 // answerParked answers the parked connections whose records are durable
 // now and parks the others again. The list drops the connections settled
-// since (unless parked again) and those no longer on the loop (a parked
+// since (unless parked again) and those that left the loop (a parked
 // connection leaves it only once settled, or closed).
 func (l *eventLoop) answerParked() {
 	n := len(l.parked)

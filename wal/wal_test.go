@@ -636,17 +636,31 @@ func notify(t testing.TB, l *wal.Log, index uint64, n *notifier) bool {
 	return durable
 }
 
+// notifyBehindWriter appends rs while the test holds the writer role and
+// registers n for the last of them, which Notify must report not durable;
+// release lets the committer write them.
+func notifyBehindWriter(t testing.TB, l *wal.Log, n *notifier, rs ...[]byte) (idx uint64, release func()) {
+	t.Helper()
+	release = l.HoldWriter()
+	idx, err := l.Append(rs...)
+	if err != nil {
+		release()
+		t.Fatal(err)
+	}
+	if notify(t, l, idx, n) {
+		release()
+		t.Fatal("a pending record reported durable")
+	}
+	return idx, release
+}
+
 func TestNotify(t *testing.T) {
 	t.Run("always: behind a write in progress, the committer fsyncs the records and calls the notifier once", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		n := newNotifier()
-		release := l.HoldWriter()
-		idx, err := l.Append(recs(1, 3)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if notify(t, l, idx, n) || notify(t, l, idx-1, n) {
-			t.Fatal("pending records reported durable")
+		idx, release := notifyBehindWriter(t, l, n, recs(1, 3)...)
+		if notify(t, l, idx-1, n) {
+			t.Fatal("a pending record reported durable")
 		}
 		release()
 		n.called(t)
@@ -722,14 +736,7 @@ func TestNotify(t *testing.T) {
 		dir, o := failingDir(t)
 		l := open(t, dir, o)
 		n := newNotifier()
-		release := l.HoldWriter()
-		idx, err := l.Append(rec(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if notify(t, l, idx, n) {
-			t.Fatal("a pending record reported durable")
-		}
+		idx, release := notifyBehindWriter(t, l, n, rec(1))
 		release()
 		n.called(t)
 		if _, err := l.Notify(idx, n); !errors.Is(err, wal.ErrFailed) {
@@ -742,14 +749,7 @@ func TestNotify(t *testing.T) {
 	t.Run("edge: Close calls the notifiers of the records it writes", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		n := newNotifier()
-		release := l.HoldWriter()
-		idx, err := l.Append(rec(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if notify(t, l, idx, n) {
-			t.Fatal("a pending record reported durable")
-		}
+		idx, release := notifyBehindWriter(t, l, n, rec(1))
 		closed := make(chan error)
 		go func() { closed <- l.Close() }()
 		release()

@@ -2,8 +2,8 @@ package commands
 
 // durableLog is what the command layer needs from a persistent broker: a
 // wait until a log index is durable under the fsync policy, and a check
-// that does not block and calls n.Notify back once the index is durable
-// (wal.Log.Notify).
+// that never waits behind another writer's batch but calls n.Notify back
+// once the index is durable (wal.Log.Notify).
 type durableLog interface {
 	Wait(index uint64) error
 	Notify(index uint64, n interface{ Notify() }) (bool, error)
@@ -34,9 +34,9 @@ func (c *Client) needDurable(log durableLog, index uint64) {
 	c.durable = append(c.durable, durableWait{log: log, index: index})
 }
 
-// durableNow reports, without blocking, whether every record the buffered
-// replies acknowledge is durable; when one is not, n.Notify is called once
-// it is (or its log failed). On error the replies must not be sent, as for
+// durableNow reports whether every record the buffered replies acknowledge
+// is durable, without waiting behind another writer's batch; when one is
+// not, n.Notify is called once it is (or its log failed). On error the replies must not be sent, as for
 // awaitDurable.
 func (c *Client) durableNow(n interface{ Notify() }) (bool, error) {
 	for _, d := range c.durable {

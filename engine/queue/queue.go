@@ -229,10 +229,10 @@ func (b *Broker) Wait(index uint64) error {
 	return nil
 }
 
-// Notify reports, without blocking, whether the log record at index (and
-// every record before it) is durable under the fsync policy; when it is
-// not, n.Notify is called once it is or once the log has failed
-// (wal.Log.Notify). Index 0 is durable at once.
+// Notify reports whether the log record at index (and every record before
+// it) is durable under the fsync policy, without waiting behind another
+// writer's batch; when it is not, n.Notify is called once it is or once the
+// log has failed (wal.Log.Notify). Index 0 is durable at once.
 func (b *Broker) Notify(index uint64, n interface{ Notify() }) (bool, error) {
 	if index == 0 {
 		return true, nil

@@ -227,8 +227,8 @@ type Token struct {
 }
 
 // DurableLog is a log as Token.Durable returns it: Wait blocks until a
-// record is durable, Notify tells without blocking and calls n back once it
-// is (wal.Log.Wait and wal.Log.Notify).
+// record is durable; Notify tells without waiting behind another writer's
+// batch, and calls n back once it is (wal.Log.Wait and wal.Log.Notify).
 type DurableLog interface {
 	Wait(index uint64) error
 	Notify(index uint64, n interface{ Notify() }) (bool, error)

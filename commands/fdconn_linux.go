@@ -74,7 +74,7 @@ func (fc *fdConn) Read(p []byte) (int, error) {
 		return fc.netc.Read(p)
 	}
 	for {
-		n, err := syscall.Read(fc.fd, p)
+		n, err := poll.Read(fc.fd, p)
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -98,7 +98,7 @@ func (fc *fdConn) Write(p []byte) (int, error) {
 	}
 	sent := 0
 	for sent < len(p) {
-		n, err := syscall.Write(fc.fd, p[sent:])
+		n, err := poll.Write(fc.fd, p[sent:])
 		switch {
 		case err == syscall.EINTR:
 			continue

@@ -98,7 +98,7 @@ func (p *Poller) Wait(ready []int) (_ []int, woken bool, err error) {
 	err = p.raw.Read(func(fd uintptr) bool {
 		// Collect what is ready without blocking; with nothing, park
 		// until the runtime's poller reports the epoll descriptor.
-		n, waitErr = syscall.EpollWait(int(fd), events, 0)
+		n, waitErr = epollWait(int(fd), events)
 		if errors.Is(waitErr, syscall.EINTR) {
 			n, waitErr = 0, nil
 		}

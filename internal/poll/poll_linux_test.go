@@ -158,4 +158,28 @@ func TestPoller(t *testing.T) {
 		p.Close()
 		wg.Wait()
 	})
+
+	t.Run("Read and Write move bytes on a non-blocking socket; an empty one answers EAGAIN", func(t *testing.T) {
+		a, b := socketPair(t)
+		if n, err := Write(a, []byte("hello")); n != 5 || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		buf := make([]byte, 16)
+		if n, err := Read(b, buf); n != 5 || err != nil || string(buf[:n]) != "hello" {
+			t.Fatalf("Read = %d %q, %v", n, buf[:max(n, 0)], err)
+		}
+		if _, err := Read(b, buf); err != syscall.EAGAIN {
+			t.Fatalf("Read of an empty socket = %v, want EAGAIN", err)
+		}
+		if n, err := Write(a, nil); n != 0 || err != nil {
+			t.Fatalf("empty Write = %d, %v", n, err)
+		}
+		if n, err := Read(b, nil); n != 0 || err != nil {
+			t.Fatalf("empty Read = %d, %v", n, err)
+		}
+		syscall.Shutdown(a, syscall.SHUT_WR)
+		if n, err := Read(b, buf); n != 0 || err != nil {
+			t.Fatalf("Read after the peer's shutdown = %d, %v; want the end (0)", n, err)
+		}
+	})
 }

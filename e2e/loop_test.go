@@ -293,6 +293,23 @@ func TestLoopDurableReplies(t *testing.T) {
 		}
 	})
 
+	t.Run("edge: pushes ending in a framing error get their replies, then the error", func(t *testing.T) {
+		srv := startServer(t, "--threads", "2", "--fsync", "always")
+		c := dialRaw(t, srv.port)
+		var pipeline strings.Builder
+		for i := range loopDurablePipeline {
+			pipeline.WriteString(command("QPUSH", "loop:f", "p"+strconv.Itoa(i)))
+		}
+		c.send(pipeline.String() + "*1\r\n$x\r\n")
+		for i := range loopDurablePipeline {
+			if got, err := c.reply(); err != nil || !strings.HasPrefix(got, "*1") {
+				t.Fatalf("reply %d: %q, %v", i, got, err)
+			}
+		}
+		c.expect(errInvalidBulk)
+		c.expectClosed()
+	})
+
 	t.Run("restart: a stop under load answers the waiting replies, and every answered job is there", func(t *testing.T) {
 		dir := t.TempDir()
 		srv, err := launch(dir, "--threads", "2", "--fsync", "always")

@@ -107,6 +107,10 @@ func (f *fixture) create(name string, set stream.Settings) {
 	f.wait(tok, err)
 }
 
+// notifyMargin bounds the wait for the log's committer to fsync an append
+// and call its notifier back, under the race detector on a loaded machine.
+const notifyMargin = 500 * time.Millisecond
+
 // notifier receives Notify's calls.
 type notifier chan struct{}
 
@@ -269,7 +273,7 @@ func TestStream(t *testing.T) {
 		if !durable {
 			select {
 			case <-n:
-			case <-time.After(sweepMargin):
+			case <-time.After(notifyMargin):
 				t.Fatal("no notification")
 			}
 		}

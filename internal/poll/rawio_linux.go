@@ -37,11 +37,15 @@ func rawIO(trap uintptr, fd int, p []byte) (int, error) {
 	return int(n), nil
 }
 
+// noWait is the epoll_pwait timeout that returns at once.
+const noWait = 0
+
 // epollWait collects up to len(events) ready events of epfd without
-// waiting (a zero timeout), made without telling the runtime as Read is.
+// waiting, made without telling the runtime as Read is; it keeps the
+// thread's signal mask (a nil mask).
 func epollWait(epfd int, events []syscall.EpollEvent) (int, error) {
 	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd),
-		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), noWait, 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}

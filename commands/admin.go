@@ -183,10 +183,20 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 	case "clients":
 		s.mu.Lock()
 		n := len(s.clients)
+		// The clients an event loop serves; the others run on goroutines
+		// of their own (waiting, subscribed, or reading their replies
+		// slowly).
+		onLoops := 0
+		for _, c := range s.clients {
+			if c.fc != nil && c.fc.onLoop() {
+				onLoops++
+			}
+		}
 		s.mu.Unlock()
 		w.int("connected_clients", int64(n))
 		w.int("maxclients", int64(s.cfg.MaxClients))
 		w.int("blocked_clients", s.blocked.Load())
+		w.int("loop_clients", int64(onLoops))
 	case "memory":
 		st := s.cfg.Store.Stats()
 		heap := heapBytes()

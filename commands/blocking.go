@@ -30,7 +30,8 @@ var (
 // connection, or when the server shuts down; end must be called once the
 // command stops waiting. ok is false when the connection cannot wait (it
 // failed, or the server is draining): the command then answers as for a
-// timeout.
+// timeout. An event loop never waits: the command first calls
+// handOffForWait, which moves the connection to its own goroutine.
 func (c *Client) beginBlock(timeout time.Duration) (ctx context.Context, end func(), ok bool) {
 	if err := c.awaitDurable(); err != nil {
 		c.closing = true

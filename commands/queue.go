@@ -271,6 +271,9 @@ func cmdQPop(c *Client, args [][]byte) {
 	name := string(args[1])
 	jobs, idx, err := qb.Pop(name, c.id, o)
 	if err == nil && len(jobs) == 0 && blocking {
+		if c.handOffForWait() {
+			return
+		}
 		if ctx, end, ok := c.beginBlock(block); ok {
 			jobs, idx, err = qb.PopWait(ctx, name, c.id, o)
 			end()

@@ -238,6 +238,7 @@ func (s *Server) admit(nc *resp.Conn, fc *fdConn, l *eventLoop) *Client {
 		nc:        nc,
 		fc:        fc,
 		loop:      l,
+		home:      l,
 		rd:        resp.NewReader(nc, s.cfg.Limits),
 		authed:    s.cfg.Password == "",
 		created:   time.Now(),
@@ -258,10 +259,17 @@ func (s *Server) admit(nc *resp.Conn, fc *fdConn, l *eventLoop) *Client {
 // serveClient runs one connection on its own goroutine: it reads a whole
 // pipeline, runs every command of it, and flushes the replies once. rest
 // is what is left of the pipeline of a connection handed off by its event
-// loop.
+// loop; such a connection returns to its loop once nothing keeps it on the
+// goroutine (rejoinLoop).
 func (s *Server) serveClient(c *Client, rest [][][]byte) {
-	s.release(c, s.runGuarded(c, rest))
+	if err := s.runGuarded(c, rest); err != errRejoined {
+		s.release(c, err)
+	}
 }
+
+// errRejoined ends a connection's goroutine when the connection has
+// returned to its event loop, which serves it from then on.
+var errRejoined = errors.New("connection returned to its event loop")
 
 // release cleans up after a connection that ended with err.
 func (s *Server) release(c *Client, err error) {
@@ -322,9 +330,13 @@ func (s *Server) panicked(c *Client, r any, stack []byte) {
 var errPanic = errors.New("command panicked")
 
 // runPipelines runs the connection's pipelines, starting with batch, the
-// rest of a pipeline begun on an event loop (nil: none).
+// rest of a pipeline begun on an event loop (nil: none), until the
+// connection ends or returns to its loop (errRejoined).
 func (s *Server) runPipelines(c *Client, batch [][][]byte) error {
 	for {
+		if batch == nil && c.rejoinLoop() {
+			return errRejoined
+		}
 		switch {
 		case batch != nil:
 		case s.cfg.IdleTimeout > 0 && c.subscribed():
@@ -402,13 +414,7 @@ func (s *Server) handle(c *Client, args [][]byte) {
 			cmd = sub
 		}
 	}
-	if cmd.Flags&Blocking != 0 && c.handOffForWait() {
-		// It runs again on the connection's own goroutine.
-		return
-	}
 	c.lastCmd.Store(cmd)
-	s.stats.commands.Add(1)
-	cmd.calls.Add(1)
 	// Hot path: the latency is taken on the monotonic clock as time since
 	// the server started (time.Now would read the wall clock too), and a
 	// command starts when the one before it in the pipeline ended, so that
@@ -429,7 +435,14 @@ func (s *Server) handle(c *Client, args [][]byte) {
 			c.wakeTouched()
 		}
 		cmd.Handler(c, args)
+		if c.redo {
+			// It left the event loop to wait and runs again, and is
+			// counted, on the connection's own goroutine.
+			return
+		}
 	}
+	s.stats.commands.Add(1)
+	cmd.calls.Add(1)
 	// A blocking command's time spent waiting is not its latency (as in
 	// Redis's commandstats).
 	c.clock = time.Since(s.started)

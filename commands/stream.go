@@ -322,6 +322,9 @@ func cmdXFetch(c *Client, args [][]byte) {
 		msgs, err = sb.Read(name, partition, from, count)
 	}
 	if blocking && err == nil && len(msgs) == 0 {
+		if c.handOffForWait() {
+			return
+		}
 		if ctx, end, ok := c.beginBlock(block); ok {
 			msgs, err = sb.ReadWait(ctx, name, partition, from, count)
 			end()
@@ -448,6 +451,9 @@ func cmdXConsume(c *Client, args [][]byte) {
 	name := string(args[1])
 	msgs, err := sb.GroupRead(context.Background(), name, group, member, count, false)
 	if err == nil && len(msgs) == 0 && blocking {
+		if c.handOffForWait() {
+			return
+		}
 		if ctx, end, ok := c.beginBlock(block); ok {
 			msgs, err = sb.GroupRead(ctx, name, group, member, count, true)
 			end()

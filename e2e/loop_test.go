@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +42,18 @@ const (
 	// loopStopAfter answered QPUSHes of the first client, the server is
 	// stopped under the load.
 	loopStopAfter = 200
+	// loopReturnWorkers take loopReturnJobs jobs, pushed one at a time, so
+	// that their blocking takes wait, leave the loop and come back over
+	// and over.
+	loopReturnWorkers = 8
+	loopReturnJobs    = 400
+	// loopReturnBlockMs is the BLOCK of those takes: long enough to
+	// outlast the pushes, so that a worker gets no empty reply before the
+	// last job.
+	loopReturnBlockMs = "10000"
+	// loopReturnStop is the payload that tells a worker to stop: one per
+	// worker follows the jobs.
+	loopReturnStop = "stop"
 )
 
 // TestLoopSlowReader: a peer that leaves megabytes of replies unread holds
@@ -217,6 +231,235 @@ func TestLoopClientKill(t *testing.T) {
 	killer.expect(":1")
 	victim.expectClosed()
 	killer.ping()
+}
+
+// TestLoopReturn: a connection runs a blocking command on its loop when
+// the command need not wait, and returns to the loop once a wait is over;
+// a subscriber stays off it. INFO's loop_clients counts the connections
+// the loops serve.
+func TestLoopReturn(t *testing.T) {
+	t.Run("a blocking take that finds a job runs on the loop", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		c := dialRaw(t, srv.port)
+		c.send(command("QPUSH", "loop:r1", "a") + command("QPOP", "loop:r1", "BLOCK", "0"))
+		c.reply()
+		c.expectJob()
+		c.expectAllOnLoop()
+	})
+
+	t.Run("a connection whose take waited returns to its loop", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		timedOut, woken, pusher := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
+		timedOut.send(command("QPOP", "loop:r2", "BLOCK", loopBlockMs))
+		timedOut.expect("$-1")
+		timedOut.expectAllOnLoop()
+
+		woken.send(command("QPOP", "loop:r3", "BLOCK", "0"))
+		waitInfo(t, srv.port, "blocked_clients", "1")
+		pusher.send(command("QPUSH", "loop:r3", "b"))
+		pusher.reply()
+		woken.expectJob()
+		woken.expectAllOnLoop()
+	})
+
+	t.Run("stream reads run on the loop, or return to it after their wait", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		c := dialRaw(t, srv.port)
+		c.send(command("XAPPEND", "loop:s", "m") + command("XGROUPCREATE", "loop:s", "g"))
+		c.reply()
+		c.expect("+OK")
+		c.send(command("XFETCH", "loop:s", "PARTITION", "0", "FROM", "0", "BLOCK", "0"))
+		c.expect("*1")
+		c.reply()
+		c.expectAllOnLoop()
+		c.send(command("XFETCH", "loop:s", "PARTITION", "0", "FROM", "LATEST", "BLOCK", loopBlockMs))
+		c.expect("*0")
+		c.expectAllOnLoop()
+		c.send(command("XCONSUME", "loop:s", "GROUP", "g", "MEMBER", "a", "BLOCK", "0"))
+		c.expect("*1")
+		c.reply()
+		c.expectAllOnLoop()
+		c.send(command("XCONSUME", "loop:s", "GROUP", "g", "MEMBER", "a", "BLOCK", loopBlockMs))
+		c.expect("*0")
+		c.expectAllOnLoop()
+	})
+
+	t.Run("a slow reader returns once it has read its replies", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		c := dialRaw(t, srv.port)
+		c.send(command("SET", "loop:big", strings.Repeat("v", loopBigValue)))
+		c.expect("+OK")
+		var pipeline strings.Builder
+		for range loopBigGets {
+			pipeline.WriteString(command("GET", "loop:big"))
+		}
+		c.send(pipeline.String())
+		for i := range loopBigGets {
+			if got, err := c.reply(); err != nil || got != "$"+strconv.Itoa(loopBigValue) {
+				t.Fatalf("reply %d: %q, %v", i, got, err)
+			}
+		}
+		c.expectAllOnLoop()
+	})
+
+	t.Run("a subscriber stays on its goroutine", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		sub, other := dialRaw(t, srv.port), dialRaw(t, srv.port)
+		sub.send(command("SUBSCRIBE", "loop:r4"))
+		sub.reply()
+		clients := other.info("clients")
+		if on, all := infoInt(t, clients, "loop_clients"), infoInt(t, clients, "connected_clients"); on != all-1 {
+			t.Fatalf("loop_clients %d of %d connected, want all but the subscriber\n%s", on, all, clients)
+		}
+	})
+
+	t.Run("edge: a worker that returned and closes gives its job back at once", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		worker, pusher, next := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
+		worker.send(command("QPOP", "loop:r5", "BLOCK", "0"))
+		waitInfo(t, srv.port, "blocked_clients", "1")
+		pusher.send(command("QPUSH", "loop:r5", "c"))
+		pusher.reply()
+		worker.expectJob()
+		worker.expectAllOnLoop()
+		worker.conn.Close()
+		next.send(command("QPOP", "loop:r5", "BLOCK", loopReturnBlockMs))
+		next.expectJob()
+	})
+
+	t.Run("edge: CLIENT KILL ends a connection that returned", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		victim, killer := dialRaw(t, srv.port), dialRaw(t, srv.port)
+		victim.send(command("QPOP", "loop:r6", "BLOCK", loopBlockMs) + command("CLIENT", "ID"))
+		victim.expect("$-1")
+		id, err := victim.line()
+		if err != nil || id == "" || id[0] != ':' {
+			t.Fatalf("CLIENT ID: %q, %v", id, err)
+		}
+		victim.expectAllOnLoop()
+		killer.send(command("CLIENT", "KILL", "ID", id[1:]))
+		killer.expect(":1")
+		victim.expectClosed()
+	})
+
+	t.Run("race: workers that wait and return over and over get every job once", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		var wg sync.WaitGroup
+		got := make(chan string, loopReturnJobs)
+		for range loopReturnWorkers {
+			c := dialDurable(t, srv.port)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					v, err := c.DoValue("QPOP", "loop:r7", "BLOCK", loopReturnBlockMs)
+					job := fields(v)
+					switch {
+					case err != nil || job["payload"] == nil:
+						t.Errorf("QPOP: %v, %v", v, err)
+						return
+					case job["payload"] == loopReturnStop:
+						// Its own next command is read by the loop only
+						// once the connection has returned to it.
+						if _, err := c.DoValue("PING"); err != nil {
+							t.Errorf("PING: %v", err)
+						}
+						return
+					}
+					if _, err := c.DoValue("QACK", "loop:r7", fmt.Sprint(job["id"])); err != nil {
+						t.Errorf("QACK: %v", err)
+						return
+					}
+					got <- fmt.Sprint(job["payload"])
+				}
+			}()
+		}
+		pusher := dialDurable(t, srv.port)
+		push := func(payload string) {
+			if _, err := pusher.DoValue("QPUSH", "loop:r7", payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range loopReturnJobs {
+			push("j" + strconv.Itoa(i))
+		}
+		seen := map[string]bool{}
+		for range loopReturnJobs {
+			p := <-got
+			if seen[p] {
+				t.Fatalf("job %s delivered twice", p)
+			}
+			seen[p] = true
+		}
+		for range loopReturnWorkers {
+			push(loopReturnStop)
+		}
+		wg.Wait()
+		dialRaw(t, srv.port).expectAllOnLoop()
+	})
+
+	t.Run("restart: a stop with one connection waiting and one returned answers the first and exits", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		waiting, returned := dialRaw(t, srv.port), dialRaw(t, srv.port)
+		returned.send(command("QPOP", "loop:r8", "BLOCK", loopBlockMs))
+		returned.expect("$-1")
+		returned.expectAllOnLoop()
+		waiting.send(command("QPOP", "loop:r8", "BLOCK", "0"))
+		waitInfo(t, srv.port, "blocked_clients", "1")
+		if err := srv.stop(); err != nil {
+			t.Fatalf("%v\n%s", err, srv.logs())
+		}
+		waiting.expect("$-1")
+		waiting.expectClosed()
+		returned.expectClosed()
+	})
+}
+
+// expectJob reads the reply of a QPOP without COUNT and checks that it
+// is a job.
+func (c *rawClient) expectJob() {
+	c.t.Helper()
+	if got, err := c.reply(); err != nil || !strings.HasPrefix(got, "*") || got == "*-1" {
+		c.t.Fatalf("QPOP: %q, %v, want a job", got, err)
+	}
+}
+
+// info runs INFO section on c and returns its text.
+func (c *rawClient) info(section string) string {
+	c.t.Helper()
+	c.send(command("INFO", section))
+	header, err := c.line()
+	n, convErr := strconv.Atoi(strings.TrimPrefix(header, "$"))
+	if err != nil || convErr != nil || !strings.HasPrefix(header, "$") {
+		c.t.Fatalf("INFO %s: %q, %v", section, header, err)
+	}
+	body := make([]byte, n+len("\r\n"))
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		c.t.Fatalf("INFO %s: %v", section, err)
+	}
+	return string(body[:n])
+}
+
+// expectAllOnLoop checks, with INFO sent on c itself, that the event loop
+// serves every connection of the server: c's INFO is read by the loop
+// only once c has returned to it.
+func (c *rawClient) expectAllOnLoop() {
+	c.t.Helper()
+	clients := c.info("clients")
+	if on, all := infoInt(c.t, clients, "loop_clients"), infoInt(c.t, clients, "connected_clients"); on != all {
+		c.t.Fatalf("loop_clients %d of %d connected, want all\n%s", on, all, clients)
+	}
+}
+
+// infoInt returns the integer field of INFO text.
+func infoInt(t *testing.T, text, field string) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(field) + `:(\d+)\r?$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("INFO has no %s:\n%s", field, text)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
 
 // TestLoopDurableReplies: under fsync always, replies that acknowledge

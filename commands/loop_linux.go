@@ -33,8 +33,9 @@ import (
 // make the server buffer without bound.
 //
 // A connection whose command has to wait (a blocking command that finds
-// nothing, a subscription, a peer that leaves its replies unread) is handed
-// off to a goroutine of its own, so that it never holds up the loop's other
+// nothing, a stream read, which may load a log segment from the disk, a
+// subscription, a peer that leaves its replies unread) is handed off to a
+// goroutine of its own, so that it never holds up the loop's other
 // connections. Once the wait is over and its pipeline answered, it returns
 // to its loop (rejoinLoop), unless it is subscribed: a worker whose
 // blocking take waited once serves its next jobs on the loop, as Redis's

@@ -279,6 +279,10 @@ func cmdXAlter(c *Client, args [][]byte) {
 }
 
 func cmdXFetch(c *Client, args [][]byte) {
+	if c.handOffForWait() {
+		// A read may load a log segment from the disk: never on a loop.
+		return
+	}
 	from, count := stream.FromEarliest(), defaultStreamCount
 	partition, withPartition := 0, false
 	var block time.Duration
@@ -322,9 +326,6 @@ func cmdXFetch(c *Client, args [][]byte) {
 		msgs, err = sb.Read(name, partition, from, count)
 	}
 	if blocking && err == nil && len(msgs) == 0 {
-		if c.handOffForWait() {
-			return
-		}
 		if ctx, end, ok := c.beginBlock(block); ok {
 			msgs, err = sb.ReadWait(ctx, name, partition, from, count)
 			end()
@@ -426,6 +427,10 @@ func cmdXSeek(c *Client, args [][]byte) {
 }
 
 func cmdXConsume(c *Client, args [][]byte) {
+	if c.handOffForWait() {
+		// A read may load a log segment from the disk: never on a loop.
+		return
+	}
 	count := defaultStreamCount
 	var block time.Duration
 	blocking := false
@@ -451,9 +456,6 @@ func cmdXConsume(c *Client, args [][]byte) {
 	name := string(args[1])
 	msgs, err := sb.GroupRead(context.Background(), name, group, member, count, false)
 	if err == nil && len(msgs) == 0 && blocking {
-		if c.handOffForWait() {
-			return
-		}
 		if ctx, end, ok := c.beginBlock(block); ok {
 			msgs, err = sb.GroupRead(ctx, name, group, member, count, true)
 			end()

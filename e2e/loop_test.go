@@ -233,9 +233,9 @@ func TestLoopClientKill(t *testing.T) {
 	killer.ping()
 }
 
-// TestLoopReturn: a connection runs a blocking command on its loop when
-// the command need not wait, and returns to the loop once a wait is over;
-// a subscriber stays off it. INFO's loop_clients counts the connections
+// TestLoopReturn: a connection runs a blocking take on its loop when the
+// take need not wait, and returns to the loop once a wait (or a stream
+// read) is over; a subscriber stays off it. INFO's loop_clients counts the connections
 // the loops serve.
 func TestLoopReturn(t *testing.T) {
 	t.Run("a blocking take that finds a job runs on the loop", func(t *testing.T) {
@@ -262,7 +262,7 @@ func TestLoopReturn(t *testing.T) {
 		woken.expectAllOnLoop()
 	})
 
-	t.Run("stream reads run on the loop, or return to it after their wait", func(t *testing.T) {
+	t.Run("stream reads run off the loop and return to it", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
 		c := dialRaw(t, srv.port)
 		c.send(command("XAPPEND", "loop:s", "m") + command("XGROUPCREATE", "loop:s", "g"))

@@ -20,7 +20,6 @@ type Client struct {
 	nc      *resp.Conn
 	fc      *fdConn    // nc's socket when an event loop accepted it; nil otherwise
 	loop    *eventLoop // the event loop serving the connection; nil on its own goroutine
-	home    *eventLoop // the event loop that accepted the connection, which it returns to after a wait
 	redo    bool       // the command just handed off runs again on the connection's goroutine
 	rd      *resp.Reader
 	w       *resp.Writer

@@ -42,18 +42,18 @@ const (
 	// loopStopAfter answered QPUSHes of the first client, the server is
 	// stopped under the load.
 	loopStopAfter = 200
-	// loopReturnWorkers take loopReturnJobs jobs, pushed one at a time, so
-	// that their blocking takes wait, leave the loop and come back over
-	// and over.
-	loopReturnWorkers = 8
-	loopReturnJobs    = 400
-	// loopReturnBlockMs is the BLOCK of those takes: long enough to
+	// loopRaceWorkers take loopRaceJobs jobs, pushed one at a time, half
+	// of them before the workers start: their blocking takes find jobs on
+	// the loop first, then wait off it.
+	loopRaceWorkers = 8
+	loopRaceJobs    = 400
+	// loopRaceBlockMs is the BLOCK of those takes: long enough to
 	// outlast the pushes, so that a worker gets no empty reply before the
 	// last job.
-	loopReturnBlockMs = "10000"
-	// loopReturnStop is the payload that tells a worker to stop: one per
+	loopRaceBlockMs = "10000"
+	// loopRaceStop is the payload that tells a worker to stop: one per
 	// worker follows the jobs.
-	loopReturnStop = "stop"
+	loopRaceStop = "stop"
 )
 
 // TestLoopSlowReader: a peer that leaves megabytes of replies unread holds
@@ -233,140 +233,90 @@ func TestLoopClientKill(t *testing.T) {
 	killer.ping()
 }
 
-// TestLoopReturn: a connection runs a blocking take on its loop when the
-// take need not wait, and returns to the loop once a wait (or a stream
-// read) is over; a subscriber stays off it. INFO's loop_clients counts the connections
-// the loops serve.
-func TestLoopReturn(t *testing.T) {
-	t.Run("a blocking take that finds a job runs on the loop", func(t *testing.T) {
+// TestLoopHandOff: a blocking take runs on the connection's loop unless it
+// has to wait; a take that waits and a stream read move the connection to
+// a goroutine of its own, for good. INFO's loop_clients counts the
+// connections the loops serve.
+func TestLoopHandOff(t *testing.T) {
+	t.Run("a take that finds a job, or runs without BLOCK, stays on the loop", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
 		c := dialRaw(t, srv.port)
-		c.send(command("QPUSH", "loop:r1", "a") + command("QPOP", "loop:r1", "BLOCK", "0"))
+		c.send(command("QPUSH", "loop:h1", "a") + command("QPOP", "loop:h1", "BLOCK", "0") + command("QPOP", "loop:h1"))
 		c.reply()
 		c.expectJob()
-		c.expectAllOnLoop()
+		c.expect("$-1")
+		c.expectOnLoop(0)
 	})
 
-	t.Run("a connection whose take waited returns to its loop", func(t *testing.T) {
+	t.Run("a take that waits moves its connection off the loop", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
 		timedOut, woken, pusher := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
-		timedOut.send(command("QPOP", "loop:r2", "BLOCK", loopBlockMs))
+		timedOut.send(command("QPOP", "loop:h2", "BLOCK", loopBlockMs))
 		timedOut.expect("$-1")
-		timedOut.expectAllOnLoop()
+		timedOut.expectOnLoop(1)
 
-		woken.send(command("QPOP", "loop:r3", "BLOCK", "0"))
+		woken.send(command("QPOP", "loop:h3", "BLOCK", "0"))
 		waitInfo(t, srv.port, "blocked_clients", "1")
-		pusher.send(command("QPUSH", "loop:r3", "b"))
+		pusher.send(command("QPUSH", "loop:h3", "b"))
 		pusher.reply()
 		woken.expectJob()
-		woken.expectAllOnLoop()
+		woken.expectOnLoop(2)
 	})
 
-	t.Run("stream reads run off the loop and return to it", func(t *testing.T) {
+	t.Run("a stream read moves its connection off the loop", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
-		c := dialRaw(t, srv.port)
-		c.send(command("XAPPEND", "loop:s", "m") + command("XGROUPCREATE", "loop:s", "g"))
+		c, other := dialRaw(t, srv.port), dialRaw(t, srv.port)
+		c.send(command("XAPPEND", "loop:s", "m") + command("XFETCH", "loop:s", "PARTITION", "0", "FROM", "0"))
 		c.reply()
-		c.expect("+OK")
-		c.send(command("XFETCH", "loop:s", "PARTITION", "0", "FROM", "0", "BLOCK", "0"))
 		c.expect("*1")
 		c.reply()
-		c.expectAllOnLoop()
-		c.send(command("XFETCH", "loop:s", "PARTITION", "0", "FROM", "LATEST", "BLOCK", loopBlockMs))
-		c.expect("*0")
-		c.expectAllOnLoop()
-		c.send(command("XCONSUME", "loop:s", "GROUP", "g", "MEMBER", "a", "BLOCK", "0"))
-		c.expect("*1")
-		c.reply()
-		c.expectAllOnLoop()
-		c.send(command("XCONSUME", "loop:s", "GROUP", "g", "MEMBER", "a", "BLOCK", loopBlockMs))
-		c.expect("*0")
-		c.expectAllOnLoop()
+		c.expectOnLoop(1)
+		other.send(command("XGROUPCREATE", "loop:s", "g") + command("XCONSUME", "loop:s", "GROUP", "g", "MEMBER", "a"))
+		other.expect("+OK")
+		other.expect("*1")
+		other.reply()
+		other.expectOnLoop(2)
 	})
 
-	t.Run("a slow reader returns once it has read its replies", func(t *testing.T) {
-		srv := startServer(t, "--threads", "1")
-		c := dialRaw(t, srv.port)
-		c.send(command("SET", "loop:big", strings.Repeat("v", loopBigValue)))
-		c.expect("+OK")
-		var pipeline strings.Builder
-		for range loopBigGets {
-			pipeline.WriteString(command("GET", "loop:big"))
-		}
-		c.send(pipeline.String())
-		for i := range loopBigGets {
-			if got, err := c.reply(); err != nil || got != "$"+strconv.Itoa(loopBigValue) {
-				t.Fatalf("reply %d: %q, %v", i, got, err)
-			}
-		}
-		c.expectAllOnLoop()
-	})
-
-	t.Run("a subscriber stays on its goroutine", func(t *testing.T) {
+	t.Run("a subscriber is off the loop", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
 		sub, other := dialRaw(t, srv.port), dialRaw(t, srv.port)
-		sub.send(command("SUBSCRIBE", "loop:r4"))
+		sub.send(command("SUBSCRIBE", "loop:h4"))
 		sub.reply()
-		clients := other.info("clients")
-		if on, all := infoInt(t, clients, "loop_clients"), infoInt(t, clients, "connected_clients"); on != all-1 {
-			t.Fatalf("loop_clients %d of %d connected, want all but the subscriber\n%s", on, all, clients)
+		other.expectOnLoop(1)
+	})
+
+	t.Run("race: workers on the loop and off it get every job once", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		pusher := dialDurable(t, srv.port)
+		push := func(payload string) {
+			if _, err := pusher.DoValue("QPUSH", "loop:h5", payload); err != nil {
+				t.Fatal(err)
+			}
 		}
-	})
-
-	t.Run("edge: a worker that returned and closes gives its job back at once", func(t *testing.T) {
-		srv := startServer(t, "--threads", "1")
-		worker, pusher, next := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
-		worker.send(command("QPOP", "loop:r5", "BLOCK", "0"))
-		waitInfo(t, srv.port, "blocked_clients", "1")
-		pusher.send(command("QPUSH", "loop:r5", "c"))
-		pusher.reply()
-		worker.expectJob()
-		worker.expectAllOnLoop()
-		worker.conn.Close()
-		next.send(command("QPOP", "loop:r5", "BLOCK", loopReturnBlockMs))
-		next.expectJob()
-	})
-
-	t.Run("edge: CLIENT KILL ends a connection that returned", func(t *testing.T) {
-		srv := startServer(t, "--threads", "1")
-		victim, killer := dialRaw(t, srv.port), dialRaw(t, srv.port)
-		victim.send(command("QPOP", "loop:r6", "BLOCK", loopBlockMs) + command("CLIENT", "ID"))
-		victim.expect("$-1")
-		id, err := victim.line()
-		if err != nil || id == "" || id[0] != ':' {
-			t.Fatalf("CLIENT ID: %q, %v", id, err)
+		// The first half is there before the workers start: they take it
+		// on the loop, then wait off it for the second half.
+		for i := range loopRaceJobs / 2 {
+			push("j" + strconv.Itoa(i))
 		}
-		victim.expectAllOnLoop()
-		killer.send(command("CLIENT", "KILL", "ID", id[1:]))
-		killer.expect(":1")
-		victim.expectClosed()
-	})
-
-	t.Run("race: workers that wait and return over and over get every job once", func(t *testing.T) {
-		srv := startServer(t, "--threads", "1")
 		var wg sync.WaitGroup
-		got := make(chan string, loopReturnJobs)
-		for range loopReturnWorkers {
+		got := make(chan string, loopRaceJobs)
+		for range loopRaceWorkers {
 			c := dialDurable(t, srv.port)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for {
-					v, err := c.DoValue("QPOP", "loop:r7", "BLOCK", loopReturnBlockMs)
+					v, err := c.DoValue("QPOP", "loop:h5", "BLOCK", loopRaceBlockMs)
 					job := fields(v)
 					switch {
 					case err != nil || job["payload"] == nil:
 						t.Errorf("QPOP: %v, %v", v, err)
 						return
-					case job["payload"] == loopReturnStop:
-						// Its own next command is read by the loop only
-						// once the connection has returned to it.
-						if _, err := c.DoValue("PING"); err != nil {
-							t.Errorf("PING: %v", err)
-						}
+					case job["payload"] == loopRaceStop:
 						return
 					}
-					if _, err := c.DoValue("QACK", "loop:r7", fmt.Sprint(job["id"])); err != nil {
+					if _, err := c.DoValue("QACK", "loop:h5", fmt.Sprint(job["id"])); err != nil {
 						t.Errorf("QACK: %v", err)
 						return
 					}
@@ -374,44 +324,36 @@ func TestLoopReturn(t *testing.T) {
 				}
 			}()
 		}
-		pusher := dialDurable(t, srv.port)
-		push := func(payload string) {
-			if _, err := pusher.DoValue("QPUSH", "loop:r7", payload); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i := range loopReturnJobs {
+		for i := loopRaceJobs / 2; i < loopRaceJobs; i++ {
 			push("j" + strconv.Itoa(i))
 		}
 		seen := map[string]bool{}
-		for range loopReturnJobs {
+		for range loopRaceJobs {
 			p := <-got
 			if seen[p] {
 				t.Fatalf("job %s delivered twice", p)
 			}
 			seen[p] = true
 		}
-		for range loopReturnWorkers {
-			push(loopReturnStop)
+		for range loopRaceWorkers {
+			push(loopRaceStop)
 		}
 		wg.Wait()
-		dialRaw(t, srv.port).expectAllOnLoop()
 	})
 
-	t.Run("restart: a stop with one connection waiting and one returned answers the first and exits", func(t *testing.T) {
+	t.Run("restart: a stop with one connection waiting and one on the loop answers the first and closes both", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
-		waiting, returned := dialRaw(t, srv.port), dialRaw(t, srv.port)
-		returned.send(command("QPOP", "loop:r8", "BLOCK", loopBlockMs))
-		returned.expect("$-1")
-		returned.expectAllOnLoop()
-		waiting.send(command("QPOP", "loop:r8", "BLOCK", "0"))
+		waiting, onLoop := dialRaw(t, srv.port), dialRaw(t, srv.port)
+		onLoop.send(command("QPOP", "loop:h6"))
+		onLoop.expect("$-1")
+		waiting.send(command("QPOP", "loop:h6", "BLOCK", "0"))
 		waitInfo(t, srv.port, "blocked_clients", "1")
 		if err := srv.stop(); err != nil {
 			t.Fatalf("%v\n%s", err, srv.logs())
 		}
 		waiting.expect("$-1")
 		waiting.expectClosed()
-		returned.expectClosed()
+		onLoop.expectClosed()
 	})
 }
 
@@ -440,14 +382,13 @@ func (c *rawClient) info(section string) string {
 	return string(body[:n])
 }
 
-// expectAllOnLoop checks, with INFO sent on c itself, that the event loop
-// serves every connection of the server: c's INFO is read by the loop
-// only once c has returned to it.
-func (c *rawClient) expectAllOnLoop() {
+// expectOnLoop checks, with INFO sent on c, that the event loop serves
+// every connection of the server but off of them.
+func (c *rawClient) expectOnLoop(off int) {
 	c.t.Helper()
 	clients := c.info("clients")
-	if on, all := infoInt(c.t, clients, "loop_clients"), infoInt(c.t, clients, "connected_clients"); on != all {
-		c.t.Fatalf("loop_clients %d of %d connected, want all\n%s", on, all, clients)
+	if on, all := infoInt(c.t, clients, "loop_clients"), infoInt(c.t, clients, "connected_clients"); on != all-off {
+		c.t.Fatalf("loop_clients %d of %d connected, want all but %d\n%s", on, all, off, clients)
 	}
 }
 

@@ -345,9 +345,10 @@ func (l *eventLoop) stop() {
 	<-l.done
 }
 
-// handOffForWait moves c to its own goroutine before a command waits; it
-// reports whether it did, in which case the command returns at once, with
-// no reply and nothing changed, and runs again from its start there.
+// handOffForWait moves c to its own goroutine before a command waits, or
+// reads from a file that may not be in memory; it reports whether it did,
+// in which case the command returns at once, with no reply and nothing
+// changed, and runs again from its start there.
 func (c *Client) handOffForWait() bool {
 	if c.loop == nil {
 		return false

@@ -183,12 +183,13 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 	case "clients":
 		s.mu.Lock()
 		n := len(s.clients)
-		// The clients an event loop serves; the others have moved to
-		// goroutines of their own (they waited in a blocking command,
-		// read a stream, subscribed, or read their replies slowly).
+		// The clients an event loop serves (one it is closing included,
+		// until it is gone); the others have moved to goroutines of their
+		// own (they waited in a blocking command, read a stream,
+		// subscribed, or read their replies slowly).
 		onLoops := 0
 		for _, c := range s.clients {
-			if c.fc != nil && c.fc.onLoop() {
+			if c.fc != nil && !c.fc.handedOff() {
 				onLoops++
 			}
 		}

@@ -132,6 +132,14 @@ func (fc *fdConn) onLoop() bool {
 	return fc.fd >= 0 && fc.netc == nil
 }
 
+// handedOff reports whether the connection has left its event loop for a
+// goroutine of its own. Safe from any goroutine.
+func (fc *fdConn) handedOff() bool {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.netc != nil
+}
+
 // blockedWrite reports whether the socket refused replies on the loop.
 func (fc *fdConn) blockedWrite() bool { return len(fc.unsent) > 0 }
 

@@ -24,6 +24,7 @@ func (l *eventLoop) run()                     {}
 func (l *eventLoop) stop()                    {}
 func (fc *fdConn) flushUnsent() error         { return nil }
 func (fc *fdConn) onLoop() bool               { return false }
+func (fc *fdConn) handedOff() bool            { return false }
 func (fc *fdConn) Close() error               { return nil }
 func (fc *fdConn) socket() net.Conn           { return nil }
 func (c *Client) handOffForWait() bool        { return false }

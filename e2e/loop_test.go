@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -366,8 +365,8 @@ func (c *rawClient) expectJob() {
 	}
 }
 
-// info runs INFO section on c and returns its text.
-func (c *rawClient) info(section string) string {
+// info runs INFO section on c and returns its fields.
+func (c *rawClient) info(section string) map[string]string {
 	c.t.Helper()
 	c.send(command("INFO", section))
 	header, err := c.line()
@@ -379,28 +378,19 @@ func (c *rawClient) info(section string) string {
 	if _, err := io.ReadFull(c.r, body); err != nil {
 		c.t.Fatalf("INFO %s: %v", section, err)
 	}
-	return string(body[:n])
+	return infoFields(string(body[:n]))
 }
 
 // expectOnLoop checks, with INFO sent on c, that the event loop serves
-// every connection of the server but off of them.
+// every connection of the server except off of them.
 func (c *rawClient) expectOnLoop(off int) {
 	c.t.Helper()
 	clients := c.info("clients")
-	if on, all := infoInt(c.t, clients, "loop_clients"), infoInt(c.t, clients, "connected_clients"); on != all-off {
-		c.t.Fatalf("loop_clients %d of %d connected, want all but %d\n%s", on, all, off, clients)
+	on, onErr := strconv.Atoi(clients["loop_clients"])
+	all, allErr := strconv.Atoi(clients["connected_clients"])
+	if onErr != nil || allErr != nil || on != all-off {
+		c.t.Fatalf("loop_clients %q of %q connected, want all but %d", clients["loop_clients"], clients["connected_clients"], off)
 	}
-}
-
-// infoInt returns the integer field of INFO text.
-func infoInt(t *testing.T, text, field string) int {
-	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(field) + `:(\d+)\r?$`).FindStringSubmatch(text)
-	if m == nil {
-		t.Fatalf("INFO has no %s:\n%s", field, text)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
 }
 
 // TestLoopDurableReplies: under fsync always, replies that acknowledge

@@ -200,9 +200,13 @@ func readPSValue(r *bufio.Reader) (psValue, error) {
 func psInfo(t testing.TB, c *psConn, section string) map[string]string {
 	t.Helper()
 	c.send("INFO", section)
-	v := c.read()
+	return infoFields(c.read().str)
+}
+
+// infoFields returns the field:value lines of INFO text as a map.
+func infoFields(text string) map[string]string {
 	out := map[string]string{}
-	for _, l := range strings.Split(v.str, "\r\n") {
+	for _, l := range strings.Split(text, "\r\n") {
 		if k, val, ok := strings.Cut(l, ":"); ok {
 			out[k] = val
 		}

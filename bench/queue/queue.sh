@@ -10,7 +10,10 @@
 #   (b) jobs: bench/queue/jobsbench, one producer pipelining pushes while
 #       WORKERS workers each take and complete one job at a time, JOBS jobs:
 #       QPUSH, QPOP … BLOCK, QACK against the reliable-queue pattern
-#       LPUSH, BLMOVE to a processing list, LREM.
+#       LPUSH, BLMOVE to a processing list, LREM; once per mode of SETTLES:
+#       "apart", a worker completes a job in a round trip of its own, and
+#       "next", it sends the completion with its next take, as NEXO's SDK
+#       worker does (test jobs-<WORKERS>w-next).
 # Prints per policy and test the median rate of each server and their
 # ratio, then the median and the worst ratio across all rows.
 #
@@ -23,6 +26,7 @@
 #   DATA_SIZE [100]            payload bytes
 #   JOBS [50000]               jobs per jobsbench run
 #   WORKERS [8]                jobsbench workers
+#   SETTLES ["apart next"]     jobsbench -settle modes
 #   NEXO_THREADS               passed to nexo as --threads when set
 #   RUN_TIMEOUT [600]          seconds one run may take
 # Results are also written to bench/results/queue-<time>.csv.
@@ -39,6 +43,7 @@ readonly PIPELINES="${PIPELINES:-1 16}"
 readonly DATA_SIZE="${DATA_SIZE:-100}"
 readonly JOBS="${JOBS:-50000}"
 readonly WORKERS="${WORKERS:-8}"
+readonly SETTLES="${SETTLES:-apart next}"
 readonly RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
 readonly THREADS="${NEXO_THREADS:-}"
 readonly RESULTS_DIR="$BENCH_ROOT/bench/results"
@@ -50,6 +55,9 @@ for value in "$ROUNDS" "$REQUESTS" "$CLIENTS" "$DATA_SIZE" "$JOBS" "$WORKERS" "$
 done
 for policy in $FSYNCS; do
   [[ $policy =~ ^(always|everysec|no)$ ]] || die "unknown fsync policy '$policy'"
+done
+for settle in $SETTLES; do
+  [[ $settle =~ ^(apart|next)$ ]] || die "unknown settle mode '$settle'"
 done
 
 require_tools redis-server redis-cli redis-benchmark timeout go
@@ -82,22 +90,23 @@ push_run() {
   echo "$round,$policy,$server,push-P$pipeline,$rate" >>"$results"
 }
 
-# jobs_run SERVER PORT ROUND POLICY: one jobsbench run.
+# jobs_run SERVER PORT ROUND POLICY SETTLE: one jobsbench run.
 jobs_run() {
-  local server=$1 port=$2 round=$3 policy=$4 out rate
+  local server=$1 port=$2 round=$3 policy=$4 settle=$5 out rate test="jobs-${WORKERS}w"
+  if [[ $settle == next ]]; then test+=-next; fi
   if ! out="$(run_child timeout "$RUN_TIMEOUT" "$jobsbench" -mode "$server" -addr "$BENCH_HOST:$port" \
-    -jobs "$JOBS" -workers "$WORKERS" -size "$DATA_SIZE" 2>"$BENCH_TMP/run.err")"; then
+    -jobs "$JOBS" -workers "$WORKERS" -size "$DATA_SIZE" -settle "$settle" 2>"$BENCH_TMP/run.err")"; then
     cat "$BENCH_TMP/run.err" >&2
-    die "jobsbench against $server failed (round $round, fsync $policy)"
+    die "jobsbench -settle $settle against $server failed (round $round, fsync $policy)"
   fi
   # "nexo 50000 jobs in 1.234 s: 40519 jobs/s"
   rate="$(awk '{ print $(NF - 1) }' <<<"$out")"
-  echo "$round,$policy,$server,jobs-${WORKERS}w,$rate" >>"$results"
+  echo "$round,$policy,$server,$test,$rate" >>"$results"
 }
 
 nexo_args=()
 if [[ -n $THREADS ]]; then nexo_args+=(--threads "$THREADS"); fi
-note "$ROUNDS rounds per fsync policy ($FSYNCS): redis-benchmark -c $CLIENTS -n $REQUESTS -P {${PIPELINES// /,}}, jobsbench $JOBS jobs $WORKERS workers, $DATA_SIZE-byte payloads"
+note "$ROUNDS rounds per fsync policy ($FSYNCS): redis-benchmark -c $CLIENTS -n $REQUESTS -P {${PIPELINES// /,}}, jobsbench $JOBS jobs $WORKERS workers (settle: $SETTLES), $DATA_SIZE-byte payloads"
 for policy in $FSYNCS; do
   start_nexo --fsync "$policy" "${nexo_args[@]}"
   start_redis --appendonly yes --appendfsync "$policy"
@@ -107,9 +116,11 @@ for policy in $FSYNCS; do
       push_run nexo "$NEXO_PORT" "$round" "$policy" "$pipeline"
       push_run redis "$REDIS_PORT" "$round" "$policy" "$pipeline"
     done
-    note "fsync $policy, round $round/$ROUNDS, jobs: nexo, redis"
-    jobs_run nexo "$NEXO_PORT" "$round" "$policy"
-    jobs_run redis "$REDIS_PORT" "$round" "$policy"
+    for settle in $SETTLES; do
+      note "fsync $policy, round $round/$ROUNDS, jobs (settle $settle): nexo, redis"
+      jobs_run nexo "$NEXO_PORT" "$round" "$policy" "$settle"
+      jobs_run redis "$REDIS_PORT" "$round" "$policy" "$settle"
+    done
   done
   stop_pid "$NEXO_PID" nexo
   stop_pid "$REDIS_PID" redis-server
@@ -120,10 +131,10 @@ done
 
 # Medians per policy, test and server, then the ratio nexo / redis.
 print_row() {
-  printf '%-9s %-10s %14.0f %14.0f %7s\n' "$1" "$2" "$3" "$4" "$5"
+  printf '%-9s %-13s %14.0f %14.0f %7s\n' "$1" "$2" "$3" "$4" "$5"
   ROW_LABEL="$1 $2"
 }
-printf '\n%-9s %-10s %14s %14s %7s\n' fsync test 'nexo per s' 'redis per s' ratio
+printf '\n%-9s %-13s %14s %14s %7s\n' fsync test 'nexo per s' 'redis per s' ratio
 ratio_table "$results" 3 5 2 4
-printf 'medians of %s rounds; push = QPUSH / LPUSH per s, jobs = completed jobs per s; raw runs: %s\n' \
+printf 'medians of %s rounds; push = QPUSH / LPUSH per s, jobs = completed jobs per s (-next: completion sent with the next take); raw runs: %s\n' \
   "$ROUNDS" "${results#"$BENCH_ROOT"/}"

@@ -5,7 +5,7 @@
 // BLMOVE to a processing list, LREM), over plain RESP2 connections.
 //
 // Usage: jobsbench -mode nexo|redis -addr HOST:PORT [-jobs N] [-workers N]
-// [-producers N] [-batch N] [-size BYTES]. It prints one line:
+// [-producers N] [-batch N] [-size BYTES] [-settle apart|next]. It prints one line:
 // "<mode> <jobs> jobs in <seconds> s: <jobs/s> jobs/s".
 package main
 
@@ -38,6 +38,12 @@ const (
 	dialTimeout = 5 * time.Second
 )
 
+// Values of -settle.
+const (
+	settleApart = "apart"
+	settleNext  = "next"
+)
+
 // Names of the queue (NEXO) or lists (Redis) the benchmark uses.
 const (
 	queueName      = "bench:jobs"
@@ -52,14 +58,18 @@ func main() {
 	producers := flag.Int("producers", defaultProducers, "concurrent producers, one connection each")
 	batch := flag.Int("batch", defaultBatch, "pushes a producer pipelines per write")
 	size := flag.Int("size", defaultSize, "payload bytes")
+	settle := flag.String("settle", settleApart, "when a worker completes a job: "+settleApart+" (its own round trip) or "+settleNext+" (with the next take)")
 	flag.Parse()
 	if *mode != "nexo" && *mode != "redis" {
 		fail(fmt.Errorf("unknown mode %q", *mode))
 	}
+	if *settle != settleApart && *settle != settleNext {
+		fail(fmt.Errorf("unknown settle %q", *settle))
+	}
 	if *jobs <= 0 || *workers <= 0 || *producers <= 0 || *batch <= 0 || *size <= 0 {
 		fail(errors.New("every count must be positive"))
 	}
-	elapsed, err := run(*mode, *addr, *jobs, *workers, *producers, *batch, *size)
+	elapsed, err := run(*mode, *addr, *jobs, *workers, *producers, *batch, *size, *settle == settleNext)
 	if err != nil {
 		fail(err)
 	}
@@ -80,7 +90,7 @@ func payload(n, size int) string {
 	return p + strings.Repeat("x", size-len(p))
 }
 
-func run(mode, addr string, jobs, workers, producers, batch, size int) (time.Duration, error) {
+func run(mode, addr string, jobs, workers, producers, batch, size int, settleNext bool) (time.Duration, error) {
 	setup, err := respclient.Dial(addr, dialTimeout)
 	if err != nil {
 		return 0, err
@@ -113,7 +123,7 @@ func run(mode, addr string, jobs, workers, producers, batch, size int) (time.Dur
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := work(mode, c, int64(jobs), &done, finished); err != nil && done.Load() < int64(jobs) {
+			if err := work(mode, c, int64(jobs), settleNext, &done, finished); err != nil && done.Load() < int64(jobs) {
 				errs <- err
 			}
 		}()
@@ -155,37 +165,64 @@ func produce(mode, addr string, first, step, jobs, batch, size int) error {
 }
 
 // work takes and completes jobs one at a time on c until every job is
-// done; the worker that completes the last one closes finished.
-func work(mode string, c *respclient.Client, jobs int64, done *atomic.Int64, finished chan struct{}) error {
-	block := strconv.Itoa(blockSeconds)
+// done; the worker that completes the last one closes finished. With
+// settleNext, the completion of a job leaves in the same write as the take
+// of the next one, one round trip per job, as NEXO's SDK worker sends its
+// acks and BullMQ's worker completes a job and fetches the next in one
+// call; otherwise the take and the completion are two round trips.
+func work(mode string, c *respclient.Client, jobs int64, settleNext bool, done *atomic.Int64, finished chan struct{}) error {
+	// held is the job taken and not yet completed: its id on NEXO, its
+	// payload (what LREM finds) on Redis.
+	held := ""
+	// settled reads the completion's reply.
+	settled := func() error {
+		if _, err := c.Read(); err != nil {
+			return err
+		}
+		held = ""
+		if done.Add(1) == jobs {
+			close(finished)
+		}
+		return nil
+	}
 	for done.Load() < jobs {
+		if held != "" {
+			if mode == "nexo" {
+				c.Send("QACK", queueName, held)
+			} else {
+				c.Send("LREM", processingList, "1", held)
+			}
+			if !settleNext {
+				if err := c.Flush(); err != nil {
+					return err
+				}
+				if err := settled(); err != nil {
+					return err
+				}
+			}
+		}
 		if mode == "nexo" {
-			v, err := c.Do("QPOP", queueName, "BLOCK", strconv.Itoa(blockSeconds*int(time.Second/time.Millisecond)))
-			if err != nil {
-				return err
-			}
-			job, ok := v.([]any)
-			if !ok {
-				continue
-			}
-			if _, err := c.Do("QACK", queueName, job[1].(string)); err != nil {
-				return err
-			}
+			c.Send("QPOP", queueName, "BLOCK", strconv.Itoa(blockSeconds*int(time.Second/time.Millisecond)))
 		} else {
-			v, err := c.Do("BLMOVE", queueName, processingList, "RIGHT", "LEFT", block)
-			if err != nil {
-				return err
-			}
-			p, ok := v.(string)
-			if !ok {
-				continue
-			}
-			if _, err := c.Do("LREM", processingList, "1", p); err != nil {
+			c.Send("BLMOVE", queueName, processingList, "RIGHT", "LEFT", strconv.Itoa(blockSeconds))
+		}
+		if err := c.Flush(); err != nil {
+			return err
+		}
+		if held != "" {
+			if err := settled(); err != nil {
 				return err
 			}
 		}
-		if done.Add(1) == jobs {
-			close(finished)
+		v, err := c.Read()
+		if err != nil {
+			return err
+		}
+		switch job := v.(type) {
+		case []any: // NEXO: id, then the job's other fields
+			held = job[1].(string)
+		case string: // Redis: the payload
+			held = job
 		}
 	}
 	return nil

@@ -4,6 +4,10 @@ package wal
 // nobody waits for.
 const IdleFlushDelay = idleFlushDelay
 
+// SyncBehindBytes lets the tests write just below and just past the amount
+// that makes the committer fsync the tail segment.
+const SyncBehindBytes = syncBehindBytes
+
 // HoldWriter takes the writer role until release is called: records
 // appended meanwhile stay pending, so that a test can see them so.
 func (l *Log) HoldWriter() (release func()) {

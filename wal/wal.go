@@ -43,7 +43,9 @@
 // event loop) uses Notify instead: under FsyncAlways, while a write is in
 // progress, the committer goroutine writes and fsyncs its records next and
 // calls it back. The committer also writes the records nobody waits for
-// within idleFlushDelay, fsyncs under FsyncEverySec and serves Compact.
+// within idleFlushDelay, fsyncs under FsyncEverySec, fsyncs the tail
+// segment behind the writers under FsyncEverySec and FsyncNo (syncBehind)
+// and serves Compact.
 // A failed write or fsync makes the log refuse everything from then on
 // (ErrFailed): after a failed fsync the kernel may have dropped the dirty
 // pages, so retrying could acknowledge data that is not on disk.
@@ -262,6 +264,10 @@ type Log struct {
 	batches uint64
 	appends uint64
 	writing bool // a goroutine holds the writer role (see acquireWriter)
+	// unsynced: about how many bytes were written to the tail segment
+	// since it was last fsynced, under FsyncEverySec and FsyncNo (see
+	// syncBehind).
+	unsynced int64
 	// notifiers: the registrations of Notify not yet called, one per
 	// Notifier at the lowest index it asked for.
 	notifiers []notifyRequest

@@ -527,6 +527,29 @@ func TestWait(t *testing.T) {
 		}
 	})
 
+	t.Run("everysec and no: the tail segment is fsynced behind the writers once SyncBehindBytes are written to it", func(t *testing.T) {
+		for _, policy := range []wal.Fsync{wal.FsyncEverySec, wal.FsyncNo} {
+			o := opts()
+			o.Fsync = policy
+			o.SyncInterval = neverInterval
+			o.SegmentSize = 4 * wal.SyncBehindBytes
+			l := open(t, t.TempDir(), o)
+			// Only the amount written may wake the committer.
+			l.SuppressIdleFlush()
+			half := bytes.Repeat([]byte{'x'}, wal.SyncBehindBytes/2)
+			appendWait(t, l, half)
+			time.Sleep(syncMargin)
+			if st := l.Stats(); st.Fsyncs != 0 {
+				t.Fatalf("%v: %d fsyncs after half of SyncBehindBytes, want 0", policy, st.Fsyncs)
+			}
+			appendWait(t, l, half)
+			time.Sleep(syncMargin)
+			if st := l.Stats(); st.Fsyncs != 1 || st.Batches != 2 {
+				t.Fatalf("%v: stats %+v after SyncBehindBytes, want two writes and one fsync", policy, st)
+			}
+		}
+	})
+
 	t.Run("records nobody waits for are written and fsynced within the idle flush delay", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		if _, err := l.Append(rec(1), rec(2)); err != nil {

@@ -148,10 +148,12 @@ const (
 	// FsyncAlways acknowledges a record only once it is fsynced.
 	FsyncAlways Fsync = iota
 	// FsyncEverySec acknowledges a record once written to the OS and
-	// fsyncs every Options.SyncInterval.
+	// fsyncs every Options.SyncInterval, and behind the writers after
+	// every syncBehindBytes written (see syncBehind).
 	FsyncEverySec
-	// FsyncNo acknowledges a record once written to the OS and fsyncs only
-	// on Close (and when tidwall closes a full segment).
+	// FsyncNo acknowledges a record once written to the OS and fsyncs on
+	// Close, behind the writers after every syncBehindBytes written, and
+	// when tidwall closes a full segment.
 	FsyncNo
 )
 

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	twal "github.com/tidwall/wal"
@@ -181,7 +182,7 @@ func (l *Log) writeBatch() bool {
 		l.cond.Broadcast()
 		l.mu.Unlock()
 	}
-	rotated := l.mirrorRotation(sizes)
+	rotated, tailFirst := l.mirrorRotation(hi-uint64(len(sizes))+1, sizes)
 	if err == nil && rotated {
 		l.dirDirty = true
 		// tidwall keeps the segment it just closed in its cache;
@@ -206,6 +207,9 @@ func (l *Log) writeBatch() bool {
 	l.written = hi
 	l.logSize += bytes
 	l.batches++
+	if rotated {
+		l.tailFirst = tailFirst
+	}
 	switch {
 	case l.opts.Fsync == FsyncAlways:
 		l.synced = hi
@@ -279,17 +283,13 @@ func (l *Log) syncBehind() {
 		l.mu.Unlock()
 		return
 	}
-	written := l.written
+	// The records up to written are in the tail segment or in segments
+	// tidwall fsynced when it closed them. The tail may close meanwhile;
+	// only the committer removes segment files.
+	written, tail := l.written, filepath.Join(l.dir, segmentName(l.tailFirst))
 	l.unsynced = 0
 	l.mu.Unlock()
-	segs, err := listSegments(l.dir)
-	if err != nil || len(segs) == 0 {
-		l.log.Warn("wal: cannot find the tail segment to fsync", "dir", l.dir, "err", err)
-		return
-	}
-	// The last segment now is the tail of when written was read, or
-	// newer: tidwall fsynced the tail of then when it closed it.
-	err = syncFile(segs[len(segs)-1].path)
+	err := syncFile(tail)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
@@ -314,22 +314,22 @@ func (l *Log) syncFiles() error {
 }
 
 // mirrorRotation follows tidwall's segment rotation for a batch of entries
-// of the given sizes and reports whether tidwall started a new segment
-// file. tidwall v1.2.1 (writeBatch) rotates a tail already larger than
-// SegmentSize before a batch, and a tail that reached SegmentSize after
-// each entry. Writer only.
-func (l *Log) mirrorRotation(sizes []int) bool {
-	rotated := false
+// of the given sizes, the first at index first, and reports whether
+// tidwall started a new segment file, and the first index of the last one
+// it started. tidwall v1.2.1 (writeBatch) rotates a tail already larger
+// than SegmentSize before a batch, and a tail that reached SegmentSize
+// after each entry. Writer only.
+func (l *Log) mirrorRotation(first uint64, sizes []int) (rotated bool, tailFirst uint64) {
 	if l.tailBytes > l.opts.SegmentSize {
-		l.tailBytes, rotated = 0, true
+		l.tailBytes, rotated, tailFirst = 0, true, first
 	}
-	for _, n := range sizes {
+	for k, n := range sizes {
 		l.tailBytes += n
 		if l.tailBytes >= l.opts.SegmentSize {
-			l.tailBytes, rotated = 0, true
+			l.tailBytes, rotated, tailFirst = 0, true, first+uint64(k)+1
 		}
 	}
-	return rotated
+	return rotated, tailFirst
 }
 
 // truncate drops the records up to and including upTo from the front of
@@ -357,10 +357,11 @@ func (l *Log) truncate(upTo uint64) error {
 	for _, s := range segs {
 		total += s.size
 	}
+	l.mu.Lock()
 	if len(segs) > 0 {
 		l.tailBytes = int(segs[len(segs)-1].size)
+		l.tailFirst = segs[len(segs)-1].first
 	}
-	l.mu.Lock()
 	l.first = upTo + 1
 	l.logSize = total
 	l.mu.Unlock()

@@ -1,5 +1,7 @@
 package wal
 
+import "path/filepath"
+
 // IdleFlushDelay lets the tests wait for the committer's write of records
 // nobody waits for.
 const IdleFlushDelay = idleFlushDelay
@@ -7,6 +9,14 @@ const IdleFlushDelay = idleFlushDelay
 // SyncBehindBytes lets the tests write just below and just past the amount
 // that makes the committer fsync the tail segment.
 const SyncBehindBytes = syncBehindBytes
+
+// TailSegment is the file the log takes for tidwall's tail segment, which
+// the committer fsyncs behind the writers.
+func (l *Log) TailSegment() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return filepath.Join(l.dir, segmentName(l.tailFirst))
+}
 
 // HoldWriter takes the writer role until release is called: records
 // appended meanwhile stay pending, so that a test can see them so.

@@ -10,11 +10,12 @@ import (
 
 // recovery is the state of a log directory after recoverDir.
 type recovery struct {
-	snap     snapshotInfo
-	first    uint64 // first index the segments hold (last+1 when they hold none)
-	last     uint64 // last index in the log
-	logSize  int64  // bytes of the segment files
-	tailSize int64  // bytes of the last segment
+	snap      snapshotInfo
+	first     uint64 // first index the segments hold (last+1 when they hold none)
+	last      uint64 // last index in the log
+	logSize   int64  // bytes of the segment files
+	tailSize  int64  // bytes of the last segment
+	tailFirst uint64 // first index of the last segment, which names its file
 }
 
 // recoverDir brings dir to a state tidwall opens and that this package
@@ -41,7 +42,7 @@ func recoverDir(dir string, log *slog.Logger) (recovery, error) {
 	switch {
 	case len(segs) == 0 && !snap.exists:
 		// A new log: tidwall creates segment 1.
-		r.first, r.last = 1, 0
+		r.first, r.last, r.tailFirst = 1, 0, 1
 		return r, nil
 	case len(segs) == 0 || lastIndex(segs) < snap.index:
 		// The snapshot covers more than the log holds: a fresh log after
@@ -51,7 +52,7 @@ func recoverDir(dir string, log *slog.Logger) (recovery, error) {
 		if err := restartAfter(dir, segs, snap.index); err != nil {
 			return r, err
 		}
-		r.first, r.last = snap.index+1, snap.index
+		r.first, r.last, r.tailFirst = snap.index+1, snap.index, snap.index+1
 		return r, nil
 	case segs[0].first > snap.index+1 && !snap.exists:
 		return r, &CorruptError{File: segs[0].path, Offset: 0, Reason: fmt.Sprintf(
@@ -70,7 +71,7 @@ func recoverDir(dir string, log *slog.Logger) (recovery, error) {
 	for _, s := range segs {
 		r.logSize += s.size
 	}
-	r.tailSize = tail.size
+	r.tailSize, r.tailFirst = tail.size, tail.first
 	return r, nil
 }
 

@@ -270,6 +270,9 @@ type Log struct {
 	// since it was last fsynced, under FsyncEverySec and FsyncNo (see
 	// syncBehind).
 	unsynced int64
+	// tailFirst: the first index of tidwall's tail segment, which names
+	// its file (see mirrorRotation).
+	tailFirst uint64
 	// notifiers: the registrations of Notify not yet called, one per
 	// Notifier at the lowest index it asked for.
 	notifiers []notifyRequest
@@ -353,6 +356,7 @@ func Open(dir string, o Options) (*Log, error) {
 		snap:      r.snap,
 		logSize:   r.logSize,
 		tailBytes: int(r.tailSize),
+		tailFirst: r.tailFirst,
 		kick:      make(chan struct{}, 1),
 		ctl:       make(chan ctlRequest),
 		stop:      make(chan struct{}),

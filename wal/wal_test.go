@@ -29,6 +29,9 @@ const (
 	syncMargin = 200 * time.Millisecond
 	// neverInterval is an everysec period no test lives to see.
 	neverInterval = time.Hour
+	// segmentFillerSize is a segment size small enough that a test
+	// closes segments with a few records.
+	segmentFillerSize = 256
 	// crcSize is the size of a record's checksum in the segment format.
 	crcSize = 4
 	// snapshotName is the snapshot's file name in the log directory.
@@ -513,7 +516,7 @@ func TestWait(t *testing.T) {
 		}
 	})
 
-	t.Run("no: Wait returns once written; only Close fsyncs", func(t *testing.T) {
+	t.Run("no: Wait returns once written; a few records are fsynced only by Close", func(t *testing.T) {
 		o := opts()
 		o.Fsync = wal.FsyncNo
 		l := open(t, t.TempDir(), o)
@@ -548,6 +551,39 @@ func TestWait(t *testing.T) {
 				t.Fatalf("%v: stats %+v after SyncBehindBytes, want two writes and one fsync", policy, st)
 			}
 		}
+	})
+
+	t.Run("everysec: the fsync behind the writers follows the tail segment through rotations, compaction and restarts", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.Fsync = wal.FsyncEverySec
+		o.SyncInterval = neverInterval
+		o.SegmentSize = segmentFillerSize
+		tailIs := func(l *wal.Log, when string) {
+			t.Helper()
+			segs := segments(t, dir)
+			if got, want := l.TailSegment(), segs[len(segs)-1]; got != want {
+				t.Fatalf("%s: the log takes %s for the tail segment, the last file is %s", when, got, want)
+			}
+		}
+		l := open(t, dir, o)
+		tailIs(l, "new log")
+		small, big := rec(1), bytes.Repeat([]byte{'x'}, 2*segmentFillerSize)
+		batches := [][][]byte{{small}, {big}, {small, small}, {small, big, small}, {big, big}, recs(1, 40), {small}}
+		var last uint64
+		for k, b := range batches {
+			last = appendWait(t, l, b...)
+			tailIs(l, fmt.Sprintf("after batch %d", k))
+		}
+		if err := l.Compact(nil, last-1); err != nil {
+			t.Fatal(err)
+		}
+		tailIs(l, "after compaction")
+		closeLog(t, l)
+		l = open(t, dir, o)
+		tailIs(l, "after a restart")
+		appendWait(t, l, big)
+		tailIs(l, "after a restart and a rotation")
 	})
 
 	t.Run("records nobody waits for are written and fsynced within the idle flush delay", func(t *testing.T) {
@@ -1614,6 +1650,9 @@ func TestCrashRecovery(t *testing.T) {
 		equalRecs(t, got, recs(6, 6))
 		if idx := appendWait(t, l, rec(7)); idx != 7 {
 			t.Fatalf("next index %d", idx)
+		}
+		if segs := segments(t, dir); l.TailSegment() != segs[len(segs)-1] {
+			t.Fatalf("the log takes %s for the tail segment, the last file is %s", l.TailSegment(), segs[len(segs)-1])
 		}
 	})
 

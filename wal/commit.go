@@ -264,19 +264,18 @@ func (l *Log) syncWritten() error {
 // syncBehind).
 const syncBehindBytes = 1 << 20
 
-// syncBehind fsyncs the tail segment once syncBehindBytes were written to
-// it since its last fsync, under FsyncEverySec and FsyncNo (under
-// FsyncAlways every batch is fsynced). tidwall fsyncs a segment
-// when it closes it, on the goroutine whose batch filled it (often an
-// event loop), holding the writer role: with up to a whole segment to
-// write, that fsync took 10–16 ms under a heavy write load here, and every
-// writer waited for it. Fsynced behind the writers every syncBehindBytes,
-// the segment is almost clean when it closes (3–4 ms). It runs on the
-// committer, without the writer role: the kernel orders the fsync with the
-// writes of the writer, and records written before it started are on disk
-// once it returns. A segment created since the directory was last fsynced
-// is left to the next syncWritten (dirDirty). A failed fsync fails the log,
-// as any other.
+// syncBehind fsyncs the tail segment once syncBehindBytes were written to it
+// since its last fsync, under FsyncEverySec and FsyncNo (under FsyncAlways
+// every batch is fsynced). tidwall fsyncs a segment when it closes it, on
+// the goroutine whose batch filled it (often an event loop), holding the
+// writer role: with up to a whole segment to write, that fsync took 10–16 ms
+// under a heavy write load here, and every writer waited for it. Fsynced
+// behind the writers every syncBehindBytes, the segment is almost clean when
+// it closes (3–4 ms). It runs on the committer, without the writer role: the
+// kernel orders the fsync with the writes of the writer, and records written
+// before it started are on disk once it returns. A segment created since the
+// directory was last fsynced is left to the next syncWritten (dirDirty). A
+// failed fsync fails the log, as any other.
 func (l *Log) syncBehind() {
 	l.mu.Lock()
 	if l.unsynced < syncBehindBytes || l.failErr != nil {

@@ -586,6 +586,31 @@ func TestWait(t *testing.T) {
 		tailIs(l, "after a restart and a rotation")
 	})
 
+	t.Run("edge: a failed fsync behind the writers fails the log", func(t *testing.T) {
+		o := opts()
+		o.Fsync = wal.FsyncEverySec
+		o.SyncInterval = neverInterval
+		o.SegmentSize = 4 * wal.SyncBehindBytes
+		l := open(t, t.TempDir(), o)
+		l.SuppressIdleFlush()
+		half := bytes.Repeat([]byte{'x'}, wal.SyncBehindBytes/2)
+		appendWait(t, l, half)
+		// tidwall keeps writing through its open descriptor; the
+		// committer's fsync opens the file by name and fails.
+		if err := os.Remove(l.TailSegment()); err != nil {
+			t.Fatal(err)
+		}
+		appendWait(t, l, half)
+		time.Sleep(syncMargin)
+		if _, err := l.Append(rec(1)); !errors.Is(err, wal.ErrFailed) {
+			t.Fatalf("Append after the failed fsync = %v, want ErrFailed", err)
+		}
+		if st := l.Stats(); !st.Failed || st.Fsyncs != 0 {
+			t.Fatalf("stats %+v, want a failed log and no fsync", st)
+		}
+		l.Close()
+	})
+
 	t.Run("records nobody waits for are written and fsynced within the idle flush delay", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		if _, err := l.Append(rec(1), rec(2)); err != nil {

@@ -7,11 +7,15 @@ import (
 	"time"
 )
 
-// The crash tests of the persistent brokers run the same way: each round
-// starts the server (fsync always) on one data directory, puts it under a
-// pipelined load from several clients and kills it with SIGKILL at a
-// random moment; then the server is restarted once more and the test
-// checks what survived against what the clients were told.
+// The crash tests of the persistent brokers run the same way, once per
+// policy of crashPolicies: each round starts the server on one data
+// directory, puts it under a pipelined load from several clients and kills
+// it with SIGKILL at a random moment; then the server is restarted once
+// more and the test checks what survived against what the clients were
+// told. Under everysec a reply waits until its record is written to the
+// operating system, so the kill of the process must not lose it either.
+var crashPolicies = []string{"always", "everysec"}
+
 const (
 	// crashRounds is how many times the server is killed under load.
 	crashRounds = 4
@@ -25,18 +29,19 @@ const (
 	crashMaxLoad = time.Second
 )
 
-// killUnderLoad runs crashRounds rounds on dir. load starts the round's
+// killUnderLoad runs crashRounds rounds on dir, the server under the fsync
+// policy. load starts the round's
 // clients on wg against the running server s; they must return once the
 // kill breaks their connections. The kill moments come from seed, so they
 // are the same on every run. report logs the round once its clients are
 // done.
-func killUnderLoad(t *testing.T, dir string, seed uint64, load func(round int, s *server, wg *sync.WaitGroup),
+func killUnderLoad(t *testing.T, dir, policy string, seed uint64, load func(round int, s *server, wg *sync.WaitGroup),
 	report func(round int, after time.Duration)) {
 	t.Helper()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	for round := range crashRounds {
-		s, err := launch(dir, "--fsync", "always")
+		s, err := launch(dir, "--fsync", policy)
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
@@ -55,11 +60,11 @@ func killUnderLoad(t *testing.T, dir string, seed uint64, load func(round int, s
 	}
 }
 
-// restartForCheck starts the server on dir after the last kill, stopped
-// when the test ends, and returns a connection to it.
-func restartForCheck(t *testing.T, dir string) *respClient {
+// restartForCheck starts the server on dir under the fsync policy after the
+// last kill, stopped when the test ends, and returns a connection to it.
+func restartForCheck(t *testing.T, dir, policy string) *respClient {
 	t.Helper()
-	s, err := launch(dir, "--fsync", "always")
+	s, err := launch(dir, "--fsync", policy)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,93 +128,97 @@ func (l *crashLedger) consume(t *testing.T, port, client int) {
 	}
 }
 
-// TestQueueCrash runs the real binary under a pipelined load of several
-// producers and consumers, kills it with SIGKILL at random moments,
-// restarts it on the same data directory and checks that every job whose
-// QPUSH was answered is there exactly once, unless its QACK was answered,
-// and that no acked job came back.
+// TestQueueCrash runs the real binary, under each policy of crashPolicies,
+// under a pipelined load of several producers and consumers, kills it with
+// SIGKILL at random moments, restarts it on the same data directory and
+// checks that every job whose QPUSH was answered is there exactly once,
+// unless its QACK was answered, and that no acked job came back.
 func TestQueueCrash(t *testing.T) {
-	dir := t.TempDir()
-	l := newCrashLedger()
-	killUnderLoad(t, dir, crashSeed, func(round int, s *server, wg *sync.WaitGroup) {
-		for p := range crashProducers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				l.produce(t, s.port, round, p)
-			}()
-		}
-		for c := range crashConsumers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				l.consume(t, s.port, c)
-			}()
-		}
-	}, func(round int, after time.Duration) {
-		l.mu.Lock()
-		t.Logf("round %d: killed after %v; so far %d pushes sent, %d answered, %d delivered, %d acks answered, %d acks unanswered",
-			round, after, len(l.sent), len(l.pushed), len(l.delivered), len(l.acked), len(l.ackPending))
-		l.mu.Unlock()
-	})
+	for _, policy := range crashPolicies {
+		t.Run("fsync "+policy, func(t *testing.T) {
+			dir := t.TempDir()
+			l := newCrashLedger()
+			killUnderLoad(t, dir, policy, crashSeed, func(round int, s *server, wg *sync.WaitGroup) {
+				for p := range crashProducers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						l.produce(t, s.port, round, p)
+					}()
+				}
+				for c := range crashConsumers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						l.consume(t, s.port, c)
+					}()
+				}
+			}, func(round int, after time.Duration) {
+				l.mu.Lock()
+				t.Logf("round %d: killed after %v; so far %d pushes sent, %d answered, %d delivered, %d acks answered, %d acks unanswered",
+					round, after, len(l.sent), len(l.pushed), len(l.delivered), len(l.acked), len(l.ackPending))
+				l.mu.Unlock()
+			})
 
-	c := restartForCheck(t, dir)
-	counts, err := c.DoValue("QLEN", crashQueue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := fields(counts)
-	if n["delayed"] != int64(0) || n["inflight"] != int64(0) || n["dead"] != int64(0) {
-		t.Fatalf("after the last restart every job must be ready: %v", n)
-	}
-	v, err := c.DoValue("QPEEK", crashQueue, "COUNT", strconv.FormatInt(n["ready"].(int64)+1, 10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	present := map[string]map[string]any{}
-	ids := map[string]bool{}
-	for _, j := range v.([]any) {
-		f := fields(j)
-		p, id := f["payload"].(string), f["id"].(string)
-		if present[p] != nil {
-			t.Errorf("job %q is present twice", p)
-		}
-		if ids[id] {
-			t.Errorf("id %s is present twice", id)
-		}
-		present[p], ids[id] = f, true
-		if !l.sent[p] {
-			t.Errorf("job %q was never pushed", p)
-		}
-		if l.acked[p] {
-			t.Errorf("job %q came back after its QACK was answered", p)
-		}
-		if l.delivered[p] && f["attempt"].(int64) < 1 {
-			t.Errorf("job %q was delivered but its attempt count is %v", p, f["attempt"])
-		}
-	}
-	lost := 0
-	for p, id := range l.pushed {
-		if present[p] == nil && !l.acked[p] && !l.ackPending[p] {
-			lost++
-			if lost <= 10 {
-				t.Errorf("job %q (id %s) was acknowledged by QPUSH and is gone", p, id)
+			c := restartForCheck(t, dir, policy)
+			counts, err := c.DoValue("QLEN", crashQueue)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if f := present[p]; f != nil && f["id"] != id {
-			t.Errorf("job %q has id %v, QPUSH answered %s", p, f["id"], id)
-		}
-	}
-	redelivered := 0
-	for p := range present {
-		if l.delivered[p] {
-			redelivered++
-		}
-	}
-	t.Logf("after %d kills: %d pushes sent, %d answered, %d acks answered (all gone), %d acks unanswered, "+
-		"%d jobs present (%d of them delivered before a kill, attempt kept), %d answered pushes lost",
-		crashRounds, len(l.sent), len(l.pushed), len(l.acked), len(l.ackPending), len(present), redelivered, lost)
-	if len(l.pushed) == 0 || len(l.acked) == 0 {
-		t.Fatalf("the load did nothing: %d pushes, %d acks answered", len(l.pushed), len(l.acked))
+			n := fields(counts)
+			if n["delayed"] != int64(0) || n["inflight"] != int64(0) || n["dead"] != int64(0) {
+				t.Fatalf("after the last restart every job must be ready: %v", n)
+			}
+			v, err := c.DoValue("QPEEK", crashQueue, "COUNT", strconv.FormatInt(n["ready"].(int64)+1, 10))
+			if err != nil {
+				t.Fatal(err)
+			}
+			present := map[string]map[string]any{}
+			ids := map[string]bool{}
+			for _, j := range v.([]any) {
+				f := fields(j)
+				p, id := f["payload"].(string), f["id"].(string)
+				if present[p] != nil {
+					t.Errorf("job %q is present twice", p)
+				}
+				if ids[id] {
+					t.Errorf("id %s is present twice", id)
+				}
+				present[p], ids[id] = f, true
+				if !l.sent[p] {
+					t.Errorf("job %q was never pushed", p)
+				}
+				if l.acked[p] {
+					t.Errorf("job %q came back after its QACK was answered", p)
+				}
+				if l.delivered[p] && f["attempt"].(int64) < 1 {
+					t.Errorf("job %q was delivered but its attempt count is %v", p, f["attempt"])
+				}
+			}
+			lost := 0
+			for p, id := range l.pushed {
+				if present[p] == nil && !l.acked[p] && !l.ackPending[p] {
+					lost++
+					if lost <= 10 {
+						t.Errorf("job %q (id %s) was acknowledged by QPUSH and is gone", p, id)
+					}
+				}
+				if f := present[p]; f != nil && f["id"] != id {
+					t.Errorf("job %q has id %v, QPUSH answered %s", p, f["id"], id)
+				}
+			}
+			redelivered := 0
+			for p := range present {
+				if l.delivered[p] {
+					redelivered++
+				}
+			}
+			t.Logf("after %d kills: %d pushes sent, %d answered, %d acks answered (all gone), %d acks unanswered, "+
+				"%d jobs present (%d of them delivered before a kill, attempt kept), %d answered pushes lost",
+				crashRounds, len(l.sent), len(l.pushed), len(l.acked), len(l.ackPending), len(present), redelivered, lost)
+			if len(l.pushed) == 0 || len(l.acked) == 0 {
+				t.Fatalf("the load did nothing: %d pushes, %d acks answered", len(l.pushed), len(l.acked))
+			}
+		})
 	}
 }

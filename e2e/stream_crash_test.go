@@ -122,90 +122,95 @@ func fetchPartition(t *testing.T, c *respClient, partition int) []streamCrashMes
 	}
 }
 
-// TestStreamCrash runs the real binary under a pipelined XAPPEND load of
-// several producers, kills it with SIGKILL at random moments, restarts it
-// on the same data directory and checks that every answered append is at
-// the partition and offset it was given with its payload, that offsets are
-// dense, that nothing unsent appears, and that each partition keeps the
-// order of the rounds and of each producer's appends.
+// TestStreamCrash runs the real binary, under each policy of crashPolicies,
+// under a pipelined XAPPEND load of several producers, kills it with SIGKILL
+// at random moments, restarts it on the same data directory and checks that
+// every answered append is at the partition and offset it was given with its
+// payload, that offsets are dense, that nothing unsent appears, and that
+// each partition keeps the order of the rounds and of each producer's
+// appends.
 func TestStreamCrash(t *testing.T) {
-	dir := t.TempDir()
-	l := &streamCrashLedger{sent: map[string]bool{}, acked: map[string]streamPosition{}, perRound: make([]int, crashRounds)}
-	killUnderLoad(t, dir, streamCrashSeed, func(round int, s *server, wg *sync.WaitGroup) {
-		if round == 0 {
-			c, err := dialRESP(s.port)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// No retention: every durable message must still be there.
-			v, err := c.DoValue("XCREATE", streamCrashStream, "PARTITIONS", strconv.Itoa(streamCrashPartitions),
-				"MAXAGE", "0", "MAXBYTES", "0", "MAXMSGS", "0")
-			c.Close()
-			if err != nil || v != "OK" {
-				t.Fatalf("XCREATE: %v %v", v, err)
-			}
-		}
-		for p := range crashProducers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				l.produce(t, s.port, round, p)
-			}()
-		}
-	}, func(round int, after time.Duration) {
-		l.mu.Lock()
-		t.Logf("round %d: killed after %v; this round %d appends answered; so far %d sent, %d answered",
-			round, after, l.perRound[round], len(l.sent), len(l.acked))
-		l.mu.Unlock()
-	})
+	for _, policy := range crashPolicies {
+		t.Run("fsync "+policy, func(t *testing.T) {
+			dir := t.TempDir()
+			l := &streamCrashLedger{sent: map[string]bool{}, acked: map[string]streamPosition{}, perRound: make([]int, crashRounds)}
+			killUnderLoad(t, dir, policy, streamCrashSeed, func(round int, s *server, wg *sync.WaitGroup) {
+				if round == 0 {
+					c, err := dialRESP(s.port)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// No retention: every durable message must still be there.
+					v, err := c.DoValue("XCREATE", streamCrashStream, "PARTITIONS", strconv.Itoa(streamCrashPartitions),
+						"MAXAGE", "0", "MAXBYTES", "0", "MAXMSGS", "0")
+					c.Close()
+					if err != nil || v != "OK" {
+						t.Fatalf("XCREATE: %v %v", v, err)
+					}
+				}
+				for p := range crashProducers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						l.produce(t, s.port, round, p)
+					}()
+				}
+			}, func(round int, after time.Duration) {
+				l.mu.Lock()
+				t.Logf("round %d: killed after %v; this round %d appends answered; so far %d sent, %d answered",
+					round, after, l.perRound[round], len(l.sent), len(l.acked))
+				l.mu.Unlock()
+			})
 
-	c := restartForCheck(t, dir)
-	present := map[string]streamPosition{}
-	unanswered := 0
-	for p := range streamCrashPartitions {
-		msgs := fetchPartition(t, c, p)
-		// lastSeq is, per round and producer, the seq of its last message
-		// in this partition: one connection's appends keep their order.
-		lastSeq := map[[2]int]int{}
-		lastRound := 0
-		for _, m := range msgs {
-			pos := streamPosition{partition: m.partition, offset: m.offset}
-			if _, dup := present[m.payload]; dup {
-				t.Errorf("message %q is present twice", m.payload)
+			c := restartForCheck(t, dir, policy)
+			present := map[string]streamPosition{}
+			unanswered := 0
+			for p := range streamCrashPartitions {
+				msgs := fetchPartition(t, c, p)
+				// lastSeq is, per round and producer, the seq of its last message
+				// in this partition: one connection's appends keep their order.
+				lastSeq := map[[2]int]int{}
+				lastRound := 0
+				for _, m := range msgs {
+					pos := streamPosition{partition: m.partition, offset: m.offset}
+					if _, dup := present[m.payload]; dup {
+						t.Errorf("message %q is present twice", m.payload)
+					}
+					present[m.payload] = pos
+					if !l.sent[m.payload] {
+						t.Errorf("message %q at partition %d offset %d was never sent", m.payload, m.partition, m.offset)
+					}
+					if at, ok := l.acked[m.payload]; ok && at != pos {
+						t.Errorf("message %q is at %+v, XAPPEND answered %+v", m.payload, pos, at)
+					}
+					if _, ok := l.acked[m.payload]; !ok {
+						unanswered++
+					}
+					if m.round < lastRound {
+						t.Errorf("partition %d offset %d: a message of round %d after one of round %d", p, m.offset, m.round, lastRound)
+					}
+					lastRound = m.round
+					k := [2]int{m.round, m.producer}
+					if last, ok := lastSeq[k]; ok && m.seq <= last {
+						t.Errorf("partition %d offset %d: %q after seq %d of the same producer", p, m.offset, m.payload, last)
+					}
+					lastSeq[k] = m.seq
+				}
 			}
-			present[m.payload] = pos
-			if !l.sent[m.payload] {
-				t.Errorf("message %q at partition %d offset %d was never sent", m.payload, m.partition, m.offset)
+			lost := 0
+			for p, at := range l.acked {
+				if _, ok := present[p]; !ok {
+					lost++
+					if lost <= 10 {
+						t.Errorf("message %q was acknowledged at %+v and is gone", p, at)
+					}
+				}
 			}
-			if at, ok := l.acked[m.payload]; ok && at != pos {
-				t.Errorf("message %q is at %+v, XAPPEND answered %+v", m.payload, pos, at)
+			t.Logf("after %d kills: %d appends sent, %d answered (per round %v), %d present (%d of them sent but unanswered at a kill), %d answered appends lost",
+				crashRounds, len(l.sent), len(l.acked), l.perRound, len(present), unanswered, lost)
+			if len(l.acked) == 0 {
+				t.Fatal("the load did nothing: no append answered")
 			}
-			if _, ok := l.acked[m.payload]; !ok {
-				unanswered++
-			}
-			if m.round < lastRound {
-				t.Errorf("partition %d offset %d: a message of round %d after one of round %d", p, m.offset, m.round, lastRound)
-			}
-			lastRound = m.round
-			k := [2]int{m.round, m.producer}
-			if last, ok := lastSeq[k]; ok && m.seq <= last {
-				t.Errorf("partition %d offset %d: %q after seq %d of the same producer", p, m.offset, m.payload, last)
-			}
-			lastSeq[k] = m.seq
-		}
-	}
-	lost := 0
-	for p, at := range l.acked {
-		if _, ok := present[p]; !ok {
-			lost++
-			if lost <= 10 {
-				t.Errorf("message %q was acknowledged at %+v and is gone", p, at)
-			}
-		}
-	}
-	t.Logf("after %d kills: %d appends sent, %d answered (per round %v), %d present (%d of them sent but unanswered at a kill), %d answered appends lost",
-		crashRounds, len(l.sent), len(l.acked), l.perRound, len(present), unanswered, lost)
-	if len(l.acked) == 0 {
-		t.Fatal("the load did nothing: no append answered")
+		})
 	}
 }

@@ -484,6 +484,20 @@ func TestAppendReplay(t *testing.T) {
 	})
 }
 
+// syncBehindLog opens a log under policy whose committer only the amount
+// written wakes (no ticker, no idle flush, no segment closed), and returns
+// a record of half of SyncBehindBytes.
+func syncBehindLog(t testing.TB, policy wal.Fsync) (*wal.Log, []byte) {
+	t.Helper()
+	o := opts()
+	o.Fsync = policy
+	o.SyncInterval = neverInterval
+	o.SegmentSize = 4 * wal.SyncBehindBytes
+	l := open(t, t.TempDir(), o)
+	l.SuppressIdleFlush()
+	return l, bytes.Repeat([]byte{'x'}, wal.SyncBehindBytes/2)
+}
+
 func TestWait(t *testing.T) {
 	t.Run("always: one write and one fsync for a batch, then Wait returns", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
@@ -532,14 +546,7 @@ func TestWait(t *testing.T) {
 
 	t.Run("everysec and no: the tail segment is fsynced behind the writers once SyncBehindBytes are written to it", func(t *testing.T) {
 		for _, policy := range []wal.Fsync{wal.FsyncEverySec, wal.FsyncNo} {
-			o := opts()
-			o.Fsync = policy
-			o.SyncInterval = neverInterval
-			o.SegmentSize = 4 * wal.SyncBehindBytes
-			l := open(t, t.TempDir(), o)
-			// Only the amount written may wake the committer.
-			l.SuppressIdleFlush()
-			half := bytes.Repeat([]byte{'x'}, wal.SyncBehindBytes/2)
+			l, half := syncBehindLog(t, policy)
 			appendWait(t, l, half)
 			time.Sleep(syncMargin)
 			if st := l.Stats(); st.Fsyncs != 0 {
@@ -587,13 +594,7 @@ func TestWait(t *testing.T) {
 	})
 
 	t.Run("edge: a failed fsync behind the writers fails the log", func(t *testing.T) {
-		o := opts()
-		o.Fsync = wal.FsyncEverySec
-		o.SyncInterval = neverInterval
-		o.SegmentSize = 4 * wal.SyncBehindBytes
-		l := open(t, t.TempDir(), o)
-		l.SuppressIdleFlush()
-		half := bytes.Repeat([]byte{'x'}, wal.SyncBehindBytes/2)
+		l, half := syncBehindLog(t, wal.FsyncEverySec)
 		appendWait(t, l, half)
 		// tidwall keeps writing through its open descriptor; the
 		// committer's fsync opens the file by name and fails.

@@ -312,14 +312,17 @@ func (s *Server) runGuarded(c *Client, rest [][][]byte) (err error) {
 // panicked logs a panic of a command of c, with its stack, and answers it
 // an error.
 func (s *Server) panicked(c *Client, r any, stack []byte) {
-	s.log.Error("command panicked", "id", c.id, "addr", c.addr, "panic", r, "stack", string(stack))
+	s.log.Error(panicMessage, "id", c.id, "addr", c.addr, "panic", r, "stack", string(stack))
 	c.w.Error(errInternal)
 	if c.awaitDurable() == nil {
 		c.w.Flush()
 	}
 }
 
-var errPanic = errors.New("command panicked")
+// panicMessage is the log message of a command that panicked.
+const panicMessage = "command panicked"
+
+var errPanic = errors.New(panicMessage)
 
 // runPipelines runs the connection's pipelines, starting with batch, the
 // rest of a pipeline begun on an event loop (nil: none).

@@ -57,8 +57,9 @@ const fuzzMaxClients = 64
 // command (QPOP … BLOCK, XFETCH … BLOCK, SUBSCRIBE) may rightly not answer.
 const fuzzReplyWait = 100 * time.Millisecond
 
-// fuzzAliveWait bounds the wait for PING on the control connection after
-// each command: a server that does not answer it within this time is stuck.
+// fuzzAliveWait bounds the wait for the answers to the control
+// connection's probes after each input: a server that does not answer them
+// within this time is stuck.
 const fuzzAliveWait = 5 * time.Second
 
 // fuzzShutdownWait bounds the fuzzed server's shutdown.
@@ -195,8 +196,8 @@ QUIT`
 // that is odd switches the connection to RESP3 first) against a server
 // with every broker, one after the other on a connection of their own, and
 // checks what a client may never see: a panic, a reply that is not
-// well-formed RESP, or a server that stops answering PING on another
-// connection. A blocking command may leave its reply out (the commands
+// well-formed RESP, or a server that stops answering probes of every broker
+// on another connection. A blocking command may leave its reply out (the commands
 // after it are not sent); a command may close its connection (QUIT, CLIENT
 // KILL).
 func FuzzCommand(f *testing.F) {
@@ -240,6 +241,10 @@ type fuzzServer struct {
 
 	mu     sync.Mutex
 	panics []string // "command panicked" log lines
+
+	// stuck is set once the server stopped answering the probes: the
+	// inputs after that fail at once instead of waiting for it.
+	stuck error
 }
 
 // startFuzzServer starts a server with every broker on a temporary
@@ -253,7 +258,12 @@ func startFuzzServer(f *testing.F) *fuzzServer {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { st.Close() })
+	f.Cleanup(func() {
+		closeWithin(f, func() error {
+			st.Close()
+			return nil
+		})
+	})
 	qb := closedAtEnd[*queue.Broker](f)(queue.Open(queue.Config{Dir: filepath.Join(dir, "queue"), WAL: walOpts, Logger: log}))
 	pb := closedAtEnd[*pubsub.Broker](f)(pubsub.Open(pubsub.Config{Dir: filepath.Join(dir, "pubsub"), WAL: walOpts, Logger: log}))
 	sb := closedAtEnd[*stream.Broker](f)(stream.Open(stream.Config{Dir: filepath.Join(dir, "stream"), WAL: walOpts, Logger: log}))
@@ -274,14 +284,14 @@ func startFuzzServer(f *testing.F) *fuzzServer {
 	served := make(chan error, 1)
 	go func() { served <- h.srv.Serve() }()
 	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), fuzzShutdownWait)
-		defer cancel()
-		if err := h.srv.Shutdown(ctx); err != nil {
-			f.Error("shutdown:", err)
-		}
-		if err := <-served; err != nil {
-			f.Error("serve:", err)
-		}
+		closeWithin(f, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), fuzzShutdownWait)
+			defer cancel()
+			if err := h.srv.Shutdown(ctx); err != nil {
+				return err
+			}
+			return <-served
+		})
 	})
 	h.addr = h.srv.Addr().String()
 	if err := h.dialControl(); err != nil {
@@ -298,8 +308,25 @@ func closedAtEnd[B interface{ Close() error }](f *testing.F) func(B, error) B {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Cleanup(func() { b.Close() })
+		f.Cleanup(func() { closeWithin(f, b.Close) })
 		return b
+	}
+}
+
+// closeWithin runs closeFn, failing f if it fails or does not return
+// within twice fuzzShutdownWait: a server or broker stuck on a lock a
+// command left held would otherwise hang the test before it reports the
+// input.
+func closeWithin(f *testing.F, closeFn func() error) {
+	done := make(chan error, 1)
+	go func() { done <- closeFn() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.Error(err)
+		}
+	case <-time.After(2 * fuzzShutdownWait):
+		f.Error("the server or a broker did not stop")
 	}
 }
 
@@ -316,22 +343,40 @@ func (h *fuzzServer) dialControl() error {
 	return nil
 }
 
-// ping sends PING on the control connection and reads the answer.
-func (h *fuzzServer) ping() error {
+// fuzzProbes are the commands the control connection sends after each
+// input: each takes the locks of a broker (every shard of the store), so a
+// command that left one held, or a broker stuck, shows as a probe that
+// gets no answer.
+var fuzzProbes = [][]byte{
+	encodeCommand([][]byte{[]byte("PING")}),
+	encodeCommand([][]byte{[]byte("KEYS"), []byte("fuzz-probe*")}),
+	encodeCommand([][]byte{[]byte("QLIST")}),
+	encodeCommand([][]byte{[]byte("QLEN"), []byte("fuzz-probe")}),
+	encodeCommand([][]byte{[]byte("XSTREAMS")}),
+	encodeCommand([][]byte{[]byte("PRETAINED"), []byte("fuzz-probe/#")}),
+	encodeCommand([][]byte{[]byte("PUBLISH"), []byte("fuzz-probe"), []byte("x")}),
+}
+
+// probe sends fuzzProbes on the control connection and reads the answers.
+func (h *fuzzServer) probe() error {
 	h.control.SetDeadline(time.Now().Add(fuzzAliveWait))
-	if _, err := h.control.Write([]byte("PING\r\n")); err != nil {
+	if _, err := h.control.Write(bytes.Join(fuzzProbes, nil)); err != nil {
 		return err
 	}
-	line, err := h.ctlRd.ReadString('\n')
-	if err == nil && line != "+PONG\r\n" {
-		err = fmt.Errorf("PING answered %q", line)
+	for range fuzzProbes {
+		if err := readReply(h.ctlRd); err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 // run sends cmds on a new connection, each once the reply to the one
 // before arrived, and checks the replies and the server.
 func (h *fuzzServer) run(t *testing.T, resp3 bool, cmds [][][]byte) {
+	if h.stuck != nil {
+		t.Fatal(h.stuck)
+	}
 	conn, err := net.Dial("tcp", h.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -362,18 +407,21 @@ func (h *fuzzServer) run(t *testing.T, resp3 bool, cmds [][][]byte) {
 	}
 	h.mu.Lock()
 	panics := h.panics
+	h.panics = nil
 	h.mu.Unlock()
 	if len(panics) > 0 {
 		t.Fatalf("%q panicked: %s", cmds, panics[0])
 	}
-	if err := h.ping(); err != nil {
+	if err := h.probe(); err != nil {
 		// The command may have closed the control connection (CLIENT
 		// KILL): the server must still answer a new one.
-		if err := h.dialControl(); err != nil {
-			t.Fatalf("after %q: %v", cmds, err)
+		err = h.dialControl()
+		if err == nil {
+			err = h.probe()
 		}
-		if err := h.ping(); err != nil {
-			t.Fatalf("after %q: %v", cmds, err)
+		if err != nil {
+			h.stuck = fmt.Errorf("server stuck after %q: %w", cmds, err)
+			t.Fatal(h.stuck)
 		}
 	}
 }

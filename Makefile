@@ -14,7 +14,7 @@ ARGS ?=
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
 # Fuzz targets as package:FuzzFunc.
-FUZZ_TARGETS := ./resp:FuzzReader ./commands:FuzzCommand ./wal:FuzzRecover ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch
+FUZZ_TARGETS := ./resp:FuzzReader ./commands:FuzzCommand ./wal:FuzzRecover ./dashboard:FuzzAPI ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch
 
 .PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream bench-sdk fuzz clean
 

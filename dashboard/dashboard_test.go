@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -78,7 +79,7 @@ type stack struct {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startStack starts the brokers, a RESP server and a dashboard; edit adjusts the dashboard's configuration.
-func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
+func startStack(t testing.TB, edit func(*dashboard.Config)) *stack {
 	t.Helper()
 	clk := &clock{t: time.UnixMilli(1_700_000_000_000)}
 	st, err := store.New(store.Config{Now: clk.Now})
@@ -130,7 +131,7 @@ func startStack(t *testing.T, edit func(*dashboard.Config)) *stack {
 	return &stack{store: st, queue: qb, pubsub: pb, stream: sb, clock: clk, resp: srv, dash: d, url: "http://" + d.Addr().String()}
 }
 
-func serveDashboard(t *testing.T, cfg dashboard.Config) *dashboard.Server {
+func serveDashboard(t testing.TB, cfg dashboard.Config) *dashboard.Server {
 	t.Helper()
 	d, err := dashboard.New(cfg)
 	if err != nil {
@@ -147,7 +148,7 @@ func serveDashboard(t *testing.T, cfg dashboard.Config) *dashboard.Server {
 	return d
 }
 
-func shutdown(t *testing.T, f func(context.Context) error) {
+func shutdown(t testing.TB, f func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := f(ctx); err != nil {
@@ -372,7 +373,7 @@ func byKey(keys []keyView) map[string]keyView {
 }
 
 // fill creates n string keys prefix0..prefix(n-1).
-func (s *stack) fill(t *testing.T, prefix string, n int) {
+func (s *stack) fill(t testing.TB, prefix string, n int) {
 	t.Helper()
 	for i := range n {
 		if _, err := s.store.Set([]byte(prefix+strconv.Itoa(i)), []byte("v"), store.SetOptions{}); err != nil {
@@ -759,7 +760,7 @@ type jobList struct {
 // queueState fills queue "jobs" through the facade: max-attempts 1, ready
 // jobs a, b (binary), c, a job delayed by a minute, one in flight and one
 // dead, nacked with the message "boom".
-func (s *stack) queueState(t *testing.T) {
+func (s *stack) queueState(t testing.TB) {
 	t.Helper()
 	must := func(_ any, idx uint64, err error) {
 		t.Helper()
@@ -1015,7 +1016,7 @@ type pubsubSnapshot struct {
 // the others), an XSS-looking topic and $SYS/uptime (binary). Only
 // home/kitchen/temp has subscribers: it reaches home/# twice and
 // home/+/temp once, 3 deliveries.
-func (s *stack) pubsubState(t *testing.T) {
+func (s *stack) pubsubState(t testing.TB) {
 	t.Helper()
 	sub := func(sb pubsub.Subscriber, kind pubsub.Kind, name string) {
 		t.Helper()
@@ -1221,7 +1222,7 @@ const (
 // partition 0 holds a, b and xssKey at offsets 0 to 2, partition
 // 1 holds binaryValue at offset 0; group "g" has member "m1", which owns
 // both partitions and committed offset 2 of partition 0.
-func (s *stack) streamState(t *testing.T) {
+func (s *stack) streamState(t testing.TB) {
 	t.Helper()
 	wait := func(tok stream.Token, err error) {
 		t.Helper()
@@ -1797,6 +1798,60 @@ func TestLifecycle(t *testing.T) {
 		getJSON(t, "http://"+d.Addr().String()+"/api/snapshot", &snap)
 		if snap.Brokers.Store.Keys != 5 {
 			t.Fatal(snap.Brokers.Store.Keys)
+		}
+	})
+}
+
+// FuzzAPI sends one request of the input's method, path, query and body to
+// the API of a dashboard over every broker holding some state, as a browser
+// or a script may send it: every answer is a status the request deserves,
+// never a panic or a 500 (the answer to an error nobody anticipated).
+// Actions carry the dashboard's CSRF header so that they reach their
+// handler.
+func FuzzAPI(f *testing.F) {
+	s := startStack(f, nil)
+	s.fill(f, "k", 3)
+	s.queueState(f)
+	s.pubsubState(f)
+	s.streamState(f)
+	seeds := []struct {
+		post              bool
+		path, query, body string
+	}{
+		{false, "snapshot", "", ""},
+		{false, "store/keys", "cursor=0&match=k*&count=2", ""},
+		{false, "store/key", "id=azA", ""},
+		{false, "store/key", "key=k1", ""},
+		{true, "store/delete", "", `{"key":"k2"}`},
+		{false, "queue/jobs", "queue=jobs&state=dead&count=10", ""},
+		{true, "queue/purge", "", `{"queue":"jobs"}`},
+		{true, "queue/requeue", "", `{"queue":"jobs","job":"2"}`},
+		{false, "pubsub/subscriptions", "count=5", ""},
+		{false, "pubsub/retained", "count=5", ""},
+		{false, "stream/messages", "stream=events&partition=1&from=0&count=2", ""},
+		{false, "store/keys", "cursor=x&count=0", ""},
+		{false, "queue/jobs", "queue=jobs&state=bogus", ""},
+		{true, "queue/requeue", "", `{"queue":"jobs","job":"x","extra":1}`},
+		{false, "stream/messages", "stream=events&partition=-1&from=99", ""},
+	}
+	for _, sd := range seeds {
+		f.Add(sd.post, sd.path, sd.query, sd.body)
+	}
+	f.Fuzz(func(t *testing.T, isPost bool, path, query, body string) {
+		method := http.MethodGet
+		if isPost {
+			method = http.MethodPost
+		}
+		u := &url.URL{Scheme: "http", Host: s.dash.Addr().String(), Path: "/api/" + path, RawQuery: query}
+		req, err := http.NewRequest(method, u.String(), strings.NewReader(body))
+		if err != nil {
+			return // not a request a client can send
+		}
+		req.Header.Set("X-Nexo-Dashboard", "1")
+		rec := httptest.NewRecorder()
+		s.dash.ServeHTTP(rec, req)
+		if rec.Code >= http.StatusInternalServerError {
+			t.Fatalf("%s %s with %q: %d %s", method, u, body, rec.Code, rec.Body)
 		}
 	})
 }

@@ -196,10 +196,10 @@ QUIT`
 // that is odd switches the connection to RESP3 first) against a server
 // with every broker, one after the other on a connection of their own, and
 // checks what a client may never see: a panic, a reply that is not
-// well-formed RESP, or a server that stops answering probes of every broker
-// on another connection. A blocking command may leave its reply out (the commands
-// after it are not sent); a command may close its connection (QUIT, CLIENT
-// KILL).
+// well-formed RESP, or a server that stops answering probes of every
+// broker on another connection. A blocking command may leave its reply out
+// (the commands after it are not sent); a command may close its connection
+// (QUIT, CLIENT KILL).
 func FuzzCommand(f *testing.F) {
 	for _, line := range strings.Split(fuzzSeeds, "\n") {
 		seed := strings.NewReplacer(" | ", string(rune(fuzzCommandSep)), " ", string(rune(fuzzArgSep))).Replace(line)

@@ -1805,7 +1805,7 @@ func FuzzRecover(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, seg []byte) {
 		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, segmentName(1)), seg, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, segmentName(1)), seg, 0o640); err != nil {
 			t.Fatal(err)
 		}
 		l, err := wal.Open(dir, wal.Options{Fsync: wal.FsyncNo, Logger: quiet})

@@ -49,6 +49,11 @@ var fuzzLimits = resp.Limits{MaxBulkLen: fuzzMaxArgLen, MaxMultibulkLen: fuzzMax
 // a poller).
 const fuzzLoops = 2
 
+// fuzzMaxMemory is the fuzzed store's memory limit, under allkeys-lru: a
+// few hundred small keys, so that fuzzed writes evict and eviction runs
+// beside every other command.
+const fuzzMaxMemory = 64 << 10
+
 // fuzzMaxClients is the fuzzed server's client limit: a fuzzed command and
 // the control connection at a time, with room for those still closing.
 const fuzzMaxClients = 64
@@ -254,7 +259,7 @@ func startFuzzServer(f *testing.F) *fuzzServer {
 	dir := f.TempDir()
 	log := slog.New(&panicRecorder{h: h})
 	walOpts := wal.Options{Fsync: wal.FsyncNo, Logger: log}
-	st, err := store.New(store.Config{})
+	st, err := store.New(store.Config{MaxMemory: fuzzMaxMemory, Policy: store.AllKeysLRU})
 	if err != nil {
 		f.Fatal(err)
 	}

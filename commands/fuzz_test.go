@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/redcon"
+
 	"nexo/engine/pubsub"
 	"nexo/engine/queue"
 	"nexo/engine/store"
@@ -433,11 +435,9 @@ func (h *fuzzServer) run(t *testing.T, resp3 bool, cmds [][][]byte) {
 
 // encodeCommand is args as a RESP multibulk request.
 func encodeCommand(args [][]byte) []byte {
-	b := fmt.Appendf(nil, "*%d\r\n", len(args))
+	b := redcon.AppendArray(nil, len(args))
 	for _, a := range args {
-		b = fmt.Appendf(b, "$%d\r\n", len(a))
-		b = append(b, a...)
-		b = append(b, "\r\n"...)
+		b = redcon.AppendBulk(b, a)
 	}
 	return b
 }

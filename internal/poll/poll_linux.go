@@ -13,18 +13,30 @@ import (
 // level-triggered: a socket with unread input is reported by every Wait
 // until it is drained. Wake interrupts a Wait from another goroutine.
 //
-// The epoll instance is itself watched by the Go runtime's poller (an epoll
+// The epoll instance is watched by the Go runtime's poller (an epoll
 // descriptor is readable while it has events), so a Wait parks its
 // goroutine like any network read instead of blocking a thread in
 // epoll_wait: with the thread holding the runtime's processor in a system
 // call, goroutines woken by the runtime's poller (the connections that
 // left the loops) would wait for the runtime to take it back.
+//
+// The runtime watches it through a gate: a second epoll instance that
+// watches the first one-shot, armed only while Wait is about to park. The
+// runtime watches its descriptors edge-triggered, and an epoll descriptor
+// signals every new event, so watched directly, every request reaching a
+// busy loop woke the runtime's poller, and with it an idle thread that
+// found nothing to run: 1.2 epoll_wait calls per unpipelined QPUSH for
+// one loop on two processors, where the gate leaves 0.14, and 36 µs of CPU
+// per push where it leaves 23.
 type Poller struct {
 	events []syscall.EpollEvent // Wait's scratch space; Wait runs on one goroutine
-	file   *os.File             // epfd, registered with the runtime's poller
+	file   *os.File             // gate, registered with the runtime's poller
 	raw    syscall.RawConn
-	epfd   int
-	wakeR  int // read end of the wake pipe, registered with epfd
+	epfd   int                   // the epoll instance the sockets are registered with
+	gate   int                   // epoll instance watching epfd one-shot
+	armed  bool                  // gate's watch of epfd is enabled; Wait's goroutine only
+	gateEv [1]syscall.EpollEvent // Wait's scratch space for gate's event
+	wakeR  int                   // read end of the wake pipe, registered with epfd
 
 	// wakeMu orders Wake against Close: a Wake after Close must not write
 	// to a descriptor number the process may have reused.
@@ -45,33 +57,60 @@ const maxEvents = 1024
 const wakeBufferSize = 64
 
 // New creates a poller.
-func New() (*Poller, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-	if err != nil {
+func New() (p *Poller, err error) {
+	p = &Poller{events: make([]syscall.EpollEvent, maxEvents), epfd: -1, gate: -1, wakeR: -1, wakeW: -1}
+	defer func() {
+		if err != nil {
+			p.closeFDs()
+			p = nil
+		}
+	}()
+	if p.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 		return nil, err
 	}
+	if p.gate, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
+		return nil, err
+	}
+	gateWatch := syscall.EpollEvent{Events: gateEvents, Fd: int32(p.epfd)}
+	if err = syscall.EpollCtl(p.gate, syscall.EPOLL_CTL_ADD, p.epfd, &gateWatch); err != nil {
+		return nil, err
+	}
+	p.armed = true
 	// Non-blocking, so that os.NewFile registers it with the runtime's poller.
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		syscall.Close(epfd)
-		return nil, err
-	}
-	file := os.NewFile(uintptr(epfd), "epoll")
-	raw, err := file.SyscallConn()
-	if err != nil {
-		file.Close()
+	if err = syscall.SetNonblock(p.gate, true); err != nil {
 		return nil, err
 	}
 	var pipe [2]int
-	if err := syscall.Pipe2(pipe[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
-		file.Close()
+	if err = syscall.Pipe2(pipe[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		return nil, err
 	}
-	p := &Poller{events: make([]syscall.EpollEvent, maxEvents), file: file, raw: raw, epfd: epfd, wakeR: pipe[0], wakeW: pipe[1]}
-	if err := p.Add(p.wakeR); err != nil {
-		p.Close()
+	p.wakeR, p.wakeW = pipe[0], pipe[1]
+	if err = p.Add(p.wakeR); err != nil {
+		return nil, err
+	}
+	p.file = os.NewFile(uintptr(p.gate), "epoll")
+	if p.raw, err = p.file.SyscallConn(); err != nil {
+		p.file.Close()
+		p.file, p.gate = nil, -1
 		return nil, err
 	}
 	return p, nil
+}
+
+// gateEvents is how the gate watches the epoll instance: for events, once
+// per arming.
+const gateEvents = syscall.EPOLLIN | syscall.EPOLLONESHOT
+
+// testHookPark is called when a Wait is about to park with the gate armed.
+var testHookPark = func() {}
+
+// closeFDs closes the descriptors New opened before it failed.
+func (p *Poller) closeFDs() {
+	for _, fd := range []int{p.epfd, p.gate, p.wakeR, p.wakeW} {
+		if fd >= 0 {
+			syscall.Close(fd)
+		}
+	}
 }
 
 // Add registers fd for readability.
@@ -95,14 +134,33 @@ func (p *Poller) Wait(ready []int) (_ []int, woken bool, err error) {
 	ready = ready[:0]
 	n := 0
 	var waitErr error
-	err = p.raw.Read(func(fd uintptr) bool {
-		// Collect what is ready without blocking; with nothing, park
-		// until the runtime's poller reports the epoll descriptor.
-		n, waitErr = epollWait(int(fd), events)
+	err = p.raw.Read(func(uintptr) bool {
+		// Collect what is ready without blocking; with nothing, arm the
+		// gate and park until the runtime's poller reports it. A gate that
+		// fired is emptied, so that it fires again only once rearmed.
+		if p.armed {
+			if k, _ := epollWait(p.gate, p.gateEv[:]); k > 0 {
+				p.armed = false
+			}
+		}
+		n, waitErr = epollWait(p.epfd, events)
 		if errors.Is(waitErr, syscall.EINTR) {
 			n, waitErr = 0, nil
 		}
-		return n > 0 || waitErr != nil
+		if n > 0 || waitErr != nil {
+			return true
+		}
+		if !p.armed {
+			// Rearming with events already pending fires the gate at
+			// once, and the park that follows returns.
+			gateWatch := syscall.EpollEvent{Events: gateEvents, Fd: int32(p.epfd)}
+			if waitErr = syscall.EpollCtl(p.gate, syscall.EPOLL_CTL_MOD, p.epfd, &gateWatch); waitErr != nil {
+				return true
+			}
+			p.armed = true
+		}
+		testHookPark()
+		return false
 	})
 	if err == nil {
 		err = waitErr
@@ -145,5 +203,6 @@ func (p *Poller) Close() error {
 	p.wakeW = -1
 	p.wakeMu.Unlock()
 	syscall.Close(p.wakeR)
+	syscall.Close(p.epfd)
 	return p.file.Close()
 }

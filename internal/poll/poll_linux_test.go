@@ -13,6 +13,8 @@ const (
 	// wakers goroutines call Wake wakesEach times while the poller closes.
 	wakers    = 8
 	wakesEach = 1000
+	// gateRounds is how many times a test parks a Wait and ends it.
+	gateRounds = 1000
 )
 
 // socketPair returns two connected, non-blocking sockets, closed when the
@@ -118,6 +120,33 @@ func TestPoller(t *testing.T) {
 		p.Wake()
 		if !<-done {
 			t.Fatal("Wait returned without the wake")
+		}
+	})
+
+	t.Run("input from another goroutine ends a Wait, round after round", func(t *testing.T) {
+		// Each round's Wait finds nothing, arms the gate and parks; the
+		// input written then must end it.
+		parking := make(chan struct{}, 1)
+		testHookPark = func() { parking <- struct{}{} }
+		t.Cleanup(func() { testHookPark = func() {} })
+		p := newPoller(t)
+		a, b := socketPair(t)
+		if err := p.Add(a); err != nil {
+			t.Fatal(err)
+		}
+		var buf [1]byte
+		for round := range gateRounds {
+			done := make(chan []int)
+			go func() {
+				ready, _, _ := p.Wait(nil)
+				done <- ready
+			}()
+			<-parking
+			syscall.Write(b, []byte("x"))
+			if ready := <-done; !slices.Equal(ready, []int{a}) {
+				t.Fatalf("round %d: Wait = %v; want [%d]", round, ready, a)
+			}
+			syscall.Read(a, buf[:])
 		}
 	})
 

@@ -364,6 +364,13 @@ describe('STORE', () => {
           expect(Object.keys(info)).toEqual(['server']);
           expect(info.server.redis_version).toBeDefined();
         });
+
+        it('INFO server reports one event loop per thread but one, at least one', async () => {
+          const { server } = parseInfo(String(await redis.info('server')));
+          const threads = Number(server.threads);
+          expect(threads).toBeGreaterThanOrEqual(1);
+          expect(Number(server.event_loops)).toBe(Math.max(1, threads - 1));
+        });
       });
 
       describe('ERRORS', () => {

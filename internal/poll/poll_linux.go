@@ -196,7 +196,7 @@ func (p *Poller) Wake() {
 	}
 }
 
-// Close releases the poller.
+// Close releases the poller. It must not run while a Wait does (Wake may).
 func (p *Poller) Close() error {
 	p.wakeMu.Lock()
 	syscall.Close(p.wakeW)

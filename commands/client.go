@@ -20,6 +20,8 @@ type Client struct {
 	nc      *resp.Conn
 	fc      *fdConn    // nc's socket when an event loop accepted it; nil otherwise
 	loop    *eventLoop // the event loop serving the connection; nil on its own goroutine
+	home    *eventLoop // the event loop that accepted the connection, which it may return to after a wait
+	backlog bool       // a blocking take, off the loop, found jobs without waiting (see rejoinLoop)
 	redo    bool       // the command just handed off runs again on the connection's goroutine
 	rd      *resp.Reader
 	w       *resp.Writer

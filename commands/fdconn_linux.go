@@ -22,49 +22,57 @@ var errWouldBlock = errors.New("no input ready")
 // non-blocking system calls on its socket, made by the loop's goroutine
 // only. A connection that has to wait (a blocking command, a subscription,
 // a peer that does not read its replies) moves to a goroutine of its own
-// for the rest of its life (handOff): from then on fdConn forwards to a
-// net.Conn on the same socket, which waits in the runtime's poller.
+// (handOff): from then on fdConn forwards to a net.Conn on the same socket,
+// which waits in the runtime's poller, until the connection returns to its
+// loop (rejoin).
 type fdConn struct {
 	local, remote net.Addr
 
 	mu     sync.Mutex
-	fd     int      // the socket while the loop serves it; -1 once closed or handed off
-	netc   net.Conn // the socket once handed off; nil before
+	fd     int      // the socket while a loop serves it; -1 once closed or while handed off
+	netc   net.Conn // the socket while handed off; nil while a loop serves it
 	unsent []byte   // replies a full socket buffer refused, sent first once handed off
 }
 
 // detach takes the socket of an accepted connection out of the runtime's
-// poller, so that only an event loop watches it: the socket is duplicated
-// and the original closed (which closes nothing while the duplicate lives).
+// poller, so that only an event loop watches it.
 func detach(nc net.Conn) (*fdConn, error) {
+	fd, err := takeSocket(nc)
+	if err != nil {
+		return nil, err
+	}
+	return &fdConn{fd: fd, local: nc.LocalAddr(), remote: nc.RemoteAddr()}, nil
+}
+
+// takeSocket returns a descriptor of nc's socket that the runtime's poller
+// does not watch, and closes nc: the socket is duplicated and the original
+// closed (which closes nothing while the duplicate lives).
+func takeSocket(nc net.Conn) (int, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return nil, errors.New("connection has no socket")
+		return -1, errors.New("connection has no socket")
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
 	fd := -1
 	var dupErr error
 	if err := rc.Control(func(s uintptr) {
-		var r uintptr
-		var errno syscall.Errno
-		r, _, errno = syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
 		if errno != 0 {
 			dupErr = errno
 			return
 		}
 		fd = int(r)
 	}); err != nil {
-		return nil, err
+		return -1, err
 	}
 	if dupErr != nil {
-		return nil, dupErr
+		return -1, dupErr
 	}
-	fc := &fdConn{fd: fd, local: nc.LocalAddr(), remote: nc.RemoteAddr()}
 	nc.Close()
-	return fc, nil
+	return fd, nil
 }
 
 // Read reads what the socket holds without waiting: errWouldBlock when it
@@ -160,6 +168,31 @@ func (fc *fdConn) handOff(p *poll.Poller) error {
 		return err
 	}
 	fc.netc = netc
+	return nil
+}
+
+// rejoin moves the socket of a handed-off connection back from its
+// net.Conn to the descriptor an event loop watches, the reverse of handOff.
+// A connection closed meanwhile, or with replies still unsent, stays where
+// it is. When draining reports true once the socket is back, its input is
+// ended as SetReadDeadline does on the loop: the drain that began meanwhile
+// set its deadline on the net.Conn just closed. Connection's goroutine only.
+func (fc *fdConn) rejoin(draining func() bool) error {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.netc == nil || len(fc.unsent) > 0 {
+		return net.ErrClosed
+	}
+	fd, err := takeSocket(fc.netc)
+	if err != nil {
+		return err
+	}
+	fc.fd, fc.netc = fd, nil
+	if draining() {
+		// A socket the peer has already left cannot be shut down, and
+		// the loop sees its end all the same.
+		syscall.Shutdown(fd, syscall.SHUT_RD)
+	}
 	return nil
 }
 

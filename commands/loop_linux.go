@@ -32,13 +32,16 @@ import (
 // its records then, so that a client that does not read its replies cannot
 // make the server buffer without bound.
 //
-// A connection whose command has to wait (a blocking take that finds
+// A connection whose command has to wait (a blocking command that finds
 // nothing, a stream read, which may load a log segment from the disk, a
 // subscription, a peer that leaves its replies unread) is handed off to a
-// goroutine of its own for the rest of its life, so that it never holds up
-// the loop's other connections. A connection that waited once is likely
-// to wait again (a worker on an empty queue), and the goroutine is the
-// right home for that.
+// goroutine of its own, so that it never holds up the loop's other
+// connections. It returns to its loop once a blocking take of it finds jobs
+// without waiting (rejoinLoop): a worker whose queue has a backlog serves
+// its jobs on the loop, where its takes and acks share the loop's log
+// batches, as Redis's clients do; a worker that waits for every job stays
+// on its goroutine, since a hand-off and a return for each job cost more
+// than they save.
 type eventLoop struct {
 	srv    *Server
 	poller *poll.Poller
@@ -355,6 +358,30 @@ func (c *Client) handOffForWait() bool {
 	}
 	c.loop.handOff(c)
 	c.redo = true
+	return true
+}
+
+// rejoinLoop returns handed-off c to the event loop that accepted it when
+// a blocking take of its last pipeline found jobs without waiting (see
+// eventLoop) and nothing keeps it on its goroutine: its pipeline is
+// answered, no input is buffered, it has no subscription writer, and
+// neither the server nor the loop is stopping. It reports whether c
+// rejoined, in which case the goroutine leaves c to the loop and returns.
+func (c *Client) rejoinLoop() bool {
+	l, backlog := c.home, c.backlog
+	c.backlog = false
+	if l == nil || !backlog || c.ps.out != nil || c.rd.Buffered() > 0 || c.rd.Failed() || c.nc.Draining() {
+		return false
+	}
+	l.mu.Lock()
+	if l.stopping || c.fc.rejoin(c.nc.Draining) != nil {
+		l.mu.Unlock()
+		return false
+	}
+	c.loop = l
+	l.incoming = append(l.incoming, c)
+	l.mu.Unlock()
+	l.poller.Wake()
 	return true
 }
 

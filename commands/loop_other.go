@@ -29,3 +29,4 @@ func (fc *fdConn) Close() error               { return nil }
 func (fc *fdConn) socket() net.Conn           { return nil }
 func (c *Client) handOffForWait() bool        { return false }
 func (c *Client) leaveLoop()                  {}
+func (c *Client) rejoinLoop() bool            { return false }

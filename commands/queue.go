@@ -270,6 +270,9 @@ func cmdQPop(c *Client, args [][]byte) {
 	}
 	name := string(args[1])
 	jobs, idx, err := qb.Pop(name, c.id, o)
+	if blocking && len(jobs) > 0 && c.loop == nil {
+		c.backlog = true
+	}
 	if err == nil && len(jobs) == 0 && blocking {
 		if c.handOffForWait() {
 			return

@@ -238,6 +238,7 @@ func (s *Server) admit(nc *resp.Conn, fc *fdConn, l *eventLoop) *Client {
 		nc:        nc,
 		fc:        fc,
 		loop:      l,
+		home:      l,
 		rd:        resp.NewReader(nc, s.cfg.Limits),
 		authed:    s.cfg.Password == "",
 		created:   time.Now(),
@@ -258,10 +259,17 @@ func (s *Server) admit(nc *resp.Conn, fc *fdConn, l *eventLoop) *Client {
 // serveClient runs one connection on its own goroutine: it reads a whole
 // pipeline, runs every command of it, and flushes the replies once. rest
 // is what is left of the pipeline of a connection handed off by its event
-// loop.
+// loop; such a connection returns to its loop once nothing keeps it on the
+// goroutine (rejoinLoop).
 func (s *Server) serveClient(c *Client, rest [][][]byte) {
-	s.release(c, s.runGuarded(c, rest))
+	if err := s.runGuarded(c, rest); err != errRejoined {
+		s.release(c, err)
+	}
 }
+
+// errRejoined ends a connection's goroutine when the connection has
+// returned to its event loop, which serves it from then on.
+var errRejoined = errors.New("connection returned to its event loop")
 
 // release cleans up after a connection that ended with err.
 func (s *Server) release(c *Client, err error) {
@@ -325,9 +333,13 @@ const panicMessage = "command panicked"
 var errPanic = errors.New(panicMessage)
 
 // runPipelines runs the connection's pipelines, starting with batch, the
-// rest of a pipeline begun on an event loop (nil: none).
+// rest of a pipeline begun on an event loop (nil: none), until the
+// connection ends or returns to its loop (errRejoined).
 func (s *Server) runPipelines(c *Client, batch [][][]byte) error {
 	for {
+		if batch == nil && c.rejoinLoop() {
+			return errRejoined
+		}
 		switch {
 		case batch != nil:
 		case s.cfg.IdleTimeout > 0 && c.subscribed():
@@ -427,8 +439,8 @@ func (s *Server) handle(c *Client, args [][]byte) {
 		}
 		cmd.Handler(c, args)
 		if c.redo {
-			// It left the event loop: it runs again, and is counted,
-			// on the connection's own goroutine.
+			// It left the event loop to wait and runs again, and is
+			// counted, on the connection's own goroutine.
 			return
 		}
 	}

@@ -234,7 +234,8 @@ func TestLoopClientKill(t *testing.T) {
 
 // TestLoopHandOff: a blocking take runs on the connection's loop unless it
 // has to wait; a take that waits and a stream read move the connection to
-// a goroutine of its own, for good. INFO's loop_clients counts the
+// a goroutine of its own, and a blocking take that finds a job there
+// without waiting brings it back. INFO's loop_clients counts the
 // connections the loops serve.
 func TestLoopHandOff(t *testing.T) {
 	t.Run("a take that finds a job, or runs without BLOCK, stays on the loop", func(t *testing.T) {
@@ -262,6 +263,29 @@ func TestLoopHandOff(t *testing.T) {
 		woken.expectOnLoop(2)
 	})
 
+	t.Run("a connection off the loop returns when a blocking take finds a job without waiting", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		worker, pusher := dialRaw(t, srv.port), dialRaw(t, srv.port)
+		worker.send(command("QPOP", "loop:b1", "BLOCK", "0"))
+		waitInfo(t, srv.port, "blocked_clients", "1")
+		pusher.send(command("QPUSH", "loop:b1", "a"))
+		pusher.reply()
+		worker.expectJob()
+		worker.expectOnLoop(1)
+
+		// Takes that wait, and other commands, keep it off the loop.
+		worker.send(command("QPOP", "loop:b2", "BLOCK", loopBlockMs) + command("PING"))
+		worker.expect("$-1")
+		worker.expect("+PONG")
+		worker.expectOnLoop(1)
+
+		pusher.send(command("QPUSH", "loop:b3", "b"))
+		pusher.reply()
+		worker.send(command("QPOP", "loop:b3", "BLOCK", "0"))
+		worker.expectJob()
+		worker.expectOnLoop(0)
+	})
+
 	t.Run("a stream read moves its connection off the loop", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
 		c, other := dialRaw(t, srv.port), dialRaw(t, srv.port)
@@ -285,7 +309,40 @@ func TestLoopHandOff(t *testing.T) {
 		other.expectOnLoop(1)
 	})
 
-	t.Run("race: workers on the loop and off it get every job once", func(t *testing.T) {
+	t.Run("edge: a worker that returned and closes gives its job back at once", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		worker, pusher, next := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
+		worker.send(command("QPOP", "loop:b4", "BLOCK", loopBlockMs))
+		worker.expect("$-1")
+		pusher.send(command("QPUSH", "loop:b4", "c"))
+		pusher.reply()
+		worker.send(command("QPOP", "loop:b4", "BLOCK", "0"))
+		worker.expectJob()
+		worker.expectOnLoop(0)
+		worker.conn.Close()
+		next.send(command("QPOP", "loop:b4", "BLOCK", loopRaceBlockMs))
+		next.expectJob()
+	})
+
+	t.Run("edge: CLIENT KILL ends a connection that returned", func(t *testing.T) {
+		srv := startServer(t, "--threads", "1")
+		victim, killer := dialRaw(t, srv.port), dialRaw(t, srv.port)
+		killer.send(command("QPUSH", "loop:b5", "d"))
+		killer.reply()
+		victim.send(command("QPOP", "loop:b6", "BLOCK", loopBlockMs) + command("QPOP", "loop:b5", "BLOCK", "0") + command("CLIENT", "ID"))
+		victim.expect("$-1")
+		victim.expectJob()
+		id, err := victim.line()
+		if err != nil || id == "" || id[0] != ':' {
+			t.Fatalf("CLIENT ID: %q, %v", id, err)
+		}
+		victim.expectOnLoop(0)
+		killer.send(command("CLIENT", "KILL", "ID", id[1:]))
+		killer.expect(":1")
+		victim.expectClosed()
+	})
+
+	t.Run("race: workers moving on and off the loop get every job once", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
 		pusher := dialDurable(t, srv.port)
 		push := func(payload string) {
@@ -294,7 +351,8 @@ func TestLoopHandOff(t *testing.T) {
 			}
 		}
 		// The first half is there before the workers start: they take it
-		// on the loop, then wait off it for the second half.
+		// on the loop, then wait off it for the second half, pushed one
+		// at a time, and return to the loop whenever a take finds one.
 		for i := range loopRaceJobs / 2 {
 			push("j" + strconv.Itoa(i))
 		}

@@ -187,7 +187,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		// The clients an event loop serves (one it is closing included,
 		// until it is gone); the others have moved to goroutines of their
 		// own (they waited in a blocking command, read a stream,
-		// subscribed, or read their replies slowly).
+		// subscribed, or read their replies slowly) and may return.
 		onLoops := 0
 		for _, c := range s.clients {
 			if c.fc != nil && !c.fc.handedOff() {

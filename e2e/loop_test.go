@@ -248,7 +248,7 @@ func TestLoopHandOff(t *testing.T) {
 		c.expectOnLoop(0)
 	})
 
-	t.Run("a take that waits moves its connection off the loop", func(t *testing.T) {
+	t.Run("a take that waits moves its connection off the loop; one that finds a job brings it back", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
 		timedOut, woken, pusher := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
 		timedOut.send(command("QPOP", "loop:h2", "BLOCK", loopBlockMs))
@@ -261,29 +261,18 @@ func TestLoopHandOff(t *testing.T) {
 		pusher.reply()
 		woken.expectJob()
 		woken.expectOnLoop(2)
-	})
 
-	t.Run("a connection off the loop returns when a blocking take finds a job without waiting", func(t *testing.T) {
-		srv := startServer(t, "--threads", "1")
-		worker, pusher := dialRaw(t, srv.port), dialRaw(t, srv.port)
-		worker.send(command("QPOP", "loop:b1", "BLOCK", "0"))
-		waitInfo(t, srv.port, "blocked_clients", "1")
-		pusher.send(command("QPUSH", "loop:b1", "a"))
+		// Takes that wait, and other commands, keep it off the loop; a
+		// blocking take that finds a job without waiting brings it back.
+		woken.send(command("QPOP", "loop:b2", "BLOCK", loopBlockMs) + command("PING"))
+		woken.expect("$-1")
+		woken.expect("+PONG")
+		woken.expectOnLoop(2)
+		pusher.send(command("QPUSH", "loop:b3", "c"))
 		pusher.reply()
-		worker.expectJob()
-		worker.expectOnLoop(1)
-
-		// Takes that wait, and other commands, keep it off the loop.
-		worker.send(command("QPOP", "loop:b2", "BLOCK", loopBlockMs) + command("PING"))
-		worker.expect("$-1")
-		worker.expect("+PONG")
-		worker.expectOnLoop(1)
-
-		pusher.send(command("QPUSH", "loop:b3", "b"))
-		pusher.reply()
-		worker.send(command("QPOP", "loop:b3", "BLOCK", "0"))
-		worker.expectJob()
-		worker.expectOnLoop(0)
+		woken.send(command("QPOP", "loop:b3", "BLOCK", "0"))
+		woken.expectJob()
+		woken.expectOnLoop(1)
 	})
 
 	t.Run("a stream read moves its connection off the loop", func(t *testing.T) {

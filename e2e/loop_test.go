@@ -387,11 +387,18 @@ func TestLoopHandOff(t *testing.T) {
 		wg.Wait()
 	})
 
-	t.Run("restart: a stop with one connection waiting and one on the loop answers the first and closes both", func(t *testing.T) {
+	t.Run("restart: a stop with one connection waiting, one on the loop and one returned to it answers the first and closes all", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
-		waiting, onLoop := dialRaw(t, srv.port), dialRaw(t, srv.port)
+		waiting, onLoop, returned := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
 		onLoop.send(command("QPOP", "loop:h6"))
 		onLoop.expect("$-1")
+		returned.send(command("QPOP", "loop:h7", "BLOCK", loopBlockMs))
+		returned.expect("$-1")
+		onLoop.send(command("QPUSH", "loop:h7", "e"))
+		onLoop.reply()
+		returned.send(command("QPOP", "loop:h7", "BLOCK", "0"))
+		returned.expectJob()
+		returned.expectOnLoop(0)
 		waiting.send(command("QPOP", "loop:h6", "BLOCK", "0"))
 		waitInfo(t, srv.port, "blocked_clients", "1")
 		if err := srv.stop(); err != nil {
@@ -400,6 +407,7 @@ func TestLoopHandOff(t *testing.T) {
 		waiting.expect("$-1")
 		waiting.expectClosed()
 		onLoop.expectClosed()
+		returned.expectClosed()
 	})
 }
 

@@ -301,13 +301,7 @@ func TestLoopHandOff(t *testing.T) {
 	t.Run("edge: a worker that returned and closes gives its job back at once", func(t *testing.T) {
 		srv := startServer(t, "--threads", "1")
 		worker, pusher, next := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
-		worker.send(command("QPOP", "loop:b4", "BLOCK", loopBlockMs))
-		worker.expect("$-1")
-		pusher.send(command("QPUSH", "loop:b4", "c"))
-		pusher.reply()
-		worker.send(command("QPOP", "loop:b4", "BLOCK", "0"))
-		worker.expectJob()
-		worker.expectOnLoop(0)
+		worker.returnToLoop(pusher, "loop:b4")
 		worker.conn.Close()
 		next.send(command("QPOP", "loop:b4", "BLOCK", loopRaceBlockMs))
 		next.expectJob()
@@ -392,13 +386,7 @@ func TestLoopHandOff(t *testing.T) {
 		waiting, onLoop, returned := dialRaw(t, srv.port), dialRaw(t, srv.port), dialRaw(t, srv.port)
 		onLoop.send(command("QPOP", "loop:h6"))
 		onLoop.expect("$-1")
-		returned.send(command("QPOP", "loop:h7", "BLOCK", loopBlockMs))
-		returned.expect("$-1")
-		onLoop.send(command("QPUSH", "loop:h7", "e"))
-		onLoop.reply()
-		returned.send(command("QPOP", "loop:h7", "BLOCK", "0"))
-		returned.expectJob()
-		returned.expectOnLoop(0)
+		returned.returnToLoop(onLoop, "loop:h7")
 		waiting.send(command("QPOP", "loop:h6", "BLOCK", "0"))
 		waitInfo(t, srv.port, "blocked_clients", "1")
 		if err := srv.stop(); err != nil {
@@ -409,6 +397,19 @@ func TestLoopHandOff(t *testing.T) {
 		onLoop.expectClosed()
 		returned.expectClosed()
 	})
+}
+
+// returnToLoop makes c leave its loop with a take that waits, then return
+// to it with a blocking take that finds the job pusher pushes to queue.
+func (c *rawClient) returnToLoop(pusher *rawClient, queue string) {
+	c.t.Helper()
+	c.send(command("QPOP", queue, "BLOCK", loopBlockMs))
+	c.expect("$-1")
+	pusher.send(command("QPUSH", queue, "back"))
+	pusher.reply()
+	c.send(command("QPOP", queue, "BLOCK", "0"))
+	c.expectJob()
+	c.expectOnLoop(0)
 }
 
 // expectJob reads the reply of a QPOP without COUNT and checks that it

@@ -42,8 +42,8 @@ const shutdownTimeout = 10 * time.Second
 // logs' committers and their fsyncs, the connections that wait (blocked
 // takes, subscriptions, stream reads), the brokers' timers, the collector.
 // On two cores, with the benchmark clients on one, one loop beside a spare
-// processor pushed 0.93 of Redis's unpipelined QPUSH under fsync always
-// where two loops pushed 0.72–0.77 (docs/DECISIONS.md).
+// processor pushed 0.89–0.95 of Redis's unpipelined QPUSH under fsync
+// always where two loops pushed 0.72–0.77 (docs/DECISIONS.md).
 const spareProcs = 1
 
 // eventLoops is how many event loops serve connections on procs threads:

@@ -57,44 +57,50 @@ const maxEvents = 1024
 const wakeBufferSize = 64
 
 // New creates a poller.
-func New() (p *Poller, err error) {
-	p = &Poller{events: make([]syscall.EpollEvent, maxEvents), epfd: -1, gate: -1, wakeR: -1, wakeW: -1}
-	defer func() {
-		if err != nil {
-			p.closeFDs()
-			p = nil
-		}
-	}()
-	if p.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
+func New() (*Poller, error) {
+	p := &Poller{events: make([]syscall.EpollEvent, maxEvents), epfd: -1, gate: -1, wakeR: -1, wakeW: -1}
+	if err := p.open(); err != nil {
+		p.closeFDs()
 		return nil, err
 	}
+	return p, nil
+}
+
+// open creates the poller's descriptors; on error, those it created are
+// left for closeFDs.
+func (p *Poller) open() (err error) {
+	if p.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
+		return err
+	}
 	if p.gate, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
-		return nil, err
+		return err
 	}
 	gateWatch := syscall.EpollEvent{Events: gateEvents, Fd: int32(p.epfd)}
 	if err = syscall.EpollCtl(p.gate, syscall.EPOLL_CTL_ADD, p.epfd, &gateWatch); err != nil {
-		return nil, err
+		return err
 	}
 	p.armed = true
 	// Non-blocking, so that os.NewFile registers it with the runtime's poller.
 	if err = syscall.SetNonblock(p.gate, true); err != nil {
-		return nil, err
+		return err
 	}
 	var pipe [2]int
 	if err = syscall.Pipe2(pipe[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
-		return nil, err
+		return err
 	}
 	p.wakeR, p.wakeW = pipe[0], pipe[1]
 	if err = p.Add(p.wakeR); err != nil {
-		return nil, err
+		return err
 	}
-	p.file = os.NewFile(uintptr(p.gate), "epoll")
-	if p.raw, err = p.file.SyscallConn(); err != nil {
-		p.file.Close()
-		p.file, p.gate = nil, -1
-		return nil, err
+	file := os.NewFile(uintptr(p.gate), "epoll")
+	raw, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		p.gate = -1
+		return err
 	}
-	return p, nil
+	p.file, p.raw = file, raw
+	return nil
 }
 
 // gateEvents is how the gate watches the epoll instance: for events, once
@@ -104,7 +110,7 @@ const gateEvents = syscall.EPOLLIN | syscall.EPOLLONESHOT
 // testHookPark is called when a Wait is about to park with the gate armed.
 var testHookPark = func() {}
 
-// closeFDs closes the descriptors New opened before it failed.
+// closeFDs closes the descriptors open created before it failed.
 func (p *Poller) closeFDs() {
 	for _, fd := range []int{p.epfd, p.gate, p.wakeR, p.wakeW} {
 		if fd >= 0 {

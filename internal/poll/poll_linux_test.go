@@ -17,6 +17,28 @@ const (
 	gateRounds = 1000
 )
 
+// newDescriptors is how many descriptors New opens: two epoll instances
+// and the two ends of the wake pipe.
+const newDescriptors = 4
+
+// lowestFree returns the n lowest descriptor numbers not in use, the ones
+// the next descriptors opened get.
+func lowestFree(t *testing.T, n int) []int {
+	t.Helper()
+	fds := make([]int, n)
+	for i := range fds {
+		fd, err := syscall.Dup(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds[i] = fd
+	}
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+	return fds
+}
+
 // socketPair returns two connected, non-blocking sockets, closed when the
 // test ends.
 func socketPair(t *testing.T) (a, b int) {
@@ -147,6 +169,40 @@ func TestPoller(t *testing.T) {
 				t.Fatalf("round %d: Wait = %v; want [%d]", round, ready, a)
 			}
 			syscall.Read(a, buf[:])
+		}
+	})
+
+	t.Run("edge: New fails cleanly when descriptors run out", func(t *testing.T) {
+		// A first poller makes the runtime open its own poller's
+		// descriptors, so that only New's count below.
+		warm, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		warm.Close()
+		var limit syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &limit) })
+		for allowed := range newDescriptors {
+			free := lowestFree(t, allowed+1)
+			capped := limit
+			capped.Cur = uint64(free[allowed])
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &capped); err != nil {
+				t.Fatal(err)
+			}
+			p, err := New()
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
+				t.Fatal(err)
+			}
+			if err == nil {
+				p.Close()
+				t.Fatalf("New with %d descriptors to spare succeeded", allowed)
+			}
+			if after := lowestFree(t, allowed+1); !slices.Equal(after, free) {
+				t.Fatalf("New with %d descriptors to spare left descriptors open: free %v, then %v", allowed, free, after)
+			}
 		}
 	})
 

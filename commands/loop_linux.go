@@ -17,8 +17,9 @@ import (
 // sent and sends its replies, one write per connection. Compared with a
 // goroutine per connection, a request costs no scheduler wake-up and no
 // extra read that finds nothing, and one poller wake-up answers many
-// sockets. The server runs one loop per thread (--threads); a connection
-// stays on the loop it was given.
+// sockets. The server runs a loop on every thread but one (--threads); a
+// connection belongs to the loop it was given: one that leaves it returns
+// to no other.
 //
 // Replies that acknowledge records not yet durable wait for them
 // (wal.Log.Notify): when no write is in progress the loop writes and fsyncs

@@ -259,8 +259,9 @@ func (s *Server) admit(nc *resp.Conn, fc *fdConn, l *eventLoop) *Client {
 // serveClient runs one connection on its own goroutine: it reads a whole
 // pipeline, runs every command of it, and flushes the replies once. rest
 // is what is left of the pipeline of a connection handed off by its event
-// loop; such a connection returns to its loop once nothing keeps it on the
-// goroutine (rejoinLoop).
+// loop; such a connection returns to its loop once a blocking take finds
+// jobs without waiting and nothing else keeps it on the goroutine
+// (rejoinLoop).
 func (s *Server) serveClient(c *Client, rest [][][]byte) {
 	if err := s.runGuarded(c, rest); err != errRejoined {
 		s.release(c, err)

@@ -3,6 +3,7 @@
 package poll
 
 import (
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -25,13 +26,19 @@ const newDescriptors = 4
 // the next descriptors opened get.
 func lowestFree(t *testing.T, n int) []int {
 	t.Helper()
-	fds := make([]int, n)
-	for i := range fds {
-		fd, err := syscall.Dup(0)
+	// Opened, then duplicated: each takes the lowest number free, and none
+	// depends on a descriptor the test process may not have.
+	first, err := syscall.Open(os.DevNull, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := []int{first}
+	for len(fds) < n {
+		fd, err := syscall.Dup(first)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fds[i] = fd
+		fds = append(fds, fd)
 	}
 	for _, fd := range fds {
 		syscall.Close(fd)

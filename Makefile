@@ -14,7 +14,7 @@ ARGS ?=
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
 # Fuzz targets as package:FuzzFunc.
-FUZZ_TARGETS := ./resp:FuzzReader ./commands:FuzzCommand ./wal:FuzzRecover ./dashboard:FuzzAPI ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch
+FUZZ_TARGETS := ./resp:FuzzReader ./commands:FuzzCommand ./wal:FuzzRecover ./wal:FuzzReadDamaged ./dashboard:FuzzAPI ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch
 
 .PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream bench-sdk fuzz clean
 
@@ -66,7 +66,7 @@ bench-queue-restart: ## Restart time of the queue with 1M waiting jobs.
 bench-pubsub: ## Pub/sub deliveries/s, fan-out 1/10/100 and fan-in 100: nexo against redis-server.
 	bash bench/pubsub.sh
 
-bench-stream: ## Stream appends/s, replay MB/s and consumer-group msg/s against redis-server streams with AOF, and CPU per message.
+bench-stream: ## Stream appends/s, replay and fan-out MB/s, consumer-group msg/s against redis-server streams with AOF, and CPU per message.
 	bash bench/stream.sh
 
 bench-sdk: deps ## The SDK's throughput per broker (vitest bench), its queue against BullMQ on redis-server.

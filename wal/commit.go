@@ -175,19 +175,31 @@ func (l *Log) writeBatch() bool {
 	l.mu.Unlock()
 
 	err := l.tl.WriteBatch(b)
+	started := l.mirrorRotation(hi-uint64(len(sizes))+1, sizes)
+	rotated := len(started) > 0
 	if err == nil {
-		// Read may serve the batch now, before its fsync.
+		// Read may serve the batch now, before its fsync, from the
+		// segments as they are after it.
 		l.mu.Lock()
 		l.stored = hi
+		if rotated {
+			l.closedSegs = append(l.closedSegs, newClosedSegment(l.tailFirst))
+			for _, first := range started[:len(started)-1] {
+				l.closedSegs = append(l.closedSegs, newClosedSegment(first))
+			}
+			l.tailFirst = started[len(started)-1]
+		}
 		l.cond.Broadcast()
 		l.mu.Unlock()
 	}
-	rotated, tailFirst := l.mirrorRotation(hi-uint64(len(sizes))+1, sizes)
 	if err == nil && rotated {
 		l.dirDirty = true
-		// tidwall keeps the segment it just closed in its cache;
-		// free it: Read loads a closed segment only when asked.
+		// tidwall keeps the segment it just closed in its cache, and a
+		// read that began before the rotation may have asked for it:
+		// free it once that read is done.
+		l.readMu.Lock()
 		err = l.tl.ClearCache()
+		l.readMu.Unlock()
 	}
 	if err == nil && l.opts.Fsync == FsyncAlways {
 		err = l.syncFiles()
@@ -207,9 +219,6 @@ func (l *Log) writeBatch() bool {
 	l.written = hi
 	l.logSize += bytes
 	l.batches++
-	if rotated {
-		l.tailFirst = tailFirst
-	}
 	switch {
 	case l.opts.Fsync == FsyncAlways:
 		l.synced = hi
@@ -313,22 +322,22 @@ func (l *Log) syncFiles() error {
 }
 
 // mirrorRotation follows tidwall's segment rotation for a batch of entries
-// of the given sizes, the first at index first, and reports whether
-// tidwall started a new segment file, and the first index of the last one
-// it started. tidwall v1.2.1 (writeBatch) rotates a tail already larger
+// of the given sizes, the first at index first, and returns the first
+// index of each segment file tidwall started, in order (none when it
+// started none). tidwall v1.2.1 (writeBatch) rotates a tail already larger
 // than SegmentSize before a batch, and a tail that reached SegmentSize
 // after each entry. Writer only.
-func (l *Log) mirrorRotation(first uint64, sizes []int) (rotated bool, tailFirst uint64) {
+func (l *Log) mirrorRotation(first uint64, sizes []int) (started []uint64) {
 	if l.tailBytes > l.opts.SegmentSize {
-		l.tailBytes, rotated, tailFirst = 0, true, first
+		l.tailBytes, started = 0, append(started, first)
 	}
 	for k, n := range sizes {
 		l.tailBytes += n
 		if l.tailBytes >= l.opts.SegmentSize {
-			l.tailBytes, rotated, tailFirst = 0, true, first+uint64(k)+1
+			l.tailBytes, started = 0, append(started, first+uint64(k)+1)
 		}
 	}
-	return rotated, tailFirst
+	return started
 }
 
 // truncate drops the records up to and including upTo from the front of
@@ -336,6 +345,10 @@ func (l *Log) mirrorRotation(first uint64, sizes []int) (rotated bool, tailFirst
 // first file operation; only then does the log fail, otherwise the error
 // goes back to Compact and the log carries on untruncated. Writer only.
 func (l *Log) truncate(upTo uint64) error {
+	// Reads wait: TruncateFront removes files and rewrites the first one
+	// it keeps under a new name.
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
 	if err := l.tl.TruncateFront(upTo + 1); err != nil {
 		if _, probe := l.tl.LastIndex(); probe != nil {
 			l.mu.Lock()
@@ -345,6 +358,9 @@ func (l *Log) truncate(upTo uint64) error {
 		}
 		return fmt.Errorf("wal: truncate %s before index %d: %w", l.dir, upTo+1, err)
 	}
+	l.mu.Lock()
+	l.closedSegs = closedAfterTruncation(l.closedSegs, l.tailFirst, upTo+1)
+	l.mu.Unlock()
 	segs, err := listSegments(l.dir)
 	if err == nil {
 		err = syncDir(l.dir)
@@ -365,4 +381,26 @@ func (l *Log) truncate(upTo uint64) error {
 	l.logSize = total
 	l.mu.Unlock()
 	return nil
+}
+
+// closedAfterTruncation returns the closed segments left when tidwall's
+// TruncateFront(first) has run on closed, followed by the tail segment at
+// tailFirst: the segments that end before first are gone, and the one
+// holding first was rewritten as a new file starting there.
+func closedAfterTruncation(closed []*closedSegment, tailFirst, first uint64) []*closedSegment {
+	var kept []*closedSegment
+	for i, seg := range closed {
+		end := tailFirst
+		if i+1 < len(closed) {
+			end = closed[i+1].first
+		}
+		switch {
+		case end <= first:
+		case seg.first < first:
+			kept = append(kept, newClosedSegment(first))
+		default:
+			kept = append(kept, seg)
+		}
+	}
+	return kept
 }

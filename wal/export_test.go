@@ -39,3 +39,10 @@ func (l *Log) SuppressIdleFlush() {
 	l.flushArmed = true
 	l.mu.Unlock()
 }
+
+// ReadMarkSpacing and ReadChunk let the tests bound what a read of a
+// closed segment takes from its file.
+const (
+	ReadMarkSpacing = readMarkSpacing
+	ReadChunk       = readChunk
+)

@@ -11,11 +11,12 @@ import (
 // recovery is the state of a log directory after recoverDir.
 type recovery struct {
 	snap      snapshotInfo
-	first     uint64 // first index the segments hold (last+1 when they hold none)
-	last      uint64 // last index in the log
-	logSize   int64  // bytes of the segment files
-	tailSize  int64  // bytes of the last segment
-	tailFirst uint64 // first index of the last segment, which names its file
+	first     uint64           // first index the segments hold (last+1 when they hold none)
+	last      uint64           // last index in the log
+	logSize   int64            // bytes of the segment files
+	tailSize  int64            // bytes of the last segment
+	tailFirst uint64           // first index of the last segment, which names its file
+	closed    []*closedSegment // the segments before the last
 }
 
 // recoverDir brings dir to a state tidwall opens and that this package
@@ -72,6 +73,9 @@ func recoverDir(dir string, log *slog.Logger) (recovery, error) {
 		r.logSize += s.size
 	}
 	r.tailSize, r.tailFirst = tail.size, tail.first
+	for _, s := range segs[:len(segs)-1] {
+		r.closed = append(r.closed, newClosedSegment(s.first))
+	}
 	return r, nil
 }
 

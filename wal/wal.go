@@ -54,20 +54,23 @@
 //
 // Append copies the records into the pending batch; the batch buffers are
 // reused, except after a burst larger than maxRetainedBatch. tidwall keeps
-// the tail segment (up to SegmentSize plus one batch) in memory, and the
-// last closed segment Read was asked for. Open and Replay stream the
-// files, holding one record at a time.
+// the tail segment (up to SegmentSize plus one batch) in memory. Read
+// serves the records of closed segments from their files with pread,
+// reading about what it returns: it starts at the read mark before the
+// first record it wants, one kept per readMarkSpacing bytes of each closed
+// segment already read (16 bytes each), so that readers at many places in
+// a log neither load whole segments nor hold them in memory. Open and
+// Replay stream the files, holding one record at a time.
 //
 // # Locking
 //
-// Lock order: compactMu, then mu; readMu is taken alone. mu is never held
+// Lock order: compactMu, then readMu, then mu. mu is never held
 // during I/O. Only the goroutine holding the writer role (the writing flag,
 // under mu) writes to, fsyncs or truncates the tidwall log, and only it
 // touches the fields marked "writer only".
 package wal
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,6 +78,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	twal "github.com/tidwall/wal"
@@ -105,8 +109,10 @@ const (
 )
 
 // tidwallSegmentCache is the number of closed segments tidwall may keep
-// in memory for Read; recovery and Replay read the files themselves, and
-// readers mostly read in index order, so one is enough.
+// in memory. Read asks tidwall only for records of its tail segment, which
+// tidwall holds apart from this cache; a closed segment gets there only
+// when a read races with the rotation that closed it, and the rotation
+// then clears it.
 const tidwallSegmentCache = 1
 
 // Sentinel errors. They carry no wire syntax.
@@ -227,6 +233,7 @@ type Stats struct {
 	AppendedRecords uint64 // records appended since Open
 	Failed          bool   // a write or fsync failed; the log accepts nothing more
 	FsyncPolicy     Fsync
+	ReadBytes       uint64 // bytes Read took from the files of closed segments since Open
 }
 
 // Log is a durable record log. All methods are safe for concurrent use.
@@ -237,9 +244,12 @@ type Log struct {
 	tl   *twal.Log
 
 	compactMu sync.Mutex // serialises Compact
-	// readMu serialises tidwall's Read, which fills tidwall's segment
-	// cache under a read lock, so that concurrent Reads race on it.
-	readMu sync.Mutex
+	// readMu serialises reads, which add read marks to closed segments.
+	// A truncation holds it, so that no read opens a file it removes or
+	// renames; a rotation takes it to clear tidwall's cache once the reads
+	// that may have filled it are done.
+	readMu    sync.Mutex
+	readBytes atomic.Uint64 // Stats.ReadBytes
 
 	mu      sync.Mutex   // guards the fields up to "Committer only"
 	cond    sync.Cond    // on mu; broadcast when stored, written, synced, failErr or stopped change
@@ -273,6 +283,8 @@ type Log struct {
 	// tailFirst: the first index of tidwall's tail segment, which names
 	// its file (see mirrorRotation).
 	tailFirst uint64
+	// closedSegs: the segments before the tail, in index order (see read.go).
+	closedSegs []*closedSegment
 	// notifiers: the registrations of Notify not yet called, one per
 	// Notifier at the lowest index it asked for.
 	notifiers []notifyRequest
@@ -342,25 +354,26 @@ func Open(dir string, o Options) (*Log, error) {
 		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 	}
 	l := &Log{
-		dir:       dir,
-		opts:      o,
-		log:       o.Logger,
-		tl:        tl,
-		fill:      new(twal.Batch),
-		spare:     new(twal.Batch),
-		last:      r.last,
-		written:   r.last,
-		stored:    r.last,
-		synced:    r.last,
-		first:     r.first,
-		snap:      r.snap,
-		logSize:   r.logSize,
-		tailBytes: int(r.tailSize),
-		tailFirst: r.tailFirst,
-		kick:      make(chan struct{}, 1),
-		ctl:       make(chan ctlRequest),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		dir:        dir,
+		opts:       o,
+		log:        o.Logger,
+		tl:         tl,
+		fill:       new(twal.Batch),
+		spare:      new(twal.Batch),
+		last:       r.last,
+		written:    r.last,
+		stored:     r.last,
+		synced:     r.last,
+		first:      r.first,
+		snap:       r.snap,
+		logSize:    r.logSize,
+		tailBytes:  int(r.tailSize),
+		tailFirst:  r.tailFirst,
+		closedSegs: r.closed,
+		kick:       make(chan struct{}, 1),
+		ctl:        make(chan ctlRequest),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	l.cond.L = &l.mu
 	l.flushTimer = time.AfterFunc(idleFlushDelay, l.flushDue)
@@ -620,19 +633,17 @@ func (l *Log) lead() bool {
 }
 
 // Read returns the record at index, verifying its checksum. The record is
-// the log's own memory, which the log never changes: the caller may keep it
-// but must not modify it, and keeping it keeps the image of its segment in
-// memory. A record appended but not yet written is written first (by the
+// memory the log never changes: the caller may keep it but must not modify
+// it. A record of the tail segment is a slice of tidwall's image of that
+// segment, and keeping it keeps the image in memory; a record of a closed
+// segment is a slice of the bytes its read took from the file. A record appended but not yet written is written first (by the
 // caller itself when nobody is writing), without waiting for its fsync, so
 // a record may be read before Wait returns for it. It returns ErrNotFound
 // for an index beyond LastIndex, before FirstIndex or covered by the
 // snapshot (also when a concurrent Compact drops it); a *CorruptError
-// naming the segment file and the index when the checksum does not match;
-// an error wrapping ErrFailed when the log failed before the record was
-// written; ErrClosed after Close.
-//
-// Reading a record of a closed segment loads that segment into tidwall's
-// cache of one segment, so reads in index order are served from memory.
+// naming the segment file and the index when the record is damaged (and
+// its byte offset, for a closed segment); an error wrapping ErrFailed when
+// the log failed before the record was written; ErrClosed after Close.
 func (l *Log) Read(index uint64) ([]byte, error) {
 	recs, err := l.ReadRange(index, 1)
 	if err != nil {
@@ -671,49 +682,17 @@ func (l *Log) ReadRange(index uint64, n int) ([][]byte, error) {
 	}
 	l.mu.Unlock()
 
-	// tidwall runs with NoCopy: each data is a slice of its image of the
-	// segment, whose written bytes it never changes (a segment that fills
-	// or is truncated from the front gets a new image; the tail grows by
-	// append past its written length; nothing here truncates the back of
-	// an open log), so a slice stays valid however the log moves on.
-	recs := make([][]byte, n)
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
-	for i := range recs {
-		data, err := l.tl.Read(index + uint64(i))
-		switch {
-		case errors.Is(err, twal.ErrNotFound):
-			err = ErrNotFound
-		case errors.Is(err, twal.ErrClosed):
-			err = ErrClosed
-		case err != nil:
-			err = fmt.Errorf("wal: read %s index %d: %w", l.dir, index+uint64(i), err)
-		case len(data) < crcSize || binary.LittleEndian.Uint32(data) != checksum(data[crcSize:]):
-			err = &CorruptError{File: l.segmentPath(index + uint64(i)), Offset: -1, Index: index + uint64(i), Reason: "checksum mismatch"}
-		}
-		if err != nil {
-			return nil, err
-		}
-		// Clipped, so that a caller's append cannot reach the next record.
-		recs[i] = data[crcSize:len(data):len(data)]
+	l.mu.Lock()
+	v := readView{closed: l.closedSegs, tailFirst: l.tailFirst}
+	gone := index < l.first || index <= l.snap.index
+	l.mu.Unlock()
+	if gone {
+		// Compact dropped it meanwhile.
+		return nil, ErrNotFound
 	}
-	return recs, nil
-}
-
-// segmentPath is the path of the segment file holding index, or the log's
-// directory when the files cannot be listed.
-func (l *Log) segmentPath(index uint64) string {
-	segs, err := listSegments(l.dir)
-	if err != nil {
-		return l.dir
-	}
-	path := l.dir
-	for _, s := range segs {
-		if s.first <= index {
-			path = s.path
-		}
-	}
-	return path
+	return l.readRecords(v, index, n)
 }
 
 // FirstIndex is the index of the first record Read can return: the one
@@ -750,6 +729,7 @@ func (l *Log) Stats() Stats {
 		AppendedRecords: l.appends,
 		Failed:          l.failErr != nil,
 		FsyncPolicy:     l.opts.Fsync,
+		ReadBytes:       l.readBytes.Load(),
 	}
 }
 

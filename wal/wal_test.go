@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -178,6 +179,16 @@ func segments(t testing.TB, dir string) []string {
 }
 
 func segmentName(index uint64) string { return fmt.Sprintf("%020d", index) }
+
+// segmentFirst is the index of the first record of the segment at path.
+func segmentFirst(t testing.TB, path string) uint64 {
+	t.Helper()
+	first, err := strconv.ParseUint(filepath.Base(path), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return first
+}
 
 // entrySize is the bytes a record takes in a segment.
 func entrySize(r []byte) int64 {
@@ -1263,6 +1274,18 @@ func TestRead(t *testing.T) {
 			}
 		}
 	}
+	// segmented opens a log of 4 KiB segments holding bigs(1, 100), all
+	// written, and returns it with its directory and records.
+	segmented := func(t *testing.T) (*wal.Log, string, [][]byte) {
+		t.Helper()
+		o := opts()
+		o.SegmentSize = 4 << 10
+		dir := t.TempDir()
+		l := open(t, dir, o)
+		rs := bigs(1, 100)
+		appendWait(t, l, rs...)
+		return l, dir, rs
+	}
 
 	t.Run("every appended record reads back, written or still pending", func(t *testing.T) {
 		o := opts()
@@ -1309,6 +1332,69 @@ func TestRead(t *testing.T) {
 		_ = append(got[0], 'X')
 		if !bytes.Equal(got[1], rs[from]) {
 			t.Fatalf("appending to record %d changed record %d", from, from+1)
+		}
+	})
+
+	t.Run("records of closed segments are read from the files, about what each read returns, at any place", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = 256 << 10
+		dir := t.TempDir()
+		l := open(t, dir, o)
+		const records, batch = 3000, 10
+		rs := make([][]byte, records)
+		for i := range rs {
+			rs[i] = bytes.Repeat([]byte{'a' + byte(i%26)}, 1<<10)
+			copy(rs[i], strconv.Itoa(i+1))
+		}
+		appendWait(t, l, rs...)
+		segs := segments(t, dir)
+		if len(segs) < 4 {
+			t.Fatalf("%d segments; the test wants three closed ones", len(segs))
+		}
+		entry := entrySize(rs[0])
+		perSegment := o.SegmentSize/int(entry) + 1
+		read := func(from uint64, n int) int64 {
+			t.Helper()
+			before := l.Stats().ReadBytes
+			got, err := l.ReadRange(from, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			equalRecs(t, got, rs[from-1:int(from)-1+n])
+			return int64(l.Stats().ReadBytes - before)
+		}
+		// The first read deep into the third segment parses it from its
+		// start; reading the same records again starts at a read mark.
+		deep := uint64(2*perSegment + perSegment*3/4)
+		if got := read(deep, batch); got > int64(o.SegmentSize)+wal.ReadChunk {
+			t.Fatalf("a first read in a segment took %d bytes, more than the segment", got)
+		}
+		near := 2*wal.ReadMarkSpacing + batch*entry
+		if got := read(deep, batch); got > near {
+			t.Fatalf("a read at a place read before took %d bytes, want at most %d", got, near)
+		}
+		// The first segment, read in order in batches, is read about once.
+		var total int64
+		for from := 1; from+batch <= perSegment; from += batch {
+			total += read(uint64(from), batch)
+		}
+		if limit := int64(o.SegmentSize) + wal.ReadChunk; total > limit {
+			t.Fatalf("reading the first segment in order took %d bytes, want at most %d", total, limit)
+		}
+		// Two readers far apart in segments already read take turns: each
+		// read takes about what it returns, never a whole segment.
+		a, b := uint64(1), uint64(2*perSegment+1)
+		for range 20 {
+			for _, from := range []*uint64{&a, &b} {
+				if got := read(*from, batch); got > near {
+					t.Fatalf("a read at %d took %d bytes, want at most %d", *from, got, near)
+				}
+				*from += batch
+			}
+		}
+		// Records of the tail come from memory.
+		if got := read(records-batch+1, batch); got != 0 {
+			t.Fatalf("a read of the tail segment took %d bytes from files", got)
 		}
 	})
 
@@ -1394,22 +1480,56 @@ func TestRead(t *testing.T) {
 	})
 
 	t.Run("edge: a record damaged after Open is a CorruptError naming its file and index", func(t *testing.T) {
-		o := opts()
-		o.SegmentSize = 4 << 10
-		dir := t.TempDir()
-		l := open(t, dir, o)
-		rs := bigs(1, 100)
-		appendWait(t, l, rs...)
+		l, dir, rs := segmented(t)
 		seg := segments(t, dir)[0]
-		// The first segment is closed and out of tidwall's cache, so
-		// Read loads it from the file.
+		// The first segment is closed: Read takes the record from its file.
 		flipByte(t, seg, entrySize(rs[0])-1)
 		_, err := l.Read(1)
 		var ce *wal.CorruptError
-		if !errors.As(err, &ce) || ce.File != seg || ce.Index != 1 {
+		if !errors.As(err, &ce) || ce.File != seg || ce.Index != 1 || ce.Offset != 0 {
 			t.Fatalf("Read of a damaged record: %v", err)
 		}
-		readAll(t, l, 2, rs[1:2])
+		// The records after it in its segment are found by passing it: they
+		// fail with it, and the next segment reads.
+		if _, err := l.Read(2); !errors.As(err, &ce) || ce.Index != 1 {
+			t.Fatalf("Read of a record behind a damaged one: %v", err)
+		}
+		second := segments(t, dir)[1]
+		first := segmentFirst(t, second)
+		readAll(t, l, first, rs[first-1:first])
+		// Damage past what reads parsed before: its own offset and index.
+		flipByte(t, second, 3*entrySize(rs[0])-1)
+		_, err = l.ReadRange(first+1, 2)
+		if !errors.As(err, &ce) || ce.File != second || ce.Index != first+2 || ce.Offset != 2*entrySize(rs[0]) {
+			t.Fatalf("ReadRange over a damaged record: %v", err)
+		}
+		readAll(t, l, first+1, rs[first:first+1])
+	})
+
+	t.Run("edge: a closed segment cut short or with a bad length is a CorruptError, never a huge read", func(t *testing.T) {
+		l, dir, rs := segmented(t)
+		segs := segments(t, dir)
+		// A length prefix of 0xff bytes claims an entry of about 2^63 bytes.
+		f, err := os.OpenFile(segs[0], os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(bytes.Repeat([]byte{0xff}, 9), entrySize(rs[0])); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		_, err = l.Read(2)
+		wantCorrupt(t, err, segs[0], entrySize(rs[0]))
+		// The second segment loses its last record.
+		if err := os.Truncate(segs[1], fileSize(t, segs[1])-1); err != nil {
+			t.Fatal(err)
+		}
+		second, third := segmentFirst(t, segs[1]), segmentFirst(t, segs[2])
+		var ce *wal.CorruptError
+		if _, err := l.Read(third - 1); !errors.As(err, &ce) || ce.File != segs[1] || ce.Index != third-1 {
+			t.Fatalf("Read of a record cut short: %v", err)
+		}
+		readAll(t, l, second, rs[second-1:second])
 	})
 
 	t.Run("race: reads of appended records while appending and compacting", func(t *testing.T) {
@@ -1456,6 +1576,87 @@ func TestRead(t *testing.T) {
 		})
 		writing.Wait()
 		done.Store(true)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("edge: a compaction that rewrites a segment read before: its records read back from the new file", func(t *testing.T) {
+		o := opts()
+		o.SegmentSize = 4 << 10
+		l := open(t, t.TempDir(), o)
+		rs := bigs(1, 200)
+		appendWait(t, l, rs...)
+		// Read marks over every closed segment, then a cut in the middle
+		// of one.
+		readAll(t, l, 1, rs)
+		const upTo = 50
+		if err := l.Compact(nil, upTo); err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, l, upTo+1, rs[upTo:])
+		readAll(t, l, upTo+7, rs[upTo+6:upTo+8])
+	})
+
+	t.Run("race: reads at random places while appending, rotating and compacting", func(t *testing.T) {
+		const readers, appends = 4, 3000
+		o := opts()
+		o.SegmentSize = 4 << 10
+		o.Fsync = wal.FsyncNo
+		l := open(t, t.TempDir(), o)
+		var wg sync.WaitGroup
+		var done atomic.Bool
+		errc := make(chan error, readers+2)
+		wg.Go(func() {
+			defer done.Store(true)
+			for i := 1; i <= appends; i++ {
+				if _, err := l.Append(rec(i)); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for !done.Load() {
+				if upTo := l.LastIndex() / 2; upTo > l.Stats().SnapshotIndex {
+					if err := l.Compact(nil, upTo); err != nil {
+						errc <- err
+						return
+					}
+				}
+				runtime.Gosched()
+			}
+		})
+		for r := range readers {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(r), 0))
+				for !done.Load() {
+					first, last := l.FirstIndex(), l.LastIndex()
+					if last < first {
+						runtime.Gosched()
+						continue
+					}
+					from := first + rng.Uint64N(last-first+1)
+					n := 1 + rng.IntN(int(min(last-from+1, 50)))
+					got, err := l.ReadRange(from, n)
+					if errors.Is(err, wal.ErrNotFound) && from <= l.Stats().SnapshotIndex {
+						continue // a concurrent Compact dropped it
+					}
+					if err != nil {
+						errc <- fmt.Errorf("ReadRange(%d, %d): %v", from, n, err)
+						return
+					}
+					for j, g := range got {
+						if want := rec(int(from) + j); !bytes.Equal(g, want) {
+							errc <- fmt.Errorf("record %d = %q, want %q", int(from)+j, g, want)
+							return
+						}
+					}
+				}
+			})
+		}
 		wg.Wait()
 		close(errc)
 		for err := range errc {
@@ -1819,5 +2020,53 @@ func FuzzRecover(f *testing.F) {
 			}
 		}
 		appendWait(t, l, rec(0))
+	})
+}
+
+// FuzzReadDamaged writes the fuzzer's bytes over a closed segment of an open
+// log (at an offset taken modulo the file size; a negative one cuts the
+// file there instead) and reads every record: a read returns the record
+// appended or a *CorruptError, and nothing panics.
+func FuzzReadDamaged(f *testing.F) {
+	f.Add(int64(0), []byte{0xff})
+	f.Add(int64(1), bytes.Repeat([]byte{0xff}, 10))
+	f.Add(int64(3), []byte{0, 0, 0, 0})
+	f.Add(int64(-300), []byte(nil))
+	f.Fuzz(func(t *testing.T, off int64, damage []byte) {
+		o := opts()
+		o.SegmentSize = 4 * bigRecord
+		o.Fsync = wal.FsyncNo
+		dir := t.TempDir()
+		l := open(t, dir, o)
+		rs := bigs(1, 30)
+		appendWait(t, l, rs...)
+		seg := segments(t, dir)[0]
+		size := fileSize(t, seg)
+		if off < 0 {
+			if err := os.Truncate(seg, (-off)%size); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			file, err := os.OpenFile(seg, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = file.WriteAt(damage, off%size)
+			file.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, want := range rs {
+			got, err := l.Read(uint64(i + 1))
+			var ce *wal.CorruptError
+			switch {
+			case errors.As(err, &ce):
+			case err != nil:
+				t.Fatalf("Read(%d): %v, want the record or a *wal.CorruptError", i+1, err)
+			case !bytes.Equal(got, want):
+				t.Fatalf("Read(%d) = %q, want %q", i+1, got, want)
+			}
+		}
 	})
 }

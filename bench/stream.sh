@@ -10,7 +10,10 @@
 #   (b) replay (under GROUP_FSYNC only): REPLAY_MESSAGES messages loaded into
 #       a one-partition stream, then read from the start COUNT at a time:
 #       XFETCH … FROM offset against XRANGE from after the last id; in MB/s;
-#   (c) group (under GROUP_FSYNC only): one producer pipelining appends while
+#   (c) fanout (under GROUP_FSYNC only): FANOUT_MESSAGES messages loaded into
+#       a one-partition stream, then READERS connections read it at once,
+#       each its own share from its own place, 100 per call; in MB/s;
+#   (d) group (under GROUP_FSYNC only): one producer pipelining appends while
 #       CONSUMERS members of one group read and commit each batch,
 #       GROUP_MESSAGES in all: XCONSUME + XCOMMIT (CONSUMERS partitions)
 #       against XREADGROUP + XACK.
@@ -22,14 +25,16 @@
 # Environment (defaults in brackets):
 #   ROUNDS [3]                 rounds; use 5 when a decision hangs on less than 20%
 #   FSYNCS ["always everysec"] fsync policies
-#   GROUP_FSYNC [everysec]     the policy the replay and group tests run under
+#   GROUP_FSYNC [everysec]     the policy the replay, fanout and group tests run under
 #   APPEND_MESSAGES [100000]   messages per append run
 #   REPLAY_MESSAGES [1000000]  messages per replay run
+#   FANOUT_MESSAGES [200000]   messages per fanout run
 #   GROUP_MESSAGES [200000]    messages per group run
 #   SIZE [1024]                payload bytes
 #   CONNS [4]                  append connections
 #   PIPELINE [64]              appends pipelined per write
 #   COUNT [1000]               messages per replay read
+#   READERS [2]                fanout readers
 #   CONSUMERS [4]              group members (and NEXO partitions)
 #   NEXO_THREADS               passed to nexo as --threads when set
 #   RUN_TIMEOUT [600]          seconds one run may take
@@ -44,18 +49,20 @@ readonly FSYNCS="${FSYNCS:-always everysec}"
 readonly GROUP_FSYNC="${GROUP_FSYNC:-everysec}"
 readonly APPEND_MESSAGES="${APPEND_MESSAGES:-100000}"
 readonly REPLAY_MESSAGES="${REPLAY_MESSAGES:-1000000}"
+readonly FANOUT_MESSAGES="${FANOUT_MESSAGES:-200000}"
 readonly GROUP_MESSAGES="${GROUP_MESSAGES:-200000}"
 readonly SIZE="${SIZE:-1024}"
 readonly CONNS="${CONNS:-4}"
 readonly PIPELINE="${PIPELINE:-64}"
 readonly COUNT="${COUNT:-1000}"
+readonly READERS="${READERS:-2}"
 readonly CONSUMERS="${CONSUMERS:-4}"
 readonly RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
 readonly THREADS="${NEXO_THREADS:-}"
 readonly RESULTS_DIR="$BENCH_ROOT/bench/results"
 
-for value in "$ROUNDS" "$APPEND_MESSAGES" "$REPLAY_MESSAGES" "$GROUP_MESSAGES" "$SIZE" "$CONNS" "$PIPELINE" \
-  "$COUNT" "$CONSUMERS" "$RUN_TIMEOUT"; do
+for value in "$ROUNDS" "$APPEND_MESSAGES" "$REPLAY_MESSAGES" "$FANOUT_MESSAGES" "$GROUP_MESSAGES" "$SIZE" "$CONNS" \
+  "$PIPELINE" "$COUNT" "$READERS" "$CONSUMERS" "$RUN_TIMEOUT"; do
   [[ $value =~ ^[1-9][0-9]*$ ]] || die "expected a positive integer, got '$value'"
 done
 for policy in $FSYNCS $GROUP_FSYNC; do
@@ -82,7 +89,7 @@ stream_run() {
   local server=$1 port=$2 pid=$3 round=$4 policy=$5 test=$6 messages=$7 out rate cpu
   if ! out="$(run_child timeout "$RUN_TIMEOUT" "$streambench" -mode "$server" -addr "$BENCH_HOST:$port" \
     -test "$test" -messages "$messages" -size "$SIZE" -conns "$CONNS" -pipeline "$PIPELINE" \
-    -count "$COUNT" -consumers "$CONSUMERS" -server-pid "$pid" 2>"$BENCH_TMP/run.err")"; then
+    -count "$COUNT" -readers "$READERS" -consumers "$CONSUMERS" -server-pid "$pid" 2>"$BENCH_TMP/run.err")"; then
     cat "$BENCH_TMP/run.err" >&2
     die "streambench $test against $server failed (round $round, fsync $policy)"
   fi
@@ -97,13 +104,13 @@ nexo_args=()
 if [[ -n $THREADS ]]; then nexo_args+=(--threads "$THREADS"); fi
 policies="$FSYNCS"
 if [[ " $FSYNCS " != *" $GROUP_FSYNC "* ]]; then policies="$FSYNCS $GROUP_FSYNC"; fi
-note "$ROUNDS rounds per fsync policy ($policies), $SIZE-byte messages: append $APPEND_MESSAGES ($CONNS conns × pipeline $PIPELINE), replay $REPLAY_MESSAGES (COUNT $COUNT) and group $GROUP_MESSAGES ($CONSUMERS consumers) under $GROUP_FSYNC"
+note "$ROUNDS rounds per fsync policy ($policies), $SIZE-byte messages: append $APPEND_MESSAGES ($CONNS conns × pipeline $PIPELINE), replay $REPLAY_MESSAGES (COUNT $COUNT), fanout $FANOUT_MESSAGES ($READERS readers) and group $GROUP_MESSAGES ($CONSUMERS consumers) under $GROUP_FSYNC"
 for policy in $policies; do
   start_nexo --fsync "$policy" "${nexo_args[@]}"
   start_redis --appendonly yes --appendfsync "$policy"
   tests=()
   if [[ " $FSYNCS " == *" $policy "* ]]; then tests+=("append $APPEND_MESSAGES"); fi
-  if [[ $policy == "$GROUP_FSYNC" ]]; then tests+=("replay $REPLAY_MESSAGES" "group $GROUP_MESSAGES"); fi
+  if [[ $policy == "$GROUP_FSYNC" ]]; then tests+=("replay $REPLAY_MESSAGES" "fanout $FANOUT_MESSAGES" "group $GROUP_MESSAGES"); fi
   for ((round = 1; round <= ROUNDS; round++)); do
     for spec in "${tests[@]}"; do
       note "fsync $policy, round $round/$ROUNDS, ${spec%% *}: nexo, redis"
@@ -141,5 +148,5 @@ cpu_table() {
 }
 cpu_table 6 'CPU µs per message of the server process'
 cpu_table 7 'CPU µs per message of the client (bench/stream)'
-printf 'medians of %s rounds; append and group in messages/s, replay in MB/s of payload; raw runs: %s\n' \
+printf 'medians of %s rounds; append and group in messages/s, replay and fanout in MB/s of payload; raw runs: %s\n' \
   "$ROUNDS" "${results#"$BENCH_ROOT"/}"

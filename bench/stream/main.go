@@ -7,15 +7,20 @@
 //   - replay: loads messages into a one-partition stream, then reads them
 //     all from the start, count messages per XFETCH / XRANGE; rate in MB/s
 //     of payload.
+//   - fanout: loads messages into a one-partition stream, then readers
+//     connections read it at once, each its own share from its own place
+//     (reader k from message k × messages / readers), groupCount messages
+//     per XFETCH / XRANGE, as services reading one stream at their own
+//     pace do; rate in MB/s of payload.
 //   - group: one producer pipelines messages into the stream (partitions
 //     partitions on NEXO) while consumers members of one consumer group
 //     read count at a time and commit (XCOMMIT) or acknowledge (XACK) each
 //     batch; the clock stops when every message is consumed; rate in
 //     messages/s.
 //
-// Usage: streambench -mode nexo|redis -addr HOST:PORT -test append|replay|group
-// [-messages N] [-size BYTES] [-conns N] [-pipeline N] [-count N]
-// [-consumers N]. It prints one line: "<mode> <test> <messages> messages in
+// Usage: streambench -mode nexo|redis -addr HOST:PORT
+// -test append|replay|fanout|group [-messages N] [-size BYTES] [-conns N]
+// [-pipeline N] [-count N] [-readers N] [-consumers N]. It prints one line: "<mode> <test> <messages> messages in
 // <seconds> s: <rate> <unit>".
 package main
 
@@ -43,6 +48,7 @@ const (
 	defaultPipeline  = 64
 	defaultCount     = 1000
 	defaultConsumers = 4
+	defaultReaders   = 2
 	// groupCount is how many messages a group member reads per call.
 	groupCount = 100
 	// loadBatch is how many messages one XAPPEND carries when the replay
@@ -68,6 +74,7 @@ const (
 type options struct {
 	mode, addr, test                                  string
 	messages, size, conns, pipeline, count, consumers int
+	readers                                           int
 	serverPID                                         int
 	stream                                            string
 	// meter measures the CPU of the server and of this client over the
@@ -79,19 +86,20 @@ func main() {
 	var o options
 	flag.StringVar(&o.mode, "mode", "nexo", "nexo or redis")
 	flag.StringVar(&o.addr, "addr", "127.0.0.1:6379", "server address")
-	flag.StringVar(&o.test, "test", "append", "append, replay or group")
+	flag.StringVar(&o.test, "test", "append", "append, replay, fanout or group")
 	flag.IntVar(&o.messages, "messages", defaultMessages, "messages to append, replay or consume")
 	flag.IntVar(&o.size, "size", defaultSize, "payload bytes")
 	flag.IntVar(&o.conns, "conns", defaultConns, "append: concurrent connections")
 	flag.IntVar(&o.pipeline, "pipeline", defaultPipeline, "appends a connection pipelines per write")
 	flag.IntVar(&o.count, "count", defaultCount, "replay: messages per read")
+	flag.IntVar(&o.readers, "readers", defaultReaders, "fanout: concurrent readers")
 	flag.IntVar(&o.consumers, "consumers", defaultConsumers, "group: consumers (and NEXO partitions)")
 	flag.IntVar(&o.serverPID, "server-pid", 0, "the server's process id: also print its CPU per message and this client's (Linux)")
 	flag.Parse()
 	if o.mode != "nexo" && o.mode != "redis" {
 		fail(fmt.Errorf("unknown mode %q", o.mode))
 	}
-	if o.messages <= 0 || o.size <= 0 || o.conns <= 0 || o.pipeline <= 0 || o.count <= 0 || o.consumers <= 0 {
+	if o.messages <= 0 || o.size <= 0 || o.conns <= 0 || o.pipeline <= 0 || o.count <= 0 || o.consumers <= 0 || o.readers <= 0 {
 		fail(errors.New("every count must be positive"))
 	}
 	o.stream = streamPrefix + strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -105,6 +113,8 @@ func main() {
 		elapsed, err = runAppend(o)
 	case "replay":
 		elapsed, err = runReplay(o)
+	case "fanout":
+		elapsed, err = runFanout(o)
 	case "group":
 		elapsed, err = runGroup(o)
 	default:
@@ -120,7 +130,7 @@ func main() {
 		fail(err)
 	}
 	rate, unit := float64(o.messages)/elapsed.Seconds(), "msg/s"
-	if o.test == "replay" {
+	if o.test == "replay" || o.test == "fanout" {
 		rate, unit = float64(o.messages)*float64(o.size)/bytesPerMB/elapsed.Seconds(), "MB/s"
 	}
 	fmt.Printf("%s %s %d messages in %.3f s: %.1f %s\n", o.mode, o.test, o.messages, elapsed.Seconds(), rate, unit)
@@ -231,54 +241,101 @@ func runAppend(o options) (time.Duration, error) {
 }
 
 func runReplay(o options) (time.Duration, error) {
-	if err := create(o, 1); err != nil {
-		return 0, err
-	}
-	c, err := respclient.Dial(o.addr, dialTimeout)
+	c, err := loaded(o)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	if err := load(o, c); err != nil {
-		return 0, err
-	}
-	count := strconv.Itoa(o.count)
-	read := 0
 	if err := o.startMeter(); err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	if o.mode == "nexo" {
-		for read < o.messages {
-			v, err := c.Do("XFETCH", o.stream, "PARTITION", "0", "FROM", strconv.Itoa(read), "COUNT", count)
+	err = readShare(o, c, 0, o.messages, o.count)
+	return time.Since(start), err
+}
+
+func runFanout(o options) (time.Duration, error) {
+	c, err := loaded(o)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	conns := make([]*respclient.Client, o.readers)
+	for k := range conns {
+		if conns[k], err = respclient.Dial(o.addr, dialTimeout); err != nil {
+			return 0, err
+		}
+		defer conns[k].Close()
+	}
+	if err := o.startMeter(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	errs := make([]error, o.readers)
+	var wg sync.WaitGroup
+	for k, rc := range conns {
+		first, end := k*o.messages/o.readers, (k+1)*o.messages/o.readers
+		wg.Go(func() { errs[k] = readShare(o, rc, first, end-first, groupCount) })
+	}
+	wg.Wait()
+	return time.Since(start), errors.Join(errs...)
+}
+
+// loaded creates the one-partition stream of the replay and fanout tests,
+// loads its messages and returns the connection that did.
+func loaded(o options) (*respclient.Client, error) {
+	if err := create(o, 1); err != nil {
+		return nil, err
+	}
+	c, err := respclient.Dial(o.addr, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := load(o, c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// messageID is the Redis id load gives message i (from 0), so that a
+// reader starts at any message, as at any offset on NEXO.
+func messageID(i int) string { return "0-" + strconv.Itoa(i+1) }
+
+// readShare reads the n messages from message first on, count per call.
+func readShare(o options, c *respclient.Client, first, n, count int) error {
+	read := 0
+	from := messageID(first)
+	for read < n {
+		batch := strconv.Itoa(min(count, n-read))
+		if o.mode == "nexo" {
+			v, err := c.Do("XFETCH", o.stream, "PARTITION", "0", "FROM", strconv.Itoa(first+read), "COUNT", batch)
 			if err != nil {
-				return 0, err
+				return err
 			}
 			msgs, _ := v.([]any)
 			if len(msgs) == 0 {
-				return 0, fmt.Errorf("XFETCH returned nothing at offset %d of %d", read, o.messages)
+				return fmt.Errorf("XFETCH returned nothing at offset %d of %d", first+read, o.messages)
 			}
 			read += len(msgs)
+			continue
 		}
-	} else {
-		from := "-"
-		for read < o.messages {
-			v, err := c.Do("XRANGE", o.stream, from, "+", "COUNT", count)
-			if err != nil {
-				return 0, err
-			}
-			entries, _ := v.([]any)
-			if len(entries) == 0 {
-				return 0, fmt.Errorf("XRANGE returned nothing after %d of %d", read, o.messages)
-			}
-			read += len(entries)
-			from = "(" + entries[len(entries)-1].([]any)[0].(string)
+		v, err := c.Do("XRANGE", o.stream, from, "+", "COUNT", batch)
+		if err != nil {
+			return err
 		}
+		entries, _ := v.([]any)
+		if len(entries) == 0 {
+			return fmt.Errorf("XRANGE returned nothing after %d of %d", first+read, o.messages)
+		}
+		read += len(entries)
+		from = "(" + entries[len(entries)-1].([]any)[0].(string)
 	}
-	return time.Since(start), nil
+	return nil
 }
 
-// load appends the replay test's messages, loadBatch per pipelined write.
+// load appends the messages of the replay and fanout tests, loadBatch per
+// pipelined write.
 func load(o options, c *respclient.Client) error {
 	payload := strings.Repeat("x", o.size)
 	for sent := 0; sent < o.messages; {
@@ -293,8 +350,8 @@ func load(o options, c *respclient.Client) error {
 				return err
 			}
 		} else {
-			for range n {
-				c.Send(appendCmd(o, payload)...)
+			for i := range n {
+				c.Send("XADD", o.stream, messageID(sent+i), fieldName, payload)
 			}
 			if err := c.Drain(n); err != nil {
 				return err

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -333,15 +334,33 @@ func (b *Broker) GroupRead(ctx context.Context, name, group, id string, count in
 	m.lastSeen = now
 	m.waiting++
 	var msgs []Message
+	locked := false
 	for {
-		msgs, err = s.deliver(g, m, count)
-		if err != nil {
-			m.waiting--
-			m.lastSeen = b.now()
-			s.mu.Unlock()
-			return nil, err
+		if spans := s.deliverable(g, m, count); len(spans) > 0 {
+			var ok bool
+			msgs, ok, err = s.deliver(g, m, spans, locked)
+			switch {
+			case err == nil && s.closed:
+				err = ErrClosed
+			case err == nil && s.groups[group] != g:
+				err = ErrUnknownGroup
+			}
+			// A member that left while its messages were read gets none.
+			if err != nil || g.members[id] != m {
+				m.waiting--
+				m.lastSeen = b.now()
+				s.mu.Unlock()
+				return nil, err
+			}
+			if ok {
+				break
+			}
+			// The member's partitions or cursors moved meanwhile: the
+			// next attempt keeps the lock.
+			locked = true
+			continue
 		}
-		if len(msgs) > 0 || !block {
+		if !block {
 			break
 		}
 		wake := s.waitCh()
@@ -374,32 +393,72 @@ func (b *Broker) GroupRead(ctx context.Context, name, group, id string, count in
 	return msgs, nil
 }
 
-// deliver takes up to count messages for m from its partitions, starting
-// with the partition after the one it read last, and advances their
-// cursors; on an error it advances none. Lock should be held.
-func (s *stream) deliver(g *group, m *member, count int) ([]Message, error) {
-	var out []Message
+// deliverable returns the spans of up to count messages for m from its
+// partitions' cursors, starting with the partition after the one it read
+// last. Lock should be held.
+func (s *stream) deliverable(g *group, m *member, count int) []span {
+	var spans []span
 	now := s.b.now()
+	total := 0
 	for i := range m.parts {
-		if len(out) >= count {
+		if total >= count {
 			break
 		}
 		pi := m.parts[(m.next+i)%len(m.parts)]
 		p := s.parts[pi]
 		s.retain(p, now)
-		msgs, err := s.read(p, pi, g.cursor[pi], count-len(out))
-		if err != nil {
-			return nil, err
+		if sp := p.spanOf(pi, g.cursor[pi], count-total); sp.n > 0 {
+			spans = append(spans, sp)
+			total += sp.n
 		}
-		out = append(out, msgs...)
 	}
-	for _, msg := range out {
+	return spans
+}
+
+// deliver reads the messages of spans (from deliverable) for m and
+// advances the cursors past them. Unless locked, it reads without the
+// stream's lock, so that a read that goes to the disk holds up no append,
+// and delivers only when the stream, the group, m, m's partitions and
+// their cursors are still those the spans were taken from; otherwise (ok
+// false) nothing changes and the caller takes new spans, locked. On an
+// error it advances nothing. Lock should be held; it is held again on
+// return.
+func (s *stream) deliver(g *group, m *member, spans []span, locked bool) (msgs []Message, ok bool, err error) {
+	if !locked {
+		s.mu.Unlock()
+	}
+	for _, sp := range spans {
+		var got []Message
+		if got, err = s.load(sp); err != nil {
+			msgs = nil
+			break
+		}
+		msgs = append(msgs, got...)
+	}
+	if !locked {
+		s.mu.Lock()
+	}
+	switch {
+	case errors.Is(err, errSpanGone):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	if s.closed || s.groups[g.name] != g || g.members[m.id] != m {
+		return nil, false, nil
+	}
+	for _, sp := range spans {
+		if g.owner[sp.pi] != m.id || g.cursor[sp.pi] != sp.from {
+			return nil, false, nil
+		}
+	}
+	for _, msg := range msgs {
 		g.cursor[msg.Partition] = msg.Offset + 1
 	}
 	if len(m.parts) > 0 {
 		m.next = (m.next + 1) % len(m.parts)
 	}
-	return out, nil
+	return msgs, true, nil
 }
 
 // Commit records offset as the next offset group consumes in partition;

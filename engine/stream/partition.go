@@ -138,6 +138,7 @@ func (s *stream) retain(p *partition, now int64) {
 		s.mu.Lock()
 		p.busy = false
 		s.mu.Unlock()
+		testHookCompacted()
 		if err != nil && !errors.Is(err, wal.ErrClosed) {
 			s.b.lg.Warn("stream: partition compaction failed", "stream", s.name, "err", err)
 		}
@@ -281,30 +282,79 @@ func (p *partition) resolve(f From) (int64, error) {
 	return max(f.offset, p.first), nil
 }
 
-// read returns up to count messages of p from offset on (from the first
-// retained when offset is older), reading them from the log. Lock should
-// be held: a compaction drops only records before p.index, so every
-// retained message stays in the log while the lock is held.
-func (s *stream) read(p *partition, pi int, offset int64, count int) ([]Message, error) {
-	offset = max(offset, p.first)
-	i := int(offset - p.first)
-	if i >= len(p.msgs) {
+// span is a run of retained messages of one partition, taken under the
+// stream's lock and read from the log without it (see load).
+type span struct {
+	p     *partition
+	pi    int
+	from  int64  // the offset asked for
+	first int64  // offset of its first message: from, or the first retained
+	index uint64 // wal index of that message
+	n     int
+}
+
+// spanOf returns the span of up to count messages of p from offset on
+// (from the first retained when offset is older). Lock should be held.
+func (p *partition) spanOf(pi int, offset int64, count int) span {
+	first := max(offset, p.first)
+	i := int(first - p.first)
+	n := max(0, min(len(p.msgs)-i, count))
+	return span{p: p, pi: pi, from: offset, first: first, index: p.index + uint64(i), n: n}
+}
+
+// testHookLoad is called by load before it reads the log, and
+// testHookCompacted by a partition's compaction once it is done.
+var (
+	testHookLoad      = func() {}
+	testHookCompacted = func() {}
+)
+
+// errSpanGone is load's report that a compaction removed the start of a
+// span after it was taken.
+var errSpanGone = errors.New("stream: span compacted away")
+
+// load reads sp's messages from the log. The log may be read without the
+// stream's lock, so that a read that goes to the disk holds up no append:
+// records are never changed, and a compaction drops only records that
+// retention removed before it started. Between spanOf and load, retention
+// may remove the span's first messages and a compaction drop them; that
+// is errSpanGone. Under the lock, a retained message stays in the log.
+func (s *stream) load(sp span) ([]Message, error) {
+	if sp.n == 0 {
 		return nil, nil
 	}
-	end := min(len(p.msgs), i+count)
-	recs, err := p.log.ReadRange(p.index+uint64(i), end-i)
-	if err != nil {
-		s.b.lg.Error("stream: partition log unreadable", "stream", s.name, "partition", pi, "err", err)
+	testHookLoad()
+	recs, err := sp.p.log.ReadRange(sp.index, sp.n)
+	switch {
+	case errors.Is(err, wal.ErrNotFound):
+		return nil, errSpanGone
+	case errors.Is(err, wal.ErrClosed):
+		return nil, ErrClosed
+	case err != nil:
+		s.b.lg.Error("stream: partition log unreadable", "stream", s.name, "partition", sp.pi, "err", err)
 		return nil, ErrFailed
 	}
 	out := make([]Message, len(recs))
 	for j, rec := range recs {
-		if out[j], err = decodeMessage(rec, pi, p.first+int64(i+j), p.index+uint64(i+j)); err != nil {
-			s.b.lg.Error("stream: partition log unreadable", "stream", s.name, "partition", pi, "err", err)
+		if out[j], err = decodeMessage(rec, sp.pi, sp.first+int64(j), sp.index+uint64(j)); err != nil {
+			s.b.lg.Error("stream: partition log unreadable", "stream", s.name, "partition", sp.pi, "err", err)
 			return nil, ErrFailed
 		}
 	}
 	return out, nil
+}
+
+// loadUnlocked loads sp without the stream's lock; when a compaction
+// removed its start meanwhile, it takes the span again under the lock,
+// from sp's first offset (the first retained one now), and loads that.
+func (s *stream) loadUnlocked(sp span) ([]Message, error) {
+	msgs, err := s.load(sp)
+	if !errors.Is(err, errSpanGone) {
+		return msgs, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.load(sp.p.spanOf(sp.pi, sp.first, sp.n))
 }
 
 // decodeMessage decodes the message at offset of partition pi from rec,
@@ -335,17 +385,19 @@ func (b *Broker) Read(name string, partition int, from From, count int) ([]Messa
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	p, err := s.partition(partition)
+	var off int64
+	if err == nil {
+		s.retain(p, b.now())
+		off, err = p.resolve(from)
+	}
 	if err != nil {
+		s.mu.Unlock()
 		return nil, err
 	}
-	s.retain(p, b.now())
-	off, err := p.resolve(from)
-	if err != nil {
-		return nil, err
-	}
-	return s.read(p, partition, off, count)
+	sp := p.spanOf(partition, off, count)
+	s.mu.Unlock()
+	return s.loadUnlocked(sp)
 }
 
 // ReadWait is Read that, when no message is there yet, waits for one
@@ -371,13 +423,9 @@ func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from 
 			err = ErrClosed
 			break
 		}
-		var msgs []Message
-		if msgs, err = s.read(p, partition, off, count); err != nil {
-			break
-		}
-		if len(msgs) > 0 {
+		if sp := p.spanOf(partition, off, count); sp.n > 0 {
 			s.mu.Unlock()
-			return msgs, nil
+			return s.loadUnlocked(sp)
 		}
 		wake := s.waitCh()
 		s.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,6 +180,45 @@ func (f *fixture) groupInfo(name, group string) stream.GroupInfo {
 }
 
 // values returns the values of msgs as strings.
+// holdFirstLoad makes the first read of a log wait until release is called
+// (defer it: a failed test must let the read go before the broker closes);
+// entered is closed once that read waits. compacted receives (without
+// blocking the compaction) once a partition's compaction is done. Call it
+// before newFixture, so that the hooks are reset after the broker closes.
+func holdFirstLoad(t *testing.T) (entered <-chan struct{}, release func(), compacted <-chan struct{}) {
+	in, out, done := make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+	var held atomic.Bool
+	var rel sync.Once
+	release = func() { rel.Do(func() { close(out) }) }
+	t.Cleanup(stream.SetTestHooks(func() {
+		if held.CompareAndSwap(false, true) {
+			close(in)
+			<-out
+		}
+	}, func() {
+		select {
+		case done <- struct{}{}:
+		default:
+		}
+	}))
+	return in, release, done
+}
+
+// within fails the test unless fn returns within blockTimeout.
+func within(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(blockTimeout):
+		t.Fatalf("%s waited for a read of the log", what)
+	}
+}
+
 func values(msgs []stream.Message) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
@@ -299,6 +339,38 @@ func TestStream(t *testing.T) {
 		f.restart() // waits for the compactions and closes the log
 		if string(first[0].Key) != "k" || string(first[0].Value) != "a" {
 			t.Fatalf("the first message read became %+v", first[0])
+		}
+	})
+
+	t.Run("a read from the log holds up neither appends nor reads of other partitions", func(t *testing.T) {
+		entered, release, _ := holdFirstLoad(t)
+		defer release()
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 2})
+		f.append("s", "", "a") // partition 0
+		f.append("s", "", "b") // partition 1
+		got := make(chan []stream.Message, 1)
+		go func() {
+			msgs, err := f.b.Read("s", 0, stream.FromEarliest(), 10)
+			if err != nil {
+				t.Errorf("read: %v", err)
+			}
+			got <- msgs
+		}()
+		<-entered
+		within(t, "an append", func() {
+			if _, err := f.b.Append("s", nil, [][]byte{[]byte("c")}); err != nil {
+				t.Errorf("append: %v", err)
+			}
+		})
+		within(t, "a read of another partition", func() {
+			if msgs, err := f.b.Read("s", 1, stream.FromEarliest(), 10); err != nil || !slices.Equal(values(msgs), []string{"b"}) {
+				t.Errorf("partition 1: %v, %v", values(msgs), err)
+			}
+		})
+		release()
+		if v := values(<-got); !slices.Equal(v, []string{"a", "c"}) && !slices.Equal(v, []string{"a"}) {
+			t.Fatalf("partition 0 read %v", v)
 		}
 	})
 
@@ -632,6 +704,63 @@ func TestStream(t *testing.T) {
 		}
 		if lag := f.groupInfo("s", "g").Partitions[0].Lag; lag != 2 {
 			t.Fatalf("lag %d", lag)
+		}
+	})
+
+	t.Run("edge: a read whose messages retention and a compaction remove meanwhile reads from the earliest retained", func(t *testing.T) {
+		entered, release, compacted := holdFirstLoad(t)
+		defer release()
+		f := newFixture(t, func(c *stream.Config) { c.CompactMinBytes = 1 })
+		f.create("s", stream.Settings{Partitions: 1, MaxMessages: 5})
+		for i := range 5 {
+			f.append("s", "", fmt.Sprint(i))
+		}
+		got := make(chan []stream.Message, 1)
+		go func() {
+			msgs, err := f.b.Read("s", 0, stream.FromEarliest(), 3)
+			if err != nil {
+				t.Errorf("read: %v", err)
+			}
+			got <- msgs
+		}()
+		<-entered
+		// Retention removes offsets 0 to 9 and the log is compacted past
+		// them while the read waits.
+		for i := 5; i < 15; i++ {
+			f.append("s", "", fmt.Sprint(i))
+		}
+		<-compacted
+		release()
+		if o := offsets(<-got); !slices.Equal(o, []int64{10, 11, 12}) {
+			t.Fatalf("read offsets %v, want the earliest retained, 10 to 12", o)
+		}
+	})
+
+	t.Run("edge: a member whose cursor moves while its messages are read gets them from the new cursor", func(t *testing.T) {
+		entered, release, _ := holdFirstLoad(t)
+		defer release()
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		for i := range 5 {
+			f.append("s", "", fmt.Sprint(i))
+		}
+		got := make(chan []stream.Message, 1)
+		go func() {
+			msgs, err := f.b.GroupRead(context.Background(), "s", "g", "m", 10, false)
+			if err != nil {
+				t.Errorf("group read: %v", err)
+			}
+			got <- msgs
+		}()
+		<-entered
+		within(t, "a seek", func() { f.wait(f.b.Seek("s", "g", 0, stream.FromOffset(3))) })
+		release()
+		if v := values(<-got); !slices.Equal(v, []string{"3", "4"}) {
+			t.Fatalf("delivered %v, want 3 and 4", v)
+		}
+		if v := values(f.groupRead("s", "g", "m", 10)); len(v) != 0 {
+			t.Fatalf("delivered again %v", v)
 		}
 	})
 

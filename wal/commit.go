@@ -360,6 +360,7 @@ func (l *Log) truncate(upTo uint64) error {
 	}
 	l.mu.Lock()
 	l.closedSegs = closedAfterTruncation(l.closedSegs, l.tailFirst, upTo+1)
+	l.first = upTo + 1
 	l.mu.Unlock()
 	segs, err := listSegments(l.dir)
 	if err == nil {
@@ -377,7 +378,6 @@ func (l *Log) truncate(upTo uint64) error {
 		l.tailBytes = int(segs[len(segs)-1].size)
 		l.tailFirst = segs[len(segs)-1].first
 	}
-	l.first = upTo + 1
 	l.logSize = total
 	l.mu.Unlock()
 	return nil

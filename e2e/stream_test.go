@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -364,5 +365,110 @@ func checkLargeFetch(t *testing.T, c *respClient, value string) {
 	}
 	if v, err := c.Read(); err != nil || v != "PONG" {
 		t.Fatalf("PING after the fetch: %v, %v", v, err)
+	}
+}
+
+// Readers at several places of one partition whose messages fill several
+// log segments (4 MiB each).
+const (
+	placesMessages = 12000
+	placesValue    = 1 << 10
+	placesAppend   = 100 // payloads per XAPPEND of the load
+	placesBatch    = 100 // COUNT of each reader's XFETCH
+	placesReaders  = 3
+)
+
+// placesPayload is message i of TestStreamReadersAtSeveralPlaces: its
+// number, padded to placesValue bytes.
+func placesPayload(i int) string {
+	n := strconv.Itoa(i)
+	return n + strings.Repeat("-", placesValue-len(n))
+}
+
+// TestStreamReadersAtSeveralPlaces: readers at different places of one
+// partition spread over several closed log segments each get their own
+// messages, in order, while more are appended, and again after a restart.
+func TestStreamReadersAtSeveralPlaces(t *testing.T) {
+	dir := t.TempDir()
+	s, err := launch(dir, "--fsync", "everysec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s.running() {
+			s.kill()
+		}
+	})
+	c, err := dialRESP(s.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Do("XCREATE", "places", "PARTITIONS", "1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFrom := func(first, n int) error {
+		for i := first; i < first+n; i += placesAppend {
+			args := []string{"XAPPEND", "places"}
+			for j := i; j < i+placesAppend; j++ {
+				args = append(args, placesPayload(j))
+			}
+			if _, err := c.Do(args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	readAll := func(port int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for r := range placesReaders {
+			wg.Go(func() {
+				rc, err := dialRESP(port)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer rc.Close()
+				first, end := r*placesMessages/placesReaders, (r+1)*placesMessages/placesReaders
+				for from := first; from < end; from += placesBatch {
+					v, err := rc.Do("XFETCH", "places", "PARTITION", "0", "FROM", strconv.Itoa(from),
+						"COUNT", strconv.Itoa(placesBatch))
+					msgs, _ := v.([]any)
+					if err != nil || len(msgs) != placesBatch {
+						t.Errorf("reader %d: XFETCH from %d: %d messages, %v", r, from, len(msgs), err)
+						return
+					}
+					for i, m := range msgs {
+						f := fields(m)
+						if f["offset"] != int64(from+i) || f["value"] != placesPayload(from+i) {
+							t.Errorf("reader %d: message %d has offset %v and another value", r, from+i, f["offset"])
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if err := appendFrom(0, placesMessages); err != nil {
+		t.Fatal(err)
+	}
+	appended := make(chan error, 1)
+	go func() { appended <- appendFrom(placesMessages, placesMessages) }()
+	readAll(s.port)
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = launch(dir, "--fsync", "everysec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(s.port)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -141,6 +141,7 @@ func (l *Log) readClosed(recs [][]byte, seg *closedSegment, index uint64, n uint
 		stop = seg.scanned.pos
 	}
 	r := segmentReader{f: f, path: path, size: info.Size(), stop: stop}
+	defer func() { l.readBytes.Add(uint64(r.read)) }()
 	if parsed := seg.scanned.index - seg.first; parsed > 0 {
 		r.mean = seg.scanned.pos / int64(parsed)
 	}
@@ -161,7 +162,6 @@ func (l *Log) readClosed(recs [][]byte, seg *closedSegment, index uint64, n uint
 		}
 		at.pos = next
 	}
-	l.readBytes.Add(uint64(r.read))
 	return recs, nil
 }
 

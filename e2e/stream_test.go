@@ -472,3 +472,27 @@ func TestStreamReadersAtSeveralPlaces(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStreamMaxReadBytes: --stream-max-read-bytes ends a read's reply with
+// the message that reaches it, whatever its COUNT, and CONFIG GET shows it.
+func TestStreamMaxReadBytes(t *testing.T) {
+	const value, bound = 100, 250 // the third 100-byte message reaches 250 bytes
+	srv := startServer(t, "--stream-max-read-bytes", strconv.Itoa(bound))
+	c, err := dialRESP(srv.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v := strings.Repeat("v", value)
+	if _, err := c.Do("XAPPEND", "bounded", v, v, v, v, v); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Do("XFETCH", "bounded", "PARTITION", "0", "COUNT", "100")
+	if msgs, _ := got.([]any); err != nil || len(msgs) != 3 {
+		t.Fatalf("XFETCH COUNT 100: %d messages, %v; want 3", len(msgs), err)
+	}
+	got, err = c.Do("CONFIG", "GET", "stream-max-read-bytes")
+	if pair, _ := got.([]any); err != nil || len(pair) != 2 || pair[1] != strconv.Itoa(bound) {
+		t.Fatalf("CONFIG GET stream-max-read-bytes: %v, %v", got, err)
+	}
+}

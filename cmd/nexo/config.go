@@ -48,6 +48,7 @@ type config struct {
 	StreamDefaults       stream.Settings
 	StreamSessionTimeout time.Duration
 	StreamMaxPayload     int64
+	StreamMaxReadBytes   int64
 }
 
 // Defaults that are not owned by a package.
@@ -132,6 +133,8 @@ var options = []option{
 		func(c *config, v string) error { return setMs(&c.StreamSessionTimeout, v, 1) }},
 	{"stream-max-payload", strconv.Itoa(stream.DefaultMaxPayload), "largest key plus payload of a stream message, in bytes or with a unit",
 		func(c *config, v string) error { return setBytes(&c.StreamMaxPayload, v) }},
+	{"stream-max-read-bytes", strconv.Itoa(stream.DefaultMaxReadBytes), "bytes of messages one XFETCH or XCONSUME returns, ending with the message that reaches them; in bytes or with a unit",
+		func(c *config, v string) error { return setPositiveBytes(&c.StreamMaxReadBytes, v) }},
 	{"client-output-buffer-limit", defaultPubSubLimit.String(), "output buffer limit of subscribed connections, as Redis's: pubsub <hard> <soft> <soft-seconds> (sizes with units, 0 = no limit)",
 		func(c *config, v string) error { return setOutputLimit(&c.PubSubLimit, v) }},
 }
@@ -378,6 +381,19 @@ var byteUnits = []struct {
 	{"g", 1000 * 1000 * 1000}, {"m", 1000 * 1000}, {"k", 1000}, {"b", 1},
 }
 
+// setPositiveBytes is setBytes for a size that must not be 0.
+func setPositiveBytes(dst *int64, v string) error {
+	var n int64
+	if err := setBytes(&n, v); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("invalid size %q (more than 0 bytes)", v)
+	}
+	*dst = n
+	return nil
+}
+
 func setBytes(dst *int64, v string) error {
 	s := strings.ToLower(strings.TrimSpace(v))
 	mult := int64(1)
@@ -427,6 +443,7 @@ func (c *config) params() []commands.Param {
 		{"stream-max-messages", strconv.FormatInt(c.StreamDefaults.MaxMessages, 10)},
 		{"stream-session-timeout", strconv.FormatInt(c.StreamSessionTimeout.Milliseconds(), 10)},
 		{"stream-max-payload", strconv.FormatInt(c.StreamMaxPayload, 10)},
+		{"stream-max-read-bytes", strconv.FormatInt(c.StreamMaxReadBytes, 10)},
 	}
 	for _, name := range queue.Params() {
 		v, _ := c.QueueDefaults.Get(name)

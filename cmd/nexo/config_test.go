@@ -58,17 +58,18 @@ func TestConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := stream.Settings{Partitions: stream.DefaultPartitions, MaxAge: stream.DefaultMaxAge, MaxBytes: stream.DefaultMaxBytes}
-		if c.StreamDefaults != want || c.StreamSessionTimeout != stream.DefaultSessionTimeout || c.StreamMaxPayload != stream.DefaultMaxPayload {
-			t.Fatalf("stream defaults: %+v %v %d", c.StreamDefaults, c.StreamSessionTimeout, c.StreamMaxPayload)
+		if c.StreamDefaults != want || c.StreamSessionTimeout != stream.DefaultSessionTimeout || c.StreamMaxPayload != stream.DefaultMaxPayload ||
+			c.StreamMaxReadBytes != stream.DefaultMaxReadBytes {
+			t.Fatalf("stream defaults: %+v %v %d %d", c.StreamDefaults, c.StreamSessionTimeout, c.StreamMaxPayload, c.StreamMaxReadBytes)
 		}
 		c, err = loadConfig([]string{"--stream-partitions", "4", "--stream-max-age", "1500", "--stream-max-messages", "10",
-			"--stream-session-timeout", "2000", "--stream-max-payload", "1kb"}, env(nil), io.Discard)
+			"--stream-session-timeout", "2000", "--stream-max-payload", "1kb", "--stream-max-read-bytes", "2mb"}, env(nil), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want = stream.Settings{Partitions: 4, MaxAge: 1500 * time.Millisecond, MaxBytes: stream.DefaultMaxBytes, MaxMessages: 10}
-		if c.StreamDefaults != want || c.StreamSessionTimeout != 2*time.Second || c.StreamMaxPayload != 1024 {
-			t.Fatalf("stream overrides: %+v %v %d", c.StreamDefaults, c.StreamSessionTimeout, c.StreamMaxPayload)
+		if c.StreamDefaults != want || c.StreamSessionTimeout != 2*time.Second || c.StreamMaxPayload != 1024 || c.StreamMaxReadBytes != 2<<20 {
+			t.Fatalf("stream overrides: %+v %v %d %d", c.StreamDefaults, c.StreamSessionTimeout, c.StreamMaxPayload, c.StreamMaxReadBytes)
 		}
 	})
 	t.Run("sizes take Redis's units", func(t *testing.T) {
@@ -129,6 +130,7 @@ func TestConfig(t *testing.T) {
 			{[]string{"--maxclients", "0"}, nil, "--maxclients"},
 			{[]string{"--stream-partitions", "0"}, nil, "--stream-partitions"},
 			{[]string{"--stream-session-timeout", "0"}, nil, "--stream-session-timeout"},
+			{[]string{"--stream-max-read-bytes", "0"}, nil, "--stream-max-read-bytes"},
 			{nil, map[string]string{"NEXO_TIMEOUT": "-1"}, "NEXO_TIMEOUT"},
 			{[]string{"--config", file}, nil, "unknown directive"},
 			{[]string{"stray"}, nil, "unexpected argument"},

@@ -244,6 +244,7 @@ func openStream(cfg *config, log *slog.Logger) (*stream.Broker, error) {
 		WAL:            wal.Options{Fsync: fsync, Logger: log},
 		Defaults:       cfg.StreamDefaults,
 		MaxPayload:     int(cfg.StreamMaxPayload),
+		MaxReadBytes:   cfg.StreamMaxReadBytes,
 		SessionTimeout: cfg.StreamSessionTimeout,
 		Logger:         log,
 	})

@@ -395,21 +395,23 @@ func (b *Broker) GroupRead(ctx context.Context, name, group, id string, count in
 
 // deliverable returns the spans of up to count messages for m from its
 // partitions' cursors, starting with the partition after the one it read
-// last. Lock should be held.
+// last and ending with the message whose record reaches
+// Config.MaxReadBytes. Lock should be held.
 func (s *stream) deliverable(g *group, m *member, count int) []span {
 	var spans []span
 	now := s.b.now()
-	total := 0
+	total, budget := 0, s.b.cfg.MaxReadBytes
 	for i := range m.parts {
-		if total >= count {
+		if total >= count || budget <= 0 {
 			break
 		}
 		pi := m.parts[(m.next+i)%len(m.parts)]
 		p := s.parts[pi]
 		s.retain(p, now)
-		if sp := p.spanOf(pi, g.cursor[pi], count-total); sp.n > 0 {
+		if sp, bytes := p.spanOf(pi, g.cursor[pi], count-total, budget); sp.n > 0 {
 			spans = append(spans, sp)
 			total += sp.n
+			budget -= bytes
 		}
 	}
 	return spans

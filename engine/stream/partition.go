@@ -294,12 +294,17 @@ type span struct {
 }
 
 // spanOf returns the span of up to count messages of p from offset on
-// (from the first retained when offset is older). Lock should be held.
-func (p *partition) spanOf(pi int, offset int64, count int) span {
+// (from the first retained when offset is older), ending with the message
+// whose record reaches budget bytes, and the bytes its records take. Lock
+// should be held.
+func (p *partition) spanOf(pi int, offset int64, count int, budget int64) (span, int64) {
 	first := max(offset, p.first)
 	i := int(first - p.first)
-	n := max(0, min(len(p.msgs)-i, count))
-	return span{p: p, pi: pi, from: offset, first: first, index: p.index + uint64(i), n: n}
+	n, bytes := 0, int64(0)
+	for ; i+n < len(p.msgs) && n < count && bytes < budget; n++ {
+		bytes += p.msgs[i+n].size
+	}
+	return span{p: p, pi: pi, from: offset, first: first, index: p.index + uint64(i), n: n}, bytes
 }
 
 // testHookLoad is called by load before it reads the log, and
@@ -354,7 +359,8 @@ func (s *stream) loadUnlocked(sp span) ([]Message, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.load(sp.p.spanOf(sp.pi, sp.first, sp.n))
+	again, _ := sp.p.spanOf(sp.pi, sp.first, sp.n, s.b.cfg.MaxReadBytes)
+	return s.load(again)
 }
 
 // decodeMessage decodes the message at offset of partition pi from rec,
@@ -375,7 +381,8 @@ func decodeMessage(rec []byte, pi int, offset int64, index uint64) (Message, err
 	return m, nil
 }
 
-// Read returns up to count messages of a partition starting at from.
+// Read returns up to count messages of a partition starting at from,
+// ending with the one whose record reaches Config.MaxReadBytes.
 func (b *Broker) Read(name string, partition int, from From, count int) ([]Message, error) {
 	if count < 1 {
 		return nil, ErrInvalidValue
@@ -395,7 +402,7 @@ func (b *Broker) Read(name string, partition int, from From, count int) ([]Messa
 		s.mu.Unlock()
 		return nil, err
 	}
-	sp := p.spanOf(partition, off, count)
+	sp, _ := p.spanOf(partition, off, count, b.cfg.MaxReadBytes)
 	s.mu.Unlock()
 	return s.loadUnlocked(sp)
 }
@@ -423,7 +430,7 @@ func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from 
 			err = ErrClosed
 			break
 		}
-		if sp := p.spanOf(partition, off, count); sp.n > 0 {
+		if sp, _ := p.spanOf(partition, off, count, b.cfg.MaxReadBytes); sp.n > 0 {
 			s.mu.Unlock()
 			return s.loadUnlocked(sp)
 		}

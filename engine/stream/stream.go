@@ -118,6 +118,10 @@ const (
 	DefaultMaxBytes   = 256 << 20
 	// DefaultMaxPayload is the largest key plus value of a message.
 	DefaultMaxPayload = 1 << 20
+	// DefaultMaxReadBytes bounds the messages one read returns, in record
+	// bytes (at least one message): the memory a read takes, whatever its
+	// COUNT.
+	DefaultMaxReadBytes = 16 << 20
 	// DefaultSessionTimeout is how long a group member stays without a
 	// GroupRead or Commit before it leaves.
 	DefaultSessionTimeout = 30 * time.Second
@@ -175,6 +179,7 @@ type Config struct {
 	WAL                wal.Options // fsync policy and segment size of every log
 	Defaults           Settings    // settings of streams created by Append; zero = DefaultPartitions, DefaultMaxAge, DefaultMaxBytes
 	MaxPayload         int         // largest key plus value in bytes; 0 = DefaultMaxPayload
+	MaxReadBytes       int64       // most record bytes one read returns, at least one message; 0 = DefaultMaxReadBytes
 	SessionTimeout     time.Duration
 	RetentionInterval  time.Duration
 	CompactMinBytes    int64
@@ -189,6 +194,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.MaxPayload == 0 {
 		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.MaxReadBytes == 0 {
+		c.MaxReadBytes = DefaultMaxReadBytes
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = DefaultSessionTimeout
@@ -211,7 +219,7 @@ func (c *Config) withDefaults() error {
 	switch {
 	case c.Dir == "":
 		return errors.New("stream: a directory is required")
-	case c.MaxPayload < 0 || c.SessionTimeout < 0 || c.RetentionInterval < 0 || c.CompactMinBytes < 0 || c.MetaCompactRecords < 0:
+	case c.MaxPayload < 0 || c.MaxReadBytes < 0 || c.SessionTimeout < 0 || c.RetentionInterval < 0 || c.CompactMinBytes < 0 || c.MetaCompactRecords < 0:
 		return errors.New("stream: negative limit in config")
 	}
 	if err := c.Defaults.validate(); err != nil {

@@ -342,6 +342,38 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("a read ends with the message whose record reaches MaxReadBytes, whatever its count", func(t *testing.T) {
+		// Records of 100-byte values take a little more than 100 bytes:
+		// the third reaches 250.
+		const value, budget = 100, 250
+		f := newFixture(t, func(c *stream.Config) { c.MaxReadBytes = budget })
+		v := strings.Repeat("v", value)
+		f.append("s", "", v, v, v, v, strings.Repeat("w", 4*budget))
+		if got := offsets(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, []int64{0, 1, 2}) {
+			t.Fatalf("read offsets %v, want 0 to 2", got)
+		}
+		if got := offsets(f.read("s", 0, stream.FromOffset(4), 10)); !slices.Equal(got, []int64{4}) {
+			t.Fatalf("a message larger than the bound: offsets %v, want it alone", got)
+		}
+		// Appends go round-robin: one message to partition 0, four to 1. A
+		// group read takes partition 0's, then partition 1's to the bound.
+		f.create("t", stream.Settings{Partitions: 2})
+		f.wait(f.b.CreateGroup("t", "g", stream.FromEarliest()))
+		f.append("t", "", v)
+		f.append("t", "", v, v, v, v)
+		msgs, err := f.b.GroupRead(context.Background(), "t", "g", "m", 10, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parts []int
+		for _, m := range msgs {
+			parts = append(parts, m.Partition)
+		}
+		if !slices.Equal(parts, []int{0, 1, 1}) {
+			t.Fatalf("a group read took from partitions %v, want 0, 1 and 1", parts)
+		}
+	})
+
 	t.Run("a read from the log holds up neither appends nor reads of other partitions", func(t *testing.T) {
 		entered, release, _ := holdFirstLoad(t)
 		defer release()

@@ -318,11 +318,15 @@ func cmdXFetch(c *Client, args [][]byte) {
 		return
 	}
 	name := string(args[1])
+	if !blocking {
+		writeMessageBatches(c, sb, name, partition, from, count)
+		return
+	}
 	var msgs []stream.Message
 	var err error
 	// A blocking read from LATEST goes straight to ReadWait, which resolves
 	// the end once: a first Read could not tell ReadWait where it was.
-	if !blocking || from != stream.FromLatest() {
+	if from != stream.FromLatest() {
 		msgs, err = sb.Read(name, partition, from, count)
 	}
 	if blocking && err == nil && len(msgs) == 0 {
@@ -664,17 +668,7 @@ func writeMessages(c *Client, msgs []stream.Message) {
 	}
 	c.w.Array(len(msgs))
 	for _, m := range msgs {
-		c.w.Map(messageFields)
-		c.w.RawString(partitionField)
-		c.w.Int(int64(m.Partition))
-		c.w.RawString(offsetField)
-		c.w.Int(m.Offset)
-		c.w.RawString(timeField)
-		c.w.Int(m.Time.UnixMilli())
-		c.w.RawString(keyField)
-		c.w.BulkOrNull(m.Key)
-		c.w.RawString(valueField)
-		c.w.Bulk(m.Value)
+		writeMessage(c, m)
 		if chunked && c.w.Buffered() >= messageChunkSize {
 			if err := c.w.Flush(); err != nil {
 				// Part of the reply is lost: the connection ends.
@@ -682,6 +676,53 @@ func writeMessages(c *Client, msgs []stream.Message) {
 			}
 		}
 	}
+}
+
+// writeMessageBatches answers a read with the messages as the log reads
+// them, messageChunkSize of them at a time: the client parses the first
+// ones while the server reads the rest. Sent early only when nothing
+// buffered before the reply waits for the disk and the connection has its
+// own goroutine, as in writeMessages. A read cut after its first messages
+// (retention overtook it) ends the connection: its reply cannot be
+// completed.
+func writeMessageBatches(c *Client, sb *stream.Broker, name string, partition int, from stream.From, count int) {
+	chunked := c.loop == nil && len(c.durable) == 0
+	started := false
+	err := sb.ReadBatches(name, partition, from, count, messageChunkSize, func(n int) {
+		started = true
+		c.w.Array(n)
+	}, func(msgs []stream.Message) {
+		for _, m := range msgs {
+			writeMessage(c, m)
+		}
+		if chunked && c.w.Buffered() >= messageChunkSize {
+			if err := c.w.Flush(); err != nil {
+				// Part of the reply is lost: the connection ends.
+				c.closing, chunked = true, false
+			}
+		}
+	})
+	switch {
+	case err != nil && started:
+		c.closing = true
+	case err != nil:
+		c.replyErr(err)
+	}
+}
+
+// writeMessage writes one message as a map (a flat array in RESP2).
+func writeMessage(c *Client, m stream.Message) {
+	c.w.Map(messageFields)
+	c.w.RawString(partitionField)
+	c.w.Int(int64(m.Partition))
+	c.w.RawString(offsetField)
+	c.w.Int(m.Offset)
+	c.w.RawString(timeField)
+	c.w.Int(m.Time.UnixMilli())
+	c.w.RawString(keyField)
+	c.w.BulkOrNull(m.Key)
+	c.w.RawString(valueField)
+	c.w.Bulk(m.Value)
 }
 
 // writeStreamInfo writes the stream section of INFO.

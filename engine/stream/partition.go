@@ -448,3 +448,85 @@ func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from 
 	s.mu.Unlock()
 	return nil, err
 }
+
+// ReadBatches is Read that hands the messages to fn as it reads them from
+// the log, in batches of about batchBytes of records each, after telling
+// start how many there are: the caller can send the first ones while the
+// log reads the rest. When a compaction removes messages it has not read
+// yet (retention overtook the read), it returns ErrReadCut after start and
+// some of the messages.
+func (b *Broker) ReadBatches(name string, partition int, from From, count int, batchBytes int64,
+	start func(n int), fn func([]Message)) error {
+	if count < 1 {
+		return ErrInvalidValue
+	}
+	s, err := b.lookup(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	p, err := s.partition(partition)
+	var off int64
+	if err == nil {
+		s.retain(p, b.now())
+		off, err = p.resolve(from)
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	sp, _ := p.spanOf(partition, off, count, b.cfg.MaxReadBytes)
+	batches := p.split(sp, batchBytes)
+	s.mu.Unlock()
+	first := batches[0]
+	msgs, err := s.load(first)
+	if errors.Is(err, errSpanGone) {
+		// Retention overtook the read before it began: begin again under
+		// the lock, from the first retained message.
+		s.mu.Lock()
+		sp, _ = p.spanOf(partition, sp.first, sp.n, b.cfg.MaxReadBytes)
+		batches = p.split(sp, batchBytes)
+		first = batches[0]
+		msgs, err = s.load(first)
+		s.mu.Unlock()
+	}
+	if err != nil {
+		return err
+	}
+	start(sp.n)
+	fn(msgs)
+	for _, next := range batches[1:] {
+		msgs, err := s.load(next)
+		switch {
+		case errors.Is(err, errSpanGone):
+			return ErrReadCut
+		case err != nil:
+			return err
+		}
+		fn(msgs)
+	}
+	return nil
+}
+
+// split cuts sp into spans whose records take about batchBytes each (at
+// least one message each; a single empty span when sp is empty). Lock
+// should be held.
+func (p *partition) split(sp span, batchBytes int64) []span {
+	if sp.n == 0 {
+		return []span{sp}
+	}
+	var out []span
+	i := int(sp.first - p.first)
+	cur := span{p: sp.p, pi: sp.pi, from: sp.first, first: sp.first, index: sp.index}
+	bytes := int64(0)
+	for k := range sp.n {
+		if cur.n > 0 && bytes >= batchBytes {
+			out = append(out, cur)
+			cur = span{p: sp.p, pi: sp.pi, from: sp.first + int64(k), first: sp.first + int64(k), index: sp.index + uint64(k)}
+			bytes = 0
+		}
+		cur.n++
+		bytes += p.msgs[i+k].size
+	}
+	return append(out, cur)
+}

@@ -155,6 +155,7 @@ var (
 	ErrOverload            = errors.New("the stream log is full")
 	ErrFailed              = errors.New("the stream log failed")
 	ErrClosed              = errors.New("stream broker closed")
+	ErrReadCut             = errors.New("retention removed messages a read had not sent yet")
 )
 
 // Settings of a stream. Retention limits apply to each partition; 0 means

@@ -186,12 +186,17 @@ func (f *fixture) groupInfo(name, group string) stream.GroupInfo {
 // blocking the compaction) once a partition's compaction is done. Call it
 // before newFixture, so that the hooks are reset after the broker closes.
 func holdFirstLoad(t *testing.T) (entered <-chan struct{}, release func(), compacted <-chan struct{}) {
+	return holdLoad(t, 1)
+}
+
+// holdLoad is holdFirstLoad for the k-th read of a log (from 1).
+func holdLoad(t *testing.T, k int64) (entered <-chan struct{}, release func(), compacted <-chan struct{}) {
 	in, out, done := make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
-	var held atomic.Bool
+	var loads atomic.Int64
 	var rel sync.Once
 	release = func() { rel.Do(func() { close(out) }) }
 	t.Cleanup(stream.SetTestHooks(func() {
-		if held.CompareAndSwap(false, true) {
+		if loads.Add(1) == k {
 			close(in)
 			<-out
 		}
@@ -371,6 +376,37 @@ func TestStream(t *testing.T) {
 		}
 		if !slices.Equal(parts, []int{0, 1, 1}) {
 			t.Fatalf("a group read took from partitions %v, want 0, 1 and 1", parts)
+		}
+	})
+
+	t.Run("ReadBatches hands the messages in batches as the log reads them, after their number", func(t *testing.T) {
+		// Records of 100-byte values take a little more than 100 bytes:
+		// every third one reaches 250.
+		const value, batchBytes = 100, 250
+		f := newFixture(t)
+		v := strings.Repeat("v", value)
+		f.append("s", "", v, v, v, v, v, v, v, v, v, v)
+		var sizes []int
+		var got []stream.Message
+		err := f.b.ReadBatches("s", 0, stream.FromOffset(1), 100, batchBytes, func(n int) {
+			sizes = append(sizes, -n)
+		}, func(msgs []stream.Message) {
+			sizes = append(sizes, len(msgs))
+			got = append(got, msgs...)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(sizes, []int{-9, 3, 3, 3}) {
+			t.Fatalf("start and batches %v, want -9 (the count) then 3, 3, 3", sizes)
+		}
+		if want := f.read("s", 0, stream.FromOffset(1), 100); !slices.Equal(offsets(got), offsets(want)) {
+			t.Fatalf("batches hold offsets %v, Read %v", offsets(got), offsets(want))
+		}
+		empty := 0
+		if err := f.b.ReadBatches("s", 0, stream.FromLatest(), 100, batchBytes, func(n int) { empty = n + 1 },
+			func(msgs []stream.Message) { empty += len(msgs) }); err != nil || empty != 1 {
+			t.Fatalf("a read with nothing to return: %v, start and messages %d", err, empty)
 		}
 	})
 
@@ -765,6 +801,55 @@ func TestStream(t *testing.T) {
 		release()
 		if o := offsets(<-got); !slices.Equal(o, []int64{10, 11, 12}) {
 			t.Fatalf("read offsets %v, want the earliest retained, 10 to 12", o)
+		}
+	})
+
+	t.Run("edge: ReadBatches overtaken by retention: begun again from the earliest, or cut once started", func(t *testing.T) {
+		const value, batchBytes = 100, 250
+		v := strings.Repeat("v", value)
+		for _, tc := range []struct {
+			name string
+			held int64 // the load retention overtakes
+			want []int64
+			cut  bool
+		}{
+			{"before its first batch", 1, []int64{10, 11, 12, 13, 14}, false},
+			{"after its first batch", 2, []int64{0, 1, 2}, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				entered, release, compacted := holdLoad(t, tc.held)
+				defer release()
+				f := newFixture(t, func(c *stream.Config) { c.CompactMinBytes = 1 })
+				f.create("s", stream.Settings{Partitions: 1, MaxMessages: 5})
+				f.append("s", "", v, v, v, v, v)
+				type result struct {
+					n   int
+					got []int64
+					err error
+				}
+				done := make(chan result, 1)
+				go func() {
+					var r result
+					r.err = f.b.ReadBatches("s", 0, stream.FromEarliest(), 100, batchBytes, func(n int) { r.n = n },
+						func(msgs []stream.Message) { r.got = append(r.got, offsets(msgs)...) })
+					done <- r
+				}()
+				<-entered
+				// Retention removes offsets 0 to 9 and the log is compacted
+				// past them while the read waits.
+				f.append("s", "", v, v, v, v, v, v, v, v, v, v)
+				<-compacted
+				release()
+				r := <-done
+				switch {
+				case tc.cut && (!errors.Is(r.err, stream.ErrReadCut) || r.n != 5):
+					t.Fatalf("error %v after a start of %d, want ErrReadCut after 5", r.err, r.n)
+				case !tc.cut && (r.err != nil || r.n != len(tc.want)):
+					t.Fatalf("error %v after a start of %d, want none after %d", r.err, r.n, len(tc.want))
+				case !slices.Equal(r.got, tc.want):
+					t.Fatalf("offsets %v, want %v", r.got, tc.want)
+				}
+			})
 		}
 	})
 

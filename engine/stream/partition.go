@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"sort"
 	"time"
 
@@ -381,15 +382,12 @@ func decodeMessage(rec []byte, pi int, offset int64, index uint64) (Message, err
 	return m, nil
 }
 
-// Read returns up to count messages of a partition starting at from,
-// ending with the one whose record reaches Config.MaxReadBytes.
-func (b *Broker) Read(name string, partition int, from From, count int) ([]Message, error) {
-	if count < 1 {
-		return nil, ErrInvalidValue
-	}
+// position finds where a read from from starts in a partition, with
+// retention applied. On success the stream's lock is held.
+func (b *Broker) position(name string, partition int, from From) (*stream, *partition, int64, error) {
 	s, err := b.lookup(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	s.mu.Lock()
 	p, err := s.partition(partition)
@@ -400,11 +398,17 @@ func (b *Broker) Read(name string, partition int, from From, count int) ([]Messa
 	}
 	if err != nil {
 		s.mu.Unlock()
-		return nil, err
+		return nil, nil, 0, err
 	}
-	sp, _ := p.spanOf(partition, off, count, b.cfg.MaxReadBytes)
-	s.mu.Unlock()
-	return s.loadUnlocked(sp)
+	return s, p, off, nil
+}
+
+// Read returns up to count messages of a partition starting at from,
+// ending with the one whose record reaches Config.MaxReadBytes.
+func (b *Broker) Read(name string, partition int, from From, count int) ([]Message, error) {
+	var out []Message
+	err := b.ReadBatches(name, partition, from, count, math.MaxInt64, func(int) {}, func(msgs []Message) { out = msgs })
+	return out, err
 }
 
 // ReadWait is Read that, when no message is there yet, waits for one
@@ -414,22 +418,11 @@ func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from 
 	if count < 1 {
 		return nil, ErrInvalidValue
 	}
-	s, err := b.lookup(name)
+	s, p, off, err := b.position(name, partition, from)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	p, err := s.partition(partition)
-	var off int64
-	if err == nil {
-		s.retain(p, b.now())
-		off, err = p.resolve(from)
-	}
-	for err == nil {
-		if s.closed {
-			err = ErrClosed
-			break
-		}
+	for !s.closed {
 		if sp, _ := p.spanOf(partition, off, count, b.cfg.MaxReadBytes); sp.n > 0 {
 			s.mu.Unlock()
 			return s.loadUnlocked(sp)
@@ -446,7 +439,7 @@ func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from 
 		s.mu.Lock()
 	}
 	s.mu.Unlock()
-	return nil, err
+	return nil, ErrClosed
 }
 
 // ReadBatches is Read that hands the messages to fn as it reads them from
@@ -460,19 +453,8 @@ func (b *Broker) ReadBatches(name string, partition int, from From, count int, b
 	if count < 1 {
 		return ErrInvalidValue
 	}
-	s, err := b.lookup(name)
+	s, p, off, err := b.position(name, partition, from)
 	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	p, err := s.partition(partition)
-	var off int64
-	if err == nil {
-		s.retain(p, b.now())
-		off, err = p.resolve(from)
-	}
-	if err != nil {
-		s.mu.Unlock()
 		return err
 	}
 	sp, _ := p.spanOf(partition, off, count, b.cfg.MaxReadBytes)

@@ -660,69 +660,70 @@ func writeMessages(c *Client, msgs []stream.Message) {
 	for _, m := range msgs {
 		size += len(m.Key) + len(m.Value) + messageReplyOverhead
 	}
-	chunked := size > messageChunkSize && c.loop == nil && len(c.durable) == 0
-	if chunked {
+	r := newMessageReply(c, len(msgs), size > messageChunkSize)
+	if r.early {
 		c.w.Grow(messageChunkSize + messageReplyOverhead)
 	} else {
 		c.w.Grow(size)
 	}
-	c.w.Array(len(msgs))
-	for _, m := range msgs {
-		writeMessage(c, m)
-		if chunked && c.w.Buffered() >= messageChunkSize {
-			if err := c.w.Flush(); err != nil {
-				// Part of the reply is lost: the connection ends.
-				c.closing, chunked = true, false
-			}
-		}
-	}
+	r.write(msgs)
 }
 
 // writeMessageBatches answers a read with the messages as the log reads
-// them, messageChunkSize of them at a time: the client parses the first
-// ones while the server reads the rest. Sent early only when nothing
-// buffered before the reply waits for the disk and the connection has its
-// own goroutine, as in writeMessages. A read cut after its first messages
-// (retention overtook it) ends the connection: its reply cannot be
-// completed.
+// them, messageChunkSize of them at a time, sent as they come under the
+// conditions of writeMessages: the client parses the first ones while the
+// server reads the rest. A read cut after its first messages (retention
+// overtook it) ends the connection: its reply cannot be completed.
 func writeMessageBatches(c *Client, sb *stream.Broker, name string, partition int, from stream.From, count int) {
-	chunked := c.loop == nil && len(c.durable) == 0
-	started := false
+	var r *messageReply
 	err := sb.ReadBatches(name, partition, from, count, messageChunkSize, func(n int) {
-		started = true
-		c.w.Array(n)
-	}, func(msgs []stream.Message) {
-		for _, m := range msgs {
-			writeMessage(c, m)
-		}
-		if chunked && c.w.Buffered() >= messageChunkSize {
-			if err := c.w.Flush(); err != nil {
-				// Part of the reply is lost: the connection ends.
-				c.closing, chunked = true, false
-			}
-		}
-	})
+		r = newMessageReply(c, n, true)
+	}, func(msgs []stream.Message) { r.write(msgs) })
 	switch {
-	case err != nil && started:
+	case err != nil && r != nil:
 		c.closing = true
 	case err != nil:
 		c.replyErr(err)
 	}
 }
 
-// writeMessage writes one message as a map (a flat array in RESP2).
-func writeMessage(c *Client, m stream.Message) {
-	c.w.Map(messageFields)
-	c.w.RawString(partitionField)
-	c.w.Int(int64(m.Partition))
-	c.w.RawString(offsetField)
-	c.w.Int(m.Offset)
-	c.w.RawString(timeField)
-	c.w.Int(m.Time.UnixMilli())
-	c.w.RawString(keyField)
-	c.w.BulkOrNull(m.Key)
-	c.w.RawString(valueField)
-	c.w.Bulk(m.Value)
+// messageReply writes a reply of messages whose array header it wrote.
+// early: the reply may be sent messageChunkSize at a time as it is
+// written, which needs a connection on its own goroutine with nothing
+// buffered before the reply waiting for the disk.
+type messageReply struct {
+	c     *Client
+	early bool
+}
+
+func newMessageReply(c *Client, n int, large bool) *messageReply {
+	c.w.Array(n)
+	return &messageReply{c: c, early: large && c.loop == nil && len(c.durable) == 0}
+}
+
+// write writes msgs, sending what is buffered whenever it reaches
+// messageChunkSize when the reply may go early.
+func (r *messageReply) write(msgs []stream.Message) {
+	c := r.c
+	for _, m := range msgs {
+		c.w.Map(messageFields)
+		c.w.RawString(partitionField)
+		c.w.Int(int64(m.Partition))
+		c.w.RawString(offsetField)
+		c.w.Int(m.Offset)
+		c.w.RawString(timeField)
+		c.w.Int(m.Time.UnixMilli())
+		c.w.RawString(keyField)
+		c.w.BulkOrNull(m.Key)
+		c.w.RawString(valueField)
+		c.w.Bulk(m.Value)
+		if r.early && c.w.Buffered() >= messageChunkSize {
+			if err := c.w.Flush(); err != nil {
+				// Part of the reply is lost: the connection ends.
+				c.closing, r.early = true, false
+			}
+		}
+	}
 }
 
 // writeStreamInfo writes the stream section of INFO.

@@ -241,6 +241,22 @@ func startServer(t *testing.T, args ...string) *server {
 	return s
 }
 
+// startOn starts a server on dir with args, for tests that stop it and
+// start another on the same directory; cleanup kills it if it still runs.
+func startOn(t *testing.T, dir string, args ...string) *server {
+	t.Helper()
+	s, err := launch(dir, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s.running() {
+			s.kill()
+		}
+	})
+	return s
+}
+
 // sharedServer returns the default-configured server shared by tests,
 // starting it on first use; TestMain stops it.
 func sharedServer(t *testing.T) *server {

@@ -400,16 +400,7 @@ func TestQueueRestart(t *testing.T) {
 	dir := t.TempDir()
 	start := func() *server {
 		t.Helper()
-		s, err := launch(dir, "--fsync", "always")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if s.running() {
-				s.kill()
-			}
-		})
-		return s
+		return startOn(t, dir, "--fsync", "always")
 	}
 	s := start()
 	runSteps(t, s.port, resp2, []cliStep{

@@ -155,16 +155,7 @@ func TestStreamGroupsRestart(t *testing.T) {
 	dir := t.TempDir()
 	start := func() *server {
 		t.Helper()
-		s, err := launch(dir, "--fsync", "always")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if s.running() {
-				s.kill()
-			}
-		})
-		return s
+		return startOn(t, dir, "--fsync", "always")
 	}
 	s := start()
 	runSteps(t, s.port, resp2, []cliStep{
@@ -390,15 +381,7 @@ func placesPayload(i int) string {
 // messages, in order, while more are appended, and again after a restart.
 func TestStreamReadersAtSeveralPlaces(t *testing.T) {
 	dir := t.TempDir()
-	s, err := launch(dir, "--fsync", "everysec")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s.running() {
-			s.kill()
-		}
-	})
+	s := startOn(t, dir, "--fsync", "everysec")
 	c, err := dialRESP(s.port)
 	if err != nil {
 		t.Fatal(err)
@@ -463,10 +446,7 @@ func TestStreamReadersAtSeveralPlaces(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = launch(dir, "--fsync", "everysec")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = startOn(t, dir, "--fsync", "everysec")
 	readAll(s.port)
 	if err := s.stop(); err != nil {
 		t.Fatal(err)

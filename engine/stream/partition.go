@@ -350,20 +350,6 @@ func (s *stream) load(sp span) ([]Message, error) {
 	return out, nil
 }
 
-// loadUnlocked loads sp without the stream's lock; when a compaction
-// removed its start meanwhile, it takes the span again under the lock,
-// from sp's first offset (the first retained one now), and loads that.
-func (s *stream) loadUnlocked(sp span) ([]Message, error) {
-	msgs, err := s.load(sp)
-	if !errors.Is(err, errSpanGone) {
-		return msgs, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	again, _ := sp.p.spanOf(sp.pi, sp.first, sp.n, s.b.cfg.MaxReadBytes)
-	return s.load(again)
-}
-
 // decodeMessage decodes the message at offset of partition pi from rec,
 // its record at wal index index. The message keeps slices of rec, which
 // the log never changes.
@@ -424,8 +410,9 @@ func (b *Broker) ReadWait(ctx context.Context, name string, partition int, from 
 	}
 	for !s.closed {
 		if sp, _ := p.spanOf(partition, off, count, b.cfg.MaxReadBytes); sp.n > 0 {
-			s.mu.Unlock()
-			return s.loadUnlocked(sp)
+			var out []Message
+			err := s.send(sp, math.MaxInt64, func(int) {}, func(msgs []Message) { out = msgs })
+			return out, err
 		}
 		wake := s.waitCh()
 		s.mu.Unlock()
@@ -458,18 +445,23 @@ func (b *Broker) ReadBatches(name string, partition int, from From, count int, b
 		return err
 	}
 	sp, _ := p.spanOf(partition, off, count, b.cfg.MaxReadBytes)
-	batches := p.split(sp, batchBytes)
+	return s.send(sp, batchBytes, start, fn)
+}
+
+// send reads sp from the log without the stream's lock, which should be
+// held and is released, and hands it to fn in batches of about batchBytes
+// of records, after telling start how many messages there are (see
+// ReadBatches). When retention overtook the read before its first batch,
+// it begins again under the lock from the first retained message.
+func (s *stream) send(sp span, batchBytes int64, start func(n int), fn func([]Message)) error {
+	batches := sp.p.split(sp, batchBytes)
 	s.mu.Unlock()
-	first := batches[0]
-	msgs, err := s.load(first)
+	msgs, err := s.load(batches[0])
 	if errors.Is(err, errSpanGone) {
-		// Retention overtook the read before it began: begin again under
-		// the lock, from the first retained message.
 		s.mu.Lock()
-		sp, _ = p.spanOf(partition, sp.first, sp.n, b.cfg.MaxReadBytes)
-		batches = p.split(sp, batchBytes)
-		first = batches[0]
-		msgs, err = s.load(first)
+		sp, _ = sp.p.spanOf(sp.pi, sp.first, sp.n, s.b.cfg.MaxReadBytes)
+		batches = sp.p.split(sp, batchBytes)
+		msgs, err = s.load(batches[0])
 		s.mu.Unlock()
 	}
 	if err != nil {

@@ -209,6 +209,19 @@ func holdLoad(t *testing.T, k int64) (entered <-chan struct{}, release func(), c
 	return in, release, done
 }
 
+// readAsync reads on a goroutine of its own and hands over the messages.
+func readAsync(t *testing.T, f *fixture, name string, partition int, from stream.From, count int) <-chan []stream.Message {
+	got := make(chan []stream.Message, 1)
+	go func() {
+		msgs, err := f.b.Read(name, partition, from, count)
+		if err != nil {
+			t.Errorf("read: %v", err)
+		}
+		got <- msgs
+	}()
+	return got
+}
+
 // within fails the test unless fn returns within blockTimeout.
 func within(t *testing.T, what string, fn func()) {
 	t.Helper()
@@ -417,14 +430,7 @@ func TestStream(t *testing.T) {
 		f.create("s", stream.Settings{Partitions: 2})
 		f.append("s", "", "a") // partition 0
 		f.append("s", "", "b") // partition 1
-		got := make(chan []stream.Message, 1)
-		go func() {
-			msgs, err := f.b.Read("s", 0, stream.FromEarliest(), 10)
-			if err != nil {
-				t.Errorf("read: %v", err)
-			}
-			got <- msgs
-		}()
+		got := readAsync(t, f, "s", 0, stream.FromEarliest(), 10)
 		<-entered
 		within(t, "an append", func() {
 			if _, err := f.b.Append("s", nil, [][]byte{[]byte("c")}); err != nil {
@@ -783,14 +789,7 @@ func TestStream(t *testing.T) {
 		for i := range 5 {
 			f.append("s", "", fmt.Sprint(i))
 		}
-		got := make(chan []stream.Message, 1)
-		go func() {
-			msgs, err := f.b.Read("s", 0, stream.FromEarliest(), 3)
-			if err != nil {
-				t.Errorf("read: %v", err)
-			}
-			got <- msgs
-		}()
+		got := readAsync(t, f, "s", 0, stream.FromEarliest(), 3)
 		<-entered
 		// Retention removes offsets 0 to 9 and the log is compacted past
 		// them while the read waits.

@@ -80,10 +80,10 @@ func (s *Store) Browse(cursor uint64, match []byte, count int, p Preview) (uint6
 			sh.mu.Lock()
 			// The length is re-read each step: removing an expired key may
 			// trim trailing holes.
-			for batch := 0; pos < len(sh.slots.items) && batch < browseLockBatch && len(out) < count && budget > 0; pos++ {
+			for batch := 0; pos < sh.entries.len() && batch < browseLockBatch && len(out) < count && budget > 0; pos++ {
 				batch++
 				budget--
-				e := sh.slots.items[pos]
+				e := sh.entries.get(pos)
 				switch {
 				case e == nil:
 				case sh.isExpired(e, &clk):
@@ -93,7 +93,7 @@ func (s *Store) Browse(cursor uint64, match []byte, count int, p Preview) (uint6
 					out = append(out, sh.info(e, &clk, p))
 				}
 			}
-			more = pos < len(sh.slots.items)
+			more = pos < sh.entries.len()
 			sh.mu.Unlock()
 			if more && (len(out) >= count || budget <= 0) {
 				return uint64(si)<<cursorShardShift | uint64(pos), out

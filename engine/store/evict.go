@@ -112,11 +112,11 @@ func (sh *shard) pickVictim(p Policy, clk *clock) *entry {
 		}
 		return best
 	}
-	switch n := sh.slots.live; {
+	switch n := sh.entries.live; {
 	case n == 0:
 	case n <= samples:
-		for _, e := range sh.slots.items {
-			if e != nil {
+		for p := range sh.entries.len() {
+			if e := sh.entries.get(p); e != nil {
 				consider(e, 0)
 			}
 		}

@@ -164,7 +164,7 @@ func (s *Store) RandomKey() []byte {
 			return nil
 		}
 		sh.mu.Lock()
-		if sh.slots.live == 0 {
+		if sh.entries.live == 0 {
 			sh.mu.Unlock()
 			continue
 		}
@@ -197,15 +197,15 @@ func (s *Store) randomShard(ok func(*shard) bool) *shard {
 
 // randomEntry returns a random key of the shard, which has one. Lock held.
 func (sh *shard) randomEntry() *entry {
-	items := sh.slots.items
+	n := sh.entries.len()
 	for range randomProbes {
-		if e := items[rand.IntN(len(items))]; e != nil {
+		if e := sh.entries.get(rand.IntN(n)); e != nil {
 			return e
 		}
 	}
-	start := rand.IntN(len(items))
-	for i := range items {
-		if e := items[(start+i)%len(items)]; e != nil {
+	start := rand.IntN(n)
+	for i := range n {
+		if e := sh.entries.get((start + i) % n); e != nil {
 			return e
 		}
 	}

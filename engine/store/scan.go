@@ -63,9 +63,9 @@ func (s *Store) Scan(cursor uint64, match []byte, count int, typ string) (uint64
 		sh.mu.Lock()
 		// The length is re-read each step: removing an expired key may trim
 		// trailing holes.
-		for ; pos < len(sh.slots.items) && seen < count && budget > 0; pos++ {
+		for ; pos < sh.entries.len() && seen < count && budget > 0; pos++ {
 			budget--
-			e := sh.slots.items[pos]
+			e := sh.entries.get(pos)
 			if e == nil {
 				continue
 			}
@@ -79,7 +79,7 @@ func (s *Store) Scan(cursor uint64, match []byte, count int, typ string) (uint64
 				out = append(out, []byte(e.key))
 			}
 		}
-		more := pos < len(sh.slots.items)
+		more := pos < sh.entries.len()
 		sh.mu.Unlock()
 		if more {
 			return uint64(si)<<cursorShardShift | uint64(pos), out
@@ -103,8 +103,8 @@ func (s *Store) Keys(pattern []byte) [][]byte {
 		sh := &s.shards[i]
 		clk := s.clock()
 		sh.mu.Lock()
-		for pos := 0; pos < len(sh.slots.items); pos++ {
-			e := sh.slots.items[pos]
+		for pos := 0; pos < sh.entries.len(); pos++ {
+			e := sh.entries.get(pos)
 			switch {
 			case e == nil:
 			case sh.isExpired(e, &clk):

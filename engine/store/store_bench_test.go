@@ -32,9 +32,17 @@ func benchKeySet(n int) [][]byte {
 	return keys
 }
 
-func benchStore(b *testing.B, keys [][]byte) *store.Store {
+// benchOrder returns the order in which the benchmarks go through n keys,
+// which benchStore added in their order: shuffled, as redis-benchmark -r
+// picks them, so that an access finds nothing in the caches that the
+// previous one brought in.
+func benchOrder(n int) []int {
+	return rand.New(rand.NewPCG(1, 2)).Perm(n)
+}
+
+// benchStore returns a store holding keys with value.
+func benchStore(b *testing.B, keys [][]byte, value []byte) *store.Store {
 	s := open(b, store.Config{})
-	value := make([]byte, benchValueSize)
 	for _, k := range keys {
 		if _, err := s.Set(k, value, store.SetOptions{}); err != nil {
 			b.Fatal(err)
@@ -45,12 +53,13 @@ func benchStore(b *testing.B, keys [][]byte) *store.Store {
 
 func BenchmarkSet(b *testing.B) {
 	keys := benchKeySet(benchKeys)
-	s := open(b, store.Config{})
+	order := benchOrder(benchKeys)
 	value := make([]byte, benchValueSize)
+	s := benchStore(b, keys, value)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.Set(keys[i&(benchKeys-1)], value, store.SetOptions{}); err != nil {
+		if _, err := s.Set(keys[order[i&(benchKeys-1)]], value, store.SetOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -59,24 +68,29 @@ func BenchmarkSet(b *testing.B) {
 
 func BenchmarkGet(b *testing.B) {
 	keys := benchKeySet(benchKeys)
-	s := benchStore(b, keys)
+	order := benchOrder(benchKeys)
+	s := benchStore(b, keys, make([]byte, benchValueSize))
+	reply := make([]byte, benchValueSize)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if v, _ := s.Get(keys[i&(benchKeys-1)]); v == nil {
+		v, _ := s.Get(keys[order[i&(benchKeys-1)]])
+		if v == nil {
 			b.Fatal("missing")
 		}
+		copy(reply, v) // as a reply does
 		i++
 	}
 }
 
 func BenchmarkIncr(b *testing.B) {
 	keys := benchKeySet(benchKeys)
-	s := open(b, store.Config{})
+	order := benchOrder(benchKeys)
+	s := benchStore(b, keys, []byte("0"))
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.IncrBy(keys[i&(benchKeys-1)], 1); err != nil {
+		if _, err := s.IncrBy(keys[order[i&(benchKeys-1)]], 1); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -85,7 +99,7 @@ func BenchmarkIncr(b *testing.B) {
 
 func BenchmarkGetParallel(b *testing.B) {
 	keys := benchKeySet(benchKeys)
-	s := benchStore(b, keys)
+	s := benchStore(b, keys, make([]byte, benchValueSize))
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -808,6 +809,42 @@ func TestKeyspace(t *testing.T) {
 		}
 		if s.Del(nil) != 0 || s.Exists(nil) != 0 || len(s.MGet(nil)) != 0 {
 			t.Fatal("empty key lists")
+		}
+	})
+	t.Run("edge: keys removed and added in any order leave the others intact", func(t *testing.T) {
+		// One shard, so that its keys span many pages and removals leave
+		// holes that later keys fill.
+		s := open(t, store.Config{Shards: 1})
+		rng := rand.New(rand.NewPCG(3, 4))
+		live := map[string]string{}
+		for round := range 4 {
+			for i := range 1000 {
+				k, v := fmt.Sprintf("k%d-%d", round, i), fmt.Sprintf("v%d", rng.IntN(1e6))
+				set(t, s, k, v)
+				live[k] = v
+			}
+			for k := range live {
+				if rng.IntN(3) > 0 {
+					if s.Del([][]byte{b(k)}) != 1 {
+						t.Fatal("missing", k)
+					}
+					delete(live, k)
+				}
+			}
+			if s.DBSize() != len(live) || len(s.Keys(b("*"))) != len(live) {
+				t.Fatal(round, s.DBSize(), len(live))
+			}
+			for k, v := range live {
+				if got, ok := get(t, s, k); !ok || got != v {
+					t.Fatal(k, got, v)
+				}
+			}
+		}
+		for k := range live {
+			s.Del([][]byte{b(k)})
+		}
+		if st := s.Stats(); st.Keys != 0 || st.UsedMemory != 0 || len(s.Keys(b("*"))) != 0 {
+			t.Fatal(st)
 		}
 	})
 	t.Run("edge: expired keys are missing everywhere", func(t *testing.T) {

@@ -148,8 +148,9 @@ func (s *Store) GetDel(key []byte) ([]byte, error) {
 	case e.hash != nil:
 		return nil, ErrWrongType
 	}
+	v := view(e.str)
 	sh.remove(e)
-	return view(e.str), nil
+	return v, nil
 }
 
 // GetEx returns the value of key and, when change is set, applies e to its

@@ -10,7 +10,8 @@ import (
 // Accounting and sizing constants.
 const (
 	// entryOverhead is the accounted per-key cost on top of key and value
-	// bytes: the 64-byte entry, its slot pointer and its index bucket.
+	// bytes: the 64-byte entry with its share of a half-used page, and its
+	// index bucket with the empty buckets around it.
 	entryOverhead = 96
 	// minIndexSize is the smallest non-empty index of a shard.
 	minIndexSize = 8
@@ -22,14 +23,26 @@ const (
 	freeSlack = 64
 	// cacheLinePad separates neighbouring shards' mutexes.
 	cacheLinePad = 64
-	// entrySize is the size class entry must fit in.
+	// entrySize is the size of an entry: one cache line.
 	entrySize = 64
+	// entryPageLen is the number of entries of a page. A page holds
+	// pointers and is larger than 512 bytes, so Go puts an 8-byte header
+	// in front of it: 63 entries and the header fill a 4 KiB size class
+	// (64 would take the next one, 4864 bytes). Small enough that a shard
+	// with few keys wastes little, large enough that the page table of a
+	// shard with a million keys stays in the cache. Divisions by it
+	// compile to multiplications.
+	entryPageLen = 63
 )
 
 // entry must fit in entrySize bytes: this fails to compile otherwise.
 var _ [entrySize - unsafe.Sizeof(entry{})]struct{}
 
-// entry is one key. It is 64 bytes, one allocation size class; keep it so.
+// entry is one key. It is 64 bytes, a cache line; keep it so. The 8-byte
+// header of its page (see entryPageLen) moves it 8 bytes past a line's
+// start, so the fields a lookup reads come first, in the 56 bytes that
+// share one line, and h and slot, read when a key is added or removed,
+// last.
 //
 // Copy-on-write invariant: the bytes of str within its length are never
 // modified once stored, so getters hand out str[:n:n] without copying and
@@ -42,13 +55,15 @@ type entry struct {
 	key    string     // the key; the index refers to entries through slot
 	str    []byte     // value of a string key; never nil for one
 	hash   *hashValue // value of a hash key; nil for a string key
-	h      uint32     // low 32 bits of the key hash, as in the index bucket
-	slot   uint32     // position in shard.slots for the whole life of the key
 	ttl    uint32     // 1 + position in shard.ttls; 0 when the key has no TTL
 	access uint32     // shard.tick at the last access
+	h      uint32     // low 32 bits of the key hash, as in the index bucket
+	slot   uint32     // position in shard.entries for the whole life of the key
 }
 
-func (e *entry) isHole() bool { return e == nil }
+// isHole reports whether e is an unused position of its page: every key
+// has a value, a string's never nil (see clone) or a hash.
+func (e *entry) isHole() bool { return e.str == nil && e.hash == nil }
 
 // size is the accounted size of the entry (see Store.used).
 func (e *entry) size() int64 {
@@ -75,9 +90,9 @@ type shard struct {
 	// holds the key's 32-bit hash in its upper half and 1 + the slot
 	// position in its lower half; 0 is empty. Keeping the hash in the bucket
 	// lets probes skip non-matching keys without touching their entries.
-	index []uint64
-	slots slots[*entry]
-	ttls  []ttlRef
+	index   []uint64
+	entries entrySlots
+	ttls    []ttlRef
 	// tick is the shard's LRU clock: it counts key accesses. Eviction
 	// compares keys of one shard only, so a logical clock per shard orders
 	// accesses exactly without reading the time. Idle times are compared
@@ -97,7 +112,7 @@ type shard struct {
 // reset empties the shard. Lock held.
 func (sh *shard) reset() {
 	sh.index = nil
-	sh.slots = slots[*entry]{}
+	sh.entries = entrySlots{}
 	sh.ttls = nil
 	sh.count.Store(0)
 	sh.volatile.Store(0)
@@ -117,7 +132,7 @@ func (sh *shard) find(key []byte, h uint64) (*entry, int) {
 			return nil, -1
 		}
 		if uint32(b>>32) == h32 {
-			if e := sh.slots.items[uint32(b)-1]; e.key == string(key) {
+			if e := sh.entries.at(uint32(b) - 1); e.key == string(key) {
 				return e, i
 			}
 		}
@@ -164,17 +179,17 @@ func (sh *shard) read(key []byte, h uint64, clk *clock) *entry {
 	return e
 }
 
-// insert adds a new key without a value; the caller ensured it is absent
-// and sets the value. Lock held.
+// insert adds a new key holding the empty string; the caller ensured it is
+// absent and sets the value. Lock held.
 func (sh *shard) insert(key []byte, h uint64) *entry {
 	sh.tick++
-	e := &entry{key: string(key), h: uint32(h), access: sh.tick}
-	if (sh.slots.live+1)*4 > len(sh.index)*3 {
+	if (sh.entries.live+1)*4 > len(sh.index)*3 {
 		sh.resizeIndex(max(minIndexSize, len(sh.index)*2))
 	}
-	e.slot = sh.slots.put(e)
+	e, p := sh.entries.put()
+	*e = entry{key: string(key), str: []byte{}, h: uint32(h), slot: p, access: sh.tick}
 	sh.indexAdd(uint64(e.h)<<32 | uint64(e.slot+1))
-	sh.count.Store(int64(sh.slots.live))
+	sh.count.Store(int64(sh.entries.live))
 	sh.store.used.Add(e.size())
 	return e
 }
@@ -184,14 +199,15 @@ func (sh *shard) remove(e *entry) {
 	sh.removeAt(e, sh.bucketOf(e))
 }
 
-// removeAt deletes e, found at bucket b. Lock held.
+// removeAt deletes e, found at bucket b. e is a hole afterwards: read what
+// is needed of it first. Lock held.
 func (sh *shard) removeAt(e *entry, b int) {
 	sh.indexDelete(b)
 	sh.clearTTL(e)
-	sh.slots.release(e.slot)
-	sh.count.Store(int64(sh.slots.live))
 	sh.store.used.Add(-e.size())
-	if len(sh.index) > minIndexSize && sh.slots.live*8 < len(sh.index) {
+	sh.entries.release(e.slot)
+	sh.count.Store(int64(sh.entries.live))
+	if len(sh.index) > minIndexSize && sh.entries.live*8 < len(sh.index) {
 		sh.resizeIndex(len(sh.index) / 2)
 	}
 }
@@ -330,6 +346,85 @@ func (a *slots[T]) release(p uint32) {
 	if holes := len(a.items) - a.live; len(a.free) > 2*holes+freeSlack {
 		a.free = slices.DeleteFunc(a.free, func(p uint32) bool {
 			return int(p) >= len(a.items) || !a.items[p].isHole()
+		})
+		slices.Sort(a.free)
+		a.free = shrink(slices.Compact(a.free))
+	}
+}
+
+// entryPage holds entries in place, so an entry never moves.
+type entryPage [entryPageLen]entry
+
+// entrySlots is the keyspace's slots array: positions and holes behave as in
+// slots, but the entries are stored in place, in pages, rather than
+// pointed to. A lookup goes from the index bucket to the entry through the
+// page table, small enough to stay in the cache, instead of through an
+// array of pointers as large as the keyspace: one cache miss fewer on every
+// key access, and a miss costs about as much as the rest of a GET.
+type entrySlots struct {
+	pages []*entryPage
+	end   int      // one past the last position in use
+	free  []uint32 // positions of holes; may hold stale positions (see put)
+	live  int
+}
+
+// at returns the entry at position p, which is below end.
+func (a *entrySlots) at(p uint32) *entry {
+	return &a.pages[p/entryPageLen][p%entryPageLen]
+}
+
+// len returns one past the last position in use.
+func (a *entrySlots) len() int { return a.end }
+
+// get returns the entry at position p < len(), or nil for a hole.
+func (a *entrySlots) get(p int) *entry {
+	if e := a.at(uint32(p)); !e.isHole() {
+		return e
+	}
+	return nil
+}
+
+// put returns a hole, reused or appended, and its position; the caller
+// fills it.
+func (a *entrySlots) put() (*entry, uint32) {
+	a.live++
+	// Trimming can leave stale positions (beyond the end, or refilled by
+	// an append) in the free list: skip them.
+	for n := len(a.free); n > 0; n = len(a.free) {
+		p := a.free[n-1]
+		a.free = a.free[:n-1]
+		if int(p) < a.end {
+			if e := a.at(p); e.isHole() {
+				return e, p
+			}
+		}
+	}
+	if a.end == len(a.pages)*entryPageLen {
+		a.pages = append(a.pages, new(entryPage))
+	}
+	p := uint32(a.end)
+	a.end++
+	return a.at(p), p
+}
+
+// release turns position p into a hole. Pages past the end but one are
+// dropped, the spare one saving a page's churn at a page boundary.
+func (a *entrySlots) release(p uint32) {
+	a.live--
+	*a.at(p) = entry{}
+	if int(p) != a.end-1 {
+		a.free = append(a.free, p)
+	} else {
+		for a.end = int(p); a.end > 0 && a.at(uint32(a.end-1)).isHole(); a.end-- {
+		}
+		if keep := (a.end+entryPageLen-1)/entryPageLen + 1; len(a.pages) > keep {
+			clear(a.pages[keep:])
+			a.pages = shrink(a.pages[:keep])
+		}
+	}
+	if holes := a.end - a.live; len(a.free) > 2*holes+freeSlack {
+		a.free = slices.DeleteFunc(a.free, func(p uint32) bool {
+			return int(p) >= a.end || !a.at(p).isHole()
 		})
 		slices.Sort(a.free)
 		a.free = shrink(slices.Compact(a.free))

@@ -352,9 +352,6 @@ func (a *slots[T]) release(p uint32) {
 	}
 }
 
-// entryPage holds entries in place, so an entry never moves.
-type entryPage [entryPageLen]entry
-
 // entrySlots is the keyspace's slots array: positions and holes behave as in
 // slots, but the entries are stored in place, in pages, rather than
 // pointed to. A lookup goes from the index bucket to the entry through the
@@ -362,7 +359,10 @@ type entryPage [entryPageLen]entry
 // array of pointers as large as the keyspace: one cache miss fewer on every
 // key access, and a miss costs about as much as the rest of a GET.
 type entrySlots struct {
-	pages []*entryPage
+	// pages hold entryPageLen entries each, in place, so an entry never
+	// moves. They are slices rather than array pointers, which Go would
+	// check for nil by reading the page's first line on every lookup.
+	pages [][]entry
 	end   int      // one past the last position in use
 	free  []uint32 // positions of holes; may hold stale positions (see put)
 	live  int
@@ -400,7 +400,7 @@ func (a *entrySlots) put() (*entry, uint32) {
 		}
 	}
 	if a.end == len(a.pages)*entryPageLen {
-		a.pages = append(a.pages, new(entryPage))
+		a.pages = append(a.pages, make([]entry, entryPageLen))
 	}
 	p := uint32(a.end)
 	a.end++

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"math"
 
 	"nexo/internal/glob"
@@ -89,7 +90,7 @@ func (s *Store) Browse(cursor uint64, match []byte, count int, p Preview) (uint6
 				case sh.isExpired(e, &clk):
 					sh.remove(e)
 					sh.expired.Add(1)
-				case all || glob.Match(match, []byte(e.key)):
+				case all || glob.Match(match, e.key()):
 					out = append(out, sh.info(e, &clk, p))
 				}
 			}
@@ -130,18 +131,18 @@ func (s *Store) Inspect(key []byte, p Preview) (KeyInfo, bool) {
 
 // info describes e. Lock held.
 func (sh *shard) info(e *entry, clk *clock, p Preview) KeyInfo {
-	ki := KeyInfo{Key: []byte(e.key), Type: typeName(e), PTTL: -1, Memory: e.size()}
+	ki := KeyInfo{Key: bytes.Clone(e.key()), Type: typeName(e), PTTL: -1, Memory: e.size()}
 	if at, ok := sh.deadline(e); ok {
 		ki.PTTL = max(at-clk.now(), 0)
 	}
-	if e.hash == nil {
-		ki.Len = int64(len(e.str))
-		ki.Value = view(e.str[:cut(len(e.str), p.Bytes)])
+	if e.hash() == nil {
+		ki.Len = int64(len(e.str()))
+		ki.Value = view(e.str()[:cut(len(e.str()), p.Bytes)])
 		return ki
 	}
-	ki.Len = int64(e.hash.fields.live)
-	ki.Fields = make([]FieldInfo, 0, cut(e.hash.fields.live, p.Fields))
-	for _, f := range e.hash.fields.items {
+	ki.Len = int64(e.hash().fields.live)
+	ki.Fields = make([]FieldInfo, 0, cut(e.hash().fields.live, p.Fields))
+	for _, f := range e.hash().fields.items {
 		if len(ki.Fields) >= p.Fields {
 			break
 		}

@@ -166,6 +166,11 @@ func (hv *hashValue) random() int {
 // create, a missing key is created as an empty hash, and deleted again if fn
 // leaves it empty. Memory changes made by fn are accounted.
 func (s *Store) hashOp(key []byte, create, read bool, fn func(hv *hashValue) error) error {
+	if create {
+		if err := checkKey(key); err != nil {
+			return err
+		}
+	}
 	clk := s.clock()
 	sh, h := s.locate(key)
 	sh.mu.Lock()
@@ -177,20 +182,20 @@ func (s *Store) hashOp(key []byte, create, read bool, fn func(hv *hashValue) err
 		e = sh.get(key, h, &clk)
 	}
 	switch {
-	case e != nil && e.hash == nil:
+	case e != nil && e.hash() == nil:
 		return ErrWrongType
 	case e == nil && !create:
 		return fn(nil)
 	case e == nil:
 		e = sh.insert(key, h)
 		old := e.size()
-		e.str, e.hash = nil, &hashValue{}
+		e.setHashValue(&hashValue{})
 		sh.store.used.Add(e.size() - old)
 	}
 	before := e.size()
-	err := fn(e.hash)
+	err := fn(e.hash())
 	sh.store.used.Add(e.size() - before)
-	if e.hash.fields.live == 0 {
+	if e.hash().fields.live == 0 {
 		sh.remove(e)
 	}
 	return err

@@ -1,6 +1,9 @@
 package store
 
-import "math/rand/v2"
+import (
+	"bytes"
+	"math/rand/v2"
+)
 
 // randomProbes is how many random slot positions are tried before falling
 // back to a linear walk when picking a random key of a shard.
@@ -64,7 +67,7 @@ func typeName(e *entry) string {
 	switch {
 	case e == nil:
 		return "none"
-	case e.hash != nil:
+	case e.hash() != nil:
 		return "hash"
 	}
 	return "string"
@@ -82,6 +85,9 @@ func (s *Store) RenameNX(src, dst []byte) (bool, error) {
 }
 
 func (s *Store) rename(src, dst []byte, nx bool) (bool, error) {
+	if err := checkKey(dst); err != nil {
+		return false, err
+	}
 	clk := s.clock()
 	m := s.lockKeys([][]byte{src, dst})
 	defer m.unlock()
@@ -100,7 +106,7 @@ func (s *Store) rename(src, dst []byte, nx bool) (bool, error) {
 		dsh.remove(d)
 	}
 	at, hasTTL := ssh.deadline(e)
-	str, hash := e.str, e.hash
+	str, hash := e.str(), e.hash()
 	ssh.remove(e)
 	n := dsh.insert(dst, m.hashes[1])
 	dsh.setValue(n, str, hash)
@@ -113,7 +119,11 @@ func (s *Store) rename(src, dst []byte, nx bool) (bool, error) {
 // setValue gives e the value of another entry (a string or a hash). Lock held.
 func (sh *shard) setValue(e *entry, str []byte, hash *hashValue) {
 	old := e.size()
-	e.str, e.hash = str, hash
+	if hash != nil {
+		e.setHashValue(hash)
+	} else {
+		e.setStrValue(str)
+	}
 	sh.store.used.Add(e.size() - old)
 }
 
@@ -122,6 +132,9 @@ func (sh *shard) setValue(e *entry, str []byte, hash *hashValue) {
 func (s *Store) Copy(src, dst []byte, replace bool) (bool, error) {
 	if string(src) == string(dst) {
 		return false, ErrSameKey
+	}
+	if err := checkKey(dst); err != nil {
+		return false, err
 	}
 	if err := s.reserve(0); err != nil {
 		return false, err
@@ -142,7 +155,7 @@ func (s *Store) Copy(src, dst []byte, replace bool) (bool, error) {
 	}
 	// Strings share their bytes: the clipped capacity keeps an APPEND to
 	// either key from reaching the other (see entry).
-	str, hash := view(e.str), e.hash
+	str, hash := view(e.str()), e.hash()
 	if hash != nil {
 		hash = hash.clone()
 	}
@@ -176,7 +189,7 @@ func (s *Store) RandomKey() []byte {
 			sh.mu.Unlock()
 			continue
 		}
-		k := []byte(e.key)
+		k := bytes.Clone(e.key())
 		sh.mu.Unlock()
 		return k
 	}

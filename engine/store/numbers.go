@@ -19,6 +19,9 @@ const (
 // IncrBy adds delta to the integer at key (0 when missing) and returns the
 // result. The TTL is kept.
 func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
 	if err := s.reserve(entryOverhead + int64(len(key)) + maxInt64Len); err != nil {
 		return 0, err
 	}
@@ -29,10 +32,10 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	e := sh.get(key, h, &clk)
 	cur := int64(0)
 	if e != nil {
-		if e.hash != nil {
+		if e.hash() != nil {
 			return 0, ErrWrongType
 		}
-		v, ok := number.ParseInt(e.str)
+		v, ok := number.ParseInt(e.str())
 		if !ok {
 			return 0, ErrNotInteger
 		}
@@ -57,6 +60,9 @@ func (s *Store) IncrByFloat(key, incr []byte) ([]byte, error) {
 	if !ok {
 		return nil, ErrNotFloat
 	}
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
 	if err := s.reserve(entryOverhead + int64(len(key)) + maxFloatLen); err != nil {
 		return nil, err
 	}
@@ -67,10 +73,10 @@ func (s *Store) IncrByFloat(key, incr []byte) ([]byte, error) {
 	e := sh.get(key, h, &clk)
 	cur := zeroLongDouble()
 	if e != nil {
-		if e.hash != nil {
+		if e.hash() != nil {
 			return nil, ErrWrongType
 		}
-		if cur, ok = parseLongDouble(e.str); !ok {
+		if cur, ok = parseLongDouble(e.str()); !ok {
 			return nil, ErrNotFloat
 		}
 	}

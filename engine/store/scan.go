@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"math"
 
 	"nexo/internal/glob"
@@ -75,8 +76,8 @@ func (s *Store) Scan(cursor uint64, match []byte, count int, typ string) (uint64
 				sh.expired.Add(1)
 				continue
 			}
-			if (typ == "" || typ == typeName(e)) && (all || glob.Match(match, []byte(e.key))) {
-				out = append(out, []byte(e.key))
+			if (typ == "" || typ == typeName(e)) && (all || glob.Match(match, e.key())) {
+				out = append(out, bytes.Clone(e.key()))
 			}
 		}
 		more := pos < sh.entries.len()
@@ -110,8 +111,8 @@ func (s *Store) Keys(pattern []byte) [][]byte {
 			case sh.isExpired(e, &clk):
 				sh.remove(e)
 				sh.expired.Add(1)
-			case all || glob.Match(pattern, []byte(e.key)):
-				out = append(out, []byte(e.key))
+			case all || glob.Match(pattern, e.key()):
+				out = append(out, bytes.Clone(e.key()))
 			}
 		}
 		sh.mu.Unlock()

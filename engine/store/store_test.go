@@ -811,6 +811,62 @@ func TestKeyspace(t *testing.T) {
 			t.Fatal("empty key lists")
 		}
 	})
+	t.Run("edge: keys of every length, stored in the entry or apart", func(t *testing.T) {
+		s := open(t, store.Config{Shards: 1})
+		var keys []string
+		for _, n := range []int{0, 1, 19, 20, 21, 64, 1000} {
+			keys = append(keys, strings.Repeat("k", n))
+		}
+		for i, k := range keys {
+			set(t, s, k, k+"="+strconv.Itoa(i))
+			if _, err := s.HSet(b("h"+k), [][]byte{b("f"), b(k)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := s.Keys(b("*"))
+		for _, k := range keys {
+			// A returned key is a copy: removing and re-adding keys
+			// reuses entries and must not change it.
+			check(t, s.Rename(b(k), b("r"+k)))
+			check(t, s.Rename(b("r"+k), b(k)))
+		}
+		if len(got) != 2*len(keys) {
+			t.Fatal(strs(got))
+		}
+		want := map[string]bool{}
+		for _, k := range keys {
+			want[k], want["h"+k] = true, true
+		}
+		for _, k := range got {
+			if !want[string(k)] {
+				t.Fatalf("key %q", k)
+			}
+			delete(want, string(k))
+		}
+		for i, k := range keys {
+			if v, ok := get(t, s, k); !ok || v != k+"="+strconv.Itoa(i) {
+				t.Fatal(len(k), v)
+			}
+			if v, _ := s.HGet(b("h"+k), b("f")); string(v) != k {
+				t.Fatal(len(k), string(v))
+			}
+			if ok, err := s.Copy(b(k), b("c"+k), false); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			if s.Exists([][]byte{b("c" + k)}) != 1 || s.Exists([][]byte{b(k + "x")}) != 0 {
+				t.Fatal(len(k))
+			}
+		}
+		if k := s.RandomKey(); k == nil {
+			t.Fatal("no random key")
+		}
+		if n := s.Del([][]byte{b(keys[3]), b(keys[4]), b("h" + keys[6])}); n != 3 {
+			t.Fatal(n)
+		}
+		if s.DBSize() != 3*len(keys)-3 {
+			t.Fatal(s.DBSize())
+		}
+	})
 	t.Run("edge: keys removed and added in any order leave the others intact", func(t *testing.T) {
 		// One shard, so that its keys span many pages and removals leave
 		// holes that later keys fill.

@@ -75,10 +75,10 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 	switch {
 	case e == nil:
 		return nil, nil
-	case e.hash != nil:
+	case e.hash() != nil:
 		return nil, ErrWrongType
 	}
-	return view(e.str), nil
+	return view(e.str()), nil
 }
 
 // Set is SET. With Get and an old value that is not a string it returns
@@ -86,7 +86,7 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 // (the write is applied, then expires at once).
 func (s *Store) Set(key, value []byte, o SetOptions) (SetResult, error) {
 	var res SetResult
-	if len(value) > MaxStringSize {
+	if len(value) > MaxStringSize || len(key) > MaxKeySize {
 		return res, ErrTooLarge
 	}
 	if err := s.reserve(entryOverhead + int64(len(key)+len(value))); err != nil {
@@ -98,10 +98,10 @@ func (s *Store) Set(key, value []byte, o SetOptions) (SetResult, error) {
 	defer sh.mu.Unlock()
 	e := sh.get(key, h, &clk)
 	if o.Get && e != nil {
-		if e.hash != nil {
+		if e.hash() != nil {
 			return res, ErrWrongType
 		}
-		res.Old, res.HadOld = view(e.str), true
+		res.Old, res.HadOld = view(e.str()), true
 	}
 	switch {
 	case o.Cond == IfNotExists && e != nil, o.Cond == IfExists && e == nil:
@@ -145,10 +145,10 @@ func (s *Store) GetDel(key []byte) ([]byte, error) {
 	switch {
 	case e == nil:
 		return nil, nil
-	case e.hash != nil:
+	case e.hash() != nil:
 		return nil, ErrWrongType
 	}
-	v := view(e.str)
+	v := view(e.str())
 	sh.remove(e)
 	return v, nil
 }
@@ -164,10 +164,10 @@ func (s *Store) GetEx(key []byte, x Expiration, change bool) ([]byte, error) {
 	switch {
 	case e == nil:
 		return nil, nil
-	case e.hash != nil:
+	case e.hash() != nil:
 		return nil, ErrWrongType
 	}
-	v := view(e.str)
+	v := view(e.str())
 	if change {
 		if now := clk.now(); x.hasDeadline() && deadlineOf(x, now) <= now {
 			sh.remove(e)
@@ -189,8 +189,8 @@ func (s *Store) MGet(keys [][]byte) [][]byte {
 	m := s.lockKeys(keys)
 	defer m.unlock()
 	for i, k := range keys {
-		if e := m.shard(i).read(k, m.hashes[i], &clk); e != nil && e.hash == nil {
-			out[i] = view(e.str)
+		if e := m.shard(i).read(k, m.hashes[i], &clk); e != nil && e.hash() == nil {
+			out[i] = view(e.str())
 		}
 	}
 	return out
@@ -217,7 +217,7 @@ func (s *Store) mset(pairs [][]byte, nx bool) (bool, error) {
 	}
 	need := int64(0)
 	for i := 0; i < len(pairs); i += 2 {
-		if len(pairs[i+1]) > MaxStringSize {
+		if len(pairs[i+1]) > MaxStringSize || len(pairs[i]) > MaxKeySize {
 			return false, ErrTooLarge
 		}
 		need += entryOverhead + int64(len(pairs[i])+len(pairs[i+1]))
@@ -250,6 +250,9 @@ func (s *Store) mset(pairs [][]byte, nx bool) (bool, error) {
 // Append appends value to the string at key, creating it, and returns the
 // new length.
 func (s *Store) Append(key, value []byte) (int, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
 	if err := s.reserve(entryOverhead + int64(len(key)+len(value))); err != nil {
 		return 0, err
 	}
@@ -265,14 +268,14 @@ func (s *Store) Append(key, value []byte) (int, error) {
 		}
 		sh.setStr(sh.insert(key, h), clone(value))
 		return len(value), nil
-	case e.hash != nil:
+	case e.hash() != nil:
 		return 0, ErrWrongType
-	case len(e.str)+len(value) > MaxStringSize:
+	case len(e.str())+len(value) > MaxStringSize:
 		return 0, ErrTooLarge
 	}
 	// Writes only beyond the current length (see entry).
-	sh.setStr(e, append(e.str, value...))
-	return len(e.str), nil
+	sh.setStr(e, append(e.str(), value...))
+	return len(e.str()), nil
 }
 
 // StrLen returns the length of the string at key, 0 when missing.
@@ -285,10 +288,10 @@ func (s *Store) StrLen(key []byte) (int, error) {
 	switch {
 	case e == nil:
 		return 0, nil
-	case e.hash != nil:
+	case e.hash() != nil:
 		return 0, ErrWrongType
 	}
-	return len(e.str), nil
+	return len(e.str()), nil
 }
 
 // GetRange returns the bytes of the string at key from start to end
@@ -303,10 +306,10 @@ func (s *Store) GetRange(key []byte, start, end int64) ([]byte, error) {
 	switch {
 	case e == nil:
 		return []byte{}, nil
-	case e.hash != nil:
+	case e.hash() != nil:
 		return nil, ErrWrongType
 	}
-	n := int64(len(e.str))
+	n := int64(len(e.str()))
 	if start < 0 && end < 0 && start > end {
 		return []byte{}, nil
 	}
@@ -321,7 +324,7 @@ func (s *Store) GetRange(key []byte, start, end int64) ([]byte, error) {
 	if start > end || n == 0 {
 		return []byte{}, nil
 	}
-	return e.str[start : end+1 : end+1], nil
+	return e.str()[start : end+1 : end+1], nil
 }
 
 // SetRange overwrites the string at key from offset with value, padding
@@ -330,6 +333,9 @@ func (s *Store) GetRange(key []byte, start, end int64) ([]byte, error) {
 func (s *Store) SetRange(key []byte, offset int64, value []byte) (int, error) {
 	if offset < 0 {
 		return 0, ErrOffset
+	}
+	if err := checkKey(key); err != nil {
+		return 0, err
 	}
 	// The growth is only known under the lock; reserve for the common case
 	// of a write inside or at the end of the string.
@@ -344,10 +350,10 @@ func (s *Store) SetRange(key []byte, offset int64, value []byte) (int, error) {
 	switch {
 	case e == nil && len(value) == 0:
 		return 0, nil
-	case e != nil && e.hash != nil:
+	case e != nil && e.hash() != nil:
 		return 0, ErrWrongType
 	case e != nil && len(value) == 0:
-		return len(e.str), nil
+		return len(e.str()), nil
 	case offset > MaxStringSize-int64(len(value)):
 		return 0, ErrTooLarge
 	case e == nil:
@@ -355,8 +361,8 @@ func (s *Store) SetRange(key []byte, offset int64, value []byte) (int, error) {
 		sh.setStr(e, []byte{})
 	}
 	end := int(offset) + len(value)
-	v := make([]byte, max(len(e.str), end))
-	copy(v, e.str)
+	v := make([]byte, max(len(e.str()), end))
+	copy(v, e.str())
 	copy(v[offset:], value)
 	sh.setStr(e, v)
 	return len(v), nil

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // Accounting and sizing constants.
@@ -23,8 +22,6 @@ const (
 	freeSlack = 64
 	// cacheLinePad separates neighbouring shards' mutexes.
 	cacheLinePad = 64
-	// entrySize is the size of an entry: one cache line.
-	entrySize = 64
 	// entryPageLen is the number of entries of a page. A page holds
 	// pointers and is larger than 512 bytes, so Go puts an 8-byte header
 	// in front of it: 63 entries and the header fill a 4 KiB size class
@@ -34,44 +31,6 @@ const (
 	// compile to multiplications.
 	entryPageLen = 63
 )
-
-// entry must fit in entrySize bytes: this fails to compile otherwise.
-var _ [entrySize - unsafe.Sizeof(entry{})]struct{}
-
-// entry is one key. It is 64 bytes, a cache line; keep it so. The 8-byte
-// header of its page (see entryPageLen) moves it 8 bytes past a line's
-// start, so the fields a lookup reads come first, in the 56 bytes that
-// share one line, and h and slot, read when a key is added or removed,
-// last.
-//
-// Copy-on-write invariant: the bytes of str within its length are never
-// modified once stored, so getters hand out str[:n:n] without copying and
-// the caller may read it after the shard is unlocked. Every change builds a
-// new slice, except APPEND, which may write into spare capacity beyond the
-// current length: a reader only ever sees its own, shorter length, and the
-// clipped capacity keeps a caller's append from reaching the spare bytes.
-// Hash field values follow the same rule and are never extended in place.
-type entry struct {
-	key    string     // the key; the index refers to entries through slot
-	str    []byte     // value of a string key; never nil for one
-	hash   *hashValue // value of a hash key; nil for a string key
-	ttl    uint32     // 1 + position in shard.ttls; 0 when the key has no TTL
-	access uint32     // shard.tick at the last access
-	h      uint32     // low 32 bits of the key hash, as in the index bucket
-	slot   uint32     // position in shard.entries for the whole life of the key
-}
-
-// isHole reports whether e is an unused position of its page: every key
-// has a value, a string's never nil (see clone) or a hash.
-func (e *entry) isHole() bool { return e.str == nil && e.hash == nil }
-
-// size is the accounted size of the entry (see Store.used).
-func (e *entry) size() int64 {
-	if e.hash != nil {
-		return entryOverhead + int64(len(e.key)) + e.hash.bytes
-	}
-	return entryOverhead + int64(len(e.key)) + int64(len(e.str))
-}
 
 // ttlRef is a key with a TTL. The deadline lives here rather than in the
 // entry: only keys with a TTL pay for it, and expiry sampling reads
@@ -132,7 +91,7 @@ func (sh *shard) find(key []byte, h uint64) (*entry, int) {
 			return nil, -1
 		}
 		if uint32(b>>32) == h32 {
-			if e := sh.entries.at(uint32(b) - 1); e.key == string(key) {
+			if e := sh.entries.at(uint32(b) - 1); e.keyIs(key) {
 				return e, i
 			}
 		}
@@ -180,14 +139,16 @@ func (sh *shard) read(key []byte, h uint64, clk *clock) *entry {
 }
 
 // insert adds a new key holding the empty string; the caller ensured it is
-// absent and sets the value. Lock held.
+// absent and at most MaxKeySize bytes, and sets the value. Lock held.
 func (sh *shard) insert(key []byte, h uint64) *entry {
 	sh.tick++
 	if (sh.entries.live+1)*4 > len(sh.index)*3 {
 		sh.resizeIndex(max(minIndexSize, len(sh.index)*2))
 	}
 	e, p := sh.entries.put()
-	*e = entry{key: string(key), str: []byte{}, h: uint32(h), slot: p, access: sh.tick}
+	*e = entry{h: uint32(h), slot: p, access: sh.tick}
+	e.setKey(key)
+	e.setStrValue([]byte{})
 	sh.indexAdd(uint64(e.h)<<32 | uint64(e.slot+1))
 	sh.count.Store(int64(sh.entries.live))
 	sh.store.used.Add(e.size())
@@ -215,7 +176,7 @@ func (sh *shard) removeAt(e *entry, b int) {
 // setStr makes e a string key holding v, which the store owns. Lock held.
 func (sh *shard) setStr(e *entry, v []byte) {
 	old := e.size()
-	e.str, e.hash = v, nil
+	e.setStrValue(v)
 	sh.store.used.Add(e.size() - old)
 }
 

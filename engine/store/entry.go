@@ -1,0 +1,130 @@
+package store
+
+import (
+	"bytes"
+	"math"
+	"unsafe"
+)
+
+// Entry layout constants.
+const (
+	// entrySize is the size of an entry: one cache line.
+	entrySize = 64
+	// inlineKeyLen is the longest key stored in the entry itself; longer
+	// keys get a buffer of their own. It is what the 64 bytes leave.
+	inlineKeyLen = 20
+	// hashCap marks an entry whose value is a hash in entry.vcap, where a
+	// string's capacity, at most a little over MaxStringSize, never reaches it.
+	hashCap = math.MaxUint32
+	// MaxKeySize is the longest key, as in Redis.
+	MaxKeySize = MaxStringSize
+)
+
+// entry must fit in entrySize bytes: this fails to compile otherwise.
+var _ [entrySize - unsafe.Sizeof(entry{})]struct{}
+
+// entry is one key. It is 64 bytes, a cache line; keep it so. The 8-byte
+// header of its page (see entryPageLen) moves it 8 bytes past a line's
+// start, so the fields a lookup reads come first, in the 56 bytes that
+// share one line, and h and slot, read when a key is added or removed,
+// last.
+//
+// A key up to inlineKeyLen bytes lives in the entry: a lookup compares it
+// without a cache miss of its own, and it costs no allocation. The value is
+// a pointer and two lengths rather than a slice and a hash pointer, which
+// is what makes room for it.
+//
+// Copy-on-write invariant: the bytes of a string value within its length
+// are never modified once stored, so getters hand out str()[:n:n] without
+// copying and the caller may read it after the shard is unlocked. Every
+// change builds a new buffer, except APPEND, which may write into spare
+// capacity beyond the current length: a reader only ever sees its own,
+// shorter length, and the clipped capacity keeps a caller's append from
+// reaching the spare bytes. Hash field values follow the same rule and are
+// never extended in place. Keys are copied out, never handed out: an
+// inline key is gone once its entry is reused.
+type entry struct {
+	val    unsafe.Pointer // a string's buffer, or its *hashValue; nil in a hole
+	vlen   uint32         // length of a string
+	vcap   uint32         // capacity of a string's buffer; hashCap for a hash
+	kptr   *byte          // the key's buffer when longer than inlineKeyLen
+	klen   uint32         // length of the key
+	ttl    uint32         // 1 + position in shard.ttls; 0 when the key has no TTL
+	access uint32         // shard.tick at the last access
+	kin    [inlineKeyLen]byte
+	h      uint32 // low 32 bits of the key hash, as in the index bucket
+	slot   uint32 // position in shard.entries for the whole life of the key
+}
+
+// isHole reports whether e is an unused position of its page: every key
+// has a value, a string's buffer never nil (see clone) or a hash.
+func (e *entry) isHole() bool { return e.val == nil }
+
+// key returns the key's bytes; they are e's, valid while the shard is locked.
+func (e *entry) key() []byte {
+	if e.klen <= inlineKeyLen {
+		return e.kin[:e.klen]
+	}
+	return unsafe.Slice(e.kptr, e.klen)
+}
+
+// keyIs reports whether e's key is k.
+func (e *entry) keyIs(k []byte) bool {
+	return len(k) == int(e.klen) && string(e.key()) == string(k)
+}
+
+// setKey makes k, at most MaxKeySize bytes, e's key.
+func (e *entry) setKey(k []byte) {
+	e.klen = uint32(len(k))
+	if len(k) <= inlineKeyLen {
+		copy(e.kin[:], k)
+		return
+	}
+	e.kptr = unsafe.SliceData(bytes.Clone(k))
+}
+
+// str returns the value of a string key with its spare capacity, or nil
+// for a hash.
+func (e *entry) str() []byte {
+	if e.vcap == hashCap {
+		return nil
+	}
+	return unsafe.Slice((*byte)(e.val), e.vcap)[:e.vlen]
+}
+
+// hash returns the value of a hash key, or nil for a string.
+func (e *entry) hash() *hashValue {
+	if e.vcap == hashCap {
+		return (*hashValue)(e.val)
+	}
+	return nil
+}
+
+// setStrValue makes v, which the store owns, e's value.
+func (e *entry) setStrValue(v []byte) {
+	if v == nil {
+		v = []byte{}
+	}
+	e.val, e.vlen, e.vcap = unsafe.Pointer(unsafe.SliceData(v)), uint32(len(v)), uint32(cap(v))
+}
+
+// setHashValue makes hv e's value.
+func (e *entry) setHashValue(hv *hashValue) {
+	e.val, e.vlen, e.vcap = unsafe.Pointer(hv), 0, hashCap
+}
+
+// checkKey refuses a key longer than MaxKeySize, for a write that may add it.
+func checkKey(key []byte) error {
+	if len(key) > MaxKeySize {
+		return ErrTooLarge
+	}
+	return nil
+}
+
+// size is the accounted size of the entry (see Store.used).
+func (e *entry) size() int64 {
+	if hv := e.hash(); hv != nil {
+		return entryOverhead + int64(e.klen) + hv.bytes
+	}
+	return entryOverhead + int64(e.klen) + int64(e.vlen)
+}

@@ -9,9 +9,11 @@ import (
 // Accounting and sizing constants.
 const (
 	// entryOverhead is the accounted per-key cost on top of key and value
-	// bytes: the 64-byte entry with its share of a half-used page, and its
-	// index bucket with the empty buckets around it.
-	entryOverhead = 96
+	// bytes: the 64-byte entry, and its index bucket with the empty buckets
+	// around it (a quarter to five eighths of the index is empty). A short
+	// key, counted on top though its entry holds it, stands for the
+	// rounding of the value's allocation to its size class.
+	entryOverhead = 80
 	// minIndexSize is the smallest non-empty index of a shard.
 	minIndexSize = 8
 	// minSlotsCap is the capacity below which slot, TTL and free arrays are

@@ -824,11 +824,14 @@ func TestKeyspace(t *testing.T) {
 			}
 		}
 		got := s.Keys(b("*"))
-		for _, k := range keys {
-			// A returned key is a copy: removing and re-adding keys
-			// reuses entries and must not change it.
-			check(t, s.Rename(b(k), b("r"+k)))
-			check(t, s.Rename(b("r"+k), b(k)))
+		// A returned key is a copy: other keys taking the entries of the
+		// keys returned must not change it.
+		others := [][]byte{}
+		for _, k := range keys[1:] { // the empty key has no other of its length
+			s.Del([][]byte{b(k), b("h" + k)})
+			others = append(others, b(strings.Repeat("x", len(k))), b(strings.Repeat("y", len(k))))
+			set(t, s, string(others[len(others)-2]), "other")
+			set(t, s, string(others[len(others)-1]), "other")
 		}
 		if len(got) != 2*len(keys) {
 			t.Fatal(strs(got))
@@ -842,6 +845,13 @@ func TestKeyspace(t *testing.T) {
 				t.Fatalf("key %q", k)
 			}
 			delete(want, string(k))
+		}
+		s.Del(others)
+		for i, k := range keys[1:] {
+			set(t, s, k, k+"="+strconv.Itoa(i+1))
+			if _, err := s.HSet(b("h"+k), [][]byte{b("f"), b(k)}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for i, k := range keys {
 			if v, ok := get(t, s, k); !ok || v != k+"="+strconv.Itoa(i) {
@@ -1649,6 +1659,65 @@ func TestConcurrency(t *testing.T) {
 			}
 		})
 		wantValue(t, s, "n", strconv.Itoa(16*250*3))
+	})
+	t.Run("race: keys in and out of their entries, churned while others read", func(t *testing.T) {
+		// One shard, so that removals and additions reuse each other's
+		// entries while readers hold values and copies of keys. Fatal
+		// belongs to the test's goroutine: the others report with Error.
+		s := open(t, store.Config{Shards: 1})
+		const writers, rounds = 4, 300
+		parallel(writers+2, func(g int) {
+			for i := range rounds {
+				switch {
+				case g < writers:
+					// Keys of 19 to 22 bytes: both sides of the inline limit.
+					k := b(fmt.Sprintf("%0*d", 19+i%4, g*rounds+i))
+					if _, err := s.Set(k, k, store.SetOptions{}); err != nil {
+						t.Error(err)
+						return
+					}
+					if v, _ := s.Get(k); string(v) != string(k) {
+						t.Errorf("%s read %q", k, v)
+						return
+					}
+					if i%2 == 0 {
+						renamed := append(slices.Clip(k), 'r')
+						if err := s.Rename(k, renamed); err != nil {
+							t.Error(err)
+							return
+						}
+						s.Del([][]byte{renamed})
+					}
+				case g == writers:
+					for _, k := range s.Keys(b("*")) {
+						// A renamed key holds the name it was set under.
+						want := strings.TrimSuffix(string(k), "r")
+						if v, _ := s.Get(k); v != nil && string(v) != want {
+							t.Errorf("%s holds %q", k, v)
+							return
+						}
+					}
+				default:
+					var cursor uint64
+					for {
+						var keys [][]byte
+						cursor, keys = s.Scan(cursor, nil, 0, "")
+						for _, k := range keys {
+							if len(k) < 19 {
+								t.Errorf("scanned %q", k)
+								return
+							}
+						}
+						if cursor == 0 {
+							break
+						}
+					}
+				}
+			}
+		})
+		if n := s.DBSize(); n != writers*rounds/2 {
+			t.Fatal(n)
+		}
 	})
 	t.Run("race: MGET sees MSET all or nothing", func(t *testing.T) {
 		s := open(t, store.Config{})

@@ -135,14 +135,16 @@ func (sh *shard) info(e *entry, clk *clock, p Preview) KeyInfo {
 	if at, ok := sh.deadline(e); ok {
 		ki.PTTL = max(at-clk.now(), 0)
 	}
-	if e.hash() == nil {
-		ki.Len = int64(len(e.str()))
-		ki.Value = view(e.str()[:cut(len(e.str()), p.Bytes)])
+	hv := e.hash()
+	if hv == nil {
+		str := e.str()
+		ki.Len = int64(len(str))
+		ki.Value = view(str[:cut(len(str), p.Bytes)])
 		return ki
 	}
-	ki.Len = int64(e.hash().fields.live)
-	ki.Fields = make([]FieldInfo, 0, cut(e.hash().fields.live, p.Fields))
-	for _, f := range e.hash().fields.items {
+	ki.Len = int64(hv.fields.live)
+	ki.Fields = make([]FieldInfo, 0, cut(hv.fields.live, p.Fields))
+	for _, f := range hv.fields.items {
 		if len(ki.Fields) >= p.Fields {
 			break
 		}

@@ -12,7 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"nexo/engine/store"
 	"nexo/internal/glob"
+	"nexo/internal/number"
 )
 
 // runIDBytes is the size of the random run id (Redis: 40 hex characters).
@@ -44,6 +46,15 @@ func (s *Server) registerServer() {
 		{Name: "config|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdConfigHelp},
 	} {
 		sub.Group, sub.Since = "server", "0.1.0"
+		s.table.add(sub)
+	}
+	s.table.add(&Command{Name: "memory", Arity: -2, Group: "server", Since: "0.3.0",
+		Summary: "A container for memory diagnostics commands.", Syntax: "subcommand [argument ...]", Handler: cmdMemoryUnknown})
+	for _, sub := range []*Command{
+		{Name: "memory|usage", Arity: -3, Flags: ReadOnly, FirstKey: 2, LastKey: 2, Step: 1, Summary: "Estimates the memory usage of a key.", Syntax: "key [SAMPLES count]", Handler: cmdMemoryUsage},
+		{Name: "memory|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdMemoryHelp},
+	} {
+		sub.Group, sub.Since = "server", "0.3.0"
 		s.table.add(sub)
 	}
 	s.registerCommandCommand()
@@ -121,6 +132,45 @@ var configHelp = []string{
 }
 
 func cmdConfigHelp(c *Client, _ [][]byte) { c.helpReply(configHelp) }
+
+func cmdMemoryUnknown(c *Client, args [][]byte) {
+	c.replyError(unknownSubcommand("memory", args[1]))
+}
+
+// cmdMemoryUsage answers the key's size as the store accounts it for
+// maxmemory. SAMPLES is accepted as Redis takes it (a count, 0 for all);
+// the size is exact, so it changes nothing.
+func cmdMemoryUsage(c *Client, args [][]byte) {
+	for opts := args[3:]; len(opts) > 0; opts = opts[2:] {
+		if len(opts) < 2 || !strings.EqualFold(string(opts[0]), "SAMPLES") {
+			c.replyError(errSyntax)
+			return
+		}
+		n, ok := number.ParseInt(opts[1])
+		switch {
+		case !ok:
+			c.replyError(errNotInteger)
+			return
+		case n < 0:
+			c.replyError(errSyntax)
+			return
+		}
+	}
+	ki, ok := c.store().Inspect(args[2], store.Preview{})
+	if !ok {
+		c.w.Null()
+		return
+	}
+	c.w.Int(ki.Memory)
+}
+
+var memoryHelp = []string{
+	"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"USAGE <key> [SAMPLES <count>]", "    Return the memory usage of the key as maxmemory counts it, in bytes.",
+	"HELP", "    Print this help.",
+}
+
+func cmdMemoryHelp(c *Client, _ [][]byte) { c.helpReply(memoryHelp) }
 
 // infoSections are the sections INFO prints with no argument or "default";
 // "all" and "everything" add commandstats.

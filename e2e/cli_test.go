@@ -941,6 +941,48 @@ func TestCLIServerCommands(t *testing.T) {
 	})
 }
 
+// TestCLIMemoryUsage checks MEMORY USAGE through redis-cli, and that
+// redis-cli --memkeys, which is built on it, reports the largest key.
+func TestCLIMemoryUsage(t *testing.T) {
+	srv := startServer(t)
+	runSteps(t, srv.port, resp2, []cliStep{
+		step("OK", "SET", "mem:small", "v"),
+		step("OK", "SET", "mem:large", strings.Repeat("x", 1000)),
+		step("(integer) 1", "HSET", "mem:hash", "f", "v"),
+	})
+	for _, p := range cliProtos {
+		t.Run(p.name, func(t *testing.T) {
+			runSteps(t, srv.port, p, []cliStep{
+				stepMatch(`\(integer\) [1-9]\d*`, "MEMORY", "USAGE", "mem:hash"),
+				stepMatch(`\(integer\) [1-9]\d*`, "MEMORY", "USAGE", "mem:small", "SAMPLES", "0"),
+				step("(nil)", "MEMORY", "USAGE", "mem:missing"),
+				step(errSyntax, "MEMORY", "USAGE", "mem:small", "SAMPLES", "-1"),
+				step(errSyntax, "MEMORY", "USAGE", "mem:small", "SAMPLES"),
+				step(errSyntax, "MEMORY", "USAGE", "mem:small", "FAST"),
+				step(errNotInteger, "MEMORY", "USAGE", "mem:small", "SAMPLES", "many"),
+				step(errArity("memory|usage"), "MEMORY", "USAGE"),
+				step("(error) ERR unknown subcommand 'NOPE'. Try MEMORY HELP.", "MEMORY", "NOPE"),
+				stepMatch(`1\) MEMORY <subcommand>(?s).*\) HELP\n\d+\)     Print this help\.`, "MEMORY", "HELP"),
+			})
+			size := func(key string) int {
+				out := p.run(t, srv.port, "MEMORY", "USAGE", key)
+				n, err := strconv.Atoi(strings.TrimPrefix(out, "(integer) "))
+				if err != nil {
+					t.Fatalf("MEMORY USAGE %s: %q", key, out)
+				}
+				return n
+			}
+			if small, large := size("mem:small"), size("mem:large"); large-small != 999 {
+				t.Errorf("MEMORY USAGE: a value 999 bytes longer takes %d bytes more", large-small)
+			}
+		})
+	}
+	out := redisCLIInput(t, srv.port, "", "--memkeys")
+	if !regexp.MustCompile(`Biggest string found '"mem:large"' has \d+ bytes`).MatchString(out) {
+		t.Errorf("redis-cli --memkeys:\n%s", out)
+	}
+}
+
 // TestCLIClientUnblock checks CLIENT UNBLOCK's arguments; queue_test.go
 // and stream_test.go unblock the blocking commands.
 func TestCLIClientUnblock(t *testing.T) {

@@ -303,6 +303,15 @@ describe('STORE', () => {
           expect(await redis.exists(key('ks:del1'), key('ks:del2'))).toBe(0);
         });
 
+        it('MEMORY USAGE grows with the value and is null for a missing key', async () => {
+          await redis.set(key('ks:mem-small'), 'v');
+          await redis.set(key('ks:mem-large'), 'x'.repeat(1000));
+          const small = Number(await redis.call('MEMORY', 'USAGE', key('ks:mem-small')));
+          const large = Number(await redis.call('MEMORY', 'USAGE', key('ks:mem-large'), 'SAMPLES', '0'));
+          expect(large - small).toBe(999);
+          expect(await redis.call('MEMORY', 'USAGE', key('ks:mem-missing'))).toBeNull();
+        });
+
         it('EXISTS counts every named key that exists, repeats included', async () => {
           await redis.set(key('ks:exists'), 'v');
           expect(await redis.exists(key('ks:exists'))).toBe(1);

@@ -57,6 +57,17 @@ func (s *Server) registerServer() {
 		sub.Group, sub.Since = "server", "0.3.0"
 		s.table.add(sub)
 	}
+	s.table.add(&Command{Name: "slowlog", Arity: -2, Group: "server", Since: "0.3.0",
+		Summary: "A container for slow log commands.", Syntax: "subcommand [argument ...]", Handler: cmdSlowlogUnknown})
+	for _, sub := range []*Command{
+		{Name: "slowlog|get", Arity: -2, Flags: Admin | Loading | Stale, Summary: "Returns the slow log's entries.", Syntax: "[count]", Handler: cmdSlowlogGet},
+		{Name: "slowlog|len", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Returns the number of entries in the slow log.", Handler: cmdSlowlogLen},
+		{Name: "slowlog|reset", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Clears all entries from the slow log.", Handler: cmdSlowlogReset},
+		{Name: "slowlog|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdSlowlogHelp},
+	} {
+		sub.Group, sub.Since = "server", "0.3.0"
+		s.table.add(sub)
+	}
 	s.registerCommandCommand()
 }
 

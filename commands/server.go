@@ -60,6 +60,11 @@ type Config struct {
 	// stream package's defaults.
 	StreamDefaults stream.Settings
 	PubSubLimit    OutputLimit // output buffer limit of subscribed connections
+	// SlowlogSlowerThan is the execution time from which a command enters
+	// the slow log (negative: none); SlowlogMaxLen is how many entries it
+	// keeps (0: none, so a zero Config keeps no slow log).
+	SlowlogSlowerThan time.Duration
+	SlowlogMaxLen     int
 }
 
 // Server accepts RESP connections and runs their commands.
@@ -80,6 +85,7 @@ type Server struct {
 	cronDone chan struct{}
 
 	stats    serverStats
+	slow     *slowLog
 	blocked  atomic.Int64 // clients waiting inside a blocking command
 	loops    []*eventLoop
 	nextLoop int // the loop the next connection goes to (accept goroutine only)
@@ -134,6 +140,7 @@ func NewServer(cfg Config) (*Server, error) {
 		stop:     make(chan struct{}),
 		cronDone: make(chan struct{}),
 		loops:    loops,
+		slow:     newSlowLog(cfg.SlowlogSlowerThan, cfg.SlowlogMaxLen),
 	}
 	for _, l := range loops {
 		l.srv = s
@@ -450,8 +457,12 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	// A blocking command's time spent waiting is not its latency (as in
 	// Redis's commandstats).
 	c.clock = time.Since(s.started)
-	cmd.latency.observe(c.clock - begin - c.blockedFor)
+	d := c.clock - begin - c.blockedFor
+	cmd.latency.observe(d)
 	c.blockedFor = 0
+	if d >= s.slow.from {
+		s.slow.add(c, cmd, args, d)
+	}
 }
 
 // startPipeline reads the clock the first command of a pipeline starts at

@@ -983,6 +983,66 @@ func TestCLIMemoryUsage(t *testing.T) {
 	}
 }
 
+// slowlogWaitThreshold is the slow log threshold of the blocking test, far
+// above what a command takes to run; the command waits slowlogWaitMargin
+// longer than it.
+const (
+	slowlogWaitThreshold = 200 * time.Millisecond
+	slowlogWaitMargin    = 100 * time.Millisecond
+)
+
+// TestCLISlowlog checks SLOWLOG with a threshold of 0, which logs every
+// command, and a log of three entries.
+func TestCLISlowlog(t *testing.T) {
+	srv := startServer(t, "--slowlog-log-slower-than", "0", "--slowlog-max-len", "3")
+	entry := func(args ...string) string {
+		pattern := `1\) 1\) \(integer\) \d+\n   2\) \(integer\) \d+\n   3\) \(integer\) \d+\n`
+		for i, a := range args {
+			prefix := "      "
+			if i == 0 {
+				prefix = `   4\) `
+			}
+			pattern += prefix + strconv.Itoa(i+1) + `\) "` + regexp.QuoteMeta(a) + `"\n`
+		}
+		return pattern + `   5\) "127\.0\.0\.1:\d+"\n   6\) ""`
+	}
+	long := strings.Repeat("v", 200)
+	many := []string{"MSET"}
+	for i := range 40 {
+		many = append(many, "k"+strconv.Itoa(i))
+	}
+	runSteps(t, srv.port, resp2, []cliStep{
+		step(`1) "slowlog-log-slower-than"`+"\n"+`2) "0"`, "CONFIG", "GET", "slowlog-log-slower-than"),
+		step("OK", "SLOWLOG", "RESET"),
+		step("(integer) 1", "SLOWLOG", "LEN"), // the RESET
+		step("OK", "SET", "slow:k", long),
+		stepMatch(entry("SET", "slow:k", long[:128]+"... (72 more bytes)"), "SLOWLOG", "GET", "1"),
+		step(`(error) WRONGPASS invalid username-password pair or user is disabled.`, "AUTH", "user", "secret"),
+		stepMatch(entry("AUTH", "(redacted)", "(redacted)"), "SLOWLOG", "GET", "1"),
+		step("OK", many...),
+		stepMatch(`(?s).*30\) "k28"\n      31\) "k29"\n      32\) "\.\.\. \(10 more arguments\)"\n.*`, "SLOWLOG", "GET", "1"),
+		step("(integer) 3", "SLOWLOG", "LEN"), // at most three entries
+		stepMatch(`(?s)\A1\) 1\).*\n2\) 1\).*\n3\) 1\).*\z`, "SLOWLOG", "GET", "-1"),
+		step("(error) ERR count should be greater than or equal to -1", "SLOWLOG", "GET", "-2"),
+		step("(error) ERR unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.", "SLOWLOG", "GET", "1", "2"),
+		step("(error) ERR unknown subcommand 'NOPE'. Try SLOWLOG HELP.", "SLOWLOG", "NOPE"),
+		stepMatch(` 1\) SLOWLOG <subcommand>(?s).*12\)     Print this help\.`, "SLOWLOG", "HELP"),
+	})
+	// A blocking command's wait is not its execution time (as for INFO
+	// commandstats): waiting longer than the threshold does not log it.
+	waits := startServer(t, "--slowlog-log-slower-than", strconv.FormatInt(slowlogWaitThreshold.Microseconds(), 10))
+	runSteps(t, waits.port, resp2, []cliStep{
+		step("(nil)", "QPOP", "slow:q", "BLOCK", strconv.FormatInt((slowlogWaitThreshold+slowlogWaitMargin).Milliseconds(), 10)),
+		step("(integer) 0", "SLOWLOG", "LEN"),
+	})
+	off := startServer(t, "--slowlog-log-slower-than", "-1")
+	runSteps(t, off.port, resp2, []cliStep{
+		step("OK", "SET", "k", "v"),
+		step("(integer) 0", "SLOWLOG", "LEN"),
+		step("(empty array)", "SLOWLOG", "GET"),
+	})
+}
+
 // TestCLIClientUnblock checks CLIENT UNBLOCK's arguments; queue_test.go
 // and stream_test.go unblock the blocking commands.
 func TestCLIClientUnblock(t *testing.T) {

@@ -374,6 +374,17 @@ describe('STORE', () => {
           expect(info.server.redis_version).toBeDefined();
         });
 
+        it('SLOWLOG RESET, LEN and GET answer as Redis does, entries as arrays of six', async () => {
+          expect(await redis.call('SLOWLOG', 'RESET')).toBe('OK');
+          expect(typeof (await redis.call('SLOWLOG', 'LEN'))).toBe('number');
+          const entries = (await redis.call('SLOWLOG', 'GET', '-1')) as unknown[][];
+          expect(Array.isArray(entries)).toBe(true);
+          for (const entry of entries) {
+            expect(entry).toHaveLength(6);
+          }
+          await expect(redis.call('SLOWLOG', 'GET', '-2')).rejects.toThrow('ERR count should be greater than or equal to -1');
+        });
+
         it('INFO server reports one event loop per thread but one, at least one', async () => {
           const { server } = parseInfo(String(await redis.info('server')));
           const threads = Number(server.threads);

@@ -45,6 +45,8 @@ type config struct {
 	QueueMaxPayload      int64
 	QueueMaxPending      int
 	PubSubLimit          commands.OutputLimit
+	SlowlogSlowerThan    time.Duration // negative: no slow log
+	SlowlogMaxLen        int
 	StreamDefaults       stream.Settings
 	StreamSessionTimeout time.Duration
 	StreamMaxPayload     int64
@@ -135,6 +137,10 @@ var options = []option{
 		func(c *config, v string) error { return setBytes(&c.StreamMaxPayload, v) }},
 	{"stream-max-read-bytes", strconv.Itoa(stream.DefaultMaxReadBytes), "bytes of messages one XFETCH or XCONSUME returns, ending with the message that reaches them; in bytes or with a unit",
 		func(c *config, v string) error { return setPositiveBytes(&c.StreamMaxReadBytes, v) }},
+	{"slowlog-log-slower-than", strconv.FormatInt(commands.DefaultSlowlogSlowerThan.Microseconds(), 10), "microseconds a command runs before the slow log keeps it; 0 = every command, negative = none",
+		func(c *config, v string) error { return setMicros(&c.SlowlogSlowerThan, v) }},
+	{"slowlog-max-len", strconv.Itoa(commands.DefaultSlowlogMaxLen), "entries the slow log keeps; past it the oldest is dropped",
+		func(c *config, v string) error { return setNonNegative(&c.SlowlogMaxLen, v) }},
 	{"client-output-buffer-limit", defaultPubSubLimit.String(), "output buffer limit of subscribed connections, as Redis's: pubsub <hard> <soft> <soft-seconds> (sizes with units, 0 = no limit)",
 		func(c *config, v string) error { return setOutputLimit(&c.PubSubLimit, v) }},
 }
@@ -335,6 +341,16 @@ func setMs(dst *time.Duration, v string, min int64) error {
 	return nil
 }
 
+// setMicros parses a whole number of microseconds, negative included.
+func setMicros(dst *time.Duration, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < math.MinInt64/int64(time.Microsecond) || n > math.MaxInt64/int64(time.Microsecond) {
+		return fmt.Errorf("invalid value %q (microseconds)", v)
+	}
+	*dst = time.Duration(n) * time.Microsecond
+	return nil
+}
+
 // setPartitions parses a stream partition count.
 func setPartitions(dst *int, v string) error {
 	n, err := strconv.Atoi(v)
@@ -437,6 +453,8 @@ func (c *config) params() []commands.Param {
 		{"queue-max-payload", strconv.FormatInt(c.QueueMaxPayload, 10)},
 		{"queue-max-pending", strconv.Itoa(c.QueueMaxPending)},
 		{"client-output-buffer-limit", c.PubSubLimit.String()},
+		{"slowlog-log-slower-than", strconv.FormatInt(c.SlowlogSlowerThan.Microseconds(), 10)},
+		{"slowlog-max-len", strconv.Itoa(c.SlowlogMaxLen)},
 		{"stream-partitions", strconv.Itoa(c.StreamDefaults.Partitions)},
 		{"stream-max-age", strconv.FormatInt(c.StreamDefaults.MaxAge.Milliseconds(), 10)},
 		{"stream-max-bytes", strconv.FormatInt(c.StreamDefaults.MaxBytes, 10)},

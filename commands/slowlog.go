@@ -24,53 +24,54 @@ const (
 	// rest is counted.
 	slowlogMaxArgBytes = 128
 	// slowlogDefaultGet is how many entries SLOWLOG GET returns without a
-	// count.
+	// count, and Stats.
 	slowlogDefaultGet = 10
 	// slowlogRedacted replaces the arguments an entry must not keep.
 	slowlogRedacted = "(redacted)"
 )
 
-// slowEntry is one command that took at least the slow log's threshold.
-type slowEntry struct {
-	id       int64
-	at       int64 // unix seconds when it ended
-	duration time.Duration
-	args     []string
-	addr     string
-	name     string
+// SlowEntry is one command that took at least the slow log's threshold.
+type SlowEntry struct {
+	ID       int64
+	At       time.Time // when it ended
+	Duration time.Duration
+	Args     []string // cut and redacted (see slowArgs)
+	Addr     string   // the client's address
+	Name     string   // the client's name, "" when none
 }
 
 // slowLog keeps the latest commands slower than a threshold, newest first,
 // as Redis's SLOWLOG does. from is fixed at start, so the hot path compares
 // a command's time with it without a lock.
 type slowLog struct {
-	from   time.Duration // math.MaxInt64 when the log is off
-	maxLen int
+	from       time.Duration // math.MaxInt64 when the log is off
+	slowerThan time.Duration // as configured; negative: off
+	maxLen     int
 
 	mu      sync.Mutex
 	nextID  int64
-	entries []slowEntry // oldest first
+	entries []SlowEntry // oldest first
 }
 
 // newSlowLog returns a log of commands of at least slowerThan (negative:
 // none), keeping maxLen entries (0: none).
 func newSlowLog(slowerThan time.Duration, maxLen int) *slowLog {
-	l := &slowLog{from: slowerThan, maxLen: maxLen}
+	l := &slowLog{from: slowerThan, slowerThan: slowerThan, maxLen: maxLen}
 	if slowerThan < 0 || maxLen <= 0 {
-		l.from = math.MaxInt64
+		l.from, l.slowerThan = math.MaxInt64, -1
 	}
 	return l
 }
 
 // add records a command of c that took d, which is at least l.from.
 func (l *slowLog) add(c *Client, cmd *Command, args [][]byte, d time.Duration) {
-	e := slowEntry{at: time.Now().Unix(), duration: d, args: slowArgs(cmd, args), addr: c.addr}
+	e := SlowEntry{At: time.Now(), Duration: d, Args: slowArgs(cmd, args), Addr: c.addr}
 	c.mu.Lock()
-	e.name = c.name
+	e.Name = c.name
 	c.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e.id = l.nextID
+	e.ID = l.nextID
 	l.nextID++
 	if len(l.entries) == l.maxLen {
 		copy(l.entries, l.entries[1:])
@@ -80,13 +81,13 @@ func (l *slowLog) add(c *Client, cmd *Command, args [][]byte, d time.Duration) {
 }
 
 // latest returns up to n entries, newest first; n < 0 returns them all.
-func (l *slowLog) latest(n int) []slowEntry {
+func (l *slowLog) latest(n int) []SlowEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n < 0 || n > len(l.entries) {
 		n = len(l.entries)
 	}
-	out := make([]slowEntry, n)
+	out := make([]SlowEntry, n)
 	for i := range out {
 		out[i] = l.entries[len(l.entries)-1-i]
 	}
@@ -165,15 +166,15 @@ func cmdSlowlogGet(c *Client, args [][]byte) {
 	c.w.Array(len(entries))
 	for _, e := range entries {
 		c.w.Array(6)
-		c.w.Int(e.id)
-		c.w.Int(e.at)
-		c.w.Int(e.duration.Microseconds())
-		c.w.Array(len(e.args))
-		for _, a := range e.args {
+		c.w.Int(e.ID)
+		c.w.Int(e.At.Unix())
+		c.w.Int(e.Duration.Microseconds())
+		c.w.Array(len(e.Args))
+		for _, a := range e.Args {
 			c.w.BulkString(a)
 		}
-		c.w.BulkString(e.addr)
-		c.w.BulkString(e.name)
+		c.w.BulkString(e.Addr)
+		c.w.BulkString(e.Name)
 	}
 }
 

@@ -86,6 +86,11 @@ type Stats struct {
 	RSSBytes            int64 // resident set size; 0 where unknown
 	// Commands lists the commands and subcommands called at least once, by name.
 	Commands []CommandStats
+	// SlowlogSlowerThan is the slow log's threshold (negative: no slow
+	// log); SlowLog its latest entries, newest first, as SLOWLOG GET lists
+	// them without a count.
+	SlowlogSlowerThan time.Duration
+	SlowLog           []SlowEntry
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -109,6 +114,8 @@ func (s *Server) Stats() Stats {
 		NetOutputBytes:      out,
 		HeapBytes:           int64(heapBytes()),
 		RSSBytes:            rssBytes(),
+		SlowlogSlowerThan:   s.slow.slowerThan,
+		SlowLog:             s.slow.latest(slowlogDefaultGet),
 	}
 	add := func(cmd *Command) {
 		if calls := cmd.calls.Load(); calls > 0 {

@@ -118,6 +118,9 @@ func startStack(t testing.TB, edit func(*dashboard.Config)) *stack {
 		Queue:      qb,
 		PubSub:     pb,
 		Stream:     sb,
+		// Every command enters the slow log.
+		SlowlogSlowerThan: 0,
+		SlowlogMaxLen:     commands.DefaultSlowlogMaxLen,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -347,6 +350,16 @@ type snapshot struct {
 			DataDir string `json:"data_dir"`
 			Fsync   string `json:"fsync"`
 		} `json:"persistence"`
+		SlowLog struct {
+			ThresholdMicros int64 `json:"threshold_us"`
+			Entries         []struct {
+				ID             int64     `json:"id"`
+				Time           time.Time `json:"time"`
+				DurationMicros int64     `json:"duration_us"`
+				Args           []string  `json:"args"`
+				Client         string    `json:"client"`
+			} `json:"entries"`
+		} `json:"slowlog"`
 	} `json:"overview"`
 	Panels  []string `json:"panels"`
 	Brokers struct {
@@ -415,6 +428,13 @@ func TestSnapshot(t *testing.T) {
 		}
 		if strings.Join(snap.Panels, ",") != wantPanels {
 			t.Fatalf("panels %v", snap.Panels)
+		}
+		// The slow log of a threshold of 0: the latest commands, newest first.
+		slow := ov.SlowLog
+		if slow.ThresholdMicros != 0 || len(slow.Entries) != 7 || strings.Join(slow.Entries[0].Args, " ") != "GET" ||
+			strings.Join(slow.Entries[1].Args, " ") != "GET missing" || slow.Entries[0].ID != slow.Entries[1].ID+1 ||
+			slow.Entries[0].Client == "" || slow.Entries[0].Time.IsZero() || slow.Entries[0].DurationMicros < 0 {
+			t.Fatalf("slow log: %+v", slow)
 		}
 		st := snap.Brokers.Store
 		if st.Keys != 4 || st.Expires != 1 || st.Policy != "noeviction" || st.Hits != 1 || st.Misses != 1 || st.UsedMemoryBytes <= 0 ||

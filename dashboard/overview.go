@@ -28,6 +28,23 @@ type overview struct {
 	Commands      commandsView    `json:"commands"`
 	Network       networkView     `json:"network"`
 	Persistence   persistenceView `json:"persistence"`
+	SlowLog       slowlogView     `json:"slowlog"`
+}
+
+// slowlogView is the slow log: its threshold (-1 when there is no slow
+// log) and its latest entries, newest first.
+type slowlogView struct {
+	ThresholdMicros int64       `json:"threshold_us"`
+	Entries         []slowEntry `json:"entries"`
+}
+
+type slowEntry struct {
+	ID             int64     `json:"id"`
+	Time           time.Time `json:"time"`
+	DurationMicros int64     `json:"duration_us"`
+	Args           []string  `json:"args"`
+	Client         string    `json:"client"`
+	Name           string    `json:"name"`
 }
 
 type clientsView struct {
@@ -96,6 +113,15 @@ func (s *Server) overview(limit int) overview {
 			Top:            make([]commandView, 0, min(len(st.Commands), limit)),
 		},
 		Persistence: persistenceView{DataDir: s.cfg.DataDir, Fsync: s.cfg.Fsync},
+		SlowLog:     slowlogView{ThresholdMicros: -1, Entries: make([]slowEntry, 0, len(st.SlowLog))},
+	}
+	if st.SlowlogSlowerThan >= 0 {
+		ov.SlowLog.ThresholdMicros = st.SlowlogSlowerThan.Microseconds()
+	}
+	for _, e := range st.SlowLog {
+		ov.SlowLog.Entries = append(ov.SlowLog.Entries, slowEntry{
+			ID: e.ID, Time: e.At.UTC(), DurationMicros: e.Duration.Microseconds(), Args: e.Args, Client: e.Addr, Name: e.Name,
+		})
 	}
 	cmds := slices.Clone(st.Commands)
 	slices.SortStableFunc(cmds, func(a, b commands.CommandStats) int { return cmp.Compare(b.Calls, a.Calls) })

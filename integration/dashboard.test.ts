@@ -141,6 +141,10 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     expect(await overview.locator('[data-field="persistence"]').textContent()).toContain(nexo.server.dataDir);
     const setRow = overview.locator('#commands tbody tr', { has: page.locator('th', { hasText: /^set$/ }) });
     expect(Number((await setRow.locator('td').first().textContent())!.replace(/,/g, ''))).toBeGreaterThanOrEqual(4);
+    // The slow log's table: its entries, or the threshold none reached (10 ms by default).
+    const slowRows = overview.locator('#slowlog tbody tr');
+    expect(await slowRows.count()).toBeGreaterThanOrEqual(1);
+    expect(await slowRows.first().textContent()).toMatch(/^No command took 10\.0 ms or more\.$|\S+ \S/);
     await overview.screenshot({ path: join(ARTIFACTS_DIR, 'overview.png') });
   });
 

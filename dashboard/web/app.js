@@ -64,6 +64,29 @@ function renderOverview(ov) {
   );
   if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 6, class: 'muted', text: 'No command run yet.' })));
   fill($('commands').tBodies[0], ...rows);
+  renderSlowlog(ov.slowlog);
+}
+
+/** The slow log's latest entries, newest first (SLOWLOG GET). */
+function renderSlowlog(slowlog) {
+  const rows = slowlog.entries.map((e) =>
+    el(
+      'tr',
+      {},
+      el('td', { text: new Date(e.time).toLocaleTimeString() }),
+      el('td', { class: 'num', text: formatMicros(e.duration_us) }),
+      el('td', { class: 'command', text: e.args.join(' ') }),
+      el('td', { text: e.name ? `${e.name} (${e.client})` : e.client }),
+    ),
+  );
+  if (rows.length === 0) {
+    const text =
+      slowlog.threshold_us < 0
+        ? 'The slow log is off (slowlog-log-slower-than is negative).'
+        : `No command took ${formatMicros(slowlog.threshold_us)} or more.`;
+    rows.push(el('tr', {}, el('td', { colspan: 4, class: 'muted', text })));
+  }
+  fill($('slowlog').tBodies[0], ...rows);
 }
 
 /** The renderer of panels without one: the broker's state as JSON text. */

@@ -40,9 +40,9 @@ type SlowEntry struct {
 	Name     string   // the client's name, "" when none
 }
 
-// slowLog keeps the latest commands slower than a threshold, newest first,
-// as Redis's SLOWLOG does. from is fixed at start, so the hot path compares
-// a command's time with it without a lock.
+// slowLog keeps the latest commands that took at least a threshold, as
+// Redis's SLOWLOG does. from is fixed at start, so the hot path compares a
+// command's time with it without a lock.
 type slowLog struct {
 	from       time.Duration // math.MaxInt64 when the log is off
 	slowerThan time.Duration // as configured; negative: off
@@ -74,8 +74,11 @@ func (l *slowLog) add(c *Client, cmd *Command, args [][]byte, d time.Duration) {
 	e.ID = l.nextID
 	l.nextID++
 	if len(l.entries) == l.maxLen {
-		copy(l.entries, l.entries[1:])
-		l.entries = l.entries[:len(l.entries)-1]
+		// The oldest goes by reslicing: append moves the entries to a new
+		// array once the old one is used up, so a long log costs no copy
+		// of itself per entry.
+		l.entries[0] = SlowEntry{}
+		l.entries = l.entries[1:]
 	}
 	l.entries = append(l.entries, e)
 }

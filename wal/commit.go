@@ -342,8 +342,9 @@ func (l *Log) mirrorRotation(first uint64, sizes []int) (started []uint64) {
 
 // truncate drops the records up to and including upTo from the front of
 // the log. tidwall marks itself corrupt when a truncation fails after its
-// first file operation; only then does the log fail, otherwise the error
-// goes back to Compact and the log carries on untruncated. Writer only.
+// first file operation; then the log fails, otherwise the error goes back to
+// Compact and the log carries on untruncated. Once tidwall has truncated, a
+// failure to list or fsync the directory fails the log too. Writer only.
 func (l *Log) truncate(upTo uint64) error {
 	// Reads wait: TruncateFront removes files and rewrites the first one
 	// it keeps under a new name.
@@ -364,10 +365,16 @@ func (l *Log) truncate(upTo uint64) error {
 	l.mu.Unlock()
 	segs, err := listSegments(l.dir)
 	if err == nil {
-		err = syncDir(l.dir)
+		err = l.truncSyncDir(l.dir)
 	}
 	if err != nil {
-		return fmt.Errorf("wal: truncate %s: %w", l.dir, err)
+		// The files are gone but their removal may not be durable, and the
+		// mirror of tidwall's tail cannot be rebuilt: as after any failed
+		// fsync, the log takes no more records.
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.failLocked(fmt.Errorf("truncate: %w", err))
+		return l.failErr
 	}
 	var total int64
 	for _, s := range segs {

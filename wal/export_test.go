@@ -40,6 +40,12 @@ func (l *Log) SuppressIdleFlush() {
 	l.mu.Unlock()
 }
 
+// FailTruncationDirSync makes the fsync of the directory after the next
+// truncations fail with err. Call it before Compact.
+func (l *Log) FailTruncationDirSync(err error) {
+	l.truncSyncDir = func(string) error { return err }
+}
+
 // ReadMarkSpacing and ReadChunk let the tests bound what a read of a
 // closed segment takes from its file.
 const (

@@ -294,6 +294,9 @@ type Log struct {
 	// Writer only: the goroutine holding the writer role.
 	tailBytes int  // size of tidwall's tail segment, mirrored (see mirrorRotation)
 	dirDirty  bool // a segment file was created since the directory was last fsynced
+	// truncSyncDir fsyncs the directory after a truncation: syncDir, which
+	// the tests replace to make it fail.
+	truncSyncDir func(dir string) error
 
 	flushTimer *time.Timer     // runs flushDue idleFlushDelay after armFlush
 	kick       chan struct{}   // wakes the committer; capacity 1
@@ -354,26 +357,27 @@ func Open(dir string, o Options) (*Log, error) {
 		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 	}
 	l := &Log{
-		dir:        dir,
-		opts:       o,
-		log:        o.Logger,
-		tl:         tl,
-		fill:       new(twal.Batch),
-		spare:      new(twal.Batch),
-		last:       r.last,
-		written:    r.last,
-		stored:     r.last,
-		synced:     r.last,
-		first:      r.first,
-		snap:       r.snap,
-		logSize:    r.logSize,
-		tailBytes:  int(r.tailSize),
-		tailFirst:  r.tailFirst,
-		closedSegs: r.closed,
-		kick:       make(chan struct{}, 1),
-		ctl:        make(chan ctlRequest),
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
+		dir:          dir,
+		truncSyncDir: syncDir,
+		opts:         o,
+		log:          o.Logger,
+		tl:           tl,
+		fill:         new(twal.Batch),
+		spare:        new(twal.Batch),
+		last:         r.last,
+		written:      r.last,
+		stored:       r.last,
+		synced:       r.last,
+		first:        r.first,
+		snap:         r.snap,
+		logSize:      r.logSize,
+		tailBytes:    int(r.tailSize),
+		tailFirst:    r.tailFirst,
+		closedSegs:   r.closed,
+		kick:         make(chan struct{}, 1),
+		ctl:          make(chan ctlRequest),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	l.cond.L = &l.mu
 	l.flushTimer = time.AfterFunc(idleFlushDelay, l.flushDue)

@@ -652,6 +652,35 @@ func TestWait(t *testing.T) {
 		}
 	})
 
+	t.Run("edge: a failed directory fsync after a truncation fails the log", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = segmentFillerSize
+		l := open(t, dir, o)
+		last := appendWait(t, l, recs(1, 40)...)
+		before := len(segments(t, dir))
+		injected := errors.New("injected directory fsync failure")
+		l.FailTruncationDirSync(injected)
+		if err := l.Compact(nil, last-1); !errors.Is(err, wal.ErrFailed) || !strings.Contains(err.Error(), injected.Error()) {
+			t.Fatalf("Compact = %v, want ErrFailed from the injected failure", err)
+		}
+		if after := len(segments(t, dir)); after >= before {
+			t.Fatalf("%d segment files before the truncation, %d after", before, after)
+		}
+		if _, err := l.Append(rec(41)); !errors.Is(err, wal.ErrFailed) {
+			t.Fatalf("Append after the failed truncation = %v, want ErrFailed", err)
+		}
+		// A restart finds every record the truncation kept.
+		if err := l.Close(); !errors.Is(err, wal.ErrFailed) {
+			t.Fatalf("Close = %v, want ErrFailed", err)
+		}
+		l = open(t, dir, o)
+		defer closeLog(t, l)
+		if got, err := l.Read(last); err != nil || string(got) != string(rec(40)) {
+			t.Fatalf("Read(%d) after a restart = %q, %v", last, got, err)
+		}
+	})
+
 	t.Run("edge: a failed write fails the log for good", func(t *testing.T) {
 		dir, o := failingDir(t)
 		l := open(t, dir, o)

@@ -57,6 +57,8 @@ func (s *Server) registerServer() {
 		sub.Group, sub.Since = "server", "0.3.0"
 		s.table.add(sub)
 	}
+	s.table.add(&Command{Name: "monitor", Arity: 1, Flags: Admin | Loading | Stale, Group: "server", Since: "0.3.0",
+		Summary: "Listens for all commands received by the server in real time.", Handler: cmdMonitor})
 	s.table.add(&Command{Name: "slowlog", Arity: -2, Group: "server", Since: "0.3.0",
 		Summary: "A container for slow log commands.", Syntax: "subcommand [argument ...]", Handler: cmdSlowlogUnknown})
 	for _, sub := range []*Command{

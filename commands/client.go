@@ -27,6 +27,8 @@ type Client struct {
 	w       *resp.Writer
 	authed  bool
 	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped
+	// monitoring: the connection ran MONITOR and accepts only QUIT and RESET.
+	monitoring bool
 	// blockedFor is how long the command running waited in beginBlock.
 	blockedFor time.Duration
 	// clock is when the pipeline's last command ended, or the pipeline

@@ -202,6 +202,7 @@ func cmdQuit(c *Client, _ [][]byte) {
 }
 
 func cmdReset(c *Client, _ [][]byte) {
+	c.stopMonitoring()
 	if o := c.ps.out; o != nil && c.srv.cfg.PubSub != nil {
 		c.srv.cfg.PubSub.UnsubscribeAll(o)
 		c.setCounts(pubsub.Counts{})

@@ -328,21 +328,26 @@ func (o *outbox) Deliver(m pubsub.Message, batch pubsub.Batch) bool {
 	if pub, ok := batch.(*Client); ok {
 		frame = pub.ps.frames.get(m, proto)
 	}
+	if frame != nil {
+		return o.queue(batch, len(frame), func(b []byte) []byte { return append(b, frame...) })
+	}
+	return o.queue(batch, messageSize(m), func(b []byte) []byte { return appendMessage(b, proto, m) })
+}
+
+// queue appends a frame of about size bytes, which add writes, for another
+// connection (batch, nil when none) to wake the writer. It returns false
+// when the frame puts the connection over its output buffer limit, which
+// closes it; a closed connection discards what it is given.
+func (o *outbox) queue(batch pubsub.Batch, size int, add func([]byte) []byte) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return true
 	}
-	if frame != nil {
-		ch := o.room(len(frame))
-		ch.b = append(ch.b, frame...)
-		o.queued += len(frame)
-	} else {
-		ch := o.room(messageSize(m))
-		before := len(ch.b)
-		ch.b = appendMessage(ch.b, proto, m)
-		o.queued += len(ch.b) - before
-	}
+	ch := o.room(size)
+	before := len(ch.b)
+	ch.b = add(ch.b)
+	o.queued += len(ch.b) - before
 	if limit := o.overLimitLocked(); limit != "" {
 		o.kill(limit)
 		return false

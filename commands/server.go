@@ -86,6 +86,7 @@ type Server struct {
 
 	stats    serverStats
 	slow     *slowLog
+	monitors monitors
 	blocked  atomic.Int64 // clients waiting inside a blocking command
 	loops    []*eventLoop
 	nextLoop int // the loop the next connection goes to (accept goroutine only)
@@ -439,6 +440,8 @@ func (s *Server) handle(c *Client, args [][]byte) {
 		c.replyError(errNoAuth)
 	case c.subscriberMode() && cmd.Flags&SubscriberOK == 0:
 		c.replyError(subscriberModeError(cmd))
+	case c.monitoring && cmd.Name != "quit" && cmd.Name != "reset":
+		c.replyError("ERR Can't execute '" + cmd.Name + "': only QUIT and RESET are allowed while monitoring")
 	default:
 		if cmd.Flags&Blocking != 0 {
 			// The subscribers this pipeline published to must not wait
@@ -450,6 +453,9 @@ func (s *Server) handle(c *Client, args [][]byte) {
 			// It left the event loop to wait and runs again, and is
 			// counted, on the connection's own goroutine.
 			return
+		}
+		if s.monitors.n.Load() > 0 && !c.monitoring && !unmonitored(cmd) {
+			s.monitors.feed(c, args)
 		}
 	}
 	s.stats.commands.Add(1)

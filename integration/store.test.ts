@@ -374,6 +374,21 @@ describe('STORE', () => {
           expect(info.server.redis_version).toBeDefined();
         });
 
+        it("MONITOR streams other clients' commands to ioredis's monitor()", async () => {
+          const monitor = await redis.monitor();
+          try {
+            const seen = new Promise<string[]>((resolve) => {
+              monitor.on('monitor', (_time: string, args: string[]) => {
+                if (args[1] === key('mon:k')) resolve(args);
+              });
+            });
+            await redis.set(key('mon:k'), 'v');
+            expect(await seen).toEqual(['set', key('mon:k'), 'v']);
+          } finally {
+            monitor.disconnect();
+          }
+        });
+
         it('SLOWLOG RESET, LEN and GET answer as Redis does, entries as arrays of six', async () => {
           expect(await redis.call('SLOWLOG', 'RESET')).toBe('OK');
           expect(typeof (await redis.call('SLOWLOG', 'LEN'))).toBe('number');

@@ -27,8 +27,9 @@ type Client struct {
 	w       *resp.Writer
 	authed  bool
 	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped
-	// monitoring: the connection ran MONITOR and accepts only QUIT and RESET.
-	monitoring bool
+	// monitoring: the connection ran MONITOR and accepts only QUIT and
+	// RESET; atomic for CLIENT LIST on other connections.
+	monitoring atomic.Bool
 	// blockedFor is how long the command running waited in beginBlock.
 	blockedFor time.Duration
 	// clock is when the pipeline's last command ended, or the pipeline
@@ -120,7 +121,10 @@ func (c *Client) info(now time.Time) string {
 	b = strconv.AppendInt(b, int64(now.Sub(active)/time.Second), 10)
 	subs, psubs := c.ps.channels.Load(), c.ps.patterns.Load()
 	flags := " flags=N"
-	if subs+psubs > 0 {
+	switch {
+	case c.monitoring.Load():
+		flags = " flags=O"
+	case subs+psubs > 0:
 		flags = " flags=P"
 	}
 	b = append(b, flags...)

@@ -129,10 +129,6 @@ func appendQuoted(b, a []byte) []byte {
 // the first command it is sent, and from then on it accepts only QUIT and
 // RESET, which ends monitoring.
 func cmdMonitor(c *Client, _ [][]byte) {
-	if c.monitoring {
-		c.w.OK()
-		return
-	}
 	if !c.queueReplies() {
 		return
 	}
@@ -141,15 +137,14 @@ func cmdMonitor(c *Client, _ [][]byte) {
 	if !c.queueReplies() {
 		return
 	}
-	c.monitoring = true
+	c.monitoring.Store(true)
 	c.srv.monitors.add(o)
 	c.onClose("monitor", func() { c.srv.monitors.remove(o) })
 }
 
 // stopMonitoring ends the connection's MONITOR mode (RESET).
 func (c *Client) stopMonitoring() {
-	if c.monitoring {
-		c.monitoring = false
+	if c.monitoring.Swap(false) {
 		c.srv.monitors.remove(c.ps.out)
 	}
 }

@@ -440,7 +440,7 @@ func (s *Server) handle(c *Client, args [][]byte) {
 		c.replyError(errNoAuth)
 	case c.subscriberMode() && cmd.Flags&SubscriberOK == 0:
 		c.replyError(subscriberModeError(cmd))
-	case c.monitoring && cmd.Name != "quit" && cmd.Name != "reset":
+	case c.monitoring.Load() && cmd.Name != "quit" && cmd.Name != "reset":
 		c.replyError("ERR Can't execute '" + cmd.Name + "': only QUIT and RESET are allowed while monitoring")
 	default:
 		if cmd.Flags&Blocking != 0 {
@@ -454,7 +454,7 @@ func (s *Server) handle(c *Client, args [][]byte) {
 			// counted, on the connection's own goroutine.
 			return
 		}
-		if s.monitors.n.Load() > 0 && !c.monitoring && !unmonitored(cmd) {
+		if s.monitors.n.Load() > 0 && !c.monitoring.Load() && !unmonitored(cmd) {
 			s.monitors.feed(c, args)
 		}
 	}

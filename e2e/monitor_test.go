@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,6 +74,9 @@ func TestMonitor(t *testing.T) {
 	t.Run("edge: a monitor accepts only QUIT and RESET, and RESET ends monitoring", func(t *testing.T) {
 		srv := startServer(t)
 		mon := dialMonitor(t, srv.port)
+		if out := redisCLI(t, srv.port, "CLIENT", "LIST"); !strings.Contains(out, " flags=O ") {
+			t.Fatalf("CLIENT LIST shows no monitor (flags=O):\n%s", out)
+		}
 		if _, err := mon.Do("GET", "k"); err == nil || err.Error() != "ERR Can't execute 'get': only QUIT and RESET are allowed while monitoring" {
 			t.Fatalf("GET while monitoring: %v", err)
 		}

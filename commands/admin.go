@@ -39,37 +39,28 @@ func (s *Server) registerServer() {
 		Summary: "Returns the server time.", Handler: cmdTime})
 	s.table.add(&Command{Name: "config", Arity: -2, Group: "server", Since: "0.1.0",
 		Summary: "A container for server configuration commands.", Syntax: "subcommand [argument ...]", Handler: cmdConfigUnknown})
-	for _, sub := range []*Command{
+	s.table.addAll("server", "0.1.0", []*Command{
 		{Name: "config|get", Arity: -3, Flags: Admin | Loading | Stale, Summary: "Returns the effective values of configuration parameters.", Syntax: "parameter [parameter ...]", Handler: cmdConfigGet},
 		{Name: "config|set", Arity: -4, Flags: Admin | Loading | Stale, Summary: "Refused: NEXO's configuration is set at start.", Syntax: "parameter value [parameter value ...]", Handler: cmdConfigSet},
 		{Name: "config|resetstat", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Resets the server's statistics.", Handler: cmdConfigResetStat},
 		{Name: "config|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdConfigHelp},
-	} {
-		sub.Group, sub.Since = "server", "0.1.0"
-		s.table.add(sub)
-	}
+	})
 	s.table.add(&Command{Name: "memory", Arity: -2, Group: "server", Since: "0.3.0",
 		Summary: "A container for memory diagnostics commands.", Syntax: "subcommand [argument ...]", Handler: cmdMemoryUnknown})
-	for _, sub := range []*Command{
+	s.table.addAll("server", "0.3.0", []*Command{
 		{Name: "memory|usage", Arity: -3, Flags: ReadOnly, FirstKey: 2, LastKey: 2, Step: 1, Summary: "Estimates the memory usage of a key.", Syntax: "key [SAMPLES count]", Handler: cmdMemoryUsage},
 		{Name: "memory|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdMemoryHelp},
-	} {
-		sub.Group, sub.Since = "server", "0.3.0"
-		s.table.add(sub)
-	}
+	})
 	s.table.add(&Command{Name: "monitor", Arity: 1, Flags: Admin | Loading | Stale, Group: "server", Since: "0.3.0",
 		Summary: "Listens for all commands received by the server in real time.", Handler: cmdMonitor})
 	s.table.add(&Command{Name: "slowlog", Arity: -2, Group: "server", Since: "0.3.0",
 		Summary: "A container for slow log commands.", Syntax: "subcommand [argument ...]", Handler: cmdSlowlogUnknown})
-	for _, sub := range []*Command{
+	s.table.addAll("server", "0.3.0", []*Command{
 		{Name: "slowlog|get", Arity: -2, Flags: Admin | Loading | Stale, Summary: "Returns the slow log's entries.", Syntax: "[count]", Handler: cmdSlowlogGet},
 		{Name: "slowlog|len", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Returns the number of entries in the slow log.", Handler: cmdSlowlogLen},
 		{Name: "slowlog|reset", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Clears all entries from the slow log.", Handler: cmdSlowlogReset},
 		{Name: "slowlog|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdSlowlogHelp},
-	} {
-		sub.Group, sub.Since = "server", "0.3.0"
-		s.table.add(sub)
-	}
+	})
 	s.registerCommandCommand()
 }
 

@@ -37,7 +37,7 @@ func (s *Server) registerConnection() {
 		Summary: "Resets the connection: protocol 2, no name, not authenticated.", Handler: cmdReset})
 	s.table.add(&Command{Name: "client", Arity: -2, Group: "connection", Since: "0.1.0",
 		Summary: "A container for client connection commands.", Syntax: "subcommand [argument ...]", Handler: cmdClientUnknown})
-	for _, sub := range []*Command{
+	s.table.addAll("connection", "0.1.0", []*Command{
 		{Name: "client|id", Arity: 2, Flags: Fast, Summary: "Returns the unique client ID of the connection.", Handler: cmdClientID},
 		{Name: "client|setname", Arity: 3, Flags: Fast, Summary: "Sets the connection name.", Syntax: "connection-name", Handler: cmdClientSetName},
 		{Name: "client|getname", Arity: 2, Flags: Fast, Summary: "Returns the name of the connection.", Handler: cmdClientGetName},
@@ -47,10 +47,7 @@ func (s *Server) registerConnection() {
 		{Name: "client|kill", Arity: -3, Flags: Admin, Summary: "Terminates open connections.", Syntax: "ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no]", Handler: cmdClientKill},
 		{Name: "client|unblock", Arity: -3, Flags: Admin | Loading | Stale, Summary: "Unblocks a client blocked by a blocking command from a different connection.", Syntax: "client-id [TIMEOUT|ERROR]", Handler: cmdClientUnblock},
 		{Name: "client|help", Arity: 2, Summary: "Returns helpful text about the different subcommands.", Handler: cmdClientHelp},
-	} {
-		sub.Group, sub.Since = "connection", "0.1.0"
-		s.table.add(sub)
-	}
+	})
 }
 
 func cmdPing(c *Client, args [][]byte) {

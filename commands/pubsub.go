@@ -36,7 +36,7 @@ func (s *Server) registerPubSub() {
 		pub  = PubSub | Loading | Stale | Fast         // publishing
 		info = PubSub | Loading | Stale                // introspection
 	)
-	for _, cmd := range []*Command{
+	s.table.addAll("pubsub", pubsubSince, []*Command{
 		{Name: "subscribe", Arity: -2, Flags: sub, Summary: "Listens for messages published to channels.",
 			Syntax: "channel [channel ...]", Handler: subscribeHandler(pubsub.Channel, kindSubscribe)},
 		{Name: "unsubscribe", Arity: -1, Flags: sub, Summary: "Stops listening to messages posted to channels.",
@@ -59,10 +59,7 @@ func (s *Server) registerPubSub() {
 			Syntax: "filter", Handler: cmdPDelRetained},
 		{Name: "pubsub", Arity: -2, Flags: info, Summary: "A container for Pub/Sub commands.",
 			Syntax: "subcommand [argument ...]", Handler: cmdPubSubUnknown},
-	} {
-		cmd.Group, cmd.Since = "pubsub", pubsubSince
-		s.table.add(cmd)
-	}
+	})
 	for _, sub := range []*Command{
 		{Name: "pubsub|channels", Arity: -2, Summary: "Returns the active channels.", Syntax: "[pattern]", Handler: cmdPubSubChannels},
 		{Name: "pubsub|numsub", Arity: -2, Summary: "Returns a count of subscribers to channels.", Syntax: "[channel [channel ...]]", Handler: cmdPubSubNumSub},

@@ -42,7 +42,7 @@ func (s *Server) registerQueue() {
 		wq = Write | Fast    // writes in logarithmic time
 		rq = ReadOnly | Fast // reads in logarithmic time
 	)
-	for _, cmd := range []*Command{
+	s.table.addAll("queue", "0.2.0", []*Command{
 		{Name: "qpush", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: Write, Summary: "Adds jobs to a queue, creating it; returns their ids.",
 			Syntax: "queue [DELAY milliseconds] [PRIORITY priority] [DEDUP id] payload [payload ...]", Handler: cmdQPush},
 		{Name: "qpop", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: Write | Blocking, Summary: "Takes jobs from a queue, optionally waiting for one.",
@@ -87,10 +87,7 @@ func (s *Server) registerQueue() {
 			Syntax: "queue [id [id ...]]", Handler: cmdQDLQPurge},
 		{Name: "qdlq|help", Arity: 2, Summary: "Returns helpful text about the different subcommands.",
 			Handler: helpHandler(qdlqHelp)},
-	} {
-		cmd.Group, cmd.Since = "queue", "0.2.0"
-		s.table.add(cmd)
-	}
+	})
 }
 
 var qconfigHelp = []string{

@@ -15,10 +15,7 @@ import (
 func (c *Client) store() *store.Store { return c.srv.cfg.Store }
 
 func (s *Server) registerStore(group string, cmds []*Command) {
-	for _, cmd := range cmds {
-		cmd.Group, cmd.Since = group, "0.1.0"
-		s.table.add(cmd)
-	}
+	s.table.addAll(group, "0.1.0", cmds)
 }
 
 const (

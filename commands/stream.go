@@ -49,7 +49,7 @@ func (s *Server) registerStream() {
 		ws = Write | Fast
 		rs = ReadOnly | Fast
 	)
-	for _, cmd := range []*Command{
+	s.table.addAll("stream", "0.3.0", []*Command{
 		{Name: "xappend", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: Write, Summary: "Appends messages to one partition of a stream, creating it; returns the partition and offset of each.",
 			Syntax: "stream [KEY key] payload [payload ...]", Handler: cmdXAppend},
 		{Name: "xcreate", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: ws, Summary: "Creates a stream with its partition count and retention limits.",
@@ -75,10 +75,7 @@ func (s *Server) registerStream() {
 		{Name: "xgroupinfo", FirstKey: 1, LastKey: 1, Step: 1, Arity: 3, Flags: rs, Summary: "Returns a consumer group's members, assignments, committed offsets and lag.",
 			Syntax: "stream group", Handler: cmdXGroupInfo},
 		{Name: "xstreams", Arity: 1, Flags: ReadOnly, Summary: "Lists the streams.", Handler: cmdXStreams},
-	} {
-		cmd.Group, cmd.Since = "stream", "0.3.0"
-		s.table.add(cmd)
-	}
+	})
 }
 
 // streams returns the STREAM broker, or answers an error when the server

@@ -89,6 +89,15 @@ type Table struct {
 func newTable() *Table { return &Table{byName: make(map[string]*Command)} }
 
 // add registers cmd; a name registered twice is a programming error.
+// addAll adds cmds, each in documentation group group and first in NEXO
+// version since.
+func (t *Table) addAll(group, since string, cmds []*Command) {
+	for _, cmd := range cmds {
+		cmd.Group, cmd.Since = group, since
+		t.add(cmd)
+	}
+}
+
 func (t *Table) add(cmd *Command) {
 	parent, sub, isSub := strings.Cut(cmd.Name, "|")
 	if !isSub {

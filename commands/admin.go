@@ -45,17 +45,12 @@ func (s *Server) registerServer() {
 		{Name: "config|resetstat", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Resets the server's statistics.", Handler: cmdConfigResetStat},
 		{Name: "config|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdConfigHelp},
 	})
-	s.table.add(&Command{Name: "memory", Arity: -2, Group: "server", Since: "0.3.0",
-		Summary: "A container for memory diagnostics commands.", Syntax: "subcommand [argument ...]", Handler: cmdMemoryUnknown})
 	s.table.addAll("server", "0.3.0", []*Command{
+		{Name: "memory", Arity: -2, Summary: "A container for memory diagnostics commands.", Syntax: "subcommand [argument ...]", Handler: cmdMemoryUnknown},
 		{Name: "memory|usage", Arity: -3, Flags: ReadOnly, FirstKey: 2, LastKey: 2, Step: 1, Summary: "Estimates the memory usage of a key.", Syntax: "key [SAMPLES count]", Handler: cmdMemoryUsage},
 		{Name: "memory|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdMemoryHelp},
-	})
-	s.table.add(&Command{Name: "monitor", Arity: 1, Flags: Admin | Loading | Stale, Group: "server", Since: "0.3.0",
-		Summary: "Listens for all commands received by the server in real time.", Handler: cmdMonitor})
-	s.table.add(&Command{Name: "slowlog", Arity: -2, Group: "server", Since: "0.3.0",
-		Summary: "A container for slow log commands.", Syntax: "subcommand [argument ...]", Handler: cmdSlowlogUnknown})
-	s.table.addAll("server", "0.3.0", []*Command{
+		{Name: "monitor", Arity: 1, Flags: Admin | Loading | Stale, Summary: "Listens for all commands received by the server in real time.", Handler: cmdMonitor},
+		{Name: "slowlog", Arity: -2, Summary: "A container for slow log commands.", Syntax: "subcommand [argument ...]", Handler: cmdSlowlogUnknown},
 		{Name: "slowlog|get", Arity: -2, Flags: Admin | Loading | Stale, Summary: "Returns the slow log's entries.", Syntax: "[count]", Handler: cmdSlowlogGet},
 		{Name: "slowlog|len", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Returns the number of entries in the slow log.", Handler: cmdSlowlogLen},
 		{Name: "slowlog|reset", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Clears all entries from the slow log.", Handler: cmdSlowlogReset},

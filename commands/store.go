@@ -685,7 +685,76 @@ func (s *Server) registerKeyspace() {
 		{Name: "pexpiretime", Arity: 2, Flags: rf, FirstKey: 1, LastKey: 1, Step: 1, Summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", Syntax: "key", Handler: expireTimeHandler(false)},
 		{Name: "persist", Arity: 2, Flags: kf, FirstKey: 1, LastKey: 1, Step: 1, Summary: "Removes the expiration time of a key.", Syntax: "key", Handler: cmdPersist},
 	})
+	s.table.addAll("generic", "0.3.0", []*Command{
+		{Name: "object", Arity: -2, Summary: "A container for object introspection commands.", Syntax: "subcommand [argument ...]", Handler: cmdObjectUnknown},
+		{Name: "object|encoding", Arity: 3, Flags: ReadOnly, FirstKey: 2, LastKey: 2, Step: 1, Summary: "Returns the internal encoding of a value.", Syntax: "key", Handler: cmdObjectEncoding},
+		{Name: "object|freq", Arity: 3, Flags: ReadOnly, FirstKey: 2, LastKey: 2, Step: 1, Summary: "Returns the logarithmic access frequency counter of a value (LFU policies only).", Syntax: "key", Handler: cmdObjectFreq},
+		{Name: "object|idletime", Arity: 3, Flags: ReadOnly, FirstKey: 2, LastKey: 2, Step: 1, Summary: "Returns the time since the last access to a value (not tracked: NEXO's LRU clock counts accesses).", Syntax: "key", Handler: cmdObjectIdleTime},
+		{Name: "object|refcount", Arity: 3, Flags: ReadOnly, FirstKey: 2, LastKey: 2, Step: 1, Summary: "Returns the reference count of a value.", Syntax: "key", Handler: cmdObjectRefCount},
+		{Name: "object|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdObjectHelp},
+	})
 }
+
+func cmdObjectUnknown(c *Client, args [][]byte) {
+	c.replyError(unknownSubcommand("object", args[1]))
+}
+
+func cmdObjectEncoding(c *Client, args [][]byte) {
+	enc, ok := c.store().Encoding(args[2])
+	if !ok {
+		c.w.Null()
+		return
+	}
+	c.w.BulkString(enc)
+}
+
+// objectKey answers null for a missing key, as every OBJECT subcommand
+// does, and reports whether the key exists.
+func objectKey(c *Client, key []byte) bool {
+	if _, ok := c.store().Encoding(key); ok {
+		return true
+	}
+	c.w.Null()
+	return false
+}
+
+// objectRefCount is what OBJECT REFCOUNT answers: every value has one owner.
+const objectRefCount = 1
+
+func cmdObjectRefCount(c *Client, args [][]byte) {
+	if objectKey(c, args[2]) {
+		c.w.Int(objectRefCount)
+	}
+}
+
+// cmdObjectFreq answers as Redis does under a policy other than LFU, the
+// only kind NEXO has.
+func cmdObjectFreq(c *Client, args [][]byte) {
+	if objectKey(c, args[2]) {
+		c.replyError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+	}
+}
+
+// cmdObjectIdleTime refuses: the store's LRU clock orders accesses without
+// reading the time, so there is no idle time to report.
+func cmdObjectIdleTime(c *Client, args [][]byte) {
+	if objectKey(c, args[2]) {
+		c.replyError("ERR idle time is not tracked: NEXO's LRU clock counts accesses, not time")
+	}
+}
+
+var objectHelp = []string{
+	"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"ENCODING <key>", "    Return the kind of internal representation used in order to store the value",
+	"    associated with a <key>.",
+	"FREQ <key>", "    Return the access frequency index of the <key>. Not tracked: NEXO has no LFU policy.",
+	"IDLETIME <key>", "    Return the idle time of the <key>. Not tracked: NEXO's LRU clock counts accesses.",
+	"REFCOUNT <key>", "    Return the number of references of the value associated with the specified",
+	"    <key>.",
+	"HELP", "    Print this help.",
+}
+
+func cmdObjectHelp(c *Client, _ [][]byte) { c.helpReply(objectHelp) }
 
 func cmdDel(c *Client, args [][]byte) { c.w.Int(int64(c.store().Del(args[1:]))) }
 

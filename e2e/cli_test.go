@@ -983,6 +983,34 @@ func TestCLIMemoryUsage(t *testing.T) {
 	}
 }
 
+// TestCLIObject checks OBJECT's subcommands through redis-cli.
+func TestCLIObject(t *testing.T) {
+	srv := startServer(t)
+	runSteps(t, srv.port, resp2, []cliStep{
+		step("OK", "SET", "obj:int", "12345"),
+		step("OK", "SET", "obj:raw", strings.Repeat("r", 45)),
+		step("(integer) 1", "HSET", "obj:hash", "f", "v"),
+	})
+	for _, p := range cliProtos {
+		t.Run(p.name, func(t *testing.T) {
+			runSteps(t, srv.port, p, []cliStep{
+				step(`"int"`, "OBJECT", "ENCODING", "obj:int"),
+				step(`"raw"`, "OBJECT", "ENCODING", "obj:raw"),
+				step(`"listpack"`, "OBJECT", "ENCODING", "obj:hash"),
+				step("(nil)", "OBJECT", "ENCODING", "obj:missing"),
+				step("(integer) 1", "OBJECT", "REFCOUNT", "obj:int"),
+				step("(nil)", "OBJECT", "REFCOUNT", "obj:missing"),
+				stepMatch(`\(error\) ERR An LFU maxmemory policy is not selected, access frequency not tracked\..*`, "OBJECT", "FREQ", "obj:int"),
+				step("(error) ERR idle time is not tracked: NEXO's LRU clock counts accesses, not time", "OBJECT", "IDLETIME", "obj:int"),
+				step("(nil)", "OBJECT", "IDLETIME", "obj:missing"),
+				step(errArity("object|encoding"), "OBJECT", "ENCODING"),
+				step("(error) ERR unknown subcommand 'NOPE'. Try OBJECT HELP.", "OBJECT", "NOPE"),
+				stepMatch(` 1\) OBJECT <subcommand>(?s).*\) HELP\n\d+\)     Print this help\.`, "OBJECT", "HELP"),
+			})
+		})
+	}
+}
+
 // slowlogWaitThreshold is the slow log threshold of the blocking test, far
 // above what a command takes to run; the command waits slowlogWaitMargin
 // longer than it.

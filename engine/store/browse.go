@@ -117,13 +117,8 @@ func (s *Store) Inspect(key []byte, p Preview) (KeyInfo, bool) {
 	sh, h := s.locate(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e, b := sh.find(key, h)
-	switch {
-	case e == nil:
-		return KeyInfo{}, false
-	case sh.isExpired(e, &clk):
-		sh.removeAt(e, b)
-		sh.expired.Add(1)
+	e := sh.peek(key, h, &clk)
+	if e == nil {
 		return KeyInfo{}, false
 	}
 	return sh.info(e, &clk, p), true

@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"math/rand/v2"
+
+	"nexo/internal/number"
 )
 
 // randomProbes is how many random slot positions are tried before falling
@@ -61,6 +63,45 @@ func (s *Store) Type(key []byte) string {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return typeName(sh.read(key, h, &clk))
+}
+
+// Encoding names, as OBJECT ENCODING reports them: Redis's names for the
+// same shapes of value.
+const (
+	encodingInt       = "int"       // a string that is a 64-bit integer
+	encodingEmbstr    = "embstr"    // a string of at most embstrMaxLen bytes
+	encodingRaw       = "raw"       // a longer string
+	encodingListpack  = "listpack"  // a hash of at most hashSmallFields fields, searched linearly
+	encodingHashtable = "hashtable" // a larger hash, with an index
+	// embstrMaxLen is the longest string Redis stores as an embstr.
+	embstrMaxLen = 44
+)
+
+// Encoding names the shape of key's value as Redis's OBJECT ENCODING does,
+// and reports whether the key exists. It does not count as an access.
+func (s *Store) Encoding(key []byte) (string, bool) {
+	clk := s.clock()
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.peek(key, h, &clk)
+	if e == nil {
+		return "", false
+	}
+	if hv := e.hash(); hv != nil {
+		if hv.index == nil {
+			return encodingListpack, true
+		}
+		return encodingHashtable, true
+	}
+	str := e.str()
+	if _, ok := number.ParseInt(str); ok {
+		return encodingInt, true
+	}
+	if len(str) <= embstrMaxLen {
+		return encodingEmbstr, true
+	}
+	return encodingRaw, true
 }
 
 func typeName(e *entry) string {

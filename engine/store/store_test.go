@@ -811,6 +811,33 @@ func TestKeyspace(t *testing.T) {
 			t.Fatal("empty key lists")
 		}
 	})
+	t.Run("encoding names the shape of a value as Redis does", func(t *testing.T) {
+		s := open(t, store.Config{})
+		set(t, s, "int", "-9223372036854775808")
+		set(t, s, "not-int", "007")
+		set(t, s, "embstr", strings.Repeat("e", 44))
+		set(t, s, "raw", strings.Repeat("r", 45))
+		small := [][]byte{b("f"), b("v")}
+		var large [][]byte
+		for i := range 33 {
+			large = append(large, b("f"+strconv.Itoa(i)), b("v"))
+		}
+		for k, pairs := range map[string][][]byte{"small": small, "large": large} {
+			if _, err := s.HSet(b(k), pairs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for key, want := range map[string]string{
+			"int": "int", "not-int": "embstr", "embstr": "embstr", "raw": "raw", "small": "listpack", "large": "hashtable",
+		} {
+			if got, ok := s.Encoding(b(key)); !ok || got != want {
+				t.Errorf("Encoding(%s) = %q, %v, want %q", key, got, ok, want)
+			}
+		}
+		if _, ok := s.Encoding(b("missing")); ok {
+			t.Fatal("a missing key has an encoding")
+		}
+	})
 	t.Run("edge: keys of every length, stored in the entry or apart", func(t *testing.T) {
 		s := open(t, store.Config{Shards: 1})
 		var keys []string

@@ -114,6 +114,17 @@ func (sh *shard) bucketOf(e *entry) int {
 // get returns the live entry of key, or nil. An expired key is deleted. The
 // access clock of a found key is updated. Lock held.
 func (sh *shard) get(key []byte, h uint64, clk *clock) *entry {
+	e := sh.peek(key, h, clk)
+	if e != nil {
+		sh.tick++
+		e.access = sh.tick
+	}
+	return e
+}
+
+// peek is get without the access: for inspection, which must not change
+// what eviction picks. Lock held.
+func (sh *shard) peek(key []byte, h uint64, clk *clock) *entry {
 	e, b := sh.find(key, h)
 	if e == nil {
 		return nil
@@ -123,8 +134,6 @@ func (sh *shard) get(key []byte, h uint64, clk *clock) *entry {
 		sh.expired.Add(1)
 		return nil
 	}
-	sh.tick++
-	e.access = sh.tick
 	return e
 }
 

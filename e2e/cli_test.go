@@ -941,28 +941,43 @@ func TestCLIServerCommands(t *testing.T) {
 	})
 }
 
-// TestCLIMemoryUsage checks MEMORY USAGE through redis-cli, and that
-// redis-cli --memkeys, which is built on it, reports the largest key.
-func TestCLIMemoryUsage(t *testing.T) {
+// TestCLIIntrospection checks MEMORY USAGE and OBJECT through redis-cli,
+// and that redis-cli --memkeys, which is built on MEMORY USAGE, reports the
+// largest key.
+func TestCLIIntrospection(t *testing.T) {
 	srv := startServer(t)
 	runSteps(t, srv.port, resp2, []cliStep{
-		step("OK", "SET", "mem:small", "v"),
-		step("OK", "SET", "mem:large", strings.Repeat("x", 1000)),
-		step("(integer) 1", "HSET", "mem:hash", "f", "v"),
+		step("OK", "SET", "key:small", "v"),
+		step("OK", "SET", "key:large", strings.Repeat("x", 1000)),
+		step("OK", "SET", "key:int", "12345"),
+		step("(integer) 1", "HSET", "key:hash", "f", "v"),
 	})
 	for _, p := range cliProtos {
 		t.Run(p.name, func(t *testing.T) {
 			runSteps(t, srv.port, p, []cliStep{
-				stepMatch(`\(integer\) [1-9]\d*`, "MEMORY", "USAGE", "mem:hash"),
-				stepMatch(`\(integer\) [1-9]\d*`, "MEMORY", "USAGE", "mem:small", "SAMPLES", "0"),
-				step("(nil)", "MEMORY", "USAGE", "mem:missing"),
-				step(errSyntax, "MEMORY", "USAGE", "mem:small", "SAMPLES", "-1"),
-				step(errSyntax, "MEMORY", "USAGE", "mem:small", "SAMPLES"),
-				step(errSyntax, "MEMORY", "USAGE", "mem:small", "FAST"),
-				step(errNotInteger, "MEMORY", "USAGE", "mem:small", "SAMPLES", "many"),
+				stepMatch(`\(integer\) [1-9]\d*`, "MEMORY", "USAGE", "key:hash"),
+				stepMatch(`\(integer\) [1-9]\d*`, "MEMORY", "USAGE", "key:small", "SAMPLES", "0"),
+				step("(nil)", "MEMORY", "USAGE", "key:missing"),
+				step(errSyntax, "MEMORY", "USAGE", "key:small", "SAMPLES", "-1"),
+				step(errSyntax, "MEMORY", "USAGE", "key:small", "SAMPLES"),
+				step(errSyntax, "MEMORY", "USAGE", "key:small", "FAST"),
+				step(errNotInteger, "MEMORY", "USAGE", "key:small", "SAMPLES", "many"),
 				step(errArity("memory|usage"), "MEMORY", "USAGE"),
 				step("(error) ERR unknown subcommand 'NOPE'. Try MEMORY HELP.", "MEMORY", "NOPE"),
 				stepMatch(`1\) MEMORY <subcommand>(?s).*\) HELP\n\d+\)     Print this help\.`, "MEMORY", "HELP"),
+				step(`"int"`, "OBJECT", "ENCODING", "key:int"),
+				step(`"embstr"`, "OBJECT", "ENCODING", "key:small"),
+				step(`"raw"`, "OBJECT", "ENCODING", "key:large"),
+				step(`"listpack"`, "OBJECT", "ENCODING", "key:hash"),
+				step("(nil)", "OBJECT", "ENCODING", "key:missing"),
+				step("(integer) 1", "OBJECT", "REFCOUNT", "key:int"),
+				step("(nil)", "OBJECT", "REFCOUNT", "key:missing"),
+				stepMatch(`\(error\) ERR An LFU maxmemory policy is not selected, access frequency not tracked\..*`, "OBJECT", "FREQ", "key:int"),
+				step("(error) ERR idle time is not tracked: NEXO's LRU clock counts accesses, not time", "OBJECT", "IDLETIME", "key:int"),
+				step("(nil)", "OBJECT", "IDLETIME", "key:missing"),
+				step(errArity("object|encoding"), "OBJECT", "ENCODING"),
+				step("(error) ERR unknown subcommand 'NOPE'. Try OBJECT HELP.", "OBJECT", "NOPE"),
+				stepMatch(` 1\) OBJECT <subcommand>(?s).*\) HELP\n\d+\)     Print this help\.`, "OBJECT", "HELP"),
 			})
 			size := func(key string) int {
 				out := p.run(t, srv.port, "MEMORY", "USAGE", key)
@@ -972,42 +987,14 @@ func TestCLIMemoryUsage(t *testing.T) {
 				}
 				return n
 			}
-			if small, large := size("mem:small"), size("mem:large"); large-small != 999 {
+			if small, large := size("key:small"), size("key:large"); large-small != 999 {
 				t.Errorf("MEMORY USAGE: a value 999 bytes longer takes %d bytes more", large-small)
 			}
 		})
 	}
 	out := redisCLIInput(t, srv.port, "", "--memkeys")
-	if !regexp.MustCompile(`Biggest string found '"mem:large"' has \d+ bytes`).MatchString(out) {
+	if !regexp.MustCompile(`Biggest string found '"key:large"' has \d+ bytes`).MatchString(out) {
 		t.Errorf("redis-cli --memkeys:\n%s", out)
-	}
-}
-
-// TestCLIObject checks OBJECT's subcommands through redis-cli.
-func TestCLIObject(t *testing.T) {
-	srv := startServer(t)
-	runSteps(t, srv.port, resp2, []cliStep{
-		step("OK", "SET", "obj:int", "12345"),
-		step("OK", "SET", "obj:raw", strings.Repeat("r", 45)),
-		step("(integer) 1", "HSET", "obj:hash", "f", "v"),
-	})
-	for _, p := range cliProtos {
-		t.Run(p.name, func(t *testing.T) {
-			runSteps(t, srv.port, p, []cliStep{
-				step(`"int"`, "OBJECT", "ENCODING", "obj:int"),
-				step(`"raw"`, "OBJECT", "ENCODING", "obj:raw"),
-				step(`"listpack"`, "OBJECT", "ENCODING", "obj:hash"),
-				step("(nil)", "OBJECT", "ENCODING", "obj:missing"),
-				step("(integer) 1", "OBJECT", "REFCOUNT", "obj:int"),
-				step("(nil)", "OBJECT", "REFCOUNT", "obj:missing"),
-				stepMatch(`\(error\) ERR An LFU maxmemory policy is not selected, access frequency not tracked\..*`, "OBJECT", "FREQ", "obj:int"),
-				step("(error) ERR idle time is not tracked: NEXO's LRU clock counts accesses, not time", "OBJECT", "IDLETIME", "obj:int"),
-				step("(nil)", "OBJECT", "IDLETIME", "obj:missing"),
-				step(errArity("object|encoding"), "OBJECT", "ENCODING"),
-				step("(error) ERR unknown subcommand 'NOPE'. Try OBJECT HELP.", "OBJECT", "NOPE"),
-				stepMatch(` 1\) OBJECT <subcommand>(?s).*\) HELP\n\d+\)     Print this help\.`, "OBJECT", "HELP"),
-			})
-		})
 	}
 }
 

@@ -113,15 +113,23 @@ func (s *Store) Browse(cursor uint64, match []byte, count int, p Preview) (uint6
 // Inspect describes key with a preview bounded by p, and reports whether
 // the key exists. Like Browse, it does not count as an access.
 func (s *Store) Inspect(key []byte, p Preview) (KeyInfo, bool) {
+	var ki KeyInfo
+	ok := s.inspect(key, func(sh *shard, e *entry, clk *clock) { ki = sh.info(e, clk, p) })
+	return ki, ok
+}
+
+// inspect runs fn on key's entry under its shard's lock, without counting
+// an access, and reports whether the key exists.
+func (s *Store) inspect(key []byte, fn func(sh *shard, e *entry, clk *clock)) bool {
 	clk := s.clock()
 	sh, h := s.locate(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.peek(key, h, &clk)
-	if e == nil {
-		return KeyInfo{}, false
+	if e != nil {
+		fn(sh, e, &clk)
 	}
-	return sh.info(e, &clk, p), true
+	return e != nil
 }
 
 // info describes e. Lock held.

@@ -80,28 +80,27 @@ const (
 // Encoding names the shape of key's value as Redis's OBJECT ENCODING does,
 // and reports whether the key exists. It does not count as an access.
 func (s *Store) Encoding(key []byte) (string, bool) {
-	clk := s.clock()
-	sh, h := s.locate(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.peek(key, h, &clk)
-	if e == nil {
-		return "", false
-	}
+	var enc string
+	ok := s.inspect(key, func(_ *shard, e *entry, _ *clock) { enc = encodingOf(e) })
+	return enc, ok
+}
+
+// encodingOf names the shape of e's value (see Encoding). Lock held.
+func encodingOf(e *entry) string {
 	if hv := e.hash(); hv != nil {
 		if hv.index == nil {
-			return encodingListpack, true
+			return encodingListpack
 		}
-		return encodingHashtable, true
+		return encodingHashtable
 	}
 	str := e.str()
-	if _, ok := number.ParseInt(str); ok {
-		return encodingInt, true
+	switch _, isInt := number.ParseInt(str); {
+	case isInt:
+		return encodingInt
+	case len(str) <= embstrMaxLen:
+		return encodingEmbstr
 	}
-	if len(str) <= embstrMaxLen {
-		return encodingEmbstr, true
-	}
-	return encodingRaw, true
+	return encodingRaw
 }
 
 func typeName(e *entry) string {

@@ -86,7 +86,9 @@ func (m *monitors) feed(c *Client, args [][]byte) {
 	}
 }
 
-// monitorLineSize bounds the length of c's MONITOR line for args.
+// monitorLineSize is the capacity to give c's MONITOR line for args: its
+// length with every argument byte escaped, so that it is built without
+// growing.
 func monitorLineSize(c *Client, args [][]byte) int {
 	n := len("+1700000000.000000 [0 ] \r\n") + len(c.addr)
 	for _, a := range args {

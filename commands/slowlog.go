@@ -24,7 +24,7 @@ const (
 	// rest is counted.
 	slowlogMaxArgBytes = 128
 	// slowlogDefaultGet is how many entries SLOWLOG GET returns without a
-	// count, and Stats.
+	// count; Stats carries as many.
 	slowlogDefaultGet = 10
 	// slowlogRedacted replaces the arguments an entry must not keep.
 	slowlogRedacted = "(redacted)"

@@ -33,6 +33,9 @@ const (
 	// segmentFillerSize is a segment size small enough that a test
 	// closes segments with a few records.
 	segmentFillerSize = 256
+	// smallSegmentSize makes a log of a few hundred small records span
+	// many segments.
+	smallSegmentSize = 4 << 10
 	// crcSize is the size of a record's checksum in the segment format.
 	crcSize = 4
 	// snapshotName is the snapshot's file name in the log directory.
@@ -74,6 +77,13 @@ func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(
 
 // opts are the options of most tests: defaults, quiet.
 func opts() wal.Options { return wal.Options{Logger: quiet} }
+
+// smallSegments is opts with segments of smallSegmentSize.
+func smallSegments() wal.Options {
+	o := opts()
+	o.SegmentSize = smallSegmentSize
+	return o
+}
 
 func open(t testing.TB, dir string, o wal.Options) *wal.Log {
 	t.Helper()
@@ -1136,8 +1146,7 @@ func TestCompact(t *testing.T) {
 	t.Run("a mostly dead log shrinks to its live records", func(t *testing.T) {
 		const n = 2000
 		dir := t.TempDir()
-		o := opts()
-		o.SegmentSize = 4 << 10
+		o := smallSegments()
 		l := open(t, dir, o)
 		all := recs(1, n)
 		for _, r := range all {
@@ -1303,22 +1312,18 @@ func TestRead(t *testing.T) {
 			}
 		}
 	}
-	// segmented opens a log of 4 KiB segments holding bigs(1, 100), all
-	// written, and returns it with its directory and records.
-	segmented := func(t *testing.T) (*wal.Log, string, [][]byte) {
+	// segmented opens a log of small segments holding rs, all written, and
+	// returns it with its directory.
+	segmented := func(t *testing.T, rs [][]byte) (*wal.Log, string) {
 		t.Helper()
-		o := opts()
-		o.SegmentSize = 4 << 10
 		dir := t.TempDir()
-		l := open(t, dir, o)
-		rs := bigs(1, 100)
+		l := open(t, dir, smallSegments())
 		appendWait(t, l, rs...)
-		return l, dir, rs
+		return l, dir
 	}
 
 	t.Run("every appended record reads back, written or still pending", func(t *testing.T) {
-		o := opts()
-		o.SegmentSize = 4 << 10
+		o := smallSegments()
 		dir := t.TempDir()
 		l := open(t, dir, o)
 		rs := bigs(1, 300)
@@ -1337,8 +1342,7 @@ func TestRead(t *testing.T) {
 	})
 
 	t.Run("ReadRange returns a range across segments in one call, pending records included", func(t *testing.T) {
-		o := opts()
-		o.SegmentSize = 4 << 10
+		o := smallSegments()
 		l := open(t, t.TempDir(), o)
 		rs := bigs(1, 300)
 		if _, err := l.Append(rs...); err != nil {
@@ -1428,8 +1432,7 @@ func TestRead(t *testing.T) {
 	})
 
 	t.Run("a record read stays the same while the log moves on", func(t *testing.T) {
-		o := opts()
-		o.SegmentSize = 4 << 10
+		o := smallSegments()
 		l := open(t, t.TempDir(), o)
 		rs := bigs(1, 60)
 		first := appendWait(t, l, rs[:len(rs)/2]...)
@@ -1500,8 +1503,7 @@ func TestRead(t *testing.T) {
 	})
 
 	t.Run("edge: empty and oversized records", func(t *testing.T) {
-		o := opts()
-		o.SegmentSize = 4 << 10
+		o := smallSegments()
 		l := open(t, t.TempDir(), o)
 		rs := [][]byte{{}, bytes.Repeat([]byte("z"), 3*o.SegmentSize), {0}}
 		appendWait(t, l, rs...)
@@ -1509,7 +1511,8 @@ func TestRead(t *testing.T) {
 	})
 
 	t.Run("edge: a record damaged after Open is a CorruptError naming its file and index", func(t *testing.T) {
-		l, dir, rs := segmented(t)
+		rs := bigs(1, 100)
+		l, dir := segmented(t, rs)
 		seg := segments(t, dir)[0]
 		// The first segment is closed: Read takes the record from its file.
 		flipByte(t, seg, entrySize(rs[0])-1)
@@ -1536,7 +1539,8 @@ func TestRead(t *testing.T) {
 	})
 
 	t.Run("edge: a closed segment cut short or with a bad length is a CorruptError, never a huge read", func(t *testing.T) {
-		l, dir, rs := segmented(t)
+		rs := bigs(1, 100)
+		l, dir := segmented(t, rs)
 		segs := segments(t, dir)
 		// A length prefix of 0xff bytes claims an entry of about 2^63 bytes.
 		f, err := os.OpenFile(segs[0], os.O_WRONLY, 0)
@@ -1563,8 +1567,7 @@ func TestRead(t *testing.T) {
 
 	t.Run("race: reads of appended records while appending and compacting", func(t *testing.T) {
 		const writers, perWriter = 4, 300
-		o := opts()
-		o.SegmentSize = 4 << 10
+		o := smallSegments()
 		o.Fsync = wal.FsyncNo
 		l := open(t, t.TempDir(), o)
 		var wg, writing sync.WaitGroup
@@ -1613,8 +1616,7 @@ func TestRead(t *testing.T) {
 	})
 
 	t.Run("edge: a compaction that rewrites a segment read before: its records read back from the new file", func(t *testing.T) {
-		o := opts()
-		o.SegmentSize = 4 << 10
+		o := smallSegments()
 		l := open(t, t.TempDir(), o)
 		rs := bigs(1, 200)
 		appendWait(t, l, rs...)
@@ -1631,8 +1633,7 @@ func TestRead(t *testing.T) {
 
 	t.Run("race: reads at random places while appending, rotating and compacting", func(t *testing.T) {
 		const readers, appends = 4, 3000
-		o := opts()
-		o.SegmentSize = 4 << 10
+		o := smallSegments()
 		o.Fsync = wal.FsyncNo
 		l := open(t, t.TempDir(), o)
 		var wg sync.WaitGroup
@@ -1694,17 +1695,13 @@ func TestRead(t *testing.T) {
 	})
 
 	t.Run("restart: records read back after reopen and after compaction", func(t *testing.T) {
-		o := opts()
-		o.SegmentSize = 4 << 10
-		dir := t.TempDir()
-		l := open(t, dir, o)
 		rs := recs(1, 500)
-		appendWait(t, l, rs...)
+		l, dir := segmented(t, rs)
 		if err := l.Compact(nil, 100); err != nil {
 			t.Fatal(err)
 		}
 		closeLog(t, l)
-		l, _ = reopen(t, dir, o)
+		l, _ = reopen(t, dir, smallSegments())
 		if l.FirstIndex() != 101 {
 			t.Fatalf("FirstIndex after reopen = %d, want 101", l.FirstIndex())
 		}

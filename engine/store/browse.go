@@ -118,6 +118,12 @@ func (s *Store) Inspect(key []byte, p Preview) (KeyInfo, bool) {
 	return ki, ok
 }
 
+// Present reports whether key exists. Like Inspect, it does not count as
+// an access.
+func (s *Store) Present(key []byte) bool {
+	return s.inspect(key, func(*shard, *entry, *clock) {})
+}
+
 // inspect runs fn on key's entry under its shard's lock, without counting
 // an access, and reports whether the key exists.
 func (s *Store) inspect(key []byte, fn func(sh *shard, e *entry, clk *clock)) bool {

@@ -811,6 +811,23 @@ func TestKeyspace(t *testing.T) {
 			t.Fatal("empty key lists")
 		}
 	})
+	t.Run("present reports whether a key exists without counting an access", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now})
+		set(t, s, "k", "v")
+		hset(t, s, "h", "f", "v")
+		if !s.Present(b("k")) || !s.Present(b("h")) || s.Present(b("missing")) {
+			t.Fatal("Present")
+		}
+		if st := s.Stats(); st.KeyspaceHits != 0 || st.KeyspaceMisses != 0 {
+			t.Fatalf("Present counted accesses: %+v", st)
+		}
+		_, _ = s.Expire(b("k"), store.Expiration{Kind: store.ExpireIn, In: time.Second}, store.ExpireAlways)
+		clk.Advance(time.Second + time.Millisecond)
+		if s.Present(b("k")) {
+			t.Fatal("an expired key is present")
+		}
+	})
 	t.Run("encoding names the shape of a value as Redis does", func(t *testing.T) {
 		s := open(t, store.Config{})
 		set(t, s, "int", "-9223372036854775808")

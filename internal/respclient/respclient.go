@@ -1,7 +1,8 @@
-// Package respclient is the minimal RESP2 client of NEXO's end-to-end tests
+// Package respclient is the minimal RESP client of NEXO's end-to-end tests
 // and benchmark programs: it pipelines commands and returns replies as Go
-// values (simple and bulk strings as string, integers as int64, arrays as
-// []any, nulls as nil).
+// values (simple and bulk strings and doubles as string, integers as int64,
+// booleans as bool, arrays, sets and pushes as []any, maps as []any of
+// alternating keys and values, nulls as nil).
 package respclient
 
 import (
@@ -146,10 +147,19 @@ func (c *Client) ReadValue() (any, error) {
 		}
 		// buf is never written again: the string may share it.
 		return unsafe.String(unsafe.SliceData(buf), int(n)), nil
-	case '*':
+	case '_':
+		return nil, nil
+	case ',':
+		return string(line[1:]), nil
+	case '#':
+		return string(line[1:]) == "t", nil
+	case '*', '~', '>', '%':
 		n, err := c.length(line)
 		if err != nil || n < 0 {
 			return nil, err
+		}
+		if line[0] == '%' {
+			n *= 2
 		}
 		out := make([]any, int(n))
 		for i := range out {

@@ -49,7 +49,7 @@ func (s *Server) registerServer() {
 		{Name: "memory", Arity: -2, Summary: "A container for memory diagnostics commands.", Syntax: "subcommand [argument ...]", Handler: cmdMemoryUnknown},
 		{Name: "memory|usage", Arity: -3, Flags: ReadOnly, FirstKey: 2, LastKey: 2, Step: 1, Summary: "Estimates the memory usage of a key.", Syntax: "key [SAMPLES count]", Handler: cmdMemoryUsage},
 		{Name: "memory|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdMemoryHelp},
-		{Name: "monitor", Arity: 1, Flags: Admin | Loading | Stale, Summary: "Listens for all commands received by the server in real time.", Handler: cmdMonitor},
+		{Name: "monitor", Arity: 1, Flags: Admin | Loading | Stale | NoMulti, Summary: "Listens for all commands received by the server in real time.", Handler: cmdMonitor},
 		{Name: "slowlog", Arity: -2, Summary: "A container for slow log commands.", Syntax: "subcommand [argument ...]", Handler: cmdSlowlogUnknown},
 		{Name: "slowlog|get", Arity: -2, Flags: Admin | Loading | Stale, Summary: "Returns the slow log's entries.", Syntax: "[count]", Handler: cmdSlowlogGet},
 		{Name: "slowlog|len", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Returns the number of entries in the slow log.", Handler: cmdSlowlogLen},

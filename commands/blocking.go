@@ -31,17 +31,26 @@ var (
 // command stops waiting. ok is false when the connection cannot wait (it
 // failed, or the server is draining): the command then answers as for a
 // timeout. An event loop never waits: the command first calls
-// handOffForWait, which moves the connection to its own goroutine.
+// handOffForWait, which moves the connection to its own goroutine. The
+// connection's command gate is released from here to end (multi.go); a
+// command that EXEC runs never waits.
 func (c *Client) beginBlock(timeout time.Duration) (ctx context.Context, end func(), ok bool) {
+	if c.tx.running {
+		return nil, nil, false
+	}
+	g := c.leaveGate()
 	if err := c.awaitDurable(); err != nil {
 		c.closing = true
+		c.enterGate(g)
 		return nil, nil, false
 	}
 	if err := c.w.Flush(); err != nil {
 		c.closing = true
+		c.enterGate(g)
 		return nil, nil, false
 	}
 	if c.nc.Draining() {
+		c.enterGate(g)
 		return nil, nil, false
 	}
 	// The timeout's context is a child of the cancellable one, so that the
@@ -66,6 +75,7 @@ func (c *Client) beginBlock(timeout time.Duration) (ctx context.Context, end fun
 		cancel(nil)
 		c.srv.blocked.Add(-1)
 		c.blockedFor += time.Since(c.srv.started) - since
+		c.enterGate(g)
 	}, true
 }
 

@@ -27,6 +27,11 @@ type Client struct {
 	w       *resp.Writer
 	authed  bool
 	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped
+	errs    int  // error replies written, so that a command can tell whether it failed
+	// gate is the command gate the connection holds while it runs commands
+	// (multi.go); nil between pipelines and while a command waits.
+	gate *gate
+	tx   transaction // MULTI and WATCH (multi.go)
 	// monitoring: the connection ran MONITOR and accepts only QUIT and
 	// RESET; atomic for CLIENT LIST on other connections.
 	monitoring atomic.Bool
@@ -90,6 +95,7 @@ func (c *Client) socket() net.Conn {
 // replyError writes an error reply and counts it against the current command.
 func (c *Client) replyError(msg string) {
 	c.w.Error(msg)
+	c.errs++
 	if cmd := c.lastCmd.Load(); cmd != nil {
 		cmd.failures.Add(1)
 	}
@@ -120,19 +126,26 @@ func (c *Client) info(now time.Time) string {
 	b = append(b, " idle="...)
 	b = strconv.AppendInt(b, int64(now.Sub(active)/time.Second), 10)
 	subs, psubs := c.ps.channels.Load(), c.ps.patterns.Load()
+	queued := c.tx.shownQueued.Load()
 	flags := " flags=N"
 	switch {
 	case c.monitoring.Load():
 		flags = " flags=O"
 	case subs+psubs > 0:
 		flags = " flags=P"
+	case queued >= 0:
+		flags = " flags=x"
 	}
 	b = append(b, flags...)
 	b = append(b, " db=0 sub="...)
 	b = strconv.AppendInt(b, int64(subs), 10)
 	b = append(b, " psub="...)
 	b = strconv.AppendInt(b, int64(psubs), 10)
-	b = append(b, " ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem="...)
+	b = append(b, " ssub=0 multi="...)
+	b = strconv.AppendInt(b, int64(queued), 10)
+	b = append(b, " watch="...)
+	b = strconv.AppendInt(b, int64(c.tx.shownWatched.Load()), 10)
+	b = append(b, " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem="...)
 	b = strconv.AppendInt(b, c.outputQueued(), 10)
 	b = append(b, " tot-mem=0 events=r cmd="...)
 	b = append(b, cmd...)

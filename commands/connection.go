@@ -31,9 +31,9 @@ func (s *Server) registerConnection() {
 		Summary: "Authenticates the connection.", Syntax: "[username] password", Handler: cmdAuth})
 	s.table.add(&Command{Name: "select", Arity: 2, Flags: Fast | Loading | Stale, Group: "connection", Since: "0.1.0",
 		Summary: "Selects the database; NEXO has the single database 0.", Syntax: "index", Handler: cmdSelect})
-	s.table.add(&Command{Name: "quit", Arity: -1, Flags: NoAuth | Fast | Loading | Stale | SubscriberOK, Group: "connection", Since: "0.1.0",
+	s.table.add(&Command{Name: "quit", Arity: -1, Flags: NoAuth | Fast | Loading | Stale | SubscriberOK | TxControl, Group: "connection", Since: "0.1.0",
 		Summary: "Closes the connection.", Handler: cmdQuit})
-	s.table.add(&Command{Name: "reset", Arity: 1, Flags: NoAuth | Fast | Loading | Stale | SubscriberOK, Group: "connection", Since: "0.1.0",
+	s.table.add(&Command{Name: "reset", Arity: 1, Flags: NoAuth | Fast | Loading | Stale | SubscriberOK | TxControl, Group: "connection", Since: "0.1.0",
 		Summary: "Resets the connection: protocol 2, no name, not authenticated.", Handler: cmdReset})
 	s.table.add(&Command{Name: "client", Arity: -2, Group: "connection", Since: "0.1.0",
 		Summary: "A container for client connection commands.", Syntax: "subcommand [argument ...]", Handler: cmdClientUnknown})
@@ -199,6 +199,7 @@ func cmdQuit(c *Client, _ [][]byte) {
 }
 
 func cmdReset(c *Client, _ [][]byte) {
+	c.resetTransaction()
 	c.stopMonitoring()
 	if o := c.ps.out; o != nil && c.srv.cfg.PubSub != nil {
 		c.srv.cfg.PubSub.UnsubscribeAll(o)

@@ -47,6 +47,9 @@ type eventLoop struct {
 	srv    *Server
 	poller *poll.Poller
 	done   chan struct{} // closed when run returns
+	// gate is held, shared, while the loop runs a connection's commands
+	// (multi.go).
+	gate gate
 
 	// Loop goroutine only.
 	conns  map[int]*Client // by socket descriptor
@@ -159,6 +162,7 @@ func (l *eventLoop) watchIncoming() bool {
 func (l *eventLoop) guard(c *Client, fn func(*Client)) {
 	defer func() {
 		if r := recover(); r != nil {
+			c.leaveGate()
 			if c.loop != l {
 				// Handed off by the command that panicked: its goroutine
 				// is not started yet and takes over the reply, which may
@@ -201,11 +205,13 @@ func (l *eventLoop) serve(c *Client) {
 	}
 	for reads := 1; ; reads++ {
 		c.startPipeline()
+		c.enterGate(&l.gate)
 		for i, args := range batch {
 			l.srv.handle(c, args)
 			if c.loop != l {
 				// Handed off: its goroutine runs the rest of the pipeline,
 				// from the command that could not run on the loop.
+				c.leaveGate()
 				rest := batch[i+1:]
 				if c.redo {
 					rest, c.redo = batch[i:], false
@@ -217,6 +223,7 @@ func (l *eventLoop) serve(c *Client) {
 				break
 			}
 		}
+		c.leaveGate()
 		if c.closing || c.rd.Failed() || !c.rd.Filled() || reads == maxReadsPerServe {
 			break
 		}
@@ -352,9 +359,10 @@ func (l *eventLoop) stop() {
 // handOffForWait moves c to its own goroutine before a command waits, or
 // reads from a file that may not be in memory; it reports whether it did,
 // in which case the command returns at once, with no reply and nothing
-// changed, and runs again from its start there.
+// changed, and runs again from its start there. A command that EXEC runs
+// never leaves: the whole server waits for EXEC anyway.
 func (c *Client) handOffForWait() bool {
-	if c.loop == nil {
+	if c.loop == nil || c.tx.running {
 		return false
 	}
 	c.loop.handOff(c)

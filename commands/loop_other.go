@@ -14,6 +14,7 @@ import (
 type eventLoop struct {
 	srv    *Server
 	poller *poll.Poller
+	gate   gate
 }
 
 type fdConn struct{ fd int }

@@ -82,14 +82,7 @@ func docName(cmd *Command) string {
 // listener or a store.
 func protocolTable() *Table {
 	s := &Server{table: newTable()}
-	s.registerConnection()
-	s.registerServer()
-	s.registerStrings()
-	s.registerHashes()
-	s.registerKeyspace()
-	s.registerQueue()
-	s.registerPubSub()
-	s.registerStream()
+	s.registerCommands()
 	return s.table
 }
 

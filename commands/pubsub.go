@@ -32,9 +32,9 @@ const errNoPubSub = "ERR pub/sub is not available on this server"
 
 func (s *Server) registerPubSub() {
 	const (
-		sub  = PubSub | Loading | Stale | SubscriberOK // subscription commands
-		pub  = PubSub | Loading | Stale | Fast         // publishing
-		info = PubSub | Loading | Stale                // introspection
+		sub  = PubSub | Loading | Stale | SubscriberOK | NoMulti // subscription commands
+		pub  = PubSub | Loading | Stale | Fast                   // publishing
+		info = PubSub | Loading | Stale                          // introspection
 	)
 	s.table.addAll("pubsub", pubsubSince, []*Command{
 		{Name: "subscribe", Arity: -2, Flags: sub, Summary: "Listens for messages published to channels.",
@@ -87,6 +87,9 @@ func (c *Client) pubsub() *pubsub.Broker {
 // It returns false when they cannot be sent (the log failed, or the
 // connection is gone): the connection is then closing.
 func (c *Client) queueReplies() bool {
+	// Both may wait: the command gate is released meanwhile (multi.go).
+	g := c.leaveGate()
+	defer c.enterGate(g)
 	if err := c.awaitDurable(); err != nil {
 		c.closing = true
 		return false

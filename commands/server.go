@@ -87,6 +87,10 @@ type Server struct {
 	stats    serverStats
 	slow     *slowLog
 	monitors monitors
+	watches  watchRegistry
+	// gate is the command gate of the connections on their own goroutines
+	// (each event loop has its own; see multi.go).
+	gate     gate
 	blocked  atomic.Int64 // clients waiting inside a blocking command
 	loops    []*eventLoop
 	nextLoop int // the loop the next connection goes to (accept goroutine only)
@@ -148,6 +152,12 @@ func NewServer(cfg Config) (*Server, error) {
 		go l.run()
 	}
 	s.stats.lastSample = s.started
+	s.registerCommands()
+	return s, nil
+}
+
+// registerCommands fills the command table.
+func (s *Server) registerCommands() {
 	s.registerConnection()
 	s.registerServer()
 	s.registerStrings()
@@ -156,7 +166,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.registerQueue()
 	s.registerPubSub()
 	s.registerStream()
-	return s, nil
+	s.registerTransactions()
 }
 
 // Addr is the address the server listens on.
@@ -255,6 +265,7 @@ func (s *Server) admit(nc *resp.Conn, fc *fdConn, l *eventLoop) *Client {
 	}
 	c.w = resp.NewWriter(replySink{c})
 	c.proto.Store(resp.RESP2)
+	c.tx.shownQueued.Store(-1)
 	c.activeAt.Store(int64(time.Since(s.started)))
 	c.rd.SetAuthenticated(c.authed)
 	s.clients[c.id] = c
@@ -314,6 +325,7 @@ func (s *Server) release(c *Client, err error) {
 func (s *Server) runGuarded(c *Client, rest [][][]byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			c.leaveGate()
 			s.panicked(c, r, debug.Stack())
 			err = errPanic
 		}
@@ -365,11 +377,13 @@ func (s *Server) runPipelines(c *Client, batch [][][]byte) error {
 			}
 		}
 		c.startPipeline()
+		c.enterGate(&s.gate)
 		for _, args := range batch {
 			s.handle(c, args)
 			if c.closing {
 				// QUIT, or CLIENT KILL of itself: the reply is flushed, the
 				// rest of the pipeline dropped.
+				c.leaveGate()
 				c.wakeTouched()
 				if err := c.awaitDurable(); err != nil {
 					return err
@@ -377,6 +391,7 @@ func (s *Server) runPipelines(c *Client, batch [][][]byte) error {
 				return c.w.Flush()
 			}
 		}
+		c.leaveGate()
 		// The subscribers this pipeline published to are woken once, and
 		// before any wait. Replies that acknowledge durable records wait
 		// for them: one wait for the whole pipeline. If the log failed,
@@ -418,7 +433,7 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	cmd := s.table.lookup(args[0])
 	if cmd == nil {
 		c.lastCmd.Store(nil)
-		c.replyError(unknownCommand(args))
+		c.refuse(unknownCommand(args))
 		return
 	}
 	if cmd.Subcommands != nil && len(args) > 1 {
@@ -435,37 +450,59 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	c.activeAt.Store(int64(begin))
 	switch {
 	case !cmd.arityOK(len(args)):
-		c.replyError("ERR wrong number of arguments for '" + cmd.Name + "' command")
+		c.refuse("ERR wrong number of arguments for '" + cmd.Name + "' command")
 	case !c.authed && cmd.Flags&NoAuth == 0:
-		c.replyError(errNoAuth)
+		c.refuse(errNoAuth)
 	case c.subscriberMode() && cmd.Flags&SubscriberOK == 0:
-		c.replyError(subscriberModeError(cmd))
+		c.refuse(subscriberModeError(cmd))
 	case c.monitoring.Load() && cmd.Name != "quit" && cmd.Name != "reset":
-		c.replyError("ERR Can't execute '" + cmd.Name + "': only QUIT and RESET are allowed while monitoring")
+		c.refuse("ERR Can't execute '" + cmd.Name + "': only QUIT and RESET are allowed while monitoring")
+	case c.tx.open && cmd.Flags&TxControl == 0:
+		// Queued, not run: EXEC counts it when it runs.
+		c.queue(cmd, args)
+		return
 	default:
 		if cmd.Flags&Blocking != 0 {
 			// The subscribers this pipeline published to must not wait
 			// while the command blocks.
 			c.wakeTouched()
 		}
-		cmd.Handler(c, args)
+		s.call(c, cmd, args)
 		if c.redo {
 			// It left the event loop to wait and runs again, and is
 			// counted, on the connection's own goroutine.
 			return
 		}
-		if s.monitors.n.Load() > 0 && !c.monitoring.Load() && !unmonitored(cmd) {
-			s.monitors.feed(c, args)
-		}
 	}
-	s.stats.commands.Add(1)
-	cmd.calls.Add(1)
 	// A blocking command's time spent waiting is not its latency (as in
 	// Redis's commandstats).
 	c.clock = time.Since(s.started)
 	d := c.clock - begin - c.blockedFor
-	cmd.latency.observe(d)
 	c.blockedFor = 0
+	s.account(c, cmd, args, d)
+}
+
+// call runs cmd, then tells the watchers of the keys it wrote and the
+// monitors, unless it left its event loop to run again (c.redo).
+func (s *Server) call(c *Client, cmd *Command, args [][]byte) {
+	errs := c.errs
+	cmd.Handler(c, args)
+	if c.redo {
+		return
+	}
+	if cmd.writesStore && c.errs == errs && s.watches.n.Load() > 0 {
+		s.watches.touch(cmd, args)
+	}
+	if s.monitors.n.Load() > 0 && !c.monitoring.Load() && !unmonitored(cmd) {
+		s.monitors.feed(c, args)
+	}
+}
+
+// account counts a command that ran for d, or was refused.
+func (s *Server) account(c *Client, cmd *Command, args [][]byte, d time.Duration) {
+	s.stats.commands.Add(1)
+	cmd.calls.Add(1)
+	cmd.latency.observe(d)
 	if d >= s.slow.from {
 		s.slow.add(c, cmd, args, d)
 	}

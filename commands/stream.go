@@ -695,7 +695,7 @@ type messageReply struct {
 
 func newMessageReply(c *Client, n int, large bool) *messageReply {
 	c.w.Array(n)
-	return &messageReply{c: c, early: large && c.loop == nil && len(c.durable) == 0}
+	return &messageReply{c: c, early: large && c.loop == nil && len(c.durable) == 0 && !c.tx.running}
 }
 
 // write writes msgs, sending what is buffered whenever it reaches
@@ -715,7 +715,12 @@ func (r *messageReply) write(msgs []stream.Message) {
 		c.w.RawString(valueField)
 		c.w.Bulk(m.Value)
 		if r.early && c.w.Buffered() >= messageChunkSize {
-			if err := c.w.Flush(); err != nil {
+			// The peer may read slowly: the command gate is released
+			// while the chunk is sent (multi.go).
+			g := c.leaveGate()
+			err := c.w.Flush()
+			c.enterGate(g)
+			if err != nil {
 				// Part of the reply is lost: the connection ends.
 				c.closing, r.early = true, false
 			}

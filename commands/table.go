@@ -36,6 +36,12 @@ const (
 	// SubscriberOK commands are accepted from a RESP2 connection in
 	// subscriber mode. Redis has no such flag, so COMMAND INFO omits it.
 	SubscriberOK
+	// NoMulti commands are refused inside MULTI (they change what the
+	// connection receives, which a transaction's one reply cannot hold).
+	NoMulti
+	// TxControl commands run at once inside MULTI instead of being queued
+	// (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET). COMMAND INFO omits it.
+	TxControl
 )
 
 var flagNames = []struct {
@@ -44,7 +50,7 @@ var flagNames = []struct {
 }{
 	{Write, "write"}, {ReadOnly, "readonly"}, {DenyOOM, "denyoom"}, {Admin, "admin"},
 	{PubSub, "pubsub"}, {Blocking, "blocking"}, {Fast, "fast"}, {NoAuth, "no_auth"},
-	{Loading, "loading"}, {Stale, "stale"},
+	{Loading, "loading"}, {Stale, "stale"}, {NoMulti, "no_multi"},
 }
 
 func (f Flags) names() []string {
@@ -75,6 +81,9 @@ type Command struct {
 	Syntax                  string // arguments after the name, in Redis's documentation notation
 	Handler                 Handler
 	Subcommands             map[string]*Command
+	// writesStore: a STORE command that changes its keys, which
+	// invalidates a WATCH of them (set by registerStore).
+	writesStore bool
 
 	calls    atomic.Int64
 	failures atomic.Int64

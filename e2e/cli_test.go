@@ -1094,3 +1094,40 @@ func TestCLIConfigGet(t *testing.T) {
 		step("(empty hash)", "CONFIG", "GET", "no-such-parameter"),
 	})
 }
+
+func TestCLITransactions(t *testing.T) {
+	srv := startServer(t)
+	for _, p := range cliProtos {
+		t.Run(p.name, func(t *testing.T) {
+			key := keyer("tx")
+			input := strings.Join([]string{
+				"MULTI",
+				"SET " + key("k") + " v",
+				"INCR " + key("n"),
+				"GET " + key("k"),
+				"HSET " + key("k") + " f v",
+				"EXEC",
+				"MULTI",
+				"SET " + key("never") + " v",
+				"GET",
+				"EXEC",
+				"GET " + key("never"),
+				"EXEC",
+			}, "\n") + "\n"
+			want := strings.Join([]string{
+				"OK", "QUEUED", "QUEUED", "QUEUED", "QUEUED",
+				`1) OK`,
+				`2) (integer) 1`,
+				`3) "v"`,
+				`4) (error) WRONGTYPE Operation against a key holding the wrong kind of value`,
+				"OK", "QUEUED", errArity("get"),
+				"(error) EXECABORT Transaction discarded because of previous errors.",
+				"(nil)",
+				"(error) ERR EXEC without MULTI",
+			}, "\n")
+			if got := redisCLIInput(t, srv.port, input, p.flags...); got != want {
+				t.Errorf("redis-cli %s:\n got: %q\nwant: %q", p.name, got, want)
+			}
+		})
+	}
+}

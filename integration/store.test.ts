@@ -437,6 +437,47 @@ describe('STORE', () => {
         });
       });
 
+      describe('TRANSACTIONS', () => {
+        it('multi().exec() runs the commands together and returns each [error, reply]', async () => {
+          await redis.set(key('tx:n'), '1');
+          const results = await redis
+            .multi()
+            .incr(key('tx:n'))
+            .get(key('tx:n'))
+            .hset(key('tx:h'), 'f', 'v')
+            .exec();
+          expect(results).toEqual([
+            [null, 2],
+            [null, '2'],
+            [null, 1],
+          ]);
+        });
+
+        it('a command that fails inside EXEC reports its error and the others still run', async () => {
+          await redis.set(key('tx:text'), 'text');
+          const results = await redis.multi().incr(key('tx:text')).set(key('tx:after'), 'v').exec();
+          expect((results?.[0][0] as Error).message).toBe(NOT_AN_INTEGER);
+          expect(results?.[1]).toEqual([null, 'OK']);
+          expect(await redis.get(key('tx:after'))).toBe('v');
+        });
+
+        it('a command refused while queued makes EXEC fail with EXECABORT and run nothing', async () => {
+          const tx = redis.multi().set(key('tx:never'), 'v').call('nosuch');
+          expect(await errorOf(tx.exec())).toBe('EXECABORT Transaction discarded because of previous errors.');
+          expect(await redis.get(key('tx:never'))).toBeNull();
+        });
+
+        it('WATCH makes exec() resolve to null when another client changed the key', async () => {
+          const watcher = await nexo.connect(options);
+          await watcher.watch(key('tx:watched'));
+          await redis.set(key('tx:watched'), 'theirs');
+          expect(await watcher.multi().set(key('tx:watched'), 'mine').exec()).toBeNull();
+          expect(await redis.get(key('tx:watched'))).toBe('theirs');
+          await watcher.watch(key('tx:watched'));
+          expect(await watcher.multi().set(key('tx:watched'), 'mine').exec()).toEqual([[null, 'OK']]);
+        });
+      });
+
       describe('BINARY', () => {
         it('a value with all 256 byte values round-trips through SET and GET', async () => {
           await redis.set(key('bin:value'), ALL_BYTES);

@@ -107,7 +107,7 @@ var options = []option{
 		func(c *config, v string) error { return setBytes(&c.MaxBulkLen, v) }},
 	{"max-multibulk-len", strconv.Itoa(resp.DefaultMaxMultibulkLen), "most arguments one command may have",
 		func(c *config, v string) error { return setBytes(&c.MaxMultibulkLen, v) }},
-	{"client-query-buffer-limit", strconv.Itoa(resp.DefaultMaxQueryBuffer), "largest incomplete command buffered for a client, in bytes or with a unit",
+	{"client-query-buffer-limit", strconv.Itoa(resp.DefaultMaxQueryBuffer), "largest incomplete command buffered for a client, and most bytes of arguments MULTI queues; in bytes or with a unit",
 		func(c *config, v string) error { return setBytes(&c.MaxQueryBuffer, v) }},
 	{"threads", "0", "CPU threads that run commands (GOMAXPROCS), with an event loop on every one but one (at least one); 0 = every core",
 		func(c *config, v string) error { return setNonNegative(&c.Threads, v) }},

@@ -110,13 +110,9 @@ func cmdConfigResetStat(c *Client, _ [][]byte) {
 	st.errors.Store(0)
 	st.protoErrors.Store(0)
 	for _, cmd := range c.srv.table.all() {
-		cmd.calls.Store(0)
-		cmd.failures.Store(0)
-		cmd.latency.reset()
+		cmd.resetStats()
 		for _, sub := range cmd.Subcommands {
-			sub.calls.Store(0)
-			sub.failures.Store(0)
-			sub.latency.reset()
+			sub.resetStats()
 		}
 	}
 	c.w.OK()
@@ -320,15 +316,20 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 }
 
 func writeCmdStat(w infoWriter, cmd *Command) {
-	calls := cmd.calls.Load()
-	if calls == 0 {
+	calls, rejected := cmd.calls.Load(), cmd.rejected.Load()
+	if calls == 0 && rejected == 0 {
 		return
 	}
 	usec := cmd.latency.sum.Load() / int64(time.Microsecond)
+	perCall := 0.0
+	if calls > 0 {
+		perCall = float64(usec) / float64(calls)
+	}
 	w.kv("cmdstat_"+cmd.Name, "calls="+strconv.FormatInt(calls, 10)+
 		",usec="+strconv.FormatInt(usec, 10)+
-		",usec_per_call="+strconv.FormatFloat(float64(usec)/float64(calls), 'f', 2, 64)+
-		",rejected_calls=0,failed_calls="+strconv.FormatInt(cmd.failures.Load(), 10))
+		",usec_per_call="+strconv.FormatFloat(perCall, 'f', 2, 64)+
+		",rejected_calls="+strconv.FormatInt(rejected, 10)+
+		",failed_calls="+strconv.FormatInt(cmd.failures.Load(), 10))
 }
 
 // netBytes sums the traffic of closed and open connections.

@@ -102,6 +102,22 @@ func (c *Client) replyError(msg string) {
 	c.srv.stats.errors.Add(1)
 }
 
+// reject answers cmd (nil: an unknown command), refused before it ran: its
+// arity, the connection's authentication or mode, or MULTI refused it. As
+// in Redis, it counts in the command's rejected calls, not its calls, and
+// dooms an open transaction, so that EXEC runs all of it or nothing.
+func (c *Client) reject(cmd *Command, msg string) {
+	c.w.Error(msg)
+	c.errs++
+	if cmd != nil {
+		cmd.rejected.Add(1)
+	}
+	c.srv.stats.errors.Add(1)
+	if c.tx.open {
+		c.tx.failed = true
+	}
+}
+
 // info renders the client the way CLIENT LIST and CLIENT INFO do.
 func (c *Client) info(now time.Time) string {
 	c.mu.Lock()

@@ -122,20 +122,11 @@ func (c *Client) exclusive(fn func()) {
 	fn()
 }
 
-// refuse answers a command that cannot run; inside MULTI it dooms the
-// transaction, as in Redis, so that EXEC runs all of it or nothing.
-func (c *Client) refuse(msg string) {
-	c.replyError(msg)
-	if c.tx.open {
-		c.tx.failed = true
-	}
-}
-
 // queue adds a command to the open transaction, copying its arguments out
 // of the read buffer.
 func (c *Client) queue(cmd *Command, args [][]byte) {
 	if cmd.Flags&NoMulti != 0 {
-		c.refuse(errNotInMulti)
+		c.reject(cmd, errNotInMulti)
 		return
 	}
 	size := int64(0)
@@ -143,7 +134,7 @@ func (c *Client) queue(cmd *Command, args [][]byte) {
 		size += int64(len(a))
 	}
 	if c.tx.size+size > c.srv.cfg.Limits.MaxQueryBuffer {
-		c.refuse(errMultiTooLarge)
+		c.reject(cmd, errMultiTooLarge)
 		return
 	}
 	buf := make([]byte, 0, size)

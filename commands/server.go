@@ -433,7 +433,7 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	cmd := s.table.lookup(args[0])
 	if cmd == nil {
 		c.lastCmd.Store(nil)
-		c.refuse(unknownCommand(args))
+		c.reject(nil, unknownCommand(args))
 		return
 	}
 	if cmd.Subcommands != nil && len(args) > 1 {
@@ -448,31 +448,35 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	// a command costs one clock read.
 	begin := c.clock
 	c.activeAt.Store(int64(begin))
+	// A command refused before it runs, or queued by MULTI, is not a call
+	// (as in Redis's commandstats): it returns before it is counted.
 	switch {
 	case !cmd.arityOK(len(args)):
-		c.refuse("ERR wrong number of arguments for '" + cmd.Name + "' command")
+		c.reject(cmd, "ERR wrong number of arguments for '"+cmd.Name+"' command")
+		return
 	case !c.authed && cmd.Flags&NoAuth == 0:
-		c.refuse(errNoAuth)
+		c.reject(cmd, errNoAuth)
+		return
 	case c.subscriberMode() && cmd.Flags&SubscriberOK == 0:
-		c.refuse(subscriberModeError(cmd))
+		c.reject(cmd, subscriberModeError(cmd))
+		return
 	case c.monitoring.Load() && cmd.Name != "quit" && cmd.Name != "reset":
-		c.refuse("ERR Can't execute '" + cmd.Name + "': only QUIT and RESET are allowed while monitoring")
+		c.reject(cmd, "ERR Can't execute '"+cmd.Name+"': only QUIT and RESET are allowed while monitoring")
+		return
 	case c.tx.open && cmd.Flags&TxControl == 0:
-		// Queued, not run: EXEC counts it when it runs.
 		c.queue(cmd, args)
 		return
-	default:
-		if cmd.Flags&Blocking != 0 {
-			// The subscribers this pipeline published to must not wait
-			// while the command blocks.
-			c.wakeTouched()
-		}
-		s.call(c, cmd, args)
-		if c.redo {
-			// It left the event loop to wait and runs again, and is
-			// counted, on the connection's own goroutine.
-			return
-		}
+	}
+	if cmd.Flags&Blocking != 0 {
+		// The subscribers this pipeline published to must not wait while
+		// the command blocks.
+		c.wakeTouched()
+	}
+	s.call(c, cmd, args)
+	if c.redo {
+		// It left the event loop to wait and runs again, and is counted,
+		// on the connection's own goroutine.
+		return
 	}
 	// A blocking command's time spent waiting is not its latency (as in
 	// Redis's commandstats).
@@ -498,7 +502,7 @@ func (s *Server) call(c *Client, cmd *Command, args [][]byte) {
 	}
 }
 
-// account counts a command that ran for d, or was refused.
+// account counts a command that ran for d.
 func (s *Server) account(c *Client, cmd *Command, args [][]byte, d time.Duration) {
 	s.stats.commands.Add(1)
 	cmd.calls.Add(1)

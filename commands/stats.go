@@ -63,6 +63,7 @@ type CommandStats struct {
 	Name     string // lower case; "parent|sub" for a subcommand
 	Calls    int64
 	Failures int64 // calls answered with an error
+	Rejected int64 // refused before running: arity, authentication, the connection's mode
 	Latency  Latency
 }
 
@@ -118,9 +119,10 @@ func (s *Server) Stats() Stats {
 		SlowLog:             s.slow.latest(slowlogDefaultGet),
 	}
 	add := func(cmd *Command) {
-		if calls := cmd.calls.Load(); calls > 0 {
+		calls, rejected := cmd.calls.Load(), cmd.rejected.Load()
+		if calls > 0 || rejected > 0 {
 			st.Commands = append(st.Commands, CommandStats{
-				Name: cmd.Name, Calls: calls, Failures: cmd.failures.Load(), Latency: cmd.latency.snapshot(),
+				Name: cmd.Name, Calls: calls, Failures: cmd.failures.Load(), Rejected: rejected, Latency: cmd.latency.snapshot(),
 			})
 		}
 	}

@@ -86,7 +86,8 @@ type Command struct {
 	writesStore bool
 
 	calls    atomic.Int64
-	failures atomic.Int64
+	failures atomic.Int64 // calls answered with an error
+	rejected atomic.Int64 // refused before running (see Client.reject)
 	latency  latencyHistogram
 }
 
@@ -169,4 +170,12 @@ func (t *Table) all() []*Command {
 		out = append(out, c)
 	}
 	return out
+}
+
+// resetStats zeroes the command's counters (CONFIG RESETSTAT).
+func (cmd *Command) resetStats() {
+	cmd.calls.Store(0)
+	cmd.failures.Store(0)
+	cmd.rejected.Store(0)
+	cmd.latency.reset()
 }

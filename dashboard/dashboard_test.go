@@ -417,22 +417,24 @@ func TestSnapshot(t *testing.T) {
 		getJSON(t, s.url+"/api/snapshot", &snap)
 		ov := snap.Overview
 		if ov.Version != "test" || ov.GoVersion == "" || ov.Threads < 1 || ov.Clients.Connected != 1 || ov.Clients.Max != commands.DefaultMaxClients ||
-			ov.Commands.Total != 7 || ov.Commands.Errors != 1 || ov.Memory.HeapBytes <= 0 || ov.Network.InputBytes <= 0 ||
+			ov.Commands.Total != 6 || ov.Commands.Errors != 1 || ov.Memory.HeapBytes <= 0 || ov.Network.InputBytes <= 0 ||
 			ov.Persistence.DataDir != "/data" || ov.Persistence.Fsync != "always" || snap.Time.IsZero() {
 			t.Fatalf("overview: %+v", ov)
 		}
 		top := ov.Commands.Top
-		if len(top) != 3 || top[0].Name != "get" || top[0].Calls != 3 || top[0].Errors != 1 || top[1].Name != "set" || top[1].Calls != 3 ||
+		// GET without its key was refused, not called: an error, not a call.
+		if len(top) != 3 || top[0].Name != "set" || top[0].Calls != 3 || top[1].Name != "get" || top[1].Calls != 2 || top[1].Errors != 1 ||
 			top[2].Name != "hset" || top[0].P50Micros <= 0 || top[0].P99Micros < top[0].P50Micros || top[0].AvgMicros <= 0 {
 			t.Fatalf("top commands: %+v", top)
 		}
 		if strings.Join(snap.Panels, ",") != wantPanels {
 			t.Fatalf("panels %v", snap.Panels)
 		}
-		// The slow log of a threshold of 0: the latest commands, newest first.
+		// The slow log of a threshold of 0: the latest commands that ran,
+		// newest first (the refused GET did not run).
 		slow := ov.SlowLog
-		if slow.ThresholdMicros != 0 || len(slow.Entries) != 7 || strings.Join(slow.Entries[0].Args, " ") != "GET" ||
-			strings.Join(slow.Entries[1].Args, " ") != "GET missing" || slow.Entries[0].ID != slow.Entries[1].ID+1 ||
+		if slow.ThresholdMicros != 0 || len(slow.Entries) != 6 || strings.Join(slow.Entries[0].Args, " ") != "GET missing" ||
+			strings.Join(slow.Entries[1].Args, " ") != "GET greeting" || slow.Entries[0].ID != slow.Entries[1].ID+1 ||
 			slow.Entries[0].Client == "" || slow.Entries[0].Time.IsZero() || slow.Entries[0].DurationMicros < 0 {
 			t.Fatalf("slow log: %+v", slow)
 		}
@@ -504,13 +506,13 @@ func TestSnapshot(t *testing.T) {
 		lat.Sum = 50 * time.Microsecond
 		fake := fakeStats{Started: time.Now(), Commands: []commands.CommandStats{
 			{Name: "ping", Calls: 1},
-			{Name: "get", Calls: 10, Failures: 2, Latency: lat},
+			{Name: "get", Calls: 10, Failures: 2, Rejected: 1, Latency: lat},
 		}}
 		s := startStack(t, func(c *dashboard.Config) { c.Server = fake })
 		var snap snapshot
 		getJSON(t, s.url+"/api/snapshot", &snap)
 		top := snap.Overview.Commands.Top
-		want := commandView{Name: "get", Calls: 10, Errors: 2, AvgMicros: 5, P50Micros: 1, P99Micros: 32}
+		want := commandView{Name: "get", Calls: 10, Errors: 3, AvgMicros: 5, P50Micros: 1, P99Micros: 32}
 		if len(top) != 2 || top[0] != want || top[1].Name != "ping" || top[1].P99Micros != 0 {
 			t.Fatalf("%+v", top)
 		}
@@ -1666,7 +1668,7 @@ func TestMetrics(t *testing.T) {
 		fake := fakeStats{
 			ConnectedClients: 3, MaxClients: 100, TotalConnections: 9, RejectedConnections: 2, ErrorReplies: 4,
 			ProtocolErrors: 1, NetInputBytes: 1000, NetOutputBytes: 2000, HeapBytes: 4096,
-			Commands: []commands.CommandStats{{Name: "config|get", Calls: 4, Failures: 1, Latency: lat}},
+			Commands: []commands.CommandStats{{Name: "config|get", Calls: 4, Failures: 1, Rejected: 2, Latency: lat}},
 		}
 		s := startStack(t, func(c *dashboard.Config) { c.Server = fake })
 		got := scrape(t, s.url, "")
@@ -1687,6 +1689,7 @@ func TestMetrics(t *testing.T) {
 			"nexo_memory_used_bytes":                    4096,
 			"nexo_command_calls_total" + cmd:            4,
 			"nexo_command_errors_total" + cmd:           1,
+			"nexo_command_rejected_total" + cmd:         2,
 			bucket("1e-06"):                             1,
 			bucket("4e-06"):                             1,
 			bucket("8e-06"):                             3,
@@ -1726,9 +1729,10 @@ func TestMetrics(t *testing.T) {
 			"nexo_command_calls_total" + set:             3,
 			"nexo_command_errors_total" + set:            0,
 			"nexo_command_duration_seconds_count" + set:  3,
-			"nexo_command_calls_total" + gets:            4,
-			"nexo_command_errors_total" + gets:           1,
-			"nexo_command_duration_seconds_count" + gets: 4,
+			"nexo_command_calls_total" + gets:            3,
+			"nexo_command_errors_total" + gets:           0,
+			"nexo_command_rejected_total" + gets:         1,
+			"nexo_command_duration_seconds_count" + gets: 3,
 			"nexo_error_replies_total":                   2,
 			"nexo_clients_connected":                     1,
 			"nexo_connections_received_total":            1,

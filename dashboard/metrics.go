@@ -23,7 +23,7 @@ type serverCollector struct {
 
 	buildInfo, clients, maxClients, connections, rejected *prometheus.Desc
 	errorReplies, protocolErrors, netIn, netOut, heap     *prometheus.Desc
-	calls, failures, duration                             *prometheus.Desc
+	calls, failures, rejectedCalls, duration              *prometheus.Desc
 	// bounds are the latency buckets' upper bounds in seconds.
 	bounds []float64
 }
@@ -45,8 +45,9 @@ func newServerCollector(src ServerStats, version string) *serverCollector {
 		netIn:          desc("net_input_bytes_total", "Bytes read from RESP clients."),
 		netOut:         desc("net_output_bytes_total", "Bytes written to RESP clients."),
 		heap:           desc("memory_used_bytes", "Go heap objects, live and not yet collected (INFO used_memory)."),
-		calls:          desc("command_calls_total", "Calls of each command, including calls refused for arity or authentication.", commandLabel),
+		calls:          desc("command_calls_total", "Calls of each command that ran (a command queued by MULTI runs in EXEC).", commandLabel),
 		failures:       desc("command_errors_total", "Calls of each command answered with an error.", commandLabel),
+		rejectedCalls:  desc("command_rejected_total", "Commands refused before they ran: wrong arity, not authenticated, not allowed in the connection's state or in MULTI.", commandLabel),
 		duration:       desc("command_duration_seconds", "Time spent running each command.", commandLabel),
 		bounds:         make([]float64, commands.LatencyBuckets-1),
 	}
@@ -59,7 +60,7 @@ func newServerCollector(src ServerStats, version string) *serverCollector {
 // Describe implements prometheus.Collector.
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.clients, c.maxClients, c.connections, c.rejected,
-		c.errorReplies, c.protocolErrors, c.netIn, c.netOut, c.heap, c.calls, c.failures, c.duration} {
+		c.errorReplies, c.protocolErrors, c.netIn, c.netOut, c.heap, c.calls, c.failures, c.rejectedCalls, c.duration} {
 		ch <- d
 	}
 }
@@ -86,6 +87,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, cmd := range st.Commands {
 		counter(c.calls, cmd.Calls, cmd.Name)
 		counter(c.failures, cmd.Failures, cmd.Name)
+		counter(c.rejectedCalls, cmd.Rejected, cmd.Name)
 		buckets := make(map[float64]uint64, len(c.bounds))
 		var cumulative uint64
 		for i, bound := range c.bounds {

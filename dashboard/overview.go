@@ -129,7 +129,7 @@ func (s *Server) overview(limit int) overview {
 		ov.Commands.Top = append(ov.Commands.Top, commandView{
 			Name:      c.Name,
 			Calls:     c.Calls,
-			Errors:    c.Failures,
+			Errors:    c.Failures + c.Rejected,
 			AvgMicros: avgMicros(c.Latency),
 			P50Micros: quantileMicros(c.Latency, medianQuantile),
 			P99Micros: quantileMicros(c.Latency, tailQuantile),

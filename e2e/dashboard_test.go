@@ -89,7 +89,12 @@ func TestDashboardBinary(t *testing.T) {
 		if status != http.StatusOK || !strings.Contains(body, `nexo_command_calls_total{command="hset"} 1`) || !strings.Contains(body, "nexo_store_keys 2") {
 			t.Fatalf("/metrics: %d\n%s", status, body)
 		}
-		if stats := redisCLI(t, s.port, "INFO", "commandstats"); !regexp.MustCompile(`cmdstat_set:calls=1,usec=\d+,usec_per_call=\d+\.\d\d,rejected_calls=0,failed_calls=0`).MatchString(stats) {
+		// A command refused for its arity is rejected, not called, as in Redis.
+		redisCLI(t, s.port, "INCR")
+		redisCLI(t, s.port, "INCR", "k", "extra")
+		stats := redisCLI(t, s.port, "INFO", "commandstats")
+		if !regexp.MustCompile(`cmdstat_set:calls=1,usec=\d+,usec_per_call=\d+\.\d\d,rejected_calls=0,failed_calls=0`).MatchString(stats) ||
+			!strings.Contains(stats, "cmdstat_incr:calls=0,usec=0,usec_per_call=0.00,rejected_calls=2,failed_calls=0") {
 			t.Fatalf("INFO commandstats: %s", stats)
 		}
 	})

@@ -56,6 +56,11 @@ func (s *Server) registerServer() {
 		{Name: "slowlog|reset", Arity: 2, Flags: Admin | Loading | Stale, Summary: "Clears all entries from the slow log.", Handler: cmdSlowlogReset},
 		{Name: "slowlog|help", Arity: 2, Flags: Loading | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdSlowlogHelp},
 	})
+	s.table.addAll("server", "0.4.0", []*Command{
+		{Name: "shutdown", Arity: -1, Flags: Admin | NoMulti | Loading | Stale, Summary: "Stops the server as SIGTERM does: the persistent brokers' logs are flushed and closed.",
+			Syntax: "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]", Handler: cmdShutdown},
+		{Name: "role", Arity: 1, Flags: Fast | Loading | Stale, Summary: "Returns the replication role: NEXO is a master without replicas.", Handler: cmdRole},
+	})
 	s.registerCommandCommand()
 }
 
@@ -68,6 +73,39 @@ func cmdFlush(c *Client, args [][]byte) {
 	}
 	c.srv.cfg.Store.Flush()
 	c.w.OK()
+}
+
+// cmdShutdown asks the process to stop as on SIGTERM (see Server.Stopping).
+// As in Redis, the connection gets no reply: it is closed, with the others,
+// once the server has stopped. The options are Redis's; none changes what
+// NEXO does: the store is never saved, the logs are always flushed, and
+// there are no replicas to wait for.
+func cmdShutdown(c *Client, args [][]byte) {
+	for _, a := range args[1:] {
+		switch strings.ToLower(string(a)) {
+		case "nosave", "save", "now", "force":
+		case "abort":
+			c.replyError(errNoShutdown)
+			return
+		default:
+			c.replyError(errSyntax)
+			return
+		}
+	}
+	c.srv.log.Warn("SHUTDOWN asked by a client", "id", c.id, "addr", c.addr)
+	c.srv.stopOnce.Do(func() { close(c.srv.stopping) })
+	c.closing = true
+}
+
+// errNoShutdown answers SHUTDOWN ABORT: a shutdown cannot be cancelled once
+// asked, so there is never one in progress to abort.
+const errNoShutdown = "ERR No shutdown in progress."
+
+func cmdRole(c *Client, _ [][]byte) {
+	c.w.Array(3)
+	c.w.BulkString("master")
+	c.w.Int(0) // replication offset
+	c.w.Array(0)
 }
 
 func cmdTime(c *Client, _ [][]byte) {

@@ -83,6 +83,9 @@ type Server struct {
 	conns    sync.WaitGroup
 	stop     chan struct{}
 	cronDone chan struct{}
+	// stopping is closed once a client asked for SHUTDOWN (see Stopping).
+	stopping chan struct{}
+	stopOnce sync.Once
 
 	stats    serverStats
 	slow     *slowLog
@@ -144,6 +147,7 @@ func NewServer(cfg Config) (*Server, error) {
 		clients:  make(map[int64]*Client),
 		stop:     make(chan struct{}),
 		cronDone: make(chan struct{}),
+		stopping: make(chan struct{}),
 		loops:    loops,
 		slow:     newSlowLog(cfg.SlowlogSlowerThan, cfg.SlowlogMaxLen),
 	}
@@ -168,6 +172,10 @@ func (s *Server) registerCommands() {
 	s.registerStream()
 	s.registerTransactions()
 }
+
+// Stopping is closed once a client has run SHUTDOWN: the process should
+// then shut down as on SIGTERM, calling Shutdown.
+func (s *Server) Stopping() <-chan struct{} { return s.stopping }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }

@@ -1131,3 +1131,41 @@ func TestCLITransactions(t *testing.T) {
 		})
 	}
 }
+
+func TestCLIShutdown(t *testing.T) {
+	t.Run("redis-cli SHUTDOWN stops the server as SIGTERM does", func(t *testing.T) {
+		requireRedisCLI(t)
+		dir := t.TempDir()
+		s, err := launch(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if s.running() {
+				s.kill()
+			}
+		})
+		if out := redisCLI(t, s.port, "QPUSH", "kept", "job"); out != "1" {
+			t.Fatalf("QPUSH: %q", out)
+		}
+		runSteps(t, s.port, resp2, []cliStep{
+			step("1) \"master\"\n2) (integer) 0\n3) (empty array)", "ROLE"),
+			step("(error) ERR No shutdown in progress.", "SHUTDOWN", "ABORT"),
+			step(errSyntax, "SHUTDOWN", "LATER"),
+		})
+		redisCLI(t, s.port, "SHUTDOWN", "NOSAVE")
+		select {
+		case <-s.exited:
+		case <-time.After(stopTimeout):
+			t.Fatalf("no exit within %v of SHUTDOWN", stopTimeout)
+		}
+		if s.waitErr != nil || !strings.Contains(s.logs(), `msg="shutting down" command=SHUTDOWN`) || !strings.Contains(s.logs(), "msg=bye") {
+			t.Fatalf("exit %v after SHUTDOWN; log:\n%s", s.waitErr, s.logs())
+		}
+		// The data directory was released and the queue's log closed whole.
+		again := startOn(t, dir)
+		if out := redisCLI(t, again.port, "QLEN", "kept"); !strings.Contains(out, "ready\n1\n") {
+			t.Fatalf("QLEN after the restart: %q", out)
+		}
+	})
+}

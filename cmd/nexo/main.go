@@ -167,6 +167,8 @@ func serve(cfg *config, log *slog.Logger) error {
 	select {
 	case sig := <-signals:
 		log.Info("shutting down", "signal", sig.String())
+	case <-srv.Stopping():
+		log.Info("shutting down", "command", "SHUTDOWN")
 	case err := <-served:
 		return fmt.Errorf("server stopped: %w", err)
 	}

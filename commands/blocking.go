@@ -33,9 +33,9 @@ var (
 // timeout. An event loop never waits: the command first calls
 // handOffForWait, which moves the connection to its own goroutine. The
 // connection's command gate is released from here to end (multi.go); a
-// command that EXEC runs never waits.
+// command that EXEC or a script runs never waits.
 func (c *Client) beginBlock(timeout time.Duration) (ctx context.Context, end func(), ok bool) {
-	if c.tx.running {
+	if c.noWait {
 		return nil, nil, false
 	}
 	g := c.leaveGate()

@@ -32,6 +32,10 @@ type Client struct {
 	// (multi.go); nil between pipelines and while a command waits.
 	gate *gate
 	tx   transaction // MULTI and WATCH (multi.go)
+	// noWait: the command runs inside EXEC or a script, with the whole
+	// server held off: it must not wait, leave its loop or send part of
+	// its reply.
+	noWait bool
 	// monitoring: the connection ran MONITOR and accepts only QUIT and
 	// RESET; atomic for CLIENT LIST on other connections.
 	monitoring atomic.Bool

@@ -24,10 +24,10 @@ func (s *Server) registerConnection() {
 		Summary: "Returns the server's liveliness response.", Syntax: "[message]", Handler: cmdPing})
 	s.table.add(&Command{Name: "echo", Arity: 2, Flags: Fast, Group: "connection", Since: "0.1.0",
 		Summary: "Returns the given string.", Syntax: "message", Handler: cmdEcho})
-	s.table.add(&Command{Name: "hello", Arity: -1, Flags: NoAuth | Fast | Loading | Stale, Group: "connection", Since: "0.1.0",
+	s.table.add(&Command{Name: "hello", Arity: -1, Flags: NoAuth | Fast | Loading | Stale | NoScript, Group: "connection", Since: "0.1.0",
 		Summary: "Handshakes with the server: protocol version, authentication, client name.",
 		Syntax:  "[protover [AUTH username password] [SETNAME clientname]]", Handler: cmdHello})
-	s.table.add(&Command{Name: "auth", Arity: -2, Flags: NoAuth | Fast | Loading | Stale, Group: "connection", Since: "0.1.0",
+	s.table.add(&Command{Name: "auth", Arity: -2, Flags: NoAuth | Fast | Loading | Stale | NoScript, Group: "connection", Since: "0.1.0",
 		Summary: "Authenticates the connection.", Syntax: "[username] password", Handler: cmdAuth})
 	s.table.add(&Command{Name: "select", Arity: 2, Flags: Fast | Loading | Stale, Group: "connection", Since: "0.1.0",
 		Summary: "Selects the database; NEXO has the single database 0.", Syntax: "index", Handler: cmdSelect})

@@ -88,6 +88,9 @@ MULTI | SET k 1 | INCR k | QPUSH q a | EXEC
 WATCH k | SET k 2 | MULTI | GET k | EXEC | UNWATCH
 MULTI | QPOP q BLOCK 0 | XFETCH s PARTITION 0 BLOCK 0 | XCONSUME s GROUP g MEMBER m BLOCK 0 | EXEC
 MULTI | SUBSCRIBE ch | MULTI | WATCH k | DISCARD | EXEC
+EVAL return(redis.call('incr',KEYS[1])) 1 k | EVAL_RO return(redis.pcall('set','k',ARGV[1])) 0 v
+SCRIPT LOAD return({KEYS[1],ARGV[1],true,false}) | SCRIPT EXISTS 2d3e9f1e6a4c | SCRIPT FLUSH | SCRIPT KILL
+EVAL redis.call('qpush','q',ARGV[1])return(redis.call('qpop','q','BLOCK','0')) 0 job
 PING
 ECHO hello
 HELLO 3 SETNAME fuzz
@@ -283,11 +286,14 @@ func startFuzzServer(f *testing.F) *fuzzServer {
 		Loops:      fuzzLoops,
 		MaxClients: fuzzMaxClients,
 		Limits:     fuzzLimits,
-		Logger:     log,
-		Store:      st,
-		Queue:      qb,
-		PubSub:     pb,
-		Stream:     sb,
+		// A fuzzed script that loops is stopped as soon as a reply would
+		// be given up on.
+		ScriptTimeLimit: fuzzReplyWait,
+		Logger:          log,
+		Store:           st,
+		Queue:           qb,
+		PubSub:          pb,
+		Stream:          sb,
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -359,10 +359,10 @@ func (l *eventLoop) stop() {
 // handOffForWait moves c to its own goroutine before a command waits, or
 // reads from a file that may not be in memory; it reports whether it did,
 // in which case the command returns at once, with no reply and nothing
-// changed, and runs again from its start there. A command that EXEC runs
-// never leaves: the whole server waits for EXEC anyway.
+// changed, and runs again from its start there. A command that EXEC or a
+// script runs never leaves: the whole server waits for it anyway.
 func (c *Client) handOffForWait() bool {
-	if c.loop == nil || c.tx.running {
+	if c.loop == nil || c.noWait {
 		return false
 	}
 	c.loop.handOff(c)

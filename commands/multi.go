@@ -51,7 +51,7 @@ func (s *Server) registerTransactions() {
 		{Name: "discard", Arity: 1, Flags: tx, Summary: "Discards a transaction.", Handler: cmdDiscard},
 		{Name: "watch", Arity: -2, Flags: tx, FirstKey: 1, LastKey: -1, Step: 1,
 			Summary: "Monitors changes to keys to determine the execution of a transaction.", Syntax: "key [key ...]", Handler: cmdWatch},
-		{Name: "unwatch", Arity: 1, Flags: Loading | Stale | Fast, Summary: "Forgets about watched keys of a transaction.", Handler: cmdUnwatch},
+		{Name: "unwatch", Arity: 1, Flags: Loading | Stale | Fast | NoScript, Summary: "Forgets about watched keys of a transaction.", Handler: cmdUnwatch},
 	})
 }
 
@@ -60,7 +60,6 @@ func (s *Server) registerTransactions() {
 type transaction struct {
 	open    bool // MULTI ran: commands are queued until EXEC or DISCARD
 	failed  bool // a command was refused while queued: EXEC discards them
-	running bool // EXEC is running the queued commands
 	queued  []queuedCommand
 	size    int64 // bytes of the queued arguments
 	watched []watchedKey
@@ -102,17 +101,25 @@ func (c *Client) leaveGate() *gate {
 	return g
 }
 
-// exclusive runs fn while no other command runs anywhere in the server.
-// The gates are taken in one order (the loops', then the goroutines'), so
-// two EXECs wait for each other instead of deadlocking.
+// exclusive runs fn while no other command runs anywhere in the server,
+// with c.noWait set. The gates are taken in one order (the loops', then
+// the goroutines'), so two EXECs wait for each other instead of
+// deadlocking. Called again from fn (a script in a transaction), it just
+// runs fn.
 func (c *Client) exclusive(fn func()) {
+	if c.noWait {
+		fn()
+		return
+	}
 	s := c.srv
 	own := c.leaveGate()
 	for _, l := range s.loops {
 		l.gate.Lock()
 	}
 	s.gate.Lock()
+	c.noWait = true
 	defer func() {
+		c.noWait = false
 		s.gate.Unlock()
 		for _, l := range s.loops {
 			l.gate.Unlock()
@@ -205,7 +212,6 @@ func cmdExec(c *Client, _ [][]byte) {
 			c.w.NullArray()
 			return
 		}
-		c.tx.running = true
 		c.w.Array(len(queued))
 		for _, q := range queued {
 			c.lastCmd.Store(q.cmd)
@@ -213,7 +219,6 @@ func cmdExec(c *Client, _ [][]byte) {
 			s.call(c, q.cmd, q.args)
 			s.account(c, q.cmd, q.args, time.Since(s.started)-begin)
 		}
-		c.tx.running = false
 	})
 	c.lastCmd.Store(self)
 }

@@ -1,122 +1,24 @@
 package commands
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"nexo/engine/queue"
-	"nexo/engine/store"
 	"nexo/internal/respclient"
-	"nexo/resp"
-	"nexo/wal"
 )
 
-// Settings of the transaction tests' server.
+// Settings of the transaction tests.
 const (
-	// txLoops: several event loops, so that transactions on different
-	// loops, and on connections off the loops, race.
-	txLoops = 3
-	// txMaxClients leaves room for every test connection.
-	txMaxClients = 64
-	// txReplyTimeout bounds every reply.
-	txReplyTimeout = 10 * time.Second
-	// txShutdownWait bounds the server's shutdown.
-	txShutdownWait = 10 * time.Second
-	// txQueryBuffer is the client-query-buffer-limit, which also bounds
-	// what MULTI queues: small, so that a test reaches it.
-	txQueryBuffer = 64 << 10
 	// txTTL is the TTL of a watched key that expires before EXEC, and
 	// txTTLMargin what the test waits beyond it.
 	txTTL       = 50 * time.Millisecond
 	txTTLMargin = 20 * time.Millisecond
-	// txWorkers connections run txRounds transactions each in the races.
-	txWorkers = 8
-	txRounds  = 200
+	// txRounds is how many transactions each worker runs in the races.
+	txRounds = 200
 )
-
-// startTxServer starts a server with a store and a queue broker, stopped
-// when t ends, and returns its address.
-func startTxServer(t *testing.T) string {
-	t.Helper()
-	st, err := store.New(store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	qb, err := queue.Open(queue.Config{Dir: filepath.Join(t.TempDir(), "queue"), WAL: wal.Options{Fsync: wal.FsyncNo, Logger: log}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { qb.Close() })
-	srv, err := NewServer(Config{
-		Addr:       "127.0.0.1:0",
-		Loops:      txLoops,
-		MaxClients: txMaxClients,
-		Limits:     resp.Limits{MaxBulkLen: txQueryBuffer, MaxMultibulkLen: txQueryBuffer, MaxQueryBuffer: txQueryBuffer},
-		Logger:     log,
-		Store:      st,
-		Queue:      qb,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), txShutdownWait)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
-	return srv.Addr().String()
-}
-
-func dialTx(t *testing.T, addr string) *respclient.Client {
-	t.Helper()
-	c, err := respclient.Dial(addr, txReplyTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.SetReadDeadline(time.Now().Add(txReplyTimeout)); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// twoClients starts a server and connects two clients to it.
-func twoClients(t *testing.T) (*respclient.Client, *respclient.Client) {
-	t.Helper()
-	addr := startTxServer(t)
-	return dialTx(t, addr), dialTx(t, addr)
-}
-
-// expect runs a command and compares its reply (an error reply as a
-// respclient.Error) with want.
-func expect(t *testing.T, c *respclient.Client, want any, args ...string) {
-	t.Helper()
-	got, err := c.DoValue(args...)
-	if err != nil {
-		t.Fatalf("%v: %v", args, err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%v answered %#v, want %#v", args, got, want)
-	}
-}
 
 // cmd is one command's arguments, for runTransaction.
 func cmd(args ...string) []string { return args }
@@ -132,18 +34,11 @@ func runTransaction(t *testing.T, c *respclient.Client, want any, cmds ...[]stri
 	expect(t, c, want, "EXEC")
 }
 
-// offLoop moves c to a goroutine of its own: a blocking take that finds
-// nothing leaves the event loop, and the connection stays off it.
-func offLoop(t *testing.T, c *respclient.Client) {
-	t.Helper()
-	expect(t, c, nil, "QPOP", "tx:nothing", "BLOCK", "1")
-}
-
 type errReply = respclient.Error
 
 func TestTransactions(t *testing.T) {
 	t.Run("EXEC runs the queued commands in order and answers their replies", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
+		c := dialTest(t, startTestServer(t))
 		expect(t, c, "OK", "SET", "k", "1")
 		runTransaction(t, c, []any{int64(2), "2", int64(1), []any{"1"}}, cmd("INCR", "k"), cmd("GET", "k"), cmd("HSET", "h", "f", "v"), cmd("QPUSH", "tx:q", "job"))
 		expect(t, c, "2", "GET", "k")
@@ -151,7 +46,7 @@ func TestTransactions(t *testing.T) {
 	})
 
 	t.Run("DISCARD drops the queued commands", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
+		c := dialTest(t, startTestServer(t))
 		expect(t, c, "OK", "MULTI")
 		expect(t, c, "QUEUED", "SET", "k", "v")
 		expect(t, c, "OK", "DISCARD")
@@ -198,7 +93,7 @@ func TestTransactions(t *testing.T) {
 	})
 
 	t.Run("edge: a refused command dooms the transaction: EXEC answers EXECABORT and runs nothing", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
+		c := dialTest(t, startTestServer(t))
 		for _, refused := range []struct {
 			args []string
 			err  string
@@ -217,14 +112,14 @@ func TestTransactions(t *testing.T) {
 	})
 
 	t.Run("edge: a command that fails when EXEC runs it does not stop the others", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
+		c := dialTest(t, startTestServer(t))
 		expect(t, c, "OK", "SET", "s", "text")
 		runTransaction(t, c, []any{errReply(errNotInteger), "OK"}, cmd("INCR", "s"), cmd("SET", "k", "v"))
 		expect(t, c, "v", "GET", "k")
 	})
 
 	t.Run("edge: misplaced transaction commands answer Redis's errors and leave the transaction usable", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
+		c := dialTest(t, startTestServer(t))
 		expect(t, c, errReply(errExecNoMulti), "EXEC")
 		expect(t, c, errReply(errDiscardNoMulti), "DISCARD")
 		expect(t, c, "OK", "MULTI")
@@ -235,12 +130,12 @@ func TestTransactions(t *testing.T) {
 	})
 
 	t.Run("edge: a blocking command in a transaction answers at once, as for its timeout", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
+		c := dialTest(t, startTestServer(t))
 		runTransaction(t, c, []any{nil, "OK"}, cmd("QPOP", "tx:empty", "BLOCK", "0"), cmd("SET", "k", "v"))
 	})
 
 	t.Run("edge: a watched key that expires before EXEC aborts it", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
+		c := dialTest(t, startTestServer(t))
 		expect(t, c, "OK", "SET", "k", "v", "PX", strconv.FormatInt(txTTL.Milliseconds(), 10))
 		expect(t, c, "OK", "WATCH", "k")
 		time.Sleep(txTTL + txTTLMargin)
@@ -257,7 +152,7 @@ func TestTransactions(t *testing.T) {
 	})
 
 	t.Run("edge: a connection's own write to a key it watches aborts its EXEC", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
+		c := dialTest(t, startTestServer(t))
 		expect(t, c, "OK", "WATCH", "k")
 		expect(t, c, "OK", "SET", "k", "v")
 		runTransaction(t, c, nil, cmd("GET", "k"))
@@ -304,8 +199,8 @@ func TestTransactions(t *testing.T) {
 	})
 
 	t.Run("edge: the queued commands are bounded by client-query-buffer-limit", func(t *testing.T) {
-		c := dialTx(t, startTxServer(t))
-		half := strings.Repeat("x", txQueryBuffer/2)
+		c := dialTest(t, startTestServer(t))
+		half := strings.Repeat("x", testQueryBuffer/2)
 		expect(t, c, "OK", "MULTI")
 		expect(t, c, "QUEUED", "SET", "a", half)
 		expect(t, c, errReply(errMultiTooLarge), "SET", "b", half)
@@ -314,8 +209,8 @@ func TestTransactions(t *testing.T) {
 	})
 
 	t.Run("race: no command of another connection runs between a transaction's commands", func(t *testing.T) {
-		addr := startTxServer(t)
-		checker := dialTx(t, addr)
+		addr := startTestServer(t)
+		checker := dialTest(t, addr)
 		offLoop(t, checker)
 		done := make(chan struct{})
 		checked := make(chan error, 1)
@@ -364,47 +259,20 @@ func TestTransactions(t *testing.T) {
 		if err := <-checked; err != nil {
 			t.Fatal(err)
 		}
-		total := strconv.Itoa(txWorkers * txRounds)
+		total := strconv.Itoa(testWorkers * txRounds)
 		expect(t, checker, []any{total, total}, "MGET", "a", "b")
 	})
 
 	t.Run("race: WATCH makes concurrent read-modify-write transactions lose no update", func(t *testing.T) {
-		addr := startTxServer(t)
+		addr := startTestServer(t)
 		err := onWorkers(t, addr, func(c *respclient.Client) error {
-			return casIncrements(c, "counter", txRounds/txWorkers)
+			return casIncrements(c, "counter", txRounds/testWorkers)
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		expect(t, dialTx(t, addr), strconv.Itoa(txWorkers*(txRounds/txWorkers)), "GET", "counter")
+		expect(t, dialTest(t, addr), strconv.Itoa(testWorkers*(txRounds/testWorkers)), "GET", "counter")
 	})
-}
-
-// onWorkers runs fn on txWorkers connections at once, every other one off
-// the event loops, and returns the first error.
-func onWorkers(t *testing.T, addr string, fn func(c *respclient.Client) error) error {
-	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, txWorkers)
-	for w := range txWorkers {
-		c := dialTx(t, addr)
-		if w%2 == 1 {
-			offLoop(t, c)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- fn(c)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // casIncrements adds n to key with WATCH, GET, MULTI, SET, EXEC, retrying

@@ -60,6 +60,9 @@ type Config struct {
 	// stream package's defaults.
 	StreamDefaults stream.Settings
 	PubSubLimit    OutputLimit // output buffer limit of subscribed connections
+	// ScriptTimeLimit is how long a script may run before it is stopped;
+	// 0 = DefaultScriptTimeLimit.
+	ScriptTimeLimit time.Duration
 	// SlowlogSlowerThan is the execution time from which a command enters
 	// the slow log (negative: none); SlowlogMaxLen is how many entries it
 	// keeps (0: none, so a zero Config keeps no slow log).
@@ -91,6 +94,7 @@ type Server struct {
 	slow     *slowLog
 	monitors monitors
 	watches  watchRegistry
+	scripts  scripts
 	// gate is the command gate of the connections on their own goroutines
 	// (each event loop has its own; see multi.go).
 	gate     gate
@@ -122,6 +126,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ScriptTimeLimit == 0 {
+		cfg.ScriptTimeLimit = DefaultScriptTimeLimit
 	}
 	if cfg.MaxClients <= 0 {
 		return nil, fmt.Errorf("commands: maxclients must be positive, got %d", cfg.MaxClients)
@@ -171,6 +178,7 @@ func (s *Server) registerCommands() {
 	s.registerPubSub()
 	s.registerStream()
 	s.registerTransactions()
+	s.registerScripting()
 }
 
 // Stopping is closed once a client has run SHUTDOWN: the process should

@@ -695,7 +695,7 @@ type messageReply struct {
 
 func newMessageReply(c *Client, n int, large bool) *messageReply {
 	c.w.Array(n)
-	return &messageReply{c: c, early: large && c.loop == nil && len(c.durable) == 0 && !c.tx.running}
+	return &messageReply{c: c, early: large && c.loop == nil && len(c.durable) == 0 && !c.noWait}
 }
 
 // write writes msgs, sending what is buffered whenever it reaches

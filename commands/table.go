@@ -42,6 +42,8 @@ const (
 	// TxControl commands run at once inside MULTI instead of being queued
 	// (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET). COMMAND INFO omits it.
 	TxControl
+	// NoScript commands cannot be run by a script's redis.call.
+	NoScript
 )
 
 var flagNames = []struct {
@@ -50,7 +52,7 @@ var flagNames = []struct {
 }{
 	{Write, "write"}, {ReadOnly, "readonly"}, {DenyOOM, "denyoom"}, {Admin, "admin"},
 	{PubSub, "pubsub"}, {Blocking, "blocking"}, {Fast, "fast"}, {NoAuth, "no_auth"},
-	{Loading, "loading"}, {Stale, "stale"}, {NoMulti, "no_multi"},
+	{Loading, "loading"}, {Stale, "stale"}, {NoMulti, "no_multi"}, {NoScript, "noscript"},
 }
 
 func (f Flags) names() []string {

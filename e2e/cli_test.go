@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -1168,4 +1170,27 @@ func TestCLIShutdown(t *testing.T) {
 			t.Fatalf("QLEN after the restart: %q", out)
 		}
 	})
+}
+
+func TestCLIScripts(t *testing.T) {
+	srv := startServer(t)
+	key := keyer("lua")
+	script := filepath.Join(t.TempDir(), "incr.lua")
+	if err := os.WriteFile(script, []byte("return {redis.call('incrby', KEYS[1], ARGV[1]), ARGV[2]}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cliProtos {
+		t.Run(p.name, func(t *testing.T) {
+			runSteps(t, srv.port, p, []cliStep{
+				step(`"v"`, "EVAL", "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])", "1", key("k"), "v"),
+				step("(integer) 1", "EVAL", "return redis.call('exists', KEYS[1])", "1", key("k")),
+				stepMatch(`\(error\) ERR user_script:1: boom script: [0-9a-f]{40}`, "EVAL", "error('boom')", "0"),
+				step("(error) NOSCRIPT No matching script. Please use EVAL.", "EVALSHA", strings.Repeat("0", 40), "0"),
+			})
+		})
+	}
+	// redis-cli --eval file keys , args
+	if out := redisCLI(t, srv.port, "--no-raw", "--eval", script, key("n"), ",", "5", "x"); out != "1) (integer) 5\n2) \"x\"" {
+		t.Errorf("redis-cli --eval: %q", out)
+	}
 }

@@ -478,6 +478,51 @@ describe('STORE', () => {
         });
       });
 
+      describe('SCRIPTS', () => {
+        it('eval runs a Lua script with KEYS and ARGV and converts its result', async () => {
+          const result = await redis.eval(
+            "redis.call('set', KEYS[1], ARGV[1]); return {redis.call('get', KEYS[1]), redis.call('incr', KEYS[2]), true}",
+            2,
+            key('lua:k'),
+            key('lua:n'),
+            'v',
+          );
+          expect(result).toEqual(['v', 1, 1]);
+        });
+
+        it('defineCommand runs by EVALSHA and loads the script on NOSCRIPT', async () => {
+          const client = await nexo.connect(options);
+          await client.script('FLUSH');
+          // A rate limiter as rate-limit-redis writes it: count, and start the window with the first hit.
+          client.defineCommand('hit', {
+            numberOfKeys: 1,
+            lua: "local n = redis.call('incr', KEYS[1]) if n == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end return {n, redis.call('pttl', KEYS[1])}",
+          });
+          const hit = (k: string): Promise<[number, number]> =>
+            (client as unknown as { hit(k: string, ms: number): Promise<[number, number]> }).hit(k, LONG_TTL_MS);
+          const [first, ttl] = await hit(key('lua:rate'));
+          expect(first).toBe(1);
+          expect(ttl).toBeGreaterThan(LONG_TTL_MS - PTTL_SLACK_MS);
+          expect((await hit(key('lua:rate')))[0]).toBe(2);
+        });
+
+        it('a lock is released only by its owner (the Redlock unlock script)', async () => {
+          const unlock = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+          await redis.set(key('lua:lock'), 'owner-a', 'PX', LONG_TTL_MS, 'NX');
+          expect(await redis.eval(unlock, 1, key('lua:lock'), 'owner-b')).toBe(0);
+          expect(await redis.eval(unlock, 1, key('lua:lock'), 'owner-a')).toBe(1);
+          expect(await redis.exists(key('lua:lock'))).toBe(0);
+        });
+
+        it('an error raised by redis.call fails the eval with the command\'s error', async () => {
+          await redis.set(key('lua:text'), 'text');
+          expect(await errorOf(redis.eval("return redis.call('incr', KEYS[1])", 1, key('lua:text')))).toMatch(
+            new RegExp(`^${NOT_AN_INTEGER} script: [0-9a-f]{40}`),
+          );
+          expect(await errorOf(redis.evalsha('0'.repeat(40), 0))).toBe('NOSCRIPT No matching script. Please use EVAL.');
+        });
+      });
+
       describe('BINARY', () => {
         it('a value with all 256 byte values round-trips through SET and GET', async () => {
           await redis.set(key('bin:value'), ALL_BYTES);

@@ -47,6 +47,7 @@ type config struct {
 	PubSubLimit          commands.OutputLimit
 	SlowlogSlowerThan    time.Duration // negative: no slow log
 	SlowlogMaxLen        int
+	ScriptTimeLimit      time.Duration
 	StreamDefaults       stream.Settings
 	StreamSessionTimeout time.Duration
 	StreamMaxPayload     int64
@@ -141,6 +142,8 @@ var options = []option{
 		func(c *config, v string) error { return setMicros(&c.SlowlogSlowerThan, v) }},
 	{"slowlog-max-len", strconv.Itoa(commands.DefaultSlowlogMaxLen), "entries the slow log keeps; past it the oldest is dropped",
 		func(c *config, v string) error { return setNonNegative(&c.SlowlogMaxLen, v) }},
+	{"script-time-limit", strconv.FormatInt(commands.DefaultScriptTimeLimit.Milliseconds(), 10), "milliseconds a Lua script (EVAL) may run, holding off every other command, before it is stopped",
+		func(c *config, v string) error { return setMs(&c.ScriptTimeLimit, v, 1) }},
 	{"client-output-buffer-limit", defaultPubSubLimit.String(), "output buffer limit of subscribed connections, as Redis's: pubsub <hard> <soft> <soft-seconds> (sizes with units, 0 = no limit)",
 		func(c *config, v string) error { return setOutputLimit(&c.PubSubLimit, v) }},
 }
@@ -455,6 +458,7 @@ func (c *config) params() []commands.Param {
 		{"client-output-buffer-limit", c.PubSubLimit.String()},
 		{"slowlog-log-slower-than", strconv.FormatInt(c.SlowlogSlowerThan.Microseconds(), 10)},
 		{"slowlog-max-len", strconv.Itoa(c.SlowlogMaxLen)},
+		{"script-time-limit", strconv.FormatInt(c.ScriptTimeLimit.Milliseconds(), 10)},
 		{"stream-partitions", strconv.Itoa(c.StreamDefaults.Partitions)},
 		{"stream-max-age", strconv.FormatInt(c.StreamDefaults.MaxAge.Milliseconds(), 10)},
 		{"stream-max-bytes", strconv.FormatInt(c.StreamDefaults.MaxBytes, 10)},

@@ -133,6 +133,7 @@ func serve(cfg *config, log *slog.Logger) error {
 		PubSubLimit:       cfg.PubSubLimit,
 		SlowlogSlowerThan: cfg.SlowlogSlowerThan,
 		SlowlogMaxLen:     cfg.SlowlogMaxLen,
+		ScriptTimeLimit:   cfg.ScriptTimeLimit,
 		Stream:            sb,
 		StreamDefaults:    cfg.StreamDefaults,
 	})

@@ -1,0 +1,543 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+
+	"nexo/internal/number"
+	"nexo/resp"
+)
+
+// Scripts: EVAL runs a Lua 5.1 script as Redis does, atomically: like EXEC
+// it holds off every other command of the server while it runs (see
+// exclusive), so a script's redis.call()s see and leave a consistent
+// state. One Lua state serves every script, used only inside that
+// exclusive section. Scripts are cached by their SHA1 for EVALSHA.
+//
+// The script's redis.call() runs a command of the table as the calling
+// connection, with its replies written in RESP2 to a scratch writer and
+// converted to Lua values with Redis's rules, and the script's result is
+// converted back the same way. A script that runs past the time limit is
+// stopped with an error (Redis answers BUSY to every other client instead
+// and needs SCRIPT KILL); the writes it made before stay.
+
+// DefaultScriptTimeLimit is how long a script may run before it is stopped
+// (Redis's busy-reply-threshold, whose default it takes).
+const DefaultScriptTimeLimit = 5 * time.Second
+
+// Errors of the scripting commands, worded as Redis's.
+const (
+	errNoScript         = "NOSCRIPT No matching script. Please use EVAL."
+	errNotBusy          = "NOTBUSY No scripts in execution right now."
+	errNegativeKeys     = "ERR Number of keys can't be negative"
+	errTooManyKeys      = "ERR Number of keys can't be greater than number of args"
+	errScriptUnknownCmd = "ERR Unknown Redis command called from script"
+	errScriptArity      = "ERR Wrong number of args calling Redis command from script"
+	errScriptForbidden  = "ERR This Redis command is not allowed from script"
+	errScriptReadOnly   = "ERR Write commands are not allowed from read-only scripts."
+	errScriptArgType    = "Lua redis lib command arguments must be strings or integers"
+	errScriptNoArgs     = "Please specify at least one argument for this redis lib call"
+)
+
+// maxScriptReplyDepth bounds the nesting of a script's result, which a
+// table containing itself would make endless.
+const maxScriptReplyDepth = 1000
+
+const errScriptReplyDepth = "ERR reached lua stack limit"
+
+// scriptChunkName names a script in Lua's error messages ("user_script:3:").
+const scriptChunkName = "user_script"
+
+// luaIntegerDigits formats a Lua number argument that is not an integer
+// with Lua's own precision, as Redis does.
+const luaIntegerDigits = 17
+
+// Log levels of redis.log, as Redis numbers them.
+var scriptLogLevels = map[string]int{"LOG_DEBUG": 0, "LOG_VERBOSE": 1, "LOG_NOTICE": 2, "LOG_WARNING": 3}
+
+func (s *Server) registerScripting() {
+	const run = NoScript | Stale
+	s.table.addAll("scripting", "0.4.0", []*Command{
+		{Name: "eval", Arity: -3, Flags: run, Summary: "Executes a server-side Lua script.",
+			Syntax: "script numkeys [key [key ...]] [arg [arg ...]]", Handler: evalHandler(false, false)},
+		{Name: "evalsha", Arity: -3, Flags: run, Summary: "Executes a server-side Lua script by SHA1 digest.",
+			Syntax: "sha1 numkeys [key [key ...]] [arg [arg ...]]", Handler: evalHandler(true, false)},
+		{Name: "eval_ro", Arity: -3, Flags: run | ReadOnly, Summary: "Executes a read-only server-side Lua script.",
+			Syntax: "script numkeys [key [key ...]] [arg [arg ...]]", Handler: evalHandler(false, true)},
+		{Name: "evalsha_ro", Arity: -3, Flags: run | ReadOnly, Summary: "Executes a read-only server-side Lua script by SHA1 digest.",
+			Syntax: "sha1 numkeys [key [key ...]] [arg [arg ...]]", Handler: evalHandler(true, true)},
+		{Name: "script", Arity: -2, Flags: NoScript, Summary: "A container for Lua scripts management commands.",
+			Syntax: "subcommand [argument ...]", Handler: cmdScriptUnknown},
+		{Name: "script|load", Arity: 3, Flags: NoScript | Stale, Summary: "Loads a server-side Lua script to the script cache.", Syntax: "script", Handler: cmdScriptLoad},
+		{Name: "script|exists", Arity: -3, Flags: NoScript | Stale, Summary: "Determines whether server-side Lua scripts exist in the script cache.", Syntax: "sha1 [sha1 ...]", Handler: cmdScriptExists},
+		{Name: "script|flush", Arity: -2, Flags: NoScript, Summary: "Removes all server-side Lua scripts from the script cache.", Syntax: "[ASYNC|SYNC]", Handler: cmdScriptFlush},
+		{Name: "script|kill", Arity: 2, Flags: NoScript | Stale, Summary: "Terminates a server-side Lua script during execution.", Handler: cmdScriptKill},
+		{Name: "script|help", Arity: 2, Flags: NoScript | Stale, Summary: "Returns helpful text about the different subcommands.", Handler: cmdScriptHelp},
+	})
+}
+
+// scripts is the script cache and the Lua state that runs them.
+type scripts struct {
+	mu    sync.Mutex
+	cache map[string]*lua.FunctionProto // by lower-case hex SHA1
+
+	// Used only inside exclusive (see above).
+	state *lua.LState
+	run   *scriptRun // the script running
+}
+
+// scriptRun is one EVAL: the connection it runs for and what it may do.
+type scriptRun struct {
+	c        *Client
+	readOnly bool
+	w        *resp.Writer // scratch writer of the redis.call replies, RESP2
+	out      bytes.Buffer // what w flushes
+	sha      string
+	deadline time.Duration // the time limit, for its error
+}
+
+func scriptSHA(src []byte) string {
+	sum := sha1.Sum(src)
+	return hex.EncodeToString(sum[:])
+}
+
+// compile compiles src and caches it under its SHA1, which it returns.
+func (sc *scripts) compile(src []byte) (string, *lua.FunctionProto, error) {
+	sha := scriptSHA(src)
+	sc.mu.Lock()
+	proto := sc.cache[sha]
+	sc.mu.Unlock()
+	if proto != nil {
+		return sha, proto, nil
+	}
+	chunk, err := parse.Parse(bytes.NewReader(src), scriptChunkName)
+	if err != nil {
+		return "", nil, err
+	}
+	proto, err = lua.Compile(chunk, scriptChunkName)
+	if err != nil {
+		return "", nil, err
+	}
+	sc.mu.Lock()
+	if sc.cache == nil {
+		sc.cache = make(map[string]*lua.FunctionProto)
+	}
+	sc.cache[sha] = proto
+	sc.mu.Unlock()
+	return sha, proto, nil
+}
+
+func (sc *scripts) lookup(sha string) *lua.FunctionProto {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.cache[strings.ToLower(sha)]
+}
+
+// evalHandler runs EVAL (bySHA: EVALSHA), and their read-only forms.
+func evalHandler(bySHA, readOnly bool) Handler {
+	return func(c *Client, args [][]byte) {
+		numKeys, ok := number.ParseInt(args[2])
+		switch {
+		case !ok:
+			c.replyError(errNotInteger)
+			return
+		case numKeys < 0:
+			c.replyError(errNegativeKeys)
+			return
+		case numKeys > int64(len(args)-3):
+			c.replyError(errTooManyKeys)
+			return
+		}
+		sc := &c.srv.scripts
+		var sha string
+		var proto *lua.FunctionProto
+		if bySHA {
+			sha, proto = strings.ToLower(string(args[1])), sc.lookup(string(args[1]))
+			if proto == nil {
+				c.replyError(errNoScript)
+				return
+			}
+		} else {
+			var err error
+			if sha, proto, err = sc.compile(args[1]); err != nil {
+				c.replyError("ERR Error compiling script (new function): " + oneLine(err.Error()))
+				return
+			}
+		}
+		keys, argv := args[3:3+numKeys], args[3+numKeys:]
+		c.exclusive(func() { c.srv.runScript(c, sha, proto, keys, argv, readOnly) })
+	}
+}
+
+// runScript runs a compiled script for c with the server held off, and
+// writes its result as c's reply.
+func (s *Server) runScript(c *Client, sha string, proto *lua.FunctionProto, keys, argv [][]byte, readOnly bool) {
+	sc := &s.scripts
+	if sc.state == nil {
+		sc.state = newScriptState(s)
+	}
+	L := sc.state
+	run := &scriptRun{c: c, readOnly: readOnly, sha: sha, deadline: s.cfg.ScriptTimeLimit}
+	run.w = resp.NewWriter(&run.out)
+	sc.run = run
+	defer func() { sc.run = nil }()
+	L.G.Global.RawSetString("KEYS", bulkTable(L, keys))
+	L.G.Global.RawSetString("ARGV", bulkTable(L, argv))
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ScriptTimeLimit)
+	defer cancel()
+	L.SetContext(ctx)
+	defer L.RemoveContext()
+	L.Push(L.NewFunctionFromProto(proto))
+	err := L.PCall(0, 1, nil)
+	if err != nil {
+		c.replyError(run.errorReply(err, ctx))
+		return
+	}
+	result := L.Get(-1)
+	L.Pop(1)
+	writeLuaValue(c, result, 0)
+}
+
+// errorReply is the reply of a script that raised err.
+func (r *scriptRun) errorReply(err error, ctx context.Context) string {
+	suffix := " script: " + r.sha
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "ERR Script killed: it ran past script-time-limit (" + strconv.FormatInt(r.deadline.Milliseconds(), 10) +
+			" ms); its writes before that stay." + suffix
+	}
+	var apiErr *lua.ApiError
+	if errors.As(err, &apiErr) {
+		if t, ok := apiErr.Object.(*lua.LTable); ok {
+			if msg, ok := t.RawGetString("err").(lua.LString); ok {
+				return oneLine(string(msg)) + suffix
+			}
+		}
+		if msg, ok := apiErr.Object.(lua.LString); ok {
+			return "ERR " + oneLine(string(msg)) + suffix
+		}
+	}
+	return "ERR " + oneLine(err.Error()) + suffix
+}
+
+// oneLine keeps the first line of a message, for an error reply.
+func oneLine(msg string) string {
+	line, _, _ := strings.Cut(msg, "\n")
+	return strings.TrimSpace(line)
+}
+
+// newScriptState builds the Lua state scripts run in: Lua's base, table,
+// string and math libraries without file access, the redis library, and
+// globals that scripts can read but not create.
+func newScriptState(s *Server) *lua.LState {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module"} {
+		L.G.Global.RawSetString(name, lua.LNil)
+	}
+	// string.rep is the one call that allocates any size at once: it is
+	// bounded by proto-max-bulk-len, the largest string a client may send.
+	maxLen := s.cfg.Limits.MaxBulkLen
+	strlib := L.G.Global.RawGetString(lua.StringLibName).(*lua.LTable)
+	rep := strlib.RawGetString("rep").(*lua.LFunction)
+	strlib.RawSetString("rep", L.NewFunction(func(L *lua.LState) int {
+		if int64(len(L.CheckString(1)))*int64(L.CheckInt(2)) > maxLen {
+			L.RaiseError("string.rep: result longer than proto-max-bulk-len (%d bytes)", maxLen)
+		}
+		L.Push(rep)
+		L.Push(L.Get(1))
+		L.Push(L.Get(2))
+		L.Call(2, 1)
+		return 1
+	}))
+	sc := &s.scripts
+	lib := L.NewTable()
+	L.SetFuncs(lib, map[string]lua.LGFunction{
+		"call":  func(L *lua.LState) int { return sc.run.call(L, false) },
+		"pcall": func(L *lua.LState) int { return sc.run.call(L, true) },
+		"error_reply": func(L *lua.LState) int {
+			L.Push(replyTable(L, "err", L.CheckString(1)))
+			return 1
+		},
+		"status_reply": func(L *lua.LState) int {
+			L.Push(replyTable(L, "ok", L.CheckString(1)))
+			return 1
+		},
+		"sha1hex": func(L *lua.LState) int {
+			L.Push(lua.LString(scriptSHA([]byte(L.CheckString(1)))))
+			return 1
+		},
+		"log": func(L *lua.LState) int {
+			level := L.CheckInt(1)
+			parts := make([]string, 0, L.GetTop()-1)
+			for i := 2; i <= L.GetTop(); i++ {
+				parts = append(parts, L.ToStringMeta(L.Get(i)).String())
+			}
+			s.log.Info("script log", "level", level, "message", strings.Join(parts, " "))
+			return 0
+		},
+	})
+	for name, level := range scriptLogLevels {
+		lib.RawSetString(name, lua.LNumber(level))
+	}
+	L.G.Global.RawSetString("redis", lib)
+	// Globals: reading one that does not exist, or creating one, is an
+	// error, as in Redis, so that a script cannot leave state behind for
+	// the next one (KEYS and ARGV are set with raw writes).
+	guard := L.NewTable()
+	guard.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckString(2))
+		return 0
+	}))
+	guard.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Attempt to modify a readonly table")
+		return 0
+	}))
+	L.SetMetatable(L.G.Global, guard)
+	return L
+}
+
+func replyTable(L *lua.LState, field, msg string) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString(field, lua.LString(msg))
+	return t
+}
+
+// bulkTable is a Lua array of strings.
+func bulkTable(L *lua.LState, items [][]byte) *lua.LTable {
+	t := L.CreateTable(len(items), 0)
+	for i, it := range items {
+		t.RawSetInt(i+1, lua.LString(it))
+	}
+	return t
+}
+
+// call is redis.call (protected: redis.pcall): it runs a command for the
+// script's connection and returns its reply as a Lua value; an error reply
+// is raised (or returned as {err=…} by pcall).
+func (r *scriptRun) call(L *lua.LState, protected bool) int {
+	n := L.GetTop()
+	if n == 0 {
+		L.RaiseError(errScriptNoArgs)
+	}
+	args := make([][]byte, n)
+	for i := range n {
+		switch v := L.Get(i + 1).(type) {
+		case lua.LString:
+			args[i] = []byte(v)
+		case lua.LNumber:
+			args[i] = formatLuaNumber(float64(v))
+		default:
+			L.RaiseError(errScriptArgType)
+		}
+	}
+	v := r.run(L, args)
+	if t, ok := v.(*lua.LTable); ok && !protected {
+		if _, isErr := t.RawGetString("err").(lua.LString); isErr {
+			L.Error(t, 1)
+		}
+	}
+	L.Push(v)
+	return 1
+}
+
+// formatLuaNumber renders a number argument: integers without a fraction.
+func formatLuaNumber(f float64) []byte {
+	if f == float64(int64(f)) {
+		return strconv.AppendInt(nil, int64(f), 10)
+	}
+	return strconv.AppendFloat(nil, f, 'g', luaIntegerDigits, 64)
+}
+
+// run runs one command of the script as its connection and returns the
+// reply converted to Lua.
+func (r *scriptRun) run(L *lua.LState, args [][]byte) lua.LValue {
+	c, s := r.c, r.c.srv
+	cmd := s.table.lookup(args[0])
+	if cmd != nil && cmd.Subcommands != nil && len(args) > 1 {
+		if sub := cmd.lookupSub(args[1]); sub != nil {
+			cmd = sub
+		}
+	}
+	switch {
+	case cmd == nil:
+		return replyTable(L, "err", errScriptUnknownCmd)
+	case !cmd.arityOK(len(args)):
+		return replyTable(L, "err", errScriptArity)
+	case cmd.Flags&(NoScript|NoMulti|TxControl) != 0:
+		return replyTable(L, "err", errScriptForbidden)
+	case r.readOnly && cmd.Flags&Write != 0:
+		return replyTable(L, "err", errScriptReadOnly)
+	}
+	r.w.Flush()
+	r.out.Reset()
+	own, outer := c.w, c.lastCmd.Load()
+	c.w = r.w
+	c.lastCmd.Store(cmd)
+	defer func() {
+		c.w = own
+		c.lastCmd.Store(outer)
+		if p := recover(); p != nil {
+			// The Lua state turns the panic into the script's error: the
+			// bug is logged here, with its stack, as for any command.
+			s.log.Error(panicMessage, "id", c.id, "addr", c.addr, "panic", p, "stack", string(debug.Stack()))
+			panic(p)
+		}
+	}()
+	begin := time.Since(s.started)
+	s.call(c, cmd, args)
+	s.account(c, cmd, args, time.Since(s.started)-begin)
+	r.w.Flush()
+	v, _ := parseReply(L, r.out.Bytes())
+	return v
+}
+
+// parseReply converts one RESP2 reply to a Lua value with Redis's rules:
+// integer → number, bulk string → string, null → false, array → table,
+// status → {ok=…}, error → {err=…}. It returns the rest of b.
+func parseReply(L *lua.LState, b []byte) (lua.LValue, []byte) {
+	line, rest, ok := bytes.Cut(b, []byte("\r\n"))
+	if !ok || len(line) == 0 {
+		return lua.LFalse, nil
+	}
+	body := string(line[1:])
+	switch line[0] {
+	case '+':
+		return replyTable(L, "ok", body), rest
+	case '-':
+		return replyTable(L, "err", body), rest
+	case ':':
+		n, _ := strconv.ParseInt(body, 10, 64)
+		return lua.LNumber(n), rest
+	case '$':
+		n, _ := strconv.Atoi(body)
+		if n < 0 {
+			return lua.LFalse, rest
+		}
+		return lua.LString(rest[:n]), rest[n+len("\r\n"):]
+	case '*':
+		n, _ := strconv.Atoi(body)
+		if n < 0 {
+			return lua.LFalse, rest
+		}
+		t := L.CreateTable(n, 0)
+		for i := range n {
+			var v lua.LValue
+			v, rest = parseReply(L, rest)
+			t.RawSetInt(i+1, v)
+		}
+		return t, rest
+	}
+	return lua.LFalse, nil
+}
+
+// writeLuaValue writes a script's result as the reply, with Redis's rules:
+// number → integer (truncated), string → bulk, true → 1, false and nil →
+// null, {err=…} → error, {ok=…} → status, other tables → array up to the
+// first nil. Tables nested deeper than maxScriptReplyDepth (a table that
+// contains itself) end in an error element.
+func writeLuaValue(c *Client, v lua.LValue, depth int) {
+	if depth > maxScriptReplyDepth {
+		c.replyError(errScriptReplyDepth)
+		return
+	}
+	switch v := v.(type) {
+	case lua.LNumber:
+		c.w.Int(int64(v))
+	case lua.LString:
+		c.w.Bulk([]byte(v))
+	case lua.LBool:
+		if v {
+			c.w.Int(1)
+			return
+		}
+		c.w.Null()
+	case *lua.LTable:
+		if msg, ok := v.RawGetString("err").(lua.LString); ok {
+			c.replyError(oneLine(string(msg)))
+			return
+		}
+		if msg, ok := v.RawGetString("ok").(lua.LString); ok {
+			c.w.Simple(string(msg))
+			return
+		}
+		n := 0
+		for v.RawGetInt(n+1) != lua.LNil {
+			n++
+		}
+		c.w.Array(n)
+		for i := 1; i <= n; i++ {
+			writeLuaValue(c, v.RawGetInt(i), depth+1)
+		}
+	default:
+		c.w.Null()
+	}
+}
+
+func cmdScriptUnknown(c *Client, args [][]byte) {
+	c.replyError(unknownSubcommand("script", args[1]))
+}
+
+func cmdScriptLoad(c *Client, args [][]byte) {
+	sha, _, err := c.srv.scripts.compile(args[2])
+	if err != nil {
+		c.replyError("ERR Error compiling script (new function): " + oneLine(err.Error()))
+		return
+	}
+	c.w.BulkString(sha)
+}
+
+func cmdScriptExists(c *Client, args [][]byte) {
+	c.w.Array(len(args) - 2)
+	for _, sha := range args[2:] {
+		if c.srv.scripts.lookup(string(sha)) != nil {
+			c.w.Int(1)
+		} else {
+			c.w.Int(0)
+		}
+	}
+}
+
+func cmdScriptFlush(c *Client, args [][]byte) {
+	if len(args) > 3 || len(args) == 3 && !is(args[2], "ASYNC") && !is(args[2], "SYNC") {
+		c.replyError(errSyntax)
+		return
+	}
+	sc := &c.srv.scripts
+	sc.mu.Lock()
+	sc.cache = nil
+	sc.mu.Unlock()
+	c.w.OK()
+}
+
+// cmdScriptKill always answers NOTBUSY: a running script holds off every
+// other command, this one included, and is stopped by its time limit.
+func cmdScriptKill(c *Client, _ [][]byte) { c.replyError(errNotBusy) }
+
+var scriptHelp = []string{
+	"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"EXISTS <sha1> [<sha1> ...]", "    Return information about the existence of the scripts in the script cache.",
+	"FLUSH [ASYNC|SYNC]", "    Flush the Lua scripts cache.",
+	"KILL", "    Kill the currently executing Lua script (NEXO: a script past script-time-limit is stopped).",
+	"LOAD <script>", "    Load a script into the scripts cache without executing it.",
+	"HELP", "    Print this help.",
+}
+
+func cmdScriptHelp(c *Client, _ [][]byte) { c.helpReply(scriptHelp) }

@@ -1,0 +1,205 @@
+package commands
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"nexo/internal/respclient"
+)
+
+// Settings of the scripting tests.
+const (
+	// scriptTestTimeLimit is the script-time-limit of the test that reaches it.
+	scriptTestTimeLimit = 100 * time.Millisecond
+	// scriptRounds is how many scripts each worker runs in the races.
+	scriptRounds = 200
+)
+
+// expectError runs a command and checks that it answers an error that
+// starts with prefix.
+func expectError(t *testing.T, c *respclient.Client, prefix string, args ...string) {
+	t.Helper()
+	got, err := c.DoValue(args...)
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	if e, ok := got.(respclient.Error); !ok || !strings.HasPrefix(string(e), prefix) {
+		t.Fatalf("%v answered %#v, want an error starting with %q", args, got, prefix)
+	}
+}
+
+func TestScripts(t *testing.T) {
+	t.Run("EVAL converts the script's result as Redis does", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expect(t, c, int64(3), "EVAL", "return 3.99", "0")
+		expect(t, c, "text", "EVAL", "return 'text'", "0")
+		expect(t, c, int64(1), "EVAL", "return true", "0")
+		expect(t, c, nil, "EVAL", "return false", "0")
+		expect(t, c, nil, "EVAL", "return nil", "0")
+		// An array ends at its first nil.
+		expect(t, c, []any{int64(1), "two", []any{int64(3)}, nil}, "EVAL", "return {1, 'two', {3}, false, nil, 6}", "0")
+		expect(t, c, "FINE", "EVAL", "return redis.status_reply('FINE')", "0")
+		expect(t, c, errReply("MYERR custom"), "EVAL", "return redis.error_reply('MYERR custom')", "0")
+		expect(t, c, "FINE", "EVAL", "return {ok='FINE'}", "0")
+	})
+
+	t.Run("KEYS and ARGV hold the keys and the arguments", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expect(t, c, []any{[]any{"k1", "k2"}, []any{"a1"}}, "EVAL", "return {KEYS, ARGV}", "2", "k1", "k2", "a1")
+		expect(t, c, []any{[]any{}, []any{}}, "EVAL", "return {KEYS, ARGV}", "0")
+	})
+
+	t.Run("redis.call runs commands and converts their replies", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expect(t, c, "v", "EVAL", "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])", "1", "k", "v")
+		expect(t, c, int64(15), "EVAL", "return redis.call('incrby', 'n', 5) + 10", "0")
+		expect(t, c, int64(1), "EVAL", "return redis.call('get', 'missing') == false", "0")
+		expect(t, c, "OK", "EVAL", "return redis.call('set', 'x', 1)", "0")
+		expect(t, c, "1", "GET", "x")
+		expect(t, c, []any{"f", "v"}, "EVAL", "redis.call('hset', 'h', 'f', 'v'); return redis.call('hgetall', 'h')", "0")
+		expect(t, c, int64(1), "EVAL", "return tonumber(redis.call('qpush', 'script:q', 'job')[1]) > 0", "0")
+		expect(t, c, []any{"ready", int64(1), "delayed", int64(0), "inflight", int64(0), "dead", int64(0)}, "QLEN", "script:q")
+	})
+
+	t.Run("EVALSHA runs a script cached by EVAL or SCRIPT LOAD; SCRIPT FLUSH forgets them", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		const src = "return ARGV[1]"
+		sha := scriptSHA([]byte(src))
+		expect(t, c, errReply(errNoScript), "EVALSHA", sha, "0", "x")
+		expect(t, c, sha, "SCRIPT", "LOAD", src)
+		expect(t, c, "x", "EVALSHA", sha, "0", "x")
+		expect(t, c, "x", "EVALSHA", strings.ToUpper(sha), "0", "x")
+		expect(t, c, []any{int64(1), int64(0)}, "SCRIPT", "EXISTS", sha, scriptSHA([]byte("other")))
+		expect(t, c, "OK", "SCRIPT", "FLUSH")
+		expect(t, c, []any{int64(0)}, "SCRIPT", "EXISTS", sha)
+		expect(t, c, "y", "EVAL", src, "0", "y")
+		expect(t, c, "z", "EVALSHA", sha, "0", "z")
+	})
+
+	t.Run("EVAL_RO and EVALSHA_RO run scripts that only read", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expect(t, c, "OK", "SET", "k", "v")
+		expect(t, c, "v", "EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k")
+		expect(t, c, "v", "EVALSHA_RO", scriptSHA([]byte("return redis.call('get', KEYS[1])")), "1", "k")
+		expectError(t, c, errScriptReadOnly, "EVAL_RO", "return redis.call('set', 'k', 'w')", "0")
+		expect(t, c, "v", "GET", "k")
+	})
+
+	t.Run("a script in a transaction runs when EXEC does", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		runTransaction(t, c, []any{int64(1), int64(2)}, cmd("EVAL", "return redis.call('incr', KEYS[1])", "1", "n"), cmd("INCR", "n"))
+	})
+
+	t.Run("a script's write invalidates another connection's WATCH of the key", func(t *testing.T) {
+		c, other := twoClients(t)
+		expect(t, c, "OK", "WATCH", "k")
+		expect(t, other, "OK", "EVAL", "return redis.call('set', 'k', 'script')", "0")
+		runTransaction(t, c, nil, cmd("SET", "k", "mine"))
+	})
+
+	t.Run("edge: bad key counts are refused", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expect(t, c, errReply(errNotInteger), "EVAL", "return 1", "x")
+		expect(t, c, errReply(errNegativeKeys), "EVAL", "return 1", "-1")
+		expect(t, c, errReply(errTooManyKeys), "EVAL", "return 1", "2", "only")
+	})
+
+	t.Run("edge: a failing redis.call fails the script; redis.pcall returns the error", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expect(t, c, "OK", "SET", "s", "text")
+		expectError(t, c, errNotInteger+" script: ", "EVAL", "redis.call('incr', 's'); return 1", "0")
+		expect(t, c, errReply(errNotInteger), "EVAL", "return redis.pcall('incr', 's')", "0")
+		expect(t, c, "caught", "EVAL", "local r = redis.pcall('incr', 's'); if r.err then return 'caught' end", "0")
+		// What the script wrote before the failure stays, as in Redis.
+		expectError(t, c, errNotInteger, "EVAL", "redis.call('set', 'before', 1); redis.call('incr', 's')", "0")
+		expect(t, c, "1", "GET", "before")
+	})
+
+	t.Run("edge: commands a script may not run are refused to it", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		for _, call := range []struct{ script, err string }{
+			{"return redis.call('nosuch')", errScriptUnknownCmd},
+			{"return redis.call('get')", errScriptArity},
+			{"return redis.call('multi')", errScriptForbidden},
+			{"return redis.call('subscribe', 'ch')", errScriptForbidden},
+			{"return redis.call('eval', 'return 1', 0)", errScriptForbidden},
+			{"return redis.call('script', 'flush')", errScriptForbidden},
+			{"return redis.call('auth', 'x')", errScriptForbidden},
+			{"return redis.call()", "ERR user_script:1: " + errScriptNoArgs},
+			{"return redis.call('get', {})", "ERR user_script:1: " + errScriptArgType},
+		} {
+			expectError(t, c, call.err, "EVAL", call.script, "0")
+		}
+	})
+
+	t.Run("edge: scripts cannot create or read undefined globals, nor reach files", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expectError(t, c, "ERR user_script:1: Attempt to modify a readonly table", "EVAL", "leak = 1", "0")
+		expectError(t, c, "ERR user_script:1: Script attempted to access nonexistent global variable 'leak'", "EVAL", "return leak", "0")
+		for _, lib := range []string{"io", "os", "debug", "package", "dofile", "loadfile", "load", "loadstring", "require", "module"} {
+			expectError(t, c, "ERR user_script:1: Script attempted to access nonexistent global variable '"+lib+"'", "EVAL", "return "+lib, "0")
+		}
+	})
+
+	t.Run("edge: compile errors, runtime errors and oversized results answer errors, and the server goes on", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expectError(t, c, "ERR Error compiling script (new function): user_script", "EVAL", "return (", "0")
+		expectError(t, c, "ERR user_script:1: boom script: ", "EVAL", "error('boom')", "0")
+		expectError(t, c, "ERR user_script:1: string.rep: result longer than proto-max-bulk-len", "EVAL", "return string.rep('x', tonumber(ARGV[1]))", "0",
+			strconv.Itoa(testQueryBuffer+1))
+		v, err := c.DoValue("EVAL", "local t = {} t[1] = t return t", "0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for depth := 0; ; depth++ {
+			arr, ok := v.([]any)
+			if !ok {
+				if v != respclient.Error(errScriptReplyDepth) || depth != maxScriptReplyDepth+1 {
+					t.Fatalf("a table that contains itself ended at depth %d with %#v", depth, v)
+				}
+				break
+			}
+			v = arr[0]
+		}
+		expect(t, c, "PONG", "PING")
+	})
+
+	t.Run("edge: a blocking command in a script answers at once", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expect(t, c, int64(1), "EVAL", "return redis.call('qpop', 'script:empty', 'BLOCK', '0') == false", "0")
+	})
+
+	t.Run("edge: a script past the time limit is stopped; its writes stay", func(t *testing.T) {
+		addr := startTestServer(t, func(cfg *Config) { cfg.ScriptTimeLimit = scriptTestTimeLimit })
+		c, other := dialTest(t, addr), dialTest(t, addr)
+		expectError(t, c, "ERR Script killed: it ran past script-time-limit (100 ms)", "EVAL", "redis.call('set', 'k', 'v') while true do end", "0")
+		expect(t, other, "v", "GET", "k")
+		expect(t, other, errReply(errNotBusy), "SCRIPT", "KILL")
+	})
+
+	t.Run("race: no command of another connection runs during a script", func(t *testing.T) {
+		addr := startTestServer(t)
+		const script = "return {redis.call('incr', KEYS[1]), redis.call('incr', KEYS[2])}"
+		err := onWorkers(t, addr, func(c *respclient.Client) error {
+			for range scriptRounds {
+				v, err := c.Do("EVAL", script, "2", "a", "b")
+				if err != nil {
+					return err
+				}
+				if r := v.([]any); r[0] != r[1] {
+					return fmt.Errorf("the script's two INCRs answered %v: another command ran between them", r)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := strconv.Itoa(testWorkers * scriptRounds)
+		expect(t, dialTest(t, addr), []any{total, total}, "MGET", "a", "b")
+	})
+
+}

@@ -237,8 +237,8 @@ func oneLine(msg string) string {
 }
 
 // newScriptState builds the Lua state scripts run in: Lua's base, table,
-// string and math libraries without file access, the redis library, and
-// globals that scripts can read but not create.
+// string and math libraries without file access, the redis, cjson and bit
+// libraries, and globals that scripts can read but not create.
 func newScriptState(s *Server) *lua.LState {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	for _, lib := range []struct {
@@ -298,6 +298,7 @@ func newScriptState(s *Server) *lua.LState {
 		lib.RawSetString(name, lua.LNumber(level))
 	}
 	L.G.Global.RawSetString("redis", lib)
+	openScriptLibs(L)
 	// Globals: reading one that does not exist, or creating one, is an
 	// error, as in Redis, so that a script cannot leave state behind for
 	// the next one (KEYS and ARGV are set with raw writes).

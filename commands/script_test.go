@@ -64,6 +64,20 @@ func TestScripts(t *testing.T) {
 		expect(t, c, []any{"ready", int64(1), "delayed", int64(0), "inflight", int64(0), "dead", int64(0)}, "QLEN", "script:q")
 	})
 
+	t.Run("cjson encodes and decodes JSON, and bit operates on 32-bit integers, as in Redis's Lua", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		expect(t, c, `{"a":1,"b":[1,2,"x"],"c":null,"d":1.5,"e":{}}`, "EVAL", "return cjson.encode({a=1, b={1, 2, 'x'}, c=cjson.null, d=1.5, e={}})", "0")
+		expect(t, c, []any{"ada", "b", "3.25", "true"}, "EVAL",
+			"local t = cjson.decode(ARGV[1]) return {t.name, t.tags[2], tostring(t.n), tostring(t.z == cjson.null)}", "0",
+			`{"name":"ada","tags":["a","b"],"n":3.25,"z":null}`)
+		expect(t, c, []any{int64(15), int64(7), int64(6), int64(-2147483648), int64(15), int64(-4), "000000ff", "00FF", int64(-1), int64(5)}, "EVAL",
+			"return {bit.band(0xff, 0x0f), bit.bor(1, 2, 4), bit.bxor(5, 3), bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-16, 2), "+
+				"bit.tohex(255), bit.tohex(255, -4), bit.bnot(0), bit.tobit(2^32 + 5)}", "0")
+		expectError(t, c, "ERR user_script:1: Expected value but found invalid token", "EVAL", "return cjson.decode('{bad')", "0")
+		expectError(t, c, "ERR user_script:1: Cannot serialise, excessive nesting", "EVAL", "local t = {} t.x = t return cjson.encode(t)", "0")
+		expectError(t, c, "ERR user_script:1: Cannot serialise function", "EVAL", "return cjson.encode(print)", "0")
+	})
+
 	t.Run("EVALSHA runs a script cached by EVAL or SCRIPT LOAD; SCRIPT FLUSH forgets them", func(t *testing.T) {
 		c := dialTest(t, startTestServer(t))
 		const src = "return ARGV[1]"

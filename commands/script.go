@@ -315,8 +315,10 @@ func newScriptState(s *Server) *lua.LState {
 	return L
 }
 
+// replyTable is {field=msg}. Hot path: sized for its one field (a new
+// table of Lua's defaults allocates room for 32 of each kind).
 func replyTable(L *lua.LState, field, msg string) *lua.LTable {
-	t := L.NewTable()
+	t := L.CreateTable(0, 1)
 	t.RawSetString(field, lua.LString(msg))
 	return t
 }

@@ -16,7 +16,7 @@ FUZZTIME ?= 30s
 # Fuzz targets as package:FuzzFunc.
 FUZZ_TARGETS := ./resp:FuzzReader ./commands:FuzzCommand ./wal:FuzzRecover ./wal:FuzzReadDamaged ./dashboard:FuzzAPI ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch
 
-.PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream bench-sdk fuzz clean
+.PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream bench-tx bench-sdk fuzz clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ bench-pubsub: ## Pub/sub deliveries/s, fan-out 1/10/100 and fan-in 100: nexo aga
 
 bench-stream: ## Stream appends/s, replay and fan-out MB/s, consumer-group msg/s against redis-server streams with AOF, and CPU per message.
 	bash bench/stream.sh
+
+bench-tx: ## MULTI/EXEC and EVAL transactions/s against redis-server, with a plain pipeline for reference.
+	bash bench/tx.sh
 
 bench-sdk: deps ## The SDK's throughput per broker (vitest bench), its queue against BullMQ on redis-server.
 	cd integration && VERSION=$(VERSION) npx vitest bench --run

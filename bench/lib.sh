@@ -162,6 +162,28 @@ start_redis() {
   die "redis-server could not bind a free port in $REDIS_PORT_ATTEMPTS attempts"
 }
 
+# build_client PACKAGE: builds the Go benchmark client ./PACKAGE into the
+# temporary directory and prints its path.
+build_client() {
+  local bin
+  bin="$BENCH_TMP/$(basename "$1")-bench"
+  note "building $bin"
+  (cd "$BENCH_ROOT" && go build -o "$bin" "./$1")
+  printf '%s\n' "$bin"
+}
+
+# test_ratio_table RESULTS UNIT: the ratio table (see ratio_table) of a
+# benchmark whose raw runs have the server in column 2, the test in
+# column 3 and the rate, in UNIT, in column 4.
+test_ratio_table() {
+  print_row() {
+    printf '%-10s %16.0f %16.0f %7s\n' "$1" "$2" "$3" "$4"
+    ROW_LABEL="$1"
+  }
+  printf '\n%-10s %16s %16s %7s\n' test "nexo $2" "redis $2" ratio
+  ratio_table "$1" 2 4 3
+}
+
 # Prints the median of the numbers on stdin (one per line).
 median() {
   sort -g | awk '{ v[NR] = $1 } END {

@@ -47,9 +47,7 @@ trap 'exit 143' TERM
 
 bench_tmp
 build_nexo
-client="$BENCH_TMP/pubsub-bench"
-note "building $client"
-(cd "$BENCH_ROOT" && go build -o "$client" ./bench/pubsub)
+client="$(build_client bench/pubsub)"
 nexo_args=()
 if [[ -n $THREADS ]]; then nexo_args+=(--threads "$THREADS"); fi
 start_nexo "${nexo_args[@]}"
@@ -99,10 +97,5 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # Medians per test and server, then the ratio nexo / redis.
-print_row() {
-  printf '%-10s %16.0f %16.0f %7s\n' "$1" "$2" "$3" "$4"
-  ROW_LABEL="$1"
-}
-printf '\n%-10s %16s %16s %7s\n' test 'nexo msg/s' 'redis msg/s' ratio
-ratio_table "$results" 2 4 3
+test_ratio_table "$results" msg/s
 printf 'medians of %s rounds; deliveries per second summed over subscribers; raw runs: %s\n' "$ROUNDS" "${results#"$BENCH_ROOT"/}"

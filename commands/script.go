@@ -90,19 +90,35 @@ func (s *Server) registerScripting() {
 // scripts is the script cache and the Lua state that runs them.
 type scripts struct {
 	mu    sync.Mutex
-	cache map[string]*lua.FunctionProto // by lower-case hex SHA1
+	cache map[string]*script // by lower-case hex SHA1
 
 	// Used only inside exclusive (see above).
 	state *lua.LState
-	run   *scriptRun // the script running
+	run   scriptRun    // the script running
+	w     *resp.Writer // scratch writer of the redis.call replies, RESP2
+	out   bytes.Buffer // what w flushes
 }
+
+// script is a compiled script. As Redis does, the source is the body of a
+// function, so that a call is a plain function call: the chunk returns
+// that function, made once in the Lua state on the script's first run.
+type script struct {
+	chunk *lua.FunctionProto
+	fn    *lua.LFunction // used only inside exclusive
+}
+
+// scriptPrefix and scriptSuffix wrap a script's source into the chunk that
+// returns it as a function; the prefix adds no line, so that error
+// messages give the script's own line numbers.
+const (
+	scriptPrefix = "return function() "
+	scriptSuffix = "\nend"
+)
 
 // scriptRun is one EVAL: the connection it runs for and what it may do.
 type scriptRun struct {
 	c        *Client
 	readOnly bool
-	w        *resp.Writer // scratch writer of the redis.call replies, RESP2
-	out      bytes.Buffer // what w flushes
 	sha      string
 	deadline time.Duration // the time limit, for its error
 }
@@ -113,32 +129,35 @@ func scriptSHA(src []byte) string {
 }
 
 // compile compiles src and caches it under its SHA1, which it returns.
-func (sc *scripts) compile(src []byte) (string, *lua.FunctionProto, error) {
+func (sc *scripts) compile(src []byte) (string, *script, error) {
 	sha := scriptSHA(src)
 	sc.mu.Lock()
-	proto := sc.cache[sha]
+	cached := sc.cache[sha]
 	sc.mu.Unlock()
-	if proto != nil {
-		return sha, proto, nil
+	if cached != nil {
+		return sha, cached, nil
 	}
-	chunk, err := parse.Parse(bytes.NewReader(src), scriptChunkName)
+	source := make([]byte, 0, len(scriptPrefix)+len(src)+len(scriptSuffix))
+	source = append(append(append(source, scriptPrefix...), src...), scriptSuffix...)
+	parsed, err := parse.Parse(bytes.NewReader(source), scriptChunkName)
 	if err != nil {
 		return "", nil, err
 	}
-	proto, err = lua.Compile(chunk, scriptChunkName)
+	chunk, err := lua.Compile(parsed, scriptChunkName)
 	if err != nil {
 		return "", nil, err
 	}
+	cached = &script{chunk: chunk}
 	sc.mu.Lock()
 	if sc.cache == nil {
-		sc.cache = make(map[string]*lua.FunctionProto)
+		sc.cache = make(map[string]*script)
 	}
-	sc.cache[sha] = proto
+	sc.cache[sha] = cached
 	sc.mu.Unlock()
-	return sha, proto, nil
+	return sha, cached, nil
 }
 
-func (sc *scripts) lookup(sha string) *lua.FunctionProto {
+func (sc *scripts) lookup(sha string) *script {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	return sc.cache[strings.ToLower(sha)]
@@ -161,47 +180,53 @@ func evalHandler(bySHA, readOnly bool) Handler {
 		}
 		sc := &c.srv.scripts
 		var sha string
-		var proto *lua.FunctionProto
+		var compiled *script
 		if bySHA {
-			sha, proto = strings.ToLower(string(args[1])), sc.lookup(string(args[1]))
-			if proto == nil {
+			sha, compiled = strings.ToLower(string(args[1])), sc.lookup(string(args[1]))
+			if compiled == nil {
 				c.replyError(errNoScript)
 				return
 			}
 		} else {
 			var err error
-			if sha, proto, err = sc.compile(args[1]); err != nil {
+			if sha, compiled, err = sc.compile(args[1]); err != nil {
 				c.replyError("ERR Error compiling script (new function): " + oneLine(err.Error()))
 				return
 			}
 		}
 		keys, argv := args[3:3+numKeys], args[3+numKeys:]
-		c.exclusive(func() { c.srv.runScript(c, sha, proto, keys, argv, readOnly) })
+		c.exclusive(func() { c.srv.runScript(c, sha, compiled, keys, argv, readOnly) })
 	}
 }
 
 // runScript runs a compiled script for c with the server held off, and
 // writes its result as c's reply.
-func (s *Server) runScript(c *Client, sha string, proto *lua.FunctionProto, keys, argv [][]byte, readOnly bool) {
+func (s *Server) runScript(c *Client, sha string, compiled *script, keys, argv [][]byte, readOnly bool) {
 	sc := &s.scripts
 	if sc.state == nil {
 		sc.state = newScriptState(s)
+		sc.w = resp.NewWriter(&sc.out)
 	}
 	L := sc.state
-	run := &scriptRun{c: c, readOnly: readOnly, sha: sha, deadline: s.cfg.ScriptTimeLimit}
-	run.w = resp.NewWriter(&run.out)
-	sc.run = run
-	defer func() { sc.run = nil }()
+	sc.run = scriptRun{c: c, readOnly: readOnly, sha: sha, deadline: s.cfg.ScriptTimeLimit}
+	defer func() { sc.run = scriptRun{} }()
+	if compiled.fn == nil {
+		// The chunk returns the script's function and runs nothing else.
+		L.Push(L.NewFunctionFromProto(compiled.chunk))
+		L.Call(0, 1)
+		compiled.fn = L.Get(-1).(*lua.LFunction)
+		L.Pop(1)
+	}
 	L.G.Global.RawSetString("KEYS", bulkTable(L, keys))
 	L.G.Global.RawSetString("ARGV", bulkTable(L, argv))
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ScriptTimeLimit)
 	defer cancel()
 	L.SetContext(ctx)
 	defer L.RemoveContext()
-	L.Push(L.NewFunctionFromProto(proto))
+	L.Push(compiled.fn)
 	err := L.PCall(0, 1, nil)
 	if err != nil {
-		c.replyError(run.errorReply(err, ctx))
+		c.replyError(sc.run.errorReply(err, ctx))
 		return
 	}
 	result := L.Get(-1)
@@ -270,8 +295,8 @@ func newScriptState(s *Server) *lua.LState {
 	sc := &s.scripts
 	lib := L.NewTable()
 	L.SetFuncs(lib, map[string]lua.LGFunction{
-		"call":  func(L *lua.LState) int { return sc.run.call(L, false) },
-		"pcall": func(L *lua.LState) int { return sc.run.call(L, true) },
+		"call":  func(L *lua.LState) int { return sc.call(L, false) },
+		"pcall": func(L *lua.LState) int { return sc.call(L, true) },
 		"error_reply": func(L *lua.LState) int {
 			L.Push(replyTable(L, "err", L.CheckString(1)))
 			return 1
@@ -335,7 +360,7 @@ func bulkTable(L *lua.LState, items [][]byte) *lua.LTable {
 // call is redis.call (protected: redis.pcall): it runs a command for the
 // script's connection and returns its reply as a Lua value; an error reply
 // is raised (or returned as {err=…} by pcall).
-func (r *scriptRun) call(L *lua.LState, protected bool) int {
+func (sc *scripts) call(L *lua.LState, protected bool) int {
 	n := L.GetTop()
 	if n == 0 {
 		L.RaiseError(errScriptNoArgs)
@@ -351,7 +376,7 @@ func (r *scriptRun) call(L *lua.LState, protected bool) int {
 			L.RaiseError(errScriptArgType)
 		}
 	}
-	v := r.run(L, args)
+	v := sc.runCommand(L, args)
 	if t, ok := v.(*lua.LTable); ok && !protected {
 		if _, isErr := t.RawGetString("err").(lua.LString); isErr {
 			L.Error(t, 1)
@@ -369,9 +394,10 @@ func formatLuaNumber(f float64) []byte {
 	return strconv.AppendFloat(nil, f, 'g', luaIntegerDigits, 64)
 }
 
-// run runs one command of the script as its connection and returns the
-// reply converted to Lua.
-func (r *scriptRun) run(L *lua.LState, args [][]byte) lua.LValue {
+// runCommand runs one command of the script as its connection and returns
+// the reply converted to Lua.
+func (sc *scripts) runCommand(L *lua.LState, args [][]byte) lua.LValue {
+	r := &sc.run
 	c, s := r.c, r.c.srv
 	cmd := s.table.lookup(args[0])
 	if cmd != nil && cmd.Subcommands != nil && len(args) > 1 {
@@ -389,10 +415,10 @@ func (r *scriptRun) run(L *lua.LState, args [][]byte) lua.LValue {
 	case r.readOnly && cmd.Flags&Write != 0:
 		return replyTable(L, "err", errScriptReadOnly)
 	}
-	r.w.Flush()
-	r.out.Reset()
+	sc.w.Flush()
+	sc.out.Reset()
 	own, outer := c.w, c.lastCmd.Load()
-	c.w = r.w
+	c.w = sc.w
 	c.lastCmd.Store(cmd)
 	defer func() {
 		c.w = own
@@ -407,8 +433,8 @@ func (r *scriptRun) run(L *lua.LState, args [][]byte) lua.LValue {
 	begin := time.Since(s.started)
 	s.call(c, cmd, args)
 	s.account(c, cmd, args, time.Since(s.started)-begin)
-	r.w.Flush()
-	v, _ := parseReply(L, r.out.Bytes())
+	sc.w.Flush()
+	v, _ := parseReply(L, sc.out.Bytes())
 	return v
 }
 

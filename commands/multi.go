@@ -102,7 +102,8 @@ func (c *Client) leaveGate() *gate {
 }
 
 // exclusive runs fn while no other command runs anywhere in the server,
-// with c.noWait set. The gates are taken in one order (the loops', then
+// with c.noWait set and the store's clock frozen, so that no key expires
+// between two of fn's commands. The gates are taken in one order (the loops', then
 // the goroutines'), so two EXECs wait for each other instead of
 // deadlocking. Called again from fn (a script in a transaction), it just
 // runs fn.
@@ -118,7 +119,9 @@ func (c *Client) exclusive(fn func()) {
 	}
 	s.gate.Lock()
 	c.noWait = true
+	thaw := s.cfg.Store.FreezeClock()
 	defer func() {
+		thaw()
 		c.noWait = false
 		s.gate.Unlock()
 		for _, l := range s.loops {

@@ -120,7 +120,7 @@ type scriptRun struct {
 	c        *Client
 	readOnly bool
 	sha      string
-	deadline time.Duration // the time limit, for its error
+	limit    time.Duration // script-time-limit, for its error
 }
 
 func scriptSHA(src []byte) string {
@@ -208,7 +208,7 @@ func (s *Server) runScript(c *Client, sha string, compiled *script, keys, argv [
 		sc.w = resp.NewWriter(&sc.out)
 	}
 	L := sc.state
-	sc.run = scriptRun{c: c, readOnly: readOnly, sha: sha, deadline: s.cfg.ScriptTimeLimit}
+	sc.run = scriptRun{c: c, readOnly: readOnly, sha: sha, limit: s.cfg.ScriptTimeLimit}
 	defer func() { sc.run = scriptRun{} }()
 	if compiled.fn == nil {
 		// The chunk returns the script's function and runs nothing else.
@@ -226,7 +226,7 @@ func (s *Server) runScript(c *Client, sha string, compiled *script, keys, argv [
 	L.Push(compiled.fn)
 	err := L.PCall(0, 1, nil)
 	if err != nil {
-		c.replyError(sc.run.errorReply(err, ctx))
+		c.replyError(sc.run.errorReply(ctx, err))
 		return
 	}
 	result := L.Get(-1)
@@ -234,11 +234,12 @@ func (s *Server) runScript(c *Client, sha string, compiled *script, keys, argv [
 	writeLuaValue(c, result, 0)
 }
 
-// errorReply is the reply of a script that raised err.
-func (r *scriptRun) errorReply(err error, ctx context.Context) string {
+// errorReply is the reply of a script that raised err, or ran out of the
+// time ctx gave it.
+func (r *scriptRun) errorReply(ctx context.Context, err error) string {
 	suffix := " script: " + r.sha
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return "ERR Script killed: it ran past script-time-limit (" + strconv.FormatInt(r.deadline.Milliseconds(), 10) +
+		return "ERR Script killed: it ran past script-time-limit (" + strconv.FormatInt(r.limit.Milliseconds(), 10) +
 			" ms); its writes before that stay." + suffix
 	}
 	var apiErr *lua.ApiError

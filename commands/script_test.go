@@ -114,6 +114,22 @@ func TestScripts(t *testing.T) {
 		runTransaction(t, c, nil, cmd("SET", "k", "mine"))
 	})
 
+	t.Run("no key expires while a script runs, as in Redis", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		ttl := strconv.FormatInt(txTTL.Milliseconds(), 10)
+		wait := strconv.FormatInt((txTTL + txTTLMargin).Microseconds(), 10)
+		// The script waits past the key's TTL by TIME, which reads the
+		// real clock, and finds the key still there.
+		const script = `redis.call('set', KEYS[1], 'v', 'PX', ARGV[1])
+			local function micros() local t = redis.call('time') return t[1] * 1000000 + t[2] end
+			local from = micros()
+			while micros() - from < tonumber(ARGV[2]) do end
+			return redis.call('get', KEYS[1])`
+		expect(t, c, "v", "EVAL", script, "1", "k", ttl, wait)
+		time.Sleep(txTTL + txTTLMargin)
+		expect(t, c, nil, "GET", "k")
+	})
+
 	t.Run("edge: bad key counts are refused", func(t *testing.T) {
 		c := dialTest(t, startTestServer(t))
 		expect(t, c, errReply(errNotInteger), "EVAL", "return 1", "x")

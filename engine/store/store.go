@@ -138,6 +138,9 @@ type Store struct {
 	shift     uint // key hash >> shift = shard index
 
 	used atomic.Int64 // accounted bytes, see entry.size
+	// frozen is the time in unix ms while the clock is frozen
+	// (FreezeClock); nil while it runs.
+	frozen atomic.Pointer[int64]
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -192,9 +195,24 @@ func (s *Store) Close() {
 	})
 }
 
-// nowMs is the current time of the injected clock in unix milliseconds.
+// nowMs is the current time of the injected clock in unix milliseconds,
+// or the time the clock is frozen at.
 func (s *Store) nowMs() int64 {
+	if at := s.frozen.Load(); at != nil {
+		return *at
+	}
 	return s.now().UnixMilli()
+}
+
+// FreezeClock stops the store's time at now until the returned function is
+// called: every expiry is judged at that one instant, by commands and by
+// the active expiry cycle alike, as Redis does while a transaction or a
+// script runs, so that a key that exists for one of its commands exists
+// for the next. Freezes may not overlap.
+func (s *Store) FreezeClock() (thaw func()) {
+	at := s.now().UnixMilli()
+	s.frozen.Store(&at)
+	return func() { s.frozen.Store(nil) }
 }
 
 // locate returns the shard of key and the key's hash. The top bits of the

@@ -1169,6 +1169,20 @@ func TestActiveExpiry(t *testing.T) {
 			t.Fatalf("DBSize %d, %+v", s.DBSize(), st)
 		}
 	})
+	t.Run("a frozen clock keeps keys that expire meanwhile, for commands and the cycle alike", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now, ExpireInterval: testExpireInterval, Shards: 4})
+		_, _ = s.Set(b("k"), b("v"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Second}})
+		thaw := s.FreezeClock()
+		clk.Advance(2 * time.Second)
+		time.Sleep(testExpireInterval + expiryMargin)
+		wantValue(t, s, "k", "v")
+		if s.PTTL(b("k")) != time.Second.Milliseconds() || s.DBSize() != 1 {
+			t.Fatalf("frozen: PTTL %d, DBSize %d", s.PTTL(b("k")), s.DBSize())
+		}
+		thaw()
+		wantMissing(t, s, "k")
+	})
 	t.Run("edge: one shard with many more keys than a sample", func(t *testing.T) {
 		clk := newClock()
 		s := open(t, store.Config{Now: clk.Now, ExpireInterval: testExpireInterval, Shards: 1})

@@ -296,6 +296,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		w.kv("maxmemory_human", humanBytes(st.MaxMemory))
 		w.kv("maxmemory_policy", st.Policy.String())
 		w.kv("mem_allocator", "go")
+		w.int("number_of_cached_scripts", int64(s.scripts.count()))
 	case "persistence":
 		w.int("loading", 0)
 		w.int("async_loading", 0)

@@ -157,6 +157,13 @@ func (sc *scripts) compile(src []byte) (string, *script, error) {
 	return sha, cached, nil
 }
 
+// count is how many scripts the cache holds.
+func (sc *scripts) count() int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return len(sc.cache)
+}
+
 func (sc *scripts) lookup(sha string) *script {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()

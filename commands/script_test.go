@@ -87,6 +87,9 @@ func TestScripts(t *testing.T) {
 		expect(t, c, "x", "EVALSHA", sha, "0", "x")
 		expect(t, c, "x", "EVALSHA", strings.ToUpper(sha), "0", "x")
 		expect(t, c, []any{int64(1), int64(0)}, "SCRIPT", "EXISTS", sha, scriptSHA([]byte("other")))
+		if info, err := c.Do("INFO", "memory"); err != nil || !strings.Contains(info.(string), "number_of_cached_scripts:1\r\n") {
+			t.Fatalf("INFO memory: %v %v", info, err)
+		}
 		expect(t, c, "OK", "SCRIPT", "FLUSH")
 		expect(t, c, []any{int64(0)}, "SCRIPT", "EXISTS", sha)
 		expect(t, c, "y", "EVAL", src, "0", "y")

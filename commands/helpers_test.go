@@ -43,6 +43,13 @@ const (
 // configuration first.
 func startTestServer(t *testing.T, configure ...func(*Config)) string {
 	t.Helper()
+	return newTestServer(t, configure...).Addr().String()
+}
+
+// newTestServer is startTestServer for a test that looks at the server's
+// state.
+func newTestServer(t *testing.T, configure ...func(*Config)) *Server {
+	t.Helper()
 	st, err := store.New(store.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +89,7 @@ func startTestServer(t *testing.T, configure ...func(*Config)) string {
 			t.Error(err)
 		}
 	})
-	return srv.Addr().String()
+	return srv
 }
 
 func dialTest(t *testing.T, addr string) *respclient.Client {

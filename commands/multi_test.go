@@ -208,6 +208,47 @@ func TestTransactions(t *testing.T) {
 		expect(t, c, nil, "GET", "a")
 	})
 
+	t.Run("edge: a connection blocked in a command does not hold EXEC up", func(t *testing.T) {
+		c, blocked := twoClients(t)
+		blocked.Send("QPOP", "tx:wait", "BLOCK", "0")
+		if err := blocked.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		// EXEC would wait for the blocked QPOP forever if it held its gate.
+		runTransaction(t, c, []any{[]any{"1"}}, cmd("QPUSH", "tx:wait", "job"))
+		v, err := blocked.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job := v.([]any); len(job) < 6 || job[4] != "payload" || job[5] != "job" {
+			t.Fatalf("the blocked QPOP got %v", v)
+		}
+	})
+
+	t.Run("edge: the watches of a connection that closes are dropped", func(t *testing.T) {
+		srv := newTestServer(t)
+		addr := srv.Addr().String()
+		for range testWorkers {
+			c := dialTest(t, addr)
+			expect(t, c, "OK", "WATCH", "a", "b")
+			c.Close()
+		}
+		// The server sees a close when its loop next reads the connection,
+		// on its own time: wait for that, bounded.
+		deadline := time.Now().Add(testReplyTimeout)
+		for srv.watches.n.Load() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d watches left after their connections closed", srv.watches.n.Load())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		srv.watches.mu.Lock()
+		defer srv.watches.mu.Unlock()
+		if len(srv.watches.keys) != 0 {
+			t.Fatalf("watched keys left: %v", srv.watches.keys)
+		}
+	})
+
 	t.Run("race: no command of another connection runs between a transaction's commands", func(t *testing.T) {
 		addr := startTestServer(t)
 		checker := dialTest(t, addr)

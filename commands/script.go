@@ -94,6 +94,7 @@ type scripts struct {
 
 	// Used only inside exclusive (see above).
 	state *lua.LState
+	env   *lua.LTable  // the read-only globals scripts run in (protectGlobals)
 	run   scriptRun    // the script running
 	w     *resp.Writer // scratch writer of the redis.call replies, RESP2
 	out   bytes.Buffer // what w flushes
@@ -218,8 +219,11 @@ func (s *Server) runScript(c *Client, sha string, compiled *script, keys, argv [
 	sc.run = scriptRun{c: c, readOnly: readOnly, sha: sha, limit: s.cfg.ScriptTimeLimit}
 	defer func() { sc.run = scriptRun{} }()
 	if compiled.fn == nil {
-		// The chunk returns the script's function and runs nothing else.
-		L.Push(L.NewFunctionFromProto(compiled.chunk))
+		// The chunk returns the script's function, which inherits its
+		// environment, and runs nothing else.
+		chunk := L.NewFunctionFromProto(compiled.chunk)
+		chunk.Env = sc.env
+		L.Push(chunk)
 		L.Call(0, 1)
 		compiled.fn = L.Get(-1).(*lua.LFunction)
 		L.Pop(1)
@@ -271,7 +275,7 @@ func oneLine(msg string) string {
 
 // newScriptState builds the Lua state scripts run in: Lua's base, table,
 // string and math libraries without file access, the redis, cjson and bit
-// libraries, and globals that scripts can read but not create.
+// libraries, and read-only globals (see protectGlobals).
 func newScriptState(s *Server) *lua.LState {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	for _, lib := range []struct {
@@ -332,20 +336,66 @@ func newScriptState(s *Server) *lua.LState {
 	}
 	L.G.Global.RawSetString("redis", lib)
 	openScriptLibs(L)
-	// Globals: reading one that does not exist, or creating one, is an
-	// error, as in Redis, so that a script cannot leave state behind for
-	// the next one (KEYS and ARGV are set with raw writes).
-	guard := L.NewTable()
-	guard.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
-		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckString(2))
-		return 0
-	}))
-	guard.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
-		L.RaiseError("Attempt to modify a readonly table")
-		return 0
-	}))
-	L.SetMetatable(L.G.Global, guard)
+	sc.env = protectGlobals(L)
 	return L
+}
+
+// errReadonly is raised by a script that writes to a global or a library.
+const errReadonly = "Attempt to modify a readonly table"
+
+// protectGlobals makes the globals and the libraries read-only for scripts,
+// as Redis 7 does, so that one script cannot change what the next one
+// runs with (redis.call, string.rep, a global): a library becomes an empty
+// table that reads through to it and refuses writes, rawset refuses those
+// tables, and their metatables, and the strings', are hidden. Reading a
+// global that does not exist is an error too. It returns the environment
+// scripts run in; KEYS and ARGV are set in the globals behind it.
+func protectGlobals(L *lua.LState) *lua.LTable {
+	globals := L.G.Global
+	protected := map[*lua.LTable]bool{}
+	refuse := L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError(errReadonly)
+		return 0
+	})
+	readonly := func(t *lua.LTable, index lua.LValue) *lua.LTable {
+		view, meta := L.CreateTable(0, 0), L.CreateTable(0, 3)
+		meta.RawSetString("__index", index)
+		meta.RawSetString("__newindex", refuse)
+		meta.RawSetString("__metatable", lua.LFalse)
+		L.SetMetatable(view, meta)
+		protected[view] = true
+		return view
+	}
+	for _, name := range []string{lua.StringLibName, lua.TabLibName, lua.MathLibName, "redis", "cjson", "bit"} {
+		globals.RawSetString(name, readonly(globals.RawGetString(name).(*lua.LTable), globals.RawGetString(name)))
+	}
+	if meta, ok := L.GetMetatable(lua.LString("")).(*lua.LTable); ok {
+		meta.RawSetString("__metatable", lua.LFalse)
+	}
+	env := readonly(globals, L.NewFunction(func(L *lua.LState) int {
+		name := L.CheckString(2)
+		v := globals.RawGetString(name)
+		if v == lua.LNil {
+			L.RaiseError("Script attempted to access nonexistent global variable '%s'", name)
+		}
+		L.Push(v)
+		return 1
+	}))
+	globals.RawSetString("_G", env)
+	globals.RawSetString("setfenv", lua.LNil)
+	rawset := globals.RawGetString("rawset").(*lua.LFunction)
+	globals.RawSetString("rawset", L.NewFunction(func(L *lua.LState) int {
+		if protected[L.CheckTable(1)] {
+			L.RaiseError(errReadonly)
+		}
+		L.Push(rawset)
+		L.Push(L.Get(1))
+		L.Push(L.Get(2))
+		L.Push(L.Get(3))
+		L.Call(3, 0)
+		return 0
+	}))
+	return env
 }
 
 // replyTable is {field=msg}. Hot path: sized for its one field (a new

@@ -172,7 +172,17 @@ func TestScripts(t *testing.T) {
 		c := dialTest(t, startTestServer(t))
 		expectError(t, c, "ERR user_script:1: Attempt to modify a readonly table", "EVAL", "leak = 1", "0")
 		expectError(t, c, "ERR user_script:1: Script attempted to access nonexistent global variable 'leak'", "EVAL", "return leak", "0")
-		for _, lib := range []string{"io", "os", "debug", "package", "dofile", "loadfile", "load", "loadstring", "require", "module"} {
+		// Nothing a script does changes what the next one runs with.
+		for _, attack := range []string{
+			"redis = nil", "redis.call = nil", "string.rep = nil", "cjson.encode = nil", "_G.x = 1", "_G.redis = nil",
+			"rawset(_G, 'x', 1)", "rawset(string, 'rep', nil)", "setmetatable(_G, nil)", "setmetatable(redis, nil)",
+			"getmetatable('').__index.rep = nil", "KEYS = nil",
+		} {
+			expectError(t, c, "ERR user_script:1: ", "EVAL", attack, "0")
+		}
+		expect(t, c, []any{"xx", "OK", "[1]"}, "EVAL", "return {string.rep('x', 2), redis.call('set', KEYS[1], 'v'), cjson.encode({1})}", "1", "k")
+		expect(t, c, "xx", "EVAL", "return ('x'):rep(2)", "0")
+		for _, lib := range []string{"io", "os", "debug", "package", "dofile", "loadfile", "load", "loadstring", "require", "module", "setfenv"} {
 			expectError(t, c, "ERR user_script:1: Script attempted to access nonexistent global variable '"+lib+"'", "EVAL", "return "+lib, "0")
 		}
 	})

@@ -222,3 +222,39 @@ func TestQueueCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestTransactionDurableUnderKill checks that EXEC's and EVAL's replies,
+// like any reply under fsync always, leave only once the records they
+// acknowledge are on disk: a SIGKILL right after them loses none.
+func TestTransactionDurableUnderKill(t *testing.T) {
+	dir := t.TempDir()
+	s, err := launch(dir, "--fsync", "always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s.running() {
+			s.kill()
+		}
+	})
+	c := dialDurable(t, s.port)
+	c.Send("MULTI")
+	c.Send("QPUSH", "tx", "a")
+	c.Send("QPUSH", "tx", "b")
+	c.Send("EXEC")
+	if err := c.Drain(4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do("EVAL", "return redis.call('qpush', KEYS[1], 'c')", "1", "tx"); err != nil {
+		t.Fatal(err)
+	}
+	s.kill()
+	after := restartForCheck(t, dir, "always")
+	v, err := after.Do("QLEN", "tx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ready := fields(v)["ready"]; ready != int64(3) {
+		t.Fatalf("QLEN after the kill: %v, want the 3 jobs acknowledged", v)
+	}
+}

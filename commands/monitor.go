@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// monitorScriptSource is what MONITOR shows instead of the client's
+// address for the commands a script runs, as Redis does.
+const monitorScriptSource = "lua"
+
 // monitorFracDigits is the width of a MONITOR line's fraction of a second:
 // microseconds.
 const monitorFracDigits = 6
@@ -53,12 +57,12 @@ func unmonitored(cmd *Command) bool {
 }
 
 // feed sends c's command to every monitor as Redis prints it: a simple
-// string of the time, the database and the client's address, then each
-// argument quoted. c wakes the monitors' writers at the end of its
-// pipeline.
-func (m *monitors) feed(c *Client, args [][]byte) {
+// string of the time, the database and from (the client's address, or
+// "lua" for a script's command), then each argument quoted. c wakes the
+// monitors' writers at the end of its pipeline.
+func (m *monitors) feed(c *Client, from string, args [][]byte) {
 	now := time.Now()
-	line := make([]byte, 0, monitorLineSize(c, args))
+	line := make([]byte, 0, monitorLineSize(from, args))
 	line = append(line, '+')
 	line = strconv.AppendInt(line, now.Unix(), 10)
 	line = append(line, '.')
@@ -70,7 +74,7 @@ func (m *monitors) feed(c *Client, args [][]byte) {
 	}
 	line = append(line, frac[:]...)
 	line = append(line, " [0 "...)
-	line = append(line, c.addr...)
+	line = append(line, from...)
 	line = append(line, ']')
 	for _, a := range args {
 		line = append(line, ' ')
@@ -86,11 +90,11 @@ func (m *monitors) feed(c *Client, args [][]byte) {
 	}
 }
 
-// monitorLineSize is the capacity to give c's MONITOR line for args: its
-// length with every argument byte escaped, so that it is built without
-// growing.
-func monitorLineSize(c *Client, args [][]byte) int {
-	n := len("+1700000000.000000 [0 ] \r\n") + len(c.addr)
+// monitorLineSize is the capacity to give the MONITOR line of args from
+// from: its length with every argument byte escaped, so that it is built
+// without growing.
+func monitorLineSize(from string, args [][]byte) int {
+	n := len("+1700000000.000000 [0 ] \r\n") + len(from)
 	for _, a := range args {
 		n += len(` ""`) + len(a)*len(`\xff`)
 	}

@@ -514,7 +514,13 @@ func (s *Server) call(c *Client, cmd *Command, args [][]byte) {
 		s.watches.touch(cmd, args)
 	}
 	if s.monitors.n.Load() > 0 && !c.monitoring.Load() && !unmonitored(cmd) {
-		s.monitors.feed(c, args)
+		from := c.addr
+		if s.scripts.run.c == c {
+			// A script's command, run while every other command is held
+			// off: the script's fields are not written meanwhile.
+			from = monitorScriptSource
+		}
+		s.monitors.feed(c, from, args)
 	}
 }
 

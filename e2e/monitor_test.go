@@ -71,6 +71,36 @@ func TestMonitor(t *testing.T) {
 		}
 	})
 
+	t.Run("a script's commands show from lua, then the script; a transaction's between MULTI and EXEC", func(t *testing.T) {
+		srv := startServer(t)
+		mon := dialMonitor(t, srv.port)
+		sender := dialDurable(t, srv.port)
+		const script = "return redis.call('set', KEYS[1], 'v')"
+		if _, err := sender.Do("EVAL", script, "1", "mon:lua"); err != nil {
+			t.Fatal(err)
+		}
+		lua := regexp.MustCompile(`\A\d+\.\d{6} \[0 lua\] "set" "mon:lua" "v"\z`)
+		if got := readMonitorLine(t, mon); !lua.MatchString(got) {
+			t.Fatalf("monitor line %q, want the script's SET from lua", got)
+		}
+		want := `"EVAL" "` + script + `" "1" "mon:lua"`
+		if got := readMonitorLine(t, mon); !monitorLine(want).MatchString(got) {
+			t.Fatalf("monitor line %q, want one for %s", got, want)
+		}
+		// A transaction's commands show when EXEC runs them, before it.
+		sender.Send("MULTI")
+		sender.Send("SET", "mon:tx", "v")
+		sender.Send("EXEC")
+		if err := sender.Drain(3); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"MULTI"`, `"SET" "mon:tx" "v"`, `"EXEC"`} {
+			if got := readMonitorLine(t, mon); !monitorLine(want).MatchString(got) {
+				t.Fatalf("monitor line %q, want one for %s", got, want)
+			}
+		}
+	})
+
 	t.Run("edge: a monitor accepts only QUIT and RESET, and RESET ends monitoring", func(t *testing.T) {
 		srv := startServer(t)
 		mon := dialMonitor(t, srv.port)

@@ -60,6 +60,9 @@ type Config struct {
 	// stream package's defaults.
 	StreamDefaults stream.Settings
 	PubSubLimit    OutputLimit // output buffer limit of subscribed connections
+	// KeyspaceEvents chooses the store's events published on the pub/sub
+	// broker (notify-keyspace-events); zero: none.
+	KeyspaceEvents KeyspaceEvents
 	// ScriptTimeLimit is how long a script may run before it is stopped;
 	// 0 = DefaultScriptTimeLimit.
 	ScriptTimeLimit time.Duration
@@ -164,6 +167,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.stats.lastSample = s.started
 	s.registerCommands()
+	s.publishKeyspaceEvents(cfg.KeyspaceEvents)
 	return s, nil
 }
 

@@ -749,3 +749,52 @@ func TestPubSubTenThousandSubscribers(t *testing.T) {
 		}
 	}
 }
+
+// keyspaceWatcher starts a server with args and returns a connection
+// subscribed to every keyspace notification channel and one to send with.
+func keyspaceWatcher(t *testing.T, args ...string) (sub, c *psConn) {
+	t.Helper()
+	srv := startServer(t, args...)
+	sub = psDial(t, srv.port)
+	sub.send("PSUBSCRIBE", "__key*__:*")
+	sub.expect(`["psubscribe" "__key*__:*" 1]`)
+	return sub, psDial(t, srv.port)
+}
+
+func TestKeyspaceNotifications(t *testing.T) {
+	t.Run("store events reach keyspace and keyevent subscribers, expiry included", func(t *testing.T) {
+		sub, c := keyspaceWatcher(t, "--notify-keyspace-events", "KEA")
+		c.do("SET", "k", "v", "PX", strconv.FormatInt(shortTTL.Milliseconds(), 10))
+		c.do("HSET", "h", "f", "v")
+		c.do("DEL", "h", "missing")
+		event := func(channel, message string) string {
+			return `["pmessage" "__key*__:*" "` + channel + `" "` + message + `"]`
+		}
+		sub.expect(
+			event("__keyspace@0__:k", "set"), event("__keyevent@0__:set", "k"),
+			event("__keyspace@0__:k", "expire"), event("__keyevent@0__:expire", "k"),
+			event("__keyspace@0__:h", "hset"), event("__keyevent@0__:hset", "h"),
+			event("__keyspace@0__:h", "del"), event("__keyevent@0__:del", "h"),
+			// The active expiry cycle reclaims k without anyone reading it.
+			event("__keyspace@0__:k", "expired"), event("__keyevent@0__:expired", "k"),
+		)
+	})
+
+	t.Run("edge: only the chosen classes and channels are published; none by default", func(t *testing.T) {
+		sub, c := keyspaceWatcher(t, "--notify-keyspace-events", "Eg")
+		c.do("SET", "k", "v")
+		c.do("DEL", "k")
+		sub.expect(`["pmessage" "__key*__:*" "__keyevent@0__:del" "k"]`)
+
+		quiet, other := keyspaceWatcher(t)
+		other.do("SET", "k", "v")
+		// Messages arrive in order: a notification of the SET would come
+		// before the marker.
+		quiet.send("PSUBSCRIBE", "marker")
+		quiet.expect(`["psubscribe" "marker" 2]`)
+		if got := other.do("PUBLISH", "marker", "after"); got != "1" {
+			t.Fatalf("PUBLISH = %s", got)
+		}
+		quiet.expect(`["pmessage" "marker" "marker" "after"]`)
+	})
+}

@@ -59,6 +59,8 @@ class Inbox {
 
 /** How long an SDK test waits for messages across a server restart (start-up plus ioredis's reconnect back-off). */
 const RESTART_TIMEOUT_MS = 10_000;
+/** The TTL of the key whose expiry the keyspace notification test waits for. */
+const KEY_TTL_MS = 50;
 /** SDK clients publishing at once in the race test. */
 const RACE_PUBLISHERS = 4;
 /** Messages each of them publishes, one after the other. */
@@ -603,6 +605,19 @@ describe('PUBSUB', () => {
       } finally {
         await client.close();
       }
+    });
+  });
+
+  describe('KEYSPACE NOTIFICATIONS', () => {
+    const notifying = useNexo({ args: ['--notify-keyspace-events', 'Ex'] });
+
+    it('a key that expires is announced on __keyevent@0__:expired, as Redis does', async () => {
+      const subscriber = await notifying.connect();
+      const expired = once(subscriber, 'message');
+      await subscriber.subscribe('__keyevent@0__:expired');
+      await notifying.redis.set('ks:session', 'v', 'PX', KEY_TTL_MS);
+      const [channel, key] = await expired;
+      expect([channel, key]).toEqual(['__keyevent@0__:expired', 'ks:session']);
     });
   });
 

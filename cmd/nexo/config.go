@@ -48,6 +48,8 @@ type config struct {
 	SlowlogSlowerThan    time.Duration // negative: no slow log
 	SlowlogMaxLen        int
 	ScriptTimeLimit      time.Duration
+	NotifyKeyspaceEvents string // as given, for CONFIG GET
+	KeyspaceEvents       commands.KeyspaceEvents
 	StreamDefaults       stream.Settings
 	StreamSessionTimeout time.Duration
 	StreamMaxPayload     int64
@@ -142,6 +144,15 @@ var options = []option{
 		func(c *config, v string) error { return setMicros(&c.SlowlogSlowerThan, v) }},
 	{"slowlog-max-len", strconv.Itoa(commands.DefaultSlowlogMaxLen), "entries the slow log keeps; past it the oldest is dropped",
 		func(c *config, v string) error { return setNonNegative(&c.SlowlogMaxLen, v) }},
+	{"notify-keyspace-events", "", "store events published as Redis's keyspace notifications: letters K, E, g, $, h, x, e, A (empty = none)",
+		func(c *config, v string) error {
+			k, err := commands.ParseKeyspaceEvents(v)
+			if err != nil {
+				return err
+			}
+			c.NotifyKeyspaceEvents, c.KeyspaceEvents = v, k
+			return nil
+		}},
 	{"script-time-limit", strconv.FormatInt(commands.DefaultScriptTimeLimit.Milliseconds(), 10), "milliseconds a Lua script (EVAL) may run, holding off every other command, before it is stopped",
 		func(c *config, v string) error { return setMs(&c.ScriptTimeLimit, v, 1) }},
 	{"client-output-buffer-limit", defaultPubSubLimit.String(), "output buffer limit of subscribed connections, as Redis's: pubsub <hard> <soft> <soft-seconds> (sizes with units, 0 = no limit)",
@@ -459,6 +470,7 @@ func (c *config) params() []commands.Param {
 		{"slowlog-log-slower-than", strconv.FormatInt(c.SlowlogSlowerThan.Microseconds(), 10)},
 		{"slowlog-max-len", strconv.Itoa(c.SlowlogMaxLen)},
 		{"script-time-limit", strconv.FormatInt(c.ScriptTimeLimit.Milliseconds(), 10)},
+		{"notify-keyspace-events", c.NotifyKeyspaceEvents},
 		{"stream-partitions", strconv.Itoa(c.StreamDefaults.Partitions)},
 		{"stream-max-age", strconv.FormatInt(c.StreamDefaults.MaxAge.Milliseconds(), 10)},
 		{"stream-max-bytes", strconv.FormatInt(c.StreamDefaults.MaxBytes, 10)},

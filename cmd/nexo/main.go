@@ -134,6 +134,7 @@ func serve(cfg *config, log *slog.Logger) error {
 		SlowlogSlowerThan: cfg.SlowlogSlowerThan,
 		SlowlogMaxLen:     cfg.SlowlogMaxLen,
 		ScriptTimeLimit:   cfg.ScriptTimeLimit,
+		KeyspaceEvents:    cfg.KeyspaceEvents,
 		Stream:            sb,
 		StreamDefaults:    cfg.StreamDefaults,
 	})

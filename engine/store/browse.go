@@ -88,8 +88,7 @@ func (s *Store) Browse(cursor uint64, match []byte, count int, p Preview) (uint6
 				switch {
 				case e == nil:
 				case sh.isExpired(e, &clk):
-					sh.remove(e)
-					sh.expired.Add(1)
+					sh.reclaim(e, sh.bucketOf(e))
 				case all || glob.Match(match, e.key()):
 					out = append(out, sh.info(e, &clk, p))
 				}

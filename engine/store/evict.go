@@ -56,11 +56,12 @@ func (s *Store) evictOne() bool {
 			continue
 		}
 		if sh.isExpired(victim, &clk) {
-			sh.expired.Add(1)
+			sh.reclaim(victim, sh.bucketOf(victim))
 		} else {
+			s.notify(EventEvicted, eventEvicted, victim.key())
+			sh.remove(victim)
 			sh.evicted.Add(1)
 		}
-		sh.remove(victim)
 		sh.mu.Unlock()
 		return true
 	}

@@ -68,10 +68,11 @@ func (s *Store) Expire(key []byte, x Expiration, cond ExpireCond) (bool, error) 
 		}
 	}
 	if at <= now {
-		sh.remove(e)
+		sh.delete(e)
 		return true, nil
 	}
 	sh.setTTL(e, at)
+	s.notify(EventGeneric, eventExpire, key)
 	return true, nil
 }
 
@@ -130,6 +131,7 @@ func (s *Store) Persist(key []byte) bool {
 		return false
 	}
 	sh.clearTTL(e)
+	s.notify(EventGeneric, eventPersist, key)
 	return true
 }
 
@@ -184,7 +186,7 @@ func (sh *shard) expireSampled(now int64) (sampled, expired int) {
 		for i := len(sh.ttls) - 1; i >= 0; i-- {
 			sampled++
 			if r := sh.ttls[i]; now > r.at {
-				sh.remove(r.e)
+				sh.reclaim(r.e, sh.bucketOf(r.e))
 				expired++
 			}
 		}
@@ -195,11 +197,10 @@ func (sh *shard) expireSampled(now int64) (sampled, expired int) {
 			}
 			sampled++
 			if r := sh.ttls[rand.IntN(len(sh.ttls))]; now > r.at {
-				sh.remove(r.e)
+				sh.reclaim(r.e, sh.bucketOf(r.e))
 				expired++
 			}
 		}
 	}
-	sh.expired.Add(int64(expired))
 	return sampled, expired
 }

@@ -164,7 +164,8 @@ func (hv *hashValue) random() int {
 // hashOp runs fn on the hash at key under the shard lock. fn gets nil when
 // the key does not exist; a key of another type is ErrWrongType. With
 // create, a missing key is created as an empty hash, and deleted again if fn
-// leaves it empty. Memory changes made by fn are accounted.
+// leaves it empty; a hash that existed and that fn leaves empty is deleted
+// (a del event). Memory changes made by fn are accounted.
 func (s *Store) hashOp(key []byte, create, read bool, fn func(hv *hashValue) error) error {
 	if create {
 		if err := checkKey(key); err != nil {
@@ -181,6 +182,7 @@ func (s *Store) hashOp(key []byte, create, read bool, fn func(hv *hashValue) err
 	} else {
 		e = sh.get(key, h, &clk)
 	}
+	existed := e != nil
 	switch {
 	case e != nil && e.hash() == nil:
 		return ErrWrongType
@@ -195,7 +197,11 @@ func (s *Store) hashOp(key []byte, create, read bool, fn func(hv *hashValue) err
 	before := e.size()
 	err := fn(e.hash())
 	sh.store.used.Add(e.size() - before)
-	if e.hash().fields.live == 0 {
+	switch {
+	case e.hash().fields.live > 0:
+	case existed:
+		sh.delete(e)
+	default:
 		sh.remove(e)
 	}
 	return err
@@ -224,6 +230,7 @@ func (s *Store) HSet(key []byte, pairs [][]byte) (int, error) {
 				added++
 			}
 		}
+		s.notify(EventHash, eventHSet, key)
 		return nil
 	})
 	return added, err
@@ -238,6 +245,7 @@ func (s *Store) HSetNX(key, field, value []byte) (bool, error) {
 	err := s.hashOp(key, true, false, func(hv *hashValue) error {
 		if hv.find(field) < 0 {
 			set = hv.set(field, clone(value))
+			s.notify(EventHash, eventHSet, key)
 		}
 		return nil
 	})
@@ -287,6 +295,9 @@ func (s *Store) HDel(key []byte, fields [][]byte) (int, error) {
 					n++
 				}
 			}
+		}
+		if n > 0 {
+			s.notify(EventHash, eventHDel, key)
 		}
 		return nil
 	})
@@ -359,6 +370,7 @@ func (s *Store) HIncrBy(key, field []byte, delta int64) (int64, error) {
 			return ErrOverflow
 		}
 		hv.set(field, formatInt(n))
+		s.notify(EventHash, eventHIncrBy, key)
 		return nil
 	})
 	return n, err
@@ -389,6 +401,7 @@ func (s *Store) HIncrByFloat(key, field, incr []byte) ([]byte, error) {
 		v := formatLongDouble(r)
 		hv.set(field, v)
 		out = view(v)
+		s.notify(EventHash, eventHIncrByFloat, key)
 		return nil
 	})
 	return out, err

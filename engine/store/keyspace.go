@@ -23,7 +23,7 @@ func (s *Store) Del(keys [][]byte) int {
 	for i, k := range keys {
 		sh := m.shard(i)
 		if e := sh.get(k, m.hashes[i], &clk); e != nil {
-			sh.remove(e)
+			sh.delete(e)
 			n++
 		}
 	}
@@ -147,12 +147,14 @@ func (s *Store) rename(src, dst []byte, nx bool) (bool, error) {
 	}
 	at, hasTTL := ssh.deadline(e)
 	str, hash := e.str(), e.hash()
+	s.notify(EventGeneric, eventRenameFrom, src)
 	ssh.remove(e)
 	n := dsh.insert(dst, m.hashes[1])
 	dsh.setValue(n, str, hash)
 	if hasTTL {
 		dsh.setTTL(n, at)
 	}
+	s.notify(EventGeneric, eventRenameTo, dst)
 	return true, nil
 }
 
@@ -205,6 +207,7 @@ func (s *Store) Copy(src, dst []byte, replace bool) (bool, error) {
 	if hasTTL {
 		dsh.setTTL(n, at)
 	}
+	s.notify(EventGeneric, eventCopyTo, dst)
 	return true, nil
 }
 
@@ -224,8 +227,7 @@ func (s *Store) RandomKey() []byte {
 		e := sh.randomEntry()
 		if sh.isExpired(e, &clk) {
 			// Every retry reclaims a key, so the loop ends.
-			sh.remove(e)
-			sh.expired.Add(1)
+			sh.reclaim(e, sh.bucketOf(e))
 			sh.mu.Unlock()
 			continue
 		}

@@ -49,6 +49,7 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 		e = sh.insert(key, h)
 	}
 	sh.setStr(e, formatInt(n))
+	s.notify(EventString, eventIncrBy, key)
 	return n, nil
 }
 
@@ -89,6 +90,7 @@ func (s *Store) IncrByFloat(key, incr []byte) ([]byte, error) {
 	}
 	v := formatLongDouble(r)
 	sh.setStr(e, v)
+	s.notify(EventString, eventIncrByFloat, key)
 	return view(v), nil
 }
 

@@ -72,8 +72,7 @@ func (s *Store) Scan(cursor uint64, match []byte, count int, typ string) (uint64
 			}
 			seen++
 			if sh.isExpired(e, &clk) {
-				sh.remove(e)
-				sh.expired.Add(1)
+				sh.reclaim(e, sh.bucketOf(e))
 				continue
 			}
 			if (typ == "" || typ == typeName(e)) && (all || glob.Match(match, e.key())) {
@@ -109,8 +108,7 @@ func (s *Store) Keys(pattern []byte) [][]byte {
 			switch {
 			case e == nil:
 			case sh.isExpired(e, &clk):
-				sh.remove(e)
-				sh.expired.Add(1)
+				sh.reclaim(e, sh.bucketOf(e))
 			case all || glob.Match(pattern, e.key()):
 				out = append(out, bytes.Clone(e.key()))
 			}

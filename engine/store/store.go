@@ -137,7 +137,9 @@ type Store struct {
 	shards    []shard
 	shift     uint // key hash >> shift = shard index
 
-	used atomic.Int64 // accounted bytes, see entry.size
+	used     atomic.Int64 // accounted bytes, see entry.size
+	events   EventClass   // the classes the notifier is told (events.go)
+	notifier Notifier
 	// frozen is the time in unix ms while the clock is frozen
 	// (FreezeClock); nil while it runs.
 	frozen atomic.Pointer[int64]

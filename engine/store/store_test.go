@@ -1708,6 +1708,118 @@ func TestBrowse(t *testing.T) {
 	})
 }
 
+// recorder collects the store's keyspace events as "event key".
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) notify(_ store.EventClass, event string, key []byte) {
+	r.mu.Lock()
+	r.events = append(r.events, event+" "+string(key))
+	r.mu.Unlock()
+}
+
+// take returns the events so far and forgets them.
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.events
+	r.events = nil
+	return out
+}
+
+const allEvents = store.EventGeneric | store.EventString | store.EventHash | store.EventExpired | store.EventEvicted
+
+func TestEvents(t *testing.T) {
+	in := func(d time.Duration) store.Expiration { return store.Expiration{Kind: store.ExpireIn, In: d} }
+	t.Run("every change tells its event, as Redis names it", func(t *testing.T) {
+		s := open(t, store.Config{})
+		var r recorder
+		s.SetNotifier(allEvents, r.notify)
+		for _, step := range []struct {
+			op   func()
+			want []string
+		}{
+			{func() { set(t, s, "k", "v") }, []string{"set k"}},
+			{func() { _, _ = s.Set(b("t"), b("v"), store.SetOptions{Expire: in(time.Hour)}) }, []string{"set t", "expire t"}},
+			{func() { _, _ = s.Set(b("k"), b("w"), store.SetOptions{Cond: store.IfNotExists}) }, nil},
+			{func() { _ = s.MSet(bs("a", "1", "b", "2")) }, []string{"set a", "set b"}},
+			{func() { _, _ = s.IncrBy(b("n"), 2) }, []string{"incrby n"}},
+			{func() { _, _ = s.IncrByFloat(b("f"), b("1.5")) }, []string{"incrbyfloat f"}},
+			{func() { _, _ = s.Append(b("k"), b("x")) }, []string{"append k"}},
+			{func() { _, _ = s.SetRange(b("k"), 1, b("y")) }, []string{"setrange k"}},
+			{func() { _, _ = s.IncrBy(b("k"), 1) }, nil}, // not an integer: nothing changed
+			{func() { _, _ = s.HSet(b("h"), bs("f", "v", "g", "w")) }, []string{"hset h"}},
+			{func() { _, _ = s.HSetNX(b("h"), b("f"), b("x")) }, nil},
+			{func() { _, _ = s.HIncrBy(b("h"), b("n"), 1) }, []string{"hincrby h"}},
+			{func() { _, _ = s.HIncrByFloat(b("h"), b("x"), b("0.5")) }, []string{"hincrbyfloat h"}},
+			{func() { _, _ = s.HDel(b("h"), bs("f", "missing")) }, []string{"hdel h"}},
+			{func() { _, _ = s.HDel(b("h"), bs("g", "n", "x")) }, []string{"hdel h", "del h"}},
+			{func() { _, _ = s.Expire(b("k"), in(time.Minute), store.ExpireAlways) }, []string{"expire k"}},
+			{func() { s.Persist(b("k")) }, []string{"persist k"}},
+			{func() { s.Persist(b("k")) }, nil},
+			{func() { _, _ = s.GetEx(b("k"), in(time.Minute), true) }, []string{"expire k"}},
+			{func() { _, _ = s.GetEx(b("k"), store.Expiration{}, true) }, []string{"persist k"}},
+			{func() { _ = s.Rename(b("k"), b("r")) }, []string{"rename_from k", "rename_to r"}},
+			{func() { _, _ = s.Copy(b("r"), b("c"), false) }, []string{"copy_to c"}},
+			{func() { _, _ = s.GetDel(b("c")) }, []string{"del c"}},
+			{func() { s.Del(bs("a", "missing", "b")) }, []string{"del a", "del b"}},
+			{func() { _, _ = s.Expire(b("r"), in(-time.Second), store.ExpireAlways) }, []string{"del r"}},
+			{func() { s.Flush() }, nil},
+		} {
+			step.op()
+			if got := r.take(); !slices.Equal(got, step.want) {
+				t.Fatalf("events %q, want %q", got, step.want)
+			}
+		}
+	})
+
+	t.Run("expiry tells expired, on access and in the active cycle; eviction tells evicted", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now, ExpireInterval: testExpireInterval, Shards: 1})
+		var r recorder
+		s.SetNotifier(allEvents, r.notify)
+		_, _ = s.Set(b("lazy"), b("v"), store.SetOptions{Expire: in(time.Second)})
+		r.take()
+		clk.Advance(2 * time.Second)
+		wantMissing(t, s, "lazy")
+		if got := r.take(); !slices.Equal(got, []string{"expired lazy"}) {
+			t.Fatalf("events %q", got)
+		}
+		_, _ = s.Set(b("active"), b("v"), store.SetOptions{Expire: in(time.Second)})
+		r.take()
+		clk.Advance(2 * time.Second)
+		time.Sleep(testExpireInterval + expiryMargin)
+		if got := r.take(); !slices.Equal(got, []string{"expired active"}) {
+			t.Fatalf("events %q", got)
+		}
+
+		const value = "0123456789"
+		lru := open(t, store.Config{MaxMemory: 2 * keyCost(t, "k0", value), Policy: store.AllKeysLRU, Shards: 1})
+		lru.SetNotifier(store.EventEvicted, r.notify)
+		for i := range 3 {
+			set(t, lru, "k"+strconv.Itoa(i), value)
+		}
+		set(t, lru, "k3", value)
+		if got := r.take(); len(got) == 0 || !strings.HasPrefix(got[0], "evicted k") {
+			t.Fatalf("events %q, want an eviction", got)
+		}
+	})
+
+	t.Run("edge: only the chosen classes are told", func(t *testing.T) {
+		s := open(t, store.Config{})
+		var r recorder
+		s.SetNotifier(store.EventHash, r.notify)
+		set(t, s, "k", "v")
+		s.Del(bs("k"))
+		_, _ = s.HSet(b("h"), bs("f", "v"))
+		if got := r.take(); !slices.Equal(got, []string{"hset h"}) {
+			t.Fatalf("events %q", got)
+		}
+	})
+}
+
 func TestConcurrency(t *testing.T) {
 	t.Run("race: many goroutines increment one key to an exact total", func(t *testing.T) {
 		s := open(t, store.Config{})

@@ -111,7 +111,7 @@ func (s *Store) Set(key, value []byte, o SetOptions) (SetResult, error) {
 	if o.Expire.hasDeadline() {
 		if now := clk.now(); deadlineOf(o.Expire, now) <= now {
 			if e != nil {
-				sh.remove(e)
+				sh.delete(e)
 			}
 			return res, nil
 		}
@@ -121,6 +121,10 @@ func (s *Store) Set(key, value []byte, o SetOptions) (SetResult, error) {
 	}
 	sh.setStr(e, clone(value))
 	sh.applyExpiration(e, o.Expire, &clk)
+	s.notify(EventString, eventSet, key)
+	if o.Expire.hasDeadline() {
+		s.notify(EventGeneric, eventExpire, key)
+	}
 	return res, nil
 }
 
@@ -149,7 +153,7 @@ func (s *Store) GetDel(key []byte) ([]byte, error) {
 		return nil, ErrWrongType
 	}
 	v := view(e.str())
-	sh.remove(e)
+	sh.delete(e)
 	return v, nil
 }
 
@@ -169,10 +173,16 @@ func (s *Store) GetEx(key []byte, x Expiration, change bool) ([]byte, error) {
 	}
 	v := view(e.str())
 	if change {
-		if now := clk.now(); x.hasDeadline() && deadlineOf(x, now) <= now {
-			sh.remove(e)
-		} else {
+		_, had := sh.deadline(e)
+		switch now := clk.now(); {
+		case x.hasDeadline() && deadlineOf(x, now) <= now:
+			sh.delete(e)
+		case x.hasDeadline():
 			sh.applyExpiration(e, x, &clk)
+			s.notify(EventGeneric, eventExpire, key)
+		case x.Kind == NoExpire && had:
+			sh.applyExpiration(e, x, &clk)
+			s.notify(EventGeneric, eventPersist, key)
 		}
 	}
 	return v, nil
@@ -243,6 +253,7 @@ func (s *Store) mset(pairs [][]byte, nx bool) (bool, error) {
 		}
 		sh.setStr(e, clone(pairs[i+1]))
 		sh.clearTTL(e)
+		s.notify(EventString, eventSet, pairs[i])
 	}
 	return true, nil
 }
@@ -267,6 +278,7 @@ func (s *Store) Append(key, value []byte) (int, error) {
 			return 0, ErrTooLarge
 		}
 		sh.setStr(sh.insert(key, h), clone(value))
+		s.notify(EventString, eventAppend, key)
 		return len(value), nil
 	case e.hash() != nil:
 		return 0, ErrWrongType
@@ -275,6 +287,7 @@ func (s *Store) Append(key, value []byte) (int, error) {
 	}
 	// Writes only beyond the current length (see entry).
 	sh.setStr(e, append(e.str(), value...))
+	s.notify(EventString, eventAppend, key)
 	return len(e.str()), nil
 }
 
@@ -365,5 +378,6 @@ func (s *Store) SetRange(key []byte, offset int64, value []byte) (int, error) {
 	copy(v, e.str())
 	copy(v[offset:], value)
 	sh.setStr(e, v)
+	s.notify(EventString, eventSetRange, key)
 	return len(v), nil
 }

@@ -130,8 +130,7 @@ func (sh *shard) peek(key []byte, h uint64, clk *clock) *entry {
 		return nil
 	}
 	if sh.isExpired(e, clk) {
-		sh.removeAt(e, b)
-		sh.expired.Add(1)
+		sh.reclaim(e, b)
 		return nil
 	}
 	return e

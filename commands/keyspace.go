@@ -1,0 +1,92 @@
+package commands
+
+import (
+	"fmt"
+
+	"nexo/engine/pubsub"
+	"nexo/engine/store"
+)
+
+// Keyspace notifications, as Redis's notify-keyspace-events: the store's
+// events are published on the pub/sub broker's channels, on
+// __keyspace@0__:<key> with the event as the message (K) and on
+// __keyevent@0__:<event> with the key as the message (E), for the classes
+// the setting's letters choose.
+
+// Channel prefixes of keyspace notifications (database 0).
+const (
+	keyspaceChannel = "__keyspace@0__:"
+	keyeventChannel = "__keyevent@0__:"
+)
+
+// keyspaceEventLetters are the letters notify-keyspace-events accepts, as
+// Redis lists them in its error.
+const keyspaceEventLetters = "Ag$lshzxeKEtmdn"
+
+// KeyspaceEvents is a parsed notify-keyspace-events setting.
+type KeyspaceEvents struct {
+	Classes  store.EventClass
+	Keyspace bool // K: __keyspace@0__ channels
+	Keyevent bool // E: __keyevent@0__ channels
+}
+
+// enabled reports whether any event is published: a class and a kind of
+// channel are both chosen.
+func (k KeyspaceEvents) enabled() bool { return k.Classes != 0 && (k.Keyspace || k.Keyevent) }
+
+// ParseKeyspaceEvents parses Redis's notify-keyspace-events letters. The
+// letters of types NEXO does not have (lists, sets, sorted sets, Redis
+// streams, modules) and of the key-miss and new-key events are accepted
+// and choose nothing.
+func ParseKeyspaceEvents(flags string) (KeyspaceEvents, error) {
+	var k KeyspaceEvents
+	for _, c := range flags {
+		switch c {
+		case 'A':
+			k.Classes |= store.EventGeneric | store.EventString | store.EventHash | store.EventExpired | store.EventEvicted
+		case 'g':
+			k.Classes |= store.EventGeneric
+		case '$':
+			k.Classes |= store.EventString
+		case 'h':
+			k.Classes |= store.EventHash
+		case 'x':
+			k.Classes |= store.EventExpired
+		case 'e':
+			k.Classes |= store.EventEvicted
+		case 'K':
+			k.Keyspace = true
+		case 'E':
+			k.Keyevent = true
+		case 'l', 's', 'z', 't', 'm', 'd', 'n':
+		default:
+			return KeyspaceEvents{}, fmt.Errorf("invalid event class character %q: use letters of %q", c, keyspaceEventLetters)
+		}
+	}
+	return k, nil
+}
+
+// publishKeyspaceEvents has the store's events of the chosen classes
+// published (see above). Called by NewServer, before the store is used.
+func (s *Server) publishKeyspaceEvents(k KeyspaceEvents) {
+	b := s.cfg.PubSub
+	if !k.enabled() || b == nil {
+		return
+	}
+	s.cfg.Store.SetNotifier(k.Classes, func(_ store.EventClass, event string, key []byte) {
+		if k.Keyspace {
+			b.Publish([]byte(keyspaceChannel+string(key)), []byte(event), wakeAtOnce{})
+		}
+		if k.Keyevent {
+			b.Publish([]byte(keyeventChannel+event), key, wakeAtOnce{})
+		}
+	})
+}
+
+// wakeAtOnce wakes a subscriber's writer as soon as a notification is
+// queued for it: the store tells events from inside a command, and from
+// its expiry cycle, where no connection's pipeline end wakes them.
+type wakeAtOnce struct{}
+
+// Touch implements pubsub.Batch.
+func (wakeAtOnce) Touch(s pubsub.Subscriber) { s.(*outbox).signal() }

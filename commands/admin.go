@@ -147,6 +147,7 @@ func cmdConfigResetStat(c *Client, _ [][]byte) {
 	st.commands.Store(0)
 	st.errors.Store(0)
 	st.protoErrors.Store(0)
+	c.srv.errorCodes.reset()
 	for _, cmd := range c.srv.table.all() {
 		cmd.resetStats()
 		for _, sub := range cmd.Subcommands {
@@ -207,7 +208,7 @@ func cmdMemoryHelp(c *Client, _ [][]byte) { c.helpReply(memoryHelp) }
 
 // infoSections are the sections INFO prints with no argument or "default";
 // "all" and "everything" add commandstats.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "queue", "pubsub", "stream"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "keyspace", "queue", "pubsub", "stream"}
 
 func cmdInfo(c *Client, args [][]byte) {
 	want := make(map[string]bool)
@@ -326,6 +327,8 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		w.kv("used_cpu_sys", strconv.FormatFloat(tvSeconds(ru.Stime), 'f', 6, 64))
 		w.kv("used_cpu_user", strconv.FormatFloat(tvSeconds(ru.Utime), 'f', 6, 64))
+	case "errorstats":
+		s.errorCodes.write(w)
 	case "keyspace":
 		st := s.cfg.Store.Stats()
 		if st.Keys > 0 {

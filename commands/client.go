@@ -104,6 +104,7 @@ func (c *Client) replyError(msg string) {
 		cmd.failures.Add(1)
 	}
 	c.srv.stats.errors.Add(1)
+	c.srv.errorCodes.add(msg)
 }
 
 // reject answers cmd (nil: an unknown command), refused before it ran: its
@@ -117,6 +118,7 @@ func (c *Client) reject(cmd *Command, msg string) {
 		cmd.rejected.Add(1)
 	}
 	c.srv.stats.errors.Add(1)
+	c.srv.errorCodes.add(msg)
 	if c.tx.open {
 		c.tx.failed = true
 	}

@@ -97,7 +97,9 @@ type Server struct {
 	slow     *slowLog
 	monitors monitors
 	watches  watchRegistry
-	scripts  scripts
+	// errorCodes counts error replies by code (INFO errorstats).
+	errorCodes errorStats
+	scripts    scripts
 	// gate is the command gate of the connections on their own goroutines
 	// (each event loop has its own; see multi.go).
 	gate     gate

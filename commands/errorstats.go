@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,12 +38,7 @@ func (e *errorStats) add(msg string) {
 func (e *errorStats) write(w infoWriter) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	codes := make([]string, 0, len(e.counts))
-	for code := range e.counts {
-		codes = append(codes, code)
-	}
-	slices.Sort(codes)
-	for _, code := range codes {
+	for _, code := range slices.Sorted(maps.Keys(e.counts)) {
 		w.kv("errorstat_"+code, "count="+strconv.FormatInt(e.counts[code], 10))
 	}
 }

@@ -162,6 +162,60 @@ start_redis() {
   die "redis-server could not bind a free port in $REDIS_PORT_ATTEMPTS attempts"
 }
 
+# require_positive VALUE...: dies unless every VALUE is a positive integer.
+require_positive() {
+  local value
+  for value in "$@"; do
+    [[ $value =~ ^[1-9][0-9]*$ ]] || die "expected a positive integer, got '$value'"
+  done
+}
+
+# start_servers [THREADS]: starts nexo (with --threads THREADS when given)
+# and redis-server without persistence.
+start_servers() {
+  local -a args=()
+  if [[ -n ${1:-} ]]; then args+=(--threads "$1"); fi
+  start_nexo "${args[@]}"
+  start_redis
+}
+
+# results_file NAME HEADER: creates bench/results/NAME-<time>.csv holding
+# the CSV header HEADER and prints its path.
+results_file() {
+  local dir="$BENCH_ROOT/bench/results" file
+  mkdir -p "$dir"
+  file="$dir/$1-$(date +%Y%m%d-%H%M%S).csv"
+  echo "$2" >"$file"
+  printf '%s\n' "$file"
+}
+
+# record_run RESULTS SERVER ROUND TEST COMMAND...: runs the benchmark client
+# COMMAND for at most the script's RUN_TIMEOUT seconds and appends what it
+# prints, a rate, to RESULTS as ROUND,SERVER,TEST,RATE; dies if it fails.
+record_run() {
+  local results=$1 server=$2 round=$3 test=$4
+  shift 4
+  if ! run_child timeout "$RUN_TIMEOUT" "$@" >"$BENCH_TMP/run.out" 2>"$BENCH_TMP/run.err"; then
+    cat "$BENCH_TMP/run.err" >&2
+    die "$test against $server failed (round $round)"
+  fi
+  printf '%s,%s,%s,%s\n' "$round" "$server" "$test" "$(cat "$BENCH_TMP/run.out")" >>"$results"
+}
+
+# alternate ROUNDS TESTS: for each round, for each test of TESTS, calls the
+# script's run_one SERVER ROUND TEST with nexo, then with redis.
+alternate() {
+  local rounds=$1 round test
+  for ((round = 1; round <= rounds; round++)); do
+    for test in $2; do
+      note "round $round/$rounds, $test: nexo"
+      run_one nexo "$round" "$test"
+      note "round $round/$rounds, $test: redis"
+      run_one redis "$round" "$test"
+    done
+  done
+}
+
 # build_client PACKAGE: builds the Go benchmark client ./PACKAGE into the
 # temporary directory and prints its path.
 build_client() {

@@ -34,11 +34,8 @@ readonly PIPELINE="${PIPELINE:-64}"
 readonly TESTS="${TESTS:-fanout1 fanout10 fanout100 fanin100}"
 readonly RUN_TIMEOUT="${RUN_TIMEOUT:-120}"
 readonly THREADS="${NEXO_THREADS:-}"
-readonly RESULTS_DIR="$BENCH_ROOT/bench/results"
 
-for value in "$ROUNDS" "$PAYLOAD" "$PIPELINE" "$RUN_TIMEOUT"; do
-  [[ $value =~ ^[1-9][0-9]*$ ]] || die "expected a positive integer, got '$value'"
-done
+require_positive "$ROUNDS" "$PAYLOAD" "$PIPELINE" "$RUN_TIMEOUT"
 
 require_tools redis-server redis-cli go timeout
 trap cleanup EXIT
@@ -48,14 +45,8 @@ trap 'exit 143' TERM
 bench_tmp
 build_nexo
 client="$(build_client bench/pubsub)"
-nexo_args=()
-if [[ -n $THREADS ]]; then nexo_args+=(--threads "$THREADS"); fi
-start_nexo "${nexo_args[@]}"
-start_redis
-
-mkdir -p "$RESULTS_DIR"
-results="$RESULTS_DIR/pubsub-$(date +%Y%m%d-%H%M%S).csv"
-echo 'round,server,test,deliveries_per_sec' >"$results"
+start_servers "$THREADS"
+results="$(results_file pubsub 'round,server,test,deliveries_per_sec')"
 
 # shape TEST: the client's -publishers and -subscribers for a test.
 shape() {
@@ -70,7 +61,7 @@ shape() {
 
 # run_one SERVER ROUND TEST: one run of the client, appended to the results.
 run_one() {
-  local server=$1 round=$2 test=$3 rate
+  local server=$1 round=$2 test=$3
   local -a args
   read -r -a args <<<"$(shape "$test")"
   case $server in
@@ -78,23 +69,11 @@ run_one() {
     redis) args+=(-addr "$BENCH_HOST:$REDIS_PORT" -pub PUBLISH -sub PSUBSCRIBE -pattern 'bench/*') ;;
   esac
   args+=(-duration "$DURATION" -payload "$PAYLOAD" -pipeline "$PIPELINE")
-  if ! run_child timeout "$RUN_TIMEOUT" "$client" "${args[@]}" >"$BENCH_TMP/run.out" 2>"$BENCH_TMP/run.err"; then
-    cat "$BENCH_TMP/run.err" >&2
-    die "$test against $server failed (round $round)"
-  fi
-  rate="$(cat "$BENCH_TMP/run.out")"
-  printf '%s,%s,%s,%s\n' "$round" "$server" "$test" "$rate" >>"$results"
+  record_run "$results" "$server" "$round" "$test" "$client" "${args[@]}"
 }
 
 note "$ROUNDS rounds of $TESTS, $DURATION each, ${PAYLOAD}-byte payloads, pipeline $PIPELINE${THREADS:+, nexo --threads $THREADS}"
-for ((round = 1; round <= ROUNDS; round++)); do
-  for test in $TESTS; do
-    note "round $round/$ROUNDS, $test: nexo"
-    run_one nexo "$round" "$test"
-    note "round $round/$ROUNDS, $test: redis"
-    run_one redis "$round" "$test"
-  done
-done
+alternate "$ROUNDS" "$TESTS"
 
 # Medians per test and server, then the ratio nexo / redis.
 test_ratio_table "$results" msg/s

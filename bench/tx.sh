@@ -30,11 +30,8 @@ readonly CONNS="${CONNS:-50}"
 readonly TESTS="${TESTS:-plain multi eval}"
 readonly RUN_TIMEOUT="${RUN_TIMEOUT:-120}"
 readonly THREADS="${NEXO_THREADS:-}"
-readonly RESULTS_DIR="$BENCH_ROOT/bench/results"
 
-for value in "$ROUNDS" "$CONNS" "$RUN_TIMEOUT"; do
-  [[ $value =~ ^[1-9][0-9]*$ ]] || die "expected a positive integer, got '$value'"
-done
+require_positive "$ROUNDS" "$CONNS" "$RUN_TIMEOUT"
 
 require_tools redis-server redis-cli go timeout
 trap cleanup EXIT
@@ -44,40 +41,22 @@ trap 'exit 143' TERM
 bench_tmp
 build_nexo
 client="$(build_client bench/tx)"
-nexo_args=()
-if [[ -n $THREADS ]]; then nexo_args+=(--threads "$THREADS"); fi
-start_nexo "${nexo_args[@]}"
-start_redis
-
-mkdir -p "$RESULTS_DIR"
-results="$RESULTS_DIR/tx-$(date +%Y%m%d-%H%M%S).csv"
-echo 'round,server,test,tx_per_sec' >"$results"
+start_servers "$THREADS"
+results="$(results_file tx 'round,server,test,tx_per_sec')"
 
 # run_one SERVER ROUND TEST: one run of the client, appended to the results.
 run_one() {
-  local server=$1 round=$2 test=$3 port rate
+  local server=$1 round=$2 test=$3 port
   case $server in
     nexo) port=$NEXO_PORT ;;
     redis) port=$REDIS_PORT ;;
   esac
-  if ! run_child timeout "$RUN_TIMEOUT" "$client" -addr "$BENCH_HOST:$port" -mode "$test" -conns "$CONNS" \
-    -duration "$DURATION" >"$BENCH_TMP/run.out" 2>"$BENCH_TMP/run.err"; then
-    cat "$BENCH_TMP/run.err" >&2
-    die "$test against $server failed (round $round)"
-  fi
-  rate="$(cat "$BENCH_TMP/run.out")"
-  printf '%s,%s,%s,%s\n' "$round" "$server" "$test" "$rate" >>"$results"
+  record_run "$results" "$server" "$round" "$test" \
+    "$client" -addr "$BENCH_HOST:$port" -mode "$test" -conns "$CONNS" -duration "$DURATION"
 }
 
 note "$ROUNDS rounds of $TESTS, $DURATION each, $CONNS connections${THREADS:+, nexo --threads $THREADS}"
-for ((round = 1; round <= ROUNDS; round++)); do
-  for test in $TESTS; do
-    note "round $round/$ROUNDS, $test: nexo"
-    run_one nexo "$round" "$test"
-    note "round $round/$ROUNDS, $test: redis"
-    run_one redis "$round" "$test"
-  done
-done
+alternate "$ROUNDS" "$TESTS"
 
 # Medians per test and server, then the ratio nexo / redis.
 test_ratio_table "$results" tx/s

@@ -372,15 +372,16 @@ func protectGlobals(L *lua.LState) *lua.LTable {
 	if meta, ok := L.GetMetatable(lua.LString("")).(*lua.LTable); ok {
 		meta.RawSetString("__metatable", lua.LFalse)
 	}
-	env := readonly(globals, L.NewFunction(func(L *lua.LState) int {
-		name := L.CheckString(2)
-		v := globals.RawGetString(name)
-		if v == lua.LNil {
-			L.RaiseError("Script attempted to access nonexistent global variable '%s'", name)
-		}
-		L.Push(v)
-		return 1
+	// Hot path: the environment reads through to the globals table itself,
+	// which the VM looks up without a call; only a missing name reaches the
+	// globals' own __index, which raises.
+	missing := L.CreateTable(0, 1)
+	missing.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckString(2))
+		return 0
 	}))
+	L.SetMetatable(globals, missing)
+	env := readonly(globals, globals)
 	globals.RawSetString("_G", env)
 	globals.RawSetString("setfenv", lua.LNil)
 	rawset := globals.RawGetString("rawset").(*lua.LFunction)

@@ -730,12 +730,21 @@ func cmdObjectRefCount(c *Client, args [][]byte) {
 	}
 }
 
-// cmdObjectFreq answers as Redis does under a policy other than LFU, the
-// only kind NEXO has.
+// cmdObjectFreq answers the key's access counter under an LFU policy, and
+// Redis's error under the others.
 func cmdObjectFreq(c *Client, args [][]byte) {
-	if objectKey(c, args[2]) {
-		c.replyError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+	if !c.store().Policy().LFU() {
+		if objectKey(c, args[2]) {
+			c.replyError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+		}
+		return
 	}
+	n, ok := c.store().Frequency(args[2])
+	if !ok {
+		c.w.Null()
+		return
+	}
+	c.w.Int(int64(n))
 }
 
 // cmdObjectIdleTime refuses: the store's LRU clock orders accesses without

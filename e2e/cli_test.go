@@ -1194,3 +1194,16 @@ func TestCLIScripts(t *testing.T) {
 		t.Errorf("redis-cli --eval: %q", out)
 	}
 }
+
+func TestCLILFU(t *testing.T) {
+	srv := startServer(t, "--maxmemory-policy", "allkeys-lfu")
+	runSteps(t, srv.port, resp2, []cliStep{
+		step("1) \"maxmemory-policy\"\n2) \"allkeys-lfu\"", "CONFIG", "GET", "maxmemory-policy"),
+		step("OK", "SET", "lfu:k", "v"),
+		// A new key's counter is 5, and its first read always counts.
+		step("(integer) 5", "OBJECT", "FREQ", "lfu:k"),
+		step(`"v"`, "GET", "lfu:k"),
+		step("(integer) 6", "OBJECT", "FREQ", "lfu:k"),
+		step("(nil)", "OBJECT", "FREQ", "lfu:missing"),
+	})
+}

@@ -96,7 +96,7 @@ var options = []option{
 		func(c *config, v string) error { c.Password = v; return nil }},
 	{"maxmemory", "0", "memory limit of the store's data, in bytes or with a unit (100mb, 2gb); 0 = none",
 		func(c *config, v string) error { return setBytes(&c.MaxMemory, v) }},
-	{"maxmemory-policy", "noeviction", "what the store does at maxmemory: noeviction, allkeys-lru, volatile-lru, allkeys-random, volatile-random, volatile-ttl",
+	{"maxmemory-policy", "noeviction", "what the store does at maxmemory: noeviction, allkeys-lru, volatile-lru, allkeys-lfu, volatile-lfu, allkeys-random, volatile-random, volatile-ttl",
 		func(c *config, v string) (err error) { c.MaxMemoryPolicy, err = store.ParsePolicy(v); return err }},
 	{"fsync", defaultFsync, "when the persistent brokers' writes reach the disk: always, everysec, no",
 		func(c *config, v string) error { return setEnum(&c.Fsync, v, "always", "everysec", "no") }},

@@ -50,7 +50,7 @@ type entry struct {
 	kptr   *byte          // the key's buffer when longer than inlineKeyLen
 	klen   uint32         // length of the key
 	ttl    uint32         // 1 + position in shard.ttls; 0 when the key has no TTL
-	access uint32         // shard.tick at the last access
+	access uint32         // shard.tick at the last access; under LFU, the counter and its time (lfu.go)
 	kin    [inlineKeyLen]byte
 	h      uint32 // low 32 bits of the key hash, as in the index bucket
 	slot   uint32 // position in shard.entries for the whole life of the key

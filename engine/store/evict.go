@@ -91,6 +91,10 @@ func (sh *shard) pickVictim(p Policy, clk *clock) *entry {
 			if sh.tick-e.access > sh.tick-best.access {
 				best, bestAt = e, at
 			}
+		case p.LFU():
+			if sh.store.lfuCount(e.access) < sh.store.lfuCount(best.access) {
+				best, bestAt = e, at
+			}
 		}
 	}
 	samples := evictionSamples

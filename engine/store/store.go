@@ -72,6 +72,8 @@ const (
 	AllKeysRandom
 	VolatileTTL
 	VolatileRandom
+	AllKeysLFU
+	VolatileLFU
 )
 
 var policyNames = [...]string{
@@ -81,6 +83,8 @@ var policyNames = [...]string{
 	AllKeysRandom:  "allkeys-random",
 	VolatileTTL:    "volatile-ttl",
 	VolatileRandom: "volatile-random",
+	AllKeysLFU:     "allkeys-lfu",
+	VolatileLFU:    "volatile-lfu",
 }
 
 // ParsePolicy parses a Redis maxmemory-policy name, case-insensitively.
@@ -102,7 +106,7 @@ func (p Policy) String() string {
 
 // volatile reports whether the policy only evicts keys that have a TTL.
 func (p Policy) volatile() bool {
-	return p == VolatileLRU || p == VolatileTTL || p == VolatileRandom
+	return p == VolatileLRU || p == VolatileTTL || p == VolatileRandom || p == VolatileLFU
 }
 
 // Config configures a Store. The zero value is usable.

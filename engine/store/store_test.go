@@ -138,7 +138,7 @@ func parallel(n int, fn func(g int)) {
 
 func TestConfig(t *testing.T) {
 	t.Run("policies parse case-insensitively and print back", func(t *testing.T) {
-		for _, name := range []string{"noeviction", "allkeys-lru", "volatile-lru", "allkeys-random", "volatile-ttl", "volatile-random"} {
+		for _, name := range []string{"noeviction", "allkeys-lru", "volatile-lru", "allkeys-random", "volatile-ttl", "volatile-random", "allkeys-lfu", "volatile-lfu"} {
 			p, err := store.ParsePolicy(name)
 			check(t, err)
 			if p.String() != name {
@@ -150,7 +150,7 @@ func TestConfig(t *testing.T) {
 		}
 	})
 	t.Run("edge: invalid configurations are rejected", func(t *testing.T) {
-		if _, err := store.ParsePolicy("allkeys-lfu"); err == nil {
+		if _, err := store.ParsePolicy("allkeys-mru"); err == nil {
 			t.Fatal("unknown policy accepted")
 		}
 		for _, cfg := range []store.Config{
@@ -1280,6 +1280,62 @@ func TestEviction(t *testing.T) {
 		}
 		if st := s.Stats(); s.DBSize() != 100 || st.EvictedKeys != 900 {
 			t.Fatalf("DBSize %d, %+v", s.DBSize(), st)
+		}
+	})
+	t.Run("allkeys-lfu evicts the least frequently used", func(t *testing.T) {
+		s := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.AllKeysLFU, Shards: 1})
+		for i := 1; i <= 4; i++ {
+			set(t, s, "k"+strconv.Itoa(i), value)
+		}
+		// A new key's counter is 5 and its first read always counts.
+		for _, k := range []string{"k1", "k2", "k4"} {
+			_, _ = s.Get(b(k))
+		}
+		set(t, s, "k5", value)
+		wantMissing(t, s, "k3")
+		for _, k := range []string{"k1", "k2", "k4", "k5"} {
+			wantValue(t, s, k, value)
+		}
+	})
+	t.Run("volatile-lfu evicts only keys with a TTL, the least frequently used first", func(t *testing.T) {
+		s := open(t, store.Config{MaxMemory: 4 * cost, Policy: store.VolatileLFU, Shards: 1})
+		// Keys as long as the one the cost was measured with.
+		set(t, s, "p0", value)
+		for _, k := range []string{"h1", "c2", "w3"} {
+			_, _ = s.Set(b(k), b(value), withTTL)
+		}
+		_, _ = s.Get(b("h1"))
+		_, _ = s.Get(b("w3"))
+		set(t, s, "n4", value)
+		wantMissing(t, s, "c2")
+		for _, k := range []string{"p0", "h1", "w3", "n4"} {
+			wantValue(t, s, k, value)
+		}
+	})
+	t.Run("edge: an LFU counter starts at 5, counts reads and loses one per idle minute", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now, Policy: store.AllKeysLFU})
+		set(t, s, "k", value)
+		if n, ok := s.Frequency(b("k")); !ok || n != 5 {
+			t.Fatalf("new key: %d, %v", n, ok)
+		}
+		for range 100 {
+			_, _ = s.Get(b("k"))
+		}
+		hot, _ := s.Frequency(b("k"))
+		if hot <= 5 {
+			t.Fatalf("after 100 reads: %d", hot)
+		}
+		clk.Advance(2 * time.Minute)
+		if n, _ := s.Frequency(b("k")); n != hot-2 {
+			t.Fatalf("after two idle minutes: %d, want %d", n, hot-2)
+		}
+		clk.Advance(time.Duration(hot) * time.Minute)
+		if n, _ := s.Frequency(b("k")); n != 0 {
+			t.Fatalf("after a long idleness: %d", n)
+		}
+		if _, ok := s.Frequency(b("missing")); ok {
+			t.Fatal("a missing key has a frequency")
 		}
 	})
 	t.Run("volatile-lru evicts only keys with a TTL", func(t *testing.T) {

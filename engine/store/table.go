@@ -117,7 +117,11 @@ func (sh *shard) get(key []byte, h uint64, clk *clock) *entry {
 	e := sh.peek(key, h, clk)
 	if e != nil {
 		sh.tick++
-		e.access = sh.tick
+		if sh.store.policy.LFU() {
+			e.access = sh.store.lfuAccess(e.access)
+		} else {
+			e.access = sh.tick
+		}
 	}
 	return e
 }
@@ -156,7 +160,11 @@ func (sh *shard) insert(key []byte, h uint64) *entry {
 		sh.resizeIndex(max(minIndexSize, len(sh.index)*2))
 	}
 	e, p := sh.entries.put()
-	*e = entry{h: uint32(h), slot: p, access: sh.tick}
+	access := sh.tick
+	if sh.store.policy.LFU() {
+		access = sh.store.lfuNew()
+	}
+	*e = entry{h: uint32(h), slot: p, access: access}
 	e.setKey(key)
 	e.setStrValue([]byte{})
 	sh.indexAdd(uint64(e.h)<<32 | uint64(e.slot+1))

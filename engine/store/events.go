@@ -44,17 +44,23 @@ const (
 // return quickly, and must copy key to keep it.
 type Notifier func(class EventClass, event string, key []byte)
 
-// SetNotifier has fn told the events of classes from now on; call it before
-// the store is used.
+// notifier is a Notifier and the classes it is told.
+type notifier struct {
+	classes EventClass
+	fn      Notifier
+}
+
+// SetNotifier has fn told the events of classes from now on. It may be
+// called while the store is in use (its expiry cycle already runs).
 func (s *Store) SetNotifier(classes EventClass, fn Notifier) {
-	s.events, s.notifier = classes, fn
+	s.notifier.Store(&notifier{classes: classes, fn: fn})
 }
 
 // notify tells the notifier about event on key if its class is chosen.
 // Lock held.
 func (s *Store) notify(class EventClass, event string, key []byte) {
-	if s.events&class != 0 {
-		s.notifier(class, event, key)
+	if n := s.notifier.Load(); n != nil && n.classes&class != 0 {
+		n.fn(class, event, key)
 	}
 }
 

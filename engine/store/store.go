@@ -141,9 +141,8 @@ type Store struct {
 	shards    []shard
 	shift     uint // key hash >> shift = shard index
 
-	used     atomic.Int64 // accounted bytes, see entry.size
-	events   EventClass   // the classes the notifier is told (events.go)
-	notifier Notifier
+	used     atomic.Int64             // accounted bytes, see entry.size
+	notifier atomic.Pointer[notifier] // told the store's events (events.go); nil: none
 	// frozen is the time in unix ms while the clock is frozen
 	// (FreezeClock); nil while it runs.
 	frozen atomic.Pointer[int64]

@@ -1874,6 +1874,23 @@ func TestEvents(t *testing.T) {
 			t.Fatalf("events %q", got)
 		}
 	})
+
+	t.Run("race: a notifier set while the active cycle reclaims keys", func(t *testing.T) {
+		clk := newClock()
+		s := open(t, store.Config{Now: clk.Now, ExpireInterval: testExpireInterval})
+		for i := range 1000 {
+			_, _ = s.Set(b(strconv.Itoa(i)), b("v"), store.SetOptions{Expire: in(time.Second)})
+		}
+		clk.Advance(2 * time.Second)
+		// The cycle may reclaim keys before or after the notifier is set:
+		// what is checked is that setting it races with nothing.
+		var r recorder
+		s.SetNotifier(store.EventExpired, r.notify)
+		time.Sleep(testExpireInterval + expiryMargin)
+		if s.DBSize() != 0 {
+			t.Fatalf("DBSize %d", s.DBSize())
+		}
+	})
 }
 
 func TestConcurrency(t *testing.T) {

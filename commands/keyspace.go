@@ -67,7 +67,7 @@ func ParseKeyspaceEvents(flags string) (KeyspaceEvents, error) {
 }
 
 // publishKeyspaceEvents has the store's events of the chosen classes
-// published (see above). Called by NewServer, before the store is used.
+// published (see above). Called by NewServer.
 func (s *Server) publishKeyspaceEvents(k KeyspaceEvents) {
 	b := s.cfg.PubSub
 	if !k.enabled() || b == nil {

@@ -295,7 +295,9 @@ func newScriptState(s *Server) *lua.LState {
 	strlib := L.G.Global.RawGetString(lua.StringLibName).(*lua.LTable)
 	rep := strlib.RawGetString("rep").(*lua.LFunction)
 	strlib.RawSetString("rep", L.NewFunction(func(L *lua.LState) int {
-		if int64(len(L.CheckString(1)))*int64(L.CheckInt(2)) > maxLen {
+		// Compared by division: the product of two large operands
+		// overflows.
+		if n := int64(L.CheckInt(2)); n > 0 && int64(len(L.CheckString(1))) > maxLen/n {
 			L.RaiseError("string.rep: result longer than proto-max-bulk-len (%d bytes)", maxLen)
 		}
 		L.Push(rep)

@@ -193,6 +193,8 @@ func TestScripts(t *testing.T) {
 		expectError(t, c, "ERR user_script:1: boom script: ", "EVAL", "error('boom')", "0")
 		expectError(t, c, "ERR user_script:1: string.rep: result longer than proto-max-bulk-len", "EVAL", "return string.rep('x', tonumber(ARGV[1]))", "0",
 			strconv.Itoa(testQueryBuffer+1))
+		expectError(t, c, "ERR user_script:1: string.rep: result longer than proto-max-bulk-len", "EVAL", "return string.rep(string.rep('x', 1024), 2^53)", "0")
+		expect(t, c, "", "EVAL", "return string.rep('x', -1)", "0")
 		v, err := c.DoValue("EVAL", "local t = {} t[1] = t return t", "0")
 		if err != nil {
 			t.Fatal(err)

@@ -27,7 +27,6 @@ type Client struct {
 	w       *resp.Writer
 	authed  bool
 	closing bool // QUIT or a fatal error: the rest of the pipeline is dropped
-	errs    int  // error replies written, so that a command can tell whether it failed
 	// gate is the command gate the connection holds while it runs commands
 	// (multi.go); nil between pipelines and while a command waits.
 	gate *gate
@@ -99,7 +98,6 @@ func (c *Client) socket() net.Conn {
 // replyError writes an error reply and counts it against the current command.
 func (c *Client) replyError(msg string) {
 	c.w.Error(msg)
-	c.errs++
 	if cmd := c.lastCmd.Load(); cmd != nil {
 		cmd.failures.Add(1)
 	}
@@ -113,7 +111,6 @@ func (c *Client) replyError(msg string) {
 // dooms an open transaction, so that EXEC runs all of it or nothing.
 func (c *Client) reject(cmd *Command, msg string) {
 	c.w.Error(msg)
-	c.errs++
 	if cmd != nil {
 		cmd.rejected.Add(1)
 	}

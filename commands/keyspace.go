@@ -43,7 +43,7 @@ func ParseKeyspaceEvents(flags string) (KeyspaceEvents, error) {
 	for _, c := range flags {
 		switch c {
 		case 'A':
-			k.Classes |= store.EventGeneric | store.EventString | store.EventHash | store.EventExpired | store.EventEvicted
+			k.Classes |= store.EventAll
 		case 'g':
 			k.Classes |= store.EventGeneric
 		case '$':
@@ -66,14 +66,17 @@ func ParseKeyspaceEvents(flags string) (KeyspaceEvents, error) {
 	return k, nil
 }
 
-// publishKeyspaceEvents has the store's events of the chosen classes
-// published (see above). Called by NewServer.
-func (s *Server) publishKeyspaceEvents(k KeyspaceEvents) {
+// followStore has the server told every change the store makes: the
+// watchers of the key are marked dirty (WATCH, multi.go), and the events
+// of the chosen classes are published (see above). Called by NewServer.
+func (s *Server) followStore(k KeyspaceEvents) {
 	b := s.cfg.PubSub
-	if !k.enabled() || b == nil {
-		return
-	}
-	s.cfg.Store.SetNotifier(k.Classes, func(_ store.EventClass, event string, key []byte) {
+	publish := k.enabled() && b != nil
+	s.cfg.Store.SetNotifier(store.EventAll, func(class store.EventClass, event string, key []byte) {
+		s.watches.touch(key)
+		if !publish || k.Classes&class == 0 {
+			return
+		}
 		if k.Keyspace {
 			b.Publish([]byte(keyspaceChannel+string(key)), []byte(event), wakeAtOnce{})
 		}

@@ -19,10 +19,12 @@ import (
 // take's data, the disk or a peer that reads slowly) releases its gate
 // while it waits, so EXEC never waits behind it.
 //
-// WATCH is optimistic locking at the key level: every STORE command that
-// names a watched key as one it writes, and succeeds, marks the watchers
-// dirty; EXEC also aborts when a watched key that existed at WATCH is gone
-// (it expired, or was evicted).
+// WATCH is optimistic locking at the key level: every change the store
+// makes to a watched key (its keyspace events, keyspace.go), by any
+// connection, marks the watchers dirty, as Redis's signalModifiedKey
+// does; EXEC also aborts when a watched key that existed at WATCH is gone
+// without an event (FLUSHALL tells none, nor an expired key not reclaimed
+// yet).
 
 // Replies and errors of the transaction commands, worded as Redis's.
 const (
@@ -326,17 +328,15 @@ func (r *watchRegistry) remove(c *Client, key string) {
 	r.keys[key] = list
 }
 
-// touch marks dirty the watchers of the keys cmd writes.
-func (r *watchRegistry) touch(cmd *Command, args [][]byte) {
-	last := cmd.LastKey
-	if last < 0 {
-		last += len(args)
+// touch marks dirty the watchers of key, which the store changed. Hot
+// path: a plain load while nothing is watched.
+func (r *watchRegistry) touch(key []byte) {
+	if r.n.Load() == 0 {
+		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := cmd.FirstKey; i <= last && i < len(args); i += cmd.Step {
-		for _, w := range r.keys[string(args[i])] {
-			w.tx.dirty.Store(true)
-		}
+	for _, w := range r.keys[string(key)] {
+		w.tx.dirty.Store(true)
 	}
 }

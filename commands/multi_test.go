@@ -151,6 +151,18 @@ func TestTransactions(t *testing.T) {
 		runTransaction(t, c, []any{"text"}, cmd("GET", "k"))
 	})
 
+	t.Run("edge: a write that changes nothing leaves the watch intact, as in Redis", func(t *testing.T) {
+		c, other := twoClients(t)
+		expect(t, c, "OK", "SET", "k", "v")
+		expect(t, c, "OK", "WATCH", "k", "absent")
+		expect(t, other, int64(0), "SETNX", "k", "other")
+		expect(t, other, nil, "SET", "k", "other", "NX")
+		expect(t, other, int64(0), "DEL", "absent")
+		expect(t, other, int64(0), "PERSIST", "k")
+		expect(t, other, int64(0), "EXPIRE", "absent", "10")
+		runTransaction(t, c, []any{"v"}, cmd("GET", "k"))
+	})
+
 	t.Run("edge: a connection's own write to a key it watches aborts its EXEC", func(t *testing.T) {
 		c := dialTest(t, startTestServer(t))
 		expect(t, c, "OK", "WATCH", "k")

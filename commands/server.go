@@ -169,7 +169,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.stats.lastSample = s.started
 	s.registerCommands()
-	s.publishKeyspaceEvents(cfg.KeyspaceEvents)
+	s.followStore(cfg.KeyspaceEvents)
 	return s, nil
 }
 
@@ -508,16 +508,13 @@ func (s *Server) handle(c *Client, args [][]byte) {
 	s.account(c, cmd, args, d)
 }
 
-// call runs cmd, then tells the watchers of the keys it wrote and the
-// monitors, unless it left its event loop to run again (c.redo).
+// call runs cmd, then tells the monitors, unless it left its event loop to
+// run again (c.redo). The watchers of the keys it changed were told by the
+// store (keyspace.go).
 func (s *Server) call(c *Client, cmd *Command, args [][]byte) {
-	errs := c.errs
 	cmd.Handler(c, args)
 	if c.redo {
 		return
-	}
-	if cmd.writesStore && c.errs == errs && s.watches.n.Load() > 0 {
-		s.watches.touch(cmd, args)
 	}
 	if s.monitors.n.Load() > 0 && !c.monitoring.Load() && !unmonitored(cmd) {
 		from := c.addr

@@ -15,9 +15,6 @@ import (
 func (c *Client) store() *store.Store { return c.srv.cfg.Store }
 
 func (s *Server) registerStore(group string, cmds []*Command) {
-	for _, cmd := range cmds {
-		cmd.writesStore = cmd.Flags&Write != 0 && cmd.FirstKey > 0
-	}
 	s.table.addAll(group, "0.1.0", cmds)
 }
 

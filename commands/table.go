@@ -83,9 +83,6 @@ type Command struct {
 	Syntax                  string // arguments after the name, in Redis's documentation notation
 	Handler                 Handler
 	Subcommands             map[string]*Command
-	// writesStore: a STORE command that changes its keys, which
-	// invalidates a WATCH of them (set by registerStore).
-	writesStore bool
 
 	calls    atomic.Int64
 	failures atomic.Int64 // calls answered with an error

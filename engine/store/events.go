@@ -16,6 +16,9 @@ const (
 	EventHash                           // h: hset, hdel, hincrby, hincrbyfloat
 	EventExpired                        // x: expired
 	EventEvicted                        // e: evicted
+
+	// EventAll is every class: every change the store makes.
+	EventAll = EventGeneric | EventString | EventHash | EventExpired | EventEvicted
 )
 
 // Names of the store's events, as Redis names them.

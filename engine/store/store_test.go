@@ -1785,14 +1785,12 @@ func (r *recorder) take() []string {
 	return out
 }
 
-const allEvents = store.EventGeneric | store.EventString | store.EventHash | store.EventExpired | store.EventEvicted
-
 func TestEvents(t *testing.T) {
 	in := func(d time.Duration) store.Expiration { return store.Expiration{Kind: store.ExpireIn, In: d} }
 	t.Run("every change tells its event, as Redis names it", func(t *testing.T) {
 		s := open(t, store.Config{})
 		var r recorder
-		s.SetNotifier(allEvents, r.notify)
+		s.SetNotifier(store.EventAll, r.notify)
 		for _, step := range []struct {
 			op   func()
 			want []string
@@ -1835,7 +1833,7 @@ func TestEvents(t *testing.T) {
 		clk := newClock()
 		s := open(t, store.Config{Now: clk.Now, ExpireInterval: testExpireInterval, Shards: 1})
 		var r recorder
-		s.SetNotifier(allEvents, r.notify)
+		s.SetNotifier(store.EventAll, r.notify)
 		_, _ = s.Set(b("lazy"), b("v"), store.SetOptions{Expire: in(time.Second)})
 		r.take()
 		clk.Advance(2 * time.Second)

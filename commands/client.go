@@ -97,10 +97,16 @@ func (c *Client) socket() net.Conn {
 
 // replyError writes an error reply and counts it against the current command.
 func (c *Client) replyError(msg string) {
-	c.w.Error(msg)
+	c.errorReply(msg)
 	if cmd := c.lastCmd.Load(); cmd != nil {
 		cmd.failures.Add(1)
 	}
+}
+
+// errorReply writes an error reply and counts it in the server's error
+// statistics.
+func (c *Client) errorReply(msg string) {
+	c.w.Error(msg)
 	c.srv.stats.errors.Add(1)
 	c.srv.errorCodes.add(msg)
 }
@@ -110,12 +116,10 @@ func (c *Client) replyError(msg string) {
 // in Redis, it counts in the command's rejected calls, not its calls, and
 // dooms an open transaction, so that EXEC runs all of it or nothing.
 func (c *Client) reject(cmd *Command, msg string) {
-	c.w.Error(msg)
+	c.errorReply(msg)
 	if cmd != nil {
 		cmd.rejected.Add(1)
 	}
-	c.srv.stats.errors.Add(1)
-	c.srv.errorCodes.add(msg)
 	if c.tx.open {
 		c.tx.failed = true
 	}

@@ -41,29 +41,31 @@ func (k KeyspaceEvents) enabled() bool { return k.Classes != 0 && (k.Keyspace ||
 func ParseKeyspaceEvents(flags string) (KeyspaceEvents, error) {
 	var k KeyspaceEvents
 	for _, c := range flags {
-		switch c {
-		case 'A':
-			k.Classes |= store.EventAll
-		case 'g':
-			k.Classes |= store.EventGeneric
-		case '$':
-			k.Classes |= store.EventString
-		case 'h':
-			k.Classes |= store.EventHash
-		case 'x':
-			k.Classes |= store.EventExpired
-		case 'e':
-			k.Classes |= store.EventEvicted
-		case 'K':
+		switch class, ok := keyspaceEventClasses[c]; {
+		case c == 'K':
 			k.Keyspace = true
-		case 'E':
+		case c == 'E':
 			k.Keyevent = true
-		case 'l', 's', 'z', 't', 'm', 'd', 'n':
+		case ok:
+			k.Classes |= class
 		default:
 			return KeyspaceEvents{}, fmt.Errorf("invalid event class character %q: use letters of %q", c, keyspaceEventLetters)
 		}
 	}
 	return k, nil
+}
+
+// keyspaceEventClasses are the class letters of notify-keyspace-events and
+// the store's events they choose; the letters of what NEXO does not have
+// choose none.
+var keyspaceEventClasses = map[rune]store.EventClass{
+	'A': store.EventAll,
+	'g': store.EventGeneric,
+	'$': store.EventString,
+	'h': store.EventHash,
+	'x': store.EventExpired,
+	'e': store.EventEvicted,
+	'l': 0, 's': 0, 'z': 0, 't': 0, 'm': 0, 'd': 0, 'n': 0,
 }
 
 // followStore has the server told every change the store makes: the

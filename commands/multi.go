@@ -3,7 +3,6 @@ package commands
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Transactions: MULTI queues a connection's commands, EXEC runs them as one
@@ -220,9 +219,7 @@ func cmdExec(c *Client, _ [][]byte) {
 		c.w.Array(len(queued))
 		for _, q := range queued {
 			c.lastCmd.Store(q.cmd)
-			begin := time.Since(s.started)
-			s.call(c, q.cmd, q.args)
-			s.account(c, q.cmd, q.args, time.Since(s.started)-begin)
+			s.callNested(c, q.cmd, q.args)
 		}
 	})
 	c.lastCmd.Store(self)

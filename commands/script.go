@@ -491,9 +491,7 @@ func (sc *scripts) runCommand(L *lua.LState, args [][]byte) lua.LValue {
 			panic(p)
 		}
 	}()
-	begin := time.Since(s.started)
-	s.call(c, cmd, args)
-	s.account(c, cmd, args, time.Since(s.started)-begin)
+	s.callNested(c, cmd, args)
 	sc.w.Flush()
 	v, _ := parseReply(L, sc.out.Bytes())
 	return v

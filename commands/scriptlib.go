@@ -23,6 +23,17 @@ const maxJSONDepth = 1000
 // jsonNumberDigits is how lua-cjson prints a number that is not an integer.
 const jsonNumberDigits = 14
 
+// bit operates on 32-bit integers: numbers are taken modulo bitModulus,
+// and shift counts modulo 32 (bitShiftMask), as LuaBitOp does.
+const (
+	bitModulus   = 1 << 32
+	bitShiftMask = 31
+)
+
+// jsonIntegerLimit is the magnitude below which cjson.encode writes an
+// integral number without a fraction or exponent.
+const jsonIntegerLimit = 1e15
+
 // bitHexDigits is what bit.tohex prints without a count: a 32-bit value.
 const bitHexDigits = 8
 
@@ -68,12 +79,12 @@ func openScriptLibs(L *lua.LState) {
 		"bor":   bitFold(func(a, b int32) int32 { return a | b }),
 		"bxor":  bitFold(func(a, b int32) int32 { return a ^ b }),
 		"lshift": func(L *lua.LState) int {
-			return pushBit(L, int32(uint32(toBit(L, 1))<<(uint32(toBit(L, 2))&31)))
+			return pushBit(L, int32(uint32(toBit(L, 1))<<(uint32(toBit(L, 2))&bitShiftMask)))
 		},
 		"rshift": func(L *lua.LState) int {
-			return pushBit(L, int32(uint32(toBit(L, 1))>>(uint32(toBit(L, 2))&31)))
+			return pushBit(L, int32(uint32(toBit(L, 1))>>(uint32(toBit(L, 2))&bitShiftMask)))
 		},
-		"arshift": func(L *lua.LState) int { return pushBit(L, toBit(L, 1)>>(uint32(toBit(L, 2))&31)) },
+		"arshift": func(L *lua.LState) int { return pushBit(L, toBit(L, 1)>>(uint32(toBit(L, 2))&bitShiftMask)) },
 		"tohex": func(L *lua.LState) int {
 			n, upper := bitHexDigits, false
 			if L.GetTop() >= 2 {
@@ -81,7 +92,7 @@ func openScriptLibs(L *lua.LState) {
 					n, upper = -n, true
 				}
 			}
-			hex := fmt.Sprintf("%08x", uint32(toBit(L, 1)))[bitHexDigits-min(n, bitHexDigits):]
+			hex := fmt.Sprintf("%0*x", bitHexDigits, uint32(toBit(L, 1)))[bitHexDigits-min(n, bitHexDigits):]
 			if upper {
 				hex = strings.ToUpper(hex)
 			}
@@ -96,7 +107,7 @@ func openScriptLibs(L *lua.LState) {
 // as a signed 32-bit integer.
 func toBit(L *lua.LState, i int) int32 {
 	f := float64(L.CheckNumber(i))
-	return int32(uint32(int64(math.Mod(math.Trunc(f), 1<<32))))
+	return int32(uint32(int64(math.Mod(math.Trunc(f), bitModulus))))
 }
 
 func pushBit(L *lua.LState, v int32) int {
@@ -132,7 +143,7 @@ func encodeJSON(b *bytes.Buffer, v lua.LValue, null *lua.LUserData, depth int) e
 		switch {
 		case math.IsNaN(f) || math.IsInf(f, 0):
 			return errJSON("Cannot serialise number: must not be NaN or Inf")
-		case f == math.Trunc(f) && math.Abs(f) < 1e15:
+		case f == math.Trunc(f) && math.Abs(f) < jsonIntegerLimit:
 			b.WriteString(strconv.FormatInt(int64(f), 10))
 		default:
 			b.WriteString(strconv.FormatFloat(f, 'g', jsonNumberDigits, 64))

@@ -527,6 +527,14 @@ func (s *Server) call(c *Client, cmd *Command, args [][]byte) {
 	}
 }
 
+// callNested runs a command that EXEC or a script runs, outside any
+// pipeline's clock, and counts it with its own time.
+func (s *Server) callNested(c *Client, cmd *Command, args [][]byte) {
+	begin := time.Since(s.started)
+	s.call(c, cmd, args)
+	s.account(c, cmd, args, time.Since(s.started)-begin)
+}
+
 // account counts a command that ran for d.
 func (s *Server) account(c *Client, cmd *Command, args [][]byte, d time.Duration) {
 	s.stats.commands.Add(1)

@@ -297,7 +297,8 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		w.kv("maxmemory_human", humanBytes(st.MaxMemory))
 		w.kv("maxmemory_policy", st.Policy.String())
 		w.kv("mem_allocator", "go")
-		w.int("number_of_cached_scripts", int64(s.scripts.count()))
+		cached, _ := s.scripts.count()
+		w.int("number_of_cached_scripts", cached)
 	case "persistence":
 		w.int("loading", 0)
 		w.int("async_loading", 0)
@@ -315,6 +316,8 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		w.int("rejected_connections", s.stats.rejected.Load())
 		w.int("expired_keys", st.ExpiredKeys)
 		w.int("evicted_keys", st.EvictedKeys)
+		_, evictedScripts := s.scripts.count()
+		w.int("evicted_scripts", evictedScripts)
 		w.int("keyspace_hits", st.KeyspaceHits)
 		w.int("keyspace_misses", st.KeyspaceMisses)
 		w.int("total_error_replies", s.stats.errors.Load())

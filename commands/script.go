@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -56,6 +57,13 @@ const maxScriptReplyDepth = 1000
 
 const errScriptReplyDepth = "ERR reached lua stack limit"
 
+// maxEvalScripts bounds the scripts that EVAL and EVAL_RO cached and
+// SCRIPT LOAD did not: past it, the least recently run of them is
+// forgotten, as in Redis 7.4, so that a client that builds a new script for
+// every call (values in the source instead of in ARGV) cannot grow the
+// cache without end. Scripts of SCRIPT LOAD stay until SCRIPT FLUSH.
+const maxEvalScripts = 500
+
 // scriptChunkName names a script in Lua's error messages ("user_script:3:").
 const scriptChunkName = "user_script"
 
@@ -89,8 +97,10 @@ func (s *Server) registerScripting() {
 
 // scripts is the script cache and the Lua state that runs them.
 type scripts struct {
-	mu    sync.Mutex
-	cache map[string]*script // by lower-case hex SHA1
+	mu      sync.Mutex
+	cache   map[string]*script // by lower-case hex SHA1
+	lru     list.List          // SHA1s of the evictable scripts, most recently run first
+	evicted int64              // scripts dropped past maxEvalScripts (INFO evicted_scripts)
 
 	// Used only inside exclusive (see above).
 	state *lua.LState
@@ -106,6 +116,7 @@ type scripts struct {
 type script struct {
 	chunk *lua.FunctionProto
 	fn    *lua.LFunction // used only inside exclusive
+	lru   *list.Element  // in scripts.lru while evictable (loaded by EVAL only), else nil
 }
 
 // scriptPrefix and scriptSuffix wrap a script's source into the chunk that
@@ -129,13 +140,12 @@ func scriptSHA(src []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// compile compiles src and caches it under its SHA1, which it returns.
-func (sc *scripts) compile(src []byte) (string, *script, error) {
+// compile compiles src and caches it under its SHA1, which it returns; load
+// (SCRIPT LOAD) keeps the script until SCRIPT FLUSH, otherwise (EVAL) it
+// may be evicted past maxEvalScripts.
+func (sc *scripts) compile(src []byte, load bool) (string, *script, error) {
 	sha := scriptSHA(src)
-	sc.mu.Lock()
-	cached := sc.cache[sha]
-	sc.mu.Unlock()
-	if cached != nil {
+	if cached := sc.lookup(sha, load); cached != nil {
 		return sha, cached, nil
 	}
 	source := make([]byte, 0, len(scriptPrefix)+len(src)+len(scriptSuffix))
@@ -148,27 +158,74 @@ func (sc *scripts) compile(src []byte) (string, *script, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	cached = &script{chunk: chunk}
 	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if cached := sc.cache[sha]; cached != nil {
+		// Another connection compiled it meanwhile.
+		sc.used(cached, load)
+		return sha, cached, nil
+	}
+	compiled := &script{chunk: chunk}
 	if sc.cache == nil {
 		sc.cache = make(map[string]*script)
 	}
-	sc.cache[sha] = cached
-	sc.mu.Unlock()
-	return sha, cached, nil
+	sc.cache[sha] = compiled
+	if !load {
+		compiled.lru = sc.lru.PushFront(sha)
+		for sc.lru.Len() > maxEvalScripts {
+			oldest := sc.lru.Back()
+			delete(sc.cache, sc.lru.Remove(oldest).(string))
+			sc.evicted++
+		}
+	}
+	return sha, compiled, nil
 }
 
-// count is how many scripts the cache holds.
-func (sc *scripts) count() int {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	return len(sc.cache)
+// used records a run of s (load: a SCRIPT LOAD of it, which makes it
+// permanent). Lock should be held.
+func (sc *scripts) used(s *script, load bool) {
+	switch {
+	case s.lru == nil:
+	case load:
+		sc.lru.Remove(s.lru)
+		s.lru = nil
+	default:
+		sc.lru.MoveToFront(s.lru)
+	}
 }
 
-func (sc *scripts) lookup(sha string) *script {
+// count is how many scripts the cache holds, and how many it evicted.
+func (sc *scripts) count() (cached, evicted int64) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	return sc.cache[strings.ToLower(sha)]
+	return int64(len(sc.cache)), sc.evicted
+}
+
+// lookup returns the script cached under sha, recording a run of it (load:
+// a SCRIPT LOAD), or nil.
+func (sc *scripts) lookup(sha string, load bool) *script {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	s := sc.cache[strings.ToLower(sha)]
+	if s != nil {
+		sc.used(s, load)
+	}
+	return s
+}
+
+// exists reports whether a script is cached under sha.
+func (sc *scripts) exists(sha string) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.cache[strings.ToLower(sha)] != nil
+}
+
+// flush forgets every script.
+func (sc *scripts) flush() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.cache = nil
+	sc.lru.Init()
 }
 
 // evalHandler runs EVAL (bySHA: EVALSHA), and their read-only forms.
@@ -190,14 +247,14 @@ func evalHandler(bySHA, readOnly bool) Handler {
 		var sha string
 		var compiled *script
 		if bySHA {
-			sha, compiled = strings.ToLower(string(args[1])), sc.lookup(string(args[1]))
+			sha, compiled = strings.ToLower(string(args[1])), sc.lookup(string(args[1]), false)
 			if compiled == nil {
 				c.replyError(errNoScript)
 				return
 			}
 		} else {
 			var err error
-			if sha, compiled, err = sc.compile(args[1]); err != nil {
+			if sha, compiled, err = sc.compile(args[1], false); err != nil {
 				c.replyError("ERR Error compiling script (new function): " + oneLine(err.Error()))
 				return
 			}
@@ -584,7 +641,7 @@ func cmdScriptUnknown(c *Client, args [][]byte) {
 }
 
 func cmdScriptLoad(c *Client, args [][]byte) {
-	sha, _, err := c.srv.scripts.compile(args[2])
+	sha, _, err := c.srv.scripts.compile(args[2], true)
 	if err != nil {
 		c.replyError("ERR Error compiling script (new function): " + oneLine(err.Error()))
 		return
@@ -595,7 +652,7 @@ func cmdScriptLoad(c *Client, args [][]byte) {
 func cmdScriptExists(c *Client, args [][]byte) {
 	c.w.Array(len(args) - 2)
 	for _, sha := range args[2:] {
-		if c.srv.scripts.lookup(string(sha)) != nil {
+		if c.srv.scripts.exists(string(sha)) {
 			c.w.Int(1)
 		} else {
 			c.w.Int(0)
@@ -608,10 +665,7 @@ func cmdScriptFlush(c *Client, args [][]byte) {
 		c.replyError(errSyntax)
 		return
 	}
-	sc := &c.srv.scripts
-	sc.mu.Lock()
-	sc.cache = nil
-	sc.mu.Unlock()
+	c.srv.scripts.flush()
 	c.w.OK()
 }
 

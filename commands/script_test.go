@@ -217,6 +217,35 @@ func TestScripts(t *testing.T) {
 		expect(t, c, int64(1), "EVAL", "return redis.call('qpop', 'script:empty', 'BLOCK', '0') == false", "0")
 	})
 
+	t.Run("edge: past maxEvalScripts, EVAL's least recently run script is evicted; SCRIPT LOAD's stay", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		src := func(i int) string { return "return " + strconv.Itoa(i) }
+		sha := func(i int) string { return scriptSHA([]byte(src(i))) }
+		const loaded = "return 'loaded'"
+		expect(t, c, scriptSHA([]byte(loaded)), "SCRIPT", "LOAD", loaded)
+		for i := range maxEvalScripts {
+			expect(t, c, int64(i), "EVAL", src(i), "0")
+		}
+		// Script 0 runs again, so script 1 is the least recently run;
+		// SCRIPT LOAD makes script 2 permanent.
+		expect(t, c, int64(0), "EVALSHA", sha(0), "0")
+		expect(t, c, sha(2), "SCRIPT", "LOAD", src(2))
+		for i := maxEvalScripts; i < maxEvalScripts+3; i++ {
+			expect(t, c, int64(i), "EVAL", src(i), "0")
+		}
+		expect(t, c, []any{int64(1), int64(0), int64(1), int64(0), int64(1), int64(1)},
+			"SCRIPT", "EXISTS", sha(0), sha(1), sha(2), sha(3), sha(4), scriptSHA([]byte(loaded)))
+		expect(t, c, errReply(errNoScript), "EVALSHA", sha(1), "0")
+		for section, want := range map[string]string{
+			"stats":  "evicted_scripts:2\r\n",
+			"memory": "number_of_cached_scripts:" + strconv.Itoa(maxEvalScripts+2) + "\r\n",
+		} {
+			if info, err := c.Do("INFO", section); err != nil || !strings.Contains(info.(string), want) {
+				t.Fatalf("INFO %s lacks %q: %v %v", section, want, info, err)
+			}
+		}
+	})
+
 	t.Run("edge: a script past the time limit is stopped; its writes stay", func(t *testing.T) {
 		addr := startTestServer(t, func(cfg *Config) { cfg.ScriptTimeLimit = scriptTestTimeLimit })
 		c, other := dialTest(t, addr), dialTest(t, addr)

@@ -13,10 +13,12 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 ARGS ?=
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 30s
+# Platforms besides Linux that the server must build for (make cross-build).
+CROSS_PLATFORMS := darwin/arm64 windows/amd64
 # Fuzz targets as package:FuzzFunc.
 FUZZ_TARGETS := ./resp:FuzzReader ./commands:FuzzCommand ./wal:FuzzRecover ./wal:FuzzReadDamaged ./dashboard:FuzzAPI ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch
 
-.PHONY: help build run deps test gofmt-check vet go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream bench-tx bench-sdk fuzz clean
+.PHONY: help build run deps test gofmt-check vet cross-build go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream bench-tx bench-sdk fuzz clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -30,9 +32,10 @@ run: build ## Build, then start nexo on its defaults (ARGS='...' adds flags).
 deps: ## Install redis-server, redis-tools, chromium, the npm packages and Go modules (idempotent).
 	bash scripts/install-deps.sh
 
-test: deps ## Everything CI checks: gofmt, go vet, go test -race, the Vitest e2e suite.
+test: deps ## Everything CI checks: gofmt, go vet, the other platforms' builds, go test -race, the Vitest e2e suite.
 	$(MAKE) --no-print-directory gofmt-check
 	$(MAKE) --no-print-directory vet
+	$(MAKE) --no-print-directory cross-build
 	$(MAKE) --no-print-directory go-test
 	$(MAKE) --no-print-directory integration
 
@@ -41,6 +44,9 @@ gofmt-check: ## Fail when a Go file is not gofmt-formatted.
 
 vet: ## go vet ./...
 	$(GO) vet ./...
+
+cross-build: ## Build the server for macOS and Windows, which it supports without epoll.
+	$(foreach p,$(CROSS_PLATFORMS),GOOS=$(word 1,$(subst /, ,$(p))) GOARCH=$(word 2,$(subst /, ,$(p))) CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/nexo &&) true
 
 go-test: ## Go tests with the race detector.
 	$(GO) test -race -count=1 ./...

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"nexo/engine/store"
@@ -326,10 +325,9 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		w.kv("role", "master")
 		w.int("connected_slaves", 0)
 	case "cpu":
-		var ru syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		w.kv("used_cpu_sys", strconv.FormatFloat(tvSeconds(ru.Stime), 'f', 6, 64))
-		w.kv("used_cpu_user", strconv.FormatFloat(tvSeconds(ru.Utime), 'f', 6, 64))
+		sys, user := cpuSeconds()
+		w.kv("used_cpu_sys", strconv.FormatFloat(sys, 'f', 6, 64))
+		w.kv("used_cpu_user", strconv.FormatFloat(user, 'f', 6, 64))
 	case "errorstats":
 		s.errorCodes.write(w)
 	case "keyspace":
@@ -385,10 +383,6 @@ func (s *Server) netBytes() (in, out int64) {
 		out += c.nc.BytesOut.Load()
 	}
 	return in, out
-}
-
-func tvSeconds(tv syscall.Timeval) float64 {
-	return float64(tv.Sec) + float64(tv.Usec)/float64(time.Second/time.Microsecond)
 }
 
 func portOf(addr string) string {

@@ -111,7 +111,7 @@ func unblockedWithError(ctx context.Context) bool {
 // blocked connection is never idle.
 func (c *Client) watchPeer(cancel func()) (stop func()) {
 	sc, ok := c.nc.Conn.(syscall.Conn)
-	if !ok {
+	if !ok || !peerWatchSupported {
 		return func() {}
 	}
 	rc, err := sc.SyscallConn()
@@ -125,10 +125,7 @@ func (c *Client) watchPeer(cancel func()) (stop func()) {
 		var buf [peekBufferSize]byte
 		gone := false
 		err := rc.Read(func(fd uintptr) bool {
-			n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			for errors.Is(err, syscall.EINTR) {
-				n, _, err = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			}
+			n, err := peekSocket(fd, buf[:])
 			switch {
 			case errors.Is(err, syscall.EAGAIN):
 				return false // wait until the socket is readable

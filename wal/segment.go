@@ -257,20 +257,6 @@ func validEntryAt(b []byte) bool {
 	return binary.LittleEndian.Uint32(data) == checksum(data[crcSize:])
 }
 
-// syncDir fsyncs a directory, making file creations, renames and removals
-// in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // truncateFile cuts the file at path to size bytes and fsyncs it.
 func truncateFile(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, filePerm)

@@ -59,6 +59,10 @@ func (s *Server) registerQueue() {
 			Syntax: "queue", Handler: cmdQInfo},
 		{Name: "qpeek", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: ReadOnly, Summary: "Returns the next ready jobs without taking them.",
 			Syntax: "queue [COUNT count]", Handler: cmdQPeek},
+		{Name: "qjob", FirstKey: 1, LastKey: 1, Step: 1, Arity: 3, Flags: rq, Summary: "Returns a job of a queue by id, in whatever state it is.",
+			Syntax: "queue id", Handler: cmdQJob},
+		{Name: "qcancel", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Removes waiting (ready or delayed) jobs of a queue by id.",
+			Syntax: "queue id [id ...]", Handler: cmdQCancel},
 		{Name: "qpurge", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Removes every ready and delayed job of a queue.",
 			Syntax: "queue", Handler: cmdQPurge},
 		{Name: "qdel", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Deletes a queue with its jobs, dead letters and settings.",
@@ -601,6 +605,43 @@ func cmdQPeek(c *Client, args [][]byte) {
 	}
 }
 
+func cmdQJob(c *Client, args [][]byte) {
+	id, msg := parseID(args[2])
+	if msg != "" {
+		c.replyError(msg)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	j, ok := qb.Job(string(args[1]), id)
+	if !ok {
+		c.w.Null()
+		return
+	}
+	writeJobInfo(c, j)
+}
+
+func cmdQCancel(c *Client, args [][]byte) {
+	ids, msg := parseIDs(args[2:])
+	if msg != "" {
+		c.replyError(msg)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	n, idx, err := qb.Cancel(string(args[1]), ids)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Int(int64(n))
+}
+
 func cmdQPurge(c *Client, args [][]byte) {
 	qb := c.queues()
 	if qb == nil {
@@ -809,6 +850,7 @@ func (s *Server) writeQueueInfo(w infoWriter) {
 	w.int("queue_dead_dropped", st.DeadDropped)
 	w.int("queue_requeued", st.Requeued)
 	w.int("queue_purged", st.Purged)
+	w.int("queue_cancelled", st.Cancelled)
 	w.int("queue_overload_rejections", st.OverloadRejections)
 	w.int("queue_read_only", b2i(st.ReadOnly))
 	w.kv("queue_last_error", sanitize([]byte(st.LastError)))

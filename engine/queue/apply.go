@@ -25,10 +25,12 @@ type queue struct {
 	mu     sync.Mutex
 
 	// byID indexes the jobs commands name by id: those in flight (QACK,
-	// QNACK, QTOUCH) and the dead letters (QDLQ). Ready and delayed jobs
-	// are only reached through their trees, so a waiting job costs no
-	// index entry.
+	// QNACK, QTOUCH) and the dead letters (QDLQ), and once indexAll is set
+	// the waiting ones too (QJOB, QCANCEL). Until then ready and delayed
+	// jobs are only reached through their trees, so a waiting job costs
+	// no index entry: a queue pays for lookups by id once it uses them.
 	byID      map[uint64]*job
+	indexAll  bool
 	peak      int             // largest len(byID) since the index was built
 	dedupPeak int             // largest len(dedup) since that map was built
 	replayed  map[uint64]*job // every job by id while the log is replayed; nil after
@@ -114,7 +116,24 @@ func (q *queue) tree(s State) *btree.BTreeG[*job] {
 }
 
 // named reports whether jobs of state st are in the id index.
-func named(st State) bool { return st == InFlight || st == Dead }
+func (q *queue) named(st State) bool { return q.indexAll || st == InFlight || st == Dead }
+
+// lookup returns the job of the queue with that id, in any state, or nil.
+// The first lookup of the queue adds its waiting jobs to the id index,
+// which keeps every job from then on. Lock should be held.
+func (q *queue) lookup(id uint64) *job {
+	if !q.indexAll {
+		q.indexAll = true
+		for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed} {
+			t.Scan(func(j *job) bool {
+				q.byID[j.id] = j
+				return true
+			})
+		}
+		q.peak = max(q.peak, len(q.byID))
+	}
+	return q.byID[id]
+}
 
 // size is the number of jobs of the queue.
 func (q *queue) size() int {
@@ -125,7 +144,7 @@ func (q *queue) size() int {
 // state is named there.
 func (q *queue) place(j *job) {
 	q.tree(j.state).SetHint(j, &q.setHints[j.state])
-	if named(j.state) {
+	if q.named(j.state) {
 		q.byID[j.id] = j
 		q.peak = max(q.peak, len(q.byID))
 	}
@@ -134,7 +153,7 @@ func (q *queue) place(j *job) {
 // detach removes j from the tree of its state and from the id index.
 func (q *queue) detach(j *job) {
 	q.tree(j.state).DeleteHint(j, &q.deleteHints[j.state])
-	if named(j.state) {
+	if q.named(j.state) {
 		delete(q.byID, j.id)
 		q.shrink()
 	}
@@ -329,17 +348,35 @@ func (q *queue) applyTouch(r *touchRec, j *job) {
 	q.inflight.Set(j)
 }
 
+// applyCancel drops waiting (ready or delayed) jobs.
+func (q *queue) applyCancel(jobs []*job) {
+	n := 0
+	for _, j := range jobs {
+		if j == nil || (j.state != Ready && j.state != Delayed) {
+			continue
+		}
+		q.detach(j)
+		q.forget(j)
+		n++
+	}
+	q.b.counters.cancelled.Add(int64(n))
+}
+
 // applyPurge drops every ready and delayed job.
 func (q *queue) applyPurge() int {
 	n := 0
 	for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed} {
 		t.Scan(func(j *job) bool {
+			if q.indexAll {
+				delete(q.byID, j.id)
+			}
 			q.forget(j)
 			n++
 			return true
 		})
 		t.Clear()
 	}
+	q.shrink()
 	q.b.counters.purged.Add(int64(n))
 	return n
 }
@@ -355,7 +392,7 @@ func (b *Broker) applyDelete(name string) {
 	for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed, q.inflight, q.dead} {
 		t.Clear()
 	}
-	q.byID, q.peak = make(map[uint64]*job), 0
+	q.byID, q.peak, q.indexAll = make(map[uint64]*job), 0, false
 	if q.replayed != nil {
 		q.replayed = make(map[uint64]*job)
 	}
@@ -507,6 +544,9 @@ func (b *Broker) replay(rec []byte) error {
 		q.applyTouch(r, q.find(r.id))
 	case purgeRec:
 		b.replaying(r.queue).applyPurge()
+	case *cancelRec:
+		q := b.replaying(r.queue)
+		q.applyCancel(q.findAll(r.ids))
 	case deleteRec:
 		b.applyDelete(r.queue)
 	case *configRec:

@@ -107,6 +107,24 @@ func (b *Broker) Peek(name string, count int) []JobInfo {
 	return scanInfo(q, q.ready.Scan, count)
 }
 
+// Job returns what the broker knows of the job with that id in the queue,
+// whatever its state; false when the queue holds no such job (never
+// pushed, or gone: acked, cancelled, purged, or a dead letter dropped past
+// the queue's bound).
+func (b *Broker) Job(name string, id uint64) (JobInfo, bool) {
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return JobInfo{}, false
+	}
+	defer b.unlockQueue(q)
+	q.expire(b.now())
+	j := q.lookup(id)
+	if j == nil {
+		return JobInfo{}, false
+	}
+	return j.info(q.name), true
+}
+
 // DeadLetters returns up to count dead letters (count <= 0: all), oldest
 // first, with their failure history.
 func (b *Broker) DeadLetters(name string, count int) []JobInfo {
@@ -128,6 +146,37 @@ func scanInfo(q *queue, scan func(func(*job) bool), count int) []JobInfo {
 		return true
 	})
 	return out
+}
+
+// Cancel removes waiting jobs (ready or delayed) of the queue and returns
+// how many; every id must be a waiting job, or nothing is removed: a job a
+// consumer holds is settled by it, and dead letters are purged with
+// PurgeDead.
+func (b *Broker) Cancel(name string, ids []uint64) (int, uint64, error) {
+	if len(ids) == 0 {
+		return 0, 0, nil
+	}
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return 0, 0, &JobError{ID: ids[0], Err: ErrNotWaiting}
+	}
+	defer b.unlockQueue(q)
+	q.expire(b.now())
+	ids = uniqueIDs(ids)
+	jobs := make([]*job, len(ids))
+	for k, id := range ids {
+		j := q.lookup(id)
+		if j == nil || (j.state != Ready && j.state != Delayed) {
+			return 0, 0, &JobError{ID: id, Err: ErrNotWaiting}
+		}
+		jobs[k] = j
+	}
+	idx, err := b.appendRecs(q.enc.ids(opCancel, q.name, ids))
+	if err != nil {
+		return 0, 0, err
+	}
+	q.applyCancel(jobs)
+	return len(jobs), idx, nil
 }
 
 // Purge drops every ready and delayed job of the queue and returns how

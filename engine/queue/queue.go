@@ -63,6 +63,7 @@ const (
 var (
 	ErrNotHeld       = errors.New("job is not held by this consumer")
 	ErrNotDead       = errors.New("job is not a dead letter")
+	ErrNotWaiting    = errors.New("job is not waiting")
 	ErrPayloadTooBig = errors.New("payload exceeds the maximum size")
 	ErrInvalidName   = errors.New("invalid queue name")
 	ErrUnknownParam  = errors.New("unknown queue parameter")
@@ -129,6 +130,7 @@ type Broker struct {
 type counters struct {
 	pushed, delivered, acked, nacked, timedOut, released  atomic.Int64
 	deadLettered, deadDropped, requeued, purged, overload atomic.Int64
+	cancelled                                             atomic.Int64
 }
 
 // LoadStats describe the replay of the log at Open.
@@ -290,7 +292,7 @@ type Stats struct {
 	Pushed, Delivered, Acked       int64
 	Nacked, TimedOut, Released     int64 // failures by reason
 	DeadLettered, DeadDropped      int64
-	Requeued, Purged               int64
+	Requeued, Purged, Cancelled    int64
 	OverloadRejections             int64
 	ReadOnly                       bool
 	LastError                      string
@@ -315,6 +317,7 @@ func (b *Broker) Stats() Stats {
 		DeadDropped:        b.counters.deadDropped.Load(),
 		Requeued:           b.counters.requeued.Load(),
 		Purged:             b.counters.purged.Load(),
+		Cancelled:          b.counters.cancelled.Load(),
 		OverloadRejections: b.counters.overload.Load(),
 		ReadOnly:           b.failed.Load(),
 		LogIndex:           b.log.LastIndex(),

@@ -654,6 +654,163 @@ func TestAck(t *testing.T) {
 	})
 }
 
+func TestLookupAndCancel(t *testing.T) {
+	t.Run("a job is found by id in every state", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		ready := f.push1("q", "ready")
+		delayed := f.push("q", queue.PushOptions{Delay: time.Minute}, "delayed")[0]
+		taken := f.pop1("q", 1)
+		f.push1("q", "dies")
+		dead := f.pop1("q", 1)
+		f.nack("q", 1, dead.ID, queue.NackOptions{Message: "boom"})
+		for id, want := range map[uint64]queue.State{delayed: queue.Delayed, taken.ID: queue.InFlight, dead.ID: queue.Dead} {
+			j, ok := f.b.Job("q", id)
+			if !ok || j.ID != id || j.State != want {
+				t.Fatalf("job %d: %+v %v, want state %v", id, j, ok, want)
+			}
+		}
+		if taken.ID != ready {
+			t.Fatalf("took %d, want %d", taken.ID, ready)
+		}
+		if j, _ := f.b.Job("q", dead.ID); j.FailureCount != 1 || j.Failures[0].Message != "boom" {
+			t.Fatalf("dead letter %+v", j)
+		}
+		f.ack("q", 1, taken.ID)
+		if _, ok := f.b.Job("q", taken.ID); ok {
+			t.Fatal("an acked job is still found")
+		}
+	})
+	t.Run("cancel removes waiting jobs, ready and delayed", func(t *testing.T) {
+		f := newFixture(t)
+		ids := f.push("q", queue.PushOptions{}, "a", "b", "c")
+		later := f.push("q", queue.PushOptions{Delay: time.Minute, Dedup: "d"}, "later")[0]
+		n := f.waitN(f.b.Cancel("q", []uint64{ids[1], later}))
+		if n != 2 {
+			t.Fatalf("cancelled %d", n)
+		}
+		f.wantLen("q", queue.Counts{Ready: 2})
+		wantStrings(t, "left", f.drain("q", 1), []string{"a", "c"})
+		if again := f.push("q", queue.PushOptions{Dedup: "d"}, "again")[0]; again == later {
+			t.Fatal("a cancelled job's deduplication id still answers")
+		}
+		if st := f.b.Stats(); st.Cancelled != 2 {
+			t.Fatalf("cancelled counter %d", st.Cancelled)
+		}
+	})
+	t.Run("edge: a delayed job that became due is found ready", func(t *testing.T) {
+		f := newFixture(t)
+		id := f.push("q", queue.PushOptions{Delay: time.Second}, "a")[0]
+		f.clock.Advance(time.Second)
+		if j, ok := f.b.Job("q", id); !ok || j.State != queue.Ready {
+			t.Fatalf("job %+v %v", j, ok)
+		}
+	})
+	t.Run("edge: once looked up, a queue's lookups stay exact through pushes, takes, acks, delays and purges", func(t *testing.T) {
+		f := newFixture(t)
+		first := f.push1("q", "first")
+		if _, ok := f.b.Job("q", first); !ok {
+			t.Fatal("first job not found")
+		}
+		later := f.push("q", queue.PushOptions{Delay: time.Second}, "later")[0]
+		taken := f.pop1("q", 1)
+		f.ack("q", 1, taken.ID)
+		f.clock.Advance(time.Second)
+		purged := f.push1("q", "purged")
+		want := map[uint64]bool{first: false, later: true, purged: true}
+		for id, found := range want {
+			if j, ok := f.b.Job("q", id); ok != found || (ok && j.State != queue.Ready) {
+				t.Fatalf("job %d: %+v found %v, want found %v", id, j, ok, found)
+			}
+		}
+		f.waitN(f.b.Purge("q"))
+		for id := range want {
+			if j, ok := f.b.Job("q", id); ok {
+				t.Fatalf("job %d found after purge: %+v", id, j)
+			}
+		}
+	})
+	t.Run("edge: unknown ids and queues find nothing", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "a")
+		for _, c := range []struct {
+			queue string
+			id    uint64
+		}{{"q", 999}, {"nosuch", 1}} {
+			if j, ok := f.b.Job(c.queue, c.id); ok {
+				t.Fatalf("%s %d found %+v", c.queue, c.id, j)
+			}
+		}
+	})
+	t.Run("edge: an id not waiting (in flight, dead, unknown) refuses the whole cancel", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		ids := f.push("q", queue.PushOptions{}, "held", "dies", "waits")
+		held := f.pop1("q", 1)
+		dead := f.pop1("q", 1)
+		f.nack("q", 1, dead.ID, queue.NackOptions{})
+		for _, bad := range []uint64{held.ID, dead.ID, 999} {
+			_, _, err := f.b.Cancel("q", []uint64{ids[2], bad})
+			wantJobErr(t, err, queue.ErrNotWaiting, bad)
+		}
+		_, _, err := f.b.Cancel("nosuch", []uint64{ids[2]})
+		wantJobErr(t, err, queue.ErrNotWaiting, ids[2])
+		f.wantLen("q", queue.Counts{Ready: 1, InFlight: 1, Dead: 1})
+		f.ack("q", 1, held.ID)
+	})
+	t.Run("edge: a repeated id is cancelled once", func(t *testing.T) {
+		f := newFixture(t)
+		id := f.push1("q", "a")
+		if n := f.waitN(f.b.Cancel("q", []uint64{id, id})); n != 1 {
+			t.Fatalf("cancelled %d", n)
+		}
+	})
+	t.Run("race: a cancel and a take of the same job: exactly one wins", func(t *testing.T) {
+		f := newFixture(t)
+		const jobs = 200
+		ids := f.push("q", queue.PushOptions{}, make([]string, jobs)...)
+		var wg sync.WaitGroup
+		var cancelled, taken atomic.Int64
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for _, id := range ids {
+				if n, _, err := f.b.Cancel("q", []uint64{id}); err == nil {
+					cancelled.Add(int64(n))
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				got, _, err := f.b.Pop("q", 1, queue.PopOptions{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				taken.Add(int64(len(got)))
+			}
+		}()
+		wg.Wait()
+		if cancelled.Load()+taken.Load() != jobs {
+			t.Fatalf("cancelled %d + taken %d != %d", cancelled.Load(), taken.Load(), jobs)
+		}
+	})
+	t.Run("restart: cancelled jobs stay gone; the others are found by id", func(t *testing.T) {
+		f := newFixture(t)
+		ids := f.push("q", queue.PushOptions{}, "a", "b")
+		f.waitN(f.b.Cancel("q", ids[:1]))
+		taken := f.pop1("q", 1)
+		f.reopen()
+		if _, ok := f.b.Job("q", ids[0]); ok {
+			t.Fatal("a cancelled job came back")
+		}
+		if j, ok := f.b.Job("q", taken.ID); !ok || j.State != queue.Ready || j.Attempt != 1 {
+			t.Fatalf("job in flight at the restart: %+v %v", j, ok)
+		}
+	})
+}
+
 func TestRetries(t *testing.T) {
 	t.Run("a nack returns the job after the backoff with its error kept", func(t *testing.T) {
 		f := newFixture(t)

@@ -24,6 +24,7 @@ const (
 	opSnapQueue                 // queue paused n (param value)×n
 	opSnapJob                   // queue id payload priority enqueued readyAt due attempts state dedup failures
 	opSnapSeq                   // next job id
+	opCancel                    // queue n id×n: waiting jobs removed
 )
 
 // Typed records: the live path builds one, encodes it for the log and
@@ -460,6 +461,8 @@ func decode(rec []byte) (any, error) {
 		out = d.take()
 	case opAck:
 		out = &ackRec{queue: d.str(), ids: d.idList()}
+	case opCancel:
+		out = &cancelRec{queue: d.str(), ids: d.idList()}
 	case opFail:
 		out = d.failure()
 	case opTouch:
@@ -492,6 +495,10 @@ func decode(rec []byte) (any, error) {
 }
 
 type (
+	cancelRec struct {
+		queue string
+		ids   []uint64
+	}
 	purgeRec  struct{ queue string }
 	deleteRec struct{ queue string }
 	pauseRec  struct {

@@ -6,7 +6,7 @@ import { NexoError, type Job as SdkJob, type Worker } from '@nexo/sdk';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNexo, useRestartableNexo } from './nexo.js';
-import { deferred, errorOf, killByName, SDK_IDLE_BLOCK_MS, settle, toObject } from './helpers.js';
+import { deferred, errorOf, killByName, nexoErrorOf, SDK_IDLE_BLOCK_MS, settle, toObject } from './helpers.js';
 
 /** A BLOCK timeout a test waits out. */
 const SHORT_BLOCK_MS = 100;
@@ -213,6 +213,24 @@ describe('QUEUE', () => {
           expect(toObject(await redis.call('QLEN', q('peek')))).toMatchObject({ ready: 3 });
         });
 
+        it('QJOB finds a job by id in any state; QCANCEL removes waiting jobs, all or none', async () => {
+          const [ready, delayed] = [
+            ...((await redis.call('QPUSH', q('job'), 'a')) as string[]),
+            ...((await redis.call('QPUSH', q('job'), 'DELAY', String(LONG_VISIBILITY_MS), 'b')) as string[]),
+          ];
+          expect(toObject(await redis.call('QJOB', q('job'), delayed))).toMatchObject({ id: delayed, payload: 'b', state: 'delayed' });
+          const taken = toJob(await redis.call('QPOP', q('job')));
+          expect(taken.id).toBe(ready);
+          expect(toObject(await redis.call('QJOB', q('job'), ready))).toMatchObject({ state: 'inflight', attempt: 1 });
+          expect(await errorOf(redis.call('QCANCEL', q('job'), delayed, ready))).toBe(
+            `ERR the job is not waiting (ready or delayed): ${ready}`,
+          );
+          expect(await redis.call('QCANCEL', q('job'), delayed)).toBe(1);
+          expect(await redis.call('QJOB', q('job'), delayed)).toBeNull();
+          expect(toObject(await redis.call('QLEN', q('job')))).toMatchObject({ ready: 0, delayed: 0, inflight: 1 });
+          expect(await redis.call('QACK', q('job'), ready)).toBe(1);
+        });
+
         it('QLIST, QPAUSE, QRESUME, QPURGE and QDEL', async () => {
           await redis.call('QPUSH', q('manage'), 'a', 'b');
           expect(await redis.call('QPAUSE', q('manage'))).toBe('OK');
@@ -346,6 +364,22 @@ describe('QUEUE', () => {
       } finally {
         await worker.close();
       }
+    });
+
+    it('GET returns a job by id in any state; CANCEL removes waiting jobs and refuses a running one', async () => {
+      const queue = nexo.sdk.queue<{ to: string }>('sdk:get');
+      const id = await queue.push({ to: 'a@example.com' }, { delay: LONG_VISIBILITY_MS, dedupId: 'reminder-1' });
+      expect(await queue.get(id)).toMatchObject({ id, payload: { to: 'a@example.com' }, state: 'delayed', dedupId: 'reminder-1' });
+      expect(await queue.cancel(id)).toBe(1);
+      expect(await queue.get(id)).toBeNull();
+      expect(await queue.push({ to: 'b@example.com' }, { dedupId: 'reminder-1' })).not.toBe(id);
+      expect(await queue.cancel()).toBe(0);
+      const running = await queue.push({ to: 'c@example.com' });
+      const taker = await nexo.connect();
+      await taker.call('QPOP', 'sdk:get', 'COUNT', '2');
+      expect(await nexoErrorOf(queue.cancel(running))).toMatchObject({ code: 'ERR', command: 'QCANCEL' });
+      expect((await queue.get(running))?.state).toBe('inflight');
+      taker.disconnect();
     });
 
     it('PURGE removes the waiting jobs and DELETE removes the queue', async () => {

@@ -65,7 +65,7 @@ export interface JobFailure {
   message: string;
 }
 
-/** A job as peek() and deadLetters() show it, with its state and failure history. */
+/** A job as get(), peek() and deadLetters() show it, with its state and failure history. */
 export interface JobInfo<T> {
   id: string;
   queue: string;
@@ -244,6 +244,25 @@ export class Queue<T = unknown, In = T> {
   async peek(count = 1): Promise<JobInfo<T>[]> {
     const reply = (await this.conn.call('QPEEK', this.name, 'COUNT', positiveInt('count', count))) as unknown[];
     return reply.map((job) => this.toJobInfo(job));
+  }
+
+  /**
+   * One job by id, in whatever state it is, with its failure history; null
+   * once it is gone (acked, cancelled, purged) or if it never was.
+   */
+  async get(id: string): Promise<JobInfo<T> | null> {
+    const reply = await this.conn.call('QJOB', this.name, id);
+    return reply === null ? null : this.toJobInfo(reply);
+  }
+
+  /**
+   * Removes waiting jobs (ready or delayed) by id, such as a scheduled job no
+   * longer wanted. All or none: a job running or dead, or gone, is a
+   * NexoError and nothing is removed. Returns how many.
+   */
+  async cancel(...ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return num(await this.conn.call('QCANCEL', this.name, ...ids));
   }
 
   /** Dead letters (jobs that failed their last attempt), oldest first, with their failure history. */

@@ -29,9 +29,10 @@ const (
 
 // Queue error replies as redis-cli --no-raw prints them.
 const (
-	errNotHeldPrefix = "(error) NOTHELD the job is not held by this connection: "
-	errNotDeadPrefix = "(error) ERR the job is not a dead letter: "
-	errCountZero     = "(error) ERR COUNT must be > 0"
+	errNotHeldPrefix    = "(error) NOTHELD the job is not held by this connection: "
+	errNotDeadPrefix    = "(error) ERR the job is not a dead letter: "
+	errNotWaitingPrefix = "(error) ERR the job is not waiting (ready or delayed): "
+	errCountZero        = "(error) ERR COUNT must be > 0"
 )
 
 // respClient is the RESP2 client of the tests that pipeline commands or
@@ -224,6 +225,29 @@ func TestCLIQueue(t *testing.T) {
 					step("(integer) 0", "QDLQ", "PURGE", q),
 				})
 				_ = b
+			})
+			t.Run("QJOB and QCANCEL", func(t *testing.T) {
+				q := k("byid")
+				runSteps(t, srv.port, p, []cliStep{step("OK", "QCONFIG", "SET", q, "backoff-delay", "0")})
+				ready := pushIDs(t, p, srv.port, q, "a")[0]
+				later := pushIDs(t, p, srv.port, q, "DELAY", "600000", "b")[0]
+				out := p.run(t, srv.port, "QJOB", q, later)
+				for _, want := range []string{`"` + later + `"`, `"b"`, `"delayed"`} {
+					if !strings.Contains(out, want) {
+						t.Fatalf("QJOB lacks %s:\n%s", want, out)
+					}
+				}
+				// The pop's connection closes, so the job is ready again at
+				// once (no backoff), its attempt counted, and may be cancelled.
+				p.run(t, srv.port, "QPOP", q)
+				runSteps(t, srv.port, p, []cliStep{
+					stepMatch(`(?s).*"ready".*"worker-gone".*`, "QJOB", q, ready),
+					step("(integer) 2", "QCANCEL", q, ready, later, ready),
+					step("(nil)", "QJOB", q, later),
+					step(errNotWaitingPrefix+ready, "QCANCEL", q, ready),
+					step("(error) ERR invalid job id 'x'", "QJOB", q, "x"),
+					step(errArity("qcancel"), "QCANCEL", q),
+				})
 			})
 			t.Run("QINFO, QLIST, QPURGE, QDEL, QPAUSE, QRESUME, QCONFIG", func(t *testing.T) {
 				q := k("manage")

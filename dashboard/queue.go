@@ -48,6 +48,7 @@ type queueSnapshot struct {
 	DeadLettered int64  `json:"dead_lettered"`
 	Requeued     int64  `json:"requeued"`
 	Purged       int64  `json:"purged"`
+	Cancelled    int64  `json:"cancelled"`
 	ReadOnly     bool   `json:"read_only"`
 	LastError    string `json:"last_error,omitempty"`
 	Persistence  string `json:"persistence"`
@@ -125,6 +126,7 @@ func (p *queuePanel) Snapshot(limit int) any {
 		DeadLettered: st.DeadLettered,
 		Requeued:     st.Requeued,
 		Purged:       st.Purged,
+		Cancelled:    st.Cancelled,
 		ReadOnly:     st.ReadOnly,
 		LastError:    st.LastError,
 		Persistence:  queuePersistence,

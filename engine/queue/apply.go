@@ -40,6 +40,9 @@ type queue struct {
 	dead      *btree.BTreeG[*job]
 	dedup     map[string]*job // deduplication ids of ready, delayed and in-flight jobs
 
+	repeats  map[string]*schedule // by name; nil until the first
+	repeatAt int64                // the earliest fire time of repeats; 0 = none
+
 	overrides map[string]string // param -> value set by Configure
 	settings  Settings          // the defaults with the overrides applied
 	paused    bool
@@ -397,6 +400,7 @@ func (b *Broker) applyDelete(name string) {
 		q.replayed = make(map[uint64]*job)
 	}
 	q.dedup, q.dedupPeak = make(map[string]*job), 0
+	q.repeats, q.repeatAt = nil, 0
 	q.overrides = make(map[string]string)
 	q.settings = b.cfg.Defaults
 	q.paused, q.declared = false, false
@@ -547,6 +551,21 @@ func (b *Broker) replay(rec []byte) error {
 	case *cancelRec:
 		q := b.replaying(r.queue)
 		q.applyCancel(q.findAll(r.ids))
+	case *repeatSetRec:
+		s := r.s
+		if s.cron != "" {
+			spec, err := parseCron(s.cron)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errCorruptRecord, err)
+			}
+			s.spec = spec
+		}
+		b.replaying(r.queue).applyRepeatSet(&s)
+	case *repeatDelRec:
+		b.replaying(r.queue).applyRepeatDel(r.names)
+	case *repeatFireRec:
+		b.replaying(r.queue).applyRepeatFire(r)
+		b.bumpID(r.id)
 	case deleteRec:
 		b.applyDelete(r.queue)
 	case *configRec:

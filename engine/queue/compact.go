@@ -59,6 +59,9 @@ func (b *Broker) Compact() error {
 			}
 			live = append(live, rec(e.snapQueue(&snapQueueRec{queue: name, paused: q.paused, params: params})))
 		}
+		for _, n := range slices.Sorted(maps.Keys(q.repeats)) {
+			live = append(live, rec(e.repeatSet(name, q.repeats[n])))
+		}
 		for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed, q.inflight, q.dead} {
 			t.Scan(func(j *job) bool {
 				live = append(live, rec(e.snapJob(name, j)))

@@ -20,6 +20,7 @@ type QueueInfo struct {
 	Overrides []string // the settings this queue overrides, in Params order
 	Paused    bool
 	Consumers int // consumers waiting in PopWait
+	Repeats   int // schedules
 	// Counters since the server started.
 	Pushed, Delivered, Acked, Failed, DeadLettered, DeadDropped int64
 }
@@ -37,6 +38,7 @@ func (q *queue) info() QueueInfo {
 		Settings:     q.settings,
 		Paused:       q.paused,
 		Consumers:    q.waiters.n,
+		Repeats:      len(q.repeats),
 		Pushed:       q.stats.pushed,
 		Delivered:    q.stats.delivered,
 		Acked:        q.stats.acked,

@@ -88,10 +88,12 @@ func (q *queue) settle() {
 	q.reschedule()
 }
 
-// expire does what time asks of the queue: delayed jobs that are due
-// become ready, and jobs whose visibility timeout passed fail with the
-// reason TimedOut. Lock should be held.
+// expire does what time asks of the queue: schedules that are due push
+// their jobs, delayed jobs that are due become ready, and jobs whose
+// visibility timeout passed fail with the reason TimedOut. Lock should be
+// held.
 func (q *queue) expire(now int64) {
+	q.fireRepeats(now)
 	for {
 		j, ok := q.delayed.Min()
 		if !ok || j.due > now {

@@ -130,7 +130,7 @@ type Broker struct {
 type counters struct {
 	pushed, delivered, acked, nacked, timedOut, released  atomic.Int64
 	deadLettered, deadDropped, requeued, purged, overload atomic.Int64
-	cancelled                                             atomic.Int64
+	cancelled, repeated                                   atomic.Int64
 }
 
 // LoadStats describe the replay of the log at Open.
@@ -293,6 +293,7 @@ type Stats struct {
 	Nacked, TimedOut, Released     int64 // failures by reason
 	DeadLettered, DeadDropped      int64
 	Requeued, Purged, Cancelled    int64
+	Repeated                       int64 // jobs pushed by schedules
 	OverloadRejections             int64
 	ReadOnly                       bool
 	LastError                      string
@@ -318,6 +319,7 @@ func (b *Broker) Stats() Stats {
 		Requeued:           b.counters.requeued.Load(),
 		Purged:             b.counters.purged.Load(),
 		Cancelled:          b.counters.cancelled.Load(),
+		Repeated:           b.counters.repeated.Load(),
 		OverloadRejections: b.counters.overload.Load(),
 		ReadOnly:           b.failed.Load(),
 		LogIndex:           b.log.LastIndex(),

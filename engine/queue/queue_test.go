@@ -27,6 +27,9 @@ const (
 	blockTimeout = 10 * time.Second
 	// backoffDelay is the first retry delay of the test defaults.
 	backoffDelay = time.Second
+	// scheduleRounds is how many times each goroutine of the schedule race
+	// sets and deletes its schedule.
+	scheduleRounds = 200
 )
 
 // notifier receives Notify's calls.
@@ -1188,6 +1191,208 @@ func TestDeadLetters(t *testing.T) {
 		dead := f.b.DeadLetters("q", 0)
 		if len(dead) != 2 || dead[0].ID != ids[0] || dead[1].Failures[0].Message != "failed b" {
 			t.Fatalf("dead letters %+v", dead)
+		}
+	})
+}
+
+// setRepeat sets a schedule and waits for its record.
+func (f *fixture) setRepeat(name string, r queue.Repeat) {
+	f.t.Helper()
+	idx, err := f.b.SetRepeat(name, r)
+	f.wait(idx, err)
+}
+
+// nextFire is the next fire time of the queue's only schedule.
+func (f *fixture) nextFire(name string) time.Time {
+	f.t.Helper()
+	rs := f.b.Repeats(name)
+	if len(rs) != 1 {
+		f.t.Fatalf("schedules of %s: %+v", name, rs)
+	}
+	return rs[0].Next
+}
+
+// clockAt moves the fixture's clock to t, which must not be in its past.
+func (f *fixture) clockAt(t time.Time) {
+	f.clock.Advance(t.Sub(f.clock.Now()))
+}
+
+func TestRepeat(t *testing.T) {
+	t.Run("an interval schedule pushes its payload at each multiple of the interval", func(t *testing.T) {
+		f := newFixture(t)
+		f.setRepeat("q", queue.Repeat{Name: "tick", Every: time.Second, Priority: 3, Payload: []byte("ping")})
+		first := f.nextFire("q")
+		if first.UnixMilli()%1000 != 0 || !first.After(f.clock.Now()) || first.Sub(f.clock.Now()) > time.Second {
+			t.Fatalf("first fire %v at %v", first, f.clock.Now())
+		}
+		f.clockAt(first)
+		f.wantLen("q", queue.Counts{Ready: 1})
+		f.clock.Advance(time.Second)
+		jobs := f.pop("q", 1, 2)
+		if len(jobs) != 2 || string(jobs[0].Payload) != "ping" || jobs[0].Priority != 3 || jobs[0].ID >= jobs[1].ID {
+			t.Fatalf("fired jobs %+v", jobs)
+		}
+		if next := f.nextFire("q"); !next.Equal(first.Add(2 * time.Second)) {
+			t.Fatalf("next fire %v, want %v", next, first.Add(2*time.Second))
+		}
+		if st := f.b.Stats(); st.Repeated != 2 || st.Pushed != 2 {
+			t.Fatalf("stats %+v", st)
+		}
+		if in := f.b.Info("q"); in.Repeats != 1 || in.Pushed != 2 {
+			t.Fatalf("info %+v", in)
+		}
+	})
+	t.Run("a cron schedule fires at the times its expression names, in UTC", func(t *testing.T) {
+		from := time.Date(2026, 11, 27, 10, 15, 30, 0, time.UTC) // a Friday
+		for _, c := range []struct{ cron, want string }{
+			{"*/15 * * * *", "2026-11-27T10:30:00Z"},
+			{"0 9 * * mon-fri", "2026-11-30T09:00:00Z"},
+			{"0 0 1 1 *", "2027-01-01T00:00:00Z"},
+			{"@hourly", "2026-11-27T11:00:00Z"},
+			{"30 * * * * *", "2026-11-27T10:16:30Z"},
+			{"0 12 13 * 5", "2026-11-27T12:00:00Z"},
+			{"0 12 13 * *", "2026-12-13T12:00:00Z"},
+			{"0 0 29 2 *", "2028-02-29T00:00:00Z"},
+			{"5,10-12/2 3 * DEC 0", "2026-12-06T03:05:00Z"},
+			{"0 0 * * 7", "2026-11-29T00:00:00Z"},
+		} {
+			f := newFixture(t)
+			f.clockAt(from)
+			f.setRepeat("q", queue.Repeat{Name: "c", Cron: c.cron, Payload: []byte("x")})
+			if got := f.nextFire("q").UTC().Format(time.RFC3339); got != c.want {
+				t.Fatalf("%q after %v: %s, want %s", c.cron, from, got, c.want)
+			}
+			f.clockAt(f.nextFire("q"))
+			f.wantLen("q", queue.Counts{Ready: 1})
+		}
+	})
+	t.Run("the timer fires a schedule without any call", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.Now = time.Now })
+		f.setRepeat("q", queue.Repeat{Name: "tick", Every: timerVisibility, Payload: []byte("x")})
+		ctx, cancel := context.WithTimeout(context.Background(), timerVisibility+timerMargin)
+		defer cancel()
+		jobs, idx, err := f.b.PopWait(ctx, "q", 1, queue.PopOptions{})
+		f.wait(idx, err)
+		if len(jobs) != 1 || string(jobs[0].Payload) != "x" {
+			t.Fatalf("the waiter got %+v", jobs)
+		}
+	})
+	t.Run("a deleted schedule fires no more; the jobs it pushed stay", func(t *testing.T) {
+		f := newFixture(t)
+		f.setRepeat("q", queue.Repeat{Name: "a", Every: time.Second, Payload: []byte("a")})
+		f.setRepeat("q", queue.Repeat{Name: "b", Every: time.Second, Payload: []byte("b")})
+		f.clock.Advance(time.Second)
+		if n := f.waitN(f.b.DeleteRepeats("q", []string{"a", "a", "nosuch"})); n != 1 {
+			t.Fatalf("deleted %d", n)
+		}
+		f.clock.Advance(time.Second)
+		wantStrings(t, "jobs", f.drain("q", 1), []string{"a", "b", "b"})
+		if rs := f.b.Repeats("q"); len(rs) != 1 || rs[0].Name != "b" {
+			t.Fatalf("schedules %+v", rs)
+		}
+		if n, _, err := f.b.DeleteRepeats("nosuch", []string{"b"}); n != 0 || err != nil {
+			t.Fatalf("delete of an unknown queue: %d %v", n, err)
+		}
+	})
+	t.Run("edge: a schedule set again is replaced, not doubled", func(t *testing.T) {
+		f := newFixture(t)
+		f.setRepeat("q", queue.Repeat{Name: "s", Every: time.Second, Payload: []byte("old")})
+		f.setRepeat("q", queue.Repeat{Name: "s", Cron: "@daily", Payload: []byte("new")})
+		rs := f.b.Repeats("q")
+		if len(rs) != 1 || rs[0].Cron != "@daily" || rs[0].Every != 0 || string(rs[0].Payload) != "new" {
+			t.Fatalf("schedules %+v", rs)
+		}
+		f.clock.Advance(time.Second)
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("edge: fire times missed meanwhile are not made up: one job, then the next fire time", func(t *testing.T) {
+		f := newFixture(t)
+		f.setRepeat("q", queue.Repeat{Name: "s", Every: time.Second, Payload: []byte("x")})
+		f.clock.Advance(10 * time.Second)
+		f.wantLen("q", queue.Counts{Ready: 1})
+		if next := f.nextFire("q"); !next.After(f.clock.Now()) || next.Sub(f.clock.Now()) > time.Second {
+			t.Fatalf("next fire %v at %v", next, f.clock.Now())
+		}
+	})
+	t.Run("edge: bad schedules are refused and change nothing", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.MaxPayload = 4 })
+		for _, r := range []queue.Repeat{
+			{Name: "", Every: time.Second},
+			{Name: "s"},
+			{Name: "s", Every: time.Second, Cron: "* * * * *"},
+			{Name: "s", Every: -time.Second},
+			{Name: "s", Every: time.Microsecond},
+			{Name: "s", Every: queue.MaxDuration + time.Millisecond},
+			{Name: "s", Cron: "* * * *"},
+			{Name: "s", Cron: "60 * * * *"},
+			{Name: "s", Cron: "* * * foo *"},
+			{Name: "s", Cron: "*/0 * * * *"},
+			{Name: "s", Cron: "5-1 * * * *"},
+			{Name: "s", Cron: "0 0 30 2 *"},
+		} {
+			_, err := f.b.SetRepeat("q", r)
+			wantErr(t, err, queue.ErrInvalidValue)
+		}
+		_, err := f.b.SetRepeat("q", queue.Repeat{Name: "s", Every: time.Second, Payload: []byte("large")})
+		wantErr(t, err, queue.ErrPayloadTooBig)
+		_, err = f.b.SetRepeat("", queue.Repeat{Name: "s", Every: time.Second})
+		wantErr(t, err, queue.ErrInvalidName)
+		if rs := f.b.Repeats("q"); len(rs) != 0 {
+			t.Fatalf("schedules %+v", rs)
+		}
+	})
+	t.Run("race: schedules set, fired, listed and deleted while jobs are pushed and taken", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.Now = time.Now })
+		parallel(4, func(g int) {
+			name := strconv.Itoa(g)
+			for i := range scheduleRounds {
+				if _, err := f.b.SetRepeat("q", queue.Repeat{Name: name, Every: time.Millisecond, Payload: []byte(name)}); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, _, err := f.b.Push("q", bs(name), queue.PushOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+				f.b.Repeats("q")
+				if _, _, err := f.b.Pop("q", int64(g), queue.PopOptions{Count: i}); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, _, err := f.b.DeleteRepeats("q", []string{name}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		if rs := f.b.Repeats("q"); len(rs) != 0 {
+			t.Fatalf("schedules left %+v", rs)
+		}
+	})
+	t.Run("restart: schedules and their next fire times survive restart and compaction; a fire missed while down pushes one job", func(t *testing.T) {
+		f := newFixture(t)
+		f.setRepeat("q", queue.Repeat{Name: "s", Every: time.Second, Priority: 2, Payload: []byte("x")})
+		f.setRepeat("q", queue.Repeat{Name: "gone", Cron: "@daily", Payload: []byte("y")})
+		f.waitN(f.b.DeleteRepeats("q", []string{"gone"}))
+		f.clockAt(f.nextFire("q"))
+		f.wantLen("q", queue.Counts{Ready: 1})
+		next := f.nextFire("q")
+		f.reopen()
+		if got := f.nextFire("q"); !got.Equal(next) {
+			t.Fatalf("next fire after restart %v, want %v", got, next)
+		}
+		if err := f.b.Compact(); err != nil {
+			t.Fatal(err)
+		}
+		f.reopen()
+		if rs := f.b.Repeats("q"); len(rs) != 1 || rs[0].Name != "s" || rs[0].Priority != 2 || !rs[0].Next.Equal(next) {
+			t.Fatalf("schedules after compaction and restart %+v", rs)
+		}
+		f.clock.Advance(5 * time.Second)
+		f.wantLen("q", queue.Counts{Ready: 2})
+		ids := f.pop("q", 1, 2)
+		if ids[0].ID >= ids[1].ID {
+			t.Fatalf("ids after restart %d, %d", ids[0].ID, ids[1].ID)
 		}
 	})
 }

@@ -10,21 +10,24 @@ import (
 // change (ids, deadlines, due times chosen by the clock and the jitter), so
 // that replaying it reproduces memory exactly.
 const (
-	opPush      byte = iota + 1 // queue at priority due dedup firstID n payload×n
-	opTake                      // queue deadline n (id attempts)×n
-	opAck                       // queue n id×n
-	opFail                      // queue at reason message n (id dead due)×n
-	opTouch                     // queue id deadline
-	opPurge                     // queue: every ready and delayed job
-	opDelete                    // queue
-	opConfig                    // queue n (param value)×n; an empty value restores the default
-	opPause                     // queue paused
-	opRequeue                   // source target at all n id×n: dead letters back to work
-	opDeadPurge                 // queue all n id×n
-	opSnapQueue                 // queue paused n (param value)×n
-	opSnapJob                   // queue id payload priority enqueued readyAt due attempts state dedup failures
-	opSnapSeq                   // next job id
-	opCancel                    // queue n id×n: waiting jobs removed
+	opPush       byte = iota + 1 // queue at priority due dedup firstID n payload×n
+	opTake                       // queue deadline n (id attempts)×n
+	opAck                        // queue n id×n
+	opFail                       // queue at reason message n (id dead due)×n
+	opTouch                      // queue id deadline
+	opPurge                      // queue: every ready and delayed job
+	opDelete                     // queue
+	opConfig                     // queue n (param value)×n; an empty value restores the default
+	opPause                      // queue paused
+	opRequeue                    // source target at all n id×n: dead letters back to work
+	opDeadPurge                  // queue all n id×n
+	opSnapQueue                  // queue paused n (param value)×n
+	opSnapJob                    // queue id payload priority enqueued readyAt due attempts state dedup failures
+	opSnapSeq                    // next job id
+	opCancel                     // queue n id×n: waiting jobs removed
+	opRepeatSet                  // queue name every cron priority payload next
+	opRepeatDel                  // queue n name×n
+	opRepeatFire                 // queue name id at next: a schedule pushed a job
 )
 
 // Typed records: the live path builds one, encodes it for the log and
@@ -447,6 +450,38 @@ func (e *encoder) seq(next uint64) []byte {
 	return e.b
 }
 
+func (e *encoder) repeatSet(queue string, s *schedule) []byte {
+	e.reset(opRepeatSet)
+	e.str(queue)
+	e.str(s.name)
+	e.i(s.every)
+	e.str(s.cron)
+	e.i(s.priority)
+	e.bytes(s.payload)
+	e.i(s.next)
+	return e.b
+}
+
+func (e *encoder) repeatDel(queue string, names []string) []byte {
+	e.reset(opRepeatDel)
+	e.str(queue)
+	e.u(uint64(len(names)))
+	for _, n := range names {
+		e.str(n)
+	}
+	return e.b
+}
+
+func (e *encoder) repeatFire(r *repeatFireRec) []byte {
+	e.reset(opRepeatFire)
+	e.str(r.queue)
+	e.str(r.name)
+	e.u(r.id)
+	e.i(r.at)
+	e.i(r.next)
+	return e.b
+}
+
 // decode turns a log record into its typed form.
 func decode(rec []byte) (any, error) {
 	if len(rec) == 0 {
@@ -463,6 +498,19 @@ func decode(rec []byte) (any, error) {
 		out = &ackRec{queue: d.str(), ids: d.idList()}
 	case opCancel:
 		out = &cancelRec{queue: d.str(), ids: d.idList()}
+	case opRepeatSet:
+		r := &repeatSetRec{queue: d.str()}
+		r.s = schedule{name: d.str(), every: d.i(), cron: d.str(), priority: d.i(), payload: d.bytes(), next: d.i()}
+		out = r
+	case opRepeatDel:
+		r := &repeatDelRec{queue: d.str()}
+		n := d.count()
+		for range n {
+			r.names = append(r.names, d.str())
+		}
+		out = r
+	case opRepeatFire:
+		out = &repeatFireRec{queue: d.str(), name: d.str(), id: d.u(), at: d.i(), next: d.i()}
 	case opFail:
 		out = d.failure()
 	case opTouch:
@@ -495,6 +543,19 @@ func decode(rec []byte) (any, error) {
 }
 
 type (
+	repeatSetRec struct {
+		queue string
+		s     schedule // without its parsed cron expression
+	}
+	repeatDelRec struct {
+		queue string
+		names []string
+	}
+	repeatFireRec struct {
+		queue, name string
+		id          uint64
+		at, next    int64
+	}
 	cancelRec struct {
 		queue string
 		ids   []uint64

@@ -16,9 +16,13 @@ func schedLess(a, b schedEntry) bool {
 }
 
 // reschedule registers the queue's earliest deadline (a delayed job's due
-// time, a visibility timeout, a retry) with the timer. Lock should be held.
+// time, a visibility timeout, a schedule's fire time, a retry) with the
+// timer. Lock should be held.
 func (q *queue) reschedule() {
 	next := q.retryAt
+	if q.repeatAt != 0 && (next == 0 || q.repeatAt < next) {
+		next = q.repeatAt
+	}
 	if j, ok := q.delayed.Min(); ok && (next == 0 || j.due < next) {
 		next = j.due
 	}

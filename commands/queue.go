@@ -81,6 +81,16 @@ func (s *Server) registerQueue() {
 			Syntax: "queue parameter value [parameter value ...]", Handler: cmdQConfigSet},
 		{Name: "qconfig|help", Arity: 2, Summary: "Returns helpful text about the different subcommands.",
 			Handler: helpHandler(qconfigHelp)},
+		{Name: "qrepeat", Arity: -2, Summary: "A container for the commands of repeatable jobs.",
+			Syntax: "subcommand [argument ...]", Handler: containerHandler("qrepeat")},
+		{Name: "qrepeat|set", FirstKey: 2, LastKey: 2, Step: 1, Arity: -6, Flags: Write, Summary: "Creates or replaces a schedule that pushes a job every interval or at the times of a cron expression.",
+			Syntax: "queue name EVERY milliseconds|CRON expression [PRIORITY priority] payload", Handler: cmdQRepeatSet},
+		{Name: "qrepeat|del", FirstKey: 2, LastKey: 2, Step: 1, Arity: -4, Flags: Write, Summary: "Removes schedules of a queue.",
+			Syntax: "queue name [name ...]", Handler: cmdQRepeatDel},
+		{Name: "qrepeat|list", FirstKey: 2, LastKey: 2, Step: 1, Arity: 3, Flags: ReadOnly, Summary: "Returns a queue's schedules with their next fire times.",
+			Syntax: "queue", Handler: cmdQRepeatList},
+		{Name: "qrepeat|help", Arity: 2, Summary: "Returns helpful text about the different subcommands.",
+			Handler: helpHandler(qrepeatHelp)},
 		{Name: "qdlq", Arity: -2, Summary: "A container for dead-letter commands.",
 			Syntax: "subcommand [argument ...]", Handler: containerHandler("qdlq")},
 		{Name: "qdlq|list", FirstKey: 2, LastKey: 2, Step: 1, Arity: -3, Flags: ReadOnly, Summary: "Returns a queue's dead letters, oldest first, with their failure history.",
@@ -98,6 +108,15 @@ var qconfigHelp = []string{
 	"QCONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 	"GET <queue> [<parameter> ...]", "    Return the queue's effective settings (all of them without a parameter).",
 	"SET <queue> <parameter> <value> [<parameter> <value> ...]", "    Override settings of the queue; the value 'default' restores the server's default.",
+	"HELP", "    Print this help.",
+}
+
+var qrepeatHelp = []string{
+	"QREPEAT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"SET <queue> <name> EVERY <milliseconds>|CRON <expression> [PRIORITY <priority>] <payload>",
+	"    Push the payload every interval (on its multiples) or at the times of a cron expression (UTC).",
+	"DEL <queue> <name> [<name> ...]", "    Remove schedules; the jobs they pushed stay.",
+	"LIST <queue>", "    Return the schedules with their next fire times.",
 	"HELP", "    Print this help.",
 }
 
@@ -530,7 +549,7 @@ func cmdQLen(c *Client, args [][]byte) {
 }
 
 // qinfoExtraFields are the QINFO fields after the four counts.
-const qinfoExtraFields = 11
+const qinfoExtraFields = 12
 
 func cmdQInfo(c *Client, args [][]byte) {
 	qb := c.queues()
@@ -545,6 +564,8 @@ func cmdQInfo(c *Client, args [][]byte) {
 	c.w.Bool(in.Paused)
 	c.w.BulkString("consumers_waiting")
 	c.w.Int(int64(in.Consumers))
+	c.w.BulkString("repeats")
+	c.w.Int(int64(in.Repeats))
 	c.w.BulkString("pushed")
 	c.w.Int(in.Pushed)
 	c.w.BulkString("delivered")
@@ -825,6 +846,107 @@ func cmdQDLQPurge(c *Client, args [][]byte) {
 	c.w.Int(int64(n))
 }
 
+// repeatFields is the number of fields of a schedule in QREPEAT LIST.
+const repeatFields = 6
+
+func cmdQRepeatSet(c *Client, args [][]byte) {
+	r := queue.Repeat{Name: string(args[3])}
+	i := 4
+	for ; i+1 < len(args); i += 2 {
+		var msg string
+		switch arg := args[i]; {
+		case is(arg, "EVERY") && r.Cron == "":
+			r.Every, msg = parseMs(args[i+1], "EVERY", 1)
+		case is(arg, "CRON") && r.Every == 0:
+			r.Cron = string(args[i+1])
+		case is(arg, "EVERY"), is(arg, "CRON"):
+			msg = "ERR EVERY and CRON exclude each other"
+		case is(arg, "PRIORITY"):
+			n, ok := number.ParseInt(args[i+1])
+			if !ok {
+				msg = errNotInteger
+			}
+			r.Priority = n
+		default:
+			msg = errSyntax
+		}
+		if msg != "" {
+			c.replyError(msg)
+			return
+		}
+	}
+	switch {
+	case i != len(args)-1:
+		c.replyError("ERR QREPEAT SET needs a payload after its options")
+		return
+	case r.Every == 0 && r.Cron == "":
+		c.replyError("ERR QREPEAT SET needs EVERY or CRON")
+		return
+	}
+	r.Payload = args[i]
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	idx, err := qb.SetRepeat(string(args[2]), r)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.OK()
+}
+
+func cmdQRepeatDel(c *Client, args [][]byte) {
+	names := make([]string, len(args)-3)
+	for k, a := range args[3:] {
+		names[k] = string(a)
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	n, idx, err := qb.DeleteRepeats(string(args[2]), names)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.needDurable(qb, idx)
+	c.w.Int(int64(n))
+}
+
+func cmdQRepeatList(c *Client, args [][]byte) {
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	rs := qb.Repeats(string(args[2]))
+	c.w.Array(len(rs))
+	for _, r := range rs {
+		c.w.Map(repeatFields)
+		c.w.BulkString("name")
+		c.w.BulkString(r.Name)
+		c.w.BulkString("every_ms")
+		if r.Every == 0 {
+			c.w.Null()
+		} else {
+			c.w.Int(r.Every.Milliseconds())
+		}
+		c.w.BulkString("cron")
+		if r.Cron == "" {
+			c.w.Null()
+		} else {
+			c.w.BulkString(r.Cron)
+		}
+		c.w.BulkString("priority")
+		c.w.Int(r.Priority)
+		c.w.BulkString("payload")
+		c.w.Bulk(r.Payload)
+		c.w.BulkString("next_ms")
+		writeMs(c, r.Next)
+	}
+}
+
 // writeQueueInfo writes the queue section of INFO.
 func (s *Server) writeQueueInfo(w infoWriter) {
 	qb := s.cfg.Queue
@@ -851,6 +973,7 @@ func (s *Server) writeQueueInfo(w infoWriter) {
 	w.int("queue_requeued", st.Requeued)
 	w.int("queue_purged", st.Purged)
 	w.int("queue_cancelled", st.Cancelled)
+	w.int("queue_repeated", st.Repeated)
 	w.int("queue_overload_rejections", st.OverloadRejections)
 	w.int("queue_read_only", b2i(st.ReadOnly))
 	w.kv("queue_last_error", sanitize([]byte(st.LastError)))

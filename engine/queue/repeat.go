@@ -24,7 +24,7 @@ type Repeat struct {
 	Cron     string        // the cron expression; "" for an interval
 	Priority int64
 	Payload  []byte    // shared with the broker; never modify it
-	Next     time.Time // the next fire time (set by the broker)
+	Next     time.Time // the next fire time (set by the broker); zero when it fires no more
 }
 
 // schedule is a queue's record of a Repeat.
@@ -52,8 +52,12 @@ func (s *schedule) after(now int64) int64 {
 }
 
 func (s *schedule) view() Repeat {
-	return Repeat{Name: s.name, Every: time.Duration(s.every) * time.Millisecond, Cron: s.cron,
-		Priority: s.priority, Payload: s.payload, Next: msTime(s.next)}
+	r := Repeat{Name: s.name, Every: time.Duration(s.every) * time.Millisecond, Cron: s.cron,
+		Priority: s.priority, Payload: s.payload}
+	if s.next != 0 {
+		r.Next = msTime(s.next)
+	}
+	return r
 }
 
 // newSchedule checks a Repeat and builds its schedule, parsing the cron

@@ -249,6 +249,27 @@ func TestCLIQueue(t *testing.T) {
 					step(errArity("qcancel"), "QCANCEL", q),
 				})
 			})
+			t.Run("QREPEAT", func(t *testing.T) {
+				q := k("repeat")
+				runSteps(t, srv.port, p, []cliStep{
+					step("OK", "QREPEAT", "SET", q, "tick", "EVERY", "1", "PRIORITY", "4", "hello"),
+					step("OK", "QREPEAT", "SET", q, "daily", "CRON", "0 9 * * mon-fri", "report"),
+					stepMatch(`(?s).*"daily".*"0 9 \* \* mon-fri".*"report".*"tick".*\(integer\) 1\b.*"hello".*`, "QREPEAT", "LIST", q),
+					step("(error) ERR EVERY and CRON exclude each other", "QREPEAT", "SET", q, "x", "EVERY", "5", "CRON", "* * * * *", "p"),
+					step("(error) ERR QREPEAT SET needs EVERY or CRON", "QREPEAT", "SET", q, "x", "PRIORITY", "1", "p"),
+					step(`(error) ERR invalid value: cron expression "0 0 30 2 *" never fires`, "QREPEAT", "SET", q, "x", "CRON", "0 0 30 2 *", "p"),
+					stepMatch(`(?s)1\) QREPEAT <subcommand>.*LIST.*`, "QREPEAT", "HELP"),
+				})
+				// The interval is 1 ms: the job is there by the time a take asks.
+				jobs := cliJobs(t, p.run(t, srv.port, "QPOP", q, "BLOCK", "0"))
+				if len(jobs) != 1 || jobs[0]["payload"] != `"hello"` || jobs[0]["priority"] != "(integer) 4" {
+					t.Fatalf("fired job %v", jobs)
+				}
+				runSteps(t, srv.port, p, []cliStep{
+					step("(integer) 2", "QREPEAT", "DEL", q, "tick", "daily", "nosuch"),
+					step("(empty array)", "QREPEAT", "LIST", q),
+				})
+			})
 			t.Run("QINFO, QLIST, QPURGE, QDEL, QPAUSE, QRESUME, QCONFIG", func(t *testing.T) {
 				q := k("manage")
 				pushIDs(t, p, srv.port, q, "a", "b")
@@ -432,6 +453,10 @@ func TestQueueRestart(t *testing.T) {
 	})
 	ids := pushIDs(t, resp2, s.port, "jobs", "ready", "inflight", "acked", "dead")
 	pushIDs(t, resp2, s.port, "jobs", "DELAY", "600000", "delayed")
+	runSteps(t, s.port, resp2, []cliStep{
+		step("OK", "QREPEAT", "SET", "reports", "daily", "CRON", "0 9 * * *", "digest"),
+	})
+	schedules := resp2.run(t, s.port, "QREPEAT", "LIST", "reports")
 	// One connection takes three jobs, acks one and nacks one into the dead
 	// letters; the third stays in flight across the restart.
 	c, err := dialRESP(s.port)
@@ -462,6 +487,7 @@ func TestQueueRestart(t *testing.T) {
 		step("1) \"ready\"\n2) (integer) 2\n3) \"delayed\"\n4) (integer) 1\n5) \"inflight\"\n6) (integer) 0\n7) \"dead\"\n8) (integer) 1", "QLEN", "jobs"),
 		step("1) \"max-attempts\"\n2) \"1\"", "QCONFIG", "GET", "jobs", "max-attempts"),
 		stepMatch(`(?s).*"boom".*`, "QDLQ", "LIST", "jobs"),
+		step(schedules, "QREPEAT", "LIST", "reports"),
 	})
 	jobs := cliJobs(t, resp2.run(t, s.port, "QPOP", "jobs", "COUNT", "5"))
 	got := map[string]string{}

@@ -382,6 +382,26 @@ describe('QUEUE', () => {
       taker.disconnect();
     });
 
+    it('REPEAT pushes a job on a schedule until UNREPEAT; REPEATS lists the schedules with their next fire time', async () => {
+      const queue = nexo.sdk.queue<{ kind: string }>('sdk:repeat');
+      await queue.repeat('tick', { kind: 'tick' }, { every: 1, priority: 2 });
+      await queue.repeat('digest', { kind: 'digest' }, { cron: '0 9 * * mon-fri' });
+      const [digest, tick] = await queue.repeats();
+      expect(digest).toMatchObject({ name: 'digest', every: null, cron: '0 9 * * mon-fri', payload: { kind: 'digest' } });
+      expect(digest.next?.getUTCHours()).toBe(9);
+      expect(tick).toMatchObject({ name: 'tick', every: 1, cron: null, priority: 2, payload: { kind: 'tick' } });
+      expect((await queue.info()).repeats).toBe(2);
+      const job = deferred<SdkJob<{ kind: string }>>();
+      const worker = queue.process(async (j) => job.resolve(j));
+      expect(await job.promise).toMatchObject({ payload: { kind: 'tick' }, priority: 2 });
+      await worker.close();
+      expect(await queue.unrepeat('tick', 'digest', 'nosuch')).toBe(2);
+      expect(await queue.repeats()).toEqual([]);
+      expect((await nexoErrorOf(queue.repeat('bad', { kind: 'x' }, { cron: '61 * * * *' }))).code).toBe('ERR');
+      expect((await nexoErrorOf(queue.repeat('bad', { kind: 'x' }, { every: 5, cron: '* * * * *' }))).code).toBe('SDK');
+      await queue.delete();
+    });
+
     it('PURGE removes the waiting jobs and DELETE removes the queue', async () => {
       const queue = nexo.sdk.queue('sdk:purge');
       await queue.pushMany(['a', 'b']);

@@ -14,6 +14,8 @@ export {
   type QueueCounts,
   type QueueInfo,
   type QueueSettings,
+  type RepeatInfo,
+  type RepeatOptions,
   type WorkerEvents,
   type WorkerOptions,
 } from './queue.js';

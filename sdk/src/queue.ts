@@ -41,6 +41,29 @@ export interface PushOptions {
   dedupId?: string;
 }
 
+/** Options of Queue.repeat: `every` or `cron`, not both. */
+export interface RepeatOptions {
+  /** Milliseconds between jobs; they are pushed on the multiples of it (every: 60_000 on each minute). */
+  every?: number;
+  /** A cron expression, UTC: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; `@daily`… */
+  cron?: string;
+  /** The jobs' priority (default 0). */
+  priority?: number;
+}
+
+/** A schedule of repeatable jobs, as repeats() lists it. */
+export interface RepeatInfo<T> {
+  name: string;
+  every: number | null;
+  cron: string | null;
+  priority: number;
+  /** The payload each job gets, decoded (undefined when the encoding cannot read it; `raw` holds the bytes). */
+  payload: T;
+  raw: Buffer;
+  /** When it pushes its next job. */
+  next: Date | null;
+}
+
 /** A job as a worker receives it. */
 export interface Job<T> {
   /** Unique across the server, never reused. */
@@ -125,6 +148,8 @@ export interface QueueInfo extends QueueCounts {
   paused: boolean;
   /** Workers waiting for a job right now. */
   consumersWaiting: number;
+  /** Schedules of repeatable jobs (repeat()). */
+  repeats: number;
   pushed: number;
   delivered: number;
   acked: number;
@@ -230,6 +255,7 @@ export class Queue<T = unknown, In = T> {
       dead: num(f.dead),
       paused: bool(f.paused),
       consumersWaiting: num(f.consumers_waiting),
+      repeats: num(f.repeats),
       pushed: num(f.pushed),
       delivered: num(f.delivered),
       acked: num(f.acked),
@@ -263,6 +289,46 @@ export class Queue<T = unknown, In = T> {
   async cancel(...ids: string[]): Promise<number> {
     if (ids.length === 0) return 0;
     return num(await this.conn.call('QCANCEL', this.name, ...ids));
+  }
+
+  /**
+   * Pushes a job with `payload` on a schedule, every `every` milliseconds or
+   * at the times of a `cron` expression (UTC), until unrepeat(name). Setting
+   * a name again replaces its schedule. Schedules live in the server and
+   * survive restarts: set them once, at deploy time, from any process.
+   * @example await reports.repeat('daily-digest', { kind: 'digest' }, { cron: '0 9 * * mon-fri' })
+   */
+  async repeat(name: string, payload: In, options: RepeatOptions): Promise<void> {
+    const args: Arg[] = ['SET', this.name, name];
+    if ((options.every === undefined) === (options.cron === undefined)) throw misuse('repeat: give every or cron, not both');
+    if (options.every !== undefined) args.push('EVERY', positiveMs('every', options.every));
+    if (options.cron !== undefined) args.push('CRON', options.cron);
+    if (options.priority !== undefined) args.push('PRIORITY', integer('priority', options.priority));
+    args.push(this.codec.encode(payload as unknown as T));
+    await this.conn.call('QREPEAT', ...args);
+  }
+
+  /** Removes schedules by name (the jobs they pushed stay); returns how many existed. */
+  async unrepeat(...names: string[]): Promise<number> {
+    if (names.length === 0) return 0;
+    return num(await this.conn.call('QREPEAT', 'DEL', this.name, ...names));
+  }
+
+  /** The queue's schedules, by name, with their next fire times. */
+  async repeats(): Promise<RepeatInfo<T>[]> {
+    const reply = (await this.conn.call('QREPEAT', 'LIST', this.name)) as unknown[];
+    return reply.map((r) => {
+      const f = fields(r);
+      return {
+        name: text(f.name),
+        every: numOrNull(f.every_ms),
+        cron: textOrNull(f.cron),
+        priority: num(f.priority),
+        payload: decodeOrUndefined(this.codec, f.payload as Buffer),
+        raw: f.payload as Buffer,
+        next: dateOrNull(f.next_ms),
+      };
+    });
   }
 
   /** Dead letters (jobs that failed their last attempt), oldest first, with their failure history. */

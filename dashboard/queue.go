@@ -67,6 +67,7 @@ type queueView struct {
 	Dead      int          `json:"dead"`
 	Paused    bool         `json:"paused"`
 	Consumers int          `json:"consumers"`
+	Repeats   int          `json:"repeats"` // schedules of repeatable jobs
 	Settings  settingsView `json:"settings"`
 	Overrides []string     `json:"overrides"`
 	Pushed    int64        `json:"pushed"`
@@ -150,6 +151,7 @@ func viewQueue(in queue.QueueInfo) queueView {
 		Dead:      in.Dead,
 		Paused:    in.Paused,
 		Consumers: in.Consumers,
+		Repeats:   in.Repeats,
 		Settings: settingsView{
 			VisibilityMillis:    s.Visibility.Milliseconds(),
 			MaxAttempts:         s.MaxAttempts,

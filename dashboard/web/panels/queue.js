@@ -74,7 +74,7 @@ function queueRow(q) {
     el('th', { scope: 'row', class: 'key' }, bytesNode(q.name), q.paused ? el('span', { class: 'type-badge paused', text: 'paused' }) : null),
     ...STATES.map((state) => countCell(q, state)),
     el('td', { class: 'num', text: formatNumber(q.consumers) }),
-    el('td', { class: 'settings muted', text: settingsText(q.settings) }),
+    el('td', { class: 'settings muted', text: settingsText(q.settings) + (q.repeats > 0 ? ` · ${formatNumber(q.repeats)} repeating` : '') }),
     el('td', { class: 'num', text: `${formatNumber(q.pushed)} / ${formatNumber(q.acked)} / ${formatNumber(q.failed)}` }),
     el(
       'td',

@@ -16,18 +16,20 @@ func schedLess(a, b schedEntry) bool {
 }
 
 // reschedule registers the queue's earliest deadline (a delayed job's due
-// time, a visibility timeout, a schedule's fire time, a retry) with the
-// timer. Lock should be held.
+// time, a visibility timeout, a schedule's fire time), or its retry, with
+// the timer. Lock should be held.
 func (q *queue) reschedule() {
-	next := q.retryAt
-	if q.repeatAt != 0 && (next == 0 || q.repeatAt < next) {
-		next = q.repeatAt
-	}
+	next := q.repeatAt
 	if j, ok := q.delayed.Min(); ok && (next == 0 || j.due < next) {
 		next = j.due
 	}
 	if j, ok := q.inflight.Min(); ok && (next == 0 || j.due < next) {
 		next = j.due
+	}
+	if q.retryAt != 0 {
+		// The log refused a record the timer wrote: nothing runs before
+		// the retry, or the deadline already past would spin the timer.
+		next = q.retryAt
 	}
 	if q.deleted {
 		next = 0

@@ -30,6 +30,9 @@ const (
 	// scheduleRounds is how many times each goroutine of the schedule race
 	// sets and deletes its schedule.
 	scheduleRounds = 200
+	// cronFuzzYears bounds the next fire time the fuzz target accepts: the
+	// search bound of the broker plus the year it starts in.
+	cronFuzzYears = 6
 )
 
 // notifier receives Notify's calls.
@@ -1393,6 +1396,38 @@ func TestRepeat(t *testing.T) {
 		ids := f.pop("q", 1, 2)
 		if ids[0].ID >= ids[1].ID {
 			t.Fatalf("ids after restart %d, %d", ids[0].ID, ids[1].ID)
+		}
+	})
+}
+
+// cronSeeds are cron expressions of every form, for the fuzz target.
+var cronSeeds = []string{"*/15 * * * *", "0 9 * * mon-fri", "@hourly", "30 * * * * *", "0 12 13 * 5",
+	"0 0 29 2 *", "5,10-12/2 3 * DEC 0", "0 0 30 2 *", "61 * * * *", "*/0 * * * *", "1-2-3 * * * *", ""}
+
+// FuzzCron checks that any cron expression is either refused as an
+// invalid value or scheduled after now, within the search bound, without
+// a panic.
+func FuzzCron(f *testing.F) {
+	for _, c := range cronSeeds {
+		f.Add(c)
+	}
+	b, err := queue.Open(queue.Config{Dir: f.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}, Now: newClock().Now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { b.Close() })
+	now := newClock().Now()
+	f.Fuzz(func(t *testing.T, expr string) {
+		_, err := b.SetRepeat("q", queue.Repeat{Name: "fuzz", Cron: expr})
+		if err != nil {
+			if !errors.Is(err, queue.ErrInvalidValue) {
+				t.Fatalf("%q: %v", expr, err)
+			}
+			return
+		}
+		rs := b.Repeats("q")
+		if len(rs) != 1 || !rs[0].Next.After(now) || rs[0].Next.After(now.AddDate(cronFuzzYears, 0, 0)) {
+			t.Fatalf("%q: schedules %+v after %v", expr, rs, now)
 		}
 	})
 }

@@ -85,6 +85,8 @@ type settingsView struct {
 	BackoffJitter       float64 `json:"backoff_jitter"`
 	DeadLetterMax       int     `json:"dead_letter_max"`
 	ReleaseOnDisconnect bool    `json:"release_on_disconnect"`
+	RateLimit           int     `json:"rate_limit"` // 0: none
+	RateWindowMillis    int64   `json:"rate_window_ms"`
 }
 
 // jobView is one job of a list. ID is a string: JavaScript numbers cannot
@@ -161,6 +163,8 @@ func viewQueue(in queue.QueueInfo) queueView {
 			BackoffJitter:       s.BackoffJitter,
 			DeadLetterMax:       s.DeadLetterMax,
 			ReleaseOnDisconnect: s.ReleaseOnDisconnect,
+			RateLimit:           s.RateLimit,
+			RateWindowMillis:    s.RateWindow.Milliseconds(),
 		},
 		Overrides: in.Overrides,
 		Pushed:    in.Pushed,

@@ -244,6 +244,16 @@ describe('QUEUE', () => {
           expect(await redis.call('QLIST', 'MATCH', q('manage'))).toEqual([]);
         });
 
+        it('rate-limit hands out at most that many jobs per window across connections; a waiting QPOP is served when it ends', async () => {
+          await redis.call('QCONFIG', 'SET', q('rate'), 'rate-limit', '2', 'rate-window', String(SHORT_BLOCK_MS));
+          await redis.call('QPUSH', q('rate'), 'a', 'b', 'c');
+          expect(((await redis.call('QPOP', q('rate'), 'COUNT', '3')) as unknown[]).length).toBe(2);
+          expect(await other.call('QPOP', q('rate'))).toBeNull();
+          // The window ends after SHORT_BLOCK_MS, well before the BLOCK timeout, which would answer null.
+          const third = await other.call('QPOP', q('rate'), 'BLOCK', String(SHORT_BLOCK_MS + BLOCK_MARGIN_MS));
+          expect(toJob(third).payload).toBe('c');
+        });
+
         it('QCONFIG SET overrides settings, GET reads them, default restores', async () => {
           expect(await redis.call('QCONFIG', 'SET', q('config'), 'visibility-timeout', '1234', 'backoff', 'fixed')).toBe('OK');
           expect(toObject(await redis.call('QCONFIG', 'GET', q('config'), 'visibility-timeout', 'backoff'))).toEqual({

@@ -122,6 +122,8 @@ var options = []option{
 	queueOption("backoff-jitter", "random share of a retry delay, 0 to 1 (0.2: between 80% and 100% of it)"),
 	queueOption("dead-letter-max", "dead letters kept per queue; past it the oldest is dropped"),
 	queueOption("release-on-disconnect", "yes: the jobs of a consumer whose connection closes return to the queue at once"),
+	queueOption("rate-limit", "jobs a queue hands out per rate window, across its consumers; 0 = no limit"),
+	queueOption("rate-window", "milliseconds of the rate limit's window"),
 	{"queue-max-payload", strconv.Itoa(queue.DefaultMaxPayload), "largest job payload, in bytes or with a unit",
 		func(c *config, v string) error { return setBytes(&c.QueueMaxPayload, v) }},
 	{"queue-max-pending", strconv.Itoa(wal.DefaultMaxPending), "queue log records waiting for the disk before writes are refused with OVERLOAD",

@@ -43,6 +43,12 @@ type queue struct {
 	repeats  map[string]*schedule // by name; nil until the first
 	repeatAt int64                // the earliest fire time of repeats; 0 = none
 
+	// The rate limit's window (settings.RateLimit): when it ends (unix
+	// ms) and the jobs handed out in it. Not logged: a restart opens a
+	// new window.
+	rateUntil int64
+	rateUsed  int
+
 	overrides map[string]string // param -> value set by Configure
 	settings  Settings          // the defaults with the overrides applied
 	paused    bool

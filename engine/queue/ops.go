@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -124,10 +125,13 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 	if q.paused || q.ready.Len() == 0 {
 		return nil, 0, nil
 	}
+	n := min(count, q.ready.Len(), q.rateRoom(now))
+	if n == 0 {
+		return nil, 0, nil
+	}
 	if visibility == 0 {
 		visibility = q.settings.Visibility.Milliseconds()
 	}
-	n := min(count, q.ready.Len())
 	rec := takeRec{queue: q.name, deadline: now + visibility, ids: make([]uint64, 0, n), attempts: make([]int, 0, n)}
 	picked := make([]*job, 0, n)
 	q.ready.Scan(func(j *job) bool {
@@ -141,6 +145,9 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 		return nil, 0, err
 	}
 	q.applyTake(&rec, picked)
+	if q.settings.RateLimit > 0 {
+		q.rateUsed += len(picked)
+	}
 	out := make([]Job, len(picked))
 	for k, j := range picked {
 		j.owner, j.visibility = consumer, visibility
@@ -148,6 +155,27 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 	}
 	q.b.noteConsumer(consumer, q.name)
 	return out, idx, nil
+}
+
+// rateRoom is how many jobs the rate limit lets the queue hand out at now
+// (math.MaxInt without a limit). A window opens at the first call after
+// the last one ended, as BullMQ's limiter's does. Lock should be held.
+func (q *queue) rateRoom(now int64) int {
+	limit := q.settings.RateLimit
+	if limit == 0 {
+		return math.MaxInt
+	}
+	if now >= q.rateUntil {
+		q.rateUntil, q.rateUsed = now+q.settings.RateWindow.Milliseconds(), 0
+	}
+	return max(limit-q.rateUsed, 0)
+}
+
+// rateHeld reports whether the rate limit holds back ready jobs that
+// waiting consumers want, until rateUntil. Lock should be held.
+func (q *queue) rateHeld() bool {
+	return q.settings.RateLimit > 0 && q.rateUsed >= q.settings.RateLimit &&
+		q.waiters.head != nil && !q.paused && q.ready.Len() > 0
 }
 
 // failJobs records failed deliveries: each job goes back to the queue

@@ -275,6 +275,7 @@ func TestConfig(t *testing.T) {
 		want := map[string]string{
 			"visibility-timeout": "30000", "max-attempts": "5", "backoff": "exponential", "backoff-delay": "1000",
 			"backoff-max": "3600000", "backoff-jitter": "0.2", "dead-letter-max": "10000", "release-on-disconnect": "yes",
+			"rate-limit": "0", "rate-window": "1000",
 		}
 		for _, name := range queue.Params() {
 			got, err := s.Get(name)
@@ -283,13 +284,13 @@ func TestConfig(t *testing.T) {
 			}
 		}
 		for name, v := range map[string]string{"VISIBILITY-TIMEOUT": "100", "max-attempts": "0", "backoff": "FIXED",
-			"backoff-jitter": "0.5", "release-on-disconnect": "no", "dead-letter-max": "0"} {
+			"backoff-jitter": "0.5", "release-on-disconnect": "no", "dead-letter-max": "0", "rate-limit": "10", "rate-window": "250"} {
 			if err := s.Set(name, v); err != nil {
 				t.Fatalf("set %s %s: %v", name, v, err)
 			}
 		}
 		if s.Visibility != 100*time.Millisecond || s.MaxAttempts != 0 || s.Backoff != queue.Fixed || s.BackoffJitter != 0.5 ||
-			s.ReleaseOnDisconnect || s.DeadLetterMax != 0 {
+			s.ReleaseOnDisconnect || s.DeadLetterMax != 0 || s.RateLimit != 10 || s.RateWindow != 250*time.Millisecond {
 			t.Fatalf("settings after Set: %+v", s)
 		}
 	})
@@ -297,7 +298,8 @@ func TestConfig(t *testing.T) {
 		s := queue.DefaultSettings()
 		for _, kv := range [][2]string{{"visibility-timeout", "0"}, {"visibility-timeout", "-1"}, {"visibility-timeout", "1.5"},
 			{"max-attempts", "-1"}, {"backoff", "linear"}, {"backoff-delay", "abc"}, {"backoff-jitter", "1.5"},
-			{"backoff-jitter", "NaN"}, {"release-on-disconnect", "maybe"}, {"backoff-max", "999999999999999"}} {
+			{"backoff-jitter", "NaN"}, {"release-on-disconnect", "maybe"}, {"backoff-max", "999999999999999"},
+			{"rate-limit", "-1"}, {"rate-window", "0"}} {
 			wantErr(t, s.Set(kv[0], kv[1]), queue.ErrInvalidValue)
 		}
 		wantErr(t, s.Set("colour", "blue"), queue.ErrUnknownParam)
@@ -1195,6 +1197,66 @@ func TestDeadLetters(t *testing.T) {
 		if len(dead) != 2 || dead[0].ID != ids[0] || dead[1].Failures[0].Message != "failed b" {
 			t.Fatalf("dead letters %+v", dead)
 		}
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Run("at most rate-limit jobs per window, across consumers", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "rate-limit", "2", "rate-window", "1000")
+		f.push("q", queue.PushOptions{}, "a", "b", "c", "d", "e")
+		if jobs := f.pop("q", 1, 5); len(jobs) != 2 {
+			t.Fatalf("first window handed out %d", len(jobs))
+		}
+		f.popNone("q", 2)
+		f.clock.Advance(999 * time.Millisecond)
+		f.popNone("q", 2)
+		f.clock.Advance(time.Millisecond)
+		if jobs := f.pop("q", 2, 1); len(jobs) != 1 || string(jobs[0].Payload) != "c" {
+			t.Fatalf("second window %+v", jobs)
+		}
+		if jobs := f.pop("q", 1, 5); len(jobs) != 1 || string(jobs[0].Payload) != "d" {
+			t.Fatalf("rest of the second window %+v", jobs)
+		}
+		f.popNone("q", 1)
+		f.wantLen("q", queue.Counts{Ready: 1, InFlight: 4})
+	})
+	t.Run("a waiting consumer is served by the timer when the window ends", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.Now = time.Now })
+		f.configure("q", "rate-limit", "1", "rate-window", strconv.Itoa(int(timerVisibility.Milliseconds())))
+		f.push("q", queue.PushOptions{}, "a", "b")
+		f.pop1("q", 1)
+		ctx, cancel := context.WithTimeout(context.Background(), timerVisibility+timerMargin)
+		defer cancel()
+		jobs, idx, err := f.b.PopWait(ctx, "q", 2, queue.PopOptions{})
+		f.wait(idx, err)
+		if len(jobs) != 1 || string(jobs[0].Payload) != "b" {
+			t.Fatalf("the waiter got %+v", jobs)
+		}
+	})
+	t.Run("edge: a redelivery counts against the limit; lifting the limit serves at once", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "rate-limit", "1", "backoff-delay", "0")
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		f.nack("q", 1, j.ID, queue.NackOptions{})
+		f.popNone("q", 1)
+		f.configure("q", "rate-limit", "default")
+		if again := f.pop1("q", 1); again.ID != j.ID || again.Attempt != 2 {
+			t.Fatalf("redelivery %+v", again)
+		}
+	})
+	t.Run("restart: the setting survives; a restart opens a new window", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "rate-limit", "1")
+		f.push("q", queue.PushOptions{}, "a", "b")
+		f.pop1("q", 1)
+		f.popNone("q", 1)
+		f.reopen()
+		if jobs := f.pop("q", 1, 5); len(jobs) != 1 {
+			t.Fatalf("after the restart: %d jobs, want the 1 of a new window", len(jobs))
+		}
+		f.popNone("q", 1)
 	})
 }
 

@@ -32,6 +32,12 @@ const (
 	// DefaultReleaseOnDisconnect returns the jobs of a consumer whose
 	// connection closes to the queue at once.
 	DefaultReleaseOnDisconnect = true
+	// DefaultRateLimit is how many jobs a queue hands out per rate window;
+	// 0 = no limit.
+	DefaultRateLimit = 0
+	// DefaultRateWindow is the window of the rate limit (BullMQ's limiter
+	// duration).
+	DefaultRateWindow = time.Second
 
 	// MaxDuration bounds every delay, timeout and backoff setting, so that
 	// deadlines computed from them cannot overflow.
@@ -67,6 +73,8 @@ type Settings struct {
 	BackoffJitter       float64       // 0..1: the random share of a retry delay
 	DeadLetterMax       int           // dead letters kept; 0 = none
 	ReleaseOnDisconnect bool          // a closed connection's jobs return to the queue at once
+	RateLimit           int           // jobs handed out per RateWindow, across consumers; 0 = no limit
+	RateWindow          time.Duration
 }
 
 // DefaultSettings returns the built-in defaults.
@@ -80,6 +88,8 @@ func DefaultSettings() Settings {
 		BackoffJitter:       DefaultBackoffJitter,
 		DeadLetterMax:       DefaultDeadLetterMax,
 		ReleaseOnDisconnect: DefaultReleaseOnDisconnect,
+		RateLimit:           DefaultRateLimit,
+		RateWindow:          DefaultRateWindow,
 	}
 }
 
@@ -143,6 +153,12 @@ var params = []param{
 			}
 			return nil
 		}},
+	{"rate-limit",
+		func(s *Settings) string { return strconv.Itoa(s.RateLimit) },
+		func(s *Settings, v string) error { return parseCount(&s.RateLimit, v) }},
+	{"rate-window",
+		func(s *Settings) string { return formatMs(s.RateWindow) },
+		func(s *Settings, v string) error { return parseMs(&s.RateWindow, v, 1) }},
 }
 
 // Params lists the setting names in documentation order.
@@ -203,6 +219,10 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: backoff-jitter %v", ErrInvalidValue, s.BackoffJitter)
 	case s.DeadLetterMax < 0:
 		return fmt.Errorf("%w: dead-letter-max %d", ErrInvalidValue, s.DeadLetterMax)
+	case s.RateLimit < 0:
+		return fmt.Errorf("%w: rate-limit %d", ErrInvalidValue, s.RateLimit)
+	case s.RateWindow <= 0 || s.RateWindow > MaxDuration:
+		return fmt.Errorf("%w: rate-window %v", ErrInvalidValue, s.RateWindow)
 	}
 	return nil
 }

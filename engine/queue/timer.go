@@ -26,6 +26,9 @@ func (q *queue) reschedule() {
 	if j, ok := q.inflight.Min(); ok && (next == 0 || j.due < next) {
 		next = j.due
 	}
+	if q.rateHeld() && (next == 0 || q.rateUntil < next) {
+		next = q.rateUntil
+	}
 	if q.retryAt != 0 {
 		// The log refused a record the timer wrote: nothing runs before
 		// the retry, or the deadline already past would spin the timer.

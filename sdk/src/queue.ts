@@ -140,6 +140,10 @@ export interface QueueSettings {
   deadLetterMax: number;
   /** Whether a closed connection's jobs fail at once (true) or wait out their visibility. */
   releaseOnDisconnect: boolean;
+  /** Jobs handed out per `rateWindow`, across every worker (BullMQ's limiter); 0 = no limit. */
+  rateLimit: number;
+  /** Milliseconds of the rate limit's window. */
+  rateWindow: number;
 }
 
 /** QINFO: counts, state, counters since the server started, settings. */
@@ -182,6 +186,8 @@ const settingNames: Record<keyof QueueSettings, string> = {
   backoffJitter: 'backoff-jitter',
   deadLetterMax: 'dead-letter-max',
   releaseOnDisconnect: 'release-on-disconnect',
+  rateLimit: 'rate-limit',
+  rateWindow: 'rate-window',
 };
 
 /**
@@ -742,5 +748,7 @@ function toSettings(f: Record<string, unknown>): QueueSettings {
     backoffJitter: Number(text(f['backoff-jitter'])),
     deadLetterMax: num(f['dead-letter-max']),
     releaseOnDisconnect: text(f['release-on-disconnect']) === 'yes',
+    rateLimit: num(f['rate-limit']),
+    rateWindow: num(f['rate-window']),
   };
 }

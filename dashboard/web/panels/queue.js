@@ -46,7 +46,8 @@ function say(text, kind = 'info') {
 
 function settingsText(s) {
   const attempts = s.max_attempts === 0 ? 'unlimited attempts' : `${s.max_attempts} attempt${s.max_attempts === 1 ? '' : 's'}`;
-  return `${attempts} · visibility ${formatMillis(s.visibility_ms)} · ${s.backoff} backoff ${formatMillis(s.backoff_delay_ms)}`;
+  const rate = s.rate_limit > 0 ? ` · at most ${formatNumber(s.rate_limit)} per ${formatMillis(s.rate_window_ms)}` : '';
+  return `${attempts} · visibility ${formatMillis(s.visibility_ms)} · ${s.backoff} backoff ${formatMillis(s.backoff_delay_ms)}${rate}`;
 }
 
 function countCell(q, state) {

@@ -249,11 +249,7 @@ func cmdClientGetName(c *Client, _ [][]byte) {
 	c.mu.Lock()
 	name := c.name
 	c.mu.Unlock()
-	if name == "" {
-		c.w.Null()
-		return
-	}
-	c.w.BulkString(name)
+	c.w.StringOrNull(name)
 }
 
 func cmdClientSetInfo(c *Client, args [][]byte) {

@@ -159,6 +159,19 @@ func (c *Client) replyQueueErr(err error) {
 	}
 }
 
+// replyQueueCount returns the reply of a queue change that counts what it
+// changed: the count once the change is durable, or the error.
+func (c *Client) replyQueueCount(qb *queue.Broker) func(n int, idx uint64, err error) {
+	return func(n int, idx uint64, err error) {
+		if err != nil {
+			c.replyQueueErr(err)
+			return
+		}
+		c.needDurable(qb, idx)
+		c.w.Int(int64(n))
+	}
+}
+
 // parseMs reads whole milliseconds at args[i], from min to
 // queue.MaxDuration; it returns an error reply naming the option.
 func parseMs(arg []byte, option string, min int64) (time.Duration, string) {
@@ -401,11 +414,7 @@ func writeJobInfo(c *Client, j queue.JobInfo) {
 	c.w.BulkString("due_ms")
 	writeMs(c, j.Due)
 	c.w.BulkString("dedup")
-	if j.Dedup == "" {
-		c.w.Null()
-	} else {
-		c.w.BulkString(j.Dedup)
-	}
+	c.w.StringOrNull(j.Dedup)
 	c.w.BulkString("failures")
 	c.w.Int(int64(j.FailureCount))
 	c.w.BulkString("first_failure_ms")
@@ -453,13 +462,7 @@ func cmdQAck(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	n, idx, err := qb.Ack(string(args[1]), c.id, ids)
-	if err != nil {
-		c.replyQueueErr(err)
-		return
-	}
-	c.needDurable(qb, idx)
-	c.w.Int(int64(n))
+	c.replyQueueCount(qb)(qb.Ack(string(args[1]), c.id, ids))
 }
 
 func cmdQNack(c *Client, args [][]byte) {
@@ -654,13 +657,7 @@ func cmdQCancel(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	n, idx, err := qb.Cancel(string(args[1]), ids)
-	if err != nil {
-		c.replyQueueErr(err)
-		return
-	}
-	c.needDurable(qb, idx)
-	c.w.Int(int64(n))
+	c.replyQueueCount(qb)(qb.Cancel(string(args[1]), ids))
 }
 
 func cmdQPurge(c *Client, args [][]byte) {
@@ -668,13 +665,7 @@ func cmdQPurge(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	n, idx, err := qb.Purge(string(args[1]))
-	if err != nil {
-		c.replyQueueErr(err)
-		return
-	}
-	c.needDurable(qb, idx)
-	c.w.Int(int64(n))
+	c.replyQueueCount(qb)(qb.Purge(string(args[1])))
 }
 
 func cmdQDel(c *Client, args [][]byte) {
@@ -815,13 +806,7 @@ func cmdQDLQRequeue(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	n, idx, err := qb.Requeue(string(args[2]), target, ids)
-	if err != nil {
-		c.replyQueueErr(err)
-		return
-	}
-	c.needDurable(qb, idx)
-	c.w.Int(int64(n))
+	c.replyQueueCount(qb)(qb.Requeue(string(args[2]), target, ids))
 }
 
 func cmdQDLQPurge(c *Client, args [][]byte) {
@@ -837,13 +822,7 @@ func cmdQDLQPurge(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	n, idx, err := qb.PurgeDead(string(args[2]), ids)
-	if err != nil {
-		c.replyQueueErr(err)
-		return
-	}
-	c.needDurable(qb, idx)
-	c.w.Int(int64(n))
+	c.replyQueueCount(qb)(qb.PurgeDead(string(args[2]), ids))
 }
 
 // repeatFields is the number of fields of a schedule in QREPEAT LIST.
@@ -906,13 +885,7 @@ func cmdQRepeatDel(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	n, idx, err := qb.DeleteRepeats(string(args[2]), names)
-	if err != nil {
-		c.replyQueueErr(err)
-		return
-	}
-	c.needDurable(qb, idx)
-	c.w.Int(int64(n))
+	c.replyQueueCount(qb)(qb.DeleteRepeats(string(args[2]), names))
 }
 
 func cmdQRepeatList(c *Client, args [][]byte) {
@@ -933,11 +906,7 @@ func cmdQRepeatList(c *Client, args [][]byte) {
 			c.w.Int(r.Every.Milliseconds())
 		}
 		c.w.BulkString("cron")
-		if r.Cron == "" {
-			c.w.Null()
-		} else {
-			c.w.BulkString(r.Cron)
-		}
+		c.w.StringOrNull(r.Cron)
 		c.w.BulkString("priority")
 		c.w.Int(r.Priority)
 		c.w.BulkString("payload")

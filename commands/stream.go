@@ -603,11 +603,7 @@ func cmdXGroupInfo(c *Client, args [][]byte) {
 		c.w.BulkString("partition")
 		c.w.Int(int64(p.Partition))
 		c.w.BulkString("owner")
-		if p.Owner == "" {
-			c.w.Null()
-		} else {
-			c.w.BulkString(p.Owner)
-		}
+		c.w.StringOrNull(p.Owner)
 		c.w.BulkString("committed")
 		c.w.Int(p.Committed)
 		c.w.BulkString("lag")

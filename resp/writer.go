@@ -98,6 +98,15 @@ func (w *Writer) BulkOrNull(b []byte) {
 	w.Bulk(b)
 }
 
+// StringOrNull writes s, or the null reply when s is empty.
+func (w *Writer) StringOrNull(s string) {
+	if s == "" {
+		w.Null()
+		return
+	}
+	w.BulkString(s)
+}
+
 // Bulks writes an array of bulk strings where nil elements are nulls.
 func (w *Writer) Bulks(items [][]byte) {
 	w.Array(len(items))

@@ -478,10 +478,10 @@ func (q *queue) deadOf(all bool, ids []uint64) []*job {
 }
 
 // applyRequeue moves dead letters of src to dst's ready jobs with a fresh
-// set of attempts; their failure history stays. A deduplication id already
-// taken in dst is dropped from the moved job.
+// set of attempts, and returns them; their failure history stays. A
+// deduplication id already taken in dst is dropped from the moved job.
 // Lock should be held (both queues').
-func applyRequeue(src, dst *queue, r *requeueRec) int {
+func applyRequeue(src, dst *queue, r *requeueRec) []*job {
 	moved := src.deadOf(r.all, r.ids)
 	for _, j := range moved {
 		src.detach(j)
@@ -495,7 +495,7 @@ func applyRequeue(src, dst *queue, r *requeueRec) int {
 	}
 	dst.declared = true
 	src.b.counters.requeued.Add(int64(len(moved)))
-	return len(moved)
+	return moved
 }
 
 func (q *queue) applyDeadPurge(r *deadPurgeRec) int {

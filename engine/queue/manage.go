@@ -178,6 +178,9 @@ func (b *Broker) Cancel(name string, ids []uint64) (int, uint64, error) {
 		return 0, 0, err
 	}
 	q.applyCancel(jobs)
+	for _, j := range jobs {
+		q.notify(Event{Kind: EventRemoved, ID: j.id, Attempt: j.attempts})
+	}
 	return len(jobs), idx, nil
 }
 
@@ -369,7 +372,11 @@ func (b *Broker) Requeue(name, target string, ids []uint64) (int, uint64, error)
 	if err != nil {
 		return 0, 0, err
 	}
-	return applyRequeue(src, dst, &rec), idx, nil
+	moved := applyRequeue(src, dst, &rec)
+	for _, j := range moved {
+		dst.notify(Event{Kind: EventWaiting, ID: j.id})
+	}
+	return len(moved), idx, nil
 }
 
 // PurgeDead drops dead letters of the queue (ids nil: all of them) and

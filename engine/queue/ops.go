@@ -145,6 +145,9 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 		return nil, 0, err
 	}
 	q.applyTake(&rec, picked)
+	for _, j := range picked {
+		q.notify(Event{Kind: EventActive, ID: j.id, Attempt: j.attempts})
+	}
 	if q.settings.RateLimit > 0 {
 		q.rateUsed += len(picked)
 	}
@@ -212,6 +215,9 @@ func (q *queue) failJobs(now int64, jobs []*job, reason Reason, message string, 
 	}
 	for k, r := range typed {
 		q.applyFail(r, chunks[k])
+		for i, j := range chunks[k] {
+			q.notify(Event{Kind: EventFailed, ID: j.id, Attempt: j.attempts, Reason: r.reason, Error: r.message, Dead: r.dead[i]})
+		}
 	}
 	return idx, nil
 }
@@ -270,6 +276,13 @@ func (b *Broker) Push(name string, payloads [][]byte, opts PushOptions) ([]uint6
 	idx, err := b.appendRecs(q.enc.push(&rec))
 	if err == nil {
 		q.applyPush(&rec)
+		kind := EventWaiting
+		if rec.due > rec.at {
+			kind = EventDelayed
+		}
+		for k := range rec.payloads {
+			q.notify(Event{Kind: kind, ID: rec.firstID + uint64(k)})
+		}
 	}
 	// Hot path: the payload list is scratch space of the queue, reused by
 	// the next push; the jobs keep the payloads, not the list.
@@ -413,6 +426,9 @@ func (b *Broker) Ack(name string, consumer int64, ids []uint64) (int, uint64, er
 		return 0, 0, err
 	}
 	q.applyAck(jobs)
+	for _, j := range jobs {
+		q.notify(Event{Kind: EventCompleted, ID: j.id, Attempt: j.attempts})
+	}
 	return len(uniq), idx, nil
 }
 

@@ -120,6 +120,7 @@ type Broker struct {
 	blocked    atomic.Int64
 	counters   counters
 	loaded     LoadStats
+	notifier   atomic.Pointer[Notifier] // told the job events (events.go)
 
 	stop      chan struct{}
 	done      chan struct{}

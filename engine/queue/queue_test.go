@@ -30,6 +30,9 @@ const (
 	// scheduleRounds is how many times each goroutine of the schedule race
 	// sets and deletes its schedule.
 	scheduleRounds = 200
+	// eventRounds is how many jobs each goroutine of the events race
+	// pushes, takes and acks.
+	eventRounds = 200
 	// cronFuzzYears bounds the next fire time the fuzz target accepts: the
 	// search bound of the broker plus the year it starts in.
 	cronFuzzYears = 6
@@ -275,7 +278,7 @@ func TestConfig(t *testing.T) {
 		want := map[string]string{
 			"visibility-timeout": "30000", "max-attempts": "5", "backoff": "exponential", "backoff-delay": "1000",
 			"backoff-max": "3600000", "backoff-jitter": "0.2", "dead-letter-max": "10000", "release-on-disconnect": "yes",
-			"rate-limit": "0", "rate-window": "1000",
+			"rate-limit": "0", "rate-window": "1000", "events": "no",
 		}
 		for _, name := range queue.Params() {
 			got, err := s.Get(name)
@@ -1257,6 +1260,140 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("after the restart: %d jobs, want the 1 of a new window", len(jobs))
 		}
 		f.popNone("q", 1)
+	})
+}
+
+// eventLog records the events a broker's notifier is told.
+type eventLog struct {
+	mu     sync.Mutex
+	events []queue.Event
+}
+
+func newEventLog(b *queue.Broker) *eventLog {
+	l := &eventLog{}
+	b.SetNotifier(func(e queue.Event) {
+		l.mu.Lock()
+		l.events = append(l.events, e)
+		l.mu.Unlock()
+	})
+	return l
+}
+
+// take returns the events told so far and forgets them.
+func (l *eventLog) take() []queue.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.events
+	l.events = nil
+	return out
+}
+
+// want checks the events told so far, by kind, id and attempt, and forgets them.
+func (l *eventLog) want(t *testing.T, want ...string) {
+	t.Helper()
+	var got []string
+	for _, e := range l.take() {
+		got = append(got, fmt.Sprintf("%s %s %d/%d", e.Queue, e.Kind, e.ID, e.Attempt))
+	}
+	wantStrings(t, "events", got, want)
+}
+
+func TestEvents(t *testing.T) {
+	t.Run("a queue with events on tells each step of its jobs' lives", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "events", "yes", "max-attempts", "2", "backoff-delay", "0")
+		l := newEventLog(f.b)
+		id := f.push1("q", "a")
+		later := f.push("q", queue.PushOptions{Delay: time.Minute}, "b")[0]
+		f.pop1("q", 1)
+		f.nack("q", 1, id, queue.NackOptions{Message: "smtp down"})
+		f.pop1("q", 1)
+		f.nack("q", 1, id, queue.NackOptions{})
+		f.waitN(f.b.Cancel("q", []uint64{later}))
+		f.waitN(f.b.Requeue("q", "", nil))
+		f.ack("q", 1, f.pop1("q", 1).ID)
+		l.want(t, fmt.Sprintf("q waiting %d/0", id), fmt.Sprintf("q delayed %d/0", later),
+			fmt.Sprintf("q active %d/1", id), fmt.Sprintf("q failed %d/1", id),
+			fmt.Sprintf("q active %d/2", id), fmt.Sprintf("q failed %d/2", id),
+			fmt.Sprintf("q removed %d/0", later), fmt.Sprintf("q waiting %d/0", id),
+			fmt.Sprintf("q active %d/1", id), fmt.Sprintf("q completed %d/1", id))
+	})
+	t.Run("a failed event carries its reason, the error and whether the job is dead", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "events", "yes", "max-attempts", "2", "visibility-timeout", "1000", "backoff-delay", "0")
+		l := newEventLog(f.b)
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		f.nack("q", 1, j.ID, queue.NackOptions{Message: "boom"})
+		f.pop1("q", 1)
+		f.clock.Advance(time.Second)
+		f.wantLen("q", queue.Counts{Dead: 1})
+		var failed []queue.Event
+		for _, e := range l.take() {
+			if e.Kind == queue.EventFailed {
+				failed = append(failed, e)
+			}
+		}
+		if len(failed) != 2 || failed[0].Reason != queue.Nacked || failed[0].Error != "boom" || failed[0].Dead ||
+			failed[1].Reason != queue.TimedOut || !failed[1].Dead {
+			t.Fatalf("failed events %+v", failed)
+		}
+	})
+	t.Run("repeatable jobs tell waiting as they fire", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "events", "yes")
+		l := newEventLog(f.b)
+		f.setRepeat("q", queue.Repeat{Name: "s", Every: time.Second, Payload: []byte("x")})
+		f.clock.Advance(time.Second)
+		jobs := f.b.Peek("q", 1)
+		l.want(t, fmt.Sprintf("q waiting %d/0", jobs[0].ID))
+	})
+	t.Run("edge: a queue with events off tells nothing; nor do purge and delete", func(t *testing.T) {
+		f := newFixture(t)
+		l := newEventLog(f.b)
+		f.push1("q", "a")
+		f.ack("q", 1, f.pop1("q", 1).ID)
+		l.want(t)
+		f.configure("q", "events", "yes")
+		f.push("q", queue.PushOptions{}, "b", "c")
+		l.take()
+		f.waitN(f.b.Purge("q"))
+		f.waitOK(f.b.Delete("q"))
+		l.want(t)
+	})
+	t.Run("race: each job's events come in the order of its life", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "events", "yes")
+		l := newEventLog(f.b)
+		parallel(4, func(g int) {
+			for range eventRounds {
+				ids, _, err := f.b.Push("q", bs("x"), queue.PushOptions{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				jobs, _, err := f.b.Pop("q", int64(g), queue.PopOptions{})
+				if err != nil || len(jobs) != 1 {
+					t.Error(ids, jobs, err)
+					return
+				}
+				if _, _, err := f.b.Ack("q", int64(g), []uint64{jobs[0].ID}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		next := map[uint64]queue.EventKind{}
+		order := map[queue.EventKind]queue.EventKind{queue.EventWaiting: queue.EventActive, queue.EventActive: queue.EventCompleted}
+		for _, e := range l.take() {
+			if want, seen := next[e.ID]; (seen && e.Kind != want) || (!seen && e.Kind != queue.EventWaiting) {
+				t.Fatalf("job %d: %s out of order", e.ID, e.Kind)
+			}
+			next[e.ID] = order[e.Kind]
+		}
+		if len(next) != 4*eventRounds {
+			t.Fatalf("%d jobs told, want %d", len(next), 4*eventRounds)
+		}
 	})
 }
 

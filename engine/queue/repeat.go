@@ -169,6 +169,7 @@ func (q *queue) fireRepeats(now int64) {
 			return
 		}
 		q.applyRepeatFire(&r)
+		q.notify(Event{Kind: EventWaiting, ID: r.id})
 	}
 }
 

@@ -38,6 +38,8 @@ const (
 	// DefaultRateWindow is the window of the rate limit (BullMQ's limiter
 	// duration).
 	DefaultRateWindow = time.Second
+	// DefaultEvents: a queue does not publish its job events.
+	DefaultEvents = false
 
 	// MaxDuration bounds every delay, timeout and backoff setting, so that
 	// deadlines computed from them cannot overflow.
@@ -75,6 +77,7 @@ type Settings struct {
 	ReleaseOnDisconnect bool          // a closed connection's jobs return to the queue at once
 	RateLimit           int           // jobs handed out per RateWindow, across consumers; 0 = no limit
 	RateWindow          time.Duration
+	Events              bool // the queue's job events are told to the broker's notifier
 }
 
 // DefaultSettings returns the built-in defaults.
@@ -90,6 +93,7 @@ func DefaultSettings() Settings {
 		ReleaseOnDisconnect: DefaultReleaseOnDisconnect,
 		RateLimit:           DefaultRateLimit,
 		RateWindow:          DefaultRateWindow,
+		Events:              DefaultEvents,
 	}
 }
 
@@ -142,23 +146,16 @@ var params = []param{
 		func(s *Settings, v string) error { return parseCount(&s.DeadLetterMax, v) }},
 	{"release-on-disconnect",
 		func(s *Settings) string { return yesNo(s.ReleaseOnDisconnect) },
-		func(s *Settings, v string) error {
-			switch strings.ToLower(v) {
-			case "yes":
-				s.ReleaseOnDisconnect = true
-			case "no":
-				s.ReleaseOnDisconnect = false
-			default:
-				return fmt.Errorf("%w: %q is not yes or no", ErrInvalidValue, v)
-			}
-			return nil
-		}},
+		func(s *Settings, v string) error { return parseYesNo(&s.ReleaseOnDisconnect, v) }},
 	{"rate-limit",
 		func(s *Settings) string { return strconv.Itoa(s.RateLimit) },
 		func(s *Settings, v string) error { return parseCount(&s.RateLimit, v) }},
 	{"rate-window",
 		func(s *Settings) string { return formatMs(s.RateWindow) },
 		func(s *Settings, v string) error { return parseMs(&s.RateWindow, v, 1) }},
+	{"events",
+		func(s *Settings) string { return yesNo(s.Events) },
+		func(s *Settings, v string) error { return parseYesNo(&s.Events, v) }},
 }
 
 // Params lists the setting names in documentation order.
@@ -262,6 +259,18 @@ func parseCount(dst *int, v string) error {
 		return fmt.Errorf("%w: %q is not an integer, 0 or more", ErrInvalidValue, v)
 	}
 	*dst = int(n)
+	return nil
+}
+
+func parseYesNo(dst *bool, v string) error {
+	switch strings.ToLower(v) {
+	case "yes":
+		*dst = true
+	case "no":
+		*dst = false
+	default:
+		return fmt.Errorf("%w: %q is not yes or no", ErrInvalidValue, v)
+	}
 	return nil
 }
 

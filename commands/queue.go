@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
@@ -955,4 +956,38 @@ func (s *Server) writeQueueInfo(w infoWriter) {
 	w.int("queue_loaded_records", st.Loaded.Records)
 	w.int("queue_loaded_jobs", st.Loaded.Jobs)
 	w.int("queue_load_ms", st.Loaded.Duration.Milliseconds())
+}
+
+// Job events (the queue setting events) are published on the pub/sub
+// broker, on the channel queueEventChannel + the queue's name, as a JSON
+// object: what SUBSCRIBE, PSUBSCRIBE and the SDK's queue.events() read.
+const queueEventChannel = "__queue__:"
+
+// queueEventMessage is the JSON of a job event. The id is a string, as in
+// every queue reply: JavaScript numbers cannot hold every uint64.
+type queueEventMessage struct {
+	Event   string `json:"event"`
+	Queue   string `json:"queue"`
+	ID      string `json:"id"`
+	Attempt int    `json:"attempt"`
+	Reason  string `json:"reason,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Dead    bool   `json:"dead,omitempty"`
+}
+
+// followQueue publishes the job events of the queues that have them on.
+// Called by NewServer.
+func (s *Server) followQueue() {
+	qb, ps := s.cfg.Queue, s.cfg.PubSub
+	if qb == nil || ps == nil {
+		return
+	}
+	qb.SetNotifier(func(e queue.Event) {
+		m := queueEventMessage{Event: e.Kind.String(), Queue: e.Queue, ID: strconv.FormatUint(e.ID, 10), Attempt: e.Attempt}
+		if e.Kind == queue.EventFailed {
+			m.Reason, m.Error, m.Dead = e.Reason.String(), e.Error, e.Dead
+		}
+		msg, _ := json.Marshal(m) // strings and integers: it cannot fail
+		ps.Publish([]byte(queueEventChannel+e.Queue), msg, wakeAtOnce{})
+	})
 }

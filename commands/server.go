@@ -170,6 +170,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.stats.lastSample = s.started
 	s.registerCommands()
 	s.followStore(cfg.KeyspaceEvents)
+	s.followQueue()
 	return s, nil
 }
 

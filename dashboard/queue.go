@@ -87,6 +87,7 @@ type settingsView struct {
 	ReleaseOnDisconnect bool    `json:"release_on_disconnect"`
 	RateLimit           int     `json:"rate_limit"` // 0: none
 	RateWindowMillis    int64   `json:"rate_window_ms"`
+	Events              bool    `json:"events"`
 }
 
 // jobView is one job of a list. ID is a string: JavaScript numbers cannot
@@ -165,6 +166,7 @@ func viewQueue(in queue.QueueInfo) queueView {
 			ReleaseOnDisconnect: s.ReleaseOnDisconnect,
 			RateLimit:           s.RateLimit,
 			RateWindowMillis:    s.RateWindow.Milliseconds(),
+			Events:              s.Events,
 		},
 		Overrides: in.Overrides,
 		Pushed:    in.Pushed,

@@ -2,7 +2,7 @@
 // (RESP3 via HELLO 3) and once with protocol: 2 (ioredis returns RESP3 maps as
 // flat arrays, as RESP2 sends them, so both protocols read the same), then
 // through the SDK's Queue and Worker.
-import { NexoError, type Job as SdkJob, type Worker } from '@nexo/sdk';
+import { NexoError, type Job as SdkJob, type QueueEvent, type Worker } from '@nexo/sdk';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNexo, useRestartableNexo } from './nexo.js';
@@ -254,6 +254,26 @@ describe('QUEUE', () => {
           expect(toJob(third).payload).toBe('c');
         });
 
+        it('with events on, a queue publishes each job step as JSON on __queue__:<queue>', async () => {
+          const sub = await nexo.connect(options);
+          const messages: Record<string, unknown>[] = [];
+          const done = deferred();
+          sub.on('message', (_channel: string, message: string) => {
+            messages.push(JSON.parse(message));
+            if (messages.length === 5) done.resolve();
+          });
+          await sub.subscribe(`__queue__:${q('events')}`);
+          await redis.call('QCONFIG', 'SET', q('events'), 'events', 'yes');
+          const [id] = (await redis.call('QPUSH', q('events'), 'a')) as string[];
+          await redis.call('QPOP', q('events'));
+          await redis.call('QNACK', q('events'), id, 'DELAY', '0', 'ERROR', 'boom');
+          await redis.call('QACK', q('events'), toJob(await redis.call('QPOP', q('events'))).id);
+          await done.promise;
+          expect(messages.map((m) => m.event)).toEqual(['waiting', 'active', 'failed', 'active', 'completed']);
+          expect(messages[2]).toEqual({ event: 'failed', queue: q('events'), id, attempt: 1, reason: 'nack', error: 'boom' });
+          sub.disconnect();
+        });
+
         it('QCONFIG SET overrides settings, GET reads them, default restores', async () => {
           expect(await redis.call('QCONFIG', 'SET', q('config'), 'visibility-timeout', '1234', 'backoff', 'fixed')).toBe('OK');
           expect(toObject(await redis.call('QCONFIG', 'GET', q('config'), 'visibility-timeout', 'backoff'))).toEqual({
@@ -409,6 +429,28 @@ describe('QUEUE', () => {
       expect(await queue.repeats()).toEqual([]);
       expect((await nexoErrorOf(queue.repeat('bad', { kind: 'x' }, { cron: '61 * * * *' }))).code).toBe('ERR');
       expect((await nexoErrorOf(queue.repeat('bad', { kind: 'x' }, { every: 5, cron: '* * * * *' }))).code).toBe('SDK');
+      await queue.delete();
+    });
+
+    it('EVENTS hands the queue\'s job events to a handler, from any worker, and turns the events setting on', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:events');
+      const seen: QueueEvent[] = [];
+      const completed = deferred();
+      const off = await queue.events((e) => {
+        seen.push(e);
+        if (e.event === 'completed') completed.resolve();
+      });
+      expect((await queue.settings()).events).toBe(true);
+      const id = await queue.push('a');
+      const worker = queue.process(async () => 'done');
+      await completed.promise;
+      await worker.close();
+      expect(seen.map((e) => [e.event, e.id, e.attempt])).toEqual([
+        ['waiting', id, 0],
+        ['active', id, 1],
+        ['completed', id, 1],
+      ]);
+      await off();
       await queue.delete();
     });
 

@@ -27,9 +27,9 @@ export class Nexo {
   private readonly ctx: Context;
 
   private constructor(conn: Connection, connector: Connector) {
-    this.ctx = { conn, connector, runners: new Set() };
-    this.store = new Store(conn, codecFor('json'));
     this.pubsub = new PubSub(conn, connector);
+    this.ctx = { conn, connector, pubsub: this.pubsub, runners: new Set() };
+    this.store = new Store(conn, codecFor('json'));
   }
 
   /**

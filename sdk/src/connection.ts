@@ -3,6 +3,7 @@
 // consumers, the pub/sub subscriber) is opened by a Connector.
 import { Redis, type RedisOptions } from 'ioredis';
 import { toNexoError } from './errors.js';
+import type { PubSub } from './pubsub.js';
 
 /** An argument of a command. */
 export type Arg = string | Buffer | number;
@@ -147,5 +148,6 @@ export interface Runner {
 export interface Context {
   readonly conn: Connection;
   readonly connector: Connector;
+  readonly pubsub: PubSub;
   readonly runners: Set<Runner>;
 }

@@ -13,6 +13,7 @@ export {
   type PushOptions,
   type QueueCounts,
   type QueueInfo,
+  type QueueEvent,
   type QueueSettings,
   type RepeatInfo,
   type RepeatOptions,

@@ -4,6 +4,7 @@ import { type Codec } from './codec.js';
 import type { Arg, Connection, Context } from './connection.js';
 import { hasCode, misuse } from './errors.js';
 import { reportError, Sleeper } from './loop.js';
+import type { Unsubscribe } from './pubsub.js';
 import { bool, fields, num, numOrNull, text, textOrNull } from './reply.js';
 import { integer, positiveMs } from './store.js';
 
@@ -63,6 +64,24 @@ export interface RepeatInfo<T> {
   /** When it pushes its next job. */
   next: Date | null;
 }
+
+/** What happened to a job, as queue.events() tells it (BullMQ's QueueEvents). */
+export interface QueueEvent {
+  event: 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'removed';
+  queue: string;
+  id: string;
+  /** Deliveries so far. */
+  attempt: number;
+  /** `failed`: `nack` (the handler threw), `timeout` or `worker-gone`. */
+  reason?: string;
+  /** `failed`: the handler's error message. */
+  error?: string;
+  /** `failed`: the job has used its attempts and is now a dead letter. */
+  dead?: boolean;
+}
+
+/** The topic prefix of a queue's job events. */
+const QUEUE_EVENT_TOPIC = '__queue__:';
 
 /** A job as a worker receives it. */
 export interface Job<T> {
@@ -144,6 +163,8 @@ export interface QueueSettings {
   rateLimit: number;
   /** Milliseconds of the rate limit's window. */
   rateWindow: number;
+  /** Whether the queue publishes its job events (queue.events() turns it on). */
+  events: boolean;
 }
 
 /** QINFO: counts, state, counters since the server started, settings. */
@@ -188,6 +209,7 @@ const settingNames: Record<keyof QueueSettings, string> = {
   releaseOnDisconnect: 'release-on-disconnect',
   rateLimit: 'rate-limit',
   rateWindow: 'rate-window',
+  events: 'events',
 };
 
 /**
@@ -335,6 +357,26 @@ export class Queue<T = unknown, In = T> {
         next: dateOrNull(f.next_ms),
       };
     });
+  }
+
+  /**
+   * Calls `handler` with the queue's job events, from any worker or process,
+   * as they happen, until the returned function is called. It turns the
+   * queue's `events` setting on (the queue then publishes them, to every
+   * subscriber). Events are volatile: those of a moment without a subscriber
+   * are not kept.
+   * @example const off = await emails.events((e) => console.log(e.event, e.id)); … await off();
+   */
+  async events(handler: (event: QueueEvent) => void): Promise<Unsubscribe> {
+    if (/[+#]/.test(this.name)) throw misuse(`events: the queue name '${this.name}' has '+' or '#', which a topic filter reads as wildcards`);
+    const off = await this.ctx.pubsub.subscribe<QueueEvent>(QUEUE_EVENT_TOPIC + this.name, (e) => handler(e));
+    try {
+      await this.conn.call('QCONFIG', 'SET', this.name, 'events', 'yes');
+    } catch (err) {
+      await off();
+      throw err;
+    }
+    return off;
   }
 
   /** Dead letters (jobs that failed their last attempt), oldest first, with their failure history. */
@@ -750,5 +792,6 @@ function toSettings(f: Record<string, unknown>): QueueSettings {
     releaseOnDisconnect: text(f['release-on-disconnect']) === 'yes',
     rateLimit: num(f['rate-limit']),
     rateWindow: num(f['rate-window']),
+    events: text(f.events) === 'yes',
   };
 }

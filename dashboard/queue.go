@@ -87,6 +87,7 @@ type settingsView struct {
 	ReleaseOnDisconnect bool    `json:"release_on_disconnect"`
 	RateLimit           int     `json:"rate_limit"` // 0: none
 	RateWindowMillis    int64   `json:"rate_window_ms"`
+	MaxInFlight         int     `json:"max_in_flight"` // 0: none
 	Events              bool    `json:"events"`
 }
 
@@ -166,6 +167,7 @@ func viewQueue(in queue.QueueInfo) queueView {
 			ReleaseOnDisconnect: s.ReleaseOnDisconnect,
 			RateLimit:           s.RateLimit,
 			RateWindowMillis:    s.RateWindow.Milliseconds(),
+			MaxInFlight:         s.MaxInFlight,
 			Events:              s.Events,
 		},
 		Overrides: in.Overrides,

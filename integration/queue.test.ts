@@ -254,6 +254,19 @@ describe('QUEUE', () => {
           expect(toJob(third).payload).toBe('c');
         });
 
+        it('max-in-flight keeps that many jobs in flight across connections; a waiting QPOP is served when one is acked', async () => {
+          await redis.call('QCONFIG', 'SET', q('inflight'), 'max-in-flight', '1');
+          await redis.call('QPUSH', q('inflight'), 'a', 'b');
+          const [held] = ((await redis.call('QPOP', q('inflight'), 'COUNT', '2')) as unknown[]).map(toJob);
+          expect(held.payload).toBe('a');
+          const waiting = other.call('QPOP', q('inflight'), 'BLOCK', '0');
+          await settle(async () => toObject(await redis.call('QINFO', q('inflight'))).consumers_waiting === 1);
+          expect(await redis.call('QACK', q('inflight'), held.id)).toBe(1);
+          const next = toJob(await waiting);
+          expect(next.payload).toBe('b');
+          expect(await other.call('QACK', q('inflight'), next.id)).toBe(1);
+        });
+
         it('with events on, a queue publishes each job step as JSON on __queue__:<queue>', async () => {
           const sub = await nexo.connect(options);
           const messages: Record<string, unknown>[] = [];

@@ -124,6 +124,7 @@ var options = []option{
 	queueOption("release-on-disconnect", "yes: the jobs of a consumer whose connection closes return to the queue at once"),
 	queueOption("rate-limit", "jobs a queue hands out per rate window, across its consumers; 0 = no limit"),
 	queueOption("rate-window", "milliseconds of the rate limit's window"),
+	queueOption("max-in-flight", "jobs of a queue in flight at once, across its consumers; 0 = no limit"),
 	queueOption("events", "yes: a queue publishes its job events on the pub/sub channel __queue__:<queue>"),
 	{"queue-max-payload", strconv.Itoa(queue.DefaultMaxPayload), "largest job payload, in bytes or with a unit",
 		func(c *config, v string) error { return setBytes(&c.QueueMaxPayload, v) }},

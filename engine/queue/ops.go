@@ -125,7 +125,7 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 	if q.paused || q.ready.Len() == 0 {
 		return nil, 0, nil
 	}
-	n := min(count, q.ready.Len(), q.rateRoom(now))
+	n := min(count, q.ready.Len(), q.room(now))
 	if n == 0 {
 		return nil, 0, nil
 	}
@@ -158,6 +158,16 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 	}
 	q.b.noteConsumer(consumer, q.name)
 	return out, idx, nil
+}
+
+// room is how many jobs the queue's limits (max-in-flight, the rate limit)
+// let it hand out at now. Lock should be held.
+func (q *queue) room(now int64) int {
+	room := q.rateRoom(now)
+	if limit := q.settings.MaxInFlight; limit > 0 {
+		room = min(room, max(limit-q.inflight.Len(), 0))
+	}
+	return room
 }
 
 // rateRoom is how many jobs the rate limit lets the queue hand out at now

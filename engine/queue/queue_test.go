@@ -222,6 +222,18 @@ func (f *fixture) drain(name string, consumer int64) []string {
 	}
 }
 
+// waitBlocked waits until n consumers are blocked on the queue.
+func (f *fixture) waitBlocked(name string, n int) {
+	f.t.Helper()
+	deadline := time.Now().Add(blockTimeout)
+	for f.b.Info(name).Consumers != n {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d consumers never blocked on %s", n, name)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func bs(ss ...string) [][]byte {
 	out := make([][]byte, len(ss))
 	for i, s := range ss {
@@ -278,7 +290,7 @@ func TestConfig(t *testing.T) {
 		want := map[string]string{
 			"visibility-timeout": "30000", "max-attempts": "5", "backoff": "exponential", "backoff-delay": "1000",
 			"backoff-max": "3600000", "backoff-jitter": "0.2", "dead-letter-max": "10000", "release-on-disconnect": "yes",
-			"rate-limit": "0", "rate-window": "1000", "events": "no",
+			"rate-limit": "0", "rate-window": "1000", "max-in-flight": "0", "events": "no",
 		}
 		for _, name := range queue.Params() {
 			got, err := s.Get(name)
@@ -302,7 +314,7 @@ func TestConfig(t *testing.T) {
 		for _, kv := range [][2]string{{"visibility-timeout", "0"}, {"visibility-timeout", "-1"}, {"visibility-timeout", "1.5"},
 			{"max-attempts", "-1"}, {"backoff", "linear"}, {"backoff-delay", "abc"}, {"backoff-jitter", "1.5"},
 			{"backoff-jitter", "NaN"}, {"release-on-disconnect", "maybe"}, {"backoff-max", "999999999999999"},
-			{"rate-limit", "-1"}, {"rate-window", "0"}} {
+			{"rate-limit", "-1"}, {"rate-window", "0"}, {"max-in-flight", "-1"}, {"events", "maybe"}} {
 			wantErr(t, s.Set(kv[0], kv[1]), queue.ErrInvalidValue)
 		}
 		wantErr(t, s.Set("colour", "blue"), queue.ErrUnknownParam)
@@ -1263,6 +1275,60 @@ func TestRateLimit(t *testing.T) {
 	})
 }
 
+func TestMaxInFlight(t *testing.T) {
+	t.Run("at most max-in-flight jobs are held at once, across consumers", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-in-flight", "2")
+		f.push("q", queue.PushOptions{}, "a", "b", "c")
+		if jobs := f.pop("q", 1, 3); len(jobs) != 2 {
+			t.Fatalf("took %d", len(jobs))
+		}
+		f.popNone("q", 2)
+		f.wantLen("q", queue.Counts{Ready: 1, InFlight: 2})
+	})
+	t.Run("a waiting consumer is served when a job in flight is settled", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-in-flight", "1")
+		f.push("q", queue.PushOptions{}, "a", "b")
+		held := f.pop1("q", 1)
+		got := make(chan []queue.Job, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
+			defer cancel()
+			jobs, _, err := f.b.PopWait(ctx, "q", 2, queue.PopOptions{})
+			if err != nil {
+				t.Error(err)
+			}
+			got <- jobs
+		}()
+		f.waitBlocked("q", 1)
+		f.ack("q", 1, held.ID)
+		if jobs := <-got; len(jobs) != 1 || string(jobs[0].Payload) != "b" {
+			t.Fatalf("the waiter got %+v", jobs)
+		}
+	})
+	t.Run("edge: a limit lowered below the jobs in flight hands out nothing until they settle", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b", "c")
+		jobs := f.pop("q", 1, 2)
+		f.configure("q", "max-in-flight", "1")
+		f.popNone("q", 1)
+		f.ack("q", 1, jobs[0].ID)
+		f.popNone("q", 1)
+		f.ack("q", 1, jobs[1].ID)
+		f.pop1("q", 1)
+	})
+	t.Run("restart: the setting survives", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-in-flight", "1")
+		f.push("q", queue.PushOptions{}, "a", "b")
+		f.reopen()
+		if jobs := f.pop("q", 1, 2); len(jobs) != 1 {
+			t.Fatalf("took %d after a restart", len(jobs))
+		}
+	})
+}
+
 // eventLog records the events a broker's notifier is told.
 type eventLog struct {
 	mu     sync.Mutex
@@ -1648,17 +1714,6 @@ func TestBlocking(t *testing.T) {
 		}()
 		return out
 	}
-	// waiting waits until n consumers are blocked on the queue.
-	waiting := func(f *fixture, name string, n int) {
-		f.t.Helper()
-		deadline := time.Now().Add(blockTimeout)
-		for f.b.Info(name).Consumers != n {
-			if time.Now().After(deadline) {
-				f.t.Fatalf("%d consumers never blocked on %s", n, name)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
 	receive := func(f *fixture, ch chan result) []queue.Job {
 		f.t.Helper()
 		select {
@@ -1675,7 +1730,7 @@ func TestBlocking(t *testing.T) {
 	t.Run("a blocked consumer gets the next job pushed", func(t *testing.T) {
 		f := newFixture(t)
 		ch := waitFor(f, context.Background(), "q", 1)
-		waiting(f, "q", 1)
+		f.waitBlocked("q", 1)
 		if n := len(f.b.List()); n != 0 {
 			t.Fatalf("a waiter made the queue appear in the list (%d)", n)
 		}
@@ -1693,7 +1748,7 @@ func TestBlocking(t *testing.T) {
 		var chans []chan result
 		for c := range 5 {
 			chans = append(chans, waitFor(f, context.Background(), "q", int64(c)))
-			waiting(f, "q", c+1)
+			f.waitBlocked("q", c+1)
 		}
 		for i := range 5 {
 			f.push1("q", strconv.Itoa(i))
@@ -1708,12 +1763,12 @@ func TestBlocking(t *testing.T) {
 		f := newFixture(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		ch := waitFor(f, ctx, "q", 1)
-		waiting(f, "q", 1)
+		f.waitBlocked("q", 1)
 		cancel()
 		if jobs := receive(f, ch); len(jobs) != 0 {
 			t.Fatalf("cancelled wait got %+v", jobs)
 		}
-		waiting(f, "q", 0)
+		f.waitBlocked("q", 0)
 		f.push1("q", "a")
 		f.wantLen("q", queue.Counts{Ready: 1})
 	})
@@ -1722,13 +1777,13 @@ func TestBlocking(t *testing.T) {
 		f.wait(f.b.Pause("q", true))
 		f.push1("q", "a")
 		ch := waitFor(f, context.Background(), "q", 1)
-		waiting(f, "q", 1)
+		f.waitBlocked("q", 1)
 		f.wait(f.b.Pause("q", false))
 		j := receive(f, ch)[0]
 		f.configure("q", "max-attempts", "1")
 		f.nack("q", 1, j.ID, queue.NackOptions{})
 		ch = waitFor(f, context.Background(), "q", 2)
-		waiting(f, "q", 1)
+		f.waitBlocked("q", 1)
 		f.waitN(f.b.Requeue("q", "", nil))
 		if again := receive(f, ch); again[0].ID != j.ID {
 			t.Fatalf("got %+v", again)
@@ -1737,7 +1792,7 @@ func TestBlocking(t *testing.T) {
 	t.Run("a delayed job wakes a waiter when due, by the timer", func(t *testing.T) {
 		f := newFixture(t, func(c *queue.Config) { c.Now = time.Now })
 		ch := waitFor(f, context.Background(), "q", 1)
-		waiting(f, "q", 1)
+		f.waitBlocked("q", 1)
 		f.push("q", queue.PushOptions{Delay: timerVisibility}, "later")
 		select {
 		case r := <-ch:
@@ -1753,7 +1808,7 @@ func TestBlocking(t *testing.T) {
 		f.push1("q", "a")
 		f.pop1("q", 9)
 		ch := waitFor(f, context.Background(), "q", 1)
-		waiting(f, "q", 1)
+		f.waitBlocked("q", 1)
 		ok, idx, err := f.b.Delete("q")
 		f.wait(idx, err)
 		if !ok {

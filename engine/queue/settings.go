@@ -38,6 +38,9 @@ const (
 	// DefaultRateWindow is the window of the rate limit (BullMQ's limiter
 	// duration).
 	DefaultRateWindow = time.Second
+	// DefaultMaxInFlight is how many jobs of a queue may be in flight at
+	// once, across consumers; 0 = no limit.
+	DefaultMaxInFlight = 0
 	// DefaultEvents: a queue does not publish its job events.
 	DefaultEvents = false
 
@@ -77,6 +80,7 @@ type Settings struct {
 	ReleaseOnDisconnect bool          // a closed connection's jobs return to the queue at once
 	RateLimit           int           // jobs handed out per RateWindow, across consumers; 0 = no limit
 	RateWindow          time.Duration
+	MaxInFlight         int  // jobs in flight at once, across consumers; 0 = no limit
 	Events              bool // the queue's job events are told to the broker's notifier
 }
 
@@ -93,6 +97,7 @@ func DefaultSettings() Settings {
 		ReleaseOnDisconnect: DefaultReleaseOnDisconnect,
 		RateLimit:           DefaultRateLimit,
 		RateWindow:          DefaultRateWindow,
+		MaxInFlight:         DefaultMaxInFlight,
 		Events:              DefaultEvents,
 	}
 }
@@ -153,6 +158,9 @@ var params = []param{
 	{"rate-window",
 		func(s *Settings) string { return formatMs(s.RateWindow) },
 		func(s *Settings, v string) error { return parseMs(&s.RateWindow, v, 1) }},
+	{"max-in-flight",
+		func(s *Settings) string { return strconv.Itoa(s.MaxInFlight) },
+		func(s *Settings, v string) error { return parseCount(&s.MaxInFlight, v) }},
 	{"events",
 		func(s *Settings) string { return yesNo(s.Events) },
 		func(s *Settings, v string) error { return parseYesNo(&s.Events, v) }},
@@ -216,6 +224,8 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: backoff-jitter %v", ErrInvalidValue, s.BackoffJitter)
 	case s.DeadLetterMax < 0:
 		return fmt.Errorf("%w: dead-letter-max %d", ErrInvalidValue, s.DeadLetterMax)
+	case s.MaxInFlight < 0:
+		return fmt.Errorf("%w: max-in-flight %d", ErrInvalidValue, s.MaxInFlight)
 	case s.RateLimit < 0:
 		return fmt.Errorf("%w: rate-limit %d", ErrInvalidValue, s.RateLimit)
 	case s.RateWindow <= 0 || s.RateWindow > MaxDuration:

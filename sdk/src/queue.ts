@@ -163,6 +163,8 @@ export interface QueueSettings {
   rateLimit: number;
   /** Milliseconds of the rate limit's window. */
   rateWindow: number;
+  /** Jobs in flight at once, across every worker (BullMQ's global concurrency); 0 = no limit. */
+  maxInFlight: number;
   /** Whether the queue publishes its job events (queue.events() turns it on). */
   events: boolean;
 }
@@ -209,6 +211,7 @@ const settingNames: Record<keyof QueueSettings, string> = {
   releaseOnDisconnect: 'release-on-disconnect',
   rateLimit: 'rate-limit',
   rateWindow: 'rate-window',
+  maxInFlight: 'max-in-flight',
   events: 'events',
 };
 
@@ -792,6 +795,7 @@ function toSettings(f: Record<string, unknown>): QueueSettings {
     releaseOnDisconnect: text(f['release-on-disconnect']) === 'yes',
     rateLimit: num(f['rate-limit']),
     rateWindow: num(f['rate-window']),
+    maxInFlight: num(f['max-in-flight']),
     events: text(f.events) === 'yes',
   };
 }

@@ -64,6 +64,8 @@ func (s *Server) registerQueue() {
 			Syntax: "queue id", Handler: cmdQJob},
 		{Name: "qcancel", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Removes waiting (ready or delayed) jobs of a queue by id.",
 			Syntax: "queue id [id ...]", Handler: cmdQCancel},
+		{Name: "qpromote", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Makes delayed jobs of a queue ready at once.",
+			Syntax: "queue id [id ...]", Handler: cmdQPromote},
 		{Name: "qpurge", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Removes every ready and delayed job of a queue.",
 			Syntax: "queue", Handler: cmdQPurge},
 		{Name: "qdel", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Deletes a queue with its jobs, dead letters and settings.",
@@ -659,6 +661,19 @@ func cmdQCancel(c *Client, args [][]byte) {
 		return
 	}
 	c.replyQueueCount(qb)(qb.Cancel(string(args[1]), ids))
+}
+
+func cmdQPromote(c *Client, args [][]byte) {
+	ids, msg := parseIDs(args[2:])
+	if msg != "" {
+		c.replyError(msg)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	c.replyQueueCount(qb)(qb.Promote(string(args[1]), ids))
 }
 
 func cmdQPurge(c *Client, args [][]byte) {

@@ -227,7 +227,7 @@ func TestCLIQueue(t *testing.T) {
 				})
 				_ = b
 			})
-			t.Run("QJOB and QCANCEL", func(t *testing.T) {
+			t.Run("QJOB, QPROMOTE and QCANCEL", func(t *testing.T) {
 				q := k("byid")
 				runSteps(t, srv.port, p, []cliStep{step("OK", "QCONFIG", "SET", q, "backoff-delay", "0")})
 				ready := pushIDs(t, p, srv.port, q, "a")[0]
@@ -243,6 +243,9 @@ func TestCLIQueue(t *testing.T) {
 				p.run(t, srv.port, "QPOP", q)
 				runSteps(t, srv.port, p, []cliStep{
 					stepMatch(`(?s).*"ready".*"worker-gone".*`, "QJOB", q, ready),
+					step("(integer) 1", "QPROMOTE", q, later),
+					step("(error) ERR the job is not delayed: "+later, "QPROMOTE", q, later),
+					stepMatch(`(?s).*"ready".*`, "QJOB", q, later),
 					step("(integer) 2", "QCANCEL", q, ready, later, ready),
 					step("(nil)", "QJOB", q, later),
 					step(errNotWaitingPrefix+ready, "QCANCEL", q, ready),

@@ -409,10 +409,12 @@ describe('QUEUE', () => {
       }
     });
 
-    it('GET returns a job by id in any state; CANCEL removes waiting jobs and refuses a running one', async () => {
+    it('GET returns a job by id in any state; PROMOTE readies a delayed one; CANCEL removes waiting jobs and refuses a running one', async () => {
       const queue = nexo.sdk.queue<{ to: string }>('sdk:get');
       const id = await queue.push({ to: 'a@example.com' }, { delay: LONG_VISIBILITY_MS, dedupId: 'reminder-1' });
       expect(await queue.get(id)).toMatchObject({ id, payload: { to: 'a@example.com' }, state: 'delayed', dedupId: 'reminder-1' });
+      expect(await queue.promote(id)).toBe(1);
+      expect((await queue.get(id))?.state).toBe('ready');
       expect(await queue.cancel(id)).toBe(1);
       expect(await queue.get(id)).toBeNull();
       expect(await queue.push({ to: 'b@example.com' }, { dedupId: 'reminder-1' })).not.toBe(id);

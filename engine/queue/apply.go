@@ -26,7 +26,7 @@ type queue struct {
 
 	// byID indexes the jobs commands name by id: those in flight (QACK,
 	// QNACK, QTOUCH) and the dead letters (QDLQ), and once indexAll is set
-	// the waiting ones too (QJOB, QCANCEL). Until then ready and delayed
+	// the waiting ones too (QJOB, QCANCEL, QPROMOTE). Until then ready and delayed
 	// jobs are only reached through their trees, so a waiting job costs
 	// no index entry: a queue pays for lookups by id once it uses them.
 	byID      map[uint64]*job
@@ -371,6 +371,17 @@ func (q *queue) applyCancel(jobs []*job) {
 	q.b.counters.cancelled.Add(int64(n))
 }
 
+// applyPromote makes delayed jobs ready at once, at at.
+func (q *queue) applyPromote(at int64, jobs []*job) {
+	for _, j := range jobs {
+		if j == nil || j.state != Delayed {
+			continue
+		}
+		q.detach(j)
+		q.makeReady(j, at)
+	}
+}
+
 // applyPurge drops every ready and delayed job.
 func (q *queue) applyPurge() int {
 	n := 0
@@ -557,6 +568,9 @@ func (b *Broker) replay(rec []byte) error {
 	case *cancelRec:
 		q := b.replaying(r.queue)
 		q.applyCancel(q.findAll(r.ids))
+	case *promoteRec:
+		q := b.replaying(r.queue)
+		q.applyPromote(r.at, q.findAll(r.ids))
 	case *repeatSetRec:
 		s := r.s
 		if s.cron != "" {

@@ -184,6 +184,41 @@ func (b *Broker) Cancel(name string, ids []uint64) (int, uint64, error) {
 	return len(jobs), idx, nil
 }
 
+// Promote makes delayed jobs of the queue (pushed with a delay, or waiting
+// for a retry) ready at once, behind the ready jobs of their priority, and
+// returns how many; every id must be a delayed job, or nothing changes.
+// Like Job, it indexes the queue's waiting jobs by id from then on.
+func (b *Broker) Promote(name string, ids []uint64) (int, uint64, error) {
+	if len(ids) == 0 {
+		return 0, 0, nil
+	}
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return 0, 0, &JobError{ID: ids[0], Err: ErrNotDelayed}
+	}
+	defer b.unlockQueue(q)
+	now := b.now()
+	q.expire(now)
+	rec := promoteRec{queue: q.name, at: max(now, q.lastAt), ids: uniqueIDs(ids)}
+	jobs := make([]*job, len(rec.ids))
+	for k, id := range rec.ids {
+		j := q.lookup(id)
+		if j == nil || j.state != Delayed {
+			return 0, 0, &JobError{ID: id, Err: ErrNotDelayed}
+		}
+		jobs[k] = j
+	}
+	idx, err := b.appendRecs(q.enc.promote(&rec))
+	if err != nil {
+		return 0, 0, err
+	}
+	q.applyPromote(rec.at, jobs)
+	for _, j := range jobs {
+		q.notify(Event{Kind: EventWaiting, ID: j.id, Attempt: j.attempts})
+	}
+	return len(jobs), idx, nil
+}
+
 // Purge drops every ready and delayed job of the queue and returns how
 // many. Jobs in flight and dead letters stay.
 func (b *Broker) Purge(name string) (int, uint64, error) {

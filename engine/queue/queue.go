@@ -64,6 +64,7 @@ var (
 	ErrNotHeld       = errors.New("job is not held by this consumer")
 	ErrNotDead       = errors.New("job is not a dead letter")
 	ErrNotWaiting    = errors.New("job is not waiting")
+	ErrNotDelayed    = errors.New("job is not delayed")
 	ErrPayloadTooBig = errors.New("payload exceeds the maximum size")
 	ErrInvalidName   = errors.New("invalid queue name")
 	ErrUnknownParam  = errors.New("unknown queue parameter")

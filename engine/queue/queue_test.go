@@ -677,7 +677,7 @@ func TestAck(t *testing.T) {
 	})
 }
 
-func TestLookupAndCancel(t *testing.T) {
+func TestLookupCancelPromote(t *testing.T) {
 	t.Run("a job is found by id in every state", func(t *testing.T) {
 		f := newFixture(t)
 		f.configure("q", "max-attempts", "1")
@@ -720,6 +720,22 @@ func TestLookupAndCancel(t *testing.T) {
 		if st := f.b.Stats(); st.Cancelled != 2 {
 			t.Fatalf("cancelled counter %d", st.Cancelled)
 		}
+	})
+	t.Run("promote makes delayed jobs ready at once, behind the ready jobs", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "backoff-delay", "60000")
+		later := f.push("q", queue.PushOptions{Delay: time.Minute}, "later")[0]
+		f.push1("q", "first")
+		retry := f.pop1("q", 1)
+		f.nack("q", 1, retry.ID, queue.NackOptions{})
+		f.push1("q", "second")
+		f.clock.Advance(time.Millisecond)
+		if n := f.waitN(f.b.Promote("q", []uint64{later, retry.ID, later})); n != 2 {
+			t.Fatalf("promoted %d", n)
+		}
+		wantStrings(t, "order", f.drain("q", 1), []string{"second", "later", "first"})
+		_, _, err := f.b.Promote("q", []uint64{later})
+		wantJobErr(t, err, queue.ErrNotDelayed, later)
 	})
 	t.Run("edge: a delayed job that became due is found ready", func(t *testing.T) {
 		f := newFixture(t)
@@ -819,7 +835,7 @@ func TestLookupAndCancel(t *testing.T) {
 			t.Fatalf("cancelled %d + taken %d != %d", cancelled.Load(), taken.Load(), jobs)
 		}
 	})
-	t.Run("restart: cancelled jobs stay gone; the others are found by id", func(t *testing.T) {
+	t.Run("restart: cancelled jobs stay gone, promoted ones ready; the others are found by id", func(t *testing.T) {
 		f := newFixture(t)
 		ids := f.push("q", queue.PushOptions{}, "a", "b")
 		f.waitN(f.b.Cancel("q", ids[:1]))
@@ -827,6 +843,12 @@ func TestLookupAndCancel(t *testing.T) {
 		f.reopen()
 		if _, ok := f.b.Job("q", ids[0]); ok {
 			t.Fatal("a cancelled job came back")
+		}
+		later := f.push("q", queue.PushOptions{Delay: time.Hour}, "later")[0]
+		f.waitN(f.b.Promote("q", []uint64{later}))
+		f.reopen()
+		if j, ok := f.b.Job("q", later); !ok || j.State != queue.Ready {
+			t.Fatalf("a promoted job after a restart: %+v %v", j, ok)
 		}
 		if j, ok := f.b.Job("q", taken.ID); !ok || j.State != queue.Ready || j.Attempt != 1 {
 			t.Fatalf("job in flight at the restart: %+v %v", j, ok)

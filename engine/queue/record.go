@@ -28,6 +28,7 @@ const (
 	opRepeatSet                  // queue name every cron priority payload next
 	opRepeatDel                  // queue n name×n
 	opRepeatFire                 // queue name id at next: a schedule pushed a job
+	opPromote                    // queue at n id×n: delayed jobs ready at once
 )
 
 // Typed records: the live path builds one, encodes it for the log and
@@ -472,6 +473,17 @@ func (e *encoder) repeatDel(queue string, names []string) []byte {
 	return e.b
 }
 
+func (e *encoder) promote(r *promoteRec) []byte {
+	e.reset(opPromote)
+	e.str(r.queue)
+	e.i(r.at)
+	e.u(uint64(len(r.ids)))
+	for _, id := range r.ids {
+		e.u(id)
+	}
+	return e.b
+}
+
 func (e *encoder) repeatFire(r *repeatFireRec) []byte {
 	e.reset(opRepeatFire)
 	e.str(r.queue)
@@ -509,6 +521,8 @@ func decode(rec []byte) (any, error) {
 			r.names = append(r.names, d.str())
 		}
 		out = r
+	case opPromote:
+		out = &promoteRec{queue: d.str(), at: d.i(), ids: d.idList()}
 	case opRepeatFire:
 		out = &repeatFireRec{queue: d.str(), name: d.str(), id: d.u(), at: d.i(), next: d.i()}
 	case opFail:
@@ -543,6 +557,11 @@ func decode(rec []byte) (any, error) {
 }
 
 type (
+	promoteRec struct {
+		queue string
+		at    int64
+		ids   []uint64
+	}
 	repeatSetRec struct {
 		queue string
 		s     schedule // without its parsed cron expression

@@ -363,6 +363,16 @@ export class Queue<T = unknown, In = T> {
   }
 
   /**
+   * Makes delayed jobs ready at once (a scheduled job to run now, a failed
+   * one to retry without its backoff). All or none: a job that is not
+   * delayed is a NexoError and nothing changes. Returns how many.
+   */
+  async promote(...ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return num(await this.conn.call('QPROMOTE', this.name, ...ids));
+  }
+
+  /**
    * Calls `handler` with the queue's job events, from any worker or process,
    * as they happen, until the returned function is called. It turns the
    * queue's `events` setting on (the queue then publishes them, to every

@@ -573,12 +573,15 @@ func (b *Broker) replay(rec []byte) error {
 		q.applyPromote(r.at, q.findAll(r.ids))
 	case *repeatSetRec:
 		s := r.s
-		if s.cron != "" {
+		switch {
+		case s.cron != "":
 			spec, err := parseCron(s.cron)
 			if err != nil {
 				return fmt.Errorf("%w: %v", errCorruptRecord, err)
 			}
 			s.spec = spec
+		case s.every <= 0:
+			return fmt.Errorf("%w: schedule %q has neither an interval nor a cron expression", errCorruptRecord, s.name)
 		}
 		b.replaying(r.queue).applyRepeatSet(&s)
 	case *repeatDelRec:

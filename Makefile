@@ -16,7 +16,7 @@ FUZZTIME ?= 30s
 # Platforms besides Linux that the server must build for (make cross-build).
 CROSS_PLATFORMS := darwin/arm64 windows/amd64
 # Fuzz targets as package:FuzzFunc.
-FUZZ_TARGETS := ./resp:FuzzReader ./commands:FuzzCommand ./wal:FuzzRecover ./wal:FuzzReadDamaged ./dashboard:FuzzAPI ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch ./engine/queue:FuzzCron
+FUZZ_TARGETS := ./resp:FuzzReader ./commands:FuzzCommand ./wal:FuzzRecover ./wal:FuzzReadDamaged ./dashboard:FuzzAPI ./internal/glob:FuzzMatch ./engine/pubsub:FuzzFilterMatch ./engine/queue:FuzzCron ./engine/queue:FuzzReplay
 
 .PHONY: help build run deps test gofmt-check vet cross-build go-test integration dashboard-screenshot bench bench-memory bench-queue bench-queue-restart bench-pubsub bench-stream bench-tx bench-sdk fuzz clean
 

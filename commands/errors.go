@@ -49,6 +49,7 @@ var brokerErrors = map[error]string{
 	queue.ErrNotDead:       "ERR the job is not a dead letter",
 	queue.ErrNotWaiting:    "ERR the job is not waiting (ready or delayed)",
 	queue.ErrNotDelayed:    "ERR the job is not delayed",
+	queue.ErrTooLong:       "ERR progress larger than " + strconv.Itoa(queue.MaxProgress) + " bytes",
 	queue.ErrPayloadTooBig: "ERR payload larger than queue-max-payload",
 	queue.ErrInvalidName:   "ERR invalid queue name (1 to " + strconv.Itoa(queue.MaxNameLen) + " bytes)",
 	queue.ErrUnknownParam:  "ERR unknown queue parameter",

@@ -27,7 +27,7 @@ const (
 	jobFields     = 7
 	failureFields = 4
 	// jobInfoFields is the number of fields of a job in QPEEK and QDLQ LIST.
-	jobInfoFields = 15
+	jobInfoFields = 16
 	// countsFields is the number of job counts (ready, delayed, inflight, dead).
 	countsFields = 4
 )
@@ -64,6 +64,8 @@ func (s *Server) registerQueue() {
 			Syntax: "queue id", Handler: cmdQJob},
 		{Name: "qcancel", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Removes waiting (ready or delayed) jobs of a queue by id.",
 			Syntax: "queue id [id ...]", Handler: cmdQCancel},
+		{Name: "qprogress", FirstKey: 1, LastKey: 1, Step: 1, Arity: 4, Flags: wq, Summary: "Tells the progress of a job the connection holds.",
+			Syntax: "queue id progress", Handler: cmdQProgress},
 		{Name: "qpromote", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Makes delayed jobs of a queue ready at once.",
 			Syntax: "queue id [id ...]", Handler: cmdQPromote},
 		{Name: "qpurge", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Removes every ready and delayed job of a queue.",
@@ -453,6 +455,8 @@ func writeJobInfo(c *Client, j queue.JobInfo) {
 		c.w.BulkString("message")
 		c.w.BulkString(f.Message)
 	}
+	c.w.BulkString("progress")
+	c.w.BulkOrNull(j.Progress)
 }
 
 func cmdQAck(c *Client, args [][]byte) {
@@ -661,6 +665,23 @@ func cmdQCancel(c *Client, args [][]byte) {
 		return
 	}
 	c.replyQueueCount(qb)(qb.Cancel(string(args[1]), ids))
+}
+
+func cmdQProgress(c *Client, args [][]byte) {
+	id, msg := parseID(args[2])
+	if msg != "" {
+		c.replyError(msg)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	if err := qb.Progress(string(args[1]), c.id, id, args[3]); err != nil {
+		c.replyQueueErr(err)
+		return
+	}
+	c.w.OK()
 }
 
 func cmdQPromote(c *Client, args [][]byte) {
@@ -988,6 +1009,8 @@ type queueEventMessage struct {
 	Reason  string `json:"reason,omitempty"`
 	Error   string `json:"error,omitempty"`
 	Dead    bool   `json:"dead,omitempty"`
+	// Progress is what the consumer told (QPROGRESS), as text.
+	Progress *string `json:"progress,omitempty"`
 }
 
 // followQueue publishes the job events of the queues that have them on.
@@ -999,8 +1022,12 @@ func (s *Server) followQueue() {
 	}
 	qb.SetNotifier(func(e queue.Event) {
 		m := queueEventMessage{Event: e.Kind.String(), Queue: e.Queue, ID: strconv.FormatUint(e.ID, 10), Attempt: e.Attempt}
-		if e.Kind == queue.EventFailed {
+		switch e.Kind {
+		case queue.EventFailed:
 			m.Reason, m.Error, m.Dead = e.Reason.String(), e.Error, e.Dead
+		case queue.EventProgress:
+			progress := string(e.Progress)
+			m.Progress = &progress
 		}
 		msg, _ := json.Marshal(m) // strings and integers: it cannot fail
 		ps.Publish([]byte(queueEventChannel+e.Queue), msg, wakeAtOnce{})

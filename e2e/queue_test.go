@@ -238,9 +238,15 @@ func TestCLIQueue(t *testing.T) {
 						t.Fatalf("QJOB lacks %s:\n%s", want, out)
 					}
 				}
+				out = redisCLIInput(t, srv.port, fmt.Sprintf("QPOP %s\nQPROGRESS %s %s 40\nQJOB %s %s\n", q, q, ready, q, ready), p.flags...)
+				if !regexp.MustCompile(`(?s)\nOK\n.*"progress"(\n\s*\d+\) | => )"40"`).MatchString(out) {
+					t.Fatalf("QPROGRESS then QJOB:\n%s", out)
+				}
+				runSteps(t, srv.port, p, []cliStep{
+					step(errNotHeldPrefix+ready, "QPROGRESS", q, ready, "50"),
+				})
 				// The pop's connection closes, so the job is ready again at
 				// once (no backoff), its attempt counted, and may be cancelled.
-				p.run(t, srv.port, "QPOP", q)
 				runSteps(t, srv.port, p, []cliStep{
 					stepMatch(`(?s).*"ready".*"worker-gone".*`, "QJOB", q, ready),
 					step("(integer) 1", "QPROMOTE", q, later),

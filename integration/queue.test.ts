@@ -447,6 +447,31 @@ describe('QUEUE', () => {
       await queue.delete();
     });
 
+    it('JOB.PROGRESS shows in GET while the job runs and reaches EVENTS handlers, parsed', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:progress');
+      const progressed: unknown[] = [];
+      const off = await queue.events((e) => {
+        if (e.event === 'progress') progressed.push(e.progress);
+      });
+      const id = await queue.push('a');
+      const told = deferred();
+      const release = deferred();
+      const worker = queue.process(async (job) => {
+        await job.progress({ pct: 50 });
+        told.resolve();
+        await release.promise;
+      });
+      await told.promise;
+      expect((await queue.get(id))?.progress).toEqual({ pct: 50 });
+      release.resolve();
+      await worker.close();
+      expect(await queue.get(id)).toBeNull();
+      await settle(async () => progressed.length === 1);
+      expect(progressed).toEqual([{ pct: 50 }]);
+      await off();
+      await queue.delete();
+    });
+
     it('EVENTS hands the queue\'s job events to a handler, from any worker, and turns the events setting on', async () => {
       const queue = nexo.sdk.queue<string>('sdk:events');
       const seen: QueueEvent[] = [];

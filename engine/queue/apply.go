@@ -43,6 +43,11 @@ type queue struct {
 	repeats  map[string]*schedule // by name; nil until the first
 	repeatAt int64                // the earliest fire time of repeats; 0 = none
 
+	// progress holds what consumers told of the progress of jobs they
+	// hold (Broker.Progress), until the job leaves flight; nil until the
+	// first. Not logged: a job in flight at a restart starts over.
+	progress map[uint64][]byte
+
 	// The rate limit's window (settings.RateLimit): when it ends (unix
 	// ms) and the jobs handed out in it. Not logged: a restart opens a
 	// new window.
@@ -159,9 +164,13 @@ func (q *queue) place(j *job) {
 	}
 }
 
-// detach removes j from the tree of its state and from the id index.
+// detach removes j from the tree of its state and from the id index; a
+// job that leaves flight loses its progress.
 func (q *queue) detach(j *job) {
 	q.tree(j.state).DeleteHint(j, &q.deleteHints[j.state])
+	if j.state == InFlight && q.progress != nil {
+		delete(q.progress, j.id)
+	}
 	if q.named(j.state) {
 		delete(q.byID, j.id)
 		q.shrink()
@@ -418,6 +427,7 @@ func (b *Broker) applyDelete(name string) {
 	}
 	q.dedup, q.dedupPeak = make(map[string]*job), 0
 	q.repeats, q.repeatAt = nil, 0
+	q.progress = nil
 	q.overrides = make(map[string]string)
 	q.settings = b.cfg.Defaults
 	q.paused, q.declared = false, false

@@ -2,8 +2,9 @@ package queue
 
 // Job events, as BullMQ's QueueEvents: a queue whose events setting is on
 // tells the broker's notifier what happens to each of its jobs, as it
-// happens. Changes that drop many jobs at once (QPURGE, QDEL, dead letters
-// past their bound) tell nothing, nor does the replay of the log.
+// happens, and the progress their consumers tell. Changes that drop many
+// jobs at once (QPURGE, QDEL, dead letters past their bound) tell nothing,
+// nor does the replay of the log.
 
 // EventKind is what happened to a job.
 type EventKind uint8
@@ -16,10 +17,11 @@ const (
 	EventCompleted                  // acked
 	EventFailed                     // a failed delivery: retried, or a dead letter (Event.Dead)
 	EventRemoved                    // cancelled
+	EventProgress                   // its consumer told its progress (Event.Progress)
 )
 
 var eventNames = [...]string{EventWaiting: "waiting", EventDelayed: "delayed", EventActive: "active",
-	EventCompleted: "completed", EventFailed: "failed", EventRemoved: "removed"}
+	EventCompleted: "completed", EventFailed: "failed", EventRemoved: "removed", EventProgress: "progress"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) {
@@ -39,6 +41,8 @@ type Event struct {
 	Reason Reason
 	Error  string
 	Dead   bool
+	// EventProgress: what the consumer told.
+	Progress []byte
 }
 
 // Notifier is told the events of the queues whose events setting is on. It

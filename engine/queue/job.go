@@ -75,6 +75,7 @@ type JobInfo struct {
 	// longer lists; FirstFailure is the time of the first of them.
 	FailureCount int
 	FirstFailure time.Time
+	Progress     []byte // InFlight: the last progress its consumer told (Broker.Progress); nil if none
 }
 
 // job is the broker's record of one job. The tree keys (readyAt, due) only

@@ -124,7 +124,7 @@ func (b *Broker) Job(name string, id uint64) (JobInfo, bool) {
 	if j == nil {
 		return JobInfo{}, false
 	}
-	return j.info(q.name), true
+	return q.jobInfo(j), true
 }
 
 // DeadLetters returns up to count dead letters (count <= 0: all), oldest
@@ -138,13 +138,20 @@ func (b *Broker) DeadLetters(name string, count int) []JobInfo {
 	return scanInfo(q, q.dead.Scan, count)
 }
 
+// jobInfo is j as JobInfo shows it, with its progress. Lock should be held.
+func (q *queue) jobInfo(j *job) JobInfo {
+	in := j.info(q.name)
+	in.Progress = q.progress[j.id]
+	return in
+}
+
 func scanInfo(q *queue, scan func(func(*job) bool), count int) []JobInfo {
 	var out []JobInfo
 	scan(func(j *job) bool {
 		if count > 0 && len(out) == count {
 			return false
 		}
-		out = append(out, j.info(q.name))
+		out = append(out, q.jobInfo(j))
 		return true
 	})
 	return out

@@ -505,6 +505,36 @@ func (b *Broker) Touch(name string, consumer int64, id uint64, ext time.Duration
 	return msTime(rec.deadline), idx, nil
 }
 
+// MaxProgress bounds what a consumer tells of a job's progress.
+const MaxProgress = 64 << 10
+
+// Progress records what consumer tells of the progress of a job it holds
+// (BullMQ's job.updateProgress), shown with the job until it leaves flight
+// and published as an event. It is not logged: after a restart the job
+// starts over, and so does its progress.
+func (b *Broker) Progress(name string, consumer int64, id uint64, value []byte) error {
+	if len(value) > MaxProgress {
+		return ErrTooLong
+	}
+	q := b.lockQueue(name, false)
+	if q == nil {
+		return &JobError{ID: id, Err: ErrNotHeld}
+	}
+	defer b.unlockQueue(q)
+	q.expire(b.now())
+	j, err := q.held(consumer, id)
+	if err != nil {
+		return err
+	}
+	if q.progress == nil {
+		q.progress = make(map[uint64][]byte)
+	}
+	value = slices.Clone(value)
+	q.progress[id] = value
+	q.notify(Event{Kind: EventProgress, ID: id, Attempt: j.attempts, Progress: value})
+	return nil
+}
+
 // Release is called when consumer's connection closes: in every queue
 // whose release-on-disconnect is on, the jobs it holds fail at once with
 // the reason WorkerGone (an attempt, with the backoff). Elsewhere they

@@ -65,6 +65,7 @@ var (
 	ErrNotDead       = errors.New("job is not a dead letter")
 	ErrNotWaiting    = errors.New("job is not waiting")
 	ErrNotDelayed    = errors.New("job is not delayed")
+	ErrTooLong       = errors.New("value exceeds the maximum size")
 	ErrPayloadTooBig = errors.New("payload exceeds the maximum size")
 	ErrInvalidName   = errors.New("invalid queue name")
 	ErrUnknownParam  = errors.New("unknown queue parameter")

@@ -858,6 +858,65 @@ func TestLookupCancelPromote(t *testing.T) {
 	})
 }
 
+func TestProgress(t *testing.T) {
+	t.Run("the holder's progress shows with the job until it leaves flight", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "backoff-delay", "0")
+		f.push("q", queue.PushOptions{}, "a", "b")
+		a, b := f.pop1("q", 1), f.pop1("q", 1)
+		for _, j := range []queue.Job{a, b} {
+			if err := f.b.Progress("q", 1, j.ID, []byte(`{"pct":50}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if j, _ := f.b.Job("q", a.ID); string(j.Progress) != `{"pct":50}` {
+			t.Fatalf("progress %q", j.Progress)
+		}
+		f.ack("q", 1, a.ID)
+		f.nack("q", 1, b.ID, queue.NackOptions{})
+		if j, ok := f.b.Job("q", b.ID); !ok || j.State != queue.Ready || j.Progress != nil {
+			t.Fatalf("a failed job keeps no progress: %+v", j)
+		}
+	})
+	t.Run("progress is an event of a queue with events on", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "events", "yes")
+		f.push1("q", "a")
+		j := f.pop1("q", 1)
+		l := newEventLog(f.b)
+		if err := f.b.Progress("q", 1, j.ID, []byte("3/4")); err != nil {
+			t.Fatal(err)
+		}
+		if es := l.take(); len(es) != 1 || es[0].Kind != queue.EventProgress || string(es[0].Progress) != "3/4" || es[0].Attempt != 1 {
+			t.Fatalf("events %+v", es)
+		}
+	})
+	t.Run("edge: progress of a job not held, or too long, is refused", func(t *testing.T) {
+		f := newFixture(t)
+		id := f.push1("q", "a")
+		wantJobErr(t, f.b.Progress("q", 1, id, []byte("x")), queue.ErrNotHeld, id)
+		f.pop1("q", 1)
+		wantJobErr(t, f.b.Progress("q", 2, id, []byte("x")), queue.ErrNotHeld, id)
+		wantJobErr(t, f.b.Progress("nosuch", 1, id, []byte("x")), queue.ErrNotHeld, id)
+		wantErr(t, f.b.Progress("q", 1, id, make([]byte, queue.MaxProgress+1)), queue.ErrTooLong)
+		if j, _ := f.b.Job("q", id); j.Progress != nil {
+			t.Fatalf("refused progress kept: %q", j.Progress)
+		}
+	})
+	t.Run("restart: a job in flight starts over, without its progress", func(t *testing.T) {
+		f := newFixture(t)
+		id := f.push1("q", "a")
+		f.pop1("q", 1)
+		if err := f.b.Progress("q", 1, id, []byte("half")); err != nil {
+			t.Fatal(err)
+		}
+		f.reopen()
+		if j, ok := f.b.Job("q", id); !ok || j.State != queue.Ready || j.Progress != nil {
+			t.Fatalf("after a restart: %+v", j)
+		}
+	})
+}
+
 func TestRetries(t *testing.T) {
 	t.Run("a nack returns the job after the backoff with its error kept", func(t *testing.T) {
 		f := newFixture(t)

@@ -67,7 +67,7 @@ export interface RepeatInfo<T> {
 
 /** What happened to a job, as queue.events() tells it (BullMQ's QueueEvents). */
 export interface QueueEvent {
-  event: 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'removed';
+  event: 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'removed' | 'progress';
   queue: string;
   id: string;
   /** Deliveries so far. */
@@ -78,6 +78,8 @@ export interface QueueEvent {
   error?: string;
   /** `failed`: the job has used its attempts and is now a dead letter. */
   dead?: boolean;
+  /** `progress`: what the worker told with job.progress(). */
+  progress?: unknown;
 }
 
 /** The topic prefix of a queue's job events. */
@@ -96,6 +98,11 @@ export interface Job<T> {
   readonly enqueuedAt: Date;
   /** When the job becomes visible again unless it is settled or extended (the worker extends it while the handler runs). */
   readonly deadline: Date;
+  /**
+   * Tells the job's progress (any JSON value), which queue.get() shows and
+   * queue.events() handlers receive while the job runs (BullMQ's updateProgress).
+   */
+  progress(value: unknown): Promise<void>;
 }
 
 /** One failure in a job's history. */
@@ -132,6 +139,8 @@ export interface JobInfo<T> {
   lastReason: string | null;
   /** The last failures, oldest first. */
   errors: JobFailure[];
+  /** What its worker told with job.progress() while it runs; null otherwise. */
+  progress: unknown;
 }
 
 /** Jobs of a queue by state. */
@@ -382,7 +391,9 @@ export class Queue<T = unknown, In = T> {
    */
   async events(handler: (event: QueueEvent) => void): Promise<Unsubscribe> {
     if (/[+#]/.test(this.name)) throw misuse(`events: the queue name '${this.name}' has '+' or '#', which a topic filter reads as wildcards`);
-    const off = await this.ctx.pubsub.subscribe<QueueEvent>(QUEUE_EVENT_TOPIC + this.name, (e) => handler(e));
+    const off = await this.ctx.pubsub.subscribe<QueueEvent>(QUEUE_EVENT_TOPIC + this.name, (e) =>
+      handler(e.event === 'progress' ? { ...e, progress: parseProgress(e.progress as string) } : e),
+    );
     try {
       await this.conn.call('QCONFIG', 'SET', this.name, 'events', 'yes');
     } catch (err) {
@@ -476,6 +487,7 @@ export class Queue<T = unknown, In = T> {
         const ef = fields(e);
         return { at: new Date(num(ef.at_ms)), attempt: num(ef.attempt), reason: text(ef.reason), message: text(ef.message) };
       }),
+      progress: parseProgress(textOrNull(f.progress)),
     };
   }
 }
@@ -634,6 +646,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
         priority: num(f.priority),
         enqueuedAt: new Date(num(f.enqueued_ms)),
         deadline: new Date(num(f.deadline_ms)),
+        progress: async (value: unknown) => {
+          await this.conn.call('QPROGRESS', this.queue, id, JSON.stringify(value));
+        },
       };
       if (this.autoExtend) this.scheduleExtend(id, entry, job.deadline.getTime());
       work = this.handle(job);
@@ -762,6 +777,16 @@ function decodeOrUndefined<T>(codec: Codec<T>, bytes: Buffer): T {
     return codec.decode(bytes);
   } catch {
     return undefined as T;
+  }
+}
+
+/** A progress as the server keeps it (text, JSON from job.progress()), parsed; text that is not JSON as it is. */
+function parseProgress(value: string | null): unknown {
+  if (value === null) return null;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
   }
 }
 

@@ -102,6 +102,14 @@ type scripts struct {
 	lru     list.List          // SHA1s of the evictable scripts, most recently run first
 	evicted int64              // scripts dropped past maxEvalScripts (INFO evicted_scripts)
 
+	// The context scripts run under, reused by every run until the time
+	// limit cancels it, and when the running script started (zero: none
+	// runs); guarded by mu. One context for every run: a context and its
+	// timer per run cost EVAL a fifth of its CPU.
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	startedAt time.Time
+
 	// Used only inside exclusive (see above).
 	state *lua.LState
 	env   *lua.LTable  // the read-only globals scripts run in (protectGlobals)
@@ -275,6 +283,10 @@ func (s *Server) runScript(c *Client, sha string, compiled *script, keys, argv [
 	L := sc.state
 	sc.run = scriptRun{c: c, readOnly: readOnly, sha: sha, limit: s.cfg.ScriptTimeLimit}
 	defer func() { sc.run = scriptRun{} }()
+	// Before the chunk runs: a context the time limit cancelled would stop
+	// it at once.
+	ctx := sc.begin(L)
+	defer sc.end()
 	if compiled.fn == nil {
 		// The chunk returns the script's function, which inherits its
 		// environment, and runs nothing else.
@@ -287,10 +299,6 @@ func (s *Server) runScript(c *Client, sha string, compiled *script, keys, argv [
 	}
 	L.G.Global.RawSetString("KEYS", bulkTable(L, keys))
 	L.G.Global.RawSetString("ARGV", bulkTable(L, argv))
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ScriptTimeLimit)
-	defer cancel()
-	L.SetContext(ctx)
-	defer L.RemoveContext()
 	L.Push(compiled.fn)
 	err := L.PCall(0, 1, nil)
 	if err != nil {
@@ -302,11 +310,46 @@ func (s *Server) runScript(c *Client, sha string, compiled *script, keys, argv [
 	writeLuaValue(c, result, 0)
 }
 
-// errorReply is the reply of a script that raised err, or ran out of the
-// time ctx gave it.
+// begin marks a script run as started, for stopLate, and returns the
+// context it runs under: the one of the runs before, unless the time limit
+// cancelled it.
+func (sc *scripts) begin(L *lua.LState) context.Context {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.ctx == nil || sc.ctx.Err() != nil {
+		sc.ctx, sc.cancel = context.WithCancelCause(context.Background())
+		L.SetContext(sc.ctx)
+	}
+	sc.startedAt = time.Now()
+	return sc.ctx
+}
+
+// end marks the script run as over.
+func (sc *scripts) end() {
+	sc.mu.Lock()
+	sc.startedAt = time.Time{}
+	sc.mu.Unlock()
+}
+
+// stopLate stops the running script if it has run longer than limit. The
+// server's cron calls it, so a script is stopped within cronInterval after
+// its limit.
+func (sc *scripts) stopLate(now time.Time, limit time.Duration) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if !sc.startedAt.IsZero() && now.Sub(sc.startedAt) > limit {
+		sc.cancel(errScriptTimeLimit)
+	}
+}
+
+// errScriptTimeLimit is the cause of a script run stopped by stopLate.
+var errScriptTimeLimit = errors.New("script-time-limit reached")
+
+// errorReply is the reply of a script that raised err, or ran past the
+// time limit (ctx's cause).
 func (r *scriptRun) errorReply(ctx context.Context, err error) string {
 	suffix := " script: " + r.sha
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(context.Cause(ctx), errScriptTimeLimit) {
 		return "ERR Script killed: it ran past script-time-limit (" + strconv.FormatInt(r.limit.Milliseconds(), 10) +
 			" ms); its writes before that stay." + suffix
 	}

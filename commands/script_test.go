@@ -252,6 +252,7 @@ func TestScripts(t *testing.T) {
 		expectError(t, c, "ERR Script killed: it ran past script-time-limit (100 ms)", "EVAL", "redis.call('set', 'k', 'v') while true do end", "0")
 		expect(t, other, "v", "GET", "k")
 		expect(t, other, errReply(errNotBusy), "SCRIPT", "KILL")
+		expect(t, c, int64(1), "EVAL", "return 1", "0") // the next script runs under a fresh context
 	})
 
 	t.Run("race: no command of another connection runs during a script", func(t *testing.T) {

@@ -550,7 +550,8 @@ func (s *Server) account(c *Client, cmd *Command, args [][]byte, d time.Duration
 // (see handle).
 func (c *Client) startPipeline() { c.clock = time.Since(c.srv.started) }
 
-// cron closes idle event-loop connections and samples the command rate.
+// cron closes idle event-loop connections, stops a script past its time
+// limit and samples the command rate.
 func (s *Server) cron() {
 	defer close(s.cronDone)
 	t := time.NewTicker(cronInterval)
@@ -561,6 +562,7 @@ func (s *Server) cron() {
 			return
 		case now := <-t.C:
 			s.closeIdleOnLoops()
+			s.scripts.stopLate(now, s.cfg.ScriptTimeLimit)
 			st := &s.stats
 			total := st.commands.Load()
 			elapsed := now.Sub(st.lastSample)

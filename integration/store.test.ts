@@ -651,6 +651,28 @@ describe('STORE', () => {
     });
   });
 
+  describe('SDK GETORSET', () => {
+    it('GETORSET returns the stored value, or computes, stores (with its ttl) and returns it once for concurrent callers', async () => {
+      const store = nexo.sdk.store;
+      await store.set('sdk:gos:hit', { n: 1 });
+      expect(await store.getOrSet('sdk:gos:hit', () => ({ n: 2 }))).toEqual({ n: 1 });
+      let computed = 0;
+      const compute = async (): Promise<{ n: number }> => {
+        computed += 1;
+        return { n: 3 };
+      };
+      const [a, b] = await Promise.all([
+        store.getOrSet('sdk:gos:miss', compute, { ttl: LONG_TTL_MS }),
+        store.getOrSet('sdk:gos:miss', compute, { ttl: LONG_TTL_MS }),
+      ]);
+      expect([a, b, computed]).toEqual([{ n: 3 }, { n: 3 }, 1]);
+      expect(await store.get('sdk:gos:miss')).toEqual({ n: 3 });
+      expect(await store.ttl('sdk:gos:miss')).toBeGreaterThan(0);
+      await expect(store.getOrSet('sdk:gos:fail', () => Promise.reject(new Error('db down')))).rejects.toThrow('db down');
+      expect(await store.exists('sdk:gos:fail')).toBe(false);
+    });
+  });
+
   describe('SDK SET OPTIONS', () => {
     it('SET with ttl gives the key a TTL in milliseconds', async () => {
       const store = nexo.sdk.store;

@@ -39,6 +39,9 @@ export interface ScanOptions {
  * written with `set(key, 5)` and `get` reads a counter back as a number.
  */
 export class Store<V = unknown, In = V> {
+  /** getOrSet computations in progress, by key: concurrent calls share one. */
+  private readonly computing = new Map<string, Promise<unknown>>();
+
   /** @internal */
   constructor(
     private readonly conn: Connection,
@@ -69,6 +72,32 @@ export class Store<V = unknown, In = V> {
     if (options.ifNotExists) args.push('NX');
     if (options.ifExists) args.push('XX');
     return (await this.conn.call('SET', ...args)) !== null;
+  }
+
+  /**
+   * The value of a key; when it has none, the value `compute` returns,
+   * stored first with `options` (a cache-aside read). Concurrent calls for
+   * the same key in this process share one computation; a computation that
+   * throws stores nothing and rejects each of them.
+   * @example const user = await store.getOrSet(`user:${id}`, () => db.users.find(id), { ttl: 60_000 })
+   */
+  async getOrSet<T extends V = V>(key: string, compute: () => In | Promise<In>, options: SetOptions = {}): Promise<T> {
+    const cached = await this.get<T>(key);
+    if (cached !== null) return cached;
+    let pending = this.computing.get(key) as Promise<T> | undefined;
+    if (pending === undefined) {
+      pending = (async () => {
+        const value = await compute();
+        await this.set(key, value, options);
+        return value as unknown as T;
+      })();
+      this.computing.set(key, pending);
+      void pending.then(
+        () => this.computing.delete(key),
+        () => this.computing.delete(key),
+      );
+    }
+    return pending;
   }
 
   /** Values of several keys, null for each missing one, in the order asked. */

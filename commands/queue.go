@@ -63,11 +63,11 @@ func (s *Server) registerQueue() {
 		{Name: "qjob", FirstKey: 1, LastKey: 1, Step: 1, Arity: 3, Flags: rq, Summary: "Returns a job of a queue by id, in whatever state it is.",
 			Syntax: "queue id", Handler: cmdQJob},
 		{Name: "qcancel", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Removes waiting (ready or delayed) jobs of a queue by id.",
-			Syntax: "queue id [id ...]", Handler: cmdQCancel},
+			Syntax: "queue id [id ...]", Handler: queueIDsHandler((*queue.Broker).Cancel)},
 		{Name: "qprogress", FirstKey: 1, LastKey: 1, Step: 1, Arity: 4, Flags: wq, Summary: "Tells the progress of a job the connection holds.",
 			Syntax: "queue id progress", Handler: cmdQProgress},
 		{Name: "qpromote", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Makes delayed jobs of a queue ready at once.",
-			Syntax: "queue id [id ...]", Handler: cmdQPromote},
+			Syntax: "queue id [id ...]", Handler: queueIDsHandler((*queue.Broker).Promote)},
 		{Name: "qpurge", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Removes every ready and delayed job of a queue.",
 			Syntax: "queue", Handler: cmdQPurge},
 		{Name: "qdel", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Deletes a queue with its jobs, dead letters and settings.",
@@ -654,17 +654,21 @@ func cmdQJob(c *Client, args [][]byte) {
 	writeJobInfo(c, j)
 }
 
-func cmdQCancel(c *Client, args [][]byte) {
-	ids, msg := parseIDs(args[2:])
-	if msg != "" {
-		c.replyError(msg)
-		return
+// queueIDsHandler is the handler of a command "queue id [id ...]" that
+// changes the jobs it names and answers how many: QCANCEL, QPROMOTE.
+func queueIDsHandler(change func(qb *queue.Broker, name string, ids []uint64) (int, uint64, error)) Handler {
+	return func(c *Client, args [][]byte) {
+		ids, msg := parseIDs(args[2:])
+		if msg != "" {
+			c.replyError(msg)
+			return
+		}
+		qb := c.queues()
+		if qb == nil {
+			return
+		}
+		c.replyQueueCount(qb)(change(qb, string(args[1]), ids))
 	}
-	qb := c.queues()
-	if qb == nil {
-		return
-	}
-	c.replyQueueCount(qb)(qb.Cancel(string(args[1]), ids))
 }
 
 func cmdQProgress(c *Client, args [][]byte) {
@@ -682,19 +686,6 @@ func cmdQProgress(c *Client, args [][]byte) {
 		return
 	}
 	c.w.OK()
-}
-
-func cmdQPromote(c *Client, args [][]byte) {
-	ids, msg := parseIDs(args[2:])
-	if msg != "" {
-		c.replyError(msg)
-		return
-	}
-	qb := c.queues()
-	if qb == nil {
-		return
-	}
-	c.replyQueueCount(qb)(qb.Promote(string(args[1]), ids))
 }
 
 func cmdQPurge(c *Client, args [][]byte) {

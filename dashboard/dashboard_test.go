@@ -779,6 +779,18 @@ type jobList struct {
 	} `json:"jobs"`
 }
 
+type repeatList struct {
+	Queue   bytesView `json:"queue"`
+	Repeats []struct {
+		Name     bytesView  `json:"name"`
+		EveryMs  int64      `json:"every_ms"`
+		Cron     string     `json:"cron"`
+		Priority int64      `json:"priority"`
+		Payload  bytesView  `json:"payload"`
+		Next     *time.Time `json:"next"`
+	} `json:"repeats"`
+}
+
 // queueState fills queue "jobs" through the facade: max-attempts 1, ready
 // jobs a, b (binary), c, a job delayed by a minute, one in flight and one
 // dead, nacked with the message "boom".
@@ -866,6 +878,33 @@ func TestQueuePanel(t *testing.T) {
 		if c := s.queue.Len("jobs"); c != (queue.Counts{Ready: 3, Delayed: 1, InFlight: 1, Dead: 1}) {
 			t.Fatalf("listing changed the queue: %+v", c)
 		}
+	})
+	t.Run("repeats lists a queue's schedules with their next fire times", func(t *testing.T) {
+		s := startStack(t, nil)
+		for _, r := range []queue.Repeat{
+			{Name: "tick", Every: time.Minute, Priority: 2, Payload: []byte("ping")},
+			{Name: "daily", Cron: "0 9 * * *", Payload: []byte(binaryValue)},
+		} {
+			if idx, err := s.queue.SetRepeat("jobs", r); err != nil || s.queue.Wait(idx) != nil {
+				t.Fatal(err)
+			}
+		}
+		var l repeatList
+		getJSON(t, s.url+"/api/queue/repeats?queue=jobs", &l)
+		if l.Queue.Text != "jobs" || len(l.Repeats) != 2 {
+			t.Fatalf("repeats: %+v", l)
+		}
+		daily, tick := l.Repeats[0], l.Repeats[1]
+		if daily.Name.Text != "daily" || daily.Cron != "0 9 * * *" || daily.EveryMs != 0 || !daily.Payload.Binary || daily.Next == nil ||
+			daily.Next.Hour() != 9 || tick.Name.Text != "tick" || tick.EveryMs != time.Minute.Milliseconds() || tick.Priority != 2 ||
+			tick.Payload.Text != "ping" || tick.Next == nil || !tick.Next.After(s.clock.Now()) {
+			t.Fatalf("repeats: %+v", l)
+		}
+		getJSON(t, s.url+"/api/queue/repeats?queue=unknown", &l)
+		if l.Repeats == nil || len(l.Repeats) != 0 {
+			t.Fatalf("unknown queue: %+v", l)
+		}
+		wantStatus(t, s.url+"/api/queue/repeats", http.StatusBadRequest)
 	})
 	t.Run("edge: count caps the list, payloads are cut, bad parameters are refused", func(t *testing.T) {
 		s := startStack(t, nil)

@@ -115,6 +115,22 @@ type jobList struct {
 	Jobs  []jobView `json:"jobs"`
 }
 
+// repeatList is the answer of GET /api/queue/repeats: a queue's schedules
+// of repeatable jobs, by name.
+type repeatList struct {
+	Queue   bytesView    `json:"queue"`
+	Repeats []repeatView `json:"repeats"`
+}
+
+type repeatView struct {
+	Name     bytesView  `json:"name"`
+	EveryMs  int64      `json:"every_ms"` // 0 for a cron schedule
+	Cron     string     `json:"cron"`     // "" for an interval
+	Priority int64      `json:"priority"`
+	Payload  bytesView  `json:"payload"`
+	Next     *time.Time `json:"next"` // null when it fires no more
+}
+
 func (p *queuePanel) Snapshot(limit int) any {
 	st := p.qb.Stats()
 	snap := queueSnapshot{
@@ -209,6 +225,7 @@ func viewJob(j queue.JobInfo) jobView {
 
 func (p *queuePanel) Routes(r routes) {
 	r.get("/jobs", p.jobs)
+	r.get("/repeats", p.repeats)
 	r.post("/purge", p.purge)
 	r.post("/requeue", p.requeue)
 }
@@ -261,6 +278,28 @@ func (p *queuePanel) jobs(r *http.Request) (any, error) {
 	}
 	for i, j := range jobs {
 		list.Jobs[i] = viewJob(j)
+	}
+	return list, nil
+}
+
+// repeats answers GET /api/queue/repeats?queue=: the queue's schedules of
+// repeatable jobs with their next fire times.
+func (p *queuePanel) repeats(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	name, err := queueParam(q.Get("id"), q.Get("queue"))
+	if err != nil {
+		return nil, err
+	}
+	rs := p.qb.Repeats(name)
+	list := repeatList{Queue: cut([]byte(name), queueNameBytes), Repeats: make([]repeatView, len(rs))}
+	for i, rep := range rs {
+		v := repeatView{Name: cut([]byte(rep.Name), queueNameBytes), EveryMs: rep.Every.Milliseconds(), Cron: rep.Cron,
+			Priority: rep.Priority, Payload: cut(rep.Payload, jobPreviewBytes)}
+		if !rep.Next.IsZero() {
+			next := rep.Next.UTC()
+			v.Next = &next
+		}
+		list.Repeats[i] = v
 	}
 	return list, nil
 }

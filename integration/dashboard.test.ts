@@ -290,6 +290,13 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     await stateCount('delayed').click();
     await jobRows().filter({ hasText: 'later' }).waitFor();
     expect(await page.locator('img').count()).toBe(0);
+
+    expect(await redis.call('QREPEAT', 'SET', QUEUE, 'digest', 'CRON', '0 9 * * mon-fri', 'weekly')).toBe('OK');
+    await queueRow().locator('td.settings button', { hasText: '1 repeating' }).click();
+    const schedule = queuePanel().locator('table.repeats tbody tr[data-repeat="digest"]');
+    await schedule.waitFor();
+    expect(await schedule.locator('td').first().textContent()).toBe('cron 0 9 * * mon-fri (UTC)');
+    expect(await schedule.locator('td.preview').textContent()).toBe('weekly');
   });
 
   it('requeues the dead letters and purges a queue only after confirmation', async () => {

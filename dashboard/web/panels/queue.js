@@ -1,6 +1,7 @@
 // The QUEUE panel: the broker's counters, one row per queue (jobs by state,
-// settings, pause) with its purge and dead-letter requeue actions, and a
-// job list of one queue and state with payload previews.
+// settings, pause) with its purge and dead-letter requeue actions, a job
+// list of one queue and state with payload previews, and the schedules of
+// repeatable jobs of one queue.
 import { api, bytesNode, el, fill, formatMillis, formatNumber, keepFocus } from '../ui.js';
 
 /** Jobs a list shows. */
@@ -15,6 +16,10 @@ let ui;
 let selected = null;
 /** Counts job list loads, so that a late answer never replaces a newer list. */
 let seq = 0;
+/** The schedule list shown: { id, label } of a queue, or null. */
+let repeatsOf = null;
+/** Counts schedule list loads, as seq does job list loads. */
+let repeatSeq = 0;
 
 function stat(label, value, field, detail) {
   return el(
@@ -76,7 +81,22 @@ function queueRow(q) {
     el('th', { scope: 'row', class: 'key' }, bytesNode(q.name), q.paused ? el('span', { class: 'type-badge paused', text: 'paused' }) : null),
     ...STATES.map((state) => countCell(q, state)),
     el('td', { class: 'num', text: formatNumber(q.consumers) }),
-    el('td', { class: 'settings muted', text: settingsText(q.settings) + (q.repeats > 0 ? ` · ${formatNumber(q.repeats)} repeating` : '') }),
+    el(
+      'td',
+      { class: 'settings muted' },
+      settingsText(q.settings),
+      q.repeats > 0 ? ' · ' : null,
+      q.repeats > 0
+        ? el('button', {
+            type: 'button',
+            class: 'link',
+            dataset: { focus: `repeats:${q.id}` },
+            title: 'Show the schedules of repeatable jobs',
+            onclick: () => showRepeats({ id: q.id, label }),
+            text: `${formatNumber(q.repeats)} repeating`,
+          })
+        : null,
+    ),
     el('td', { class: 'num', text: `${formatNumber(q.pushed)} / ${formatNumber(q.acked)} / ${formatNumber(q.failed)}` }),
     el(
       'td',
@@ -138,6 +158,41 @@ async function loadJobs() {
   }
 }
 
+function repeatRow(r) {
+  const schedule = r.cron ? `cron ${r.cron} (UTC)` : `every ${formatMillis(r.every_ms)}`;
+  return el(
+    'tr',
+    { dataset: { repeat: r.name.text } },
+    el('th', { scope: 'row', class: 'key' }, bytesNode(r.name)),
+    el('td', { text: schedule }),
+    el('td', { class: 'num', text: formatNumber(r.priority) }),
+    el('td', { text: r.next ? new Date(r.next).toLocaleString('en-GB') : '—' }),
+    el('td', { class: 'preview' }, bytesNode(r.payload)),
+  );
+}
+
+async function loadRepeats() {
+  if (!repeatsOf) return;
+  const mine = ++repeatSeq;
+  const { id, label } = repeatsOf;
+  try {
+    const list = await api.get('api/queue/repeats', { id });
+    if (mine !== repeatSeq) return;
+    ui.repeatsTitle.textContent = `Schedules of “${label}” · ${formatNumber(list.repeats.length)}`;
+    const rows = list.repeats.map(repeatRow);
+    if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'No schedule.' })));
+    keepFocus(ui.repeats, () => fill(ui.repeats.tBodies[0], ...rows));
+    ui.repeatsBox.hidden = false;
+  } catch (err) {
+    if (mine === repeatSeq) say(`Cannot load the schedules: ${err.message}`, 'error');
+  }
+}
+
+function showRepeats(sel) {
+  repeatsOf = sel;
+  loadRepeats();
+}
+
 function showJobs(sel) {
   selected = sel;
   loadJobs();
@@ -188,14 +243,23 @@ function mount(section, ctx) {
     el('tbody'),
   );
   const jobsBox = el('div', { class: 'queue-jobs', hidden: true }, jobsTitle, el('div', { class: 'scroll' }, jobs));
-  section.append(stats, el('h3', { text: 'Queues' }), message, el('div', { class: 'scroll' }, table), jobsBox);
-  ui = { ctx, stats, message, table, jobs, jobsTitle, jobsBox };
+  const repeatsTitle = el('h3', { id: 'queue-repeats-title' });
+  const repeats = el(
+    'table',
+    { class: 'keys repeats', 'aria-labelledby': 'queue-repeats-title' },
+    head(['Schedule'], ['Fires'], ['Priority', 'num'], ['Next'], ['Payload']),
+    el('tbody'),
+  );
+  const repeatsBox = el('div', { class: 'queue-repeats', hidden: true }, repeatsTitle, el('div', { class: 'scroll' }, repeats));
+  section.append(stats, el('h3', { text: 'Queues' }), message, el('div', { class: 'scroll' }, table), jobsBox, repeatsBox);
+  ui = { ctx, stats, message, table, jobs, jobsTitle, jobsBox, repeats, repeatsTitle, repeatsBox };
 }
 
 async function update(data) {
   renderStats(data);
   renderQueues(data.list);
   if (selected && !ui.ctx.isPaused()) await loadJobs();
+  if (repeatsOf && !ui.ctx.isPaused()) await loadRepeats();
 }
 
 export default { title: 'Queue', mount, update };

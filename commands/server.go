@@ -179,6 +179,7 @@ func (s *Server) registerCommands() {
 	s.registerConnection()
 	s.registerServer()
 	s.registerStrings()
+	s.registerBitmaps()
 	s.registerHashes()
 	s.registerKeyspace()
 	s.registerQueue()

@@ -284,6 +284,41 @@ func TestCLIStrings(t *testing.T) {
 	}
 }
 
+func TestCLIBitmaps(t *testing.T) {
+	for _, p := range cliProtos {
+		t.Run(p.name, func(t *testing.T) {
+			srv := sharedServer(t)
+			k := keyer("bitmaps:" + p.name)
+			runSteps(t, srv.port, p, []cliStep{
+				step("(integer) 0", "SETBIT", k("b"), "7", "1"),
+				step("(integer) 1", "SETBIT", k("b"), "7", "0"),
+				step("(integer) 0", "SETBIT", k("b"), "9", "1"),
+				step("(integer) 1", "GETBIT", k("b"), "9"),
+				step("(integer) 0", "GETBIT", k("b"), "1000"),
+				step("OK", "SET", k("f"), "foobar"),
+				step("(integer) 26", "BITCOUNT", k("f")),
+				step("(integer) 6", "BITCOUNT", k("f"), "1", "1"),
+				step("(integer) 17", "BITCOUNT", k("f"), "5", "30", "BIT"),
+				step("OK", "SET", k("p"), "\xff\xf0"),
+				step("(integer) 12", "BITPOS", k("p"), "0"),
+				step("(integer) -1", "BITPOS", k("p"), "1", "2", "-1", "BYTE"),
+				step("(integer) 0", "BITPOS", k("missing"), "0"),
+				step("(integer) 6", "BITOP", "AND", k("and"), k("f"), k("f")),
+				step(`"foobar"`, "GET", k("and")),
+				step("(integer) 2", "BITOP", "NOT", k("not"), k("b")),
+				step(`"\xff\xbf"`, "GET", k("not")),
+				step("(error) ERR bit offset is not an integer or out of range", "SETBIT", k("b"), "-1", "1"),
+				step("(error) ERR bit offset is not an integer or out of range", "GETBIT", k("b"), "4294967296"),
+				step("(error) ERR bit is not an integer or out of range", "SETBIT", k("b"), "1", "2"),
+				step("(error) ERR The bit argument must be 1 or 0.", "BITPOS", k("b"), "2"),
+				step(errSyntax, "BITCOUNT", k("b"), "0"),
+				step("(error) ERR BITOP NOT must be called with a single source key.", "BITOP", "NOT", k("d"), k("a"), k("b")),
+				step(errSyntax, "BITOP", "NAND", k("d"), k("a")),
+			})
+		})
+	}
+}
+
 func TestCLIHashes(t *testing.T) {
 	for _, p := range cliProtos {
 		t.Run(p.name, func(t *testing.T) {

@@ -196,6 +196,19 @@ describe('STORE', () => {
         });
       });
 
+      describe('BITMAPS', () => {
+        it('SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP work through ioredis', async () => {
+          expect(await redis.setbit(key('bits'), 7, 1)).toBe(0);
+          expect(await redis.setbit(key('bits'), 9, 1)).toBe(0);
+          expect(await redis.getbit(key('bits'), 9)).toBe(1);
+          expect(await redis.bitcount(key('bits'))).toBe(2);
+          expect(await redis.bitpos(key('bits'), 1)).toBe(7);
+          expect(await redis.bitop('OR', key('bits:or'), key('bits'), key('bits:missing'))).toBe(2);
+          expect(await redis.getBuffer(key('bits:or'))).toEqual(Buffer.from([0x01, 0x40]));
+          expect(await errorOf(redis.setbit(key('bits'), -1, 1))).toBe('ERR bit offset is not an integer or out of range');
+        });
+      });
+
       describe('HASHES', () => {
         it('HSET creates fields and returns how many were new', async () => {
           expect(await redis.hset(key('hash:set'), 'a', '1', 'b', '2')).toBe(2);

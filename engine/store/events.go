@@ -31,6 +31,7 @@ const (
 	eventCopyTo       = "copy_to"
 	eventSet          = "set"
 	eventSetRange     = "setrange"
+	eventSetBit       = "setbit"
 	eventIncrBy       = "incrby"
 	eventIncrByFloat  = "incrbyfloat"
 	eventAppend       = "append"

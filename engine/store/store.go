@@ -59,6 +59,9 @@ var (
 	ErrSameKey = errors.New("source and destination objects are the same")
 	// ErrPairs is returned when a key/value or field/value list has an odd length.
 	ErrPairs = errors.New("wrong number of arguments")
+	// ErrBitOp is returned by BitOpStore without a source key, with an
+	// unknown operation, or with BitNot of more than one source.
+	ErrBitOp = errors.New("BITOP takes source keys, and NOT exactly one")
 )
 
 // Policy is the eviction policy applied when MaxMemory is reached.

@@ -23,6 +23,9 @@ const (
 	// expiryMargin is added to testExpireInterval to let one full cycle run
 	// under the race detector on a loaded machine.
 	expiryMargin = 100 * time.Millisecond
+	// bitWriters and bitRounds: goroutines of the SETBIT race, and bits each sets.
+	bitWriters = 4
+	bitRounds  = 200
 )
 
 // clock is an injectable clock that only moves when told to.
@@ -490,6 +493,135 @@ func TestRanges(t *testing.T) {
 			if v[g] != byte('A'+g%26) {
 				t.Fatalf("offset %d lost: %q", g, v)
 			}
+		}
+	})
+}
+
+func TestBits(t *testing.T) {
+	whole := store.BitRange{Whole: true}
+	t.Run("setbit, getbit, bitcount, bitpos", func(t *testing.T) {
+		s := open(t, store.Config{})
+		for _, off := range []int64{1, 7, 9} {
+			if old, err := s.SetBit(b("k"), off, true); old != 0 || err != nil {
+				t.Fatal(old, err)
+			}
+		}
+		wantValue(t, s, "k", "\x41\x40") // 0100_0001 0100_0000
+		if old, _ := s.SetBit(b("k"), 7, false); old != 1 {
+			t.Fatal(old)
+		}
+		for off, want := range map[int64]int{0: 0, 1: 1, 7: 0, 9: 1, 100: 0} {
+			if got, err := s.GetBit(b("k"), off); got != want || err != nil {
+				t.Fatalf("GETBIT %d = %d %v", off, got, err)
+			}
+		}
+		set(t, s, "f", "foobar")
+		for _, tc := range []struct {
+			r    store.BitRange
+			want int64
+		}{{whole, 26}, {store.BitRange{Start: 0, End: 0}, 4}, {store.BitRange{Start: 1, End: 1}, 6},
+			{store.BitRange{Start: 1, End: 1, Bits: true}, 1}, {store.BitRange{Start: 5, End: 30, Bits: true}, 17},
+			{store.BitRange{Start: -2, End: -1}, 7}, {store.BitRange{Start: 3, End: 1}, 0}} {
+			if n, err := s.BitCount(b("f"), tc.r); n != tc.want || err != nil {
+				t.Fatalf("BITCOUNT %+v = %d %v, want %d", tc.r, n, err, tc.want)
+			}
+		}
+		set(t, s, "p", "\xff\xf0\x00")
+		for _, tc := range []struct {
+			bit  int
+			r    store.BitRange
+			want int64
+		}{{0, whole, 12}, {1, whole, 0}, {1, store.BitRange{Start: 2, NoEnd: true}, -1}, {0, store.BitRange{Start: 1, End: 1}, 12},
+			{1, store.BitRange{Start: 7, End: 15, Bits: true}, 7}, {0, store.BitRange{Start: 7, End: 15, Bits: true}, 12}} {
+			if n, err := s.BitPos(b("p"), tc.bit, tc.r); n != tc.want || err != nil {
+				t.Fatalf("BITPOS %d %+v = %d %v, want %d", tc.bit, tc.r, n, err, tc.want)
+			}
+		}
+	})
+	t.Run("bitop and, or, xor, not", func(t *testing.T) {
+		s := open(t, store.Config{})
+		set(t, s, "a", "\xf0\x0f")
+		set(t, s, "b", "\x3c")
+		for _, tc := range []struct {
+			op   store.BitOp
+			srcs []string
+			want string
+		}{{store.BitAnd, []string{"a", "b"}, "\x30\x00"}, {store.BitOr, []string{"a", "b"}, "\xfc\x0f"},
+			{store.BitXor, []string{"a", "b", "missing"}, "\xcc\x0f"}, {store.BitNot, []string{"b"}, "\xc3"}} {
+			n, err := s.BitOpStore(tc.op, b("d"), bs(tc.srcs...))
+			if n != len(tc.want) || err != nil {
+				t.Fatal(tc.op, n, err)
+			}
+			wantValue(t, s, "d", tc.want)
+		}
+	})
+	t.Run("edge: a missing key reads as zeros; an empty bitop result deletes its destination", func(t *testing.T) {
+		s := open(t, store.Config{})
+		if n, _ := s.BitCount(b("none"), whole); n != 0 {
+			t.Fatal(n)
+		}
+		if p0, _ := s.BitPos(b("none"), 0, whole); p0 != 0 {
+			t.Fatal(p0)
+		}
+		if p1, _ := s.BitPos(b("none"), 1, whole); p1 != -1 {
+			t.Fatal(p1)
+		}
+		set(t, s, "d", "x")
+		if n, err := s.BitOpStore(store.BitOr, b("d"), bs("none", "other")); n != 0 || err != nil {
+			t.Fatal(n, err)
+		}
+		wantMissing(t, s, "d")
+		set(t, s, "src", "a")
+		set(t, s, "d", "x")
+		if ok, err := s.Expire(b("d"), store.Expiration{Kind: store.ExpireIn, In: time.Hour}, store.ExpireAlways); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if _, err := s.BitOpStore(store.BitAnd, b("d"), bs("src")); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := s.PTTL(b("d")); ttl != -1 {
+			t.Fatalf("bitop kept the destination's TTL: %d", ttl)
+		}
+	})
+	t.Run("edge: bad offsets, wrong types and bad bitops are refused and change nothing", func(t *testing.T) {
+		s := open(t, store.Config{})
+		for _, off := range []int64{-1, store.MaxBitOffset + 1} {
+			_, err := s.SetBit(b("k"), off, true)
+			wantErr(t, err, store.ErrOffset)
+			_, err = s.GetBit(b("k"), off)
+			wantErr(t, err, store.ErrOffset)
+		}
+		wantMissing(t, s, "k")
+		hset(t, s, "h", "f", "v")
+		_, err := s.SetBit(b("h"), 1, true)
+		wantErr(t, err, store.ErrWrongType)
+		_, err = s.GetBit(b("h"), 1)
+		wantErr(t, err, store.ErrWrongType)
+		_, err = s.BitCount(b("h"), whole)
+		wantErr(t, err, store.ErrWrongType)
+		_, err = s.BitPos(b("h"), 1, whole)
+		wantErr(t, err, store.ErrWrongType)
+		set(t, s, "d", "keep")
+		_, err = s.BitOpStore(store.BitOr, b("d"), bs("h"))
+		wantErr(t, err, store.ErrWrongType)
+		_, err = s.BitOpStore(store.BitNot, b("d"), bs("a", "b"))
+		wantErr(t, err, store.ErrBitOp)
+		_, err = s.BitOpStore(store.BitAnd, b("d"), nil)
+		wantErr(t, err, store.ErrBitOp)
+		wantValue(t, s, "d", "keep")
+	})
+	t.Run("race: concurrent setbits of one key lose no bit", func(t *testing.T) {
+		s := open(t, store.Config{})
+		parallel(bitWriters, func(g int) {
+			for i := range bitRounds {
+				if _, err := s.SetBit(b("k"), int64(i*bitWriters+g), true); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		if n, _ := s.BitCount(b("k"), whole); n != bitWriters*bitRounds {
+			t.Fatalf("%d bits set, want %d", n, bitWriters*bitRounds)
 		}
 	})
 }

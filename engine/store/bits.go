@@ -1,0 +1,297 @@
+package store
+
+import "math/bits"
+
+// Bitmaps: Redis's bit operations on string values. A string is an array
+// of bits, bit 0 being the most significant bit of byte 0. SETBIT follows
+// the store's copy-on-write rule (see entry): it writes a new buffer, so it
+// costs the value's length where Redis flips the bit in place.
+
+// MaxBitOffset is the highest bit offset SETBIT accepts: the bit must fall
+// within a string of MaxStringSize bytes.
+const MaxBitOffset = int64(MaxStringSize)*8 - 1
+
+const bitsPerByte = 8
+
+// BitOp is a BITOP operation.
+type BitOp uint8
+
+// BITOP operations.
+const (
+	BitAnd BitOp = iota
+	BitOr
+	BitXor
+	BitNot // of a single source
+)
+
+// BitRange is the range of BITCOUNT and BITPOS: from Start to End
+// inclusive, in bytes or (Bits) in bits, negative values counting from the
+// end, as GETRANGE reads them. Whole: the whole string; NoEnd (BITPOS):
+// from Start to the end of the string.
+type BitRange struct {
+	Whole, NoEnd, Bits bool
+	Start, End         int64
+}
+
+// span resolves r against a string of n bytes to bit offsets [from, to];
+// ok is false when the range is empty.
+func (r BitRange) span(n int64) (from, to int64, ok bool) {
+	size := n
+	if r.Bits {
+		size = n * bitsPerByte
+	}
+	start, end := r.Start, r.End
+	switch {
+	case r.Whole:
+		start, end = 0, size-1
+	case r.NoEnd:
+		end = size - 1
+	}
+	if start < 0 {
+		start += size
+	}
+	if end < 0 {
+		end += size
+	}
+	start, end = max(start, 0), min(end, size-1)
+	if start > end || size == 0 {
+		return 0, 0, false
+	}
+	if r.Bits {
+		return start, end, true
+	}
+	return start * bitsPerByte, end*bitsPerByte + bitsPerByte - 1, true
+}
+
+// bitAt is the bit at offset of b (0 past its end).
+func bitAt(b []byte, offset int64) int {
+	i := offset / bitsPerByte
+	if i >= int64(len(b)) {
+		return 0
+	}
+	return int(b[i]>>(bitsPerByte-1-offset%bitsPerByte)) & 1
+}
+
+// GetBit returns the bit at offset of the string at key (0 past its end or
+// when the key is missing).
+func (s *Store) GetBit(key []byte, offset int64) (int, error) {
+	if offset < 0 || offset > MaxBitOffset {
+		return 0, ErrOffset
+	}
+	clk := s.clock()
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.read(key, h, &clk)
+	switch {
+	case e == nil:
+		return 0, nil
+	case e.hash() != nil:
+		return 0, ErrWrongType
+	}
+	return bitAt(e.str(), offset), nil
+}
+
+// SetBit sets (on) or clears the bit at offset of the string at key,
+// creating the key and growing the string with zero bytes as needed, and
+// returns the bit's previous value.
+func (s *Store) SetBit(key []byte, offset int64, on bool) (int, error) {
+	if offset < 0 || offset > MaxBitOffset {
+		return 0, ErrOffset
+	}
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	byteIdx := offset / bitsPerByte
+	if err := s.reserve(entryOverhead + int64(len(key)) + byteIdx + 1); err != nil {
+		return 0, err
+	}
+	clk := s.clock()
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.get(key, h, &clk)
+	var cur []byte
+	switch {
+	case e == nil:
+		e = sh.insert(key, h)
+	case e.hash() != nil:
+		return 0, ErrWrongType
+	default:
+		cur = e.str()
+	}
+	old, want := bitAt(cur, offset), 0
+	if on {
+		want = 1
+	}
+	if old != want || byteIdx >= int64(len(cur)) {
+		sh.setStr(e, withBit(cur, offset, on))
+	}
+	s.notify(EventString, eventSetBit, key)
+	return old, nil
+}
+
+// withBit returns a copy of b, grown to hold offset, with that bit set or
+// cleared.
+func withBit(b []byte, offset int64, on bool) []byte {
+	v := make([]byte, max(int64(len(b)), offset/bitsPerByte+1))
+	copy(v, b)
+	mask := byte(1) << (bitsPerByte - 1 - offset%bitsPerByte)
+	if on {
+		v[offset/bitsPerByte] |= mask
+	} else {
+		v[offset/bitsPerByte] &^= mask
+	}
+	return v
+}
+
+// BitCount counts the set bits of the string at key within r.
+func (s *Store) BitCount(key []byte, r BitRange) (int64, error) {
+	clk := s.clock()
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.read(key, h, &clk)
+	switch {
+	case e == nil:
+		return 0, nil
+	case e.hash() != nil:
+		return 0, ErrWrongType
+	}
+	b := e.str()
+	from, to, ok := r.span(int64(len(b)))
+	if !ok {
+		return 0, nil
+	}
+	n := int64(0)
+	for from <= to && from%bitsPerByte != 0 {
+		n += int64(bitAt(b, from))
+		from++
+	}
+	for ; from+bitsPerByte-1 <= to; from += bitsPerByte {
+		n += int64(bits.OnesCount8(b[from/bitsPerByte]))
+	}
+	for ; from <= to; from++ {
+		n += int64(bitAt(b, from))
+	}
+	return n, nil
+}
+
+// BitPos returns the offset of the first bit equal to bit in the string at
+// key within r, or -1, as Redis does: looking for a 0 without an explicit
+// end, the string reads as followed by zero bits, so a string of ones
+// answers the bit after its end; a missing key is all zeros.
+func (s *Store) BitPos(key []byte, bit int, r BitRange) (int64, error) {
+	clk := s.clock()
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.read(key, h, &clk)
+	switch {
+	case e == nil && bit == 0:
+		return 0, nil
+	case e == nil:
+		return -1, nil
+	case e.hash() != nil:
+		return 0, ErrWrongType
+	}
+	b := e.str()
+	from, to, ok := r.span(int64(len(b)))
+	if !ok {
+		return -1, nil
+	}
+	// Whole bytes without the bit looked for are skipped at once.
+	skip := byte(0)
+	if bit == 0 {
+		skip = 0xff
+	}
+	for i := from; i <= to; {
+		if i%bitsPerByte == 0 && i+bitsPerByte-1 <= to && b[i/bitsPerByte] == skip {
+			i += bitsPerByte
+			continue
+		}
+		if bitAt(b, i) == bit {
+			return i, nil
+		}
+		i++
+	}
+	if bit == 0 && (r.Whole || r.NoEnd) {
+		return to + 1, nil
+	}
+	return -1, nil
+}
+
+// BitOpStore computes op over the strings at srcs (missing keys read as
+// empty strings, shorter ones as padded with zero bytes) and stores the
+// result at dest, without a TTL; an empty result deletes dest. It returns
+// the result's length. BitNot takes exactly one source.
+func (s *Store) BitOpStore(op BitOp, dest []byte, srcs [][]byte) (int, error) {
+	if len(srcs) == 0 || op > BitNot || (op == BitNot && len(srcs) != 1) {
+		return 0, ErrBitOp
+	}
+	if err := checkKey(dest); err != nil {
+		return 0, err
+	}
+	if err := s.reserve(entryOverhead + int64(len(dest))); err != nil {
+		return 0, err
+	}
+	clk := s.clock()
+	keys := append([][]byte{dest}, srcs...)
+	m := s.lockKeys(keys)
+	defer m.unlock()
+	vals := make([][]byte, len(srcs))
+	size := 0
+	for i, k := range srcs {
+		e := m.shard(i+1).get(k, m.hashes[i+1], &clk)
+		switch {
+		case e == nil:
+		case e.hash() != nil:
+			return 0, ErrWrongType
+		default:
+			vals[i] = e.str()
+		}
+		size = max(size, len(vals[i]))
+	}
+	dsh, dh := m.shard(0), m.hashes[0]
+	d := dsh.get(dest, dh, &clk)
+	if size == 0 {
+		if d != nil {
+			dsh.delete(d)
+		}
+		return 0, nil
+	}
+	out := make([]byte, size)
+	copy(out, vals[0])
+	for i := range out {
+		switch op {
+		case BitNot:
+			out[i] = ^out[i]
+		case BitAnd:
+			for _, v := range vals[1:] {
+				out[i] &= byteAt(v, i)
+			}
+		case BitOr:
+			for _, v := range vals[1:] {
+				out[i] |= byteAt(v, i)
+			}
+		case BitXor:
+			for _, v := range vals[1:] {
+				out[i] ^= byteAt(v, i)
+			}
+		}
+	}
+	if d == nil {
+		d = dsh.insert(dest, dh)
+	}
+	dsh.setStr(d, out)
+	dsh.clearTTL(d)
+	s.notify(EventString, eventSet, dest)
+	return size, nil
+}
+
+func byteAt(b []byte, i int) byte {
+	if i < len(b) {
+		return b[i]
+	}
+	return 0
+}

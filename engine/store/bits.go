@@ -1,11 +1,16 @@
 package store
 
-import "math/bits"
+import (
+	"bytes"
+	"math/bits"
+	"slices"
+)
 
 // Bitmaps: Redis's bit operations on string values. A string is an array
-// of bits, bit 0 being the most significant bit of byte 0. SETBIT follows
-// the store's copy-on-write rule (see entry): it writes a new buffer, so it
-// costs the value's length where Redis flips the bit in place.
+// of bits, bit 0 being the most significant bit of byte 0. SETBIT flips
+// the bit in place unless a reader was handed the value's bytes (see
+// entry), and then in a copy: a bitmap that is set and counted, never read
+// whole, is set in constant time.
 
 // MaxBitOffset is the highest bit offset SETBIT accepts: the bit must fall
 // within a string of MaxStringSize bytes.
@@ -125,24 +130,37 @@ func (s *Store) SetBit(key []byte, offset int64, on bool) (int, error) {
 		want = 1
 	}
 	if old != want || byteIdx >= int64(len(cur)) {
-		sh.setStr(e, withBit(cur, offset, on))
+		sh.setBit(e, offset, on)
 	}
 	s.notify(EventString, eventSetBit, key)
 	return old, nil
 }
 
-// withBit returns a copy of b, grown to hold offset, with that bit set or
-// cleared.
-func withBit(b []byte, offset int64, on bool) []byte {
-	v := make([]byte, max(int64(len(b)), offset/bitsPerByte+1))
-	copy(v, b)
+// setBit sets or clears the bit at offset of e's string. A bit past the
+// end grows the string as APPEND does: zero bytes in the spare capacity
+// when there is enough, past every reader's length, else in a larger
+// buffer. A bit within the string flips in place when its buffer was never
+// handed out, else in a copy. Lock held.
+func (sh *shard) setBit(e *entry, offset int64, on bool) {
+	cur := e.str()
+	i := int(offset / bitsPerByte)
+	var v []byte
+	switch {
+	case i >= len(cur):
+		v = slices.Grow(cur, i+1-len(cur))[:i+1]
+		clear(v[len(cur):])
+	case e.shared():
+		v = bytes.Clone(cur)
+	default:
+		v = cur
+	}
 	mask := byte(1) << (bitsPerByte - 1 - offset%bitsPerByte)
 	if on {
-		v[offset/bitsPerByte] |= mask
+		v[i] |= mask
 	} else {
-		v[offset/bitsPerByte] &^= mask
+		v[i] &^= mask
 	}
-	return v
+	sh.setStr(e, v)
 }
 
 // BitCount counts the set bits of the string at key within r.

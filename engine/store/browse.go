@@ -145,7 +145,7 @@ func (sh *shard) info(e *entry, clk *clock, p Preview) KeyInfo {
 	}
 	hv := e.hash()
 	if hv == nil {
-		str := e.str()
+		str := e.handOut()
 		ki.Len = int64(len(str))
 		ki.Value = view(str[:cut(len(str), p.Bytes)])
 		return ki

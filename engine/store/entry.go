@@ -16,6 +16,9 @@ const (
 	// hashCap marks an entry whose value is a hash in entry.vcap, where a
 	// string's capacity, at most a little over MaxStringSize, never reaches it.
 	hashCap = math.MaxUint32
+	// sharedBit, in a string's vcap, marks a buffer handed out to a reader
+	// (handOut): a string's capacity never reaches it either.
+	sharedBit = 1 << 31
 	// MaxKeySize is the longest key, as in Redis.
 	MaxKeySize = MaxStringSize
 )
@@ -35,12 +38,14 @@ var _ [entrySize - unsafe.Sizeof(entry{})]struct{}
 // is what makes room for it.
 //
 // Copy-on-write invariant: the bytes of a string value within its length
-// are never modified once stored, so getters hand out str()[:n:n] without
-// copying and the caller may read it after the shard is unlocked. Every
-// change builds a new buffer, except APPEND, which may write into spare
-// capacity beyond the current length: a reader only ever sees its own,
-// shorter length, and the clipped capacity keeps a caller's append from
-// reaching the spare bytes. Hash field values follow the same rule and are
+// are never modified once handed out, so getters hand out str()[:n:n]
+// without copying (handOut) and the caller may read it after the shard is
+// unlocked. Every change builds a new buffer, except two: APPEND (and a
+// SETBIT that grows the string) may write into spare capacity beyond the
+// current length, since a reader only ever sees its own, shorter length and
+// the clipped capacity keeps a caller's append from reaching the spare
+// bytes; and SETBIT flips a bit in place in a buffer never handed out
+// (sharedBit clear), which no reader can see. Hash field values follow the same rule and are
 // never extended in place. Keys are copied out, never handed out: an
 // inline key is gone once its entry is reused.
 type entry struct {
@@ -89,8 +94,26 @@ func (e *entry) str() []byte {
 	if e.vcap == hashCap {
 		return nil
 	}
-	return unsafe.Slice((*byte)(e.val), e.vcap)[:e.vlen]
+	return unsafe.Slice((*byte)(e.val), e.vcap&^sharedBit)[:e.vlen]
 }
+
+// handOut returns the bytes of a string key for a reader that may read
+// them after the shard is unlocked, clipped to their length, and marks the
+// buffer shared: no byte of it within that length changes from then on.
+func (e *entry) handOut() []byte {
+	e.markShared()
+	return view(e.str())
+}
+
+// markShared marks the string's buffer as read outside the store.
+func (e *entry) markShared() {
+	if e.vcap != hashCap {
+		e.vcap |= sharedBit
+	}
+}
+
+// shared reports whether the string's buffer may be read outside the store.
+func (e *entry) shared() bool { return e.vcap != hashCap && e.vcap&sharedBit != 0 }
 
 // hash returns the value of a hash key, or nil for a string.
 func (e *entry) hash() *hashValue {
@@ -105,7 +128,13 @@ func (e *entry) setStrValue(v []byte) {
 	if v == nil {
 		v = []byte{}
 	}
-	e.val, e.vlen, e.vcap = unsafe.Pointer(unsafe.SliceData(v)), uint32(len(v)), uint32(cap(v))
+	p, shared := unsafe.Pointer(unsafe.SliceData(v)), uint32(0)
+	if p == e.val && e.vcap != hashCap {
+		// The same buffer, grown in its spare capacity: readers may
+		// still hold it.
+		shared = e.vcap & sharedBit
+	}
+	e.val, e.vlen, e.vcap = p, uint32(len(v)), uint32(cap(v))|shared
 }
 
 // setHashValue makes hv e's value.

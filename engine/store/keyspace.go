@@ -146,11 +146,14 @@ func (s *Store) rename(src, dst []byte, nx bool) (bool, error) {
 		dsh.remove(d)
 	}
 	at, hasTTL := ssh.deadline(e)
-	str, hash := e.str(), e.hash()
+	str, hash, shared := e.str(), e.hash(), e.shared()
 	s.notify(EventGeneric, eventRenameFrom, src)
 	ssh.remove(e)
 	n := dsh.insert(dst, m.hashes[1])
 	dsh.setValue(n, str, hash)
+	if shared {
+		n.markShared()
+	}
 	if hasTTL {
 		dsh.setTTL(n, at)
 	}
@@ -195,15 +198,20 @@ func (s *Store) Copy(src, dst []byte, replace bool) (bool, error) {
 		}
 		dsh.remove(d)
 	}
-	// Strings share their bytes: the clipped capacity keeps an APPEND to
-	// either key from reaching the other (see entry).
-	str, hash := view(e.str()), e.hash()
+	// Strings share their bytes, handed out as to a reader: the clipped
+	// capacity keeps an APPEND to either key from reaching the other, and
+	// neither changes them in place (see entry).
+	var str []byte
+	hash := e.hash()
 	if hash != nil {
 		hash = hash.clone()
+	} else {
+		str = e.handOut()
 	}
 	at, hasTTL := ssh.deadline(e)
 	n := dsh.insert(dst, m.hashes[1])
 	dsh.setValue(n, str, hash)
+	n.markShared()
 	if hasTTL {
 		dsh.setTTL(n, at)
 	}

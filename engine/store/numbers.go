@@ -88,10 +88,9 @@ func (s *Store) IncrByFloat(key, incr []byte) ([]byte, error) {
 	if e == nil {
 		e = sh.insert(key, h)
 	}
-	v := formatLongDouble(r)
-	sh.setStr(e, v)
+	sh.setStr(e, formatLongDouble(r))
 	s.notify(EventString, eventIncrByFloat, key)
-	return view(v), nil
+	return e.handOut(), nil
 }
 
 func isSpace(c byte) bool {

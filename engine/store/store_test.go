@@ -26,6 +26,11 @@ const (
 	// bitWriters and bitRounds: goroutines of the SETBIT race, and bits each sets.
 	bitWriters = 4
 	bitRounds  = 200
+	// bitmapBits is the size of the bitmaps of the SETBIT cost tests (1M
+	// bits, 128 KiB), and bitsPerGrowth the fewest bits a growth of one
+	// grown bit by bit must add, on average, for growth to be amortized.
+	bitmapBits    = 1 << 20
+	bitsPerGrowth = 1 << 10
 )
 
 // clock is an injectable clock that only moves when told to.
@@ -609,6 +614,94 @@ func TestBits(t *testing.T) {
 		_, err = s.BitOpStore(store.BitAnd, b("d"), nil)
 		wantErr(t, err, store.ErrBitOp)
 		wantValue(t, s, "d", "keep")
+	})
+	t.Run("edge: bytes handed to a reader never change: setbit copies them, once", func(t *testing.T) {
+		s := open(t, store.Config{})
+		reads := map[string]func(k string) []byte{
+			"get":      func(k string) []byte { v, _ := s.Get(b(k)); return v },
+			"getrange": func(k string) []byte { v, _ := s.GetRange(b(k), 0, -1); return v },
+			"mget":     func(k string) []byte { return s.MGet(bs(k))[0] },
+			"getex":    func(k string) []byte { v, _ := s.GetEx(b(k), store.Expiration{}, false); return v },
+			"set get": func(k string) []byte {
+				r, _ := s.Set(b(k), b("\x00\x00"), store.SetOptions{Get: true})
+				return r.Old
+			},
+			"copy": func(k string) []byte {
+				if _, err := s.Copy(b(k), b(k+":copy"), true); err != nil {
+					t.Fatal(err)
+				}
+				v, _ := s.Get(b(k + ":copy"))
+				return bytes.Clone(v) // the copy's own reads are checked below
+			},
+		}
+		for name, read := range reads {
+			k := "r:" + name
+			set(t, s, k, "\x00\x00")
+			got := read(k)
+			want := bytes.Clone(got)
+			for off := range int64(16) {
+				if _, err := s.SetBit(b(k), off, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s: bytes read before SETBIT changed to %q", name, got)
+			}
+			wantValue(t, s, k, "\xff\xff")
+		}
+		set(t, s, "src", "\x00")
+		if _, err := s.Copy(b("src"), b("dst"), false); err != nil {
+			t.Fatal(err)
+		}
+		s.SetBit(b("dst"), 0, true)
+		wantValue(t, s, "src", "\x00")
+		s.SetBit(b("src"), 7, true)
+		wantValue(t, s, "dst", "\x80")
+		set(t, s, "ren", "\x00")
+		before, _ := s.Get(b("ren"))
+		check(t, s.Rename(b("ren"), b("renamed")))
+		s.SetBit(b("renamed"), 0, true)
+		if !bytes.Equal(before, []byte{0}) {
+			t.Fatalf("a rename let SETBIT change bytes read before: %q", before)
+		}
+	})
+	t.Run("edge: setbit on a bitmap never read whole allocates nothing; growing it is amortized", func(t *testing.T) {
+		s := open(t, store.Config{})
+		key, seq := b("k"), b("seq")
+		s.SetBit(key, bitmapBits-1, true)
+		bit := false
+		if n := testing.AllocsPerRun(bitRounds, func() {
+			bit = !bit
+			s.SetBit(key, bitmapBits/2, bit)
+		}); n != 0 {
+			t.Fatalf("SETBIT in place allocated %v times per call", n)
+		}
+		grows := testing.AllocsPerRun(1, func() {
+			for off := range int64(bitmapBits) {
+				s.SetBit(seq, off, true)
+			}
+		})
+		if grows > bitmapBits/bitsPerGrowth {
+			t.Fatalf("%v allocations to grow a bitmap bit by bit to %d bits", grows, bitmapBits)
+		}
+	})
+	t.Run("race: readers of a bitmap and setbits of it (the race detector checks the bytes readers hold)", func(t *testing.T) {
+		s := open(t, store.Config{})
+		s.SetBit(b("k"), bitmapBits-1, true)
+		parallel(bitWriters, func(g int) {
+			for i := range bitRounds {
+				if g%2 == 0 {
+					s.SetBit(b("k"), int64(i*bitWriters+g), true)
+					continue
+				}
+				v, _ := s.Get(b("k"))
+				n := 0
+				for _, c := range v {
+					n += int(c)
+				}
+				_ = n
+			}
+		})
 	})
 	t.Run("race: concurrent setbits of one key lose no bit", func(t *testing.T) {
 		s := open(t, store.Config{})

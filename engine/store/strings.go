@@ -78,7 +78,7 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 	case e.hash() != nil:
 		return nil, ErrWrongType
 	}
-	return view(e.str()), nil
+	return e.handOut(), nil
 }
 
 // Set is SET. With Get and an old value that is not a string it returns
@@ -101,7 +101,7 @@ func (s *Store) Set(key, value []byte, o SetOptions) (SetResult, error) {
 		if e.hash() != nil {
 			return res, ErrWrongType
 		}
-		res.Old, res.HadOld = view(e.str()), true
+		res.Old, res.HadOld = e.handOut(), true
 	}
 	switch {
 	case o.Cond == IfNotExists && e != nil, o.Cond == IfExists && e == nil:
@@ -152,7 +152,7 @@ func (s *Store) GetDel(key []byte) ([]byte, error) {
 	case e.hash() != nil:
 		return nil, ErrWrongType
 	}
-	v := view(e.str())
+	v := e.handOut()
 	sh.delete(e)
 	return v, nil
 }
@@ -171,7 +171,7 @@ func (s *Store) GetEx(key []byte, x Expiration, change bool) ([]byte, error) {
 	case e.hash() != nil:
 		return nil, ErrWrongType
 	}
-	v := view(e.str())
+	v := e.handOut()
 	if change {
 		_, had := sh.deadline(e)
 		switch now := clk.now(); {
@@ -200,7 +200,7 @@ func (s *Store) MGet(keys [][]byte) [][]byte {
 	defer m.unlock()
 	for i, k := range keys {
 		if e := m.shard(i).read(k, m.hashes[i], &clk); e != nil && e.hash() == nil {
-			out[i] = view(e.str())
+			out[i] = e.handOut()
 		}
 	}
 	return out
@@ -337,7 +337,7 @@ func (s *Store) GetRange(key []byte, start, end int64) ([]byte, error) {
 	if start > end || n == 0 {
 		return []byte{}, nil
 	}
-	return e.str()[start : end+1 : end+1], nil
+	return e.handOut()[start : end+1 : end+1], nil
 }
 
 // SetRange overwrites the string at key from offset with value, padding

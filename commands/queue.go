@@ -89,7 +89,7 @@ func (s *Server) registerQueue() {
 		{Name: "qrepeat", Arity: -2, Summary: "A container for the commands of repeatable jobs.",
 			Syntax: "subcommand [argument ...]", Handler: containerHandler("qrepeat")},
 		{Name: "qrepeat|set", FirstKey: 2, LastKey: 2, Step: 1, Arity: -6, Flags: Write, Summary: "Creates or replaces a schedule that pushes a job every interval or at the times of a cron expression.",
-			Syntax: "queue name EVERY milliseconds|CRON expression [PRIORITY priority] payload", Handler: cmdQRepeatSet},
+			Syntax: "queue name EVERY milliseconds|CRON expression [TZ zone] [PRIORITY priority] payload", Handler: cmdQRepeatSet},
 		{Name: "qrepeat|del", FirstKey: 2, LastKey: 2, Step: 1, Arity: -4, Flags: Write, Summary: "Removes schedules of a queue.",
 			Syntax: "queue name [name ...]", Handler: cmdQRepeatDel},
 		{Name: "qrepeat|list", FirstKey: 2, LastKey: 2, Step: 1, Arity: 3, Flags: ReadOnly, Summary: "Returns a queue's schedules with their next fire times.",
@@ -118,8 +118,8 @@ var qconfigHelp = []string{
 
 var qrepeatHelp = []string{
 	"QREPEAT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-	"SET <queue> <name> EVERY <milliseconds>|CRON <expression> [PRIORITY <priority>] <payload>",
-	"    Push the payload every interval (on its multiples) or at the times of a cron expression (UTC).",
+	"SET <queue> <name> EVERY <milliseconds>|CRON <expression> [TZ <zone>] [PRIORITY <priority>] <payload>",
+	"    Push the payload every interval (on its multiples) or at the times of a cron expression (UTC, or TZ).",
 	"DEL <queue> <name> [<name> ...]", "    Remove schedules; the jobs they pushed stay.",
 	"LIST <queue>", "    Return the schedules with their next fire times.",
 	"HELP", "    Print this help.",
@@ -854,7 +854,7 @@ func cmdQDLQPurge(c *Client, args [][]byte) {
 }
 
 // repeatFields is the number of fields of a schedule in QREPEAT LIST.
-const repeatFields = 6
+const repeatFields = 7
 
 func cmdQRepeatSet(c *Client, args [][]byte) {
 	r := queue.Repeat{Name: string(args[3])}
@@ -868,6 +868,8 @@ func cmdQRepeatSet(c *Client, args [][]byte) {
 			r.Cron = string(args[i+1])
 		case is(arg, "EVERY"), is(arg, "CRON"):
 			msg = "ERR EVERY and CRON exclude each other"
+		case is(arg, "TZ"):
+			r.TZ = string(args[i+1])
 		case is(arg, "PRIORITY"):
 			n, ok := number.ParseInt(args[i+1])
 			if !ok {
@@ -935,6 +937,8 @@ func cmdQRepeatList(c *Client, args [][]byte) {
 		}
 		c.w.BulkString("cron")
 		c.w.StringOrNull(r.Cron)
+		c.w.BulkString("tz")
+		c.w.StringOrNull(r.TZ)
 		c.w.BulkString("priority")
 		c.w.Int(r.Priority)
 		c.w.BulkString("payload")

@@ -126,6 +126,7 @@ type repeatView struct {
 	Name     bytesView  `json:"name"`
 	EveryMs  int64      `json:"every_ms"` // 0 for a cron schedule
 	Cron     string     `json:"cron"`     // "" for an interval
+	TZ       string     `json:"tz"`       // "" for UTC
 	Priority int64      `json:"priority"`
 	Payload  bytesView  `json:"payload"`
 	Next     *time.Time `json:"next"` // null when it fires no more
@@ -293,7 +294,7 @@ func (p *queuePanel) repeats(r *http.Request) (any, error) {
 	rs := p.qb.Repeats(name)
 	list := repeatList{Queue: cut([]byte(name), queueNameBytes), Repeats: make([]repeatView, len(rs))}
 	for i, rep := range rs {
-		v := repeatView{Name: cut([]byte(rep.Name), queueNameBytes), EveryMs: rep.Every.Milliseconds(), Cron: rep.Cron,
+		v := repeatView{Name: cut([]byte(rep.Name), queueNameBytes), EveryMs: rep.Every.Milliseconds(), Cron: rep.Cron, TZ: rep.TZ,
 			Priority: rep.Priority, Payload: cut(rep.Payload, jobPreviewBytes)}
 		if !rep.Next.IsZero() {
 			next := rep.Next.UTC()

@@ -263,8 +263,9 @@ func TestCLIQueue(t *testing.T) {
 				q := k("repeat")
 				runSteps(t, srv.port, p, []cliStep{
 					step("OK", "QREPEAT", "SET", q, "tick", "EVERY", "1", "PRIORITY", "4", "hello"),
-					step("OK", "QREPEAT", "SET", q, "daily", "CRON", "0 9 * * mon-fri", "report"),
-					stepMatch(`(?s).*"daily".*"0 9 \* \* mon-fri".*"report".*"tick".*\(integer\) 1\b.*"hello".*`, "QREPEAT", "LIST", q),
+					step("OK", "QREPEAT", "SET", q, "daily", "CRON", "0 9 * * mon-fri", "TZ", "Europe/Paris", "report"),
+					stepMatch(`(?s).*"daily".*"0 9 \* \* mon-fri".*"Europe/Paris".*"report".*"tick".*\(integer\) 1\b.*"hello".*`, "QREPEAT", "LIST", q),
+					stepMatch(`\(error\) ERR invalid value: unknown time zone "Mars/Base".*`, "QREPEAT", "SET", q, "x", "CRON", "@daily", "TZ", "Mars/Base", "p"),
 					step("(error) ERR EVERY and CRON exclude each other", "QREPEAT", "SET", q, "x", "EVERY", "5", "CRON", "* * * * *", "p"),
 					step("(error) ERR QREPEAT SET needs EVERY or CRON", "QREPEAT", "SET", q, "x", "PRIORITY", "1", "p"),
 					step(`(error) ERR invalid value: cron expression "0 0 30 2 *" never fires`, "QREPEAT", "SET", q, "x", "CRON", "0 0 30 2 *", "p"),

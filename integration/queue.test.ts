@@ -430,10 +430,11 @@ describe('QUEUE', () => {
     it('REPEAT pushes a job on a schedule until UNREPEAT; REPEATS lists the schedules with their next fire time', async () => {
       const queue = nexo.sdk.queue<{ kind: string }>('sdk:repeat');
       await queue.repeat('tick', { kind: 'tick' }, { every: 1, priority: 2 });
-      await queue.repeat('digest', { kind: 'digest' }, { cron: '0 9 * * mon-fri' });
+      await queue.repeat('digest', { kind: 'digest' }, { cron: '0 9 * * mon-fri', tz: 'Asia/Kolkata' });
       const [digest, tick] = await queue.repeats();
-      expect(digest).toMatchObject({ name: 'digest', every: null, cron: '0 9 * * mon-fri', payload: { kind: 'digest' } });
-      expect(digest.next?.getUTCHours()).toBe(9);
+      expect(digest).toMatchObject({ name: 'digest', every: null, cron: '0 9 * * mon-fri', tz: 'Asia/Kolkata', payload: { kind: 'digest' } });
+      expect([digest.next?.getUTCHours(), digest.next?.getUTCMinutes()]).toEqual([3, 30]); // 09:00 in Kolkata
+      expect(tick.tz).toBeNull();
       expect(tick).toMatchObject({ name: 'tick', every: 1, cron: null, priority: 2, payload: { kind: 'tick' } });
       expect((await queue.info()).repeats).toBe(2);
       const job = deferred<SdkJob<{ kind: string }>>();

@@ -585,7 +585,7 @@ func (b *Broker) replay(rec []byte) error {
 		s := r.s
 		switch {
 		case s.cron != "":
-			spec, err := parseCron(s.cron)
+			spec, err := parseCron(s.cron, s.tz)
 			if err != nil {
 				return fmt.Errorf("%w: %v", errCorruptRecord, err)
 			}

@@ -5,13 +5,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	// The zone database in the binary: a schedule's time zone must load
+	// on a machine without one (the container image has none).
+	_ "time/tzdata"
 )
 
 // cronSpec is a parsed cron expression: a set of allowed values per field,
 // one bit per value. Expressions have five fields (minute hour
 // day-of-month month day-of-week) or six, with seconds first, as the
-// cron-parser library of BullMQ reads them; times are UTC.
+// cron-parser library of BullMQ reads them; times are those of a time zone,
+// UTC unless given.
 type cronSpec struct {
+	loc                                   *time.Location
 	second, minute, hour, dom, month, dow uint64
 	// anyDay: the day of month or the day of week is "*", so a day must
 	// match both; otherwise (Vixie cron) it matches when either does.
@@ -52,8 +57,12 @@ var cronMacros = map[string]string{
 // expression that fires at all (29 February included) fires within it.
 const cronSearchYears = 5
 
-// parseCron parses a cron expression.
-func parseCron(expr string) (*cronSpec, error) {
+// parseCron parses a cron expression of the IANA time zone tz ("" = UTC).
+func parseCron(expr, tz string) (*cronSpec, error) {
+	loc, err := time.LoadLocation(tz)
+	if err != nil || strings.EqualFold(tz, "local") {
+		return nil, fmt.Errorf("%w: unknown time zone %q (an IANA name such as Europe/Paris)", ErrInvalidValue, tz)
+	}
 	src := strings.TrimSpace(expr)
 	if m, ok := cronMacros[strings.ToLower(src)]; ok {
 		src = m
@@ -66,8 +75,7 @@ func parseCron(expr string) (*cronSpec, error) {
 		return nil, fmt.Errorf("%w: cron expression %q needs 5 fields (minute hour day-of-month month day-of-week) or 6 (with seconds first)",
 			ErrInvalidValue, expr)
 	}
-	var s cronSpec
-	var err error
+	s := cronSpec{loc: loc}
 	for i, field := range []struct {
 		def *cronField
 		out *uint64
@@ -144,27 +152,69 @@ func (c *cronField) value(s string) (int, error) {
 }
 
 // next returns the first fire time strictly after t, or false when the
-// expression never fires (such as 30 February).
+// expression never fires (such as 30 February). It steps through the
+// local times of the spec's zone: a time a DST change skips does not fire
+// that day, and one it repeats fires once, at its first occurrence.
 func (s *cronSpec) next(t time.Time) (time.Time, bool) {
-	t = t.UTC().Truncate(time.Second).Add(time.Second)
+	loc := s.loc
+	t = t.In(loc).Truncate(time.Second).Add(time.Second)
 	limit := t.Year() + cronSearchYears
 	for t.Year() <= limit {
+		var n time.Time
 		switch {
 		case s.month&(1<<uint(t.Month())) == 0:
-			t = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+			n = earliest(t, time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc))
 		case !s.dayMatches(t):
-			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, time.UTC)
+			n = earliest(t, time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc))
 		case s.hour&(1<<uint(t.Hour())) == 0:
-			t = t.Truncate(time.Hour).Add(time.Hour)
+			n = earliest(t, time.Date(t.Year(), t.Month(), t.Day(), t.Hour()+1, 0, 0, 0, loc))
 		case s.minute&(1<<uint(t.Minute())) == 0:
-			t = t.Truncate(time.Minute).Add(time.Minute)
+			n = t.Truncate(time.Minute).Add(time.Minute)
 		case s.second&(1<<uint(t.Second())) == 0:
-			t = t.Add(time.Second)
+			n = t.Add(time.Second)
+		case repeatedWall(t):
+			// Its first occurrence fired, or was before the search.
+			n = t.Truncate(time.Minute).Add(time.Minute)
 		default:
 			return t, true
 		}
+		if !n.After(t) {
+			n = t.Truncate(time.Minute).Add(time.Minute)
+		}
+		t = n
 	}
 	return time.Time{}, false
+}
+
+// dstShifts are the amounts by which DST changes move clocks: an hour,
+// and Lord Howe Island's half hour.
+var dstShifts = [...]time.Duration{time.Hour, 30 * time.Minute}
+
+// sameWall reports whether a and b show the same local day and time.
+func sameWall(a, b time.Time) bool {
+	return a.Day() == b.Day() && a.Hour() == b.Hour() && a.Minute() == b.Minute() && a.Second() == b.Second()
+}
+
+// repeatedWall reports whether t's local time already happened, before a
+// DST change set the clocks back.
+func repeatedWall(t time.Time) bool {
+	for _, d := range dstShifts {
+		if sameWall(t.Add(-d), t) {
+			return true
+		}
+	}
+	return false
+}
+
+// earliest returns the first instant after t that shows n's local time:
+// for a local time a DST change repeats, time.Date may answer the second.
+func earliest(t, n time.Time) time.Time {
+	for _, d := range dstShifts {
+		if e := n.Add(-d); e.After(t) && sameWall(e, n) {
+			return e
+		}
+	}
+	return n
 }
 
 func (s *cronSpec) dayMatches(t time.Time) bool {

@@ -1617,6 +1617,36 @@ func TestRepeat(t *testing.T) {
 			f.wantLen("q", queue.Counts{Ready: 1})
 		}
 	})
+	t.Run("a cron schedule with a time zone fires at its local times, across DST changes", func(t *testing.T) {
+		for _, c := range []struct{ tz, cron, from, want string }{
+			// 09:00 in Paris is 08:00 UTC in winter, 07:00 UTC in summer.
+			{"Europe/Paris", "0 9 * * *", "2026-01-10T12:00:00Z", "2026-01-11T08:00:00Z"},
+			{"Europe/Paris", "0 9 * * *", "2026-07-10T12:00:00Z", "2026-07-11T07:00:00Z"},
+			// 02:30 does not exist on 29 March in Paris: that day does not fire.
+			{"Europe/Paris", "30 2 * * *", "2026-03-28T12:00:00Z", "2026-03-30T00:30:00Z"},
+			// 02:30 happens twice on 25 October: it fires at the first.
+			{"Europe/Paris", "30 2 * * *", "2026-10-24T12:00:00Z", "2026-10-25T00:30:00Z"},
+			{"Asia/Kolkata", "0 * * * *", "2026-01-10T12:00:00Z", "2026-01-10T12:30:00Z"},
+			{"America/New_York", "0 0 1 * *", "2026-11-27T12:00:00Z", "2026-12-01T05:00:00Z"},
+		} {
+			f := newFixture(t)
+			from, _ := time.Parse(time.RFC3339, c.from)
+			f.clockAt(from)
+			f.setRepeat("q", queue.Repeat{Name: "c", Cron: c.cron, TZ: c.tz, Payload: []byte("x")})
+			if got := f.nextFire("q").UTC().Format(time.RFC3339); got != c.want {
+				t.Fatalf("%q in %s after %s: %s, want %s", c.cron, c.tz, c.from, got, c.want)
+			}
+		}
+		f := newFixture(t)
+		from, _ := time.Parse(time.RFC3339, "2026-10-24T12:00:00Z")
+		f.clockAt(from)
+		f.setRepeat("q", queue.Repeat{Name: "c", Cron: "30 2 * * *", TZ: "Europe/Paris", Payload: []byte("x")})
+		f.clockAt(f.nextFire("q"))
+		f.wantLen("q", queue.Counts{Ready: 1})
+		if next := f.nextFire("q").UTC().Format(time.RFC3339); next != "2026-10-26T01:30:00Z" {
+			t.Fatalf("after the repeated 02:30: %s", next)
+		}
+	})
 	t.Run("the timer fires a schedule without any call", func(t *testing.T) {
 		f := newFixture(t, func(c *queue.Config) { c.Now = time.Now })
 		f.setRepeat("q", queue.Repeat{Name: "tick", Every: timerVisibility, Payload: []byte("x")})
@@ -1680,6 +1710,9 @@ func TestRepeat(t *testing.T) {
 			{Name: "s", Cron: "*/0 * * * *"},
 			{Name: "s", Cron: "5-1 * * * *"},
 			{Name: "s", Cron: "0 0 30 2 *"},
+			{Name: "s", Cron: "* * * * *", TZ: "Mars/Olympus"},
+			{Name: "s", Cron: "* * * * *", TZ: "Local"},
+			{Name: "s", Every: time.Second, TZ: "Europe/Paris"},
 		} {
 			_, err := f.b.SetRepeat("q", r)
 			wantErr(t, err, queue.ErrInvalidValue)
@@ -1744,6 +1777,20 @@ func TestRepeat(t *testing.T) {
 		ids := f.pop("q", 1, 2)
 		if ids[0].ID >= ids[1].ID {
 			t.Fatalf("ids after restart %d, %d", ids[0].ID, ids[1].ID)
+		}
+	})
+	t.Run("restart: a schedule keeps its time zone through restart and compaction", func(t *testing.T) {
+		f := newFixture(t)
+		f.setRepeat("q", queue.Repeat{Name: "tz", Cron: "0 9 * * *", TZ: "Europe/Paris", Payload: []byte("z")})
+		next := f.nextFire("q")
+		if err := f.b.Compact(); err != nil {
+			t.Fatal(err)
+		}
+		f.reopen()
+		f.clockAt(next)
+		f.wantLen("q", queue.Counts{Ready: 1})
+		if rs := f.b.Repeats("q"); len(rs) != 1 || rs[0].TZ != "Europe/Paris" || !rs[0].Next.Equal(next.Add(24*time.Hour)) {
+			t.Fatalf("after a restart: %+v, want the next fire %v", rs, next.Add(24*time.Hour))
 		}
 	})
 }
@@ -1848,12 +1895,16 @@ func FuzzReplay(f *testing.F) {
 var cronSeeds = []string{"*/15 * * * *", "0 9 * * mon-fri", "@hourly", "30 * * * * *", "0 12 13 * 5",
 	"0 0 29 2 *", "5,10-12/2 3 * DEC 0", "0 0 30 2 *", "61 * * * *", "*/0 * * * *", "1-2-3 * * * *", ""}
 
-// FuzzCron checks that any cron expression is either refused as an
-// invalid value or scheduled after now, within the search bound, without
-// a panic.
+// cronZones are time zones for the fuzz target: UTC, zones with DST
+// changes of an hour and of half an hour, one with a half-hour offset.
+var cronZones = []string{"", "Europe/Paris", "Australia/Lord_Howe", "Asia/Kolkata", "America/New_York"}
+
+// FuzzCron checks that any cron expression, in any time zone, is either
+// refused as an invalid value or scheduled after now, within the search
+// bound, without a panic.
 func FuzzCron(f *testing.F) {
-	for _, c := range cronSeeds {
-		f.Add(c)
+	for i, c := range cronSeeds {
+		f.Add(c, cronZones[i%len(cronZones)])
 	}
 	b, err := queue.Open(queue.Config{Dir: f.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}, Now: newClock().Now})
 	if err != nil {
@@ -1861,8 +1912,8 @@ func FuzzCron(f *testing.F) {
 	}
 	f.Cleanup(func() { b.Close() })
 	now := newClock().Now()
-	f.Fuzz(func(t *testing.T, expr string) {
-		_, err := b.SetRepeat("q", queue.Repeat{Name: "fuzz", Cron: expr})
+	f.Fuzz(func(t *testing.T, expr, tz string) {
+		_, err := b.SetRepeat("q", queue.Repeat{Name: "fuzz", Cron: expr, TZ: tz})
 		if err != nil {
 			if !errors.Is(err, queue.ErrInvalidValue) {
 				t.Fatalf("%q: %v", expr, err)

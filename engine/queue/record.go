@@ -25,7 +25,7 @@ const (
 	opSnapJob                    // queue id payload priority enqueued readyAt due attempts state dedup failures
 	opSnapSeq                    // next job id
 	opCancel                     // queue n id×n: waiting jobs removed
-	opRepeatSet                  // queue name every cron priority payload next
+	opRepeatSet                  // queue name every cron tz priority payload next
 	opRepeatDel                  // queue n name×n
 	opRepeatFire                 // queue name id at next: a schedule pushed a job
 	opPromote                    // queue at n id×n: delayed jobs ready at once
@@ -457,6 +457,7 @@ func (e *encoder) repeatSet(queue string, s *schedule) []byte {
 	e.str(s.name)
 	e.i(s.every)
 	e.str(s.cron)
+	e.str(s.tz)
 	e.i(s.priority)
 	e.bytes(s.payload)
 	e.i(s.next)
@@ -512,7 +513,7 @@ func decode(rec []byte) (any, error) {
 		out = &cancelRec{queue: d.str(), ids: d.idList()}
 	case opRepeatSet:
 		r := &repeatSetRec{queue: d.str()}
-		r.s = schedule{name: d.str(), every: d.i(), cron: d.str(), priority: d.i(), payload: d.bytes(), next: d.i()}
+		r.s = schedule{name: d.str(), every: d.i(), cron: d.str(), tz: d.str(), priority: d.i(), payload: d.bytes(), next: d.i()}
 		out = r
 	case opRepeatDel:
 		r := &repeatDelRec{queue: d.str()}

@@ -10,7 +10,8 @@ import (
 // Repeatable jobs: a schedule of a queue pushes a job with its payload at
 // every fire time, as BullMQ's repeatable jobs do: every fixed interval
 // (aligned on multiples of it since the Unix epoch, so that every minute
-// fires on the minute) or at the times a cron expression names, in UTC.
+// fires on the minute) or at the times a cron expression names, in a time
+// zone (UTC unless given).
 // A schedule fires from the queue's timer; each fire is one log record
 // that pushes the job and moves the schedule to its next fire time, so a
 // fire is never lost nor repeated by a crash. Fire times missed while the
@@ -22,6 +23,7 @@ type Repeat struct {
 	Name     string
 	Every    time.Duration // the interval; 0 for a cron schedule
 	Cron     string        // the cron expression; "" for an interval
+	TZ       string        // the cron expression's IANA time zone; "" = UTC
 	Priority int64
 	Payload  []byte    // shared with the broker; never modify it
 	Next     time.Time // the next fire time (set by the broker); zero when it fires no more
@@ -32,6 +34,7 @@ type schedule struct {
 	name     string
 	every    int64 // ms; 0 for cron
 	cron     string
+	tz       string
 	spec     *cronSpec // parsed cron; nil for an interval
 	priority int64
 	payload  []byte
@@ -52,7 +55,7 @@ func (s *schedule) after(now int64) int64 {
 }
 
 func (s *schedule) view() Repeat {
-	r := Repeat{Name: s.name, Every: time.Duration(s.every) * time.Millisecond, Cron: s.cron,
+	r := Repeat{Name: s.name, Every: time.Duration(s.every) * time.Millisecond, Cron: s.cron, TZ: s.tz,
 		Priority: s.priority, Payload: s.payload}
 	if s.next != 0 {
 		r.Next = msTime(s.next)
@@ -70,12 +73,14 @@ func (b *Broker) newSchedule(r Repeat) (*schedule, error) {
 		return nil, fmt.Errorf("%w: a schedule has an interval or a cron expression, not both", ErrInvalidValue)
 	case r.Every < 0 || r.Every > MaxDuration || r.Every%time.Millisecond != 0:
 		return nil, fmt.Errorf("%w: interval %v", ErrInvalidValue, r.Every)
+	case r.TZ != "" && r.Cron == "":
+		return nil, fmt.Errorf("%w: a time zone applies to a cron expression", ErrInvalidValue)
 	case len(r.Payload) > b.cfg.MaxPayload:
 		return nil, ErrPayloadTooBig
 	}
-	s := &schedule{name: r.Name, every: r.Every.Milliseconds(), cron: r.Cron, priority: r.Priority, payload: r.Payload}
+	s := &schedule{name: r.Name, every: r.Every.Milliseconds(), cron: r.Cron, tz: r.TZ, priority: r.Priority, payload: r.Payload}
 	if r.Cron != "" {
-		spec, err := parseCron(r.Cron)
+		spec, err := parseCron(r.Cron, r.TZ)
 		if err != nil {
 			return nil, err
 		}

@@ -46,8 +46,10 @@ export interface PushOptions {
 export interface RepeatOptions {
   /** Milliseconds between jobs; they are pushed on the multiples of it (every: 60_000 on each minute). */
   every?: number;
-  /** A cron expression, UTC: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; `@daily`… */
+  /** A cron expression: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; `@daily`… */
   cron?: string;
+  /** The cron expression's IANA time zone, e.g. 'Europe/Paris' (default UTC). */
+  tz?: string;
   /** The jobs' priority (default 0). */
   priority?: number;
 }
@@ -57,6 +59,8 @@ export interface RepeatInfo<T> {
   name: string;
   every: number | null;
   cron: string | null;
+  /** The cron expression's time zone; null for UTC. */
+  tz: string | null;
   priority: number;
   /** The payload each job gets, decoded (undefined when the encoding cannot read it; `raw` holds the bytes). */
   payload: T;
@@ -333,7 +337,7 @@ export class Queue<T = unknown, In = T> {
 
   /**
    * Pushes a job with `payload` on a schedule, every `every` milliseconds or
-   * at the times of a `cron` expression (UTC), until unrepeat(name). Setting
+   * at the times of a `cron` expression (UTC, or the zone `tz`), until unrepeat(name). Setting
    * a name again replaces its schedule. Schedules live in the server and
    * survive restarts: set them once, at deploy time, from any process.
    * @example await reports.repeat('daily-digest', { kind: 'digest' }, { cron: '0 9 * * mon-fri' })
@@ -343,6 +347,7 @@ export class Queue<T = unknown, In = T> {
     if ((options.every === undefined) === (options.cron === undefined)) throw misuse('repeat: give every or cron, not both');
     if (options.every !== undefined) args.push('EVERY', positiveMs('every', options.every));
     if (options.cron !== undefined) args.push('CRON', options.cron);
+    if (options.tz !== undefined) args.push('TZ', options.tz);
     if (options.priority !== undefined) args.push('PRIORITY', integer('priority', options.priority));
     args.push(this.codec.encode(payload as unknown as T));
     await this.conn.call('QREPEAT', ...args);
@@ -363,6 +368,7 @@ export class Queue<T = unknown, In = T> {
         name: text(f.name),
         every: numOrNull(f.every_ms),
         cron: textOrNull(f.cron),
+        tz: textOrNull(f.tz),
         priority: num(f.priority),
         payload: decodeOrUndefined(this.codec, f.payload as Buffer),
         raw: f.payload as Buffer,

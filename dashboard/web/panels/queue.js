@@ -159,7 +159,7 @@ async function loadJobs() {
 }
 
 function repeatRow(r) {
-  const schedule = r.cron ? `cron ${r.cron} (UTC)` : `every ${formatMillis(r.every_ms)}`;
+  const schedule = r.cron ? `cron ${r.cron} (${r.tz || 'UTC'})` : `every ${formatMillis(r.every_ms)}`;
   return el(
     'tr',
     { dataset: { repeat: r.name.text } },

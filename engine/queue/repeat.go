@@ -206,8 +206,8 @@ func (q *queue) applyRepeatDel(names []string) {
 }
 
 // applyRepeatFire pushes the job of a fire, ready at once, and moves the
-// schedule to its next fire time (0: a cron expression that no longer
-// fires, which stays listed and fires no more).
+// schedule to its next fire time (0: a cron expression without a fire time
+// left, which stays listed and fires no more).
 func (q *queue) applyRepeatFire(r *repeatFireRec) {
 	s := q.repeats[r.name]
 	if s == nil {

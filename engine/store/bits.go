@@ -83,6 +83,14 @@ func (s *Store) GetBit(key []byte, offset int64) (int, error) {
 	if offset < 0 || offset > MaxBitOffset {
 		return 0, ErrOffset
 	}
+	bit := 0
+	err := s.withString(key, func(v []byte, _ bool) { bit = bitAt(v, offset) })
+	return bit, err
+}
+
+// withString calls fn with the string at key (nil, false when the key is
+// missing) under its shard's lock, unless the key holds a hash.
+func (s *Store) withString(key []byte, fn func(v []byte, found bool)) error {
 	clk := s.clock()
 	sh, h := s.locate(key)
 	sh.mu.Lock()
@@ -90,11 +98,13 @@ func (s *Store) GetBit(key []byte, offset int64) (int, error) {
 	e := sh.read(key, h, &clk)
 	switch {
 	case e == nil:
-		return 0, nil
+		fn(nil, false)
 	case e.hash() != nil:
-		return 0, ErrWrongType
+		return ErrWrongType
+	default:
+		fn(e.str(), true)
 	}
-	return bitAt(e.str(), offset), nil
+	return nil
 }
 
 // SetBit sets (on) or clears the bit at offset of the string at key,
@@ -165,21 +175,15 @@ func (sh *shard) setBit(e *entry, offset int64, on bool) {
 
 // BitCount counts the set bits of the string at key within r.
 func (s *Store) BitCount(key []byte, r BitRange) (int64, error) {
-	clk := s.clock()
-	sh, h := s.locate(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.read(key, h, &clk)
-	switch {
-	case e == nil:
-		return 0, nil
-	case e.hash() != nil:
-		return 0, ErrWrongType
-	}
-	b := e.str()
+	n := int64(0)
+	err := s.withString(key, func(v []byte, _ bool) { n = countBits(v, r) })
+	return n, err
+}
+
+func countBits(b []byte, r BitRange) int64 {
 	from, to, ok := r.span(int64(len(b)))
 	if !ok {
-		return 0, nil
+		return 0
 	}
 	n := int64(0)
 	for from <= to && from%bitsPerByte != 0 {
@@ -192,7 +196,7 @@ func (s *Store) BitCount(key []byte, r BitRange) (int64, error) {
 	for ; from <= to; from++ {
 		n += int64(bitAt(b, from))
 	}
-	return n, nil
+	return n
 }
 
 // BitPos returns the offset of the first bit equal to bit in the string at
@@ -200,23 +204,22 @@ func (s *Store) BitCount(key []byte, r BitRange) (int64, error) {
 // end, the string reads as followed by zero bits, so a string of ones
 // answers the bit after its end; a missing key is all zeros.
 func (s *Store) BitPos(key []byte, bit int, r BitRange) (int64, error) {
-	clk := s.clock()
-	sh, h := s.locate(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.read(key, h, &clk)
-	switch {
-	case e == nil && bit == 0:
-		return 0, nil
-	case e == nil:
-		return -1, nil
-	case e.hash() != nil:
-		return 0, ErrWrongType
-	}
-	b := e.str()
+	pos := int64(0)
+	err := s.withString(key, func(v []byte, found bool) {
+		switch {
+		case found:
+			pos = findBit(v, bit, r)
+		case bit == 1:
+			pos = -1
+		}
+	})
+	return pos, err
+}
+
+func findBit(b []byte, bit int, r BitRange) int64 {
 	from, to, ok := r.span(int64(len(b)))
 	if !ok {
-		return -1, nil
+		return -1
 	}
 	// Whole bytes without the bit looked for are skipped at once.
 	skip := byte(0)
@@ -229,14 +232,14 @@ func (s *Store) BitPos(key []byte, bit int, r BitRange) (int64, error) {
 			continue
 		}
 		if bitAt(b, i) == bit {
-			return i, nil
+			return i
 		}
 		i++
 	}
 	if bit == 0 && (r.Whole || r.NoEnd) {
-		return to + 1, nil
+		return to + 1
 	}
-	return -1, nil
+	return -1
 }
 
 // BitOpStore computes op over the strings at srcs (missing keys read as

@@ -103,8 +103,8 @@ func (c *Client) leaveGate() *gate {
 }
 
 // exclusive runs fn while no other command runs anywhere in the server,
-// with c.noWait set and the store's clock frozen, so that no key expires
-// between two of fn's commands. The gates are taken in one order (the loops', then
+// with c.noWait set and the store's and the queues' clocks frozen, so that
+// no key expires and no job times out between two of fn's commands. The gates are taken in one order (the loops', then
 // the goroutines'), so two EXECs wait for each other instead of
 // deadlocking. Called again from fn (a script in a transaction), it just
 // runs fn.
@@ -121,7 +121,12 @@ func (c *Client) exclusive(fn func()) {
 	s.gate.Lock()
 	c.noWait = true
 	thaw := s.cfg.Store.FreezeClock()
+	thawQueues := func() {}
+	if s.cfg.Queue != nil {
+		thawQueues = s.cfg.Queue.FreezeClock()
+	}
 	defer func() {
+		thawQueues()
 		thaw()
 		c.noWait = false
 		s.gate.Unlock()

@@ -140,6 +140,26 @@ func TestScripts(t *testing.T) {
 		expect(t, c, errReply(errTooManyKeys), "EVAL", "return 1", "2", "only")
 	})
 
+	t.Run("no job times out while a script runs: the queues' clock is frozen too", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t))
+		vis := strconv.FormatInt(txTTL.Milliseconds(), 10)
+		wait := strconv.FormatInt((txTTL + txTTLMargin).Microseconds(), 10)
+		// The script takes a job, waits past its visibility by TIME, and
+		// finds it still in flight.
+		const script = `redis.call('qpush', KEYS[1], 'job')
+			redis.call('qpop', KEYS[1], 'VISIBILITY', ARGV[1])
+			local function micros() local t = redis.call('time') return t[1] * 1000000 + t[2] end
+			local from = micros()
+			while micros() - from < tonumber(ARGV[2]) do end
+			return redis.call('qlen', KEYS[1])`
+		got, err := c.Do("EVAL", script, "1", "q", vis, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts := fmt.Sprint(got); counts != "[ready 0 delayed 0 inflight 1 dead 0]" {
+			t.Fatalf("QLEN at the end of the script: %s", counts)
+		}
+	})
 	t.Run("edge: a failing redis.call fails the script; redis.pcall returns the error", func(t *testing.T) {
 		c := dialTest(t, startTestServer(t))
 		expect(t, c, "OK", "SET", "s", "text")

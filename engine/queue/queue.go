@@ -123,6 +123,9 @@ type Broker struct {
 	counters   counters
 	loaded     LoadStats
 	notifier   atomic.Pointer[Notifier] // told the job events (events.go)
+	// frozen is the time in unix ms while the clock is frozen
+	// (FreezeClock); nil while it runs.
+	frozen atomic.Pointer[int64]
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -250,7 +253,31 @@ func (b *Broker) Notify(index uint64, n interface{ Notify() }) (bool, error) {
 }
 
 // now is the injected clock in unix milliseconds.
-func (b *Broker) now() int64 { return b.nowf().UnixMilli() }
+func (b *Broker) now() int64 {
+	if at := b.frozen.Load(); at != nil {
+		return *at
+	}
+	return b.nowf().UnixMilli()
+}
+
+// FreezeClock stops the broker's time at now until the returned function
+// is called: visibility timeouts, delays, schedules and rate windows are
+// judged at that one instant, by commands and by the timer alike, as the
+// store's expiries are while a transaction or a script runs (Redis 7), so
+// that a job in flight for one of its commands is in flight for the next.
+// Freezes may not overlap.
+func (b *Broker) FreezeClock() (thaw func()) {
+	at := b.now()
+	b.frozen.Store(&at)
+	return func() {
+		b.frozen.Store(nil)
+		// The timer may sleep for a deadline judged at the frozen time.
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // appendRecs appends records to the log. A full log leaves everything as
 // it was (ErrOverload); a failed log turns the broker read-only.

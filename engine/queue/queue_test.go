@@ -1092,6 +1092,19 @@ func TestVisibility(t *testing.T) {
 			t.Fatalf("the waiter got %+v", jobs)
 		}
 	})
+	t.Run("edge: while the clock is frozen nothing times out, becomes due or fires", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "visibility-timeout", "1000", "backoff-delay", "0")
+		f.push1("q", "held")
+		f.pop1("q", 1)
+		f.push("q", queue.PushOptions{Delay: time.Second}, "later")
+		f.setRepeat("q", queue.Repeat{Name: "s", Every: time.Second, Payload: []byte("fired")})
+		thaw := f.b.FreezeClock()
+		f.clock.Advance(2 * time.Second)
+		f.wantLen("q", queue.Counts{Delayed: 1, InFlight: 1})
+		thaw()
+		f.wantLen("q", queue.Counts{Ready: 3})
+	})
 	t.Run("edge: touch of a job not held, or with a bad time, is refused", func(t *testing.T) {
 		f := newFixture(t)
 		f.push1("q", "a")

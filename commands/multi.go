@@ -103,8 +103,9 @@ func (c *Client) leaveGate() *gate {
 }
 
 // exclusive runs fn while no other command runs anywhere in the server,
-// with c.noWait set and the store's and the queues' clocks frozen, so that
-// no key expires and no job times out between two of fn's commands. The gates are taken in one order (the loops', then
+// with c.noWait set and the clocks of the store, the queues and the
+// streams frozen, so that no key expires, no job times out and no group
+// member goes silent between two of fn's commands. The gates are taken in one order (the loops', then
 // the goroutines'), so two EXECs wait for each other instead of
 // deadlocking. Called again from fn (a script in a transaction), it just
 // runs fn.
@@ -121,11 +122,15 @@ func (c *Client) exclusive(fn func()) {
 	s.gate.Lock()
 	c.noWait = true
 	thaw := s.cfg.Store.FreezeClock()
-	thawQueues := func() {}
+	thawQueues, thawStreams := func() {}, func() {}
 	if s.cfg.Queue != nil {
 		thawQueues = s.cfg.Queue.FreezeClock()
 	}
+	if s.cfg.Stream != nil {
+		thawStreams = s.cfg.Stream.FreezeClock()
+	}
 	defer func() {
+		thawStreams()
 		thawQueues()
 		thaw()
 		c.noWait = false

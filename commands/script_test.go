@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"nexo/engine/stream"
 	"nexo/internal/respclient"
+	"nexo/wal"
 )
 
 // Settings of the scripting tests.
@@ -158,6 +160,30 @@ func TestScripts(t *testing.T) {
 		}
 		if counts := fmt.Sprint(got); counts != "[ready 0 delayed 0 inflight 1 dead 0]" {
 			t.Fatalf("QLEN at the end of the script: %s", counts)
+		}
+	})
+	t.Run("appends of one script share its instant: the streams' clock is frozen too", func(t *testing.T) {
+		sb, err := stream.Open(stream.Config{Dir: t.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close() })
+		c := dialTest(t, startTestServer(t, func(cfg *Config) { cfg.Stream = sb }))
+		wait := strconv.FormatInt(txTTLMargin.Microseconds(), 10)
+		const script = `redis.call('xappend', KEYS[1], 'a')
+			local function micros() local t = redis.call('time') return t[1] * 1000000 + t[2] end
+			local from = micros()
+			while micros() - from < tonumber(ARGV[1]) do end
+			redis.call('xappend', KEYS[1], 'b')
+			return 1`
+		expect(t, c, int64(1), "EVAL", script, "1", "s", wait)
+		got, err := c.Do("XFETCH", "s", "PARTITION", "0", "FROM", "0", "COUNT", "2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, ok := got.([]any)
+		if !ok || len(msgs) != 2 || fmt.Sprint(msgs[0].([]any)[5]) != fmt.Sprint(msgs[1].([]any)[5]) {
+			t.Fatalf("the two appends: %v", got)
 		}
 	})
 	t.Run("edge: a failing redis.call fails the script; redis.pcall returns the error", func(t *testing.T) {

@@ -98,6 +98,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"nexo/wal"
@@ -264,6 +265,9 @@ type Broker struct {
 
 	bg   sync.WaitGroup // compactions and the retention loop
 	stop chan struct{}
+	// frozen is the time in unix ms while the clock is frozen
+	// (FreezeClock); nil while it runs.
+	frozen atomic.Pointer[int64]
 }
 
 // Open validates cfg, opens every stream under cfg.Dir, rebuilds memory
@@ -410,8 +414,23 @@ func (b *Broker) retentionLoop() {
 	}
 }
 
-// now is the injected clock in unix milliseconds.
-func (b *Broker) now() int64 { return b.cfg.Now().UnixMilli() }
+// now is the injected clock in unix milliseconds, or the frozen time.
+func (b *Broker) now() int64 {
+	if at := b.frozen.Load(); at != nil {
+		return *at
+	}
+	return b.cfg.Now().UnixMilli()
+}
+
+// FreezeClock stops the broker's time at now until the returned function
+// is called: appends are stamped, retention by age judged and silent group
+// members expired at that one instant, as Redis's time stands still while
+// a transaction or a script runs. Freezes may not overlap.
+func (b *Broker) FreezeClock() (thaw func()) {
+	at := b.now()
+	b.frozen.Store(&at)
+	return func() { b.frozen.Store(nil) }
+}
 
 func validName(name string) bool { return name != "" && len(name) <= MaxNameLen }
 

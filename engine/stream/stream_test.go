@@ -587,6 +587,25 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("edge: while the clock is frozen, appends share its instant and nothing ages", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1, MaxAge: time.Minute})
+		f.append("s", "", "old")
+		f.clock.Advance(time.Minute / 2)
+		thaw := f.b.FreezeClock()
+		frozenAt := f.clock.Now()
+		f.clock.Advance(time.Minute/2 + time.Millisecond)
+		f.append("s", "", "new")
+		msgs := f.read("s", 0, stream.FromEarliest(), 10)
+		if got := values(msgs); !slices.Equal(got, []string{"old", "new"}) || !msgs[1].Time.Equal(frozenAt) {
+			t.Fatalf("frozen: %v, the second stamped %v, want %v", got, msgs[1].Time, frozenAt)
+		}
+		thaw()
+		if got := values(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, []string{"new"}) {
+			t.Fatalf("thawed: %v", got)
+		}
+	})
+
 	t.Run("the retention sweep removes expired messages of an idle stream", func(t *testing.T) {
 		f := newFixture(t, func(c *stream.Config) { c.RetentionInterval = sweepTestInterval })
 		f.create("s", stream.Settings{Partitions: 1, MaxAge: time.Minute})

@@ -49,7 +49,7 @@ func (s *Server) registerQueue() {
 		{Name: "qpop", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: Write | Blocking, Summary: "Takes jobs from a queue, optionally waiting for one.",
 			Syntax: "queue [COUNT count] [BLOCK milliseconds] [VISIBILITY milliseconds]", Handler: cmdQPop},
 		{Name: "qack", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Completes jobs the connection holds: they are removed.",
-			Syntax: "queue id [id ...]", Handler: cmdQAck},
+			Syntax: "queue id [id ...]", Handler: queueIDsHandler(ackJobs)},
 		{Name: "qnack", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Fails a job the connection holds: it is retried after a backoff or becomes a dead letter.",
 			Syntax: "queue id [DELAY milliseconds] [ERROR message]", Handler: cmdQNack},
 		{Name: "qtouch", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Extends the visibility timeout of a job the connection holds.",
@@ -63,11 +63,11 @@ func (s *Server) registerQueue() {
 		{Name: "qjob", FirstKey: 1, LastKey: 1, Step: 1, Arity: 3, Flags: rq, Summary: "Returns a job of a queue by id, in whatever state it is.",
 			Syntax: "queue id", Handler: cmdQJob},
 		{Name: "qcancel", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Removes waiting (ready or delayed) jobs of a queue by id.",
-			Syntax: "queue id [id ...]", Handler: queueIDsHandler((*queue.Broker).Cancel)},
+			Syntax: "queue id [id ...]", Handler: queueIDsHandler(cancelJobs)},
 		{Name: "qprogress", FirstKey: 1, LastKey: 1, Step: 1, Arity: 4, Flags: wq, Summary: "Tells the progress of a job the connection holds.",
 			Syntax: "queue id progress", Handler: cmdQProgress},
 		{Name: "qpromote", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Makes delayed jobs of a queue ready at once.",
-			Syntax: "queue id [id ...]", Handler: queueIDsHandler((*queue.Broker).Promote)},
+			Syntax: "queue id [id ...]", Handler: queueIDsHandler(promoteJobs)},
 		{Name: "qpurge", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Removes every ready and delayed job of a queue.",
 			Syntax: "queue", Handler: cmdQPurge},
 		{Name: "qdel", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Deletes a queue with its jobs, dead letters and settings.",
@@ -459,19 +459,6 @@ func writeJobInfo(c *Client, j queue.JobInfo) {
 	c.w.BulkOrNull(j.Progress)
 }
 
-func cmdQAck(c *Client, args [][]byte) {
-	ids, msg := parseIDs(args[2:])
-	if msg != "" {
-		c.replyError(msg)
-		return
-	}
-	qb := c.queues()
-	if qb == nil {
-		return
-	}
-	c.replyQueueCount(qb)(qb.Ack(string(args[1]), c.id, ids))
-}
-
 func cmdQNack(c *Client, args [][]byte) {
 	id, msg := parseID(args[2])
 	if msg != "" {
@@ -655,8 +642,8 @@ func cmdQJob(c *Client, args [][]byte) {
 }
 
 // queueIDsHandler is the handler of a command "queue id [id ...]" that
-// changes the jobs it names and answers how many: QCANCEL, QPROMOTE.
-func queueIDsHandler(change func(qb *queue.Broker, name string, ids []uint64) (int, uint64, error)) Handler {
+// changes the jobs it names and answers how many: QACK, QCANCEL, QPROMOTE.
+func queueIDsHandler(change func(c *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error)) Handler {
 	return func(c *Client, args [][]byte) {
 		ids, msg := parseIDs(args[2:])
 		if msg != "" {
@@ -667,8 +654,21 @@ func queueIDsHandler(change func(qb *queue.Broker, name string, ids []uint64) (i
 		if qb == nil {
 			return
 		}
-		c.replyQueueCount(qb)(change(qb, string(args[1]), ids))
+		c.replyQueueCount(qb)(change(c, qb, string(args[1]), ids))
 	}
+}
+
+// The changes of QACK, QCANCEL and QPROMOTE, for queueIDsHandler.
+func ackJobs(c *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error) {
+	return qb.Ack(name, c.id, ids)
+}
+
+func cancelJobs(_ *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error) {
+	return qb.Cancel(name, ids)
+}
+
+func promoteJobs(_ *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error) {
+	return qb.Promote(name, ids)
 }
 
 func cmdQProgress(c *Client, args [][]byte) {

@@ -172,13 +172,9 @@ func (b *Broker) Cancel(name string, ids []uint64) (int, uint64, error) {
 	defer b.unlockQueue(q)
 	q.expire(b.now())
 	ids = uniqueIDs(ids)
-	jobs := make([]*job, len(ids))
-	for k, id := range ids {
-		j := q.lookup(id)
-		if j == nil || (j.state != Ready && j.state != Delayed) {
-			return 0, 0, &JobError{ID: id, Err: ErrNotWaiting}
-		}
-		jobs[k] = j
+	jobs, err := q.jobsIn(ids, ErrNotWaiting, Ready, Delayed)
+	if err != nil {
+		return 0, 0, err
 	}
 	idx, err := b.appendRecs(q.enc.ids(opCancel, q.name, ids))
 	if err != nil {
@@ -189,6 +185,21 @@ func (b *Broker) Cancel(name string, ids []uint64) (int, uint64, error) {
 		q.notify(Event{Kind: EventRemoved, ID: j.id, Attempt: j.attempts})
 	}
 	return len(jobs), idx, nil
+}
+
+// jobsIn returns the jobs of ids (looked up as Job does), which must all be
+// in one of states; the first that is not fails the call with a JobError
+// of refusal. Lock should be held.
+func (q *queue) jobsIn(ids []uint64, refusal error, states ...State) ([]*job, error) {
+	jobs := make([]*job, len(ids))
+	for k, id := range ids {
+		j := q.lookup(id)
+		if j == nil || !slices.Contains(states, j.state) {
+			return nil, &JobError{ID: id, Err: refusal}
+		}
+		jobs[k] = j
+	}
+	return jobs, nil
 }
 
 // Promote makes delayed jobs of the queue (pushed with a delay, or waiting
@@ -207,13 +218,9 @@ func (b *Broker) Promote(name string, ids []uint64) (int, uint64, error) {
 	now := b.now()
 	q.expire(now)
 	rec := promoteRec{queue: q.name, at: max(now, q.lastAt), ids: uniqueIDs(ids)}
-	jobs := make([]*job, len(rec.ids))
-	for k, id := range rec.ids {
-		j := q.lookup(id)
-		if j == nil || j.state != Delayed {
-			return 0, 0, &JobError{ID: id, Err: ErrNotDelayed}
-		}
-		jobs[k] = j
+	jobs, err := q.jobsIn(rec.ids, ErrNotDelayed, Delayed)
+	if err != nil {
+		return 0, 0, err
 	}
 	idx, err := b.appendRecs(q.enc.promote(&rec))
 	if err != nil {

@@ -265,11 +265,16 @@ func (d *decoder) take() *takeRec {
 func (e *encoder) ids(op byte, queue string, ids []uint64) []byte {
 	e.reset(op)
 	e.str(queue)
+	e.idList(ids)
+	return e.b
+}
+
+// idList writes a count and the ids, as decoder.idList reads them.
+func (e *encoder) idList(ids []uint64) {
 	e.u(uint64(len(ids)))
 	for _, id := range ids {
 		e.u(id)
 	}
-	return e.b
 }
 
 func (d *decoder) idList() []uint64 {
@@ -361,10 +366,7 @@ func (e *encoder) requeue(r *requeueRec) []byte {
 	e.str(r.target)
 	e.i(r.at)
 	e.flag(r.all)
-	e.u(uint64(len(r.ids)))
-	for _, id := range r.ids {
-		e.u(id)
-	}
+	e.idList(r.ids)
 	return e.b
 }
 
@@ -372,10 +374,7 @@ func (e *encoder) deadPurge(r *deadPurgeRec) []byte {
 	e.reset(opDeadPurge)
 	e.str(r.queue)
 	e.flag(r.all)
-	e.u(uint64(len(r.ids)))
-	for _, id := range r.ids {
-		e.u(id)
-	}
+	e.idList(r.ids)
 	return e.b
 }
 
@@ -478,10 +477,7 @@ func (e *encoder) promote(r *promoteRec) []byte {
 	e.reset(opPromote)
 	e.str(r.queue)
 	e.i(r.at)
-	e.u(uint64(len(r.ids)))
-	for _, id := range r.ids {
-		e.u(id)
-	}
+	e.idList(r.ids)
 	return e.b
 }
 

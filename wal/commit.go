@@ -177,6 +177,14 @@ func (l *Log) writeBatch() bool {
 	err := l.tl.WriteBatch(b)
 	started := l.mirrorRotation(hi-uint64(len(sizes))+1, sizes)
 	rotated := len(started) > 0
+	if rotated {
+		closedFirst := l.tailFirst
+		if len(started) > 1 {
+			closedFirst = started[len(started)-2]
+		}
+		closed := int(started[len(started)-1] - closedFirst)
+		l.tailRecords = closed + closed>>positionsHeadroomShift
+	}
 	if err == nil {
 		// Read may serve the batch now, before its fsync, from the
 		// segments as they are after it.
@@ -199,6 +207,7 @@ func (l *Log) writeBatch() bool {
 		// free it once that read is done.
 		l.readMu.Lock()
 		err = l.tl.ClearCache()
+		l.reserveTail()
 		l.readMu.Unlock()
 	}
 	if err == nil && l.opts.Fsync == FsyncAlways {
@@ -340,6 +349,13 @@ func (l *Log) mirrorRotation(first uint64, sizes []int) (started []uint64) {
 	return started
 }
 
+// reserveTail gives tidwall's image of its tail segment room for the
+// whole segment (tailbuf.go). Writer only, with readMu held or before the
+// log is shared.
+func (l *Log) reserveTail() {
+	l.tail.reserve(l.opts.SegmentSize+tailHeadroom, l.tailRecords)
+}
+
 // truncate drops the records up to and including upTo from the front of
 // the log. tidwall marks itself corrupt when a truncation fails after its
 // first file operation; then the log fails, otherwise the error goes back to
@@ -359,6 +375,8 @@ func (l *Log) truncate(upTo uint64) error {
 		}
 		return fmt.Errorf("wal: truncate %s before index %d: %w", l.dir, upTo+1, err)
 	}
+	// A truncation inside the tail reloads tidwall's image of it.
+	l.reserveTail()
 	l.mu.Lock()
 	l.closedSegs = closedAfterTruncation(l.closedSegs, l.tailFirst, upTo+1)
 	l.first = upTo + 1

@@ -52,3 +52,20 @@ const (
 	ReadMarkSpacing = readMarkSpacing
 	ReadChunk       = readChunk
 )
+
+// TailHeadroom is the room reserved past SegmentSize in tidwall's image of
+// its tail segment.
+const TailHeadroom = tailHeadroom
+
+// TailReserved returns the capacities of tidwall's image of its tail
+// segment and of its record positions; ok is false when the log could not
+// reach them (tailbuf.go). Call it while no write is in progress.
+func (l *Log) TailReserved() (image, positions int, ok bool) {
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	if l.tail == nil || l.tail.segments.Len() == 0 {
+		return 0, 0, false
+	}
+	seg := l.tail.segments.Index(l.tail.segments.Len() - 1).Elem()
+	return seg.Field(l.tail.ebuf).Cap(), seg.Field(l.tail.epos).Cap(), true
+}

@@ -411,6 +411,45 @@ func TestAppendReplay(t *testing.T) {
 		equalRecs(t, got, [][]byte{[]byte("first"), []byte("XXXXX")})
 	})
 
+	t.Run("tidwall's image of the tail segment has room for a whole segment from its first record", func(t *testing.T) {
+		const batches, perBatch = 60, 20
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = 4096
+		check := func(l *wal.Log, when string, records int) {
+			t.Helper()
+			image, positions, ok := l.TailReserved()
+			if !ok || image < o.SegmentSize+wal.TailHeadroom || positions < records {
+				t.Fatalf("%s: image %d, positions %d, reached %v; want at least %d and %d", when,
+					image, positions, ok, o.SegmentSize+wal.TailHeadroom, records)
+			}
+		}
+		l := open(t, dir, o)
+		check(l, "at Open", 0)
+		for b := range batches {
+			batch := recs(b*perBatch+1, (b+1)*perBatch)
+			appendWait(t, l, batch...)
+			if b == 0 {
+				check(l, "after the first batch", 0)
+			}
+		}
+		segs := segments(t, dir)
+		if len(segs) < 3 {
+			t.Fatalf("only %d segments", len(segs))
+		}
+		lastClosed := int(segmentFirst(t, segs[len(segs)-1]) - segmentFirst(t, segs[len(segs)-2]))
+		check(l, "after the rotations", lastClosed)
+		if err := l.Compact(nil, l.LastIndex()); err != nil {
+			t.Fatal(err)
+		}
+		check(l, "after a compaction emptied the log", lastClosed)
+		closeLog(t, l)
+		l, got := reopen(t, dir, o)
+		equalRecs(t, got, nil)
+		check(l, "after reopen", 0)
+		closeLog(t, l)
+	})
+
 	t.Run("edge: empty, binary, framing-like and oversized records", func(t *testing.T) {
 		dir := t.TempDir()
 		o := opts()

@@ -206,6 +206,9 @@ func (l *Log) writeBatch() bool {
 		// read that began before the rotation may have asked for it:
 		// free it once that read is done.
 		l.readMu.Lock()
+		if l.opts.WriteOnly {
+			l.tail.recycle()
+		}
 		err = l.tl.ClearCache()
 		l.reserveTail()
 		l.readMu.Unlock()

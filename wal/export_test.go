@@ -69,3 +69,13 @@ func (l *Log) TailReserved() (image, positions int, ok bool) {
 	seg := l.tail.segments.Index(l.tail.segments.Len() - 1).Elem()
 	return seg.Field(l.tail.ebuf).Cap(), seg.Field(l.tail.epos).Cap(), true
 }
+
+// TailImage returns the address of the array behind tidwall's image of its
+// tail segment, so that a test can see an image reused. Call it while no
+// write is in progress.
+func (l *Log) TailImage() uintptr {
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	seg := l.tail.segments.Index(l.tail.segments.Len() - 1).Elem()
+	return seg.Field(l.tail.ebuf).Pointer()
+}

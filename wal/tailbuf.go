@@ -17,6 +17,9 @@ import (
 // final capacity, reaching the two fields by reflection. The layout is
 // checked against tidwall's types once, at Open; if it is not the one
 // described here, the reserver is nil and tidwall grows its slices itself.
+// In a log opened WriteOnly, the slices of the segment that closes become
+// the next tail's, so the log keeps reusing one image instead of leaving a
+// new one to the collector every segment.
 
 // tailHeadroom is the room reserved past SegmentSize in the tail's image:
 // tidwall closes a segment once it reaches SegmentSize, so the image ends
@@ -88,6 +91,28 @@ func (r *tailReserver) reserve(imageCap, records int) {
 	seg := r.segments.Index(r.segments.Len() - 1).Elem()
 	grow(settable(seg.Field(r.ebuf)), imageCap)
 	grow(settable(seg.Field(r.epos)), records)
+}
+
+// recycle moves the image and positions of the segment closed last to the
+// tail, which keeps what it holds: in a log nobody reads, nothing else
+// refers to them once the segment is closed. It does nothing when they
+// could not hold what the tail holds, or with a nil reserver.
+func (r *tailReserver) recycle() {
+	if r == nil || r.segments.Len() < 2 {
+		return
+	}
+	closed := r.segments.Index(r.segments.Len() - 2).Elem()
+	tail := r.segments.Index(r.segments.Len() - 1).Elem()
+	for _, field := range []int{r.ebuf, r.epos} {
+		from, to := settable(closed.Field(field)), settable(tail.Field(field))
+		if from.Cap() < to.Len() {
+			continue
+		}
+		reused := from.Slice(0, to.Len())
+		reflect.Copy(reused, to)
+		to.Set(reused)
+		from.SetZero()
+	}
 }
 
 // grow replaces the slice s by a copy with capacity n when it has less.

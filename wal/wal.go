@@ -123,6 +123,8 @@ var (
 	// ErrNotFound is returned by Read for an index not in the log: not
 	// appended yet, or at or before the snapshot's index.
 	ErrNotFound = errors.New("wal: no record at this index")
+	// ErrWriteOnly is returned by a read of a log opened WriteOnly.
+	ErrWriteOnly = errors.New("wal: log opened write-only")
 )
 
 // CorruptError reports damage that recovery must not repair silently, or
@@ -189,6 +191,11 @@ type Options struct {
 	MaxPending   int           // records appended but not yet written; 0 = DefaultMaxPending
 	SyncInterval time.Duration // FsyncEverySec period; 0 = DefaultSyncInterval
 	Logger       *slog.Logger  // nil = slog.Default()
+	// WriteOnly declares that the log is never read while open (Replay
+	// still is): Read and ReadRange return ErrWriteOnly, and tidwall's
+	// image of a segment that closes becomes the image of the next tail
+	// instead of garbage (tailbuf.go).
+	WriteOnly bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -649,7 +656,8 @@ func (l *Log) lead() bool {
 // snapshot (also when a concurrent Compact drops it); a *CorruptError
 // naming the segment file and the index when the record is damaged (and
 // its byte offset, for a closed segment); an error wrapping ErrFailed when
-// the log failed before the record was written; ErrClosed after Close.
+// the log failed before the record was written; ErrClosed after Close;
+// ErrWriteOnly, whatever the index, for a log opened WriteOnly.
 func (l *Log) Read(index uint64) ([]byte, error) {
 	recs, err := l.ReadRange(index, 1)
 	if err != nil {
@@ -662,7 +670,10 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 // locks taken once: the way to read many records in order. Every record of
 // the range must exist.
 func (l *Log) ReadRange(index uint64, n int) ([][]byte, error) {
-	if n < 1 {
+	switch {
+	case l.opts.WriteOnly:
+		return nil, ErrWriteOnly
+	case n < 1:
 		return nil, fmt.Errorf("wal: read of %d records", n)
 	}
 	last := index + uint64(n) - 1

@@ -450,6 +450,38 @@ func TestAppendReplay(t *testing.T) {
 		closeLog(t, l)
 	})
 
+	t.Run("a WriteOnly log reuses one image of the tail, replays every record and refuses reads", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = 256
+		o.WriteOnly = true
+		l := open(t, dir, o)
+		appendWait(t, l, rec(1))
+		image := l.TailImage()
+		for i := 2; i <= 300; i++ {
+			appendWait(t, l, rec(i))
+		}
+		if n := len(segments(t, dir)); n < 10 {
+			t.Fatalf("only %d segments", n)
+		}
+		if l.TailImage() != image {
+			t.Fatal("the tail has a new image after rotations")
+		}
+		if _, err := l.Read(1); !errors.Is(err, wal.ErrWriteOnly) {
+			t.Fatalf("Read = %v, want ErrWriteOnly", err)
+		}
+		if _, err := l.ReadRange(1, 2); !errors.Is(err, wal.ErrWriteOnly) {
+			t.Fatalf("ReadRange = %v, want ErrWriteOnly", err)
+		}
+		if err := l.Compact(recs(1, 10), 290); err != nil {
+			t.Fatal(err)
+		}
+		appendWait(t, l, rec(301))
+		closeLog(t, l)
+		_, got := reopen(t, dir, o)
+		equalRecs(t, got, append(recs(1, 10), recs(291, 301)...))
+	})
+
 	t.Run("edge: empty, binary, framing-like and oversized records", func(t *testing.T) {
 		dir := t.TempDir()
 		o := opts()

@@ -223,7 +223,9 @@ func Open(cfg Config) (*Broker, error) {
 		subscribers: make(map[Subscriber]*subscriber),
 		retained:    &rnode{},
 	}
-	l, err := wal.Open(cfg.Dir, cfg.WAL)
+	logOpts := cfg.WAL
+	logOpts.WriteOnly = true // the log is only replayed, at Open
+	l, err := wal.Open(cfg.Dir, logOpts)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: open log: %w", err)
 	}

@@ -193,7 +193,9 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.nextID.Store(1)
 	start := time.Now()
-	l, err := wal.Open(cfg.Dir, cfg.WAL)
+	logOpts := cfg.WAL
+	logOpts.WriteOnly = true // the log is only replayed, at Open
+	l, err := wal.Open(cfg.Dir, logOpts)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open log: %w", err)
 	}

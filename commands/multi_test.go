@@ -42,7 +42,7 @@ func TestTransactions(t *testing.T) {
 		expect(t, c, "OK", "SET", "k", "1")
 		runTransaction(t, c, []any{int64(2), "2", int64(1), []any{"1"}}, cmd("INCR", "k"), cmd("GET", "k"), cmd("HSET", "h", "f", "v"), cmd("QPUSH", "tx:q", "job"))
 		expect(t, c, "2", "GET", "k")
-		expect(t, c, []any{"ready", int64(1), "delayed", int64(0), "inflight", int64(0), "dead", int64(0)}, "QLEN", "tx:q")
+		expect(t, c, []any{"ready", int64(1), "delayed", int64(0), "inflight", int64(0), "dead", int64(0), "completed", int64(0)}, "QLEN", "tx:q")
 	})
 
 	t.Run("DISCARD drops the queued commands", func(t *testing.T) {

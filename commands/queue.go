@@ -27,9 +27,10 @@ const (
 	jobFields     = 7
 	failureFields = 4
 	// jobInfoFields is the number of fields of a job in QPEEK and QDLQ LIST.
-	jobInfoFields = 16
-	// countsFields is the number of job counts (ready, delayed, inflight, dead).
-	countsFields = 4
+	jobInfoFields = 17
+	// countsFields is the number of job counts (ready, delayed, inflight,
+	// dead, completed).
+	countsFields = 5
 )
 
 const (
@@ -48,13 +49,13 @@ func (s *Server) registerQueue() {
 			Syntax: "queue [DELAY milliseconds] [PRIORITY priority] [DEDUP id] payload [payload ...]", Handler: cmdQPush},
 		{Name: "qpop", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: Write | Blocking, Summary: "Takes jobs from a queue, optionally waiting for one.",
 			Syntax: "queue [COUNT count] [BLOCK milliseconds] [VISIBILITY milliseconds]", Handler: cmdQPop},
-		{Name: "qack", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Completes jobs the connection holds: they are removed.",
-			Syntax: "queue id [id ...]", Handler: queueIDsHandler(ackJobs)},
+		{Name: "qack", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Completes jobs the connection holds, with an optional result: they are removed, or kept under keep-completed.",
+			Syntax: "queue id [id ...] [RESULT result]", Handler: cmdQAck},
 		{Name: "qnack", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Fails a job the connection holds: it is retried after a backoff or becomes a dead letter.",
 			Syntax: "queue id [DELAY milliseconds] [ERROR message]", Handler: cmdQNack},
 		{Name: "qtouch", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Extends the visibility timeout of a job the connection holds.",
 			Syntax: "queue id [milliseconds]", Handler: cmdQTouch},
-		{Name: "qlen", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: rq, Summary: "Returns the numbers of ready, delayed, in-flight and dead jobs of a queue.",
+		{Name: "qlen", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: rq, Summary: "Returns the numbers of ready, delayed, in-flight, dead and completed jobs of a queue.",
 			Syntax: "queue", Handler: cmdQLen},
 		{Name: "qinfo", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: ReadOnly, Summary: "Returns a queue's settings, job counts and counters.",
 			Syntax: "queue", Handler: cmdQInfo},
@@ -457,6 +458,8 @@ func writeJobInfo(c *Client, j queue.JobInfo) {
 	}
 	c.w.BulkString("progress")
 	c.w.BulkOrNull(j.Progress)
+	c.w.BulkString("result")
+	c.w.BulkOrNull(j.Result)
 }
 
 func cmdQNack(c *Client, args [][]byte) {
@@ -537,6 +540,8 @@ func writeCounts(c *Client, n queue.Counts, extra int) {
 	c.w.Int(int64(n.InFlight))
 	c.w.BulkString("dead")
 	c.w.Int(int64(n.Dead))
+	c.w.BulkString("completed")
+	c.w.Int(int64(n.Completed))
 }
 
 func cmdQLen(c *Client, args [][]byte) {
@@ -641,8 +646,31 @@ func cmdQJob(c *Client, args [][]byte) {
 	writeJobInfo(c, j)
 }
 
+// cmdQAck completes jobs: "queue id [id ...] [RESULT result]".
+func cmdQAck(c *Client, args [][]byte) {
+	ids := args[2:]
+	var result []byte
+	if n := len(ids); n >= 2 && is(ids[n-2], "RESULT") {
+		ids, result = ids[:n-2], ids[n-1]
+	}
+	if len(ids) == 0 {
+		c.replyError(errSyntax)
+		return
+	}
+	parsed, msg := parseIDs(ids)
+	if msg != "" {
+		c.replyError(msg)
+		return
+	}
+	qb := c.queues()
+	if qb == nil {
+		return
+	}
+	c.replyQueueCount(qb)(qb.Ack(string(args[1]), c.id, parsed, result))
+}
+
 // queueIDsHandler is the handler of a command "queue id [id ...]" that
-// changes the jobs it names and answers how many: QACK, QCANCEL, QPROMOTE.
+// changes the jobs it names and answers how many: QCANCEL, QPROMOTE.
 func queueIDsHandler(change func(c *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error)) Handler {
 	return func(c *Client, args [][]byte) {
 		ids, msg := parseIDs(args[2:])
@@ -658,11 +686,7 @@ func queueIDsHandler(change func(c *Client, qb *queue.Broker, name string, ids [
 	}
 }
 
-// The changes of QACK, QCANCEL and QPROMOTE, for queueIDsHandler.
-func ackJobs(c *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error) {
-	return qb.Ack(name, c.id, ids)
-}
-
+// The changes of QCANCEL and QPROMOTE, for queueIDsHandler.
 func cancelJobs(_ *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error) {
 	return qb.Cancel(name, ids)
 }
@@ -962,6 +986,7 @@ func (s *Server) writeQueueInfo(w infoWriter) {
 	w.int("queue_jobs_delayed", st.Delayed)
 	w.int("queue_jobs_inflight", st.InFlight)
 	w.int("queue_jobs_dead", st.Dead)
+	w.int("queue_jobs_completed", st.Completed)
 	w.int("queue_consumers_waiting", st.Blocked)
 	w.int("queue_pushed", st.Pushed)
 	w.int("queue_delivered", st.Delivered)
@@ -1006,6 +1031,8 @@ type queueEventMessage struct {
 	Dead    bool   `json:"dead,omitempty"`
 	// Progress is what the consumer told (QPROGRESS), as text.
 	Progress *string `json:"progress,omitempty"`
+	// Result is what the consumer returned (QACK RESULT), as text.
+	Result *string `json:"result,omitempty"`
 }
 
 // followQueue publishes the job events of the queues that have them on.
@@ -1023,6 +1050,11 @@ func (s *Server) followQueue() {
 		case queue.EventProgress:
 			progress := string(e.Progress)
 			m.Progress = &progress
+		case queue.EventCompleted:
+			if e.Result != nil {
+				result := string(e.Result)
+				m.Result = &result
+			}
 		}
 		msg, _ := json.Marshal(m) // strings and integers: it cannot fail
 		ps.Publish([]byte(queueEventChannel+e.Queue), msg, wakeAtOnce{})

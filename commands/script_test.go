@@ -63,7 +63,7 @@ func TestScripts(t *testing.T) {
 		expect(t, c, "1", "GET", "x")
 		expect(t, c, []any{"f", "v"}, "EVAL", "redis.call('hset', 'h', 'f', 'v'); return redis.call('hgetall', 'h')", "0")
 		expect(t, c, int64(1), "EVAL", "return tonumber(redis.call('qpush', 'script:q', 'job')[1]) > 0", "0")
-		expect(t, c, []any{"ready", int64(1), "delayed", int64(0), "inflight", int64(0), "dead", int64(0)}, "QLEN", "script:q")
+		expect(t, c, []any{"ready", int64(1), "delayed", int64(0), "inflight", int64(0), "dead", int64(0), "completed", int64(0)}, "QLEN", "script:q")
 	})
 
 	t.Run("cjson encodes and decodes JSON, and bit operates on 32-bit integers, as in Redis's Lua", func(t *testing.T) {
@@ -158,7 +158,7 @@ func TestScripts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if counts := fmt.Sprint(got); counts != "[ready 0 delayed 0 inflight 1 dead 0]" {
+		if counts := fmt.Sprint(got); counts != "[ready 0 delayed 0 inflight 1 dead 0 completed 0]" {
 			t.Fatalf("QLEN at the end of the script: %s", counts)
 		}
 	})

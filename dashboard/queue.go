@@ -263,14 +263,15 @@ func (p *queuePanel) jobs(r *http.Request) (any, error) {
 	}
 	state, err := queue.ParseState(q.Get("state"))
 	if err != nil {
-		return nil, badRequest("state must be ready, delayed, inflight or dead")
+		return nil, badRequest("state must be ready, delayed, inflight, dead or completed")
 	}
 	jobs, err := p.qb.Jobs(name, state, count)
 	if err != nil {
 		return nil, err
 	}
 	counts := p.qb.Len(name)
-	total := [...]int{queue.Ready: counts.Ready, queue.Delayed: counts.Delayed, queue.InFlight: counts.InFlight, queue.Dead: counts.Dead}
+	total := [...]int{queue.Ready: counts.Ready, queue.Delayed: counts.Delayed, queue.InFlight: counts.InFlight,
+		queue.Dead: counts.Dead, queue.Completed: counts.Completed}
 	list := jobList{
 		Queue: cut([]byte(name), queueNameBytes),
 		State: state.String(),

@@ -38,7 +38,9 @@ type queue struct {
 	delayed   *btree.BTreeG[*job]
 	inflight  *btree.BTreeG[*job]
 	dead      *btree.BTreeG[*job]
-	dedup     map[string]*job // deduplication ids of ready, delayed and in-flight jobs
+	completed *btree.BTreeG[*job] // by completion time, oldest first
+	results   map[uint64][]byte   // of completed jobs that have one; nil until the first
+	dedup     map[string]*job     // deduplication ids of ready, delayed and in-flight jobs
 
 	repeats  map[string]*schedule // by name; nil until the first
 	repeatAt int64                // the earliest fire time of repeats; 0 = none
@@ -70,7 +72,7 @@ type queue struct {
 	// Path hints of the job trees by state, one for inserts and one for
 	// deletes: jobs are mostly added at one end of a tree (the newest of a
 	// priority, the latest deadline) and removed at the other.
-	setHints, deleteHints [Dead + 1]btree.PathHint
+	setHints, deleteHints [Completed + 1]btree.PathHint
 
 	stats queueCounters
 }
@@ -99,6 +101,7 @@ func (b *Broker) newQueue(name string) *queue {
 		delayed:   newJobTree(dueLess),
 		inflight:  newJobTree(dueLess),
 		dead:      newJobTree(dueLess),
+		completed: newJobTree(dueLess),
 		dedup:     make(map[string]*job),
 		overrides: make(map[string]string),
 		settings:  b.cfg.Defaults,
@@ -125,12 +128,16 @@ func (q *queue) tree(s State) *btree.BTreeG[*job] {
 		return q.delayed
 	case InFlight:
 		return q.inflight
+	case Dead:
+		return q.dead
 	}
-	return q.dead
+	return q.completed
 }
 
 // named reports whether jobs of state st are in the id index.
-func (q *queue) named(st State) bool { return q.indexAll || st == InFlight || st == Dead }
+func (q *queue) named(st State) bool {
+	return q.indexAll || st == InFlight || st == Dead || st == Completed
+}
 
 // lookup returns the job of the queue with that id, in any state, or nil.
 // The first lookup of the queue adds its waiting jobs to the id index,
@@ -151,7 +158,7 @@ func (q *queue) lookup(id uint64) *job {
 
 // size is the number of jobs of the queue.
 func (q *queue) size() int {
-	return q.ready.Len() + q.delayed.Len() + q.inflight.Len() + q.dead.Len()
+	return q.ready.Len() + q.delayed.Len() + q.inflight.Len() + q.dead.Len() + q.completed.Len()
 }
 
 // place puts j in the tree of its state, and in the id index when its
@@ -168,8 +175,11 @@ func (q *queue) place(j *job) {
 // job that leaves flight loses its progress.
 func (q *queue) detach(j *job) {
 	q.tree(j.state).DeleteHint(j, &q.deleteHints[j.state])
-	if j.state == InFlight && q.progress != nil {
+	switch {
+	case j.state == InFlight && q.progress != nil:
 		delete(q.progress, j.id)
+	case j.state == Completed && q.results != nil:
+		delete(q.results, j.id)
 	}
 	if q.named(j.state) {
 		delete(q.byID, j.id)
@@ -200,7 +210,7 @@ func (q *queue) requeueAt(j *job, at, due int64) {
 // another queue, or read from a snapshot) and registers its
 // deduplication id.
 func (q *queue) adopt(j *job) {
-	if j.dedup != "" && j.state != Dead {
+	if j.dedup != "" && j.state != Dead && j.state != Completed {
 		q.dedup[j.dedup] = j
 		q.dedupPeak = max(q.dedupPeak, len(q.dedup))
 	}
@@ -311,6 +321,38 @@ func (q *queue) applyAck(jobs []*job) {
 	q.b.counters.acked.Add(int64(len(jobs)))
 }
 
+// applyComplete moves acked jobs to the completed ones, with the result,
+// and drops the oldest past keep-completed.
+func (q *queue) applyComplete(r *completeRec, jobs []*job) {
+	for _, j := range jobs {
+		if j == nil {
+			continue
+		}
+		q.detach(j)
+		q.releaseDedup(j)
+		j.state, j.due, j.owner = Completed, r.at, 0
+		q.place(j)
+		if len(r.result) > 0 {
+			if q.results == nil {
+				q.results = make(map[uint64][]byte)
+			}
+			q.results[j.id] = r.result
+		}
+	}
+	q.stats.acked += int64(len(jobs))
+	q.b.counters.acked.Add(int64(len(jobs)))
+	q.trimCompleted()
+}
+
+// trimCompleted drops the oldest completed jobs past keep-completed.
+func (q *queue) trimCompleted() {
+	for q.completed.Len() > q.settings.KeepCompleted {
+		j, _ := q.completed.Min()
+		q.detach(j)
+		q.forget(j)
+	}
+}
+
 func (q *queue) applyFail(r *failRec, jobs []*job) {
 	for k, j := range jobs {
 		if j == nil {
@@ -418,9 +460,10 @@ func (b *Broker) applyDelete(name string) {
 		return
 	}
 	b.liveJobs.Add(-int64(q.size()))
-	for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed, q.inflight, q.dead} {
+	for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed, q.inflight, q.dead, q.completed} {
 		t.Clear()
 	}
+	q.results = nil
 	q.byID, q.peak, q.indexAll = make(map[uint64]*job), 0, false
 	if q.replayed != nil {
 		q.replayed = make(map[uint64]*job)
@@ -458,6 +501,7 @@ func (q *queue) applyConfig(r *configRec) error {
 	}
 	q.settings = s
 	q.trimDead()
+	q.trimCompleted()
 	return nil
 }
 
@@ -533,9 +577,15 @@ func (q *queue) applySnapQueue(r *snapQueueRec) error {
 	return q.applyConfig(&configRec{queue: r.queue, params: r.params})
 }
 
-func (q *queue) applySnapJob(j *job) {
+func (q *queue) applySnapJob(j *job, result []byte) {
 	q.declared = true
 	q.place(j)
+	if len(result) > 0 {
+		if q.results == nil {
+			q.results = make(map[uint64][]byte)
+		}
+		q.results[j.id] = result
+	}
 	q.adopt(j)
 	q.b.bumpID(j.id)
 }
@@ -567,6 +617,9 @@ func (b *Broker) replay(rec []byte) error {
 	case *ackRec:
 		q := b.replaying(r.queue)
 		q.applyAck(q.findAll(r.ids))
+	case *completeRec:
+		q := b.replaying(r.queue)
+		q.applyComplete(r, q.findAll(r.ids))
 	case *failRec:
 		q := b.replaying(r.queue)
 		q.applyFail(r, q.findAll(r.ids))
@@ -612,7 +665,7 @@ func (b *Broker) replay(rec []byte) error {
 	case *snapQueueRec:
 		return b.replaying(r.queue).applySnapQueue(r)
 	case *snapJobRec:
-		b.replaying(r.queue).applySnapJob(r.j)
+		b.replaying(r.queue).applySnapJob(r.j, r.result)
 	case seqRec:
 		b.bumpID(r.next - 1)
 	default:

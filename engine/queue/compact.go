@@ -62,9 +62,9 @@ func (b *Broker) Compact() error {
 		for _, n := range slices.Sorted(maps.Keys(q.repeats)) {
 			live = append(live, rec(e.repeatSet(name, q.repeats[n])))
 		}
-		for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed, q.inflight, q.dead} {
+		for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed, q.inflight, q.dead, q.completed} {
 			t.Scan(func(j *job) bool {
-				live = append(live, rec(e.snapJob(name, j)))
+				live = append(live, rec(e.snapJob(name, j, q.results[j.id])))
 				return true
 			})
 		}

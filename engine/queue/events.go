@@ -43,6 +43,8 @@ type Event struct {
 	Dead   bool
 	// EventProgress: what the consumer told.
 	Progress []byte
+	// EventCompleted: what the consumer returned (QACK RESULT); nil if nothing.
+	Result []byte
 }
 
 // Notifier is told the events of the queues whose events setting is on. It

@@ -11,13 +11,14 @@ type State uint8
 
 // Job states.
 const (
-	Ready    State = iota // waiting to be taken
-	Delayed               // waiting for its due time
-	InFlight              // taken by a consumer, invisible until acked, nacked or timed out
-	Dead                  // past its attempts: a dead letter
+	Ready     State = iota // waiting to be taken
+	Delayed                // waiting for its due time
+	InFlight               // taken by a consumer, invisible until acked, nacked or timed out
+	Dead                   // past its attempts: a dead letter
+	Completed              // acked, kept with its result (the keep-completed setting)
 )
 
-var stateNames = [...]string{Ready: "ready", Delayed: "delayed", InFlight: "inflight", Dead: "dead"}
+var stateNames = [...]string{Ready: "ready", Delayed: "delayed", InFlight: "inflight", Dead: "dead", Completed: "completed"}
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {
@@ -68,8 +69,9 @@ type Failure struct {
 type JobInfo struct {
 	Job
 	State    State
-	Due      time.Time // Delayed: when it becomes ready; Dead: when it died
+	Due      time.Time // Delayed: when it becomes ready; Dead: when it died; Completed: when it was acked
 	Dedup    string
+	Result   []byte    // Completed: what its consumer returned (QACK RESULT); nil if nothing
 	Failures []Failure // the most recent failures, oldest first, at most maxFailures
 	// FailureCount counts every failure, including those Failures no
 	// longer lists; FirstFailure is the time of the first of them.
@@ -140,7 +142,7 @@ func (j *job) view(queue string) Job {
 
 func (j *job) info(queue string) JobInfo {
 	in := JobInfo{Job: j.view(queue), State: j.state, Dedup: j.dedup}
-	if j.state == Delayed || j.state == Dead {
+	if j.state == Delayed || j.state == Dead || j.state == Completed {
 		in.Due = msTime(j.due)
 	}
 	if j.fails != nil {

@@ -9,7 +9,7 @@ import (
 
 // Counts are a queue's jobs by state.
 type Counts struct {
-	Ready, Delayed, InFlight, Dead int
+	Ready, Delayed, InFlight, Dead, Completed int
 }
 
 // QueueInfo describes a queue: its settings, its jobs and its counters.
@@ -27,7 +27,8 @@ type QueueInfo struct {
 
 // Lock should be held.
 func (q *queue) counts() Counts {
-	return Counts{Ready: q.ready.Len(), Delayed: q.delayed.Len(), InFlight: q.inflight.Len(), Dead: q.dead.Len()}
+	return Counts{Ready: q.ready.Len(), Delayed: q.delayed.Len(), InFlight: q.inflight.Len(), Dead: q.dead.Len(),
+		Completed: q.completed.Len()}
 }
 
 // Lock should be held.
@@ -142,6 +143,7 @@ func (b *Broker) DeadLetters(name string, count int) []JobInfo {
 func (q *queue) jobInfo(j *job) JobInfo {
 	in := j.info(q.name)
 	in.Progress = q.progress[j.id]
+	in.Result = q.results[j.id]
 	return in
 }
 

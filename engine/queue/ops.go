@@ -407,9 +407,14 @@ func (q *queue) held(consumer int64, id uint64) (*job, error) {
 	return j, nil
 }
 
-// Ack completes jobs consumer holds: they are removed. Every id must be
-// held by consumer (its visibility timeout not passed), or nothing is acked.
-func (b *Broker) Ack(name string, consumer int64, ids []uint64) (int, uint64, error) {
+// Ack completes jobs consumer holds, with what their consumer returned
+// (result, nil if nothing): they are removed, or kept as completed with the
+// result under the queue's keep-completed setting. Every id must be held
+// by consumer (its visibility timeout not passed), or nothing is acked.
+func (b *Broker) Ack(name string, consumer int64, ids []uint64, result []byte) (int, uint64, error) {
+	if len(result) > b.cfg.MaxPayload {
+		return 0, 0, ErrPayloadTooBig
+	}
 	if len(ids) == 0 {
 		return 0, 0, nil
 	}
@@ -418,7 +423,8 @@ func (b *Broker) Ack(name string, consumer int64, ids []uint64) (int, uint64, er
 		return 0, 0, &JobError{ID: ids[0], Err: ErrNotHeld}
 	}
 	defer b.unlockQueue(q)
-	q.expire(b.now())
+	now := b.now()
+	q.expire(now)
 	uniq := make([]uint64, 0, len(ids))
 	jobs := make([]*job, 0, len(ids))
 	for _, id := range ids {
@@ -431,13 +437,30 @@ func (b *Broker) Ack(name string, consumer int64, ids []uint64) (int, uint64, er
 			jobs = append(jobs, j)
 		}
 	}
-	idx, err := b.appendRecs(q.enc.ids(opAck, q.name, uniq))
+	// The command's arguments are reused once it returns; an empty result
+	// is no result.
+	result = bytes.Clone(result)
+	if len(result) == 0 {
+		result = nil
+	}
+	var idx uint64
+	var err error
+	switch {
+	case q.settings.KeepCompleted > 0:
+		r := completeRec{queue: q.name, at: now, result: result, ids: uniq}
+		if idx, err = b.appendRecs(q.enc.complete(&r)); err == nil {
+			q.applyComplete(&r, jobs)
+		}
+	default:
+		if idx, err = b.appendRecs(q.enc.ids(opAck, q.name, uniq)); err == nil {
+			q.applyAck(jobs)
+		}
+	}
 	if err != nil {
 		return 0, 0, err
 	}
-	q.applyAck(jobs)
 	for _, j := range jobs {
-		q.notify(Event{Kind: EventCompleted, ID: j.id, Attempt: j.attempts})
+		q.notify(Event{Kind: EventCompleted, ID: j.id, Attempt: j.attempts, Result: result})
 	}
 	return len(uniq), idx, nil
 }

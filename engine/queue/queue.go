@@ -320,6 +320,7 @@ func (b *Broker) fail(err error) {
 type Stats struct {
 	Queues                         int
 	Ready, Delayed, InFlight, Dead int64
+	Completed                      int64 // kept by keep-completed
 	Blocked                        int64 // consumers waiting in a blocking pop
 	Pushed, Delivered, Acked       int64
 	Nacked, TimedOut, Released     int64 // failures by reason
@@ -374,6 +375,7 @@ func (b *Broker) Stats() Stats {
 		st.Delayed += int64(q.delayed.Len())
 		st.InFlight += int64(q.inflight.Len())
 		st.Dead += int64(q.dead.Len())
+		st.Completed += int64(q.completed.Len())
 		q.mu.Unlock()
 	}
 	return st

@@ -69,7 +69,7 @@ func BenchmarkPopAck(b *testing.B) {
 			b.Fatal(err)
 		}
 		ids[0] = jobs[0].ID
-		_, idx, err := qb.Ack("q", 1, ids)
+		_, idx, err := qb.Ack("q", 1, ids, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -180,7 +180,7 @@ func (f *fixture) popNone(name string, consumer int64) {
 
 func (f *fixture) ack(name string, consumer int64, ids ...uint64) {
 	f.t.Helper()
-	n, idx, err := f.b.Ack(name, consumer, ids)
+	n, idx, err := f.b.Ack(name, consumer, ids, nil)
 	f.wait(idx, err)
 	if n != len(ids) {
 		f.t.Fatalf("ack %v: acked %d", ids, n)
@@ -292,7 +292,7 @@ func TestConfig(t *testing.T) {
 		want := map[string]string{
 			"visibility-timeout": "30000", "max-attempts": "5", "backoff": "exponential", "backoff-delay": "1000",
 			"backoff-max": "3600000", "backoff-jitter": "0.2", "dead-letter-max": "10000", "release-on-disconnect": "yes",
-			"rate-limit": "0", "rate-window": "1000", "max-in-flight": "0", "events": "no",
+			"rate-limit": "0", "rate-window": "1000", "max-in-flight": "0", "events": "no", "keep-completed": "0",
 		}
 		for _, name := range queue.Params() {
 			got, err := s.Get(name)
@@ -605,7 +605,7 @@ func TestPop(t *testing.T) {
 		if j.ID != first.ID || j.Attempt != 2 {
 			t.Fatalf("after restart got job %d attempt %d, want %d attempt 2", j.ID, j.Attempt, first.ID)
 		}
-		_, _, err := f.b.Ack("q", 1, []uint64{first.ID})
+		_, _, err := f.b.Ack("q", 1, []uint64{first.ID}, nil)
 		if err != nil {
 			t.Fatalf("the new holder acks: %v", err)
 		}
@@ -631,24 +631,24 @@ func TestAck(t *testing.T) {
 		f.push("q", queue.PushOptions{}, "a", "b", "c")
 		a, b := f.pop1("q", 1), f.pop1("q", 2)
 		ready := f.b.Peek("q", 1)[0].ID
-		_, _, err := f.b.Ack("q", 1, []uint64{a.ID, b.ID})
+		_, _, err := f.b.Ack("q", 1, []uint64{a.ID, b.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, b.ID)
-		_, _, err = f.b.Ack("q", 1, []uint64{ready})
+		_, _, err = f.b.Ack("q", 1, []uint64{ready}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, ready)
-		_, _, err = f.b.Ack("q", 1, []uint64{a.ID, 999})
+		_, _, err = f.b.Ack("q", 1, []uint64{a.ID, 999}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, 999)
-		_, _, err = f.b.Ack("nosuch", 1, []uint64{a.ID})
+		_, _, err = f.b.Ack("nosuch", 1, []uint64{a.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, a.ID)
 		f.wantLen("q", queue.Counts{Ready: 1, InFlight: 2})
 		f.ack("q", 1, a.ID)
-		_, _, err = f.b.Ack("q", 1, []uint64{a.ID})
+		_, _, err = f.b.Ack("q", 1, []uint64{a.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, a.ID)
 	})
 	t.Run("edge: a repeated id is acked once", func(t *testing.T) {
 		f := newFixture(t)
 		f.push1("q", "a")
 		j := f.pop1("q", 1)
-		n, idx, err := f.b.Ack("q", 1, []uint64{j.ID, j.ID})
+		n, idx, err := f.b.Ack("q", 1, []uint64{j.ID, j.ID}, nil)
 		f.wait(idx, err)
 		if n != 1 {
 			t.Fatalf("acked %d", n)
@@ -660,13 +660,13 @@ func TestAck(t *testing.T) {
 		f.push1("q", "a")
 		first := f.pop1("q", 1)
 		f.clock.Advance(time.Second)
-		_, _, err := f.b.Ack("q", 1, []uint64{first.ID})
+		_, _, err := f.b.Ack("q", 1, []uint64{first.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, first.ID)
 		second := f.pop1("q", 2)
 		if second.ID != first.ID || second.Attempt != 2 {
 			t.Fatalf("redelivery %+v", second)
 		}
-		_, _, err = f.b.Ack("q", 1, []uint64{first.ID})
+		_, _, err = f.b.Ack("q", 1, []uint64{first.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, first.ID)
 		f.ack("q", 2, second.ID)
 	})
@@ -676,6 +676,170 @@ func TestAck(t *testing.T) {
 		f.ack("q", 1, f.pop1("q", 1).ID)
 		f.reopen()
 		wantStrings(t, "after restart", f.drain("q", 1), []string{"b"})
+	})
+}
+
+// ackResult acks one job with a result and waits for it.
+func (f *fixture) ackResult(name string, consumer int64, id uint64, result string) {
+	f.t.Helper()
+	var r []byte
+	if result != "" {
+		r = []byte(result)
+	}
+	if n := f.waitN(f.b.Ack(name, consumer, []uint64{id}, r)); n != 1 {
+		f.t.Fatalf("ack %d: acked %d", id, n)
+	}
+}
+
+// wantCompleted checks a completed job by id: its result ("" for none) and
+// completion time.
+func (f *fixture) wantCompleted(name string, id uint64, result string, at time.Time) {
+	f.t.Helper()
+	in, ok := f.b.Job(name, id)
+	if !ok || in.State != queue.Completed || string(in.Result) != result || (result == "") != (in.Result == nil) ||
+		!in.Due.Equal(at) {
+		f.t.Fatalf("job %d: found %v, %+v; want completed at %v with result %q", id, ok, in, at, result)
+	}
+}
+
+func TestCompleted(t *testing.T) {
+	t.Run("with keep-completed, acked jobs stay completed with their results, the newest kept", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "keep-completed", "2")
+		ids := f.push("q", queue.PushOptions{}, "a", "b", "c")
+		jobs := f.pop("q", 1, 3)
+		f.ackResult("q", 1, jobs[0].ID, "ra")
+		acked := f.clock.Now()
+		f.ackResult("q", 1, jobs[1].ID, "rb")
+		f.clock.Advance(time.Second)
+		f.ackResult("q", 1, jobs[2].ID, "")
+		f.wantLen("q", queue.Counts{Completed: 2})
+		if _, ok := f.b.Job("q", ids[0]); ok {
+			t.Fatal("the oldest completed job is still found past keep-completed")
+		}
+		f.wantCompleted("q", ids[1], "rb", acked)
+		f.wantCompleted("q", ids[2], "", acked.Add(time.Second))
+		listed, err := f.b.Jobs("q", queue.Completed, 0)
+		if err != nil || len(listed) != 2 || listed[0].ID != ids[1] || string(listed[0].Result) != "rb" || listed[1].ID != ids[2] {
+			t.Fatalf("Jobs(completed) = %+v, %v", listed, err)
+		}
+		if st := f.b.Stats(); st.Acked != 3 || st.Completed != 2 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("without keep-completed, an ack with a result removes the job; its completed event carries the result", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "events", "yes")
+		l := newEventLog(f.b)
+		id := f.push1("q", "a")
+		f.pop1("q", 1)
+		l.take()
+		f.ackResult("q", 1, id, `{"sent":true}`)
+		f.wantLen("q", queue.Counts{})
+		if _, ok := f.b.Job("q", id); ok {
+			t.Fatal("an acked job is found without keep-completed")
+		}
+		events := l.take()
+		if len(events) != 1 || events[0].Kind != queue.EventCompleted || string(events[0].Result) != `{"sent":true}` {
+			t.Fatalf("events %+v", events)
+		}
+	})
+	t.Run("a completed job's deduplication id is free again", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "keep-completed", "10")
+		first := f.push("q", queue.PushOptions{Dedup: "order-1"}, "a")[0]
+		f.ackResult("q", 1, f.pop1("q", 1).ID, "done")
+		if again := f.push("q", queue.PushOptions{Dedup: "order-1"}, "a")[0]; again == first {
+			t.Fatalf("push after completion returned the completed job %d", first)
+		}
+		in, _ := f.b.Job("q", first)
+		if in.State != queue.Completed || in.Dedup != "order-1" {
+			t.Fatalf("completed job %+v", in)
+		}
+	})
+	t.Run("edge: lowering keep-completed drops the oldest at once; 0 drops them all", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "keep-completed", "3")
+		ids := f.push("q", queue.PushOptions{}, "a", "b", "c")
+		for _, j := range f.pop("q", 1, 3) {
+			f.ackResult("q", 1, j.ID, "r")
+		}
+		f.configure("q", "keep-completed", "1")
+		f.wantLen("q", queue.Counts{Completed: 1})
+		f.wantCompleted("q", ids[2], "r", f.clock.Now())
+		f.configure("q", "keep-completed", "0")
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("edge: an empty result is none; a result over the payload limit is refused and acks nothing", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.MaxPayload = 4 })
+		f.configure("q", "keep-completed", "1")
+		id := f.push1("q", "a")
+		f.pop1("q", 1)
+		if _, _, err := f.b.Ack("q", 1, []uint64{id}, []byte("12345")); !errors.Is(err, queue.ErrPayloadTooBig) {
+			t.Fatalf("ack with an oversized result: %v", err)
+		}
+		f.wantLen("q", queue.Counts{InFlight: 1})
+		if n := f.waitN(f.b.Ack("q", 1, []uint64{id}, []byte{})); n != 1 {
+			t.Fatalf("acked %d", n)
+		}
+		f.wantCompleted("q", id, "", f.clock.Now())
+	})
+	t.Run("race: consumers ack with results while keep-completed bounds the completed jobs", func(t *testing.T) {
+		const consumers, perConsumer, keep = 8, 50, 10
+		f := newFixture(t)
+		f.configure("q", "keep-completed", strconv.Itoa(keep))
+		payloads := make([]string, consumers*perConsumer)
+		for i := range payloads {
+			payloads[i] = strconv.Itoa(i)
+		}
+		f.push("q", queue.PushOptions{}, payloads...)
+		var wg sync.WaitGroup
+		for c := range consumers {
+			wg.Go(func() {
+				for range perConsumer {
+					jobs, _, err := f.b.Pop("q", int64(c), queue.PopOptions{Count: 1})
+					if err != nil || len(jobs) != 1 {
+						t.Errorf("pop: %v, %d jobs", err, len(jobs))
+						return
+					}
+					if _, idx, err := f.b.Ack("q", int64(c), []uint64{jobs[0].ID}, jobs[0].Payload); err != nil || f.b.Wait(idx) != nil {
+						t.Errorf("ack: %v", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		f.wantLen("q", queue.Counts{Completed: keep})
+		listed, _ := f.b.Jobs("q", queue.Completed, 0)
+		for _, in := range listed {
+			if string(in.Result) != string(in.Payload) {
+				t.Fatalf("job %d: result %q, payload %q", in.ID, in.Result, in.Payload)
+			}
+		}
+	})
+	t.Run("restart: completed jobs and their results survive restarts and compaction", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "keep-completed", "2")
+		ids := f.push("q", queue.PushOptions{}, "a", "b", "c")
+		at := f.clock.Now()
+		for k, j := range f.pop("q", 1, 3) {
+			f.ackResult("q", 1, j.ID, fmt.Sprintf("r%d", k))
+		}
+		f.reopen()
+		f.wantLen("q", queue.Counts{Completed: 2})
+		f.wantCompleted("q", ids[1], "r1", at)
+		f.wantCompleted("q", ids[2], "r2", at)
+		if err := f.b.Compact(); err != nil {
+			t.Fatal(err)
+		}
+		f.reopen()
+		f.wantLen("q", queue.Counts{Completed: 2})
+		f.wantCompleted("q", ids[1], "r1", at)
+		f.wantCompleted("q", ids[2], "r2", at)
+		if _, ok := f.b.Job("q", ids[0]); ok {
+			t.Fatal("a completed job dropped past the bound came back")
+		}
 	})
 }
 
@@ -1147,7 +1311,7 @@ func TestWorkerGone(t *testing.T) {
 			t.Fatalf("redelivery %+v", again)
 		}
 		f.ack("q", 2, b.ID)
-		_, _, err := f.b.Ack("other", 1, []uint64{c.ID})
+		_, _, err := f.b.Ack("other", 1, []uint64{c.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, c.ID)
 		if st := f.b.Stats(); st.Released != 2 {
 			t.Fatalf("released %d", st.Released)
@@ -1539,7 +1703,7 @@ func TestEvents(t *testing.T) {
 					t.Error(ids, jobs, err)
 					return
 				}
-				if _, _, err := f.b.Ack("q", int64(g), []uint64{jobs[0].ID}); err != nil {
+				if _, _, err := f.b.Ack("q", int64(g), []uint64{jobs[0].ID}, nil); err != nil {
 					t.Error(err)
 					return
 				}
@@ -2091,7 +2255,7 @@ func TestBlocking(t *testing.T) {
 							t.Errorf("job %d delivered twice", j.ID)
 						}
 						ids := []uint64{j.ID}
-						if _, idx, err := f.b.Ack("q", int64(c), ids); err != nil || f.b.Wait(idx) != nil {
+						if _, idx, err := f.b.Ack("q", int64(c), ids, nil); err != nil || f.b.Wait(idx) != nil {
 							t.Errorf("ack %d: %v", j.ID, err)
 						}
 						if count.Add(1) == producers*each {
@@ -2220,7 +2384,7 @@ func TestManage(t *testing.T) {
 			t.Fatalf("unknown queue: %v, %v", jobs, err)
 		}
 		f.push1("q", "a")
-		if _, err := f.b.Jobs("q", queue.Dead+1, 0); !errors.Is(err, queue.ErrInvalidValue) {
+		if _, err := f.b.Jobs("q", queue.Completed+1, 0); !errors.Is(err, queue.ErrInvalidValue) {
 			t.Fatalf("unknown state: %v", err)
 		}
 		if _, err := queue.ParseState("Ready "); !errors.Is(err, queue.ErrInvalidValue) {
@@ -2257,7 +2421,7 @@ func TestManage(t *testing.T) {
 		j := f.pop1("q", 1)
 		f.wait(f.b.Pause("q", true))
 		f.waitOK(f.b.Delete("q"))
-		_, _, err := f.b.Ack("q", 1, []uint64{j.ID})
+		_, _, err := f.b.Ack("q", 1, []uint64{j.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, j.ID)
 		f.push1("q", "b")
 		if in := f.b.Info("q"); in.Paused || in.Settings != testSettings() || in.Ready != 1 || in.Pushed != 1 {
@@ -2471,7 +2635,7 @@ func TestRaces(t *testing.T) {
 					}
 					completed[j.ID] = true
 					mu.Unlock()
-					if _, idx, err := f.b.Ack("q", int64(c), []uint64{j.ID}); err != nil || f.b.Wait(idx) != nil {
+					if _, idx, err := f.b.Ack("q", int64(c), []uint64{j.ID}, nil); err != nil || f.b.Wait(idx) != nil {
 						t.Errorf("ack: %v", err)
 					}
 					if done.Add(1) == int64(total) {
@@ -2532,7 +2696,7 @@ func TestRaces(t *testing.T) {
 					t.Errorf("pop: %d jobs, %v", len(jobs), err)
 					return
 				}
-				if _, idx, err = f.b.Ack(name, int64(g), []uint64{jobs[0].ID}); err == nil {
+				if _, idx, err = f.b.Ack(name, int64(g), []uint64{jobs[0].ID}, nil); err == nil {
 					err = f.b.Wait(idx)
 				}
 				if err != nil {

@@ -22,13 +22,14 @@ const (
 	opRequeue                    // source target at all n id×n: dead letters back to work
 	opDeadPurge                  // queue all n id×n
 	opSnapQueue                  // queue paused n (param value)×n
-	opSnapJob                    // queue id payload priority enqueued readyAt due attempts state dedup failures
+	opSnapJob                    // queue id payload priority enqueued readyAt due attempts state dedup failures [result]
 	opSnapSeq                    // next job id
 	opCancel                     // queue n id×n: waiting jobs removed
 	opRepeatSet                  // queue name every cron tz priority payload next
 	opRepeatDel                  // queue n name×n
 	opRepeatFire                 // queue name id at next: a schedule pushed a job
 	opPromote                    // queue at n id×n: delayed jobs ready at once
+	opComplete                   // queue at result n id×n: acked jobs kept as completed
 )
 
 // Typed records: the live path builds one, encodes it for the log and
@@ -52,6 +53,12 @@ type (
 	ackRec struct {
 		queue string
 		ids   []uint64
+	}
+	completeRec struct {
+		queue  string
+		at     int64
+		result []byte
+		ids    []uint64
 	}
 	failRec struct {
 		queue   string
@@ -88,8 +95,9 @@ type (
 		params [][2]string
 	}
 	snapJobRec struct {
-		queue string
-		j     *job
+		queue  string
+		j      *job
+		result []byte // of a completed job
 	}
 )
 
@@ -262,6 +270,15 @@ func (d *decoder) take() *takeRec {
 	return r
 }
 
+func (e *encoder) complete(r *completeRec) []byte {
+	e.reset(opComplete)
+	e.str(r.queue)
+	e.i(r.at)
+	e.bytes(r.result)
+	e.idList(r.ids)
+	return e.b
+}
+
 func (e *encoder) ids(op byte, queue string, ids []uint64) []byte {
 	e.reset(op)
 	e.str(queue)
@@ -386,7 +403,7 @@ func (e *encoder) snapQueue(r *snapQueueRec) []byte {
 	return e.b
 }
 
-func (e *encoder) snapJob(queue string, j *job) []byte {
+func (e *encoder) snapJob(queue string, j *job, result []byte) []byte {
 	e.reset(opSnapJob)
 	e.str(queue)
 	e.u(j.id)
@@ -406,16 +423,19 @@ func (e *encoder) snapJob(queue string, j *job) []byte {
 	e.str(j.dedup)
 	if j.fails == nil {
 		e.u(0)
-		return e.b
+	} else {
+		e.u(uint64(j.fails.count))
+		e.i(j.fails.first)
+		e.u(uint64(len(j.fails.list)))
+		for _, f := range j.fails.list {
+			e.i(f.at)
+			e.u(uint64(f.attempt))
+			e.b = append(e.b, byte(f.reason))
+			e.str(f.message)
+		}
 	}
-	e.u(uint64(j.fails.count))
-	e.i(j.fails.first)
-	e.u(uint64(len(j.fails.list)))
-	for _, f := range j.fails.list {
-		e.i(f.at)
-		e.u(uint64(f.attempt))
-		e.b = append(e.b, byte(f.reason))
-		e.str(f.message)
+	if state == Completed {
+		e.bytes(result)
 	}
 	return e.b
 }
@@ -426,7 +446,7 @@ func (d *decoder) snapJob() *snapJobRec {
 	j.attempts = int(d.u())
 	j.state = State(d.byte())
 	j.dedup = d.str()
-	if j.state > Dead || j.state == InFlight {
+	if j.state > Completed || j.state == InFlight {
 		d.corrupt()
 	}
 	if count := int(d.u()); count > 0 {
@@ -439,6 +459,9 @@ func (d *decoder) snapJob() *snapJobRec {
 			}
 			j.fails.list = append(j.fails.list, f)
 		}
+	}
+	if j.state == Completed {
+		r.result = d.bytes()
 	}
 	r.j = j
 	return r
@@ -505,6 +528,8 @@ func decode(rec []byte) (any, error) {
 		out = d.take()
 	case opAck:
 		out = &ackRec{queue: d.str(), ids: d.idList()}
+	case opComplete:
+		out = &completeRec{queue: d.str(), at: d.i(), result: d.bytes(), ids: d.idList()}
 	case opCancel:
 		out = &cancelRec{queue: d.str(), ids: d.idList()}
 	case opRepeatSet:

@@ -43,6 +43,8 @@ const (
 	DefaultMaxInFlight = 0
 	// DefaultEvents: a queue does not publish its job events.
 	DefaultEvents = false
+	// DefaultKeepCompleted: a completed job is removed at once.
+	DefaultKeepCompleted = 0
 
 	// MaxDuration bounds every delay, timeout and backoff setting, so that
 	// deadlines computed from them cannot overflow.
@@ -82,6 +84,7 @@ type Settings struct {
 	RateWindow          time.Duration
 	MaxInFlight         int  // jobs in flight at once, across consumers; 0 = no limit
 	Events              bool // the queue's job events are told to the broker's notifier
+	KeepCompleted       int  // completed jobs kept, with their results, newest first; 0 = none
 }
 
 // DefaultSettings returns the built-in defaults.
@@ -99,6 +102,7 @@ func DefaultSettings() Settings {
 		RateWindow:          DefaultRateWindow,
 		MaxInFlight:         DefaultMaxInFlight,
 		Events:              DefaultEvents,
+		KeepCompleted:       DefaultKeepCompleted,
 	}
 }
 
@@ -164,6 +168,9 @@ var params = []param{
 	{"events",
 		func(s *Settings) string { return yesNo(s.Events) },
 		func(s *Settings, v string) error { return parseYesNo(&s.Events, v) }},
+	{"keep-completed",
+		func(s *Settings) string { return strconv.Itoa(s.KeepCompleted) },
+		func(s *Settings, v string) error { return parseCount(&s.KeepCompleted, v) }},
 }
 
 // Params lists the setting names in documentation order.
@@ -224,6 +231,8 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: backoff-jitter %v", ErrInvalidValue, s.BackoffJitter)
 	case s.DeadLetterMax < 0:
 		return fmt.Errorf("%w: dead-letter-max %d", ErrInvalidValue, s.DeadLetterMax)
+	case s.KeepCompleted < 0:
+		return fmt.Errorf("%w: keep-completed %d", ErrInvalidValue, s.KeepCompleted)
 	case s.MaxInFlight < 0:
 		return fmt.Errorf("%w: max-in-flight %d", ErrInvalidValue, s.MaxInFlight)
 	case s.RateLimit < 0:

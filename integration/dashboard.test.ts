@@ -322,7 +322,7 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     await expect.poll(() => old.locator('button[data-state="delayed"]').textContent()).toBe('0');
     expect(confirms[asked + 2]).toContain('Purge');
     expect(await queuePanel().locator('.message').textContent()).toContain('Purged 3 jobs');
-    expect(toObject(await nexo.redis.call('QLEN', OLD_QUEUE))).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+    expect(toObject(await nexo.redis.call('QLEN', OLD_QUEUE))).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0, completed: 0 });
   });
 
   it('shows the topic tree with subscriber counts and the retained values as text', async () => {

@@ -91,7 +91,7 @@ describe('QUEUE', () => {
           expect(job.enqueued_ms).toBeGreaterThanOrEqual(before - BLOCK_MARGIN_MS);
           expect(job.deadline_ms).toBeGreaterThanOrEqual(job.enqueued_ms + LONG_VISIBILITY_MS - BLOCK_MARGIN_MS);
           expect(await redis.call('QACK', q('basic'), job.id)).toBe(1);
-          expect(toObject(await redis.call('QLEN', q('basic')))).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+          expect(toObject(await redis.call('QLEN', q('basic')))).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0, completed: 0 });
         });
 
         it('QPOP COUNT returns an array in priority then FIFO order; no job is null', async () => {
@@ -231,6 +231,20 @@ describe('QUEUE', () => {
           expect(await redis.call('QACK', q('job'), ready)).toBe(1);
         });
 
+        it('with keep-completed, QACK … RESULT keeps a job completed with its result, which QJOB shows', async () => {
+          await redis.call('QCONFIG', 'SET', q('done'), 'keep-completed', '1');
+          const [first, second] = (await redis.call('QPUSH', q('done'), 'a', 'b')) as string[];
+          await redis.call('QPOP', q('done'), 'COUNT', '2');
+          expect(await errorOf(redis.call('QACK', q('done'), 'RESULT', 'x'))).toBe('ERR syntax error');
+          expect(await redis.call('QACK', q('done'), first, 'RESULT', '{"sent":true}')).toBe(1);
+          expect(toObject(await redis.call('QJOB', q('done'), first))).toMatchObject({ state: 'completed', result: '{"sent":true}' });
+          expect(await redis.call('QACK', q('done'), second)).toBe(1);
+          expect(await redis.call('QJOB', q('done'), first)).toBeNull();
+          expect(toObject(await redis.call('QJOB', q('done'), second))).toMatchObject({ state: 'completed', result: null });
+          expect(toObject(await redis.call('QLEN', q('done')))).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0, completed: 1 });
+          await redis.call('QDEL', q('done'));
+        });
+
         it('QLIST, QPAUSE, QRESUME, QPURGE and QDEL', async () => {
           await redis.call('QPUSH', q('manage'), 'a', 'b');
           expect(await redis.call('QPAUSE', q('manage'))).toBe('OK');
@@ -338,7 +352,7 @@ describe('QUEUE', () => {
           expect(await errorOf(redis.call('QCONFIG', 'SET', name, 'max-attempts', '-2'))).toMatch(/^ERR max-attempts: invalid value/);
           expect(await errorOf(redis.call('QDLQ', 'PURGE', name, id))).toBe(`ERR the job is not a dead letter: ${id}`);
           expect(await errorOf(redis.call('QPEEK'))).toBe("ERR wrong number of arguments for 'qpeek' command");
-          expect(toObject(await redis.call('QLEN', name))).toEqual({ ready: 1, delayed: 0, inflight: 0, dead: 0 });
+          expect(toObject(await redis.call('QLEN', name))).toEqual({ ready: 1, delayed: 0, inflight: 0, dead: 0, completed: 0 });
         });
       });
     });
@@ -350,7 +364,7 @@ describe('QUEUE', () => {
       const id = await queue.push({ to: 'a@example.com' }, { priority: 5, dedupId: 'mail-1' });
       expect(id).toMatch(/^\d+$/);
       expect(await queue.push({ to: 'other' }, { dedupId: 'mail-1' })).toBe(id);
-      expect(await queue.counts()).toEqual({ ready: 1, delayed: 0, inflight: 0, dead: 0 });
+      expect(await queue.counts()).toEqual({ ready: 1, delayed: 0, inflight: 0, dead: 0, completed: 0 });
       const [job] = await queue.peek();
       expect(job).toMatchObject({ id, queue: 'sdk:push', payload: { to: 'a@example.com' }, state: 'ready', priority: 5, dedupId: 'mail-1' });
       expect(job.attempt).toBe(0);
@@ -363,7 +377,7 @@ describe('QUEUE', () => {
       const ids = await queue.pushMany([1, 2, 3]);
       expect(ids.map(Number)).toEqual([Number(ids[0]), Number(ids[0]) + 1, Number(ids[0]) + 2]);
       await queue.pushMany([4, 5], { delay: LONG_VISIBILITY_MS });
-      expect(await queue.counts()).toEqual({ ready: 3, delayed: 2, inflight: 0, dead: 0 });
+      expect(await queue.counts()).toEqual({ ready: 3, delayed: 2, inflight: 0, dead: 0, completed: 0 });
       const [later] = (await queue.peek(5)).filter((j) => j.payload === 4);
       expect(later).toBeUndefined();
     });
@@ -495,12 +509,34 @@ describe('QUEUE', () => {
       await queue.delete();
     });
 
+    it('KEEPCOMPLETED keeps completed jobs: GET shows what the handler returned, and the completed event carries it', async () => {
+      const queue = nexo.sdk.queue<{ n: number }>('sdk:keep');
+      await queue.configure({ keepCompleted: 10 });
+      const results: unknown[] = [];
+      const off = await queue.events((e) => {
+        if (e.event === 'completed') results.push(e.result);
+      });
+      const worker = queue.process(async (job) => (job.payload.n === 1 ? { doubled: 2 } : undefined));
+      const completed = collect(worker, 'completed', 2);
+      const [returned, nothing] = await queue.pushMany([{ n: 1 }, { n: 2 }]);
+      await completed;
+      await worker.close();
+      expect(await queue.get(returned)).toMatchObject({ state: 'completed', result: { doubled: 2 } });
+      expect(await queue.get(nothing)).toMatchObject({ state: 'completed', result: null });
+      expect((await queue.counts()).completed).toBe(2);
+      await settle(async () => results.length === 2);
+      expect(results).toContainEqual({ doubled: 2 });
+      expect(results).toContainEqual(undefined);
+      await off();
+      await queue.delete();
+    });
+
     it('PURGE removes the waiting jobs and DELETE removes the queue', async () => {
       const queue = nexo.sdk.queue('sdk:purge');
       await queue.pushMany(['a', 'b']);
       await queue.push('c', { delay: LONG_VISIBILITY_MS });
       expect(await queue.purge()).toBe(3);
-      expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+      expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0, completed: 0 });
       await queue.configure({ maxAttempts: 1 });
       expect(await queue.delete()).toBe(true);
       expect(await queue.delete()).toBe(false);
@@ -556,7 +592,7 @@ describe('QUEUE', () => {
           [ids[1], 1, 4],
         ]);
         expect(done[0][0].deadline.getTime()).toBeGreaterThan(done[0][0].enqueuedAt.getTime());
-        expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+        expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0, completed: 0 });
         expect((await queue.info()).acked).toBe(2);
       } finally {
         await worker.close();
@@ -680,7 +716,7 @@ describe('QUEUE', () => {
       expect(closed).toBe(false);
       release.resolve();
       await closing;
-      expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+      expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0, completed: 0 });
     });
 
     it('CLOSE of an idle worker ends its waiting QPOP at once (CLIENT UNBLOCK); a job pushed after stays ready', async () => {
@@ -745,7 +781,7 @@ describe('QUEUE', () => {
         await Promise.all(workers.map((w) => w.close()));
         expect(new Set(seen).size).toBe(RACE_JOBS);
         expect(seen).toHaveLength(RACE_JOBS);
-        expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0 });
+        expect(await queue.counts()).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0, completed: 0 });
       } finally {
         await Promise.all(workers.map((w) => w.close()));
       }
@@ -821,7 +857,7 @@ describe('QUEUE', () => {
       client.disconnect();
 
       client = await start();
-      const expected = { ready: 2, delayed: 1, inflight: 0, dead: 1 };
+      const expected = { ready: 2, delayed: 1, inflight: 0, dead: 1, completed: 0 };
       expect(toObject(await client.call('QLEN', 'jobs'))).toEqual(expected);
       await nexo.server.kill('SIGKILL');
       client.disconnect();

@@ -84,6 +84,8 @@ export interface QueueEvent {
   dead?: boolean;
   /** `progress`: what the worker told with job.progress(). */
   progress?: unknown;
+  /** `completed`: what the handler returned, when it returned something. */
+  result?: unknown;
 }
 
 /** The topic prefix of a queue's job events. */
@@ -130,11 +132,11 @@ export interface JobInfo<T> {
   payload: T;
   /** The payload's bytes as stored. */
   raw: Buffer;
-  state: 'ready' | 'delayed' | 'inflight' | 'dead';
+  state: 'ready' | 'delayed' | 'inflight' | 'dead' | 'completed';
   attempt: number;
   priority: number;
   enqueuedAt: Date;
-  /** When a delayed job becomes ready, or when a dead letter died; null otherwise. */
+  /** When a delayed job becomes ready, when a dead letter died, or when a completed job completed; null otherwise. */
   due: Date | null;
   dedupId: string | null;
   /** Failed attempts so far. */
@@ -145,6 +147,8 @@ export interface JobInfo<T> {
   errors: JobFailure[];
   /** What its worker told with job.progress() while it runs; null otherwise. */
   progress: unknown;
+  /** A completed job (the keepCompleted setting): what its handler returned; null otherwise. */
+  result: unknown;
 }
 
 /** Jobs of a queue by state. */
@@ -153,6 +157,8 @@ export interface QueueCounts {
   delayed: number;
   inflight: number;
   dead: number;
+  /** Completed jobs kept (the keepCompleted setting). */
+  completed: number;
 }
 
 /** A queue's settings; each defaults to the server's `--queue-*` option. */
@@ -180,6 +186,11 @@ export interface QueueSettings {
   maxInFlight: number;
   /** Whether the queue publishes its job events (queue.events() turns it on). */
   events: boolean;
+  /**
+   * Completed jobs kept, with what their handlers returned, for get() (BullMQ's
+   * removeOnComplete: { count }); past it the oldest is dropped; 0 = none.
+   */
+  keepCompleted: number;
 }
 
 /** QINFO: counts, state, counters since the server started, settings. */
@@ -226,6 +237,7 @@ const settingNames: Record<keyof QueueSettings, string> = {
   rateWindow: 'rate-window',
   maxInFlight: 'max-in-flight',
   events: 'events',
+  keepCompleted: 'keep-completed',
 };
 
 /**
@@ -285,7 +297,7 @@ export class Queue<T = unknown, In = T> {
   /** Jobs by state. */
   async counts(): Promise<QueueCounts> {
     const f = fields(await this.conn.call('QLEN', this.name));
-    return { ready: num(f.ready), delayed: num(f.delayed), inflight: num(f.inflight), dead: num(f.dead) };
+    return { ready: num(f.ready), delayed: num(f.delayed), inflight: num(f.inflight), dead: num(f.dead), completed: num(f.completed) };
   }
 
   /** Counts, paused state, counters and settings. */
@@ -297,6 +309,7 @@ export class Queue<T = unknown, In = T> {
       delayed: num(f.delayed),
       inflight: num(f.inflight),
       dead: num(f.dead),
+      completed: num(f.completed),
       paused: bool(f.paused),
       consumersWaiting: num(f.consumers_waiting),
       repeats: num(f.repeats),
@@ -318,7 +331,8 @@ export class Queue<T = unknown, In = T> {
 
   /**
    * One job by id, in whatever state it is, with its failure history; null
-   * once it is gone (acked, cancelled, purged) or if it never was.
+   * once it is gone (acked, unless kept by the keepCompleted setting;
+   * cancelled, purged) or if it never was.
    */
   async get(id: string): Promise<JobInfo<T> | null> {
     const reply = await this.conn.call('QJOB', this.name, id);
@@ -398,7 +412,7 @@ export class Queue<T = unknown, In = T> {
   async events(handler: (event: QueueEvent) => void): Promise<Unsubscribe> {
     if (/[+#]/.test(this.name)) throw misuse(`events: the queue name '${this.name}' has '+' or '#', which a topic filter reads as wildcards`);
     const off = await this.ctx.pubsub.subscribe<QueueEvent>(QUEUE_EVENT_TOPIC + this.name, (e) =>
-      handler(e.event === 'progress' ? { ...e, progress: parseProgress(e.progress as string) } : e),
+      handler(parseEvent(e)),
     );
     try {
       await this.conn.call('QCONFIG', 'SET', this.name, 'events', 'yes');
@@ -493,7 +507,8 @@ export class Queue<T = unknown, In = T> {
         const ef = fields(e);
         return { at: new Date(num(ef.at_ms)), attempt: num(ef.attempt), reason: text(ef.reason), message: text(ef.message) };
       }),
-      progress: parseProgress(textOrNull(f.progress)),
+      progress: parseTold(textOrNull(f.progress)),
+      result: parseTold(textOrNull(f.result)),
     };
   }
 }
@@ -516,6 +531,8 @@ interface Running {
 /** An ack waiting to be sent with the others of its turn of the event loop. */
 interface PendingAck {
   id: string;
+  /** What the handler returned, as QACK RESULT sends it; undefined for nothing. */
+  result: string | Buffer | undefined;
   settled: (err?: unknown) => void;
 }
 
@@ -680,7 +697,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     }
     this.finish(job.id);
     try {
-      await this.ack(job.id);
+      await this.ack(job.id, result);
     } catch (err) {
       this.report(err);
       return;
@@ -688,39 +705,49 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     this.emit('completed', job, result);
   }
 
-  /** Queues an ack; the acks of one turn of the event loop leave as one QACK. */
-  private ack(id: string): Promise<void> {
+  /**
+   * Queues an ack with what the handler returned; the acks of one turn of
+   * the event loop leave together.
+   */
+  private ack(id: string, result: unknown): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.acks.length === 0) setImmediate(() => void this.flushAcks());
-      this.acks.push({ id, settled: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.acks.push({ id, result: encodeResult(result), settled: (err) => (err === undefined ? resolve() : reject(err)) });
     });
   }
 
   /**
-   * Sends the queued acks as one QACK. The server acks all of its ids or
-   * none, so when it refuses a batch (one job timed out meanwhile) each id
-   * is acked on its own and each handler learns its own outcome.
+   * Sends the queued acks: those without a result as one QACK, each with a
+   * result as a QACK of its own (a QACK carries one result). The server
+   * acks all of a QACK's ids or none, so when it refuses a batch (one job
+   * timed out meanwhile) each id is acked on its own and each handler
+   * learns its own outcome.
    */
   private async flushAcks(): Promise<void> {
     const batch = this.acks;
     this.acks = [];
+    const plain = batch.filter((a) => a.result === undefined);
+    await Promise.all([this.ackTogether(plain), ...batch.filter((a) => a.result !== undefined).map((a) => this.ackOne(a))]);
+  }
+
+  private async ackTogether(batch: PendingAck[]): Promise<void> {
+    if (batch.length === 0) return;
+    if (batch.length === 1) return this.ackOne(batch[0]);
     try {
       await this.conn.call('QACK', this.queue, ...batch.map((a) => a.id));
       for (const a of batch) a.settled();
       return;
-    } catch (err) {
-      if (batch.length === 1) {
-        batch[0].settled(err);
-        return;
-      }
+    } catch {
+      await Promise.all(batch.map((a) => this.ackOne(a)));
     }
-    await Promise.all(
-      batch.map((a) =>
-        this.conn.call('QACK', this.queue, a.id).then(
-          () => a.settled(),
-          (err: unknown) => a.settled(err),
-        ),
-      ),
+  }
+
+  private ackOne(a: PendingAck): Promise<void> {
+    const args: Arg[] = [this.queue, a.id];
+    if (a.result !== undefined) args.push('RESULT', a.result);
+    return this.conn.call('QACK', ...args).then(
+      () => a.settled(),
+      (err: unknown) => a.settled(err),
     );
   }
 
@@ -786,8 +813,30 @@ function decodeOrUndefined<T>(codec: Codec<T>, bytes: Buffer): T {
   }
 }
 
-/** A progress as the server keeps it (text, JSON from job.progress()), parsed; text that is not JSON as it is. */
-function parseProgress(value: string | null): unknown {
+/** A job event as published, with its progress or result parsed. */
+function parseEvent(e: QueueEvent): QueueEvent {
+  switch (e.event) {
+    case 'progress':
+      return { ...e, progress: parseTold(e.progress as string) };
+    case 'completed':
+      return e.result === undefined ? e : { ...e, result: parseTold(e.result as string) };
+    default:
+      return e;
+  }
+}
+
+/** A handler's return value as QACK RESULT sends it: a Buffer as it is, anything else as JSON; undefined for nothing. */
+function encodeResult(result: unknown): string | Buffer | undefined {
+  if (result === undefined) return undefined;
+  if (Buffer.isBuffer(result)) return result;
+  return JSON.stringify(result);
+}
+
+/**
+ * What a worker told (a progress from job.progress(), a handler's result),
+ * as the server keeps it, parsed: JSON, or text that is not JSON as it is.
+ */
+function parseTold(value: string | null): unknown {
   if (value === null) return null;
   try {
     return JSON.parse(value);
@@ -838,5 +887,6 @@ function toSettings(f: Record<string, unknown>): QueueSettings {
     rateWindow: num(f['rate-window']),
     maxInFlight: num(f['max-in-flight']),
     events: text(f.events) === 'yes',
+    keepCompleted: num(f['keep-completed']),
   };
 }

@@ -64,11 +64,11 @@ func (s *Server) registerQueue() {
 		{Name: "qjob", FirstKey: 1, LastKey: 1, Step: 1, Arity: 3, Flags: rq, Summary: "Returns a job of a queue by id, in whatever state it is.",
 			Syntax: "queue id", Handler: cmdQJob},
 		{Name: "qcancel", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Removes waiting (ready or delayed) jobs of a queue by id.",
-			Syntax: "queue id [id ...]", Handler: queueIDsHandler(cancelJobs)},
+			Syntax: "queue id [id ...]", Handler: queueIDsHandler((*queue.Broker).Cancel)},
 		{Name: "qprogress", FirstKey: 1, LastKey: 1, Step: 1, Arity: 4, Flags: wq, Summary: "Tells the progress of a job the connection holds.",
 			Syntax: "queue id progress", Handler: cmdQProgress},
 		{Name: "qpromote", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Makes delayed jobs of a queue ready at once.",
-			Syntax: "queue id [id ...]", Handler: queueIDsHandler(promoteJobs)},
+			Syntax: "queue id [id ...]", Handler: queueIDsHandler((*queue.Broker).Promote)},
 		{Name: "qpurge", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Removes every ready and delayed job of a queue.",
 			Syntax: "queue", Handler: cmdQPurge},
 		{Name: "qdel", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: Write, Summary: "Deletes a queue with its jobs, dead letters and settings.",
@@ -657,42 +657,31 @@ func cmdQAck(c *Client, args [][]byte) {
 		c.replyError(errSyntax)
 		return
 	}
-	parsed, msg := parseIDs(ids)
+	if qb, parsed := c.jobIDs(ids); qb != nil {
+		c.replyQueueCount(qb)(qb.Ack(string(args[1]), c.id, parsed, result))
+	}
+}
+
+// jobIDs parses the ids a command names and returns them with the queue
+// broker; on a bad id, or without queues, it answers the error itself and
+// returns a nil broker.
+func (c *Client) jobIDs(args [][]byte) (*queue.Broker, []uint64) {
+	ids, msg := parseIDs(args)
 	if msg != "" {
 		c.replyError(msg)
-		return
+		return nil, nil
 	}
-	qb := c.queues()
-	if qb == nil {
-		return
-	}
-	c.replyQueueCount(qb)(qb.Ack(string(args[1]), c.id, parsed, result))
+	return c.queues(), ids
 }
 
 // queueIDsHandler is the handler of a command "queue id [id ...]" that
 // changes the jobs it names and answers how many: QCANCEL, QPROMOTE.
-func queueIDsHandler(change func(c *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error)) Handler {
+func queueIDsHandler(change func(qb *queue.Broker, name string, ids []uint64) (int, uint64, error)) Handler {
 	return func(c *Client, args [][]byte) {
-		ids, msg := parseIDs(args[2:])
-		if msg != "" {
-			c.replyError(msg)
-			return
+		if qb, ids := c.jobIDs(args[2:]); qb != nil {
+			c.replyQueueCount(qb)(change(qb, string(args[1]), ids))
 		}
-		qb := c.queues()
-		if qb == nil {
-			return
-		}
-		c.replyQueueCount(qb)(change(c, qb, string(args[1]), ids))
 	}
-}
-
-// The changes of QCANCEL and QPROMOTE, for queueIDsHandler.
-func cancelJobs(_ *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error) {
-	return qb.Cancel(name, ids)
-}
-
-func promoteJobs(_ *Client, qb *queue.Broker, name string, ids []uint64) (int, uint64, error) {
-	return qb.Promote(name, ids)
 }
 
 func cmdQProgress(c *Client, args [][]byte) {

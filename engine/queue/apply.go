@@ -341,16 +341,20 @@ func (q *queue) applyComplete(r *completeRec, jobs []*job) {
 	}
 	q.stats.acked += int64(len(jobs))
 	q.b.counters.acked.Add(int64(len(jobs)))
-	q.trimCompleted()
+	q.trim(q.completed, q.settings.KeepCompleted)
 }
 
-// trimCompleted drops the oldest completed jobs past keep-completed.
-func (q *queue) trimCompleted() {
-	for q.completed.Len() > q.settings.KeepCompleted {
-		j, _ := q.completed.Min()
+// trim drops the oldest jobs of t, the dead letters or the completed jobs
+// (both by time), past max, and returns how many it dropped.
+func (q *queue) trim(t *btree.BTreeG[*job], max int) int64 {
+	var n int64
+	for t.Len() > max {
+		j, _ := t.Min()
 		q.detach(j)
 		q.forget(j)
+		n++
 	}
+	return n
 }
 
 func (q *queue) applyFail(r *failRec, jobs []*job) {
@@ -390,13 +394,9 @@ func (q *queue) bury(j *job, at int64) {
 }
 
 func (q *queue) trimDead() {
-	for q.dead.Len() > q.settings.DeadLetterMax {
-		j, _ := q.dead.Min()
-		q.detach(j)
-		q.forget(j)
-		q.stats.deadDropped++
-		q.b.counters.deadDropped.Add(1)
-	}
+	n := q.trim(q.dead, q.settings.DeadLetterMax)
+	q.stats.deadDropped += n
+	q.b.counters.deadDropped.Add(n)
 }
 
 func (q *queue) applyTouch(r *touchRec, j *job) {
@@ -501,7 +501,7 @@ func (q *queue) applyConfig(r *configRec) error {
 	}
 	q.settings = s
 	q.trimDead()
-	q.trimCompleted()
+	q.trim(q.completed, q.settings.KeepCompleted)
 	return nil
 }
 

@@ -730,14 +730,15 @@ func TestDeleteKey(t *testing.T) {
 }
 
 type queueView struct {
-	ID       string    `json:"id"`
-	Name     bytesView `json:"name"`
-	Ready    int       `json:"ready"`
-	Delayed  int       `json:"delayed"`
-	InFlight int       `json:"inflight"`
-	Dead     int       `json:"dead"`
-	Paused   bool      `json:"paused"`
-	Settings struct {
+	ID        string    `json:"id"`
+	Name      bytesView `json:"name"`
+	Ready     int       `json:"ready"`
+	Delayed   int       `json:"delayed"`
+	InFlight  int       `json:"inflight"`
+	Dead      int       `json:"dead"`
+	Completed int       `json:"completed"`
+	Paused    bool      `json:"paused"`
+	Settings  struct {
 		VisibilityMillis int64  `json:"visibility_ms"`
 		MaxAttempts      int    `json:"max_attempts"`
 		Backoff          string `json:"backoff"`
@@ -754,6 +755,7 @@ type queueSnapshot struct {
 	Delayed     int64       `json:"delayed"`
 	InFlight    int64       `json:"inflight"`
 	Dead        int64       `json:"dead"`
+	Completed   int64       `json:"completed"`
 	Pushed      int64       `json:"pushed"`
 	Acked       int64       `json:"acked"`
 	Failed      int64       `json:"failed"`
@@ -776,6 +778,7 @@ type jobList struct {
 		Deadline     *time.Time `json:"deadline"`
 		FailureCount int        `json:"failure_count"`
 		LastError    string     `json:"last_error"`
+		Result       *bytesView `json:"result"`
 	} `json:"jobs"`
 }
 
@@ -877,6 +880,39 @@ func TestQueuePanel(t *testing.T) {
 		}
 		if c := s.queue.Len("jobs"); c != (queue.Counts{Ready: 3, Delayed: 1, InFlight: 1, Dead: 1}) {
 			t.Fatalf("listing changed the queue: %+v", c)
+		}
+	})
+	t.Run("completed jobs kept by keep-completed list with their results and count in the snapshot", func(t *testing.T) {
+		s := startStack(t, nil)
+		must := func(_ any, idx uint64, err error) {
+			t.Helper()
+			if err == nil {
+				err = s.queue.Wait(idx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		idx, err := s.queue.Configure("done", [][2]string{{"keep-completed", "5"}})
+		must(nil, idx, err)
+		must(s.queue.Push("done", [][]byte{[]byte("x")}, queue.PushOptions{}))
+		jobs, idx, err := s.queue.Pop("done", 1, queue.PopOptions{})
+		must(nil, idx, err)
+		must(s.queue.Ack("done", 1, []uint64{jobs[0].ID}, []byte("ok")))
+		var l jobList
+		getJSON(t, s.url+"/api/queue/jobs?queue=done&state=completed", &l)
+		if l.Total != 1 || l.Jobs[0].State != "completed" || l.Jobs[0].Result == nil || l.Jobs[0].Result.Text != "ok" ||
+			l.Jobs[0].Due == nil {
+			t.Fatalf("completed: %+v", l)
+		}
+		var snap struct {
+			Brokers struct {
+				Queue queueSnapshot `json:"queue"`
+			} `json:"brokers"`
+		}
+		getJSON(t, s.url+"/api/snapshot", &snap)
+		if q := snap.Brokers.Queue; q.Completed != 1 || len(q.List) != 1 || q.List[0].Completed != 1 {
+			t.Fatalf("snapshot: %+v", q)
 		}
 	})
 	t.Run("repeats lists a queue's schedules with their next fire times", func(t *testing.T) {
@@ -1019,6 +1055,7 @@ func TestQueuePanel(t *testing.T) {
 			jobs("delayed"):                                   1,
 			jobs("inflight"):                                  1,
 			jobs("dead"):                                      1,
+			jobs("completed"):                                 0,
 			`nexo_queue_pushed_total{queue="jobs"}`:           6,
 			`nexo_queue_delivered_total{queue="jobs"}`:        2,
 			`nexo_queue_acked_total{queue="jobs"}`:            0,

@@ -40,6 +40,7 @@ type queueSnapshot struct {
 	Delayed      int64  `json:"delayed"`
 	InFlight     int64  `json:"inflight"`
 	Dead         int64  `json:"dead"`
+	Completed    int64  `json:"completed"` // kept by keep-completed
 	Blocked      int64  `json:"blocked"`
 	Pushed       int64  `json:"pushed"`
 	Delivered    int64  `json:"delivered"`
@@ -65,6 +66,7 @@ type queueView struct {
 	Delayed   int          `json:"delayed"`
 	InFlight  int          `json:"inflight"`
 	Dead      int          `json:"dead"`
+	Completed int          `json:"completed"`
 	Paused    bool         `json:"paused"`
 	Consumers int          `json:"consumers"`
 	Repeats   int          `json:"repeats"` // schedules of repeatable jobs
@@ -89,6 +91,7 @@ type settingsView struct {
 	RateWindowMillis    int64   `json:"rate_window_ms"`
 	MaxInFlight         int     `json:"max_in_flight"` // 0: none
 	Events              bool    `json:"events"`
+	KeepCompleted       int     `json:"keep_completed"` // 0: none
 }
 
 // jobView is one job of a list. ID is a string: JavaScript numbers cannot
@@ -100,11 +103,12 @@ type jobView struct {
 	Attempt      int        `json:"attempt"`
 	Priority     int64      `json:"priority"`
 	Enqueued     time.Time  `json:"enqueued"`
-	Due          *time.Time `json:"due,omitempty"`      // delayed: when ready; dead: when it died
+	Due          *time.Time `json:"due,omitempty"`      // delayed: when ready; dead: when it died; completed: when acked
 	Deadline     *time.Time `json:"deadline,omitempty"` // in flight: end of its visibility
 	Dedup        string     `json:"dedup,omitempty"`
 	FailureCount int        `json:"failure_count"`
 	LastError    string     `json:"last_error,omitempty"`
+	Result       *bytesView `json:"result,omitempty"` // completed: what its consumer returned
 }
 
 // jobList is the answer of GET /api/queue/jobs.
@@ -140,6 +144,7 @@ func (p *queuePanel) Snapshot(limit int) any {
 		Delayed:      st.Delayed,
 		InFlight:     st.InFlight,
 		Dead:         st.Dead,
+		Completed:    st.Completed,
 		Blocked:      st.Blocked,
 		Pushed:       st.Pushed,
 		Delivered:    st.Delivered,
@@ -170,6 +175,7 @@ func viewQueue(in queue.QueueInfo) queueView {
 		Delayed:   in.Delayed,
 		InFlight:  in.InFlight,
 		Dead:      in.Dead,
+		Completed: in.Completed,
 		Paused:    in.Paused,
 		Consumers: in.Consumers,
 		Repeats:   in.Repeats,
@@ -186,6 +192,7 @@ func viewQueue(in queue.QueueInfo) queueView {
 			RateWindowMillis:    s.RateWindow.Milliseconds(),
 			MaxInFlight:         s.MaxInFlight,
 			Events:              s.Events,
+			KeepCompleted:       s.KeepCompleted,
 		},
 		Overrides: in.Overrides,
 		Pushed:    in.Pushed,
@@ -220,6 +227,10 @@ func viewJob(j queue.JobInfo) jobView {
 	}
 	if n := len(j.Failures); n > 0 {
 		jv.LastError = j.Failures[n-1].Message
+	}
+	if j.Result != nil {
+		result := cut(j.Result, jobPreviewBytes)
+		jv.Result = &result
 	}
 	return jv
 }
@@ -411,7 +422,7 @@ func (p *queuePanel) requeue(r *http.Request) (any, error) {
 
 // Metrics of the queues. Per-queue series carry the queue's name.
 var (
-	queueJobs      = queueDesc("jobs", "Jobs of each queue by state (ready, delayed, inflight, dead).", "queue", "state")
+	queueJobs      = queueDesc("jobs", "Jobs of each queue by state (ready, delayed, inflight, dead, completed).", "queue", "state")
 	queuePushed    = queueDesc("pushed_total", "Jobs pushed to each queue since the server started.", "queue")
 	queueDelivered = queueDesc("delivered_total", "Deliveries of each queue's jobs to consumers since the server started.", "queue")
 	queueAcked     = queueDesc("acked_total", "Jobs of each queue acknowledged since the server started.", "queue")
@@ -436,7 +447,7 @@ func (p *queuePanel) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range []struct {
 			state queue.State
 			n     int
-		}{{queue.Ready, in.Ready}, {queue.Delayed, in.Delayed}, {queue.InFlight, in.InFlight}, {queue.Dead, in.Dead}} {
+		}{{queue.Ready, in.Ready}, {queue.Delayed, in.Delayed}, {queue.InFlight, in.InFlight}, {queue.Dead, in.Dead}, {queue.Completed, in.Completed}} {
 			ch <- prometheus.MustNewConstMetric(queueJobs, prometheus.GaugeValue, float64(s.n), name, s.state.String())
 		}
 		for _, c := range []struct {

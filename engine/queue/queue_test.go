@@ -1992,6 +1992,13 @@ func sessionRecords(f *testing.F) [][]byte {
 	b.Touch("q", 1, ids[0], time.Second)
 	b.Promote("q", later)
 	b.Cancel("q", ids[1:])
+	complete := func() {
+		b.Push("done", bs("z"), queue.PushOptions{})
+		jobs, _, _ := b.Pop("done", 1, queue.PopOptions{})
+		b.Ack("done", 1, []uint64{jobs[0].ID}, []byte("result"))
+	}
+	b.Configure("done", [][2]string{{"keep-completed", "2"}})
+	complete()
 	b.Configure("q", [][2]string{{"max-attempts", "1"}})
 	b.Pause("q", true)
 	b.SetRepeat("q", queue.Repeat{Name: "r", Cron: "@hourly", Payload: []byte("x")})
@@ -2003,6 +2010,7 @@ func sessionRecords(f *testing.F) [][]byte {
 	b.PurgeDead("q", nil)
 	b.Purge("q")
 	b.Compact()
+	complete()
 	b.Delete("other")
 	if err := b.Close(); err != nil {
 		f.Fatal(err)

@@ -26,6 +26,7 @@ const (
 	errCursor       = "ERR invalid cursor"
 	errPositive     = "ERR value is out of range, must be positive"
 	errCountNegZero = "ERR COUNT must be > 0"
+	errQueueState   = "ERR STATE must be ready, delayed, inflight, dead or completed"
 )
 
 // brokerErrors maps each broker's sentinel errors to the reply a client

@@ -59,8 +59,8 @@ func (s *Server) registerQueue() {
 			Syntax: "queue", Handler: cmdQLen},
 		{Name: "qinfo", FirstKey: 1, LastKey: 1, Step: 1, Arity: 2, Flags: ReadOnly, Summary: "Returns a queue's settings, job counts and counters.",
 			Syntax: "queue", Handler: cmdQInfo},
-		{Name: "qpeek", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: ReadOnly, Summary: "Returns the next ready jobs without taking them.",
-			Syntax: "queue [COUNT count]", Handler: cmdQPeek},
+		{Name: "qpeek", FirstKey: 1, LastKey: 1, Step: 1, Arity: -2, Flags: ReadOnly, Summary: "Returns the next ready jobs, or the jobs of another state, without taking them.",
+			Syntax: "queue [COUNT count] [STATE ready|delayed|inflight|dead|completed]", Handler: cmdQPeek},
 		{Name: "qjob", FirstKey: 1, LastKey: 1, Step: 1, Arity: 3, Flags: rq, Summary: "Returns a job of a queue by id, in whatever state it is.",
 			Syntax: "queue id", Handler: cmdQJob},
 		{Name: "qcancel", FirstKey: 1, LastKey: 1, Step: 1, Arity: -3, Flags: wq, Summary: "Removes waiting (ready or delayed) jobs of a queue by id.",
@@ -612,7 +612,21 @@ func optionalCount(args [][]byte, at, def int) (int, string) {
 }
 
 func cmdQPeek(c *Client, args [][]byte) {
-	count, msg := optionalCount(args, 2, 1)
+	count, state := 1, queue.Ready
+	msg := eachPair(args[2:], func(name, value []byte) (msg string) {
+		switch {
+		case is(name, "COUNT"):
+			count, msg = parseCount(value)
+		case is(name, "STATE"):
+			var err error
+			if state, err = queue.ParseState(strings.ToLower(string(value))); err != nil {
+				msg = errQueueState
+			}
+		default:
+			msg = errSyntax
+		}
+		return msg
+	})
 	if msg != "" {
 		c.replyError(msg)
 		return
@@ -621,7 +635,11 @@ func cmdQPeek(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	jobs := qb.Peek(string(args[1]), count)
+	jobs, err := qb.Jobs(string(args[1]), state, count)
+	if err != nil {
+		c.replyQueueErr(err)
+		return
+	}
 	c.w.Array(len(jobs))
 	for _, j := range jobs {
 		writeJobInfo(c, j)

@@ -185,8 +185,10 @@ func TestCLIQueue(t *testing.T) {
 					t.Fatalf("QPEEK order:\n%s", out)
 				}
 				runSteps(t, srv.port, p, []cliStep{
-					stepMatch(`1\) "ready"\n2\) \(integer\) 3\n3\) "delayed"\n4\) \(integer\) 1\n5\) "inflight"\n6\) \(integer\) 0\n7\) "dead"\n8\) \(integer\) 0|`+
-						`1# "ready" => \(integer\) 3\n2# "delayed" => \(integer\) 1\n3# "inflight" => \(integer\) 0\n4# "dead" => \(integer\) 0`, "QLEN", q),
+					stepMatch(` 1\) "ready"\n 2\) \(integer\) 3\n 3\) "delayed"\n 4\) \(integer\) 1\n 5\) "inflight"\n 6\) \(integer\) 0\n`+
+						` 7\) "dead"\n 8\) \(integer\) 0\n 9\) "completed"\n10\) \(integer\) 0|`+
+						`1# "ready" => \(integer\) 3\n2# "delayed" => \(integer\) 1\n3# "inflight" => \(integer\) 0\n4# "dead" => \(integer\) 0\n`+
+						`5# "completed" => \(integer\) 0`, "QLEN", q),
 				})
 			})
 			t.Run("QNACK, QTOUCH and dead letters", func(t *testing.T) {
@@ -257,6 +259,20 @@ func TestCLIQueue(t *testing.T) {
 					step(errNotWaitingPrefix+ready, "QCANCEL", q, ready),
 					step("(error) ERR invalid job id 'x'", "QJOB", q, "x"),
 					step(errArity("qcancel"), "QCANCEL", q),
+				})
+			})
+			t.Run("QACK RESULT, keep-completed and QPEEK STATE", func(t *testing.T) {
+				q := k("done")
+				runSteps(t, srv.port, p, []cliStep{step("OK", "QCONFIG", "SET", q, "keep-completed", "1")})
+				id := pushIDs(t, p, srv.port, q, "a")[0]
+				out := redisCLIInput(t, srv.port, fmt.Sprintf("QPOP %s\nQACK %s %s RESULT sent\nQJOB %s %s\nQPEEK %s STATE completed\n",
+					q, q, id, q, id, q), p.flags...)
+				if !regexp.MustCompile(`(?s)\n\(integer\) 1\n.*"completed".*"result"(\n\s*\d+\) | => )"sent".*"completed"`).MatchString(out) {
+					t.Fatalf("QACK RESULT then QJOB and QPEEK STATE completed:\n%s", out)
+				}
+				runSteps(t, srv.port, p, []cliStep{
+					step("(error) ERR syntax error", "QACK", q, "RESULT", "x"),
+					step("(error) ERR STATE must be ready, delayed, inflight, dead or completed", "QPEEK", q, "STATE", "gone"),
 				})
 			})
 			t.Run("QREPEAT", func(t *testing.T) {
@@ -350,7 +366,7 @@ func TestCLIQueue(t *testing.T) {
 					step("(error) ERR invalid queue name (1 to 1024 bytes)", "QPUSH", "", "x"),
 				})
 				runSteps(t, srv.port, p, []cliStep{
-					stepMatch(`(?s)1\) "ready"\n2\) \(integer\) 1\n.*|1# "ready" => \(integer\) 1\n.*`, "QLEN", q),
+					stepMatch(`(?s) 1\) "ready"\n 2\) \(integer\) 1\n.*|1# "ready" => \(integer\) 1\n.*`, "QLEN", q),
 				})
 				if out := p.run(t, srv.port, "QCONFIG", "GET", q, "visibility-timeout"); !strings.Contains(out, `"30000"`) {
 					t.Fatalf("a refused QCONFIG SET changed the queue:\n%s", out)
@@ -396,7 +412,7 @@ func TestQueueBlockedDisconnect(t *testing.T) {
 		waitInfo(t, srv.port, "blocked_clients", "0")
 		runSteps(t, srv.port, resp2, []cliStep{
 			stepMatch(`1\) "\d+"`, "QPUSH", "gone", "job"),
-			stepMatch(`1\) "ready"\n2\) \(integer\) 1\n(?s).*`, "QLEN", "gone"),
+			stepMatch(` 1\) "ready"\n 2\) \(integer\) 1\n(?s).*`, "QLEN", "gone"),
 		})
 	})
 	t.Run("replies pipelined before a blocking QPOP are sent before it waits", func(t *testing.T) {
@@ -433,7 +449,7 @@ func TestQueueBlockedDisconnect(t *testing.T) {
 		c.Close()
 		waitInfo(t, srv.port, "queue_jobs_inflight", "0")
 		runSteps(t, srv.port, resp2, []cliStep{
-			stepMatch(`1\) "ready"\n2\) \(integer\) 2\n(?s).*`, "QLEN", "held"),
+			stepMatch(` 1\) "ready"\n 2\) \(integer\) 2\n(?s).*`, "QLEN", "held"),
 		})
 	})
 }
@@ -497,7 +513,8 @@ func TestQueueRestart(t *testing.T) {
 	}
 	s = start()
 	runSteps(t, s.port, resp2, []cliStep{
-		step("1) \"ready\"\n2) (integer) 2\n3) \"delayed\"\n4) (integer) 1\n5) \"inflight\"\n6) (integer) 0\n7) \"dead\"\n8) (integer) 1", "QLEN", "jobs"),
+		step(" 1) \"ready\"\n 2) (integer) 2\n 3) \"delayed\"\n 4) (integer) 1\n 5) \"inflight\"\n 6) (integer) 0\n 7) \"dead\"\n 8) (integer) 1\n"+
+			" 9) \"completed\"\n10) (integer) 0", "QLEN", "jobs"),
 		step("1) \"max-attempts\"\n2) \"1\"", "QCONFIG", "GET", "jobs", "max-attempts"),
 		stepMatch(`(?s).*"boom".*`, "QDLQ", "LIST", "jobs"),
 		step(schedules, "QREPEAT", "LIST", "reports"),
@@ -625,7 +642,7 @@ func TestQueueClientUnblock(t *testing.T) {
 		waitInfo(t, srv.port, "queue_consumers_waiting", "0")
 		runSteps(t, srv.port, resp2, []cliStep{
 			stepMatch(`1\) "\d+"`, "QPUSH", "unblock-error", "job"),
-			stepMatch(`1\) "ready"\n2\) \(integer\) 1\n(?s).*`, "QLEN", "unblock-error"),
+			stepMatch(` 1\) "ready"\n 2\) \(integer\) 1\n(?s).*`, "QLEN", "unblock-error"),
 		})
 	})
 	t.Run("a connection that is not blocked answers 0", func(t *testing.T) {

@@ -242,6 +242,11 @@ describe('QUEUE', () => {
           expect(await redis.call('QJOB', q('done'), first)).toBeNull();
           expect(toObject(await redis.call('QJOB', q('done'), second))).toMatchObject({ state: 'completed', result: null });
           expect(toObject(await redis.call('QLEN', q('done')))).toEqual({ ready: 0, delayed: 0, inflight: 0, dead: 0, completed: 1 });
+          const listed = (await redis.call('QPEEK', q('done'), 'STATE', 'completed', 'COUNT', '5')) as unknown[];
+          expect(listed.map((j) => toObject(j))).toMatchObject([{ id: second, state: 'completed' }]);
+          expect(await errorOf(redis.call('QPEEK', q('done'), 'STATE', 'done'))).toBe(
+            'ERR STATE must be ready, delayed, inflight, dead or completed',
+          );
           await redis.call('QDEL', q('done'));
         });
 
@@ -524,6 +529,10 @@ describe('QUEUE', () => {
       expect(await queue.get(returned)).toMatchObject({ state: 'completed', result: { doubled: 2 } });
       expect(await queue.get(nothing)).toMatchObject({ state: 'completed', result: null });
       expect((await queue.counts()).completed).toBe(2);
+      expect((await queue.peek(10, 'completed')).map((j) => [j.id, j.result])).toEqual([
+        [returned, { doubled: 2 }],
+        [nothing, null],
+      ]);
       await settle(async () => results.length === 2);
       expect(results).toContainEqual({ doubled: 2 });
       expect(results).toContainEqual(undefined);

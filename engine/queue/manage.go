@@ -98,22 +98,10 @@ func (b *Broker) List() []QueueInfo {
 	return out
 }
 
-// Peek returns up to count ready jobs in the order Pop would take them,
-// without taking them.
-func (b *Broker) Peek(name string, count int) []JobInfo {
-	q := b.lockQueue(name, false)
-	if q == nil {
-		return nil
-	}
-	defer b.unlockQueue(q)
-	q.expire(b.now())
-	return scanInfo(q, q.ready.Scan, count)
-}
-
 // Job returns what the broker knows of the job with that id in the queue,
 // whatever its state; false when the queue holds no such job (never
-// pushed, or gone: acked, cancelled, purged, or a dead letter dropped past
-// the queue's bound).
+// pushed, or gone: acked and not kept as completed, cancelled, purged, or a
+// dead letter or completed job dropped past the queue's bound).
 func (b *Broker) Job(name string, id uint64) (JobInfo, bool) {
 	q := b.lockQueue(name, false)
 	if q == nil {

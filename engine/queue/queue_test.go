@@ -204,6 +204,12 @@ func (f *fixture) configure(name string, kv ...string) {
 	f.wait(idx, err)
 }
 
+// peek returns the next n ready jobs, as QPEEK does.
+func (f *fixture) peek(name string, n int) []queue.JobInfo {
+	jobs, _ := f.b.Jobs(name, queue.Ready, n) // an error is only for a state that does not exist
+	return jobs
+}
+
 func (f *fixture) wantLen(name string, want queue.Counts) {
 	f.t.Helper()
 	if got := f.b.Len(name); got != want {
@@ -630,7 +636,7 @@ func TestAck(t *testing.T) {
 		f := newFixture(t)
 		f.push("q", queue.PushOptions{}, "a", "b", "c")
 		a, b := f.pop1("q", 1), f.pop1("q", 2)
-		ready := f.b.Peek("q", 1)[0].ID
+		ready := f.peek("q", 1)[0].ID
 		_, _, err := f.b.Ack("q", 1, []uint64{a.ID, b.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, b.ID)
 		_, _, err = f.b.Ack("q", 1, []uint64{ready}, nil)
@@ -1098,7 +1104,7 @@ func TestRetries(t *testing.T) {
 			t.Fatalf("retry %+v", again)
 		}
 		f.nack("q", 1, again.ID, queue.NackOptions{HasDelay: true, Delay: 0})
-		in := f.b.Peek("q", 1)[0]
+		in := f.peek("q", 1)[0]
 		if in.FailureCount != 2 || len(in.Failures) != 2 || in.Failures[0].Message != "smtp timeout" ||
 			in.Failures[0].Reason != queue.Nacked || in.Failures[0].Attempt != 1 || in.Failures[1].Attempt != 2 {
 			t.Fatalf("history %+v", in)
@@ -1193,7 +1199,7 @@ func TestRetries(t *testing.T) {
 			t.Fatalf("attempt %d", again.Attempt)
 		}
 		f.nack("q", 1, again.ID, queue.NackOptions{HasDelay: true})
-		if h := f.b.Peek("q", 1)[0]; h.FailureCount != 2 || h.Failures[0].Message != "boom" {
+		if h := f.peek("q", 1)[0]; h.FailureCount != 2 || h.Failures[0].Message != "boom" {
 			t.Fatalf("history %+v", h)
 		}
 	})
@@ -1219,7 +1225,7 @@ func TestVisibility(t *testing.T) {
 			t.Fatalf("info %+v", in)
 		}
 		f.nack("q", 2, again.ID, queue.NackOptions{HasDelay: true})
-		if h := f.b.Peek("q", 1)[0]; h.Failures[0].Reason != queue.TimedOut || h.Failures[1].Reason != queue.Nacked {
+		if h := f.peek("q", 1)[0]; h.Failures[0].Reason != queue.TimedOut || h.Failures[1].Reason != queue.Nacked {
 			t.Fatalf("history %+v", h.Failures)
 		}
 	})
@@ -1317,7 +1323,7 @@ func TestWorkerGone(t *testing.T) {
 			t.Fatalf("released %d", st.Released)
 		}
 		f.nack("q", 3, again.ID, queue.NackOptions{HasDelay: true})
-		if h := f.b.Peek("q", 1)[0]; h.Failures[0].Reason != queue.WorkerGone {
+		if h := f.peek("q", 1)[0]; h.Failures[0].Reason != queue.WorkerGone {
 			t.Fatalf("history %+v", h.Failures)
 		}
 	})
@@ -1671,7 +1677,7 @@ func TestEvents(t *testing.T) {
 		l := newEventLog(f.b)
 		f.setRepeat("q", queue.Repeat{Name: "s", Every: time.Second, Payload: []byte("x")})
 		f.clock.Advance(time.Second)
-		jobs := f.b.Peek("q", 1)
+		jobs := f.peek("q", 1)
 		l.want(t, fmt.Sprintf("q waiting %d/0", jobs[0].ID))
 	})
 	t.Run("edge: a queue with events off tells nothing; nor do purge and delete", func(t *testing.T) {
@@ -2304,7 +2310,7 @@ func TestManage(t *testing.T) {
 		if len(list) != 2 || list[0].Name != "b-queue" || list[1].Name != "q" || list[1].InFlight != 1 {
 			t.Fatalf("list %+v", list)
 		}
-		peek := f.b.Peek("q", 10)
+		peek := f.peek("q", 10)
 		if len(peek) != 1 || string(peek[0].Payload) != "b" || peek[0].State != queue.Ready {
 			t.Fatalf("peek %+v", peek)
 		}
@@ -2405,7 +2411,7 @@ func TestManage(t *testing.T) {
 		if in := f.b.Info("nosuch"); in.Settings != testSettings() || in.Ready != 0 {
 			t.Fatalf("info %+v", in)
 		}
-		if p := f.b.Peek("nosuch", 1); p != nil {
+		if p := f.peek("nosuch", 1); p != nil {
 			t.Fatalf("peek %+v", p)
 		}
 		if n, idx, err := f.b.Purge("nosuch"); n != 0 || idx != 0 || err != nil {
@@ -2682,7 +2688,7 @@ func TestRaces(t *testing.T) {
 				}
 				f.b.Stats()
 				f.b.List()
-				f.b.Peek("q0", 3)
+				f.peek("q0", 3)
 				if err := f.b.Compact(); err != nil {
 					t.Error(err)
 				}

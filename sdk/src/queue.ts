@@ -323,9 +323,13 @@ export class Queue<T = unknown, In = T> {
     };
   }
 
-  /** The next `count` ready jobs (default 1), in the order workers take them, without taking them. */
-  async peek(count = 1): Promise<JobInfo<T>[]> {
-    const reply = (await this.conn.call('QPEEK', this.name, 'COUNT', positiveInt('count', count))) as unknown[];
+  /**
+   * The next `count` ready jobs (default 1), in the order workers take them,
+   * without taking them; or the first `count` jobs of another state: delayed
+   * by due time, inflight by deadline, dead and completed oldest first.
+   */
+  async peek(count = 1, state: JobInfo<T>['state'] = 'ready'): Promise<JobInfo<T>[]> {
+    const reply = (await this.conn.call('QPEEK', this.name, 'COUNT', positiveInt('count', count), 'STATE', state)) as unknown[];
     return reply.map((job) => this.toJobInfo(job));
   }
 

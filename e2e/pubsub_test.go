@@ -613,18 +613,29 @@ func TestPubSubSlowConsumer(t *testing.T) {
 		srv := startServer(t, "--client-output-buffer-limit", fmt.Sprintf("pubsub 0 %d %d", psSoftLimit, psSoftSeconds))
 		slow := stalledSubscriber(t, srv.port, "feed/#")
 		pub := psDial(t, srv.port)
+		start := time.Now()
 		publishBytes(t, pub, "feed/x", backlog+2*psSoftLimit)
 		over := time.Now()
-		if info := psInfo(t, pub, "pubsub"); info["pubsub_slow_consumer_disconnects"] != "0" {
-			t.Fatalf("disconnected before the soft limit's seconds: %v", info)
-		}
-		list := pub.do("CLIENT", "LIST", "TYPE", "PUBSUB")
-		m := regexp.MustCompile(`omem=(\d+)`).FindStringSubmatch(list)
-		if m == nil {
-			t.Fatalf("CLIENT LIST: %s", list)
-		}
-		if omem, _ := strconv.Atoi(m[1]); omem <= psSoftLimit {
-			t.Fatalf("omem=%d, not over the soft limit %d", omem, psSoftLimit)
+		// The subscriber went over the soft limit at some moment of the
+		// publishing, so it must still be connected only while less than
+		// the limit's seconds (less the margin, for the checks' own round
+		// trips) have passed since the publishing began: on a machine so
+		// loaded that publishing took longer, the server may rightly have
+		// closed it already.
+		if time.Since(start) < psSoftSeconds*time.Second-psSoftMargin {
+			if info := psInfo(t, pub, "pubsub"); info["pubsub_slow_consumer_disconnects"] != "0" {
+				t.Fatalf("disconnected before the soft limit's seconds: %v", info)
+			}
+			list := pub.do("CLIENT", "LIST", "TYPE", "PUBSUB")
+			m := regexp.MustCompile(`omem=(\d+)`).FindStringSubmatch(list)
+			if m == nil {
+				t.Fatalf("CLIENT LIST: %s", list)
+			}
+			if omem, _ := strconv.Atoi(m[1]); omem <= psSoftLimit {
+				t.Fatalf("omem=%d, not over the soft limit %d", omem, psSoftLimit)
+			}
+		} else {
+			t.Logf("publishing took %v, near the soft limit's %d s: the checks before them are skipped", over.Sub(start), psSoftSeconds)
 		}
 		time.Sleep(time.Until(over.Add(psSoftSeconds*time.Second + psSoftMargin)))
 		if got := pub.do("PPUB", "feed/x", "one more"); got != "0" {

@@ -271,6 +271,7 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     expect(await stateCount('delayed').textContent()).toBe('1');
     expect(await stateCount('inflight').textContent()).toBe('0');
     expect(await stateCount('dead').textContent()).toBe('1');
+    expect(await stateCount('completed').textContent()).toBe('0');
     expect(await queueRow().locator('td.settings').textContent()).toContain('1 attempt ');
 
     await stateCount('dead').click();
@@ -297,6 +298,16 @@ describe.skipIf(!mustRun)('dashboard in a real browser', { timeout: BROWSER_TEST
     await schedule.waitFor();
     expect(await schedule.locator('td').first().textContent()).toBe('cron 0 9 * * mon-fri (UTC)');
     expect(await schedule.locator('td.preview').textContent()).toBe('weekly');
+
+    expect(await redis.call('QCONFIG', 'SET', QUEUE, 'keep-completed', '5')).toBe('OK');
+    await redis.call('QPUSH', QUEUE, 'PRIORITY', '10', 'done');
+    const finished = fieldOf(await redis.call('QPOP', QUEUE), 'id');
+    expect(await redis.call('QACK', QUEUE, finished, 'RESULT', 'sent')).toBe(1);
+    await page.locator('#refresh').click();
+    await expect.poll(() => stateCount('completed').textContent()).toBe('1');
+    await stateCount('completed').click();
+    await jobRows().filter({ hasText: 'result: sent' }).waitFor();
+    expect(await jobRows().count()).toBe(1);
   });
 
   it('requeues the dead letters and purges a queue only after confirmation', async () => {

@@ -6,10 +6,10 @@ import { api, bytesNode, el, fill, formatMillis, formatNumber, keepFocus } from 
 
 /** Jobs a list shows. */
 const JOB_LIST_SIZE = 50;
-const STATES = ['ready', 'delayed', 'inflight', 'dead'];
+const STATES = ['ready', 'delayed', 'inflight', 'dead', 'completed'];
 /** Class of header cells read by screen readers only. */
 const HIDDEN = 'visually-hidden';
-const STATE_LABELS = { ready: 'Ready', delayed: 'Delayed', inflight: 'In flight', dead: 'Dead' };
+const STATE_LABELS = { ready: 'Ready', delayed: 'Delayed', inflight: 'In flight', dead: 'Dead', completed: 'Completed' };
 
 let ui;
 /** The job list shown: { id, label, state } of a queue, or null. */
@@ -39,7 +39,7 @@ function renderStats(s) {
     stat('In flight', formatNumber(s.inflight), 'inflight'),
     stat('Dead letters', formatNumber(s.dead), 'dead', `${formatNumber(s.requeued)} requeued`),
     stat('Pushed', formatNumber(s.pushed), 'pushed', `${formatNumber(s.delivered)} delivered`),
-    stat('Acked', formatNumber(s.acked), 'acked', `${formatNumber(s.failed)} failed`),
+    stat('Acked', formatNumber(s.acked), 'acked', `${formatNumber(s.failed)} failed · ${formatNumber(s.completed)} kept`),
     stat('Persistence', s.read_only ? 'READ-ONLY' : 'logged', 'persistence', s.read_only ? s.last_error : s.persistence),
   );
 }
@@ -112,7 +112,7 @@ function queueRow(q) {
 function renderQueues(list) {
   keepFocus(ui.table, () => {
     const rows = list.map(queueRow);
-    if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 9, class: 'muted', text: 'No queue yet.' })));
+    if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 10, class: 'muted', text: 'No queue yet.' })));
     fill(ui.table.tBodies[0], ...rows);
   });
 }
@@ -122,7 +122,8 @@ function timeText(iso) {
 }
 
 function jobRow(j) {
-  const when = j.state === 'delayed' || j.state === 'dead' ? timeText(j.due) : j.state === 'inflight' ? timeText(j.deadline) : timeText(j.enqueued);
+  const when = ['delayed', 'dead', 'completed'].includes(j.state) ? timeText(j.due) : j.state === 'inflight' ? timeText(j.deadline) : timeText(j.enqueued);
+  const outcome = j.result ? el('span', {}, 'result: ', bytesNode(j.result)) : j.last_error ? `${j.last_error} (${formatNumber(j.failure_count)} failure${j.failure_count === 1 ? '' : 's'})` : '';
   return el(
     'tr',
     { dataset: { job: j.id } },
@@ -131,7 +132,7 @@ function jobRow(j) {
     el('td', { class: 'num', text: formatNumber(j.priority) }),
     el('td', { text: when }),
     el('td', { class: 'preview' }, bytesNode(j.payload)),
-    el('td', { class: 'muted' }, j.last_error ? `${j.last_error} (${formatNumber(j.failure_count)} failure${j.failure_count === 1 ? '' : 's'})` : ''),
+    el('td', { class: 'muted' }, outcome),
     el(
       'td',
       { class: 'actions' },
@@ -233,14 +234,14 @@ function mount(section, ctx) {
     'table',
     { class: 'keys queues' },
     el('caption', { class: 'visually-hidden', text: 'Queues' }),
-    head(['Queue'], ['Ready', 'num'], ['Delayed', 'num'], ['In flight', 'num'], ['Dead', 'num'], ['Consumers', 'num'], ['Settings'], ['Pushed / acked / failed', 'num'], ['Actions', HIDDEN]),
+    head(['Queue'], ['Ready', 'num'], ['Delayed', 'num'], ['In flight', 'num'], ['Dead', 'num'], ['Completed', 'num'], ['Consumers', 'num'], ['Settings'], ['Pushed / acked / failed', 'num'], ['Actions', HIDDEN]),
     el('tbody'),
   );
   const jobsTitle = el('h3', { id: 'queue-jobs-title' });
   const jobs = el(
     'table',
     { class: 'keys jobs', 'aria-labelledby': 'queue-jobs-title' },
-    head(['Job', 'num'], ['Attempt', 'num'], ['Priority', 'num'], ['When'], ['Payload'], ['Last error'], ['Actions', HIDDEN]),
+    head(['Job', 'num'], ['Attempt', 'num'], ['Priority', 'num'], ['When'], ['Payload'], ['Last error or result'], ['Actions', HIDDEN]),
     el('tbody'),
   );
   const jobsBox = el('div', { class: 'queue-jobs', hidden: true }, jobsTitle, el('div', { class: 'scroll' }, jobs));

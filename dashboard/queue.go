@@ -79,19 +79,20 @@ type queueView struct {
 }
 
 type settingsView struct {
-	VisibilityMillis    int64   `json:"visibility_ms"`
-	MaxAttempts         int     `json:"max_attempts"` // 0: unlimited
-	Backoff             string  `json:"backoff"`
-	BackoffDelayMillis  int64   `json:"backoff_delay_ms"`
-	BackoffMaxMillis    int64   `json:"backoff_max_ms"`
-	BackoffJitter       float64 `json:"backoff_jitter"`
-	DeadLetterMax       int     `json:"dead_letter_max"`
-	ReleaseOnDisconnect bool    `json:"release_on_disconnect"`
-	RateLimit           int     `json:"rate_limit"` // 0: none
-	RateWindowMillis    int64   `json:"rate_window_ms"`
-	MaxInFlight         int     `json:"max_in_flight"` // 0: none
-	Events              bool    `json:"events"`
-	KeepCompleted       int     `json:"keep_completed"` // 0: none
+	VisibilityMillis       int64   `json:"visibility_ms"`
+	MaxAttempts            int     `json:"max_attempts"` // 0: unlimited
+	Backoff                string  `json:"backoff"`
+	BackoffDelayMillis     int64   `json:"backoff_delay_ms"`
+	BackoffMaxMillis       int64   `json:"backoff_max_ms"`
+	BackoffJitter          float64 `json:"backoff_jitter"`
+	DeadLetterMax          int     `json:"dead_letter_max"`
+	ReleaseOnDisconnect    bool    `json:"release_on_disconnect"`
+	RateLimit              int     `json:"rate_limit"` // 0: none
+	RateWindowMillis       int64   `json:"rate_window_ms"`
+	MaxInFlight            int     `json:"max_in_flight"` // 0: none
+	Events                 bool    `json:"events"`
+	KeepCompleted          int     `json:"keep_completed"`        // 0: none
+	KeepCompletedAgeMillis int64   `json:"keep_completed_age_ms"` // 0: no age bound
 }
 
 // jobView is one job of a list. ID is a string: JavaScript numbers cannot
@@ -180,19 +181,20 @@ func viewQueue(in queue.QueueInfo) queueView {
 		Consumers: in.Consumers,
 		Repeats:   in.Repeats,
 		Settings: settingsView{
-			VisibilityMillis:    s.Visibility.Milliseconds(),
-			MaxAttempts:         s.MaxAttempts,
-			Backoff:             s.Backoff.String(),
-			BackoffDelayMillis:  s.BackoffDelay.Milliseconds(),
-			BackoffMaxMillis:    s.BackoffMax.Milliseconds(),
-			BackoffJitter:       s.BackoffJitter,
-			DeadLetterMax:       s.DeadLetterMax,
-			ReleaseOnDisconnect: s.ReleaseOnDisconnect,
-			RateLimit:           s.RateLimit,
-			RateWindowMillis:    s.RateWindow.Milliseconds(),
-			MaxInFlight:         s.MaxInFlight,
-			Events:              s.Events,
-			KeepCompleted:       s.KeepCompleted,
+			VisibilityMillis:       s.Visibility.Milliseconds(),
+			MaxAttempts:            s.MaxAttempts,
+			Backoff:                s.Backoff.String(),
+			BackoffDelayMillis:     s.BackoffDelay.Milliseconds(),
+			BackoffMaxMillis:       s.BackoffMax.Milliseconds(),
+			BackoffJitter:          s.BackoffJitter,
+			DeadLetterMax:          s.DeadLetterMax,
+			ReleaseOnDisconnect:    s.ReleaseOnDisconnect,
+			RateLimit:              s.RateLimit,
+			RateWindowMillis:       s.RateWindow.Milliseconds(),
+			MaxInFlight:            s.MaxInFlight,
+			Events:                 s.Events,
+			KeepCompleted:          s.KeepCompleted,
+			KeepCompletedAgeMillis: s.KeepCompletedAge.Milliseconds(),
 		},
 		Overrides: in.Overrides,
 		Pushed:    in.Pushed,

@@ -516,7 +516,8 @@ describe('QUEUE', () => {
 
     it('KEEPCOMPLETED keeps completed jobs: GET shows what the handler returned, and the completed event carries it', async () => {
       const queue = nexo.sdk.queue<{ n: number }>('sdk:keep');
-      await queue.configure({ keepCompleted: 10 });
+      await queue.configure({ keepCompleted: 10, keepCompletedAge: LONG_VISIBILITY_MS });
+      expect(await queue.settings()).toMatchObject({ keepCompleted: 10, keepCompletedAge: LONG_VISIBILITY_MS });
       const results: unknown[] = [];
       const off = await queue.events((e) => {
         if (e.event === 'completed') results.push(e.result);

@@ -127,6 +127,7 @@ var options = []option{
 	queueOption("max-in-flight", "jobs of a queue in flight at once, across its consumers; 0 = no limit"),
 	queueOption("events", "yes: a queue publishes its job events on the pub/sub channel __queue__:<queue>"),
 	queueOption("keep-completed", "completed jobs a queue keeps, with their results; past it the oldest is dropped; 0 = none"),
+	queueOption("keep-completed-age", "milliseconds a kept completed job stays after its completion; 0 = no age bound"),
 	{"queue-max-payload", strconv.Itoa(queue.DefaultMaxPayload), "largest job payload, in bytes or with a unit",
 		func(c *config, v string) error { return setBytes(&c.QueueMaxPayload, v) }},
 	{"queue-max-pending", strconv.Itoa(wal.DefaultMaxPending), "queue log records waiting for the disk before writes are refused with OVERLOAD",

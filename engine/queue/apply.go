@@ -344,6 +344,24 @@ func (q *queue) applyComplete(r *completeRec, jobs []*job) {
 	q.trim(q.completed, q.settings.KeepCompleted)
 }
 
+// dropAged drops the completed jobs older than keep-completed-age. Like a
+// delayed job becoming ready, it follows from the clock and the settings,
+// so it is not logged: a replay drops them again.
+func (q *queue) dropAged(now int64) {
+	age := q.settings.KeepCompletedAge.Milliseconds()
+	if age == 0 {
+		return
+	}
+	for {
+		j, ok := q.completed.Min()
+		if !ok || j.due+age > now {
+			return
+		}
+		q.detach(j)
+		q.forget(j)
+	}
+}
+
 // trim drops the oldest jobs of t, the dead letters or the completed jobs
 // (both by time), past max, and returns how many it dropped.
 func (q *queue) trim(t *btree.BTreeG[*job], max int) int64 {

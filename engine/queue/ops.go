@@ -103,6 +103,7 @@ func (q *queue) expire(now int64) {
 		q.delayed.PopMin()
 		q.makeReady(j, j.due)
 	}
+	q.dropAged(now)
 	if j, ok := q.inflight.Min(); !ok || j.due > now {
 		return
 	}

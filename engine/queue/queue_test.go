@@ -298,7 +298,7 @@ func TestConfig(t *testing.T) {
 		want := map[string]string{
 			"visibility-timeout": "30000", "max-attempts": "5", "backoff": "exponential", "backoff-delay": "1000",
 			"backoff-max": "3600000", "backoff-jitter": "0.2", "dead-letter-max": "10000", "release-on-disconnect": "yes",
-			"rate-limit": "0", "rate-window": "1000", "max-in-flight": "0", "events": "no", "keep-completed": "0",
+			"rate-limit": "0", "rate-window": "1000", "max-in-flight": "0", "events": "no", "keep-completed": "0", "keep-completed-age": "0",
 		}
 		for _, name := range queue.Params() {
 			got, err := s.Get(name)
@@ -763,6 +763,39 @@ func TestCompleted(t *testing.T) {
 			t.Fatalf("completed job %+v", in)
 		}
 	})
+	t.Run("keep-completed-age drops a completed job that long after its completion", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "keep-completed", "10", "keep-completed-age", "1000")
+		ids := f.push("q", queue.PushOptions{}, "a", "b")
+		jobs := f.pop("q", 1, 2)
+		f.ackResult("q", 1, jobs[0].ID, "ra")
+		first := f.clock.Now()
+		f.clock.Advance(500 * time.Millisecond)
+		f.ackResult("q", 1, jobs[1].ID, "rb")
+		f.clock.Advance(499 * time.Millisecond)
+		f.wantCompleted("q", ids[0], "ra", first)
+		f.clock.Advance(time.Millisecond)
+		if _, ok := f.b.Job("q", ids[0]); ok {
+			t.Fatal("a completed job outlived keep-completed-age")
+		}
+		f.wantCompleted("q", ids[1], "rb", first.Add(500*time.Millisecond))
+		f.clock.Advance(500 * time.Millisecond)
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("the timer drops an aged completed job without any call", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.Now = time.Now })
+		f.configure("q", "keep-completed", "10", "keep-completed-age", strconv.Itoa(int(timerVisibility.Milliseconds())))
+		id := f.push1("q", "a")
+		f.pop1("q", 1)
+		f.ackResult("q", 1, id, "r")
+		if st := f.b.Stats(); st.Completed != 1 {
+			t.Fatalf("completed %d right after the ack", st.Completed)
+		}
+		time.Sleep(timerVisibility + timerMargin)
+		if st := f.b.Stats(); st.Completed != 0 {
+			t.Fatalf("completed %d past keep-completed-age", st.Completed)
+		}
+	})
 	t.Run("edge: lowering keep-completed drops the oldest at once; 0 drops them all", func(t *testing.T) {
 		f := newFixture(t)
 		f.configure("q", "keep-completed", "3")
@@ -846,6 +879,10 @@ func TestCompleted(t *testing.T) {
 		if _, ok := f.b.Job("q", ids[0]); ok {
 			t.Fatal("a completed job dropped past the bound came back")
 		}
+		f.configure("q", "keep-completed-age", "60000")
+		f.clock.Advance(time.Minute)
+		f.reopen()
+		f.wantLen("q", queue.Counts{})
 	})
 }
 

@@ -45,6 +45,8 @@ const (
 	DefaultEvents = false
 	// DefaultKeepCompleted: a completed job is removed at once.
 	DefaultKeepCompleted = 0
+	// DefaultKeepCompletedAge: completed jobs are kept whatever their age.
+	DefaultKeepCompletedAge = 0
 
 	// MaxDuration bounds every delay, timeout and backoff setting, so that
 	// deadlines computed from them cannot overflow.
@@ -85,6 +87,9 @@ type Settings struct {
 	MaxInFlight         int  // jobs in flight at once, across consumers; 0 = no limit
 	Events              bool // the queue's job events are told to the broker's notifier
 	KeepCompleted       int  // completed jobs kept, with their results, newest first; 0 = none
+	// KeepCompletedAge drops a kept completed job this long after its
+	// completion; 0 = no age bound.
+	KeepCompletedAge time.Duration
 }
 
 // DefaultSettings returns the built-in defaults.
@@ -103,6 +108,7 @@ func DefaultSettings() Settings {
 		MaxInFlight:         DefaultMaxInFlight,
 		Events:              DefaultEvents,
 		KeepCompleted:       DefaultKeepCompleted,
+		KeepCompletedAge:    DefaultKeepCompletedAge,
 	}
 }
 
@@ -171,6 +177,9 @@ var params = []param{
 	{"keep-completed",
 		func(s *Settings) string { return strconv.Itoa(s.KeepCompleted) },
 		func(s *Settings, v string) error { return parseCount(&s.KeepCompleted, v) }},
+	{"keep-completed-age",
+		func(s *Settings) string { return formatMs(s.KeepCompletedAge) },
+		func(s *Settings, v string) error { return parseMs(&s.KeepCompletedAge, v, 0) }},
 }
 
 // Params lists the setting names in documentation order.
@@ -233,6 +242,8 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: dead-letter-max %d", ErrInvalidValue, s.DeadLetterMax)
 	case s.KeepCompleted < 0:
 		return fmt.Errorf("%w: keep-completed %d", ErrInvalidValue, s.KeepCompleted)
+	case s.KeepCompletedAge < 0 || s.KeepCompletedAge > MaxDuration:
+		return fmt.Errorf("%w: keep-completed-age %v", ErrInvalidValue, s.KeepCompletedAge)
 	case s.MaxInFlight < 0:
 		return fmt.Errorf("%w: max-in-flight %d", ErrInvalidValue, s.MaxInFlight)
 	case s.RateLimit < 0:

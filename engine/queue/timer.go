@@ -16,12 +16,17 @@ func schedLess(a, b schedEntry) bool {
 }
 
 // reschedule registers the queue's earliest deadline (a delayed job's due
-// time, a visibility timeout, a schedule's fire time), or its retry, with
-// the timer. Lock should be held.
+// time, a visibility timeout, a schedule's fire time, the age bound of a
+// completed job), or its retry, with the timer. Lock should be held.
 func (q *queue) reschedule() {
 	next := q.repeatAt
 	if j, ok := q.delayed.Min(); ok && (next == 0 || j.due < next) {
 		next = j.due
+	}
+	if age := q.settings.KeepCompletedAge.Milliseconds(); age > 0 {
+		if j, ok := q.completed.Min(); ok && (next == 0 || j.due+age < next) {
+			next = j.due + age
+		}
 	}
 	if j, ok := q.inflight.Min(); ok && (next == 0 || j.due < next) {
 		next = j.due

@@ -191,6 +191,8 @@ export interface QueueSettings {
    * removeOnComplete: { count }); past it the oldest is dropped; 0 = none.
    */
   keepCompleted: number;
+  /** Milliseconds a kept completed job stays after its completion (BullMQ's removeOnComplete: { age }); 0 = no age bound. */
+  keepCompletedAge: number;
 }
 
 /** QINFO: counts, state, counters since the server started, settings. */
@@ -238,6 +240,7 @@ const settingNames: Record<keyof QueueSettings, string> = {
   maxInFlight: 'max-in-flight',
   events: 'events',
   keepCompleted: 'keep-completed',
+  keepCompletedAge: 'keep-completed-age',
 };
 
 /**
@@ -892,5 +895,6 @@ function toSettings(f: Record<string, unknown>): QueueSettings {
     maxInFlight: num(f['max-in-flight']),
     events: text(f.events) === 'yes',
     keepCompleted: num(f['keep-completed']),
+    keepCompletedAge: num(f['keep-completed-age']),
   };
 }

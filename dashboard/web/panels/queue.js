@@ -53,7 +53,8 @@ function settingsText(s) {
   const attempts = s.max_attempts === 0 ? 'unlimited attempts' : `${s.max_attempts} attempt${s.max_attempts === 1 ? '' : 's'}`;
   const rate = s.rate_limit > 0 ? ` · at most ${formatNumber(s.rate_limit)} per ${formatMillis(s.rate_window_ms)}` : '';
   const inflight = s.max_in_flight > 0 ? ` · at most ${formatNumber(s.max_in_flight)} in flight` : '';
-  const kept = s.keep_completed > 0 ? ` · keeps ${formatNumber(s.keep_completed)} completed` : '';
+  const keptFor = s.keep_completed_age_ms > 0 ? ` for ${formatMillis(s.keep_completed_age_ms)}` : '';
+  const kept = s.keep_completed > 0 ? ` · keeps ${formatNumber(s.keep_completed)} completed${keptFor}` : '';
   return `${attempts} · visibility ${formatMillis(s.visibility_ms)} · ${s.backoff} backoff ${formatMillis(s.backoff_delay_ms)}${rate}${inflight}${kept}`;
 }
 

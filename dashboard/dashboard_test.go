@@ -794,12 +794,10 @@ type repeatList struct {
 	} `json:"repeats"`
 }
 
-// queueState fills queue "jobs" through the facade: max-attempts 1, ready
-// jobs a, b (binary), c, a job delayed by a minute, one in flight and one
-// dead, nacked with the message "boom".
-func (s *stack) queueState(t testing.TB) {
-	t.Helper()
-	must := func(_ any, idx uint64, err error) {
+// queueMust returns a check of a queue call's result: it fails t on an
+// error and otherwise waits until the change is durable.
+func (s *stack) queueMust(t testing.TB) func(_ any, idx uint64, err error) {
+	return func(_ any, idx uint64, err error) {
 		t.Helper()
 		if err == nil {
 			err = s.queue.Wait(idx)
@@ -808,6 +806,14 @@ func (s *stack) queueState(t testing.TB) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// queueState fills queue "jobs" through the facade: max-attempts 1, ready
+// jobs a, b (binary), c, a job delayed by a minute, one in flight and one
+// dead, nacked with the message "boom".
+func (s *stack) queueState(t testing.TB) {
+	t.Helper()
+	must := s.queueMust(t)
 	idx, err := s.queue.Configure("jobs", [][2]string{{"max-attempts", "1"}})
 	must(nil, idx, err)
 	must(s.queue.Push("jobs", [][]byte{[]byte("held"), []byte("doomed")}, queue.PushOptions{}))
@@ -884,15 +890,7 @@ func TestQueuePanel(t *testing.T) {
 	})
 	t.Run("completed jobs kept by keep-completed list with their results and count in the snapshot", func(t *testing.T) {
 		s := startStack(t, nil)
-		must := func(_ any, idx uint64, err error) {
-			t.Helper()
-			if err == nil {
-				err = s.queue.Wait(idx)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		must := s.queueMust(t)
 		idx, err := s.queue.Configure("done", [][2]string{{"keep-completed", "5"}})
 		must(nil, idx, err)
 		must(s.queue.Push("done", [][]byte{[]byte("x")}, queue.PushOptions{}))

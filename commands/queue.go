@@ -647,12 +647,7 @@ func cmdQPeek(c *Client, args [][]byte) {
 }
 
 func cmdQJob(c *Client, args [][]byte) {
-	id, msg := parseID(args[2])
-	if msg != "" {
-		c.replyError(msg)
-		return
-	}
-	qb := c.queues()
+	qb, id := c.jobID(args[2])
 	if qb == nil {
 		return
 	}
@@ -680,6 +675,18 @@ func cmdQAck(c *Client, args [][]byte) {
 	}
 }
 
+// jobID parses the id a command names and returns it with the queue
+// broker; on a bad id, or without queues, it answers the error itself and
+// returns a nil broker.
+func (c *Client) jobID(arg []byte) (*queue.Broker, uint64) {
+	id, msg := parseID(arg)
+	if msg != "" {
+		c.replyError(msg)
+		return nil, 0
+	}
+	return c.queues(), id
+}
+
 // jobIDs parses the ids a command names and returns them with the queue
 // broker; on a bad id, or without queues, it answers the error itself and
 // returns a nil broker.
@@ -703,12 +710,7 @@ func queueIDsHandler(change func(qb *queue.Broker, name string, ids []uint64) (i
 }
 
 func cmdQProgress(c *Client, args [][]byte) {
-	id, msg := parseID(args[2])
-	if msg != "" {
-		c.replyError(msg)
-		return
-	}
-	qb := c.queues()
+	qb, id := c.jobID(args[2])
 	if qb == nil {
 		return
 	}

@@ -54,7 +54,9 @@
 //
 // Append copies the records into the pending batch; the batch buffers are
 // reused, except after a burst larger than maxRetainedBatch. tidwall keeps
-// the tail segment (up to SegmentSize plus one batch) in memory. Read
+// the tail segment (up to SegmentSize plus one batch) in memory, in an
+// image the log sizes for a whole segment; a log opened WriteOnly hands the
+// image of a closing segment to the next tail (tailbuf.go). Read
 // serves the records of closed segments from their files with pread,
 // reading about what it returns: it starts at the read mark before the
 // first record it wants, one kept per readMarkSpacing bytes of each closed

@@ -27,3 +27,5 @@ require (
 
 // The end-to-end suite's npm packages are not Go code.
 ignore ./integration/node_modules
+
+replace github.com/tidwall/wal => ./third_party/tidwall-wal

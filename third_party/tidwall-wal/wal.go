@@ -478,7 +478,7 @@ func (l *Log) writeBatch(b *Batch) error {
 		s.epos = append(s.epos, epos)
 		if len(s.ebuf) >= l.opts.SegmentSize {
 			// segment has reached capacity, cycle now
-			if _, err := l.sfile.Write(s.ebuf[mark:]); err != nil {
+			if _, err := writeTail(l.sfile, s.ebuf[mark:]); err != nil {
 				return err
 			}
 			l.lastIndex = b.entries[i].index
@@ -491,7 +491,7 @@ func (l *Log) writeBatch(b *Batch) error {
 		datas = datas[b.entries[i].size:]
 	}
 	if len(s.ebuf)-mark > 0 {
-		if _, err := l.sfile.Write(s.ebuf[mark:]); err != nil {
+		if _, err := writeTail(l.sfile, s.ebuf[mark:]); err != nil {
 			return err
 		}
 		l.lastIndex = b.entries[len(b.entries)-1].index

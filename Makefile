@@ -48,8 +48,9 @@ vet: ## go vet ./...
 cross-build: ## Build the server for macOS and Windows, which it supports without epoll.
 	$(foreach p,$(CROSS_PLATFORMS),GOOS=$(word 1,$(subst /, ,$(p))) GOARCH=$(word 2,$(subst /, ,$(p))) CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/nexo &&) true
 
-go-test: ## Go tests with the race detector.
+go-test: ## Go tests with the race detector, ours and those of the patched tidwall/wal copy.
 	$(GO) test -race -count=1 ./...
+	cd third_party/tidwall-wal && $(GO) test -race -count=1 ./...
 
 integration: ## The Vitest end-to-end suite in integration/ (it builds the binary itself).
 	cd integration && VERSION=$(VERSION) npx vitest run

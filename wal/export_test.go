@@ -57,25 +57,11 @@ const (
 // its tail segment.
 const TailHeadroom = tailHeadroom
 
-// TailReserved returns the capacities of tidwall's image of its tail
-// segment and of its record positions; ok is false when the log could not
-// reach them (tailbuf.go). Call it while no write is in progress.
-func (l *Log) TailReserved() (image, positions int, ok bool) {
+// TailCapacity returns the capacities of tidwall's image of its tail
+// segment and of its record positions. Call it while no write is in
+// progress.
+func (l *Log) TailCapacity() (image, positions int) {
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
-	if l.tail == nil || l.tail.segments.Len() == 0 {
-		return 0, 0, false
-	}
-	seg := l.tail.segments.Index(l.tail.segments.Len() - 1).Elem()
-	return seg.Field(l.tail.ebuf).Cap(), seg.Field(l.tail.epos).Cap(), true
-}
-
-// TailImage returns the address of the array behind tidwall's image of its
-// tail segment, so that a test can see an image reused. Call it while no
-// write is in progress.
-func (l *Log) TailImage() uintptr {
-	l.readMu.Lock()
-	defer l.readMu.Unlock()
-	seg := l.tail.segments.Index(l.tail.segments.Len() - 1).Elem()
-	return seg.Field(l.tail.ebuf).Pointer()
+	return l.tl.TailCapacity()
 }

@@ -56,7 +56,7 @@
 // reused, except after a burst larger than maxRetainedBatch. tidwall keeps
 // the tail segment (up to SegmentSize plus one batch) in memory, in an
 // image the log sizes for a whole segment; a log opened WriteOnly hands the
-// image of a closing segment to the next tail (tailbuf.go). Read
+// image of a closing segment to the next tail (commit.go, reserveTail). Read
 // serves the records of closed segments from their files with pread,
 // reading about what it returns: it starts at the read mark before the
 // first record it wants, one kept per readMarkSpacing bytes of each closed
@@ -196,7 +196,7 @@ type Options struct {
 	// WriteOnly declares that the log is never read while open (Replay
 	// still is): Read and ReadRange return ErrWriteOnly, and tidwall's
 	// image of a segment that closes becomes the image of the next tail
-	// instead of garbage (tailbuf.go).
+	// instead of garbage (commit.go, reserveTail).
 	WriteOnly bool
 }
 
@@ -298,10 +298,8 @@ type Log struct {
 	// Writer only: the goroutine holding the writer role.
 	tailBytes int  // size of tidwall's tail segment, mirrored (see mirrorRotation)
 	dirDirty  bool // a segment file was created since the directory was last fsynced
-	// tail sizes tidwall's image of its tail segment (tailbuf.go);
-	// tailRecords is the record count it reserves positions for: that of
-	// the segment closed last, plus headroom.
-	tail        *tailReserver
+	// tailRecords is the record count reserveTail reserves positions
+	// for: that of the segment closed last, plus headroom.
 	tailRecords int
 	// truncSyncDir fsyncs the directory after a truncation: syncDir, which
 	// the tests replace to make it fail.
@@ -383,7 +381,6 @@ func Open(dir string, o Options) (*Log, error) {
 		tailBytes:    int(r.tailSize),
 		tailFirst:    r.tailFirst,
 		closedSegs:   r.closed,
-		tail:         newTailReserver(tl),
 		kick:         make(chan struct{}, 1),
 		ctl:          make(chan ctlRequest),
 		stop:         make(chan struct{}),

@@ -6,6 +6,8 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces tidwall/wal with this directory.
+COPY third_party ./third_party
 RUN go mod download
 COPY . .
 ARG VERSION=dev

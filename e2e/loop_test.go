@@ -179,10 +179,29 @@ func TestLoopWidePipeline(t *testing.T) {
 	})
 }
 
+// TestLoopThreads: --threads runs an event loop on every thread but one,
+// and --fsync always adds a processor for the logs' fsyncs.
+func TestLoopThreads(t *testing.T) {
+	for _, tc := range []struct {
+		fsync, threads, loops string
+	}{
+		{"always", "4", "2"},
+		{"everysec", "3", "2"},
+	} {
+		t.Run("fsync "+tc.fsync, func(t *testing.T) {
+			srv := startServer(t, "--threads", "3", "--fsync", tc.fsync)
+			info := dialRaw(t, srv.port).info("server")
+			if info["threads"] != tc.threads || info["event_loops"] != tc.loops {
+				t.Fatalf("threads %q, event_loops %q; want %s and %s", info["threads"], info["event_loops"], tc.threads, tc.loops)
+			}
+		})
+	}
+}
+
 // TestLoopConcurrentClients: connections spread over two loops change one
 // key; every change is applied once.
 func TestLoopConcurrentClients(t *testing.T) {
-	srv := startServer(t, "--threads", "2")
+	srv := startServer(t, "--threads", "3")
 	var pipeline strings.Builder
 	for range loopIncrs {
 		pipeline.WriteString(command("INCR", "loop:counter"))

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"math/bits"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -72,7 +71,7 @@ type CommandStats struct {
 // slightly inconsistent with each other.
 type Stats struct {
 	Started             time.Time
-	Threads             int // GOMAXPROCS
+	Threads             int // Config.Threads
 	ConnectedClients    int
 	MaxClients          int
 	TotalConnections    int64 // accepted since start or CONFIG RESETSTAT
@@ -102,7 +101,7 @@ func (s *Server) Stats() Stats {
 	in, out := s.netBytes()
 	st := Stats{
 		Started:             s.started,
-		Threads:             runtime.GOMAXPROCS(0),
+		Threads:             s.cfg.Threads,
 		ConnectedClients:    clients,
 		MaxClients:          s.cfg.MaxClients,
 		TotalConnections:    s.stats.connections.Load(),

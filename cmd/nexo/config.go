@@ -40,7 +40,7 @@ type config struct {
 	MaxBulkLen           int64
 	MaxMultibulkLen      int64
 	MaxQueryBuffer       int64
-	Threads              int // GOMAXPROCS, and event loops on all but one; 0 = every core
+	Threads              int // threads running commands, event loops on all but one; 0 = every core
 	QueueDefaults        queue.Settings
 	QueueMaxPayload      int64
 	QueueMaxPending      int

@@ -140,6 +140,7 @@ func serve(cfg *config, log *slog.Logger) error {
 		Password:    cfg.Password,
 		MaxClients:  cfg.MaxClients,
 		Loops:       eventLoops(threads),
+		Threads:     threads,
 		IdleTimeout: time.Duration(cfg.Timeout) * time.Second,
 		Limits: resp.Limits{
 			MaxBulkLen:      cfg.MaxBulkLen,

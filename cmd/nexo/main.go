@@ -63,8 +63,8 @@ func eventLoops(procs int) int { return max(1, procs-spareProcs) }
 const fsyncProcs = 1
 
 // runtimeProcs is GOMAXPROCS for threads threads under the fsync policy.
-func runtimeProcs(threads int, fsync string) int {
-	if fsync == "always" {
+func runtimeProcs(threads int, fsync wal.Fsync) int {
+	if fsync == wal.FsyncAlways {
 		return threads + fsyncProcs
 	}
 	return threads
@@ -108,7 +108,11 @@ func serve(cfg *config, log *slog.Logger) error {
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	runtime.GOMAXPROCS(runtimeProcs(threads, cfg.Fsync))
+	fsync, err := wal.ParseFsync(cfg.Fsync)
+	if err != nil {
+		return err
+	}
+	runtime.GOMAXPROCS(runtimeProcs(threads, fsync))
 	defer heapfloor.Start(heapFloor)()
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {

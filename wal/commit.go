@@ -110,6 +110,19 @@ func (l *Log) armFlush() {
 	}
 }
 
+// disarmFlush stops the idle flush timer once the records it was armed for
+// are in a batch being written: left to fire, it woke the committer about
+// once a millisecond under a steady load of waited-for records, for nothing
+// or to take the next batch from the event loop that would have written it.
+// A timer that already fired still wakes the committer, which finds
+// nothing to write. Lock should be held.
+func (l *Log) disarmFlush() {
+	if l.flushArmed {
+		l.flushArmed = false
+		l.flushTimer.Stop()
+	}
+}
+
 // flushDue is the idle flush timer's function: it wakes the committer.
 func (l *Log) flushDue() {
 	l.mu.Lock()
@@ -172,6 +185,7 @@ func (l *Log) writeBatch() bool {
 	}
 	b, sizes, bytes, hi := l.fill, l.sizes, l.bytes, l.last
 	l.fill, l.sizes, l.bytes = l.spare, l.spareSz[:0], 0
+	l.disarmFlush()
 	l.mu.Unlock()
 
 	err := l.tl.WriteBatch(b)

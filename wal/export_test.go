@@ -1,6 +1,9 @@
 package wal
 
-import "path/filepath"
+import (
+	"path/filepath"
+	"time"
+)
 
 // IdleFlushDelay lets the tests wait for the committer's write of records
 // nobody waits for.
@@ -32,12 +35,21 @@ func (l *Log) HoldWriter() (release func()) {
 }
 
 // SuppressIdleFlush keeps the committer from writing records nobody waits
-// for (the idle flush timer counts as armed), so that a test decides who
-// writes them.
+// for (the idle flush timer does nothing when it fires), so that a test
+// decides who writes them. Call it before the log is used.
 func (l *Log) SuppressIdleFlush() {
 	l.mu.Lock()
-	l.flushArmed = true
+	l.flushTimer.Stop()
+	l.flushTimer = time.AfterFunc(idleFlushDelay, func() {})
+	l.flushTimer.Stop()
 	l.mu.Unlock()
+}
+
+// FlushArmed reports whether the idle flush timer is armed.
+func (l *Log) FlushArmed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.flushArmed
 }
 
 // FailTruncationDirSync makes the fsync of the directory after the next

@@ -736,6 +736,21 @@ func TestWait(t *testing.T) {
 		}
 	})
 
+	t.Run("a batch a waiting caller writes disarms the idle flush: the committer is not woken for it", func(t *testing.T) {
+		for _, policy := range []wal.Fsync{wal.FsyncAlways, wal.FsyncEverySec, wal.FsyncNo} {
+			o := opts()
+			o.Fsync = policy
+			l := open(t, t.TempDir(), o)
+			for i := 1; i <= 3; i++ {
+				appendWait(t, l, rec(i))
+				if l.FlushArmed() {
+					t.Fatalf("%v: the idle flush is armed after Wait wrote record %d", policy, i)
+				}
+			}
+			closeLog(t, l)
+		}
+	})
+
 	t.Run("edge: Wait for 0, beyond the last index, after Close", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		if err := l.Wait(0); err != nil {

@@ -252,7 +252,7 @@ func (s *Server) writeInfoSection(b *strings.Builder, name string) {
 		w.kv("os", runtime.GOOS+" "+runtime.GOARCH)
 		w.kv("arch_bits", strconv.Itoa(strconv.IntSize))
 		w.kv("go_version", runtime.Version())
-		w.int("threads", int64(s.cfg.Threads))
+		w.int("threads", int64(runtime.GOMAXPROCS(0)))
 		w.int("event_loops", int64(len(s.loops)))
 		w.int("process_id", int64(os.Getpid()))
 		w.kv("run_id", s.runID)

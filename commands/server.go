@@ -46,10 +46,7 @@ type Config struct {
 	MaxClients int
 	// Loops is how many event loops serve connections (see eventLoop);
 	// 0, or a platform without a poller: a goroutine per connection.
-	Loops int
-	// Threads is how many CPU threads run commands (the --threads
-	// setting), reported by INFO and Stats; 0: GOMAXPROCS.
-	Threads     int
+	Loops       int
 	IdleTimeout time.Duration // 0: never close idle clients
 	Limits      resp.Limits
 	Version     string
@@ -134,9 +131,6 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Threads == 0 {
-		cfg.Threads = runtime.GOMAXPROCS(0)
 	}
 	if cfg.ScriptTimeLimit == 0 {
 		cfg.ScriptTimeLimit = DefaultScriptTimeLimit

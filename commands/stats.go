@@ -2,6 +2,7 @@ package commands
 
 import (
 	"math/bits"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -71,7 +72,7 @@ type CommandStats struct {
 // slightly inconsistent with each other.
 type Stats struct {
 	Started             time.Time
-	Threads             int // Config.Threads
+	Threads             int // GOMAXPROCS
 	ConnectedClients    int
 	MaxClients          int
 	TotalConnections    int64 // accepted since start or CONFIG RESETSTAT
@@ -101,7 +102,7 @@ func (s *Server) Stats() Stats {
 	in, out := s.netBytes()
 	st := Stats{
 		Started:             s.started,
-		Threads:             s.cfg.Threads,
+		Threads:             runtime.GOMAXPROCS(0),
 		ConnectedClients:    clients,
 		MaxClients:          s.cfg.MaxClients,
 		TotalConnections:    s.stats.connections.Load(),

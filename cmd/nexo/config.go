@@ -40,7 +40,7 @@ type config struct {
 	MaxBulkLen           int64
 	MaxMultibulkLen      int64
 	MaxQueryBuffer       int64
-	Threads              int // threads running commands, event loops on all but one; 0 = every core
+	Threads              int // GOMAXPROCS, and event loops on all but one; 0 = every core
 	QueueDefaults        queue.Settings
 	QueueMaxPayload      int64
 	QueueMaxPending      int
@@ -112,7 +112,7 @@ var options = []option{
 		func(c *config, v string) error { return setBytes(&c.MaxMultibulkLen, v) }},
 	{"client-query-buffer-limit", strconv.Itoa(resp.DefaultMaxQueryBuffer), "largest incomplete command buffered for a client, and most bytes of arguments MULTI queues; in bytes or with a unit",
 		func(c *config, v string) error { return setBytes(&c.MaxQueryBuffer, v) }},
-	{"threads", "0", "CPU threads that run commands, with an event loop on every one but one (at least one); 0 = every core. GOMAXPROCS is this, plus one under --fsync always for the logs' fsyncs",
+	{"threads", "0", "CPU threads that run commands (GOMAXPROCS), with an event loop on every one but one (at least one); 0 = every core",
 		func(c *config, v string) error { return setNonNegative(&c.Threads, v) }},
 	queueOption("visibility-timeout", "milliseconds a taken job stays invisible before it returns to its queue"),
 	queueOption("max-attempts", "deliveries of a job before it becomes a dead letter; 0 = unlimited"),

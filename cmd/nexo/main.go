@@ -37,7 +37,7 @@ var version = "dev"
 // pipelines after a signal.
 const shutdownTimeout = 10 * time.Second
 
-// spareProcs is how many of the --threads threads that run Go code no
+// spareProcs is how many of the threads that run Go code (GOMAXPROCS) no
 // event loop takes, so that what runs beside the loops runs at once: the
 // logs' committers and their fsyncs, the connections that wait (blocked
 // takes, subscriptions, stream reads), the brokers' timers, the collector.
@@ -49,26 +49,6 @@ const spareProcs = 1
 // eventLoops is how many event loops serve connections on procs threads:
 // all but spareProcs, and at least one.
 func eventLoops(procs int) int { return max(1, procs-spareProcs) }
-
-// fsyncProcs is how many threads that run Go code are added to the
-// --threads ones under --fsync always, for the logs' committers, which then
-// spend most of their time in fsync. The runtime's monitor thread takes the
-// processor of a thread in a system call back when no other processor is
-// idle, and each time it does, it polls every 20 µs for the next
-// millisecond: under pipelined QPUSH with fsync always that polling was a
-// seventh of the server's CPU. With a processor to spare for the fsync
-// nothing is taken back (docs/DECISIONS.md). Under everysec and no the
-// committers seldom fsync, and an idle processor more only made the runtime
-// wake more idle threads.
-const fsyncProcs = 1
-
-// runtimeProcs is GOMAXPROCS for threads threads under the fsync policy.
-func runtimeProcs(threads int, fsync wal.Fsync) int {
-	if fsync == wal.FsyncAlways {
-		return threads + fsyncProcs
-	}
-	return threads
-}
 
 // heapFloor is how far the Go heap may grow past its live data before a
 // collection, however small the live data (see heapfloor and
@@ -104,15 +84,9 @@ func serve(cfg *config, log *slog.Logger) error {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
-	threads := cfg.Threads
-	if threads == 0 {
-		threads = runtime.GOMAXPROCS(0)
+	if cfg.Threads > 0 {
+		runtime.GOMAXPROCS(cfg.Threads)
 	}
-	fsync, err := wal.ParseFsync(cfg.Fsync)
-	if err != nil {
-		return err
-	}
-	runtime.GOMAXPROCS(runtimeProcs(threads, fsync))
 	defer heapfloor.Start(heapFloor)()
 	dir, err := datadir.Open(cfg.DataDir)
 	if err != nil {
@@ -143,8 +117,7 @@ func serve(cfg *config, log *slog.Logger) error {
 		Addr:        net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)),
 		Password:    cfg.Password,
 		MaxClients:  cfg.MaxClients,
-		Loops:       eventLoops(threads),
-		Threads:     threads,
+		Loops:       eventLoops(runtime.GOMAXPROCS(0)),
 		IdleTimeout: time.Duration(cfg.Timeout) * time.Second,
 		Limits: resp.Limits{
 			MaxBulkLen:      cfg.MaxBulkLen,
@@ -190,7 +163,7 @@ func serve(cfg *config, log *slog.Logger) error {
 	go func() { served <- srv.Serve() }()
 	go func() { served <- dash.Serve() }()
 	log.Info("ready to accept connections", "addr", srv.Addr().String(), "http", dash.Addr().String(),
-		"version", version, "threads", threads, "gomaxprocs", runtime.GOMAXPROCS(0), "event_loops", eventLoops(threads),
+		"version", version, "threads", runtime.GOMAXPROCS(0), "event_loops", eventLoops(runtime.GOMAXPROCS(0)),
 		"data_dir", cfg.DataDir)
 
 	select {

@@ -113,15 +113,9 @@ func (l *Log) readTail(recs [][]byte, v readView, index uint64, n int) ([][]byte
 // Each record is a slice of a buffer the read allocated and nothing
 // changes after.
 func (l *Log) readClosed(recs [][]byte, seg *closedSegment, index uint64, n uint64) ([][]byte, error) {
-	path := filepath.Join(l.dir, segmentName(seg.first))
-	f, err := os.Open(path)
+	file, err := l.segmentFile(seg)
 	if err != nil {
-		return nil, fmt.Errorf("wal: read %s: %w", path, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("wal: read %s: %w", path, err)
+		return nil, err
 	}
 	last := index + n - 1
 	// Start at the last known entry start at or before index (a mark, or
@@ -140,7 +134,7 @@ func (l *Log) readClosed(recs [][]byte, seg *closedSegment, index uint64, n uint
 	case seg.scanned.index > last:
 		stop = seg.scanned.pos
 	}
-	r := segmentReader{f: f, path: path, size: info.Size(), stop: stop}
+	r := segmentReader{f: file.f, path: file.path, size: file.size, stop: stop}
 	defer func() { l.readBytes.Add(uint64(r.read)) }()
 	if parsed := seg.scanned.index - seg.first; parsed > 0 {
 		r.mean = seg.scanned.pos / int64(parsed)
@@ -163,6 +157,48 @@ func (l *Log) readClosed(recs [][]byte, seg *closedSegment, index uint64, n uint
 		at.pos = next
 	}
 	return recs, nil
+}
+
+// openSegment is the file of a closed segment that a read opened, kept
+// open for the next one: reads mostly go on where the last one stopped, and
+// opening the file costs more than reading 64 KiB of it from the page
+// cache. It changes under readMu, which a truncation holds while it closes
+// the file before removing or renaming segments.
+type openSegment struct {
+	seg  *closedSegment
+	f    *os.File
+	path string
+	size int64 // a closed segment's file never changes size
+}
+
+// segmentFile returns seg's file, opened by an earlier read or now, in
+// which case it replaces the one kept open. readMu should be held.
+func (l *Log) segmentFile(seg *closedSegment) (*openSegment, error) {
+	if l.readFile != nil && l.readFile.seg == seg {
+		return l.readFile, nil
+	}
+	l.closeSegmentFile()
+	path := filepath.Join(l.dir, segmentName(seg.first))
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("wal: read %s: %w", path, err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("wal: read %s: %w", path, err)
+	}
+	l.readFile = &openSegment{seg: seg, f: f, path: path, size: info.Size()}
+	return l.readFile, nil
+}
+
+// closeSegmentFile closes the segment file kept open for reads, if any.
+// readMu should be held.
+func (l *Log) closeSegmentFile() {
+	if l.readFile != nil {
+		l.readFile.f.Close()
+		l.readFile = nil
+	}
 }
 
 // segmentReader reads the entries of one closed segment file through a
@@ -239,7 +275,7 @@ func (r *segmentReader) window(pos int64, want int) ([]byte, error) {
 		size = min(size, r.stop-pos)
 	}
 	win := make([]byte, min(max(int64(want), size), r.size-pos))
-	got, err := r.f.ReadAt(win, pos)
+	got, err := readAt(r.f, win, pos)
 	r.read += got
 	if err != nil {
 		return nil, fmt.Errorf("wal: read %s at offset %d: %w", r.path, pos, err)

@@ -253,6 +253,7 @@ type Log struct {
 	// renames; a rotation takes it to clear tidwall's cache once the reads
 	// that may have filled it are done.
 	readMu    sync.Mutex
+	readFile  *openSegment  // under readMu
 	readBytes atomic.Uint64 // Stats.ReadBytes
 
 	mu      sync.Mutex   // guards the fields up to "Committer only"
@@ -702,9 +703,14 @@ func (l *Log) ReadRange(index uint64, n int) ([][]byte, error) {
 	defer l.readMu.Unlock()
 	l.mu.Lock()
 	v := readView{closed: l.closedSegs, tailFirst: l.tailFirst}
-	gone := index < l.first || index <= l.snap.index
+	closed, gone := l.closed, index < l.first || index <= l.snap.index
 	l.mu.Unlock()
-	if gone {
+	switch {
+	case closed:
+		// Close may have closed the segment file kept open for reads
+		// already: this read must not open another one.
+		return nil, ErrClosed
+	case gone:
 		// Compact dropped it meanwhile.
 		return nil, ErrNotFound
 	}
@@ -760,6 +766,10 @@ func (l *Log) Close() error {
 		close(l.stop)
 		<-l.done
 		err := l.tl.Close()
+		// A read that began before closed was set may still hold readMu.
+		l.readMu.Lock()
+		l.closeSegmentFile()
+		l.readMu.Unlock()
 		l.mu.Lock()
 		switch {
 		case l.failErr != nil:

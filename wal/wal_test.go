@@ -173,6 +173,23 @@ func closeLog(t testing.TB, l *wal.Log) {
 }
 
 // segments lists the segment files of dir in index order.
+// openFiles lists the paths of the files the process holds open (Linux).
+func openFiles(t testing.TB) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, fd := range fds {
+		// A descriptor closed since the listing has no link any more.
+		if path, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil {
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
 func segments(t testing.TB, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -1574,6 +1591,54 @@ func TestRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		equalRecs(t, [][]byte{closed[0], closed[1], tail, pending}, [][]byte{rs[0], rs[1], rs[first-1], rs[last-1]})
+	})
+
+	t.Run("reads keep one closed segment's file open; compaction and Close close it", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("open files are listed from /proc/self/fd")
+		}
+		l, dir := segmented(t, bigs(1, 200))
+		segs := segments(t, dir)
+		if len(segs) < 3 {
+			t.Fatalf("%d segments; the test wants two closed ones besides the tail", len(segs))
+		}
+		// readOpen lists the files of dir the process holds open, but the
+		// tail segment, which tidwall keeps open for its writes.
+		readOpen := func() []string {
+			t.Helper()
+			var out []string
+			for _, path := range openFiles(t) {
+				if filepath.Dir(path) == dir && path != l.TailSegment() {
+					out = append(out, path)
+				}
+			}
+			return out
+		}
+		readAll(t, l, 1, bigs(1, 2))
+		if got := readOpen(); len(got) != 1 || got[0] != segs[0] {
+			t.Fatalf("after reading the first segment the open files are %q, want %q", got, segs[:1])
+		}
+		second, err := strconv.ParseUint(filepath.Base(segs[1]), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, l, second, bigs(int(second), int(second)))
+		if got := readOpen(); len(got) != 1 || got[0] != segs[1] {
+			t.Fatalf("after reading the second segment the open files are %q, want %q", got, segs[1:2])
+		}
+		if err := l.Compact(nil, second); err != nil {
+			t.Fatal(err)
+		}
+		if got := readOpen(); len(got) != 0 {
+			t.Fatalf("after a compaction the open files are %q, want none", got)
+		}
+		readAll(t, l, second+1, bigs(int(second)+1, int(second)+1))
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readOpen(); len(got) != 0 {
+			t.Fatalf("after Close the open files are %q, want none", got)
+		}
 	})
 
 	t.Run("edge: indexes out of range are ErrNotFound; Read after Close is ErrClosed", func(t *testing.T) {

@@ -29,9 +29,10 @@ type fdConn struct {
 	local, remote net.Addr
 
 	mu     sync.Mutex
-	fd     int      // the socket while a loop serves it; -1 once closed or while handed off
-	netc   net.Conn // the socket while handed off; nil while a loop serves it
-	unsent []byte   // replies a full socket buffer refused, sent first once handed off
+	fd     int             // the socket while a loop serves it; -1 once closed or while handed off
+	netc   net.Conn        // the socket while handed off; nil while a loop serves it
+	raw    syscall.RawConn // netc's descriptor, for raw reads and writes (see netRead)
+	unsent []byte          // replies a full socket buffer refused, sent first once handed off
 }
 
 // detach takes the socket of an accepted connection out of the runtime's
@@ -79,7 +80,7 @@ func takeSocket(nc net.Conn) (int, error) {
 // holds nothing yet. Loop goroutine only, until handed off.
 func (fc *fdConn) Read(p []byte) (int, error) {
 	if fc.netc != nil {
-		return fc.netc.Read(p)
+		return fc.netRead(p)
 	}
 	for {
 		n, err := poll.Read(fc.fd, p)
@@ -102,7 +103,7 @@ func (fc *fdConn) Read(p []byte) (int, error) {
 // for the peer to read, while the loop serves the others.
 func (fc *fdConn) Write(p []byte) (int, error) {
 	if fc.netc != nil {
-		return fc.netc.Write(p)
+		return fc.netWrite(p)
 	}
 	sent := 0
 	for sent < len(p) {
@@ -127,9 +128,84 @@ func (fc *fdConn) flushUnsent() error {
 	if len(fc.unsent) == 0 {
 		return nil
 	}
-	_, err := fc.netc.Write(fc.unsent)
+	_, err := fc.netWrite(fc.unsent)
 	fc.unsent = nil
 	return err
+}
+
+// netRead reads from a handed-off connection, waiting in the runtime's
+// poller, deadlines included, until the socket holds input. The read
+// itself is a raw system call, as on the loop (see Read): the socket is
+// non-blocking, so it never waits, and a call through the net.Conn would
+// enter the runtime's system-call path, which wakes its monitor thread
+// whenever every processor was idle, to poll every 20 µs for the next
+// millisecond. A connection that reads a large reply in chunks (a stream
+// replay) goes idle between them and woke it for each. Connection's
+// goroutine only.
+func (fc *fdConn) netRead(p []byte) (int, error) {
+	var n int
+	var rerr error
+	err := fc.raw.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = poll.Read(int(fd), p)
+			switch rerr {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false
+			}
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, fc.netError("read", err)
+	case rerr != nil:
+		return 0, fc.netError("read", rerr)
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// netWrite sends p on a handed-off connection with raw system calls,
+// waiting in the runtime's poller while the socket buffer is full (see
+// netRead). Connection's goroutine only.
+func (fc *fdConn) netWrite(p []byte) (int, error) {
+	sent := 0
+	var werr error
+	err := fc.raw.Write(func(fd uintptr) bool {
+		for sent < len(p) {
+			n, err := poll.Write(int(fd), p[sent:])
+			switch err {
+			case nil:
+				sent += n
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				werr = err
+				return true
+			}
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return sent, fc.netError("write", err)
+	case werr != nil:
+		return sent, fc.netError("write", werr)
+	}
+	return sent, nil
+}
+
+// netError wraps the error of a raw read or write as the net.Conn's own
+// calls do, so that a deadline reads as a timeout (isTimeout).
+func (fc *fdConn) netError(op string, err error) error {
+	if errno, ok := err.(syscall.Errno); ok {
+		err = os.NewSyscallError(op, errno)
+	}
+	return &net.OpError{Op: op, Net: fc.local.Network(), Source: fc.local, Addr: fc.remote, Err: err}
 }
 
 // onLoop reports whether an event loop still serves the connection. Safe
@@ -167,7 +243,12 @@ func (fc *fdConn) handOff(p *poll.Poller) error {
 	if err != nil {
 		return err
 	}
-	fc.netc = netc
+	raw, err := netc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		netc.Close()
+		return err
+	}
+	fc.netc, fc.raw = netc, raw
 	return nil
 }
 
@@ -187,7 +268,7 @@ func (fc *fdConn) rejoin(draining func() bool) error {
 	if err != nil {
 		return err
 	}
-	fc.fd, fc.netc = fd, nil
+	fc.fd, fc.netc, fc.raw = fd, nil, nil
 	if draining() {
 		// A socket the peer has already left cannot be shut down, and
 		// the loop sees its end all the same.

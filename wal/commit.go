@@ -403,7 +403,7 @@ func (l *Log) truncate(upTo uint64) error {
 	// it keeps under a new name.
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
-	l.closeSegmentFile()
+	l.closeSegmentFiles()
 	if err := l.tl.TruncateFront(upTo + 1); err != nil {
 		if _, probe := l.tl.LastIndex(); probe != nil {
 			l.mu.Lock()

@@ -9,6 +9,9 @@ import (
 // nobody waits for.
 const IdleFlushDelay = idleFlushDelay
 
+// MaxOpenSegments is how many closed segment files reads keep open.
+const MaxOpenSegments = maxOpenSegments
+
 // SyncBehindBytes lets the tests write just below and just past the amount
 // that makes the committer fsync the tail segment.
 const SyncBehindBytes = syncBehindBytes

@@ -159,11 +159,16 @@ func (l *Log) readClosed(recs [][]byte, seg *closedSegment, index uint64, n uint
 	return recs, nil
 }
 
-// openSegment is the file of a closed segment that a read opened, kept
-// open for the next one: reads mostly go on where the last one stopped, and
-// opening the file costs more than reading 64 KiB of it from the page
-// cache. It changes under readMu, which a truncation holds while it closes
-// the file before removing or renaming segments.
+// maxOpenSegments is how many closed segment files a log keeps open for
+// its reads: one per place read at once (a replay beside consumers that
+// lag), since a read mostly goes on where the last one at that place
+// stopped, and opening a file costs more than reading 64 KiB of it from
+// the page cache. The least recently read is closed first.
+const maxOpenSegments = 4
+
+// openSegment is the file of a closed segment kept open for reads. The
+// files change under readMu, which a truncation holds while it closes them
+// before removing or renaming segments.
 type openSegment struct {
 	seg  *closedSegment
 	f    *os.File
@@ -171,13 +176,18 @@ type openSegment struct {
 	size int64 // a closed segment's file never changes size
 }
 
-// segmentFile returns seg's file, opened by an earlier read or now, in
-// which case it replaces the one kept open. readMu should be held.
+// segmentFile returns seg's file, kept open by an earlier read or opened
+// now, in which case it takes the place of the least recently read one
+// when maxOpenSegments are open. readMu should be held.
 func (l *Log) segmentFile(seg *closedSegment) (*openSegment, error) {
-	if l.readFile != nil && l.readFile.seg == seg {
-		return l.readFile, nil
+	// readFiles is in the order of the reads, the most recent last.
+	for i, file := range l.readFiles {
+		if file.seg == seg {
+			copy(l.readFiles[i:], l.readFiles[i+1:])
+			l.readFiles[len(l.readFiles)-1] = file
+			return file, nil
+		}
 	}
-	l.closeSegmentFile()
 	path := filepath.Join(l.dir, segmentName(seg.first))
 	f, err := os.Open(path)
 	if err != nil {
@@ -188,17 +198,23 @@ func (l *Log) segmentFile(seg *closedSegment) (*openSegment, error) {
 		f.Close()
 		return nil, fmt.Errorf("wal: read %s: %w", path, err)
 	}
-	l.readFile = &openSegment{seg: seg, f: f, path: path, size: info.Size()}
-	return l.readFile, nil
+	if len(l.readFiles) == maxOpenSegments {
+		l.readFiles[0].f.Close()
+		l.readFiles = append(l.readFiles[:0], l.readFiles[1:]...)
+	}
+	file := &openSegment{seg: seg, f: f, path: path, size: info.Size()}
+	l.readFiles = append(l.readFiles, file)
+	return file, nil
 }
 
-// closeSegmentFile closes the segment file kept open for reads, if any.
-// readMu should be held.
-func (l *Log) closeSegmentFile() {
-	if l.readFile != nil {
-		l.readFile.f.Close()
-		l.readFile = nil
+// closeSegmentFiles closes the segment files kept open for reads. readMu
+// should be held.
+func (l *Log) closeSegmentFiles() {
+	for _, file := range l.readFiles {
+		file.f.Close()
 	}
+	clear(l.readFiles)
+	l.readFiles = l.readFiles[:0]
 }
 
 // segmentReader reads the entries of one closed segment file through a

@@ -253,8 +253,8 @@ type Log struct {
 	// renames; a rotation takes it to clear tidwall's cache once the reads
 	// that may have filled it are done.
 	readMu    sync.Mutex
-	readFile  *openSegment  // under readMu
-	readBytes atomic.Uint64 // Stats.ReadBytes
+	readFiles []*openSegment // under readMu; see segmentFile
+	readBytes atomic.Uint64  // Stats.ReadBytes
 
 	mu      sync.Mutex   // guards the fields up to "Committer only"
 	cond    sync.Cond    // on mu; broadcast when stored, written, synced, failErr or stopped change
@@ -768,7 +768,7 @@ func (l *Log) Close() error {
 		err := l.tl.Close()
 		// A read that began before closed was set may still hold readMu.
 		l.readMu.Lock()
-		l.closeSegmentFile()
+		l.closeSegmentFiles()
 		l.readMu.Unlock()
 		l.mu.Lock()
 		switch {

@@ -1593,52 +1593,65 @@ func TestRead(t *testing.T) {
 		equalRecs(t, [][]byte{closed[0], closed[1], tail, pending}, [][]byte{rs[0], rs[1], rs[first-1], rs[last-1]})
 	})
 
-	t.Run("reads keep one closed segment's file open; compaction and Close close it", func(t *testing.T) {
+	t.Run("reads keep the files of the closed segments read last open; compaction and Close close them", func(t *testing.T) {
 		if runtime.GOOS != "linux" {
 			t.Skip("open files are listed from /proc/self/fd")
 		}
-		l, dir := segmented(t, bigs(1, 200))
+		l, dir := segmented(t, bigs(1, 400))
 		segs := segments(t, dir)
-		if len(segs) < 3 {
-			t.Fatalf("%d segments; the test wants two closed ones besides the tail", len(segs))
+		// The closed segments, all but the tail.
+		closed := segs[:len(segs)-1]
+		if len(closed) < wal.MaxOpenSegments+2 {
+			t.Fatalf("%d closed segments; the test wants %d", len(closed), wal.MaxOpenSegments+2)
 		}
-		// readOpen lists the files of dir the process holds open, but the
-		// tail segment, which tidwall keeps open for its writes.
-		readOpen := func() []string {
+		// readSegment reads the first record of the closed segment at path.
+		readSegment := func(path string) {
 			t.Helper()
-			var out []string
+			first, err := strconv.ParseUint(filepath.Base(path), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readAll(t, l, first, bigs(int(first), int(first)))
+		}
+		// wantOpen checks which files of dir the process holds open, but
+		// the tail segment, which tidwall keeps open for its writes.
+		wantOpen := func(when string, want ...string) {
+			t.Helper()
+			var got []string
 			for _, path := range openFiles(t) {
 				if filepath.Dir(path) == dir && path != l.TailSegment() {
-					out = append(out, path)
+					got = append(got, path)
 				}
 			}
-			return out
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s the open files are %q, want %q", when, got, want)
+			}
 		}
-		readAll(t, l, 1, bigs(1, 2))
-		if got := readOpen(); len(got) != 1 || got[0] != segs[0] {
-			t.Fatalf("after reading the first segment the open files are %q, want %q", got, segs[:1])
+		for _, path := range closed[:wal.MaxOpenSegments] {
+			readSegment(path)
 		}
-		second, err := strconv.ParseUint(filepath.Base(segs[1]), 10, 64)
+		wantOpen("after reading as many segments as are kept open", closed[:wal.MaxOpenSegments]...)
+		// The first segment becomes the most recently read: the next new
+		// one takes the place of the second.
+		readSegment(closed[0])
+		readSegment(closed[wal.MaxOpenSegments])
+		wantOpen("after reading the first segment again, then one more",
+			append([]string{closed[0]}, closed[2:wal.MaxOpenSegments+1]...)...)
+		first, err := strconv.ParseUint(filepath.Base(closed[1]), 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		readAll(t, l, second, bigs(int(second), int(second)))
-		if got := readOpen(); len(got) != 1 || got[0] != segs[1] {
-			t.Fatalf("after reading the second segment the open files are %q, want %q", got, segs[1:2])
-		}
-		if err := l.Compact(nil, second); err != nil {
+		if err := l.Compact(nil, first); err != nil {
 			t.Fatal(err)
 		}
-		if got := readOpen(); len(got) != 0 {
-			t.Fatalf("after a compaction the open files are %q, want none", got)
-		}
-		readAll(t, l, second+1, bigs(int(second)+1, int(second)+1))
+		wantOpen("after a compaction")
+		readSegment(closed[wal.MaxOpenSegments+1])
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if got := readOpen(); len(got) != 0 {
-			t.Fatalf("after Close the open files are %q, want none", got)
-		}
+		wantOpen("after Close")
 	})
 
 	t.Run("edge: indexes out of range are ErrNotFound; Read after Close is ErrClosed", func(t *testing.T) {

@@ -210,8 +210,8 @@ func (q *queue) requeueAt(j *job, at, due int64) {
 // another queue, or read from a snapshot) and registers its
 // deduplication id.
 func (q *queue) adopt(j *job) {
-	if j.dedup != "" && j.state != Dead && j.state != Completed {
-		q.dedup[j.dedup] = j
+	if id := j.dedupID(); id != "" && j.state != Dead && j.state != Completed {
+		q.dedup[id] = j
 		q.dedupPeak = max(q.dedupPeak, len(q.dedup))
 	}
 	if q.replayed != nil {
@@ -230,8 +230,8 @@ func (q *queue) forget(j *job) {
 }
 
 func (q *queue) releaseDedup(j *job) {
-	if j.dedup != "" && q.dedup[j.dedup] == j {
-		delete(q.dedup, j.dedup)
+	if id := j.dedupID(); id != "" && q.dedup[id] == j {
+		delete(q.dedup, id)
 		if q.dedupPeak >= shrinkMin && len(q.dedup)*shrinkRatio <= q.dedupPeak {
 			q.dedup = maps.Clone(q.dedup)
 			q.dedupPeak = len(q.dedup)
@@ -287,7 +287,8 @@ func (q *queue) applyPush(r *pushRec) {
 	q.declared = true
 	q.lastAt = max(q.lastAt, r.at)
 	for k, p := range r.payloads {
-		j := &job{id: r.firstID + uint64(k), payload: p, priority: r.priority, enqueued: r.at, dedup: r.dedup}
+		j := &job{id: r.firstID + uint64(k), payload: p, priority: r.priority, enqueued: r.at}
+		j.setDedup(r.dedup)
 		q.requeueAt(j, r.at, max(r.due, r.at))
 		q.adopt(j)
 	}
@@ -301,7 +302,7 @@ func (q *queue) applyTake(r *takeRec, jobs []*job) {
 			continue
 		}
 		q.detach(j)
-		j.attempts = r.attempts[k]
+		j.attempts = attemptCount(r.attempts[k])
 		j.state, j.due = InFlight, r.deadline
 		q.place(j)
 	}
@@ -381,7 +382,7 @@ func (q *queue) applyFail(r *failRec, jobs []*job) {
 			continue
 		}
 		q.detach(j)
-		j.addFailure(failure{at: r.at, attempt: j.attempts, reason: r.reason, message: r.message})
+		j.addFailure(failure{at: r.at, attempt: int(j.attempts), reason: r.reason, message: r.message})
 		if r.dead[k] {
 			q.bury(j, r.at)
 			continue
@@ -570,8 +571,8 @@ func applyRequeue(src, dst *queue, r *requeueRec) []*job {
 		src.detach(j)
 		src.forget(j)
 		j.attempts = 0
-		if j.dedup != "" && dst.dedup[j.dedup] != nil {
-			j.dedup = ""
+		if id := j.dedupID(); id != "" && dst.dedup[id] != nil {
+			j.setDedup("")
 		}
 		dst.makeReady(j, r.at)
 		dst.adopt(j)

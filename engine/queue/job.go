@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"math"
 	"time"
 
 	"github.com/tidwall/btree"
@@ -82,6 +83,11 @@ type JobInfo struct {
 
 // job is the broker's record of one job. The tree keys (readyAt, due) only
 // change while the job is outside its tree.
+//
+// A queue holds one per job waiting, so its size is the broker's memory per
+// job: 96 bytes, one allocation size class below the 128 its fields took
+// with the dedup id and the failure history in place. Those two, which few
+// jobs have, are held apart (more), and the attempt count is 32 bits.
 type job struct {
 	id         uint64
 	payload    []byte
@@ -89,12 +95,26 @@ type job struct {
 	enqueued   int64 // unix ms of the push
 	readyAt    int64 // unix ms: the order among ready jobs of one priority
 	due        int64 // unix ms: Delayed due time, InFlight deadline, Dead time
-	attempts   int
-	state      State
 	owner      int64 // InFlight: the consumer holding it
 	visibility int64 // InFlight: ms granted at the take, reused by QTOUCH
-	dedup      string
-	fails      *failures // nil until the first failure
+	more       *jobMore
+	attempts   int32 // up to maxAttemptCount
+	state      State
+}
+
+// maxAttemptCount is where a job's attempt count stops: a queue without
+// max-attempts that takes one job again and again every millisecond
+// reaches it after 24 days.
+const maxAttemptCount = math.MaxInt32
+
+// attemptCount is the attempt count a record holds, stopped at
+// maxAttemptCount.
+func attemptCount(n int) int32 { return int32(min(n, maxAttemptCount)) }
+
+// jobMore is what few jobs have: nil when a job has neither.
+type jobMore struct {
+	dedup string   // the deduplication id; "" for none
+	fails failures // count is 0 until the first failure
 }
 
 // failures is a job's failure history.
@@ -102,6 +122,35 @@ type failures struct {
 	count int
 	first int64
 	list  []failure // bounded by maxFailures, oldest first
+}
+
+// dedupID is the job's deduplication id, "" for none.
+func (j *job) dedupID() string {
+	if j.more == nil {
+		return ""
+	}
+	return j.more.dedup
+}
+
+// setDedup sets the job's deduplication id; "" removes it.
+func (j *job) setDedup(id string) {
+	switch {
+	case j.more != nil:
+		j.more.dedup = id
+		if id == "" && j.more.fails.count == 0 {
+			j.more = nil
+		}
+	case id != "":
+		j.more = &jobMore{dedup: id}
+	}
+}
+
+// failures is the job's failure history, nil before its first failure.
+func (j *job) failures() *failures {
+	if j.more == nil || j.more.fails.count == 0 {
+		return nil
+	}
+	return &j.more.fails
 }
 
 type failure struct {
@@ -112,15 +161,19 @@ type failure struct {
 }
 
 func (j *job) addFailure(f failure) {
-	if j.fails == nil {
-		j.fails = &failures{first: f.at}
+	if j.more == nil {
+		j.more = &jobMore{}
 	}
-	j.fails.count++
-	if len(j.fails.list) == maxFailures {
-		copy(j.fails.list, j.fails.list[1:])
-		j.fails.list = j.fails.list[:maxFailures-1]
+	fs := &j.more.fails
+	if fs.count == 0 {
+		fs.first = f.at
 	}
-	j.fails.list = append(j.fails.list, f)
+	fs.count++
+	if len(fs.list) == maxFailures {
+		copy(fs.list, fs.list[1:])
+		fs.list = fs.list[:maxFailures-1]
+	}
+	fs.list = append(fs.list, f)
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
@@ -130,7 +183,7 @@ func (j *job) view(queue string) Job {
 		ID:       j.id,
 		Queue:    queue,
 		Payload:  j.payload,
-		Attempt:  j.attempts,
+		Attempt:  int(j.attempts),
 		Priority: j.priority,
 		Enqueued: msTime(j.enqueued),
 	}
@@ -141,15 +194,15 @@ func (j *job) view(queue string) Job {
 }
 
 func (j *job) info(queue string) JobInfo {
-	in := JobInfo{Job: j.view(queue), State: j.state, Dedup: j.dedup}
+	in := JobInfo{Job: j.view(queue), State: j.state, Dedup: j.dedupID()}
 	if j.state == Delayed || j.state == Dead || j.state == Completed {
 		in.Due = msTime(j.due)
 	}
-	if j.fails != nil {
-		in.FailureCount = j.fails.count
-		in.FirstFailure = msTime(j.fails.first)
-		in.Failures = make([]Failure, len(j.fails.list))
-		for i, f := range j.fails.list {
+	if fs := j.failures(); fs != nil {
+		in.FailureCount = fs.count
+		in.FirstFailure = msTime(fs.first)
+		in.Failures = make([]Failure, len(fs.list))
+		for i, f := range fs.list {
 			in.Failures[i] = Failure{At: msTime(f.at), Attempt: f.attempt, Reason: f.reason, Message: f.message}
 		}
 	}

@@ -172,7 +172,7 @@ func (b *Broker) Cancel(name string, ids []uint64) (int, uint64, error) {
 	}
 	q.applyCancel(jobs)
 	for _, j := range jobs {
-		q.notify(Event{Kind: EventRemoved, ID: j.id, Attempt: j.attempts})
+		q.notify(Event{Kind: EventRemoved, ID: j.id, Attempt: int(j.attempts)})
 	}
 	return len(jobs), idx, nil
 }
@@ -218,7 +218,7 @@ func (b *Broker) Promote(name string, ids []uint64) (int, uint64, error) {
 	}
 	q.applyPromote(rec.at, jobs)
 	for _, j := range jobs {
-		q.notify(Event{Kind: EventWaiting, ID: j.id, Attempt: j.attempts})
+		q.notify(Event{Kind: EventWaiting, ID: j.id, Attempt: int(j.attempts)})
 	}
 	return len(jobs), idx, nil
 }

@@ -138,7 +138,7 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 	q.ready.Scan(func(j *job) bool {
 		picked = append(picked, j)
 		rec.ids = append(rec.ids, j.id)
-		rec.attempts = append(rec.attempts, j.attempts+1)
+		rec.attempts = append(rec.attempts, int(j.attempts)+1)
 		return len(picked) < n
 	})
 	idx, err := q.b.appendRecs(q.enc.take(&rec))
@@ -147,7 +147,7 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 	}
 	q.applyTake(&rec, picked)
 	for _, j := range picked {
-		q.notify(Event{Kind: EventActive, ID: j.id, Attempt: j.attempts})
+		q.notify(Event{Kind: EventActive, ID: j.id, Attempt: int(j.attempts)})
 	}
 	if q.settings.RateLimit > 0 {
 		q.rateUsed += len(picked)
@@ -203,14 +203,14 @@ func (q *queue) failJobs(now int64, jobs []*job, reason Reason, message string, 
 	for chunk := range slices.Chunk(jobs, failBatch) {
 		r := &failRec{queue: q.name, at: now, reason: reason, message: message}
 		for _, j := range chunk {
-			dead := s.MaxAttempts > 0 && j.attempts >= s.MaxAttempts
+			dead := s.MaxAttempts > 0 && int(j.attempts) >= s.MaxAttempts
 			var wait time.Duration
 			switch {
 			case dead:
 			case delay != nil:
 				wait = *delay
 			default:
-				wait = s.backoff(j.attempts, q.b.rand())
+				wait = s.backoff(int(j.attempts), q.b.rand())
 			}
 			r.ids = append(r.ids, j.id)
 			r.dead = append(r.dead, dead)
@@ -227,7 +227,7 @@ func (q *queue) failJobs(now int64, jobs []*job, reason Reason, message string, 
 	for k, r := range typed {
 		q.applyFail(r, chunks[k])
 		for i, j := range chunks[k] {
-			q.notify(Event{Kind: EventFailed, ID: j.id, Attempt: j.attempts, Reason: r.reason, Error: r.message, Dead: r.dead[i]})
+			q.notify(Event{Kind: EventFailed, ID: j.id, Attempt: int(j.attempts), Reason: r.reason, Error: r.message, Dead: r.dead[i]})
 		}
 	}
 	return idx, nil
@@ -461,7 +461,7 @@ func (b *Broker) Ack(name string, consumer int64, ids []uint64, result []byte) (
 		return 0, 0, err
 	}
 	for _, j := range jobs {
-		q.notify(Event{Kind: EventCompleted, ID: j.id, Attempt: j.attempts, Result: result})
+		q.notify(Event{Kind: EventCompleted, ID: j.id, Attempt: int(j.attempts), Result: result})
 	}
 	return len(uniq), idx, nil
 }
@@ -555,7 +555,7 @@ func (b *Broker) Progress(name string, consumer int64, id uint64, value []byte) 
 	}
 	value = slices.Clone(value)
 	q.progress[id] = value
-	q.notify(Event{Kind: EventProgress, ID: id, Attempt: j.attempts, Progress: value})
+	q.notify(Event{Kind: EventProgress, ID: id, Attempt: int(j.attempts), Progress: value})
 	return nil
 }
 

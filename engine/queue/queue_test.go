@@ -1497,7 +1497,7 @@ func TestDeadLetters(t *testing.T) {
 	t.Run("edge: a requeued job whose deduplication id is taken loses it", func(t *testing.T) {
 		f := newFixture(t)
 		f.configure("q", "max-attempts", "1")
-		f.push("q", queue.PushOptions{Dedup: "k"}, "first")
+		first := f.push("q", queue.PushOptions{Dedup: "k"}, "first")[0]
 		f.nack("q", 1, f.pop1("q", 1).ID, queue.NackOptions{})
 		second := f.push("q", queue.PushOptions{Dedup: "k"}, "second")[0]
 		f.waitN(f.b.Requeue("q", "", nil))
@@ -1505,6 +1505,11 @@ func TestDeadLetters(t *testing.T) {
 			t.Fatalf("dedup id went to %d, want %d", id, second)
 		}
 		f.wantLen("q", queue.Counts{Ready: 2})
+		// It keeps its failure history.
+		in, ok := f.b.Job("q", first)
+		if !ok || in.Dedup != "" || in.FailureCount != 1 || len(in.Failures) != 1 {
+			t.Fatalf("requeued job %+v (found %v), want no dedup id and one failure", in, ok)
+		}
 	})
 	t.Run("restart: dead letters survive with their history", func(t *testing.T) {
 		f := newFixture(t)

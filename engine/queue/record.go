@@ -420,14 +420,14 @@ func (e *encoder) snapJob(queue string, j *job, result []byte) []byte {
 		state = Ready
 	}
 	e.b = append(e.b, byte(state))
-	e.str(j.dedup)
-	if j.fails == nil {
+	e.str(j.dedupID())
+	if fs := j.failures(); fs == nil {
 		e.u(0)
 	} else {
-		e.u(uint64(j.fails.count))
-		e.i(j.fails.first)
-		e.u(uint64(len(j.fails.list)))
-		for _, f := range j.fails.list {
+		e.u(uint64(fs.count))
+		e.i(fs.first)
+		e.u(uint64(len(fs.list)))
+		for _, f := range fs.list {
 			e.i(f.at)
 			e.u(uint64(f.attempt))
 			e.b = append(e.b, byte(f.reason))
@@ -443,21 +443,25 @@ func (e *encoder) snapJob(queue string, j *job, result []byte) []byte {
 func (d *decoder) snapJob() *snapJobRec {
 	r := &snapJobRec{queue: d.str()}
 	j := &job{id: d.u(), payload: d.bytes(), priority: d.i(), enqueued: d.i(), readyAt: d.i(), due: d.i()}
-	j.attempts = int(d.u())
+	j.attempts = attemptCount(int(min(d.u(), maxAttemptCount)))
 	j.state = State(d.byte())
-	j.dedup = d.str()
+	j.setDedup(d.str())
 	if j.state > Completed || j.state == InFlight {
 		d.corrupt()
 	}
 	if count := int(d.u()); count > 0 {
-		j.fails = &failures{count: count, first: d.i()}
+		if j.more == nil {
+			j.more = &jobMore{}
+		}
+		fs := &j.more.fails
+		fs.count, fs.first = count, d.i()
 		n := d.count()
 		for range n {
 			f := failure{at: d.i(), attempt: int(d.u()), reason: Reason(d.byte()), message: d.str()}
-			if f.reason > WorkerGone || len(j.fails.list) == maxFailures {
+			if f.reason > WorkerGone || len(fs.list) == maxFailures {
 				d.corrupt()
 			}
-			j.fails.list = append(j.fails.list, f)
+			fs.list = append(fs.list, f)
 		}
 	}
 	if j.state == Completed {

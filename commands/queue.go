@@ -272,7 +272,7 @@ options:
 	c.needDurable(qb, idx)
 	c.w.Array(len(ids))
 	for _, id := range ids {
-		c.w.BulkString(strconv.FormatUint(id, 10))
+		c.w.BulkUint(id)
 	}
 }
 
@@ -376,7 +376,7 @@ func (c *Client) releaseJobs(qb *queue.Broker) {
 func writeJob(c *Client, j queue.Job) {
 	c.w.Map(jobFields)
 	c.w.BulkString("id")
-	c.w.BulkString(strconv.FormatUint(j.ID, 10))
+	c.w.BulkUint(j.ID)
 	c.w.BulkString("queue")
 	c.w.BulkString(j.Queue)
 	c.w.BulkString("payload")
@@ -404,7 +404,7 @@ func writeMs(c *Client, t time.Time) {
 func writeJobInfo(c *Client, j queue.JobInfo) {
 	c.w.Map(jobInfoFields)
 	c.w.BulkString("id")
-	c.w.BulkString(strconv.FormatUint(j.ID, 10))
+	c.w.BulkUint(j.ID)
 	c.w.BulkString("queue")
 	c.w.BulkString(j.Queue)
 	c.w.BulkString("payload")

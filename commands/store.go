@@ -651,7 +651,7 @@ func cmdHScan(c *Client, args [][]byte) {
 		return
 	}
 	c.w.Array(2)
-	c.w.BulkString(strconv.FormatUint(next, 10))
+	c.w.BulkUint(next)
 	if o.noValues {
 		c.w.Array(len(kv) / 2)
 		for i := 0; i < len(kv); i += 2 {
@@ -786,7 +786,7 @@ func cmdScan(c *Client, args [][]byte) {
 	}
 	next, keys := c.store().Scan(cursor, o.match, o.count, o.typ)
 	c.w.Array(2)
-	c.w.BulkString(strconv.FormatUint(next, 10))
+	c.w.BulkUint(next)
 	c.w.Bulks(keys)
 }
 

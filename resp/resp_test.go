@@ -22,6 +22,7 @@ func TestWriter(t *testing.T) {
 		{"int", func(w *Writer) { w.Int(-42) }, ":-42\r\n", ":-42\r\n"},
 		{"bulk", func(w *Writer) { w.Bulk([]byte("a\r\nb")) }, "$4\r\na\r\nb\r\n", "$4\r\na\r\nb\r\n"},
 		{"bulk int", func(w *Writer) { w.BulkInt(1234) }, "$4\r\n1234\r\n", "$4\r\n1234\r\n"},
+		{"bulk uint", func(w *Writer) { w.BulkUint(math.MaxUint64) }, "$20\r\n18446744073709551615\r\n", "$20\r\n18446744073709551615\r\n"},
 		{"null", func(w *Writer) { w.Null() }, "$-1\r\n", "_\r\n"},
 		{"bulk or null", func(w *Writer) { w.BulkOrNull(nil) }, "$-1\r\n", "_\r\n"},
 		{"empty bulk is not null", func(w *Writer) { w.BulkOrNull([]byte{}) }, "$0\r\n\r\n", "$0\r\n\r\n"},

@@ -89,6 +89,10 @@ func (w *Writer) BulkString(s string) { w.b = redcon.AppendBulkString(w.b, s) }
 // that are strings holding numbers.
 func (w *Writer) BulkInt(n int64) { w.b = redcon.AppendBulkInt(w.b, n) }
 
+// BulkUint writes an unsigned integer as a bulk string (job ids, SCAN
+// cursors), formatted in place rather than through a string.
+func (w *Writer) BulkUint(n uint64) { w.b = redcon.AppendBulkUint(w.b, n) }
+
 // BulkOrNull writes b, or the null reply when b is nil.
 func (w *Writer) BulkOrNull(b []byte) {
 	if b == nil {

@@ -5,6 +5,7 @@ package wal
 import (
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -16,6 +17,12 @@ const rwfNoWait = 0x8
 // sysPreadv2 is preadv2's system call number on the architectures NEXO is
 // released for (0 elsewhere: readAt then always takes the runtime's call).
 var sysPreadv2 = map[string]uintptr{"amd64": 327, "arm64": 286}[runtime.GOARCH]
+
+// noWaitRefused is set once the kernel refuses preadv2 or its RWF_NOWAIT
+// flag for a segment file (tmpfs, a kernel before 4.14): every log lives
+// under the one data directory, so reads then go through os.File alone
+// instead of making a call that fails first.
+var noWaitRefused atomic.Bool
 
 // readAt reads len(p) bytes of the closed segment file f at off, all
 // within the file. What the page cache holds is read with raw preadv2
@@ -30,7 +37,7 @@ var sysPreadv2 = map[string]uintptr{"amd64": 327, "arm64": 286}[runtime.GOARCH]
 // processor over while the disk works.
 func readAt(f *os.File, p []byte, off int64) (int, error) {
 	n := 0
-	if sysPreadv2 != 0 {
+	if sysPreadv2 != 0 && !noWaitRefused.Load() {
 		fd := f.Fd()
 		for n < len(p) {
 			iov := syscall.Iovec{Base: &p[n]}
@@ -40,6 +47,9 @@ func readAt(f *os.File, p []byte, off int64) (int, error) {
 			// high half is unused on 64-bit platforms.
 			r, _, errno := syscall.RawSyscall6(sysPreadv2, fd, uintptr(unsafe.Pointer(&iov)), 1,
 				uintptr(pos), 0, rwfNoWait)
+			if errno == syscall.EOPNOTSUPP || errno == syscall.ENOSYS {
+				noWaitRefused.Store(true)
+			}
 			if errno != 0 || r == 0 {
 				break
 			}

@@ -62,15 +62,42 @@ func TestReadAt(t *testing.T) {
 		check(t, f, data)
 	})
 
-	t.Run("edge: reads through os.File where the kernel refuses preadv2", func(t *testing.T) {
+	t.Run("edge: reads through os.File where the kernel refuses preadv2, and stops trying", func(t *testing.T) {
 		// A system call number no kernel has: the call fails with ENOSYS,
 		// as one without preadv2 or RWF_NOWAIT fails with ENOSYS or
 		// EOPNOTSUPP.
 		const noSuchCall = 1 << 20
 		saved := sysPreadv2
 		sysPreadv2 = noSuchCall
-		defer func() { sysPreadv2 = saved }()
+		defer func() { sysPreadv2 = saved; noWaitRefused.Store(false) }()
 		f, data := file(t, size)
+		check(t, f, data)
+		if !noWaitRefused.Load() {
+			t.Fatal("a refused call did not stop the raw reads")
+		}
+	})
+
+	t.Run("edge: a file system without RWF_NOWAIT (tmpfs) is read through os.File", func(t *testing.T) {
+		const tmpfs = "/dev/shm"
+		if _, err := os.Stat(tmpfs); err != nil {
+			t.Skipf("no %s: %v", tmpfs, err)
+		}
+		defer noWaitRefused.Store(false)
+		dir, err := os.MkdirTemp(tmpfs, "readat")
+		if err != nil {
+			t.Skipf("%s: %v", tmpfs, err)
+		}
+		defer os.RemoveAll(dir)
+		data := bytes.Repeat([]byte("segment "), size/8)
+		path := filepath.Join(dir, "segment")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
 		check(t, f, data)
 	})
 

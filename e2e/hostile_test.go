@@ -533,16 +533,42 @@ func TestHostileMaxClients(t *testing.T) {
 
 func TestHostileIdleTimeout(t *testing.T) {
 	srv := startServer(t, "--timeout", strconv.Itoa(int(idleTimeout/time.Second)))
-	c := dialRaw(t, srv.port)
-	start := time.Now()
-	c.ping()
-	if rest := c.waitClosed(start.Add(idleTimeout + idleMargin)); len(rest) > 0 {
-		t.Errorf("idle close sent %q, want nothing", rest)
+	// idleClosed checks that c, idle since start, is closed at the
+	// timeout, without a reply.
+	idleClosed := func(c *rawClient, start time.Time) {
+		t.Helper()
+		if rest := c.waitClosed(start.Add(idleTimeout + idleMargin)); len(rest) > 0 {
+			t.Errorf("idle close sent %q, want nothing", rest)
+		}
+		if elapsed := time.Since(start); elapsed < idleTimeout {
+			t.Errorf("idle connection closed after %v, before the %v timeout", elapsed, idleTimeout)
+		} else {
+			t.Logf("idle connection closed after %v", elapsed)
+		}
 	}
-	if elapsed := time.Since(start); elapsed < idleTimeout {
-		t.Errorf("idle connection closed after %v, before the %v timeout", elapsed, idleTimeout)
-	} else {
-		t.Logf("idle connection closed after %v", elapsed)
-	}
-	dialRaw(t, srv.port).ping()
+	t.Run("a connection on its event loop", func(t *testing.T) {
+		c := dialRaw(t, srv.port)
+		start := time.Now()
+		c.ping()
+		idleClosed(c, start)
+		dialRaw(t, srv.port).ping()
+	})
+	t.Run("a connection that left its event loop", func(t *testing.T) {
+		c := dialRaw(t, srv.port)
+		// A stream read leaves the loop for good; the connection then
+		// reads its socket from its own goroutine, with the deadline.
+		c.send(command("XAPPEND", "idle:stream", "m"))
+		if _, err := c.reply(); err != nil {
+			t.Fatal(err)
+		}
+		c.send(command("XFETCH", "idle:stream", "PARTITION", "0"))
+		if first, err := c.reply(); err != nil || first != "*1" {
+			t.Fatalf("XFETCH: %q, %v", first, err)
+		}
+		// The last command, INFO, starts the idle time.
+		start := time.Now()
+		c.expectOnLoop(1)
+		idleClosed(c, start)
+		dialRaw(t, srv.port).ping()
+	})
 }

@@ -85,9 +85,9 @@ type JobInfo struct {
 // change while the job is outside its tree.
 //
 // A queue holds one per job waiting, so its size is the broker's memory per
-// job: 96 bytes, one allocation size class below the 128 its fields took
-// with the dedup id and the failure history in place. Those two, which few
-// jobs have, are held apart (more), and the attempt count is 32 bits.
+// job: 96 bytes, an allocation size class. The dedup id and the failure
+// history, which few jobs have, are held apart (more), and the attempt
+// count is 32 bits: in place, at 64, they would take the 128-byte class.
 type job struct {
 	id         uint64
 	payload    []byte

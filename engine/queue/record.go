@@ -443,7 +443,7 @@ func (e *encoder) snapJob(queue string, j *job, result []byte) []byte {
 func (d *decoder) snapJob() *snapJobRec {
 	r := &snapJobRec{queue: d.str()}
 	j := &job{id: d.u(), payload: d.bytes(), priority: d.i(), enqueued: d.i(), readyAt: d.i(), due: d.i()}
-	j.attempts = attemptCount(int(min(d.u(), maxAttemptCount)))
+	j.attempts = int32(min(d.u(), maxAttemptCount))
 	j.state = State(d.byte())
 	j.setDedup(d.str())
 	if j.state > Completed || j.state == InFlight {

@@ -707,8 +707,8 @@ func (l *Log) ReadRange(index uint64, n int) ([][]byte, error) {
 	l.mu.Unlock()
 	switch {
 	case closed:
-		// Close may have closed the segment file kept open for reads
-		// already: this read must not open another one.
+		// Close may have closed the segment files kept open for reads
+		// already: this read must not open more.
 		return nil, ErrClosed
 	case gone:
 		// Compact dropped it meanwhile.

@@ -41,6 +41,10 @@ type queue struct {
 	completed *btree.BTreeG[*job] // by completion time, oldest first
 	results   map[uint64][]byte   // of completed jobs that have one; nil until the first
 	dedup     map[string]*job     // deduplication ids of ready, delayed and in-flight jobs
+	// extras holds the dedup ids and failure histories of the jobs that
+	// have one (job.hasExtra); nil until the first.
+	extras     map[uint64]*jobExtra
+	extrasPeak int // largest len(extras) since that map was built
 
 	repeats  map[string]*schedule // by name; nil until the first
 	repeatAt int64                // the earliest fire time of repeats; 0 = none
@@ -210,7 +214,7 @@ func (q *queue) requeueAt(j *job, at, due int64) {
 // another queue, or read from a snapshot) and registers its
 // deduplication id.
 func (q *queue) adopt(j *job) {
-	if id := j.dedupID(); id != "" && j.state != Dead && j.state != Completed {
+	if id := q.dedupID(j); id != "" && j.state != Dead && j.state != Completed {
 		q.dedup[id] = j
 		q.dedupPeak = max(q.dedupPeak, len(q.dedup))
 	}
@@ -220,8 +224,15 @@ func (q *queue) adopt(j *job) {
 	q.b.liveJobs.Add(1)
 }
 
-// forget drops a detached job.
+// forget drops a detached job, its extra included.
 func (q *queue) forget(j *job) {
+	q.leave(j)
+	q.takeExtra(j)
+}
+
+// leave drops a detached job that moves to another queue, which adopts it
+// with its extra.
+func (q *queue) leave(j *job) {
 	q.releaseDedup(j)
 	if q.replayed != nil {
 		delete(q.replayed, j.id)
@@ -230,7 +241,7 @@ func (q *queue) forget(j *job) {
 }
 
 func (q *queue) releaseDedup(j *job) {
-	if id := j.dedupID(); id != "" && q.dedup[id] == j {
+	if id := q.dedupID(j); id != "" && q.dedup[id] == j {
 		delete(q.dedup, id)
 		if q.dedupPeak >= shrinkMin && len(q.dedup)*shrinkRatio <= q.dedupPeak {
 			q.dedup = maps.Clone(q.dedup)
@@ -287,8 +298,8 @@ func (q *queue) applyPush(r *pushRec) {
 	q.declared = true
 	q.lastAt = max(q.lastAt, r.at)
 	for k, p := range r.payloads {
-		j := &job{id: r.firstID + uint64(k), payload: p, priority: r.priority, enqueued: r.at}
-		j.setDedup(r.dedup)
+		j := newJob(r.firstID+uint64(k), p, r.priority, r.at)
+		q.setDedup(j, r.dedup)
 		q.requeueAt(j, r.at, max(r.due, r.at))
 		q.adopt(j)
 	}
@@ -382,7 +393,7 @@ func (q *queue) applyFail(r *failRec, jobs []*job) {
 			continue
 		}
 		q.detach(j)
-		j.addFailure(failure{at: r.at, attempt: int(j.attempts), reason: r.reason, message: r.message})
+		q.addFailure(j, failure{at: r.at, attempt: int(j.attempts), reason: r.reason, message: r.message})
 		if r.dead[k] {
 			q.bury(j, r.at)
 			continue
@@ -488,6 +499,7 @@ func (b *Broker) applyDelete(name string) {
 		q.replayed = make(map[uint64]*job)
 	}
 	q.dedup, q.dedupPeak = make(map[string]*job), 0
+	q.extras, q.extrasPeak = nil, 0
 	q.repeats, q.repeatAt = nil, 0
 	q.progress = nil
 	q.overrides = make(map[string]string)
@@ -569,11 +581,13 @@ func applyRequeue(src, dst *queue, r *requeueRec) []*job {
 	moved := src.deadOf(r.all, r.ids)
 	for _, j := range moved {
 		src.detach(j)
-		src.forget(j)
-		j.attempts = 0
-		if id := j.dedupID(); id != "" && dst.dedup[id] != nil {
-			j.setDedup("")
+		src.leave(j)
+		x := src.takeExtra(j)
+		if x != nil && x.dedup != "" && dst.dedup[x.dedup] != nil {
+			x.dedup = ""
 		}
+		dst.setExtra(j, x)
+		j.attempts = 0
 		dst.makeReady(j, r.at)
 		dst.adopt(j)
 	}
@@ -596,8 +610,9 @@ func (q *queue) applySnapQueue(r *snapQueueRec) error {
 	return q.applyConfig(&configRec{queue: r.queue, params: r.params})
 }
 
-func (q *queue) applySnapJob(j *job, result []byte) {
+func (q *queue) applySnapJob(j *job, x *jobExtra, result []byte) {
 	q.declared = true
+	q.setExtra(j, x)
 	q.place(j)
 	if len(result) > 0 {
 		if q.results == nil {
@@ -684,7 +699,7 @@ func (b *Broker) replay(rec []byte) error {
 	case *snapQueueRec:
 		return b.replaying(r.queue).applySnapQueue(r)
 	case *snapJobRec:
-		b.replaying(r.queue).applySnapJob(r.j, r.result)
+		b.replaying(r.queue).applySnapJob(r.j, r.extra, r.result)
 	case seqRec:
 		b.bumpID(r.next - 1)
 	default:

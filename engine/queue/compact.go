@@ -64,7 +64,7 @@ func (b *Broker) Compact() error {
 		}
 		for _, t := range []*btree.BTreeG[*job]{q.ready, q.delayed, q.inflight, q.dead, q.completed} {
 			t.Scan(func(j *job) bool {
-				live = append(live, rec(e.snapJob(name, j, q.results[j.id])))
+				live = append(live, rec(e.snapJob(name, j, q.extra(j), q.results[j.id])))
 				return true
 			})
 		}

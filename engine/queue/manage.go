@@ -129,7 +129,18 @@ func (b *Broker) DeadLetters(name string, count int) []JobInfo {
 
 // jobInfo is j as JobInfo shows it, with its progress. Lock should be held.
 func (q *queue) jobInfo(j *job) JobInfo {
-	in := j.info(q.name)
+	in := JobInfo{Job: j.view(q.name), State: j.state, Dedup: q.dedupID(j)}
+	if j.state == Delayed || j.state == Dead || j.state == Completed {
+		in.Due = msTime(j.due)
+	}
+	if fs := q.failures(j); fs != nil {
+		in.FailureCount = fs.count
+		in.FirstFailure = msTime(fs.first)
+		in.Failures = make([]Failure, len(fs.list))
+		for i, f := range fs.list {
+			in.Failures[i] = Failure{At: msTime(f.at), Attempt: f.attempt, Reason: f.reason, Message: f.message}
+		}
+	}
 	in.Progress = q.progress[j.id]
 	in.Result = q.results[j.id]
 	return in

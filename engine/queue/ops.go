@@ -279,9 +279,9 @@ func (b *Broker) Push(name string, payloads [][]byte, opts PushOptions) ([]uint6
 	if opts.Delay > 0 {
 		rec.due = at + opts.Delay.Milliseconds()
 	}
-	for _, p := range payloads {
-		rec.payloads = append(rec.payloads, bytes.Clone(p))
-	}
+	// The jobs copy the payloads (newJob) and the log frames the record,
+	// so the arguments need no copy of their own.
+	rec.payloads = append(rec.payloads, payloads...)
 	n := uint64(len(payloads))
 	rec.firstID = b.nextID.Add(n) - n
 	idx, err := b.appendRecs(q.enc.push(&rec))
@@ -296,7 +296,7 @@ func (b *Broker) Push(name string, payloads [][]byte, opts PushOptions) ([]uint6
 		}
 	}
 	// Hot path: the payload list is scratch space of the queue, reused by
-	// the next push; the jobs keep the payloads, not the list.
+	// the next push; it must not keep the caller's buffers.
 	clear(rec.payloads)
 	q.scratch = rec.payloads[:0]
 	if cap(q.scratch) > maxScratch {

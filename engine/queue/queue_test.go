@@ -439,6 +439,22 @@ func TestPush(t *testing.T) {
 			t.Fatal("dedup after purge returned the purged job")
 		}
 	})
+	t.Run("edge: a job keeps its payload when the pusher reuses its buffers", func(t *testing.T) {
+		f := newFixture(t)
+		// The command layer reuses a command's argument buffers once it
+		// returns; the jobs, and the log they are replayed from, keep copies.
+		buf := []byte("first")
+		_, idx, err := f.b.Push("q", [][]byte{buf, buf[:0]}, queue.PushOptions{})
+		f.wait(idx, err)
+		copy(buf, "XXXXX")
+		_, idx, err = f.b.Push("q", [][]byte{buf}, queue.PushOptions{})
+		f.wait(idx, err)
+		copy(buf, "YYYYY")
+		want := []string{"first", "", "XXXXX"}
+		wantStrings(t, "payloads", f.drain("q", 1), want)
+		f.reopen()
+		wantStrings(t, "payloads replayed", f.drain("q", 1), want)
+	})
 	t.Run("edge: bad input is refused and changes nothing", func(t *testing.T) {
 		f := newFixture(t, func(c *queue.Config) { c.MaxPayload = 8 })
 		_, _, err := f.b.Push("q", bs("ok", "123456789"), queue.PushOptions{})

@@ -97,7 +97,8 @@ type (
 	snapJobRec struct {
 		queue  string
 		j      *job
-		result []byte // of a completed job
+		extra  *jobExtra // nil when the job has none
+		result []byte    // of a completed job
 	}
 )
 
@@ -403,11 +404,11 @@ func (e *encoder) snapQueue(r *snapQueueRec) []byte {
 	return e.b
 }
 
-func (e *encoder) snapJob(queue string, j *job, result []byte) []byte {
+func (e *encoder) snapJob(queue string, j *job, x *jobExtra, result []byte) []byte {
 	e.reset(opSnapJob)
 	e.str(queue)
 	e.u(j.id)
-	e.bytes(j.payload)
+	e.bytes(j.payload())
 	e.i(j.priority)
 	e.i(j.enqueued)
 	e.i(j.readyAt)
@@ -420,8 +421,13 @@ func (e *encoder) snapJob(queue string, j *job, result []byte) []byte {
 		state = Ready
 	}
 	e.b = append(e.b, byte(state))
-	e.str(j.dedupID())
-	if fs := j.failures(); fs == nil {
+	var dedup string
+	var fs *failures
+	if x != nil {
+		dedup, fs = x.dedup, &x.fails
+	}
+	e.str(dedup)
+	if fs == nil || fs.count == 0 {
 		e.u(0)
 	} else {
 		e.u(uint64(fs.count))
@@ -442,18 +448,17 @@ func (e *encoder) snapJob(queue string, j *job, result []byte) []byte {
 
 func (d *decoder) snapJob() *snapJobRec {
 	r := &snapJobRec{queue: d.str()}
-	j := &job{id: d.u(), payload: d.bytes(), priority: d.i(), enqueued: d.i(), readyAt: d.i(), due: d.i()}
+	id, payload, priority, enqueued := d.u(), d.bytes(), d.i(), d.i()
+	j := newJob(id, payload, priority, enqueued)
+	j.readyAt, j.due = d.i(), d.i()
 	j.attempts = int32(min(d.u(), maxAttemptCount))
 	j.state = State(d.byte())
-	j.setDedup(d.str())
+	x := &jobExtra{dedup: d.str()}
 	if j.state > Completed || j.state == InFlight {
 		d.corrupt()
 	}
 	if count := int(d.u()); count > 0 {
-		if j.more == nil {
-			j.more = &jobMore{}
-		}
-		fs := &j.more.fails
+		fs := &x.fails
 		fs.count, fs.first = count, d.i()
 		n := d.count()
 		for range n {
@@ -468,6 +473,9 @@ func (d *decoder) snapJob() *snapJobRec {
 		r.result = d.bytes()
 	}
 	r.j = j
+	if x.dedup != "" || x.fails.count > 0 {
+		r.extra = x
+	}
 	return r
 }
 

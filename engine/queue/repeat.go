@@ -214,7 +214,7 @@ func (q *queue) applyRepeatFire(r *repeatFireRec) {
 		return
 	}
 	q.lastAt = max(q.lastAt, r.at)
-	j := &job{id: r.id, payload: s.payload, priority: s.priority, enqueued: r.at}
+	j := newJob(r.id, s.payload, s.priority, r.at)
 	q.makeReady(j, r.at)
 	q.adopt(j)
 	s.next = r.next

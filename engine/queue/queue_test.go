@@ -446,11 +446,11 @@ func TestPush(t *testing.T) {
 		buf := []byte("first")
 		_, idx, err := f.b.Push("q", [][]byte{buf, buf[:0]}, queue.PushOptions{})
 		f.wait(idx, err)
-		copy(buf, "XXXXX")
+		copy(buf, "reuse")
 		_, idx, err = f.b.Push("q", [][]byte{buf}, queue.PushOptions{})
 		f.wait(idx, err)
-		copy(buf, "YYYYY")
-		want := []string{"first", "", "XXXXX"}
+		copy(buf, "later")
+		want := []string{"first", "", "reuse"}
 		wantStrings(t, "payloads", f.drain("q", 1), want)
 		f.reopen()
 		wantStrings(t, "payloads replayed", f.drain("q", 1), want)

@@ -1527,6 +1527,29 @@ func TestDeadLetters(t *testing.T) {
 			t.Fatalf("requeued job %+v (found %v), want no dedup id and one failure", in, ok)
 		}
 	})
+	t.Run("edge: a job's deduplication id and failure history leave with it", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		f.push("q", queue.PushOptions{Dedup: "a"}, "a")
+		f.push("q", queue.PushOptions{Dedup: "b"}, "b")
+		f.push1("q", "plain")
+		wantExtras := func(name string, want int) {
+			t.Helper()
+			if n := queue.ExtraCount(f.b, name); n != want {
+				t.Fatalf("%s holds %d jobs' extras, want %d", name, n, want)
+			}
+		}
+		wantExtras("q", 2)
+		f.ack("q", 1, f.pop1("q", 1).ID)
+		f.nack("q", 1, f.pop1("q", 1).ID, queue.NackOptions{})
+		f.ack("q", 1, f.pop1("q", 1).ID)
+		wantExtras("q", 1) // the dead letter's id and history
+		f.waitN(f.b.Requeue("q", "other", nil))
+		wantExtras("q", 0)
+		wantExtras("other", 1)
+		f.ack("other", 1, f.pop1("other", 1).ID)
+		wantExtras("other", 0)
+	})
 	t.Run("restart: dead letters survive with their history", func(t *testing.T) {
 		f := newFixture(t)
 		f.configure("q", "max-attempts", "1")

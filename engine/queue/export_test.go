@@ -1,0 +1,16 @@
+package queue
+
+// ExtraCount is how many jobs of the named queue have a deduplication id or
+// a failure history held for them, so that the tests can check those leave
+// with their jobs.
+func ExtraCount(b *Broker, name string) int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	q := b.queues[name]
+	if q == nil {
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.extras)
+}

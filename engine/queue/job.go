@@ -91,9 +91,9 @@ type JobInfo struct {
 // memory per job, and newJob allocates it together with the payload that
 // follows it: one allocation, which the collector never scans, since the
 // record holds no pointer (checked at init). A job of 100 bytes takes 176
-// bytes in all, where a record with a payload slice took 96 and its own
-// payload 112. The dedup id and the failure history, which few jobs have,
-// are in the queue's extras map (queue.extra).
+// bytes in all, against 96 and 112 for a record with a payload slice and
+// its payload apart. The dedup id and the failure history, which few jobs
+// have, are in the queue's extras map (queue.extra).
 type job struct {
 	id         uint64
 	priority   int64

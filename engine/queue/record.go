@@ -97,7 +97,7 @@ type (
 	snapJobRec struct {
 		queue  string
 		j      *job
-		extra  *jobExtra // nil when the job has none
+		extra  *jobExtra // empty when the job has none (queue.setExtra)
 		result []byte    // of a completed job
 	}
 )
@@ -473,9 +473,7 @@ func (d *decoder) snapJob() *snapJobRec {
 		r.result = d.bytes()
 	}
 	r.j = j
-	if x.dedup != "" || x.fails.count > 0 {
-		r.extra = x
-	}
+	r.extra = x
 	return r
 }
 

@@ -38,6 +38,13 @@ type Poller struct {
 	gateEv [1]syscall.EpollEvent // Wait's scratch space for gate's event
 	wakeR  int                   // read end of the wake pipe, registered with epfd
 
+	// collect is collectEvents as a method value, and collected and
+	// collectErr its results: the events it put in events, and its error.
+	// Wait's goroutine only.
+	collect    func(uintptr) bool
+	collected  int
+	collectErr error
+
 	// wakeMu orders Wake against Close: a Wake after Close must not write
 	// to a descriptor number the process may have reused.
 	wakeMu sync.Mutex
@@ -59,6 +66,7 @@ const wakeBufferSize = 64
 // New creates a poller.
 func New() (*Poller, error) {
 	p := &Poller{events: make([]syscall.EpollEvent, maxEvents), epfd: -1, gate: -1, wakeR: -1, wakeW: -1}
+	p.collect = p.collectEvents
 	if err := p.open(); err != nil {
 		p.closeFDs()
 		return nil, err
@@ -136,45 +144,16 @@ func (p *Poller) Remove(fd int) error {
 // and appends the readable descriptors to ready (reusing its storage).
 // woken reports a Wake. Wait must not run on two goroutines at once.
 func (p *Poller) Wait(ready []int) (_ []int, woken bool, err error) {
-	events := p.events
 	ready = ready[:0]
-	n := 0
-	var waitErr error
-	err = p.raw.Read(func(uintptr) bool {
-		// Collect what is ready without blocking; with nothing, arm the
-		// gate and park until the runtime's poller reports it. A gate that
-		// fired is emptied, so that it fires again only once rearmed.
-		if p.armed {
-			if k, _ := epollWait(p.gate, p.gateEv[:]); k > 0 {
-				p.armed = false
-			}
-		}
-		n, waitErr = epollWait(p.epfd, events)
-		if errors.Is(waitErr, syscall.EINTR) {
-			n, waitErr = 0, nil
-		}
-		if n > 0 || waitErr != nil {
-			return true
-		}
-		if !p.armed {
-			// Rearming with events already pending fires the gate at
-			// once, and the park that follows returns.
-			gateWatch := syscall.EpollEvent{Events: gateEvents, Fd: int32(p.epfd)}
-			if waitErr = syscall.EpollCtl(p.gate, syscall.EPOLL_CTL_MOD, p.epfd, &gateWatch); waitErr != nil {
-				return true
-			}
-			p.armed = true
-		}
-		testHookPark()
-		return false
-	})
+	err = p.raw.Read(p.collect)
+	n, waitErr := p.collected, p.collectErr
 	if err == nil {
 		err = waitErr
 	}
 	if err != nil {
 		return ready, false, err
 	}
-	for _, ev := range events[:n] {
+	for _, ev := range p.events[:n] {
 		fd := int(ev.Fd)
 		if fd == p.wakeR {
 			woken = true
@@ -189,6 +168,40 @@ func (p *Poller) Wait(ready []int) (_ []int, woken bool, err error) {
 		ready = append(ready, fd)
 	}
 	return ready, woken, nil
+}
+
+// collectEvents is Wait's callback for the runtime's poller: it collects
+// what is ready without blocking into events, collected and collectErr,
+// and reports whether Wait is done; with nothing, it arms the gate and
+// Wait parks until the runtime's poller reports it. A gate that fired is
+// emptied, so that it fires again only once rearmed. It is a method value
+// built once (collect), and its results are fields, so that a Wait
+// allocates nothing, where a closure over Wait's variables would allocate
+// three times per call.
+func (p *Poller) collectEvents(uintptr) bool {
+	if p.armed {
+		if k, _ := epollWait(p.gate, p.gateEv[:]); k > 0 {
+			p.armed = false
+		}
+	}
+	p.collected, p.collectErr = epollWait(p.epfd, p.events)
+	if errors.Is(p.collectErr, syscall.EINTR) {
+		p.collected, p.collectErr = 0, nil
+	}
+	if p.collected > 0 || p.collectErr != nil {
+		return true
+	}
+	if !p.armed {
+		// Rearming with events already pending fires the gate at once,
+		// and the park that follows returns.
+		gateWatch := syscall.EpollEvent{Events: gateEvents, Fd: int32(p.epfd)}
+		if p.collectErr = syscall.EpollCtl(p.gate, syscall.EPOLL_CTL_MOD, p.epfd, &gateWatch); p.collectErr != nil {
+			return true
+		}
+		p.armed = true
+	}
+	testHookPark()
+	return false
 }
 
 // Wake makes the current or next Wait return. Safe from any goroutine,

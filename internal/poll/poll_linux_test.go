@@ -93,6 +93,22 @@ func TestPoller(t *testing.T) {
 		}
 	})
 
+	t.Run("a Wait that finds a socket ready allocates nothing", func(t *testing.T) {
+		p := newPoller(t)
+		a, b := socketPair(t)
+		if err := p.Add(a); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Write(b, []byte("x"))
+		ready := make([]int, 0, 1)
+		allocs := testing.AllocsPerRun(gateRounds, func() {
+			ready, _, _ = p.Wait(ready)
+		})
+		if allocs != 0 || !slices.Equal(ready, []int{a}) {
+			t.Fatalf("Wait = %v with %v allocations per call; want [%d] with none", ready, allocs, a)
+		}
+	})
+
 	t.Run("reports the peer's close as readable", func(t *testing.T) {
 		p := newPoller(t)
 		a, b := socketPair(t)

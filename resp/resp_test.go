@@ -62,6 +62,22 @@ func TestWriter(t *testing.T) {
 	}
 }
 
+// TestWriterNumbersAllocateNothing: job ids and counts are formatted into
+// the reply buffer, with no allocation once the buffer has room.
+func TestWriterNumbersAllocateNothing(t *testing.T) {
+	const runs = 100
+	w := NewWriter(io.Discard)
+	w.Grow(runs)
+	allocs := testing.AllocsPerRun(runs, func() {
+		w.BulkUint(math.MaxUint64)
+		w.BulkInt(math.MinInt64)
+		w.b = w.b[:0]
+	})
+	if allocs != 0 {
+		t.Fatalf("BulkUint and BulkInt: %v allocations per call, want none", allocs)
+	}
+}
+
 var testLimits = Limits{MaxBulkLen: 32 << 10, MaxMultibulkLen: 100, MaxQueryBuffer: 128 << 10}
 
 func cmd(args ...string) string {

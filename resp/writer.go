@@ -85,13 +85,24 @@ func (w *Writer) Bulk(b []byte) { w.b = redcon.AppendBulk(w.b, b) }
 // BulkString writes a bulk string from a Go string.
 func (w *Writer) BulkString(s string) { w.b = redcon.AppendBulkString(w.b, s) }
 
+// maxIntDigits is the longest decimal integer of 64 bits: 20 digits for
+// an unsigned one, a sign and 19 digits for a signed one.
+const maxIntDigits = 20
+
 // BulkInt writes an integer as a bulk string, as Redis does for values
-// that are strings holding numbers.
-func (w *Writer) BulkInt(n int64) { w.b = redcon.AppendBulkInt(w.b, n) }
+// that are strings holding numbers. Its digits are formatted on the stack:
+// redcon's AppendBulkInt allocates them on the heap.
+func (w *Writer) BulkInt(n int64) {
+	var digits [maxIntDigits]byte
+	w.b = redcon.AppendBulk(w.b, strconv.AppendInt(digits[:0], n, 10))
+}
 
 // BulkUint writes an unsigned integer as a bulk string (job ids, SCAN
-// cursors), formatted in place rather than through a string.
-func (w *Writer) BulkUint(n uint64) { w.b = redcon.AppendBulkUint(w.b, n) }
+// cursors), formatted on the stack as BulkInt's.
+func (w *Writer) BulkUint(n uint64) {
+	var digits [maxIntDigits]byte
+	w.b = redcon.AppendBulk(w.b, strconv.AppendUint(digits[:0], n, 10))
+}
 
 // BulkOrNull writes b, or the null reply when b is nil.
 func (w *Writer) BulkOrNull(b []byte) {

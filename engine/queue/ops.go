@@ -426,16 +426,23 @@ func (b *Broker) Ack(name string, consumer int64, ids []uint64, result []byte) (
 	defer b.unlockQueue(q)
 	now := b.now()
 	q.expire(now)
-	uniq := make([]uint64, 0, len(ids))
 	jobs := make([]*job, 0, len(ids))
-	for _, id := range ids {
+	for i, id := range ids {
 		j, err := q.held(consumer, id)
 		if err != nil {
 			return 0, 0, err
 		}
-		if !slices.Contains(uniq, id) {
-			uniq = append(uniq, id)
+		if !slices.Contains(ids[:i], id) {
 			jobs = append(jobs, j)
+		}
+	}
+	// A repeated id is acked once. The ids are only encoded, never kept,
+	// so without repeats they serve as they are: no copy per ack.
+	uniq := ids
+	if len(jobs) < len(ids) {
+		uniq = make([]uint64, len(jobs))
+		for k, j := range jobs {
+			uniq[k] = j.id
 		}
 	}
 	// The command's arguments are reused once it returns; an empty result

@@ -338,13 +338,37 @@ func (b *Broker) Pause(name string, paused bool) (uint64, error) {
 	return idx, nil
 }
 
-// uniqueIDs drops repeated ids, keeping the first occurrence.
+// scanIDs is the longest id list uniqueIDs searches for repeats by
+// scanning it; a longer one is checked with a set, so that a command naming
+// a million ids costs a million lookups, not half a million million
+// comparisons under the queue's lock.
+const scanIDs = 16
+
+// uniqueIDs drops repeated ids, keeping the first occurrence of each, in
+// order. Without repeats it returns ids itself, which the callers only
+// read and encode, so the usual command costs no copy.
 func uniqueIDs(ids []uint64) []uint64 {
-	out := make([]uint64, 0, len(ids))
-	for _, id := range ids {
-		if !slices.Contains(out, id) {
-			out = append(out, id)
+	var seen map[uint64]struct{}
+	if len(ids) > scanIDs {
+		seen = make(map[uint64]struct{}, len(ids))
+	}
+	var out []uint64
+	for i, id := range ids {
+		repeated := false
+		if seen == nil {
+			repeated = slices.Contains(ids[:i], id)
+		} else if _, repeated = seen[id]; !repeated {
+			seen[id] = struct{}{}
 		}
+		switch {
+		case !repeated && out != nil:
+			out = append(out, id)
+		case repeated && out == nil:
+			out = append(make([]uint64, 0, len(ids)-1), ids[:i]...)
+		}
+	}
+	if out == nil {
+		return ids
 	}
 	return out
 }

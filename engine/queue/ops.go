@@ -426,24 +426,15 @@ func (b *Broker) Ack(name string, consumer int64, ids []uint64, result []byte) (
 	defer b.unlockQueue(q)
 	now := b.now()
 	q.expire(now)
-	jobs := make([]*job, 0, len(ids))
-	for i, id := range ids {
+	// A repeated id is acked once.
+	uniq := uniqueIDs(ids)
+	jobs := make([]*job, len(uniq))
+	for k, id := range uniq {
 		j, err := q.held(consumer, id)
 		if err != nil {
 			return 0, 0, err
 		}
-		if !slices.Contains(ids[:i], id) {
-			jobs = append(jobs, j)
-		}
-	}
-	// A repeated id is acked once. The ids are only encoded, never kept,
-	// so without repeats they serve as they are: no copy per ack.
-	uniq := ids
-	if len(jobs) < len(ids) {
-		uniq = make([]uint64, len(jobs))
-		for k, j := range jobs {
-			uniq[k] = j.id
-		}
+		jobs[k] = j
 	}
 	// The command's arguments are reused once it returns; an empty result
 	// is no result.

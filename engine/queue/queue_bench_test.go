@@ -1,6 +1,7 @@
 package queue_test
 
 import (
+	"strconv"
 	"testing"
 
 	"nexo/engine/queue"
@@ -74,5 +75,46 @@ func BenchmarkPopAck(b *testing.B) {
 			b.Fatal(err)
 		}
 		wait(b, qb, i, idx)
+	}
+}
+
+// BenchmarkAckBatch measures a QACK of a batch taken with one QPOP COUNT,
+// per job: its cost per job should not grow with the batch.
+func BenchmarkAckBatch(b *testing.B) {
+	for _, batch := range []int{16, 1_000, 100_000} {
+		b.Run(strconv.Itoa(batch), func(b *testing.B) {
+			qb := openBench(b)
+			payloads := make([][]byte, batch)
+			for i := range payloads {
+				payloads[i] = make([]byte, benchPayload)
+			}
+			ids := make([]uint64, batch)
+			for b.Loop() {
+				b.StopTimer()
+				_, idx, err := qb.Push("q", payloads, queue.PushOptions{})
+				if err == nil {
+					err = qb.Wait(idx)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				jobs, _, err := qb.Pop("q", 1, queue.PopOptions{Count: batch})
+				if err != nil || len(jobs) != batch {
+					b.Fatal(err)
+				}
+				for i, j := range jobs {
+					ids[i] = j.ID
+				}
+				b.StartTimer()
+				_, idx, err = qb.Ack("q", 1, ids, nil)
+				if err == nil {
+					err = qb.Wait(idx)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/job")
+		})
 	}
 }

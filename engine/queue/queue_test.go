@@ -676,6 +676,41 @@ func TestAck(t *testing.T) {
 			t.Fatalf("acked %d", n)
 		}
 	})
+	t.Run("edge: a long id list with repeats acks each job once, in one record", func(t *testing.T) {
+		f := newFixture(t)
+		// Longer than the lists searched by scanning: the set path.
+		const jobs = 1000
+		f.push("q", queue.PushOptions{}, make([]string, jobs)...)
+		taken := f.pop("q", 1, jobs)
+		ids := make([]uint64, 0, 2*jobs)
+		for _, j := range taken {
+			ids = append(ids, j.ID, taken[0].ID)
+		}
+		before := f.b.Stats().LogRecords
+		n, idx, err := f.b.Ack("q", 1, ids, nil)
+		f.wait(idx, err)
+		if n != jobs {
+			t.Fatalf("acked %d, want %d", n, jobs)
+		}
+		if records := f.b.Stats().LogRecords - before; records != 1 {
+			t.Fatalf("the ack wrote %d records, want 1", records)
+		}
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("edge: a long id list naming a job not held acks nothing", func(t *testing.T) {
+		f := newFixture(t)
+		const jobs = 100
+		f.push("q", queue.PushOptions{}, make([]string, jobs)...)
+		taken := f.pop("q", 1, jobs)
+		ids := make([]uint64, 0, jobs+1)
+		for _, j := range taken {
+			ids = append(ids, j.ID, j.ID)
+		}
+		ids = append(ids, 999_999)
+		_, _, err := f.b.Ack("q", 1, ids, nil)
+		wantJobErr(t, err, queue.ErrNotHeld, 999_999)
+		f.wantLen("q", queue.Counts{InFlight: jobs})
+	})
 	t.Run("edge: an ack after the visibility timeout is refused, never a double completion", func(t *testing.T) {
 		f := newFixture(t)
 		f.configure("q", "visibility-timeout", "1000", "backoff-delay", "0")

@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// IdleFlushDelay lets the tests wait for the committer's write of records
-// nobody waits for.
-const IdleFlushDelay = idleFlushDelay
-
 // MaxOpenSegments is how many closed segment files reads keep open.
 const MaxOpenSegments = maxOpenSegments
 
@@ -43,7 +39,7 @@ func (l *Log) HoldWriter() (release func()) {
 func (l *Log) SuppressIdleFlush() {
 	l.mu.Lock()
 	l.flushTimer.Stop()
-	l.flushTimer = time.AfterFunc(idleFlushDelay, func() {})
+	l.flushTimer = time.AfterFunc(l.opts.IdleFlush, func() {})
 	l.flushTimer.Stop()
 	l.mu.Unlock()
 }
@@ -53,6 +49,13 @@ func (l *Log) FlushArmed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.flushArmed
+}
+
+// SetArmFlushHook makes fn run each time the idle flush timer is armed,
+// until restore is called.
+func SetArmFlushHook(fn func()) (restore func()) {
+	testHookArmFlush = fn
+	return func() { testHookArmFlush = func() {} }
 }
 
 // FailTruncationDirSync makes the fsync of the directory after the next

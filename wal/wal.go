@@ -43,7 +43,7 @@
 // event loop) uses Notify instead: under FsyncAlways, while a write is in
 // progress, the committer goroutine writes and fsyncs its records next and
 // calls it back. The committer also writes the records nobody waits for
-// within idleFlushDelay, fsyncs under FsyncEverySec, fsyncs the tail
+// within Options.IdleFlush, fsyncs under FsyncEverySec, fsyncs the tail
 // segment behind the writers under FsyncEverySec and FsyncNo (syncBehind)
 // and serves Compact.
 // A failed write or fsync makes the log refuse everything from then on
@@ -97,6 +97,9 @@ const (
 	DefaultMaxPending = 1 << 16
 	// DefaultSyncInterval is the fsync period under FsyncEverySec.
 	DefaultSyncInterval = time.Second
+	// DefaultIdleFlush bounds how long records nobody waits for stay in
+	// memory before the committer writes them (see armFlush).
+	DefaultIdleFlush = 100 * time.Millisecond
 )
 
 // Permissions of the files and directory the log creates.
@@ -192,6 +195,7 @@ type Options struct {
 	SegmentSize  int           // bytes; 0 = DefaultSegmentSize
 	MaxPending   int           // records appended but not yet written; 0 = DefaultMaxPending
 	SyncInterval time.Duration // FsyncEverySec period; 0 = DefaultSyncInterval
+	IdleFlush    time.Duration // longest stay in memory of records nobody waits for; 0 = DefaultIdleFlush
 	Logger       *slog.Logger  // nil = slog.Default()
 	// WriteOnly declares that the log is never read while open (Replay
 	// still is): Read and ReadRange return ErrWriteOnly, and tidwall's
@@ -210,6 +214,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SyncInterval == 0 {
 		o.SyncInterval = DefaultSyncInterval
 	}
+	if o.IdleFlush == 0 {
+		o.IdleFlush = DefaultIdleFlush
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -222,6 +229,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("wal: negative max pending %d", o.MaxPending)
 	case o.SyncInterval < 0:
 		return o, fmt.Errorf("wal: negative sync interval %v", o.SyncInterval)
+	case o.IdleFlush < 0:
+		return o, fmt.Errorf("wal: negative idle flush %v", o.IdleFlush)
 	}
 	return o, nil
 }
@@ -306,7 +315,7 @@ type Log struct {
 	// the tests replace to make it fail.
 	truncSyncDir func(dir string) error
 
-	flushTimer *time.Timer     // runs flushDue idleFlushDelay after armFlush
+	flushTimer *time.Timer     // runs flushDue Options.IdleFlush after armFlush
 	kick       chan struct{}   // wakes the committer; capacity 1
 	ctl        chan ctlRequest // sync and truncate requests of Compact
 	stop       chan struct{}   // closed by Close
@@ -389,7 +398,7 @@ func Open(dir string, o Options) (*Log, error) {
 	}
 	l.cond.L = &l.mu
 	l.reserveTail()
-	l.flushTimer = time.AfterFunc(idleFlushDelay, l.flushDue)
+	l.flushTimer = time.AfterFunc(l.opts.IdleFlush, l.flushDue)
 	l.flushTimer.Stop()
 	go l.run()
 	return l, nil

@@ -28,8 +28,11 @@ const (
 	// syncMargin is added to testSyncInterval to let one tick and its
 	// fsync complete under the race detector on a loaded machine.
 	syncMargin = 200 * time.Millisecond
-	// neverInterval is an everysec period no test lives to see.
+	// neverInterval is an everysec period, or an idle flush delay, no test
+	// lives to see.
 	neverInterval = time.Hour
+	// testIdleFlush is the idle flush delay of tests that wait for it.
+	testIdleFlush = 20 * time.Millisecond
 	// segmentFillerSize is a segment size small enough that a test
 	// closes segments with a few records.
 	segmentFillerSize = 256
@@ -369,6 +372,7 @@ func TestOptions(t *testing.T) {
 			{SegmentSize: -1},
 			{MaxPending: -1},
 			{SyncInterval: -time.Second},
+			{IdleFlush: -time.Second},
 		} {
 			o.Logger = quiet
 			if l, err := wal.Open(t.TempDir(), o); err == nil {
@@ -743,26 +747,36 @@ func TestWait(t *testing.T) {
 	})
 
 	t.Run("records nobody waits for are written and fsynced within the idle flush delay", func(t *testing.T) {
-		l := open(t, t.TempDir(), opts())
+		o := opts()
+		o.IdleFlush = testIdleFlush
+		l := open(t, t.TempDir(), o)
 		if _, err := l.Append(rec(1), rec(2)); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(wal.IdleFlushDelay + syncMargin)
+		time.Sleep(testIdleFlush + syncMargin)
 		if st := l.Stats(); st.Batches != 1 || st.Fsyncs != 1 {
 			t.Fatalf("stats %+v, want one batch and one fsync without a Wait", st)
 		}
 	})
 
-	t.Run("a batch a waiting caller writes disarms the idle flush: the committer is not woken for it", func(t *testing.T) {
+	t.Run("the idle flush is armed once per delay, not for every batch a waiter writes", func(t *testing.T) {
+		var arms atomic.Int64
+		defer wal.SetArmFlushHook(func() { arms.Add(1) })()
 		for _, policy := range []wal.Fsync{wal.FsyncAlways, wal.FsyncEverySec, wal.FsyncNo} {
+			arms.Store(0)
 			o := opts()
 			o.Fsync = policy
+			o.IdleFlush = neverInterval
 			l := open(t, t.TempDir(), o)
 			for i := 1; i <= 3; i++ {
 				appendWait(t, l, rec(i))
-				if l.FlushArmed() {
-					t.Fatalf("%v: the idle flush is armed after Wait wrote record %d", policy, i)
-				}
+			}
+			if n := arms.Load(); n != 1 || !l.FlushArmed() {
+				t.Fatalf("%v: the idle flush was armed %d times for 3 batches, and is armed: %v; want once, still armed",
+					policy, n, l.FlushArmed())
+			}
+			if st := l.Stats(); st.Batches != 3 {
+				t.Fatalf("%v: stats %+v, want the waiters' 3 batches", policy, st)
 			}
 			closeLog(t, l)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -21,6 +22,9 @@ const (
 	// timerVisibility is the visibility timeout of tests that wait for
 	// the broker's own timer in real time.
 	timerVisibility = 50 * time.Millisecond
+	// neverIdleFlush is a log idle flush delay no test lives to see: only
+	// a Wait writes the records.
+	neverIdleFlush = time.Hour
 	// timerMargin is added to a real-time deadline before a test expects
 	// its effect, to let the timer goroutine run under the race detector
 	// on a loaded machine.
@@ -2709,6 +2713,36 @@ func TestDurability(t *testing.T) {
 		f.reopen()
 		if next := f.push1("q", "b"); next <= id {
 			t.Fatalf("id %d reused after %d", next, id)
+		}
+	})
+	t.Run("restart: the timer writes its changes itself: an image of the files taken right after has them", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) {
+			c.Now = time.Now
+			c.WAL.IdleFlush = neverIdleFlush
+		})
+		f.configure("q", "max-attempts", "1")
+		f.push1("q", "job")
+		jobs, idx, err := f.b.Pop("q", 1, queue.PopOptions{Visibility: timerVisibility})
+		f.wait(idx, err)
+		if len(jobs) != 1 {
+			t.Fatalf("took %+v", jobs)
+		}
+		time.Sleep(timerVisibility + timerMargin)
+		// The files as a kill -9 would leave them, with the broker still
+		// running: what the log wrote, nothing it holds in memory.
+		image := t.TempDir()
+		if err := os.CopyFS(image, os.DirFS(f.cfg.Dir)); err != nil {
+			t.Fatal(err)
+		}
+		cfg := f.cfg
+		cfg.Dir = image
+		crashed, err := queue.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer crashed.Close()
+		if n := crashed.Len("q"); n != (queue.Counts{Dead: 1}) {
+			t.Fatalf("after the crash: %+v, want the timed-out job dead", n)
 		}
 	})
 }

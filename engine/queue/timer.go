@@ -109,7 +109,11 @@ func (b *Broker) timerLoop() {
 }
 
 // runDue takes the due entries off the schedule and runs each queue's
-// expiry; a queue reschedules itself as it unlocks.
+// expiry; a queue reschedules itself as it unlocks. It then writes what
+// they changed (jobs whose visibility timed out, dead letters, the jobs
+// schedules pushed) itself, as a command's reply waits for its records:
+// nobody waits for these, and the log's idle flush would leave them in
+// memory for up to its delay, where a kill -9 loses them.
 func (b *Broker) runDue() {
 	now := b.now()
 	var due []schedEntry
@@ -137,5 +141,10 @@ func (b *Broker) runDue() {
 			q.expire(now)
 		}
 		b.unlockQueue(q)
+	}
+	if len(due) > 0 {
+		// An error turns the broker read-only (Wait); the timer has
+		// nobody to answer.
+		b.Wait(b.log.LastIndex())
 	}
 }

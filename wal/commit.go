@@ -99,9 +99,9 @@ const eagerFlushDivisor = 4
 // records meanwhile. Arming it sets a deadline earlier than the one the
 // runtime's poller sleeps for, which wakes the thread sleeping there, and
 // an event loop that then sleeps wakes on that thread instead of its own:
-// armed for every batch, it cost 12–15% of the CPU per job of jobsbench.
-// Armed at most once per IdleFlush, its firing mostly finds nothing to
-// write. Lock should be held.
+// armed for every batch, it would cost 12–15% of the CPU per job of
+// jobsbench. Armed at most once per IdleFlush, its firing mostly finds
+// nothing to write. Lock should be held.
 func (l *Log) armFlush() {
 	if l.pending >= l.opts.MaxPending/eagerFlushDivisor {
 		select {

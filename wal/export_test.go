@@ -75,6 +75,10 @@ const (
 // its tail segment.
 const TailHeadroom = tailHeadroom
 
+// FirstRecordBytes is the record size positions are reserved for before
+// the log has closed a segment.
+const FirstRecordBytes = firstRecordBytes
+
 // TailCapacity returns the capacities of tidwall's image of its tail
 // segment and of its record positions. Call it while no write is in
 // progress.

@@ -389,6 +389,7 @@ func Open(dir string, o Options) (*Log, error) {
 		snap:         r.snap,
 		logSize:      r.logSize,
 		tailBytes:    int(r.tailSize),
+		tailRecords:  o.SegmentSize / firstRecordBytes,
 		tailFirst:    r.tailFirst,
 		closedSegs:   r.closed,
 		kick:         make(chan struct{}, 1),

@@ -471,6 +471,28 @@ func TestAppendReplay(t *testing.T) {
 		closeLog(t, l)
 	})
 
+	t.Run("a new log's first segment has positions for a segment of small records from its first record", func(t *testing.T) {
+		dir := t.TempDir()
+		o := opts()
+		o.SegmentSize = smallSegmentSize
+		l := open(t, dir, o)
+		_, reserved := l.TailCapacity()
+		if want := o.SegmentSize / wal.FirstRecordBytes; reserved < want {
+			t.Fatalf("positions %d at Open, want at least %d", reserved, want)
+		}
+		// Records of a few bytes, framed well within FirstRecordBytes,
+		// until just before the segment closes.
+		for i := 1; i < o.SegmentSize/wal.FirstRecordBytes; i++ {
+			appendWait(t, l, rec(i))
+		}
+		if segs := segments(t, dir); len(segs) != 1 {
+			t.Fatalf("%d segments, want the first only", len(segs))
+		}
+		if _, positions := l.TailCapacity(); positions != reserved {
+			t.Fatalf("positions grew from %d to %d within the first segment", reserved, positions)
+		}
+	})
+
 	t.Run("a WriteOnly log reuses one image of the tail, replays every record and refuses reads", func(t *testing.T) {
 		// The same writes through a log that reads and one that does not:
 		// the first allocates an image per segment, the second one in all.

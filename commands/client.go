@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nexo/engine/queue"
 	"nexo/resp"
 )
 
@@ -43,6 +44,13 @@ type Client struct {
 	// clock is when the pipeline's last command ended, or the pipeline
 	// started, as time since the server started.
 	clock time.Duration
+
+	// lastQueue is the queue name the connection's last queue command
+	// named, and taken the room of its last QPOP's jobs: reused by the
+	// next, so that a worker's QPOP, QACK and QPUSH allocate neither
+	// (queueName, keepJobs).
+	lastQueue string
+	taken     []queue.Job
 
 	durable    []durableWait // log indexes the buffered replies wait for (durable.go)
 	closeHooks []closeHook   // run once when the connection ends

@@ -31,6 +31,10 @@ const (
 	// countsFields is the number of job counts (ready, delayed, inflight,
 	// dead, completed).
 	countsFields = 5
+	// maxKeptJobs bounds the jobs a connection keeps room for between its
+	// takes (Client.taken); a larger QPOP COUNT leaves its list to the
+	// collector.
+	maxKeptJobs = 64
 )
 
 const (
@@ -264,7 +268,7 @@ options:
 	if qb == nil {
 		return
 	}
-	ids, idx, err := qb.Push(string(args[1]), args[i:], o)
+	ids, idx, err := qb.Push(c.queueName(args[1]), args[i:], o)
 	if err != nil {
 		c.replyQueueErr(err)
 		return
@@ -307,8 +311,9 @@ func cmdQPop(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	name := string(args[1])
-	jobs, idx, err := qb.Pop(name, c.id, o)
+	name := c.queueName(args[1])
+	jobs, idx, err := qb.PopAppend(c.taken, name, c.id, o)
+	defer func() { c.taken = keepJobs(jobs) }()
 	if blocking && len(jobs) > 0 && c.loop == nil {
 		c.backlog = true
 	}
@@ -346,6 +351,16 @@ func cmdQPop(c *Client, args [][]byte) {
 	default:
 		writeJob(c, jobs[0])
 	}
+}
+
+// keepJobs returns jobs emptied for the connection's next take, without
+// the payloads it points to, or nil past maxKeptJobs.
+func keepJobs(jobs []queue.Job) []queue.Job {
+	if cap(jobs) > maxKeptJobs {
+		return nil
+	}
+	clear(jobs)
+	return jobs[:0]
 }
 
 // hasCloseHook reports whether a close hook of that name is registered.
@@ -489,7 +504,7 @@ func cmdQNack(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	st, idx, err := qb.Nack(string(args[1]), c.id, id, o)
+	st, idx, err := qb.Nack(c.queueName(args[1]), c.id, id, o)
 	if err != nil {
 		c.replyQueueErr(err)
 		return
@@ -519,7 +534,7 @@ func cmdQTouch(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	deadline, idx, err := qb.Touch(string(args[1]), c.id, id, ext)
+	deadline, idx, err := qb.Touch(c.queueName(args[1]), c.id, id, ext)
 	if err != nil {
 		c.replyQueueErr(err)
 		return
@@ -546,7 +561,7 @@ func writeCounts(c *Client, n queue.Counts, extra int) {
 
 func cmdQLen(c *Client, args [][]byte) {
 	if qb := c.queues(); qb != nil {
-		writeCounts(c, qb.Len(string(args[1])), 0)
+		writeCounts(c, qb.Len(c.queueName(args[1])), 0)
 	}
 }
 
@@ -558,7 +573,7 @@ func cmdQInfo(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	in := qb.Info(string(args[1]))
+	in := qb.Info(c.queueName(args[1]))
 	writeCounts(c, in.Counts, qinfoExtraFields)
 	c.w.BulkString("name")
 	c.w.BulkString(in.Name)
@@ -635,7 +650,7 @@ func cmdQPeek(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	jobs, err := qb.Jobs(string(args[1]), state, count)
+	jobs, err := qb.Jobs(c.queueName(args[1]), state, count)
 	if err != nil {
 		c.replyQueueErr(err)
 		return
@@ -651,7 +666,7 @@ func cmdQJob(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	j, ok := qb.Job(string(args[1]), id)
+	j, ok := qb.Job(c.queueName(args[1]), id)
 	if !ok {
 		c.w.Null()
 		return
@@ -671,8 +686,19 @@ func cmdQAck(c *Client, args [][]byte) {
 		return
 	}
 	if qb, parsed := c.jobIDs(ids); qb != nil {
-		c.replyQueueCount(qb)(qb.Ack(string(args[1]), c.id, parsed, result))
+		c.replyQueueCount(qb)(qb.Ack(c.queueName(args[1]), c.id, parsed, result))
 	}
+}
+
+// queueName returns the queue name arg as a string, the connection's last
+// one while arg names it again: a producer or a worker names one queue in
+// each of its commands, and converting the argument anew allocates every
+// time.
+func (c *Client) queueName(arg []byte) string {
+	if string(arg) != c.lastQueue {
+		c.lastQueue = string(arg)
+	}
+	return c.lastQueue
 }
 
 // jobID parses the id a command names and returns it with the queue
@@ -704,7 +730,7 @@ func (c *Client) jobIDs(args [][]byte) (*queue.Broker, []uint64) {
 func queueIDsHandler(change func(qb *queue.Broker, name string, ids []uint64) (int, uint64, error)) Handler {
 	return func(c *Client, args [][]byte) {
 		if qb, ids := c.jobIDs(args[2:]); qb != nil {
-			c.replyQueueCount(qb)(change(qb, string(args[1]), ids))
+			c.replyQueueCount(qb)(change(qb, c.queueName(args[1]), ids))
 		}
 	}
 }
@@ -714,7 +740,7 @@ func cmdQProgress(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	if err := qb.Progress(string(args[1]), c.id, id, args[3]); err != nil {
+	if err := qb.Progress(c.queueName(args[1]), c.id, id, args[3]); err != nil {
 		c.replyQueueErr(err)
 		return
 	}
@@ -726,7 +752,7 @@ func cmdQPurge(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	c.replyQueueCount(qb)(qb.Purge(string(args[1])))
+	c.replyQueueCount(qb)(qb.Purge(c.queueName(args[1])))
 }
 
 func cmdQDel(c *Client, args [][]byte) {
@@ -734,7 +760,7 @@ func cmdQDel(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	ok, idx, err := qb.Delete(string(args[1]))
+	ok, idx, err := qb.Delete(c.queueName(args[1]))
 	if err != nil {
 		c.replyQueueErr(err)
 		return
@@ -781,7 +807,7 @@ func queuePauseHandler(paused bool) Handler {
 		if qb == nil {
 			return
 		}
-		idx, err := qb.Pause(string(args[1]), paused)
+		idx, err := qb.Pause(c.queueName(args[1]), paused)
 		if err != nil {
 			c.replyQueueErr(err)
 			return

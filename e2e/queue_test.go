@@ -454,6 +454,65 @@ func TestQueueBlockedDisconnect(t *testing.T) {
 	})
 }
 
+// TestQueueOneConnection drives several queues from one connection, which
+// reuses its last queue name and the room of its last take between
+// commands: neither may show in the next command's reply.
+func TestQueueOneConnection(t *testing.T) {
+	// manyJobs is more jobs than a connection keeps room for between takes.
+	const manyJobs = 100
+	srv := sharedServer(t)
+	k := keyer("queue:one-connection")
+	qa, qb := k("a"), k("b")
+	c, err := dialRESP(srv.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	do := func(args ...string) any {
+		t.Helper()
+		v, err := c.Do(args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return v
+	}
+	// pop1 takes one job and checks its queue and payload.
+	pop1 := func(q, payload string) string {
+		t.Helper()
+		j := fields(do("QPOP", q))
+		if j["queue"] != q || j["payload"] != payload {
+			t.Fatalf("QPOP %s: job %v, want payload %q", q, j, payload)
+		}
+		return j["id"].(string)
+	}
+	do("QPUSH", qa, "a1")
+	do("QPUSH", qb, "b1")
+	b1 := pop1(qb, "b1")
+	a1 := pop1(qa, "a1")
+	many := []string{"QPUSH", qa}
+	for i := range manyJobs {
+		many = append(many, "m"+strconv.Itoa(i))
+	}
+	do(many...)
+	jobs, _ := do("QPOP", qa, "COUNT", strconv.Itoa(manyJobs)).([]any)
+	if len(jobs) != manyJobs {
+		t.Fatalf("QPOP COUNT %d: %d jobs", manyJobs, len(jobs))
+	}
+	for i, v := range jobs {
+		if j := fields(v); j["queue"] != qa || j["payload"] != "m"+strconv.Itoa(i) {
+			t.Fatalf("job %d: %v", i, j)
+		}
+	}
+	do("QPUSH", qb, "b2")
+	pop1(qb, "b2")
+	if n := do("QACK", qa, a1); n != int64(1) {
+		t.Fatalf("QACK %s: %v", qa, n)
+	}
+	if n := do("QACK", qb, b1); n != int64(1) {
+		t.Fatalf("QACK %s: %v", qb, n)
+	}
+}
+
 func TestQueueInfoAndConfig(t *testing.T) {
 	srv := startServer(t, "--queue-visibility-timeout", "5000", "--queue-max-attempts", "7", "--fsync", "everysec")
 	runSteps(t, srv.port, resp2, []cliStep{

@@ -120,15 +120,15 @@ func (q *queue) expire(now int64) {
 	}
 }
 
-// take hands up to count ready jobs to consumer.
+// take hands up to count ready jobs to consumer, appended to dst.
 // Lock should be held.
-func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]Job, uint64, error) {
+func (q *queue) take(dst []Job, now int64, consumer int64, count int, visibility int64) ([]Job, uint64, error) {
 	if q.paused || q.ready.Len() == 0 {
-		return nil, 0, nil
+		return dst, 0, nil
 	}
 	n := min(count, q.ready.Len(), q.room(now))
 	if n == 0 {
-		return nil, 0, nil
+		return dst, 0, nil
 	}
 	if visibility == 0 {
 		visibility = q.settings.Visibility.Milliseconds()
@@ -143,7 +143,7 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 	})
 	idx, err := q.b.appendRecs(q.enc.take(&rec))
 	if err != nil {
-		return nil, 0, err
+		return dst, 0, err
 	}
 	q.applyTake(&rec, picked)
 	for _, j := range picked {
@@ -152,13 +152,12 @@ func (q *queue) take(now int64, consumer int64, count int, visibility int64) ([]
 	if q.settings.RateLimit > 0 {
 		q.rateUsed += len(picked)
 	}
-	out := make([]Job, len(picked))
-	for k, j := range picked {
+	for _, j := range picked {
 		j.owner, j.visibility = consumer, visibility
-		out[k] = j.view(q.name)
+		dst = append(dst, j.view(q.name))
 	}
 	q.b.noteConsumer(consumer, q.name)
-	return out, idx, nil
+	return dst, idx, nil
 }
 
 // room is how many jobs the queue's limits (max-in-flight, the rate limit)
@@ -329,17 +328,24 @@ func (o *PopOptions) check() error {
 // consumers until it is acked, nacked, or its visibility timeout passes.
 // No job (none ready, the queue paused or unknown) is not an error.
 func (b *Broker) Pop(name string, consumer int64, opts PopOptions) ([]Job, uint64, error) {
+	return b.PopAppend(nil, name, consumer, opts)
+}
+
+// PopAppend is Pop that appends the jobs to dst and returns the extended
+// slice (dst itself when it takes none), as strconv's Append functions do:
+// a caller that takes jobs over and over reuses one slice.
+func (b *Broker) PopAppend(dst []Job, name string, consumer int64, opts PopOptions) ([]Job, uint64, error) {
 	if err := opts.check(); err != nil {
-		return nil, 0, err
+		return dst, 0, err
 	}
 	q := b.lockQueue(name, false)
 	if q == nil {
-		return nil, 0, nil
+		return dst, 0, nil
 	}
 	defer b.unlockQueue(q)
 	now := b.now()
 	q.expire(now)
-	return q.take(now, consumer, opts.Count, opts.Visibility.Milliseconds())
+	return q.take(dst, now, consumer, opts.Count, opts.Visibility.Milliseconds())
 }
 
 // PopWait is Pop that waits until a job is ready or ctx is done (which
@@ -356,7 +362,7 @@ func (b *Broker) PopWait(ctx context.Context, name string, consumer int64, opts 
 	now := b.now()
 	q.expire(now)
 	if q.waiters.head == nil {
-		jobs, idx, err := q.take(now, consumer, opts.Count, opts.Visibility.Milliseconds())
+		jobs, idx, err := q.take(nil, now, consumer, opts.Count, opts.Visibility.Milliseconds())
 		if err != nil || len(jobs) > 0 {
 			b.unlockQueue(q)
 			return jobs, idx, err

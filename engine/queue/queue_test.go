@@ -551,6 +551,22 @@ func TestPop(t *testing.T) {
 			}
 		}
 	})
+	t.Run("PopAppend appends to the caller's slice, reusing its room", func(t *testing.T) {
+		f := newFixture(t)
+		f.push("q", queue.PushOptions{}, "a", "b", "c")
+		buf := make([]queue.Job, 1, 4)
+		buf[0] = queue.Job{Payload: []byte("kept")}
+		jobs, idx, err := f.b.PopAppend(buf, "q", 1, queue.PopOptions{Count: 2})
+		f.wait(idx, err)
+		wantStrings(t, "jobs", payloads(jobs), []string{"kept", "a", "b"})
+		if &jobs[0] != &buf[0] {
+			t.Fatal("PopAppend did not append in the slice's room")
+		}
+		none, _, err := f.b.PopAppend(buf[:0], "nosuch", 1, queue.PopOptions{})
+		if err != nil || len(none) != 0 || cap(none) != cap(buf) {
+			t.Fatalf("no job: %d jobs, capacity %d, %v; want the empty slice given", len(none), cap(none), err)
+		}
+	})
 	t.Run("a paused queue hands out nothing until resumed", func(t *testing.T) {
 		f := newFixture(t)
 		f.push1("q", "a")

@@ -54,7 +54,7 @@ func (l *waitList) remove(w *waiter) {
 // answer of every waiter. Lock should be held.
 func (q *queue) serve(now int64) {
 	for w := q.waiters.head; w != nil && !q.paused && q.ready.Len() > 0 && q.room(now) > 0; w = q.waiters.head {
-		jobs, idx, err := q.take(now, w.consumer, w.count, w.visibility)
+		jobs, idx, err := q.take(nil, now, w.consumer, w.count, w.visibility)
 		if err == ErrOverload {
 			q.retryAt = now + retryInterval.Milliseconds()
 			return

@@ -278,6 +278,46 @@ ratio_table() {
   printf '\nmedian ratio %s, worst %s (%s)\n' "$median_ratio" "${worst%% *}" "${worst#* }"
 }
 
+# Fields of /proc/PID/stat after the command name (field 2, which may hold
+# spaces), and the unit of its times (Linux's USER_HZ).
+readonly STAT_UTIME_FIELD=14
+readonly STAT_CUTIME_FIELD=16
+readonly CLOCK_TICKS_PER_SECOND=100
+
+# stat_ticks PID FIELD: the sum of field FIELD and the next of
+# /proc/PID/stat (utime and stime, or cutime and cstime), in clock ticks.
+stat_ticks() {
+  awk -v f="$2" '{ sub(/^.*\) /, ""); print $(f - 2) + $(f - 1) }' "/proc/$1/stat"
+}
+
+# cpu_ticks PID: the CPU time process PID has used, in clock ticks.
+cpu_ticks() {
+  stat_ticks "$1" "$STAT_UTIME_FIELD"
+}
+
+# children_cpu_ticks: the CPU time of the children this shell has waited
+# for (run_child's commands and their own children), in clock ticks.
+children_cpu_ticks() {
+  stat_ticks "$$" "$STAT_CUTIME_FIELD"
+}
+
+# us_per_op TICKS OPS: TICKS of CPU time in microseconds per operation.
+us_per_op() {
+  awk -v t="$1" -v n="$2" -v hz="$CLOCK_TICKS_PER_SECOND" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }'
+}
+
+# cpu_table RESULTS COLUMN TITLE TEST_WIDTH: the median CPU per operation of
+# column COLUMN of the raw runs, for nexo and redis, per policy and test.
+cpu_table() {
+  local results=$1 column=$2 title=$3 width=$4 policy test
+  printf '\n%s\n%-9s %-*s %14s %14s\n' "$title" fsync "$width" test nexo redis
+  while IFS=, read -r policy test; do
+    printf '%-9s %-*s %14.2f %14.2f\n' "$policy" "$width" "$test" \
+      "$(key_rates "$results" 3 "$column" "2 4" nexo "$policy,$test" | median)" \
+      "$(key_rates "$results" 3 "$column" "2 4" redis "$policy,$test" | median)"
+  done < <(awk -F, -v c="$column" 'NR > 1 && $c != "" && !seen[$2 "," $4]++ { print $2 "," $4 }' "$results")
+}
+
 # key_rates RESULTS SERVER_COL RATE_COL KEY_COLS SERVER KEY: the rates of
 # SERVER's raw runs whose KEY_COLS fields, joined by commas, are KEY.
 key_rates() {

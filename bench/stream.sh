@@ -135,18 +135,7 @@ print_row() {
 printf '\n%-9s %-8s %14s %14s %7s\n' fsync test 'nexo' 'redis' ratio
 ratio_table "$results" 3 5 2 4
 
-# cpu_table COLUMN TITLE: the median CPU per message of each server's
-# process, or of the client, per policy and test.
-cpu_table() {
-  local column=$1 title=$2 policy test
-  printf '\n%s\n%-9s %-8s %14s %14s\n' "$title" fsync test nexo redis
-  while IFS=, read -r policy test; do
-    printf '%-9s %-8s %14.2f %14.2f\n' "$policy" "$test" \
-      "$(key_rates "$results" 3 "$column" "2 4" nexo "$policy,$test" | median)" \
-      "$(key_rates "$results" 3 "$column" "2 4" redis "$policy,$test" | median)"
-  done < <(awk -F, 'NR > 1 && !seen[$2 "," $4]++ { print $2 "," $4 }' "$results")
-}
-cpu_table 6 'CPU µs per message of the server process'
-cpu_table 7 'CPU µs per message of the client (bench/stream)'
+cpu_table "$results" 6 'CPU µs per message of the server process' 8
+cpu_table "$results" 7 'CPU µs per message of the client (bench/stream)' 8
 printf 'medians of %s rounds; append and group in messages/s, replay and fanout in MB/s of payload; raw runs: %s\n' \
   "$ROUNDS" "${results#"$BENCH_ROOT"/}"

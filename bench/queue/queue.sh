@@ -15,7 +15,11 @@
 #       "next", it sends the completion with its next take, as NEXO's SDK
 #       worker does (test jobs-<WORKERS>w-next).
 # Prints per policy and test the median rate of each server and their
-# ratio, then the median and the worst ratio across all rows.
+# ratio, then the median and the worst ratio across all rows, then the
+# median CPU per operation of each server's process (from /proc, so on
+# Linux) and of the benchmark client: redis-benchmark, the same program for
+# both servers, or jobsbench. On a machine the clients share with the
+# servers, the CPU says which side a rate's time went to.
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]                 rounds; use 5 when a decision hangs on less than 20%
@@ -73,35 +77,40 @@ note "building $jobsbench"
 
 mkdir -p "$RESULTS_DIR"
 results="$RESULTS_DIR/queue-$(date +%Y%m%d-%H%M%S).csv"
-echo 'round,fsync,server,test,rate' >"$results"
+echo 'round,fsync,server,test,rate,server_cpu_us,client_cpu_us' >"$results"
 payload="$(head -c "$DATA_SIZE" /dev/zero | tr '\0' x)"
 
-# push_run SERVER PORT ROUND POLICY PIPELINE: one redis-benchmark run.
+# push_run SERVER PORT PID ROUND POLICY PIPELINE: one redis-benchmark run.
 push_run() {
-  local server=$1 port=$2 round=$3 policy=$4 pipeline=$5 cmd=QPUSH out rate
+  local server=$1 port=$2 pid=$3 round=$4 policy=$5 pipeline=$6 cmd=QPUSH out rate server0 client0 cpu
   if [[ $server == redis ]]; then cmd=LPUSH; fi
   out="$BENCH_TMP/run.csv"
+  server0="$(cpu_ticks "$pid")"
+  client0="$(children_cpu_ticks)"
   if ! run_child timeout "$RUN_TIMEOUT" redis-benchmark -h "$BENCH_HOST" -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
     -P "$pipeline" --csv "$cmd" "$PUSH_KEY" "$payload" >"$out" 2>"$BENCH_TMP/run.err"; then
     cat "$BENCH_TMP/run.err" >&2
     die "redis-benchmark against $server failed (round $round, fsync $policy, -P $pipeline)"
   fi
+  cpu="$(us_per_op $(($(cpu_ticks "$pid") - server0)) "$REQUESTS"),$(us_per_op $(($(children_cpu_ticks) - client0)) "$REQUESTS")"
   rate="$(awk -F'","' 'NR > 1 { print $2 }' "$out")"
-  echo "$round,$policy,$server,push-P$pipeline,$rate" >>"$results"
+  echo "$round,$policy,$server,push-P$pipeline,$rate,$cpu" >>"$results"
 }
 
-# jobs_run SERVER PORT ROUND POLICY SETTLE: one jobsbench run.
+# jobs_run SERVER PORT PID ROUND POLICY SETTLE: one jobsbench run.
 jobs_run() {
-  local server=$1 port=$2 round=$3 policy=$4 settle=$5 out rate test="jobs-${WORKERS}w"
+  local server=$1 port=$2 pid=$3 round=$4 policy=$5 settle=$6 out rate cpu test="jobs-${WORKERS}w"
   if [[ $settle == next ]]; then test+=-next; fi
   if ! out="$(run_child timeout "$RUN_TIMEOUT" "$jobsbench" -mode "$server" -addr "$BENCH_HOST:$port" \
-    -jobs "$JOBS" -workers "$WORKERS" -size "$DATA_SIZE" -settle "$settle" 2>"$BENCH_TMP/run.err")"; then
+    -jobs "$JOBS" -workers "$WORKERS" -size "$DATA_SIZE" -settle "$settle" -server-pid "$pid" 2>"$BENCH_TMP/run.err")"; then
     cat "$BENCH_TMP/run.err" >&2
     die "jobsbench -settle $settle against $server failed (round $round, fsync $policy)"
   fi
   # "nexo 50000 jobs in 1.234 s: 40519 jobs/s"
-  rate="$(awk '{ print $(NF - 1) }' <<<"$out")"
-  echo "$round,$policy,$server,$test,$rate" >>"$results"
+  # "cpu per job: server 31.20 µs, client 41.50 µs"
+  rate="$(awk 'NR == 1 { print $(NF - 1) }' <<<"$out")"
+  cpu="$(awk 'NR == 2 { print $5 "," $8 }' <<<"$out")"
+  echo "$round,$policy,$server,$test,$rate,$cpu" >>"$results"
 }
 
 nexo_args=()
@@ -113,13 +122,13 @@ for policy in $FSYNCS; do
   for ((round = 1; round <= ROUNDS; round++)); do
     for pipeline in $PIPELINES; do
       note "fsync $policy, round $round/$ROUNDS, push -P $pipeline: nexo, redis"
-      push_run nexo "$NEXO_PORT" "$round" "$policy" "$pipeline"
-      push_run redis "$REDIS_PORT" "$round" "$policy" "$pipeline"
+      push_run nexo "$NEXO_PORT" "$NEXO_PID" "$round" "$policy" "$pipeline"
+      push_run redis "$REDIS_PORT" "$REDIS_PID" "$round" "$policy" "$pipeline"
     done
     for settle in $SETTLES; do
       note "fsync $policy, round $round/$ROUNDS, jobs (settle $settle): nexo, redis"
-      jobs_run nexo "$NEXO_PORT" "$round" "$policy" "$settle"
-      jobs_run redis "$REDIS_PORT" "$round" "$policy" "$settle"
+      jobs_run nexo "$NEXO_PORT" "$NEXO_PID" "$round" "$policy" "$settle"
+      jobs_run redis "$REDIS_PORT" "$REDIS_PID" "$round" "$policy" "$settle"
     done
   done
   stop_pid "$NEXO_PID" nexo
@@ -136,5 +145,7 @@ print_row() {
 }
 printf '\n%-9s %-13s %14s %14s %7s\n' fsync test 'nexo per s' 'redis per s' ratio
 ratio_table "$results" 3 5 2 4
+cpu_table "$results" 6 'CPU µs per push or job of the server process' 13
+cpu_table "$results" 7 'CPU µs per push or job of the client (redis-benchmark, bench/queue/jobsbench)' 13
 printf 'medians of %s rounds; push = QPUSH / LPUSH per s, jobs = completed jobs per s (-next: completion sent with the next take); raw runs: %s\n' \
   "$ROUNDS" "${results#"$BENCH_ROOT"/}"

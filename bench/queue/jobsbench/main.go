@@ -5,8 +5,10 @@
 // BLMOVE to a processing list, LREM), over plain RESP2 connections.
 //
 // Usage: jobsbench -mode nexo|redis -addr HOST:PORT [-jobs N] [-workers N]
-// [-producers N] [-batch N] [-size BYTES] [-settle apart|next]. It prints one line:
-// "<mode> <jobs> jobs in <seconds> s: <jobs/s> jobs/s".
+// [-producers N] [-batch N] [-size BYTES] [-settle apart|next] [-server-pid PID].
+// It prints "<mode> <jobs> jobs in <seconds> s: <jobs/s> jobs/s", then with
+// -server-pid "cpu per job: server <µs> µs, client <µs> µs", the CPU time
+// the server process and this client used over the timed run.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nexo/bench/internal/cputime"
 	"nexo/bench/internal/runwait"
 	"nexo/internal/respclient"
 )
@@ -59,6 +62,7 @@ func main() {
 	batch := flag.Int("batch", defaultBatch, "pushes a producer pipelines per write")
 	size := flag.Int("size", defaultSize, "payload bytes")
 	settle := flag.String("settle", settleApart, "when a worker completes a job: "+settleApart+" (its own round trip) or "+settleNext+" (with the next take)")
+	serverPID := flag.Int("server-pid", 0, "the server's process id: also print its CPU per job and this client's (Linux)")
 	flag.Parse()
 	if *mode != "nexo" && *mode != "redis" {
 		fail(fmt.Errorf("unknown mode %q", *mode))
@@ -69,11 +73,19 @@ func main() {
 	if *jobs <= 0 || *workers <= 0 || *producers <= 0 || *batch <= 0 || *size <= 0 {
 		fail(errors.New("every count must be positive"))
 	}
-	elapsed, err := run(*mode, *addr, *jobs, *workers, *producers, *batch, *size, *settle == settleNext)
+	var meter *cputime.Meter
+	if *serverPID != 0 {
+		meter = cputime.NewMeter(*serverPID)
+	}
+	elapsed, err := run(*mode, *addr, *jobs, *workers, *producers, *batch, *size, *settle == settleNext, meter)
 	if err != nil {
 		fail(err)
 	}
 	fmt.Printf("%s %d jobs in %.3f s: %.0f jobs/s\n", *mode, *jobs, elapsed.Seconds(), float64(*jobs)/elapsed.Seconds())
+	if meter != nil {
+		perJob := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(*jobs) }
+		fmt.Printf("cpu per job: server %.2f µs, client %.2f µs\n", perJob(meter.Server), perJob(meter.Self))
+	}
 }
 
 func fail(err error) {
@@ -90,7 +102,10 @@ func payload(n, size int) string {
 	return p + strings.Repeat("x", size-len(p))
 }
 
-func run(mode, addr string, jobs, workers, producers, batch, size int, settleNext bool) (time.Duration, error) {
+// run pushes and completes the jobs and returns the time it took; a
+// non-nil meter measures the CPU used from the clock's start until the
+// clients have closed.
+func run(mode, addr string, jobs, workers, producers, batch, size int, settleNext bool, meter *cputime.Meter) (time.Duration, error) {
 	setup, err := respclient.Dial(addr, dialTimeout)
 	if err != nil {
 		return 0, err
@@ -118,6 +133,11 @@ func run(mode, addr string, jobs, workers, producers, batch, size int, settleNex
 	finished := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, workers+producers)
+	if meter != nil {
+		if err := meter.Start(); err != nil {
+			return 0, err
+		}
+	}
 	start := time.Now()
 	for _, c := range conns {
 		wg.Add(1)
@@ -138,7 +158,11 @@ func run(mode, addr string, jobs, workers, producers, batch, size int, settleNex
 			}
 		}()
 	}
-	return runwait.Wait(start, finished, errs, &wg, conns)
+	elapsed, err := runwait.Wait(start, finished, errs, &wg, conns)
+	if err == nil && meter != nil {
+		err = meter.Stop()
+	}
+	return elapsed, err
 }
 
 func produce(mode, addr string, first, step, jobs, batch, size int) error {

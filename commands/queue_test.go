@@ -7,12 +7,16 @@ import (
 	"nexo/engine/queue"
 )
 
+// nameRuns is how many conversions of a repeated name the allocation check
+// averages over.
+const nameRuns = 100
+
 func TestQueueCommandBuffers(t *testing.T) {
 	t.Run("a connection naming one queue again converts its name once", func(t *testing.T) {
 		c := &Client{}
 		jobs, other := []byte("jobs"), []byte("other")
 		first := c.queueName(jobs)
-		if allocs := testing.AllocsPerRun(100, func() { c.queueName(jobs) }); allocs != 0 {
+		if allocs := testing.AllocsPerRun(nameRuns, func() { c.queueName(jobs) }); allocs != 0 {
 			t.Fatalf("%v allocations per name repeated", allocs)
 		}
 		if again := c.queueName(jobs); unsafe.StringData(again) != unsafe.StringData(first) {

@@ -61,6 +61,16 @@ func socketPair(t *testing.T) (a, b int) {
 	return fds[0], fds[1]
 }
 
+// addedPair returns a socket pair whose first socket p watches.
+func addedPair(t *testing.T, p *Poller) (a, b int) {
+	t.Helper()
+	a, b = socketPair(t)
+	if err := p.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
 func newPoller(t *testing.T) *Poller {
 	t.Helper()
 	p, err := New()
@@ -74,10 +84,7 @@ func newPoller(t *testing.T) *Poller {
 func TestPoller(t *testing.T) {
 	t.Run("reports a readable socket until it is drained", func(t *testing.T) {
 		p := newPoller(t)
-		a, b := socketPair(t)
-		if err := p.Add(a); err != nil {
-			t.Fatal(err)
-		}
+		a, b := addedPair(t, p)
 		syscall.Write(b, []byte("x"))
 		for range 2 {
 			ready, woken, err := p.Wait(nil)
@@ -95,10 +102,7 @@ func TestPoller(t *testing.T) {
 
 	t.Run("a Wait that finds a socket ready allocates nothing", func(t *testing.T) {
 		p := newPoller(t)
-		a, b := socketPair(t)
-		if err := p.Add(a); err != nil {
-			t.Fatal(err)
-		}
+		a, b := addedPair(t, p)
 		syscall.Write(b, []byte("x"))
 		ready := make([]int, 0, 1)
 		allocs := testing.AllocsPerRun(gateRounds, func() {
@@ -111,10 +115,7 @@ func TestPoller(t *testing.T) {
 
 	t.Run("reports the peer's close as readable", func(t *testing.T) {
 		p := newPoller(t)
-		a, b := socketPair(t)
-		if err := p.Add(a); err != nil {
-			t.Fatal(err)
-		}
+		a, b := addedPair(t, p)
 		syscall.Shutdown(b, syscall.SHUT_WR)
 		if ready, _, err := p.Wait(nil); err != nil || !slices.Equal(ready, []int{a}) {
 			t.Fatalf("Wait = %v, %v; want [%d]", ready, err, a)
@@ -129,10 +130,7 @@ func TestPoller(t *testing.T) {
 		if _, woken, err := p.Wait(nil); err != nil || !woken {
 			t.Fatalf("Wait = %v, %v; want woken", woken, err)
 		}
-		a, b := socketPair(t)
-		if err := p.Add(a); err != nil {
-			t.Fatal(err)
-		}
+		a, b := addedPair(t, p)
 		syscall.Write(b, []byte("x"))
 		if ready, woken, err := p.Wait(nil); err != nil || woken || !slices.Equal(ready, []int{a}) {
 			t.Fatalf("Wait after the wakes = %v, %v, %v; want [%d] alone", ready, woken, err, a)
@@ -141,10 +139,7 @@ func TestPoller(t *testing.T) {
 
 	t.Run("a removed socket is not reported", func(t *testing.T) {
 		p := newPoller(t)
-		a, b := socketPair(t)
-		if err := p.Add(a); err != nil {
-			t.Fatal(err)
-		}
+		a, b := addedPair(t, p)
 		if err := p.Remove(a); err != nil {
 			t.Fatal(err)
 		}
@@ -175,10 +170,7 @@ func TestPoller(t *testing.T) {
 		testHookPark = func() { parking <- struct{}{} }
 		t.Cleanup(func() { testHookPark = func() {} })
 		p := newPoller(t)
-		a, b := socketPair(t)
-		if err := p.Add(a); err != nil {
-			t.Fatal(err)
-		}
+		a, b := addedPair(t, p)
 		var buf [1]byte
 		for round := range gateRounds {
 			done := make(chan []int)

@@ -356,18 +356,42 @@ func (q *queue) applyComplete(r *completeRec, jobs []*job) {
 	q.trim(q.completed, q.settings.KeepCompleted)
 }
 
-// dropAged drops the completed jobs older than keep-completed-age. Like a
-// delayed job becoming ready, it follows from the clock and the settings,
-// so it is not logged: a replay drops them again.
-func (q *queue) dropAged(now int64) {
+// dropAged drops the completed jobs older than keep-completed-age. It is
+// logged, by id: a replay could not tell from the clock and the settings
+// at its end, since a later QCONFIG may have raised the age or removed the
+// bound. Lock should be held.
+func (q *queue) dropAged(now int64) error {
 	age := q.settings.KeepCompletedAge.Milliseconds()
 	if age == 0 {
-		return
+		return nil
 	}
-	for {
-		j, ok := q.completed.Min()
-		if !ok || j.due+age > now {
-			return
+	var aged []*job
+	q.completed.Scan(func(j *job) bool {
+		if j.due+age > now {
+			return false
+		}
+		aged = append(aged, j)
+		return true
+	})
+	if len(aged) == 0 {
+		return nil
+	}
+	ids := make([]uint64, len(aged))
+	for k, j := range aged {
+		ids[k] = j.id
+	}
+	if _, err := q.b.appendRecs(q.enc.ids(opAged, q.name, ids)); err != nil {
+		return err
+	}
+	q.applyAged(aged)
+	return nil
+}
+
+// applyAged drops completed jobs past keep-completed-age.
+func (q *queue) applyAged(jobs []*job) {
+	for _, j := range jobs {
+		if j == nil || j.state != Completed {
+			continue
 		}
 		q.detach(j)
 		q.forget(j)
@@ -665,6 +689,9 @@ func (b *Broker) replay(rec []byte) error {
 	case *cancelRec:
 		q := b.replaying(r.queue)
 		q.applyCancel(q.findAll(r.ids))
+	case *agedRec:
+		q := b.replaying(r.queue)
+		q.applyAged(q.findAll(r.ids))
 	case *promoteRec:
 		q := b.replaying(r.queue)
 		q.applyPromote(r.at, q.findAll(r.ids))
@@ -702,23 +729,37 @@ func (b *Broker) replay(rec []byte) error {
 		b.replaying(r.queue).applySnapJob(r.j, r.extra, r.result)
 	case seqRec:
 		b.bumpID(r.next - 1)
+	case restartRec:
+		b.releaseHeld()
 	default:
 		return fmt.Errorf("%w: %T", errUnknownRecord, r)
 	}
 	return nil
 }
 
-// recover finishes Open: the replay indexes are dropped; jobs in flight
-// when the log ended are ready again in their old place, with their
-// attempts kept; queues that only existed for records that are gone now
-// are dropped; every deadline is scheduled.
-func (b *Broker) recover() {
+// recover finishes Open's replay: jobs in flight when the log ended are
+// ready again in their old place, with their attempts kept; the replay
+// indexes are dropped; queues that only existed for records that are gone
+// now are dropped; every deadline is scheduled. It returns how many jobs
+// were in flight.
+func (b *Broker) recover() int {
+	released := b.releaseHeld()
 	for name, q := range b.queues {
 		q.replayed = nil
 		if !q.declared && q.size() == 0 {
 			delete(b.queues, name)
 			continue
 		}
+		q.reschedule()
+	}
+	return released
+}
+
+// releaseHeld makes every job in flight ready again in its old place, with
+// its attempts kept, as a restart does, and returns how many were.
+func (b *Broker) releaseHeld() int {
+	released := 0
+	for _, q := range b.queues {
 		var held []*job
 		q.inflight.Scan(func(j *job) bool {
 			held = append(held, j)
@@ -728,8 +769,9 @@ func (b *Broker) recover() {
 			q.detach(j)
 			q.makeReady(j, j.readyAt)
 		}
-		q.reschedule()
+		released += len(held)
 	}
+	return released
 }
 
 // checkName refuses names a queue cannot have.

@@ -103,7 +103,9 @@ func (q *queue) expire(now int64) {
 		q.delayed.PopMin()
 		q.makeReady(j, j.due)
 	}
-	q.dropAged(now)
+	if err := q.dropAged(now); err != nil {
+		q.retryAt = now + retryInterval.Milliseconds()
+	}
 	if j, ok := q.inflight.Min(); !ok || j.due > now {
 		return
 	}

@@ -204,7 +204,16 @@ func Open(cfg Config) (*Broker, error) {
 		l.Close()
 		return nil, fmt.Errorf("queue: replay %s: %w", cfg.Dir, err)
 	}
-	b.recover()
+	if b.recover() > 0 {
+		// The records that follow were written against jobs ready again:
+		// a replay must release them at the same point, or a QPURGE or a
+		// take after this restart would replay against jobs in flight.
+		var e encoder
+		if _, err := b.appendRecs(e.restart()); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("queue: log the restart in %s: %w", cfg.Dir, err)
+		}
+	}
 	b.loaded = LoadStats{Records: b.logRecords.Load(), Jobs: b.liveJobs.Load(), Duration: time.Since(start)}
 	go b.timerLoop()
 	return b, nil

@@ -2761,6 +2761,48 @@ func TestDurability(t *testing.T) {
 			t.Fatalf("after the crash: %+v, want the timed-out job dead", n)
 		}
 	})
+	t.Run("restart: a job in flight at a restart and purged after it stays gone", func(t *testing.T) {
+		f := newFixture(t)
+		f.push1("q", "held")
+		f.pop1("q", 1)
+		f.reopen()
+		f.wantLen("q", queue.Counts{Ready: 1})
+		if n := f.waitN(f.b.Purge("q")); n != 1 {
+			t.Fatalf("purged %d", n)
+		}
+		f.reopen()
+		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("restart: a job in flight at a compaction outlives a purge and a nack", func(t *testing.T) {
+		f := newFixture(t)
+		id := f.push1("q", "held")
+		f.push1("q", "waiting")
+		f.pop1("q", 1)
+		if err := f.b.Compact(); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.waitN(f.b.Purge("q")); n != 1 {
+			t.Fatalf("purged %d, want the waiting job and not the one in flight", n)
+		}
+		f.nack("q", 1, id, queue.NackOptions{HasDelay: true})
+		f.reopen()
+		if j := f.pop1("q", 1); j.ID != id || j.Attempt != 2 {
+			t.Fatalf("after the restart: %+v", j)
+		}
+	})
+	t.Run("restart: completed jobs dropped for their age stay dropped once the bound is lifted", func(t *testing.T) {
+		const age = time.Second
+		f := newFixture(t)
+		f.configure("q", "keep-completed", "10", "keep-completed-age", strconv.FormatInt(age.Milliseconds(), 10))
+		f.push1("q", "done")
+		f.ack("q", 1, f.pop1("q", 1).ID)
+		f.wantLen("q", queue.Counts{Completed: 1})
+		f.clock.Advance(age)
+		f.wantLen("q", queue.Counts{})
+		f.configure("q", "keep-completed-age", "0")
+		f.reopen()
+		f.wantLen("q", queue.Counts{})
+	})
 }
 
 func TestRaces(t *testing.T) {

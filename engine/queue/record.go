@@ -30,6 +30,8 @@ const (
 	opRepeatFire                 // queue name id at next: a schedule pushed a job
 	opPromote                    // queue at n id×n: delayed jobs ready at once
 	opComplete                   // queue at result n id×n: acked jobs kept as completed
+	opRestart                    // the broker restarted: every job in flight is ready again
+	opAged                       // queue n id×n: completed jobs past keep-completed-age dropped
 )
 
 // Typed records: the live path builds one, encodes it for the log and
@@ -414,13 +416,11 @@ func (e *encoder) snapJob(queue string, j *job, x *jobExtra, result []byte) []by
 	e.i(j.readyAt)
 	e.i(j.due)
 	e.u(uint64(j.attempts))
-	state := j.state
-	if state == InFlight {
-		// A restart releases every job in flight; the snapshot says so
-		// already. Records after the snapshot still find it by id.
-		state = Ready
-	}
-	e.b = append(e.b, byte(state))
+	// A job in flight stays in flight: the records after the snapshot were
+	// written against it so (a QPURGE leaves it alone), and a replay
+	// releases it where the broker did, at the next restart record or at
+	// the end.
+	e.b = append(e.b, byte(j.state))
 	var dedup string
 	var fs *failures
 	if x != nil {
@@ -440,7 +440,7 @@ func (e *encoder) snapJob(queue string, j *job, x *jobExtra, result []byte) []by
 			e.str(f.message)
 		}
 	}
-	if state == Completed {
+	if j.state == Completed {
 		e.bytes(result)
 	}
 	return e.b
@@ -454,7 +454,7 @@ func (d *decoder) snapJob() *snapJobRec {
 	j.attempts = int32(min(d.u(), maxAttemptCount))
 	j.state = State(d.byte())
 	x := &jobExtra{dedup: d.str()}
-	if j.state > Completed || j.state == InFlight {
+	if j.state > Completed {
 		d.corrupt()
 	}
 	if count := int(d.u()); count > 0 {
@@ -480,6 +480,11 @@ func (d *decoder) snapJob() *snapJobRec {
 func (e *encoder) seq(next uint64) []byte {
 	e.reset(opSnapSeq)
 	e.u(next)
+	return e.b
+}
+
+func (e *encoder) restart() []byte {
+	e.reset(opRestart)
 	return e.b
 }
 
@@ -542,6 +547,8 @@ func decode(rec []byte) (any, error) {
 		out = &completeRec{queue: d.str(), at: d.i(), result: d.bytes(), ids: d.idList()}
 	case opCancel:
 		out = &cancelRec{queue: d.str(), ids: d.idList()}
+	case opAged:
+		out = &agedRec{queue: d.str(), ids: d.idList()}
 	case opRepeatSet:
 		r := &repeatSetRec{queue: d.str()}
 		r.s = schedule{name: d.str(), every: d.i(), cron: d.str(), tz: d.str(), priority: d.i(), payload: d.bytes(), next: d.i()}
@@ -579,6 +586,8 @@ func decode(rec []byte) (any, error) {
 		out = d.snapJob()
 	case opSnapSeq:
 		out = seqRec{next: d.u()}
+	case opRestart:
+		out = restartRec{}
 	default:
 		return nil, fmt.Errorf("%w: op %d", errUnknownRecord, rec[0])
 	}
@@ -611,11 +620,16 @@ type (
 		queue string
 		ids   []uint64
 	}
+	agedRec struct {
+		queue string
+		ids   []uint64
+	}
 	purgeRec  struct{ queue string }
 	deleteRec struct{ queue string }
 	pauseRec  struct {
 		queue  string
 		paused bool
 	}
-	seqRec struct{ next uint64 }
+	seqRec     struct{ next uint64 }
+	restartRec struct{}
 )

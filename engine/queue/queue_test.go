@@ -2,11 +2,14 @@ package queue_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -42,6 +45,32 @@ const (
 	// cronFuzzYears bounds the next fire time the fuzz target accepts: the
 	// search bound of the broker plus the year it starts in.
 	cronFuzzYears = 6
+	// randomSeeds is how many sequences of random operations the random
+	// restart test applies, each from its own seed.
+	randomSeeds = 6
+	// randomOps is how many operations each sequence applies.
+	randomOps = 1500
+	// randomRestartOdds is one in how many operations is followed by a
+	// restart.
+	randomRestartOdds = 50
+	// randomNoBackgroundCompaction is a CompactMinRecords no random
+	// sequence reaches: its compactions are the ones it asks for, so that
+	// an image of the files is never taken in the middle of one.
+	randomNoBackgroundCompaction = 1 << 30
+	// randomMaxAdvance bounds the clock's random steps and the random
+	// delays, visibilities and extensions, a few times the backoffs the
+	// random settings choose, so that jobs come due, time out and expire
+	// between operations.
+	randomMaxAdvance = 4 * time.Second
+	// randomFew bounds the jobs, payloads and ids of one random operation.
+	randomFew = 3
+	// randomPriorities is how many priorities random pushes use.
+	randomPriorities = 3
+	// randomDedupIDs is how many deduplication ids random pushes share.
+	randomDedupIDs = 4
+	// randomUnknownOdds is one in how many ids an operation names is a job
+	// never pushed.
+	randomUnknownOdds = 10
 )
 
 // notifier receives Notify's calls.
@@ -244,6 +273,18 @@ func (f *fixture) waitBlocked(name string, n int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// imageOf copies the files of a running broker's directory to a new
+// temporary one, as a kill -9 would leave them: what the log wrote, nothing
+// the broker holds in memory.
+func imageOf(t *testing.T, dir string) string {
+	t.Helper()
+	image := t.TempDir()
+	if err := os.CopyFS(image, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	return image
 }
 
 func bs(ss ...string) [][]byte {
@@ -2744,14 +2785,8 @@ func TestDurability(t *testing.T) {
 			t.Fatalf("took %+v", jobs)
 		}
 		time.Sleep(timerVisibility + timerMargin)
-		// The files as a kill -9 would leave them, with the broker still
-		// running: what the log wrote, nothing it holds in memory.
-		image := t.TempDir()
-		if err := os.CopyFS(image, os.DirFS(f.cfg.Dir)); err != nil {
-			t.Fatal(err)
-		}
 		cfg := f.cfg
-		cfg.Dir = image
+		cfg.Dir = imageOf(t, f.cfg.Dir)
 		crashed, err := queue.Open(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -2802,6 +2837,13 @@ func TestDurability(t *testing.T) {
 		f.configure("q", "keep-completed-age", "0")
 		f.reopen()
 		f.wantLen("q", queue.Counts{})
+	})
+	t.Run("restart: random operations leave the same state after every reopen, crash and compaction", func(t *testing.T) {
+		for seed := range uint64(randomSeeds) {
+			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+				newRandomRun(t, seed).run()
+			})
+		}
 	})
 }
 
@@ -2933,4 +2975,412 @@ func TestRaces(t *testing.T) {
 		f.wantLen("q0", queue.Counts{})
 		f.wantLen("q1", queue.Counts{})
 	})
+}
+
+// randomRun applies random operations to three queues from three
+// consumers, moving a fake clock, and after every few restarts the broker,
+// by a clean close or from an image of its files taken as a kill -9 would
+// leave them, and compares what it holds with what it held. An operation
+// that fails must change nothing.
+type randomRun struct {
+	*fixture
+	r    *rand.Rand
+	held map[int64][]uint64 // ids each consumer took, acked or not since
+	ids  []uint64           // every id pushed
+	last uint64             // the largest id pushed
+}
+
+var (
+	randomQueues    = []string{"a", "b", "c"}
+	randomConsumers = []int64{1, 2, 3}
+	// randomSettings are the settings the random operations set, each
+	// with the values they choose from.
+	randomSettings = [][]string{
+		{"max-attempts", "1", "2", "3", "0", "default"},
+		{"backoff", "fixed", "exponential"},
+		{"backoff-delay", "0", "500", "1500"},
+		{"backoff-max", "0", "2000"},
+		{"visibility-timeout", "1000", "3000", "default"},
+		{"dead-letter-max", "0", "2", "100", "default"},
+		{"keep-completed", "0", "3", "100"},
+		{"keep-completed-age", "0", "1000", "5000"},
+		{"max-in-flight", "0", "2"},
+		{"release-on-disconnect", "yes", "no"},
+	}
+)
+
+func newRandomRun(t *testing.T, seed uint64) *randomRun {
+	f := newFixture(t, func(c *queue.Config) { c.CompactMinRecords = randomNoBackgroundCompaction })
+	return &randomRun{fixture: f, r: rand.New(rand.NewPCG(seed, seed)), held: map[int64][]uint64{}}
+}
+
+func (x *randomRun) run() {
+	for op := range randomOps {
+		before := x.dump()
+		what, idx, err := x.apply(op)
+		switch {
+		case errors.Is(err, queue.ErrReadOnly), errors.Is(err, queue.ErrOverload), errors.Is(err, queue.ErrClosed):
+			x.t.Fatalf("op %d, %s: %v", op, what, err)
+		case err != nil:
+			if d := dumpDiff(x.dump(), before); d != "" {
+				x.t.Fatalf("op %d, %s failed (%v) and changed the state: %s", op, what, err, d)
+			}
+			continue
+		}
+		x.wait(idx, nil)
+		if x.r.IntN(randomRestartOdds) == 0 {
+			x.restart(op)
+		}
+	}
+	x.restart(randomOps)
+}
+
+// randomOp is one kind of random operation, with its weight: its share of
+// the operations a sequence applies. apply says what it did.
+type randomOp struct {
+	weight int
+	apply  func(x *randomRun, op int, name string, consumer int64) (what string, idx uint64, err error)
+}
+
+// randomOpTable lists the operations; pushes and takes dominate so that
+// the queues hold jobs in every state.
+var randomOpTable = []randomOp{
+	{24, (*randomRun).push},
+	{18, (*randomRun).pop},
+	{12, (*randomRun).ack},
+	{8, (*randomRun).nack},
+	{4, (*randomRun).touch},
+	{3, func(x *randomRun, _ int, name string, _ int64) (string, uint64, error) {
+		ids := x.someIDs(0)
+		_, idx, err := x.b.Cancel(name, ids)
+		return fmt.Sprintf("cancel %s %v", name, ids), idx, err
+	}},
+	{3, func(x *randomRun, _ int, name string, _ int64) (string, uint64, error) {
+		ids := x.someIDs(0)
+		_, idx, err := x.b.Promote(name, ids)
+		return fmt.Sprintf("promote %s %v", name, ids), idx, err
+	}},
+	{4, (*randomRun).requeue},
+	{2, func(x *randomRun, _ int, name string, _ int64) (string, uint64, error) {
+		ids := x.maybeIDs()
+		_, idx, err := x.b.PurgeDead(name, ids)
+		return fmt.Sprintf("purge dead %s %v", name, ids), idx, err
+	}},
+	{6, (*randomRun).configure},
+	{2, func(x *randomRun, _ int, name string, _ int64) (string, uint64, error) {
+		paused := x.coin()
+		idx, err := x.b.Pause(name, paused)
+		return fmt.Sprintf("pause %s %v", name, paused), idx, err
+	}},
+	{2, func(x *randomRun, _ int, _ string, consumer int64) (string, uint64, error) {
+		err := x.b.Release(consumer)
+		return fmt.Sprintf("release %d", consumer), x.b.Stats().LogIndex, err
+	}},
+	{1, func(x *randomRun, _ int, name string, _ int64) (string, uint64, error) {
+		_, idx, err := x.b.Purge(name)
+		return fmt.Sprintf("purge %s", name), idx, err
+	}},
+	{1, func(x *randomRun, _ int, name string, _ int64) (string, uint64, error) {
+		_, idx, err := x.b.Delete(name)
+		return fmt.Sprintf("delete %s", name), idx, err
+	}},
+	{2, func(x *randomRun, _ int, _ string, _ int64) (string, uint64, error) {
+		return "compact", 0, x.b.Compact()
+	}},
+	{8, func(x *randomRun, _ int, _ string, _ int64) (string, uint64, error) {
+		d := x.duration()
+		x.clock.Advance(d)
+		return fmt.Sprintf("advance %v", d), 0, nil
+	}},
+}
+
+// apply applies one random operation and says what it was.
+func (x *randomRun) apply(op int) (string, uint64, error) {
+	total := 0
+	for _, o := range randomOpTable {
+		total += o.weight
+	}
+	name := randomQueues[x.r.IntN(len(randomQueues))]
+	consumer := randomConsumers[x.r.IntN(len(randomConsumers))]
+	n := x.r.IntN(total)
+	for _, o := range randomOpTable {
+		if n < o.weight {
+			return o.apply(x, op, name, consumer)
+		}
+		n -= o.weight
+	}
+	panic("unreachable: n is below the total weight")
+}
+
+func (x *randomRun) push(op int, name string, _ int64) (string, uint64, error) {
+	var o queue.PushOptions
+	if x.coin() {
+		o.Delay = x.duration()
+	}
+	o.Priority = int64(x.r.IntN(randomPriorities))
+	payloads := make([]string, x.few())
+	for i := range payloads {
+		payloads[i] = fmt.Sprintf("job %d.%d", op, i)
+	}
+	if x.coin() {
+		o.Dedup = "dedup " + strconv.Itoa(x.r.IntN(randomDedupIDs))
+		payloads = payloads[:1]
+	}
+	ids, idx, err := x.b.Push(name, bs(payloads...), o)
+	for _, id := range ids {
+		if id > x.last {
+			x.last = id
+			x.ids = append(x.ids, id)
+		}
+	}
+	return fmt.Sprintf("push %s %+v %q = %v", name, o, payloads, ids), idx, err
+}
+
+func (x *randomRun) pop(_ int, name string, consumer int64) (string, uint64, error) {
+	o := queue.PopOptions{Count: x.few()}
+	if x.coin() {
+		o.Visibility = time.Millisecond + x.duration()
+	}
+	jobs, idx, err := x.b.Pop(name, consumer, o)
+	ids := make([]uint64, len(jobs))
+	for k, j := range jobs {
+		ids[k] = j.ID
+	}
+	x.held[consumer] = append(x.held[consumer], ids...)
+	return fmt.Sprintf("pop %s by %d %+v = %v", name, consumer, o, ids), idx, err
+}
+
+func (x *randomRun) ack(op int, name string, consumer int64) (string, uint64, error) {
+	ids := x.someIDs(consumer)
+	var result []byte
+	if x.coin() {
+		result = fmt.Appendf(nil, "result %d", op)
+	}
+	_, idx, err := x.b.Ack(name, consumer, ids, result)
+	return fmt.Sprintf("ack %s by %d %v %q", name, consumer, ids, result), idx, err
+}
+
+func (x *randomRun) nack(op int, name string, consumer int64) (string, uint64, error) {
+	id := x.someIDs(consumer)[0]
+	o := queue.NackOptions{HasDelay: x.coin(), Delay: x.duration(), Message: fmt.Sprintf("failed at %d", op)}
+	_, idx, err := x.b.Nack(name, consumer, id, o)
+	return fmt.Sprintf("nack %s by %d %d %+v", name, consumer, id, o), idx, err
+}
+
+func (x *randomRun) touch(_ int, name string, consumer int64) (string, uint64, error) {
+	id, ext := x.someIDs(consumer)[0], x.duration()
+	_, idx, err := x.b.Touch(name, consumer, id, ext)
+	return fmt.Sprintf("touch %s by %d %d %v", name, consumer, id, ext), idx, err
+}
+
+func (x *randomRun) requeue(_ int, name string, _ int64) (string, uint64, error) {
+	target := ""
+	if x.coin() {
+		target = randomQueues[x.r.IntN(len(randomQueues))]
+	}
+	ids := x.maybeIDs()
+	_, idx, err := x.b.Requeue(name, target, ids)
+	return fmt.Sprintf("requeue %s to %q %v", name, target, ids), idx, err
+}
+
+func (x *randomRun) configure(_ int, name string, _ int64) (string, uint64, error) {
+	set := randomSettings[x.r.IntN(len(randomSettings))]
+	pair := [2]string{set[0], set[1+x.r.IntN(len(set)-1)]}
+	idx, err := x.b.Configure(name, [][2]string{pair})
+	return fmt.Sprintf("configure %s %v", name, pair), idx, err
+}
+
+func (x *randomRun) coin() bool { return x.r.IntN(2) == 0 }
+
+// few returns 1 to randomFew.
+func (x *randomRun) few() int { return 1 + x.r.IntN(randomFew) }
+
+// duration returns a whole number of milliseconds below randomMaxAdvance.
+func (x *randomRun) duration() time.Duration {
+	return time.Duration(x.r.Int64N(randomMaxAdvance.Milliseconds())) * time.Millisecond
+}
+
+// someIDs returns a few ids: mostly jobs the consumer took (any job for
+// consumer 0), one in randomUnknownOdds never pushed.
+func (x *randomRun) someIDs(consumer int64) []uint64 {
+	from := x.held[consumer]
+	if consumer == 0 || len(from) == 0 {
+		from = x.ids
+	}
+	out := make([]uint64, x.few())
+	for i := range out {
+		switch {
+		case len(from) == 0 || x.r.IntN(randomUnknownOdds) == 0:
+			out[i] = x.last + uint64(x.few())
+		default:
+			out[i] = from[x.r.IntN(len(from))]
+		}
+	}
+	return out
+}
+
+// maybeIDs returns nil (every job the operation applies to) or a few ids.
+func (x *randomRun) maybeIDs() []uint64 {
+	if x.coin() {
+		return nil
+	}
+	return x.someIDs(0)
+}
+
+// restart writes what the broker holds, restarts it, cleanly or from an
+// image of its files, and checks that it holds the same, its jobs in
+// flight ready again in their place with their attempts kept.
+func (x *randomRun) restart(op int) {
+	x.t.Helper()
+	want, byID := restarted(x.dump())
+	// The dump's expiries are changes too: write them all before the image.
+	x.wait(x.b.Stats().LogIndex, nil)
+	how := "reopen"
+	switch {
+	case x.coin():
+		x.reopen()
+	default:
+		how = "crash image"
+		x.cfg.Dir = imageOf(x.t, x.cfg.Dir)
+		x.open()
+	}
+	x.held = map[int64][]uint64{}
+	got := x.dump()
+	for i := range got {
+		if ready := got[i].Jobs[queue.Ready]; byID[got[i].Name] {
+			if !slices.IsSortedFunc(ready, func(a, b queue.JobInfo) int { return cmp.Compare(b.Priority, a.Priority) }) {
+				x.t.Fatalf("after op %d, %s: ready jobs of %s out of priority order: %+v", op, how, got[i].Name, ready)
+			}
+			sortReady(ready)
+		}
+	}
+	if d := dumpDiff(got, want); d != "" {
+		x.t.Fatalf("after op %d, %s: %s", op, how, d)
+	}
+	// Ids are never reused.
+	ids, idx, err := x.b.Push(randomQueues[0], bs("after restart"), queue.PushOptions{})
+	x.wait(idx, err)
+	if ids[0] <= x.last {
+		x.t.Fatalf("after op %d, %s: id %d after %d", op, how, ids[0], x.last)
+	}
+	x.last = ids[0]
+	x.ids = append(x.ids, ids[0])
+}
+
+// queueDump is what a restart must keep of a queue: not its counters,
+// which count since the start, nor its consumers, who are gone.
+type queueDump struct {
+	Name      string
+	Counts    queue.Counts
+	Settings  queue.Settings
+	Overrides []string
+	Paused    bool
+	Repeats   int
+	Jobs      [queue.Completed + 1][]queue.JobInfo
+}
+
+// dump reads every declared queue and all its jobs by state.
+func (x *randomRun) dump() []queueDump {
+	var out []queueDump
+	for _, in := range x.b.List() {
+		d := queueDump{Name: in.Name, Counts: in.Counts, Settings: in.Settings, Overrides: in.Overrides,
+			Paused: in.Paused, Repeats: in.Repeats}
+		for st := range d.Jobs {
+			jobs, err := x.b.Jobs(in.Name, queue.State(st), 0)
+			if err != nil {
+				x.t.Fatal(err)
+			}
+			for i := range jobs {
+				// A copy: the dump outlives the broker that shares it.
+				jobs[i].Payload = bytes.Clone(jobs[i].Payload)
+			}
+			d.Jobs[st] = jobs
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// restarted is what a dump becomes across a restart: the jobs in flight
+// are ready again, with their attempts, failures and priority kept and no
+// deadline or progress. They return to their place among the ready jobs,
+// which depends on when each became ready, which a dump does not show; so
+// in the queues byID names, which had jobs in flight, the ready jobs are
+// compared by id, and their order by priority only.
+func restarted(d []queueDump) (_ []queueDump, byID map[string]bool) {
+	byID = map[string]bool{}
+	for i := range d {
+		q := &d[i]
+		held := q.Jobs[queue.InFlight]
+		if len(held) == 0 {
+			continue
+		}
+		byID[q.Name] = true
+		for _, j := range held {
+			j.State, j.Deadline, j.Due, j.Progress = queue.Ready, time.Time{}, time.Time{}, nil
+			q.Jobs[queue.Ready] = append(q.Jobs[queue.Ready], j)
+		}
+		q.Jobs[queue.InFlight] = nil
+		q.Counts.Ready += q.Counts.InFlight
+		q.Counts.InFlight = 0
+		sortReady(q.Jobs[queue.Ready])
+	}
+	return d, byID
+}
+
+// sortReady orders ready jobs by priority, highest first, then by id.
+func sortReady(jobs []queue.JobInfo) {
+	slices.SortFunc(jobs, func(a, b queue.JobInfo) int {
+		if a.Priority != b.Priority {
+			return cmp.Compare(b.Priority, a.Priority)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// dumpDiff describes the first difference between two dumps, "" when they
+// are the same.
+func dumpDiff(got, want []queueDump) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("queues %v, want %v", dumpNames(got), dumpNames(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		gj, wj := g.Jobs, w.Jobs
+		g.Jobs, w.Jobs = [queue.Completed + 1][]queue.JobInfo{}, [queue.Completed + 1][]queue.JobInfo{}
+		if !reflect.DeepEqual(g, w) {
+			return fmt.Sprintf("queue %+v, want %+v; jobs %v, want %v", g, w, jobIDs(gj), jobIDs(wj))
+		}
+		for st := range gj {
+			for k := range max(len(gj[st]), len(wj[st])) {
+				switch {
+				case k >= len(gj[st]):
+					return fmt.Sprintf("queue %s, %v job %d: none, want %+v", g.Name, queue.State(st), k, wj[st][k])
+				case k >= len(wj[st]):
+					return fmt.Sprintf("queue %s, %v job %d: %+v, want none", g.Name, queue.State(st), k, gj[st][k])
+				case !reflect.DeepEqual(gj[st][k], wj[st][k]):
+					return fmt.Sprintf("queue %s, %v job %d:\n%+v, want\n%+v", g.Name, queue.State(st), k, gj[st][k], wj[st][k])
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func dumpNames(d []queueDump) []string {
+	out := make([]string, len(d))
+	for i := range d {
+		out[i] = d[i].Name
+	}
+	return out
+}
+
+func jobIDs(jobs [queue.Completed + 1][]queue.JobInfo) [][]uint64 {
+	out := make([][]uint64, len(jobs))
+	for st, list := range jobs {
+		for _, j := range list {
+			out[st] = append(out[st], j.ID)
+		}
+	}
+	return out
 }

@@ -3084,6 +3084,20 @@ var randomOpTable = []randomOp{
 		_, idx, err := x.b.Delete(name)
 		return fmt.Sprintf("delete %s", name), idx, err
 	}},
+	{2, func(x *randomRun, op int, name string, _ int64) (string, uint64, error) {
+		r := queue.Repeat{Name: x.repeatName(), Every: time.Millisecond + x.duration(),
+			Priority: int64(x.r.IntN(randomPriorities)), Payload: fmt.Appendf(nil, "repeat %d", op)}
+		idx, err := x.b.SetRepeat(name, r)
+		return fmt.Sprintf("repeat %s %+v", name, r), idx, err
+	}},
+	{1, func(x *randomRun, _ int, name string, _ int64) (string, uint64, error) {
+		names := make([]string, x.few())
+		for i := range names {
+			names[i] = x.repeatName()
+		}
+		_, idx, err := x.b.DeleteRepeats(name, names)
+		return fmt.Sprintf("delete repeats %s %q", name, names), idx, err
+	}},
 	{2, func(x *randomRun, _ int, _ string, _ int64) (string, uint64, error) {
 		return "compact", 0, x.b.Compact()
 	}},
@@ -3192,6 +3206,9 @@ func (x *randomRun) configure(_ int, name string, _ int64) (string, uint64, erro
 
 func (x *randomRun) coin() bool { return x.r.IntN(2) == 0 }
 
+// repeatName returns one of randomFew schedule names.
+func (x *randomRun) repeatName() string { return "repeat " + strconv.Itoa(x.r.IntN(randomFew)) }
+
 // few returns 1 to randomFew.
 func (x *randomRun) few() int { return 1 + x.r.IntN(randomFew) }
 
@@ -3275,7 +3292,7 @@ type queueDump struct {
 	Settings  queue.Settings
 	Overrides []string
 	Paused    bool
-	Repeats   int
+	Repeats   []queue.Repeat
 	Jobs      [queue.Completed + 1][]queue.JobInfo
 }
 
@@ -3284,7 +3301,10 @@ func (x *randomRun) dump() []queueDump {
 	var out []queueDump
 	for _, in := range x.b.List() {
 		d := queueDump{Name: in.Name, Counts: in.Counts, Settings: in.Settings, Overrides: in.Overrides,
-			Paused: in.Paused, Repeats: in.Repeats}
+			Paused: in.Paused, Repeats: x.b.Repeats(in.Name)}
+		for i := range d.Repeats {
+			d.Repeats[i].Payload = bytes.Clone(d.Repeats[i].Payload)
+		}
 		for st := range d.Jobs {
 			jobs, err := x.b.Jobs(in.Name, queue.State(st), 0)
 			if err != nil {

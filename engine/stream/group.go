@@ -96,12 +96,13 @@ func (s *stream) replayMeta(rec []byte) error {
 	d := decoder{buf: rec[1:]}
 	switch rec[0] {
 	case opSettings:
-		set := decodeSettings(&d)
+		set, firsts := decodeSettings(&d)
 		if d.err == nil {
 			if err := set.validate(); err != nil {
 				return fmt.Errorf("%w: %v", errCorruptRecord, err)
 			}
 			s.applySettings(set)
+			s.raiseFloors(firsts)
 		}
 	case opGroup:
 		name, n := d.string(), d.int()
@@ -165,7 +166,7 @@ func (s *stream) compactMeta() {
 	if s.metaRecs < s.b.cfg.MetaCompactRecords {
 		return
 	}
-	live := [][]byte{slices.Clone(settingsRecord(&s.enc, s.settings))}
+	live := [][]byte{slices.Clone(settingsRecord(&s.enc, s.settings, s.firsts()))}
 	for _, name := range slices.Sorted(maps.Keys(s.groups)) {
 		live = append(live, slices.Clone(groupRecord(&s.enc, name, s.groups[name].committed)))
 	}

@@ -23,12 +23,15 @@ type stream struct {
 	settings Settings
 	meta     *wal.Log
 	metaRecs int // records in the metadata log, snapshot included
-	parts    []*partition
-	groups   map[string]*group
-	rr       int           // the next partition of an append without key
-	wake     chan struct{} // made by a waiting reader, closed when messages arrive or assignments change
-	closed   bool
-	enc      encoder
+	// floors is, while the stream loads, the offset of the first message
+	// each partition retained when the last settings record was written.
+	floors []int64
+	parts  []*partition
+	groups map[string]*group
+	rr     int           // the next partition of an append without key
+	wake   chan struct{} // made by a waiting reader, closed when messages arrive or assignments change
+	closed bool
+	enc    encoder
 
 	// Append's scratch, reused across appends: the encoded messages back
 	// to back, where each ends, and the records cut from them.
@@ -70,8 +73,49 @@ func (b *Broker) load(name string) (*stream, error) {
 		s.closeLogs()
 		return nil, err
 	}
+	s.dropBelowFloors()
 	s.retainAll()
 	return s, nil
+}
+
+// firsts returns the offset of the first message each partition retains,
+// for a settings record. Lock should be held.
+func (s *stream) firsts() []int64 {
+	out := make([]int64, len(s.parts))
+	for i, p := range s.parts {
+		out[i] = p.first
+	}
+	return out
+}
+
+// raiseFloors notes the firsts of a settings record being replayed.
+// Retention only ever moves a partition's first offset forward, so the
+// highest recorded is the one that holds.
+func (s *stream) raiseFloors(firsts []int64) {
+	for i, f := range firsts {
+		if i == len(s.floors) {
+			s.floors = append(s.floors, f)
+		}
+		s.floors[i] = max(s.floors[i], f)
+	}
+}
+
+// dropBelowFloors removes, once the partitions are replayed, the messages
+// retention had removed before the last settings record. Retention at
+// load removes again what the settings in force remove, but not what
+// tighter settings before them did: an Alter that lifts a limit would
+// bring those messages back. A partition whose log ends before its floor
+// (a tail lost under the fsync policy) keeps no message. Lock should be
+// held.
+func (s *stream) dropBelowFloors() {
+	for i, p := range s.parts {
+		if i < len(s.floors) {
+			if n := min(s.floors[i]-p.first, int64(len(p.msgs))); n > 0 {
+				p.dropFront(int(n))
+			}
+		}
+	}
+	s.floors = nil
 }
 
 // create makes the stream called name with settings set and writes its
@@ -88,7 +132,7 @@ func (b *Broker) create(name string, set Settings) (*stream, Token, error) {
 	s.meta = meta
 	// The settings record is made durable before any message can be
 	// acknowledged in the stream's partitions, whose logs are separate.
-	idx, err := meta.Append(settingsRecord(&s.enc, set))
+	idx, err := meta.Append(settingsRecord(&s.enc, set, nil))
 	if err != nil {
 		err = b.logError(err)
 	} else if err = meta.Wait(idx); err != nil {
@@ -232,7 +276,7 @@ func (b *Broker) Alter(name string, set Settings) (Token, error) {
 	err = s.openPartitions(set.Partitions, false)
 	var tok Token
 	if err == nil {
-		tok, err = s.appendMeta(settingsRecord(&s.enc, set))
+		tok, err = s.appendMeta(settingsRecord(&s.enc, set, s.firsts()))
 	}
 	// New partitions are used only once the record naming them is
 	// durable, since messages in them are acknowledged on their own logs.

@@ -17,7 +17,7 @@ import (
 const (
 	opMessage     byte = iota + 1 // offset time key value
 	opBase                        // first offset kept by the partition after retention
-	opSettings                    // partitions maxAge maxBytes maxMessages
+	opSettings                    // partitions maxAge maxBytes maxMessages n first×n: firsts retained when written
 	opGroup                       // group n offset×n: create or seek, committed offsets of every partition
 	opCommit                      // group partition offset
 	opDeleteGroup                 // group
@@ -92,18 +92,39 @@ func (d *decoder) view() []byte {
 
 func (d *decoder) string() string { return string(d.bytes()) }
 
-// settingsRecord encodes s as an opSettings record.
-func settingsRecord(e *encoder, s Settings) []byte {
-	return e.op(opSettings).int(int64(s.Partitions)).int(int64(s.MaxAge)).int(s.MaxBytes).int(s.MaxMessages).buf
+// settingsRecord encodes s as an opSettings record, with the offset of
+// the first message each partition retains (firsts, by partition).
+func settingsRecord(e *encoder, s Settings, firsts []int64) []byte {
+	e.op(opSettings).int(int64(s.Partitions)).int(int64(s.MaxAge)).int(s.MaxBytes).int(s.MaxMessages)
+	e.int(int64(len(firsts)))
+	for _, f := range firsts {
+		e.int(f)
+	}
+	return e.buf
 }
 
-func decodeSettings(d *decoder) Settings {
-	return Settings{
+// decodeSettings reads an opSettings record. A record that ends after
+// the settings has no firsts.
+func decodeSettings(d *decoder) (Settings, []int64) {
+	set := Settings{
 		Partitions:  int(d.int()),
 		MaxAge:      time.Duration(d.int()),
 		MaxBytes:    d.int(),
 		MaxMessages: d.int(),
 	}
+	if d.err != nil || len(d.buf) == 0 {
+		return set, nil
+	}
+	n := d.int()
+	if n < 0 || n > MaxPartitions {
+		d.err = errCorruptRecord
+		return set, nil
+	}
+	firsts := make([]int64, n)
+	for i := range firsts {
+		firsts[i] = d.int()
+	}
+	return set, firsts
 }
 
 // groupRecord encodes the committed offsets of a group as an opGroup record.

@@ -59,7 +59,10 @@
 // the wal index of the last removed message: the log drops its front, and
 // offsets continue across restarts even when every message was removed. A
 // restart before that compaction replays the removed messages and removes
-// them again by the same rules.
+// them again: those before the first offset of its partition that the
+// last settings record holds (every settings record holds them, so that an
+// Alter that lifts a limit does not bring back what the limit removed),
+// then those the settings in force remove.
 //
 // # Consumer groups
 //

@@ -1307,6 +1307,44 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("restart: messages retention removed stay removed once an alter lifts the limit", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			limit stream.Settings
+			// age is how long the clock moves between the two appends.
+			age time.Duration
+		}{
+			{"message count", stream.Settings{Partitions: 1, MaxMessages: 1}, 0},
+			{"bytes", stream.Settings{Partitions: 1, MaxBytes: 1}, 0},
+			{"age", stream.Settings{Partitions: 1, MaxAge: time.Minute}, time.Minute + time.Millisecond},
+		} {
+			for _, compacted := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s, metadata compacted %v", tc.name, compacted), func(t *testing.T) {
+					f := newFixture(t, func(c *stream.Config) {
+						if compacted {
+							c.MetaCompactRecords = 1
+						}
+					})
+					f.create("s", tc.limit)
+					f.append("s", "", "a")
+					f.clock.Advance(tc.age)
+					f.append("s", "", "b")
+					f.wait(f.b.Alter("s", stream.Settings{Partitions: 1}))
+					if compacted {
+						// A group change compacts the metadata log, whose
+						// snapshot replaces the alter's settings record.
+						f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+					}
+					before := offsets(f.read("s", 0, stream.FromEarliest(), 10))
+					f.restart()
+					if got := offsets(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, before) {
+						t.Fatalf("retained offsets %v after the restart, %v before", got, before)
+					}
+				})
+			}
+		}
+	})
+
 	t.Run("restart: a stream whose creation was cut by a crash is removed", func(t *testing.T) {
 		f := newFixture(t)
 		f.append("kept", "", "a")

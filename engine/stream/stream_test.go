@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1378,4 +1381,510 @@ func TestStream(t *testing.T) {
 		f.restart()
 		wantErr(t, <-done, stream.ErrClosed)
 	})
+
+	t.Run("restart: random operations leave the same state after every reopen and crash", func(t *testing.T) {
+		for seed := range uint64(randomSeeds) {
+			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+				newRandomRun(t, seed).run()
+			})
+		}
+	})
+}
+
+// Bounds of the random restart test.
+const (
+	// randomSeeds is how many sequences of random operations the random
+	// restart test applies, each from its own seed.
+	randomSeeds = 6
+	// randomOps is how many operations each sequence applies.
+	randomOps = 500
+	// randomRestartOdds is one in how many operations is followed by a
+	// restart.
+	randomRestartOdds = 40
+	// randomCompactingSeeds is one in how many seeds lets retention
+	// compact the partition logs in the background; those restart only by
+	// Close, which waits for the compactions, since an image of the files
+	// taken in the middle of one is no state a crash leaves.
+	randomCompactingSeeds = 2
+	// randomNoCompaction is a CompactMinBytes no sequence reaches: the
+	// other seeds never compact a partition log.
+	randomNoCompaction = 1 << 50
+	// randomCompactMinBytes is the CompactMinBytes of the compacting
+	// seeds: a few removed messages.
+	randomCompactMinBytes = 256
+	// randomMetaCompactRecords keeps metadata compactions frequent; they
+	// run inside the call that appends, so an image never sees half of one.
+	randomMetaCompactRecords = 8
+	// randomMaxAdvance bounds the clock's random steps, of the order of
+	// the random maximum ages, so that messages age out between
+	// operations.
+	randomMaxAdvance = 3 * time.Second
+	// randomLookBack bounds how far before now a random read from a time
+	// starts: past the largest random maximum age.
+	randomLookBack = 10 * time.Second
+	// randomFew bounds the payloads of an append and the count of a read.
+	randomFew = 3
+	// randomKeys is how many keys random appends share.
+	randomKeys = 4
+	// randomMaxPad bounds the padding of a payload, so that records
+	// differ in size and retention by bytes removes unequal counts.
+	randomMaxPad = 48
+	// randomMaxPartitions bounds the partitions of the random streams.
+	randomMaxPartitions = 4
+	// randomGrowOdds is one in how many alters grows the stream by one
+	// partition.
+	randomGrowOdds = 4
+	// randomBadOdds is one in how many operations names a partition past
+	// the end, shrinks a stream or appends nothing: input the broker
+	// refuses.
+	randomBadOdds = 10
+)
+
+var (
+	randomStreams = []string{"a", "b", "c"}
+	randomGroups  = []string{"g0", "g1", "g2"}
+	randomMembers = []string{"m0", "m1", "m2"}
+	// randomMaxAges, randomMaxBytes and randomMaxMessages are the
+	// retention limits random creates and alters choose from; records
+	// take about 20 to 70 bytes.
+	randomMaxAges     = []time.Duration{0, 2 * time.Second, 6 * time.Second}
+	randomMaxBytes    = []int64{0, 300, 1000}
+	randomMaxMessages = []int64{0, 4, 12}
+	// randomDefaults are the settings of the streams random appends create.
+	randomDefaults = stream.Settings{Partitions: 2, MaxBytes: 1000}
+)
+
+// randomRun applies random operations to three streams with three groups
+// of three members, moving a fake clock, and after every few restarts the
+// broker, by a clean close or from an image of its files taken as a kill -9
+// would leave them, and compares what it holds with what it held, less the
+// members, which a restart drops. An operation that fails must change
+// nothing.
+type randomRun struct {
+	*fixture
+	r          *rand.Rand
+	compacting bool
+	// delivered is what the last GroupRead of each stream, group and
+	// member returned, which commits choose from.
+	delivered map[string][]stream.Message
+	// since describes the operations since the last restart.
+	since []string
+}
+
+func newRandomRun(t *testing.T, seed uint64) *randomRun {
+	compacting := seed%randomCompactingSeeds == 1
+	f := newFixture(t, func(c *stream.Config) {
+		// A Wait returns once the record is written to the OS: all that an
+		// image of the files needs, without an fsync per operation.
+		c.WAL.Fsync = wal.FsyncNo
+		c.Defaults = randomDefaults
+		c.MetaCompactRecords = randomMetaCompactRecords
+		c.CompactMinBytes = randomNoCompaction
+		if compacting {
+			c.CompactMinBytes = randomCompactMinBytes
+		}
+	})
+	return &randomRun{fixture: f, r: rand.New(rand.NewPCG(seed, seed)), compacting: compacting,
+		delivered: map[string][]stream.Message{}}
+}
+
+func (x *randomRun) run() {
+	for op := range randomOps {
+		before := x.dump()
+		what, tok, err := x.apply(op)
+		x.since = append(x.since, fmt.Sprintf("%d: %s: %v", op, what, err))
+		switch {
+		case errors.Is(err, stream.ErrOverload), errors.Is(err, stream.ErrFailed), errors.Is(err, stream.ErrClosed),
+			errors.Is(err, stream.ErrReadCut):
+			x.t.Fatalf("op %d, %s: %v", op, what, err)
+		case err != nil:
+			if d := dumpDiff(x.dump(), before); d != "" {
+				x.t.Fatalf("op %d, %s failed (%v) and changed the state: %s", op, what, err, d)
+			}
+			continue
+		}
+		if err := x.b.Wait(tok); err != nil {
+			x.t.Fatalf("op %d, %s: wait: %v", op, what, err)
+		}
+		if x.r.IntN(randomRestartOdds) == 0 {
+			x.restart(op)
+		}
+	}
+	x.restart(randomOps)
+}
+
+// randomOp is one kind of random operation, with its weight: its share of
+// the operations a sequence applies. apply says what it did and returns
+// the token of its change (the zero Token when it changes nothing
+// durable).
+type randomOp struct {
+	weight int
+	apply  func(x *randomRun, op int, name string) (what string, tok stream.Token, err error)
+}
+
+// randomOpTable lists the operations; appends and group reads dominate so
+// that the partitions hold messages that retention removes and groups
+// consume.
+var randomOpTable = []randomOp{
+	{24, (*randomRun).append},
+	{10, (*randomRun).groupRead},
+	{8, (*randomRun).commit},
+	{4, (*randomRun).read},
+	{3, (*randomRun).createGroup},
+	{3, (*randomRun).seek},
+	{1, func(x *randomRun, _ int, name string) (string, stream.Token, error) {
+		group := pick(x, randomGroups)
+		tok, err := x.b.DeleteGroup(name, group)
+		return fmt.Sprintf("delete group %s %s", name, group), tok, err
+	}},
+	{2, func(x *randomRun, _ int, name string) (string, stream.Token, error) {
+		group, member := pick(x, randomGroups), pick(x, randomMembers)
+		err := x.b.Leave(name, group, member)
+		return fmt.Sprintf("leave %s %s %s", name, group, member), stream.Token{}, err
+	}},
+	{2, func(x *randomRun, _ int, name string) (string, stream.Token, error) {
+		set := x.settings(1 + x.r.IntN(randomMaxPartitions))
+		tok, err := x.b.Create(name, set)
+		return fmt.Sprintf("create %s %+v", name, set), tok, err
+	}},
+	{3, (*randomRun).alter},
+	{6, func(x *randomRun, _ int, _ string) (string, stream.Token, error) {
+		d := time.Duration(x.r.Int64N(randomMaxAdvance.Milliseconds())) * time.Millisecond
+		x.clock.Advance(d)
+		return fmt.Sprintf("advance %v", d), stream.Token{}, nil
+	}},
+}
+
+// apply applies one random operation and says what it was.
+func (x *randomRun) apply(op int) (string, stream.Token, error) {
+	total := 0
+	for _, o := range randomOpTable {
+		total += o.weight
+	}
+	name := pick(x, randomStreams)
+	n := x.r.IntN(total)
+	for _, o := range randomOpTable {
+		if n < o.weight {
+			return o.apply(x, op, name)
+		}
+		n -= o.weight
+	}
+	panic("unreachable: n is below the total weight")
+}
+
+func (x *randomRun) append(op int, name string) (string, stream.Token, error) {
+	var key []byte
+	if x.coin() {
+		key = []byte("key " + strconv.Itoa(x.r.IntN(randomKeys)))
+	}
+	payloads := make([][]byte, x.few())
+	if x.bad() {
+		payloads = nil
+	}
+	for i := range payloads {
+		payloads[i] = fmt.Appendf(nil, "%d.%d %s", op, i, strings.Repeat("p", x.r.IntN(randomMaxPad)))
+	}
+	res, err := x.b.Append(name, key, payloads)
+	return fmt.Sprintf("append %s key %q, %d payloads = partition %d offset %d", name, key, len(payloads), res.Partition, res.First),
+		res.Token, err
+}
+
+func (x *randomRun) read(_ int, name string) (string, stream.Token, error) {
+	p := x.partition(name)
+	from, desc := x.from(name, p)
+	count := x.few()
+	msgs, err := x.b.Read(name, p, from, count)
+	return fmt.Sprintf("read %s partition %d from %s count %d = %v", name, p, desc, count, positions(msgs)), stream.Token{}, err
+}
+
+func (x *randomRun) groupRead(_ int, name string) (string, stream.Token, error) {
+	group, member, count := pick(x, randomGroups), pick(x, randomMembers), x.few()
+	msgs, err := x.b.GroupRead(context.Background(), name, group, member, count, false)
+	x.delivered[name+"/"+group+"/"+member] = msgs
+	return fmt.Sprintf("group read %s %s %s count %d = %v", name, group, member, count, positions(msgs)), stream.Token{}, err
+}
+
+// commit commits, for a member, the offset of or after a message its last
+// group read returned, or any offset of any partition.
+func (x *randomRun) commit(_ int, name string) (string, stream.Token, error) {
+	group, member := pick(x, randomGroups), pick(x, randomMembers)
+	got := x.delivered[name+"/"+group+"/"+member]
+	var p int
+	var offset int64
+	if len(got) == 0 || x.bad() {
+		p = x.partition(name)
+		offset = x.offset(name, p)
+	} else {
+		m := got[x.r.IntN(len(got))]
+		p, offset = m.Partition, m.Offset+int64(x.r.IntN(2))
+	}
+	tok, err := x.b.Commit(name, group, member, p, offset)
+	return fmt.Sprintf("commit %s %s %s partition %d offset %d", name, group, member, p, offset), tok, err
+}
+
+func (x *randomRun) createGroup(_ int, name string) (string, stream.Token, error) {
+	group := pick(x, randomGroups)
+	from, desc := x.from(name, x.partition(name))
+	tok, err := x.b.CreateGroup(name, group, from)
+	return fmt.Sprintf("create group %s %s from %s", name, group, desc), tok, err
+}
+
+func (x *randomRun) seek(_ int, name string) (string, stream.Token, error) {
+	group, p := pick(x, randomGroups), x.partition(name)
+	from, desc := x.from(name, p)
+	if x.coin() {
+		p = stream.AllPartitions
+	}
+	tok, err := x.b.Seek(name, group, p, from)
+	return fmt.Sprintf("seek %s %s partition %d to %s", name, group, p, desc), tok, err
+}
+
+// alter sets random retention limits and keeps the partition count, grows
+// it by one, or (refused) shrinks it by one.
+func (x *randomRun) alter(_ int, name string) (string, stream.Token, error) {
+	n := x.partitions(name)
+	switch {
+	case x.bad():
+		n--
+	case n < randomMaxPartitions && x.r.IntN(randomGrowOdds) == 0:
+		n++
+	}
+	set := x.settings(n)
+	tok, err := x.b.Alter(name, set)
+	return fmt.Sprintf("alter %s %+v", name, set), tok, err
+}
+
+// settings returns random retention limits with n partitions.
+func (x *randomRun) settings(n int) stream.Settings {
+	return stream.Settings{Partitions: n, MaxAge: pick(x, randomMaxAges), MaxBytes: pick(x, randomMaxBytes),
+		MaxMessages: pick(x, randomMaxMessages)}
+}
+
+// partitions returns the partition count of stream name, randomMaxPartitions
+// for a stream not created yet.
+func (x *randomRun) partitions(name string) int {
+	info, err := x.b.Info(name)
+	if err != nil {
+		return randomMaxPartitions
+	}
+	return len(info.Partitions)
+}
+
+// partition returns a partition of stream name, one in randomBadOdds the
+// one past its last.
+func (x *randomRun) partition(name string) int {
+	n := x.partitions(name)
+	if x.bad() {
+		return n
+	}
+	return x.r.IntN(n)
+}
+
+// offset returns an offset of a partition from one before its first
+// retained message to one past its end.
+func (x *randomRun) offset(name string, partition int) int64 {
+	info, err := x.b.Info(name)
+	if err != nil || partition >= len(info.Partitions) {
+		return int64(x.r.IntN(randomFew))
+	}
+	p := info.Partitions[partition]
+	lo := max(p.First-1, 0)
+	return lo + x.r.Int64N(p.Next+2-lo)
+}
+
+// from returns a random start in a partition and describes it.
+func (x *randomRun) from(name string, partition int) (stream.From, string) {
+	switch x.r.IntN(4) {
+	case 0:
+		return stream.FromEarliest(), "earliest"
+	case 1:
+		return stream.FromLatest(), "latest"
+	case 2:
+		at := x.clock.Now().Add(-time.Duration(x.r.Int64N(randomLookBack.Milliseconds())) * time.Millisecond)
+		return stream.FromTime(at), fmt.Sprintf("time %d", at.UnixMilli())
+	}
+	off := x.offset(name, partition)
+	return stream.FromOffset(off), fmt.Sprintf("offset %d", off)
+}
+
+func (x *randomRun) coin() bool { return x.r.IntN(2) == 0 }
+
+// bad is true once in randomBadOdds.
+func (x *randomRun) bad() bool { return x.r.IntN(randomBadOdds) == 0 }
+
+// few returns 1 to randomFew.
+func (x *randomRun) few() int { return 1 + x.r.IntN(randomFew) }
+
+// pick returns one of from.
+func pick[T any](x *randomRun, from []T) T { return from[x.r.IntN(len(from))] }
+
+// restart checks what the broker holds, restarts it, cleanly or from an
+// image of its files, and checks that it holds the same, without members:
+// the groups keep their committed offsets and no partition has an owner.
+func (x *randomRun) restart(op int) {
+	x.t.Helper()
+	want := restarted(x.dump())
+	how := "reopen"
+	switch {
+	case x.compacting || x.coin():
+		x.fixture.restart()
+	default:
+		// Each operation waited for its token, so the files hold every
+		// change, and no compaction runs: the image is what a kill -9
+		// leaves. The broker whose files were copied is closed after the
+		// copy.
+		how = "crash image"
+		image := imageOf(x.t, x.cfg.Dir)
+		if err := x.b.Close(); err != nil {
+			x.t.Fatalf("close: %v", err)
+		}
+		x.cfg.Dir = image
+		x.open()
+	}
+	x.delivered = map[string][]stream.Message{}
+	if d := dumpDiff(x.dump(), want); d != "" {
+		x.t.Fatalf("after op %d, %s: %s\noperations since the last restart:\n%s", op, how, d, strings.Join(x.since, "\n"))
+	}
+	x.since = x.since[:0]
+}
+
+// imageOf copies the files of a running broker's directory to a new
+// temporary one, as a kill -9 would leave them: what the logs wrote,
+// nothing the broker holds in memory.
+func imageOf(t *testing.T, dir string) string {
+	t.Helper()
+	image := t.TempDir()
+	if err := os.CopyFS(image, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	return image
+}
+
+// brokerDump is what a restart must keep of the broker.
+type brokerDump struct {
+	Stats   stream.Stats
+	Streams []streamDump
+}
+
+// streamDump is what a restart must keep of a stream: its Info but for
+// the size of its logs on disk, which compactions and segment files
+// decide, every retained message and its groups.
+type streamDump struct {
+	Info     stream.Info
+	Messages [][]dumpedMessage // by partition
+	Groups   []stream.GroupInfo
+}
+
+// dumpedMessage is a message as a dump holds it: a copy.
+type dumpedMessage struct {
+	Offset     int64
+	Time       int64 // unix ms
+	Key, Value string
+}
+
+// dump reads every stream, every retained message of its partitions and
+// its groups, through the facade: which applies retention and expires
+// silent members, at the clock's time.
+func (x *randomRun) dump() brokerDump {
+	x.t.Helper()
+	var d brokerDump
+	for _, name := range x.b.List() {
+		info, err := x.b.Info(name)
+		if err != nil {
+			x.t.Fatal(err)
+		}
+		sd := streamDump{Info: info}
+		for i := range sd.Info.Partitions {
+			p := &sd.Info.Partitions[i]
+			p.DiskBytes = 0
+			msgs, err := x.b.Read(name, i, stream.FromEarliest(), int(p.Messages)+1)
+			if err != nil {
+				x.t.Fatalf("read %s partition %d: %v", name, i, err)
+			}
+			if int64(len(msgs)) != p.Messages || (len(msgs) > 0 && msgs[0].Offset != p.First) || p.First+p.Messages != p.Next {
+				x.t.Fatalf("%s partition %+v reads offsets %v", name, *p, offsets(msgs))
+			}
+			dm := make([]dumpedMessage, len(msgs))
+			for k, m := range msgs {
+				dm[k] = dumpedMessage{Offset: m.Offset, Time: m.Time.UnixMilli(), Key: string(m.Key), Value: string(m.Value)}
+			}
+			sd.Messages = append(sd.Messages, dm)
+		}
+		for _, g := range info.Groups {
+			gi, err := x.b.GroupInfo(name, g)
+			if err != nil {
+				x.t.Fatal(err)
+			}
+			sd.Groups = append(sd.Groups, gi)
+		}
+		d.Streams = append(d.Streams, sd)
+	}
+	d.Stats = x.b.Stats()
+	return d
+}
+
+// restarted is what a dump becomes across a restart: members are not
+// persisted, so the groups have none and their partitions no owner.
+func restarted(d brokerDump) brokerDump {
+	for i := range d.Streams {
+		for j := range d.Streams[i].Groups {
+			g := &d.Streams[i].Groups[j]
+			g.Members = nil
+			for k := range g.Partitions {
+				g.Partitions[k].Owner = ""
+			}
+		}
+	}
+	return d
+}
+
+// dumpDiff describes the first difference between two dumps, "" when they
+// are the same.
+func dumpDiff(got, want brokerDump) string {
+	if len(got.Streams) != len(want.Streams) {
+		return fmt.Sprintf("streams %v, want %v", dumpNames(got), dumpNames(want))
+	}
+	for i := range got.Streams {
+		g, w := got.Streams[i], want.Streams[i]
+		if !reflect.DeepEqual(g.Info, w.Info) {
+			return fmt.Sprintf("stream info\n%+v, want\n%+v", g.Info, w.Info)
+		}
+		for p := range g.Messages {
+			gm, wm := g.Messages[p], w.Messages[p]
+			for k := range max(len(gm), len(wm)) {
+				switch {
+				case k >= len(gm):
+					return fmt.Sprintf("stream %s partition %d message %d: none, want %+v", g.Info.Name, p, k, wm[k])
+				case k >= len(wm):
+					return fmt.Sprintf("stream %s partition %d message %d: %+v, want none", g.Info.Name, p, k, gm[k])
+				case gm[k] != wm[k]:
+					return fmt.Sprintf("stream %s partition %d message %d: %+v, want %+v", g.Info.Name, p, k, gm[k], wm[k])
+				}
+			}
+		}
+		if !reflect.DeepEqual(g.Groups, w.Groups) {
+			return fmt.Sprintf("stream %s groups\n%+v, want\n%+v", g.Info.Name, g.Groups, w.Groups)
+		}
+	}
+	if got.Stats != want.Stats {
+		return fmt.Sprintf("stats %+v, want %+v", got.Stats, want.Stats)
+	}
+	return ""
+}
+
+func dumpNames(d brokerDump) []string {
+	out := make([]string, len(d.Streams))
+	for i, s := range d.Streams {
+		out[i] = s.Info.Name
+	}
+	return out
+}
+
+// positions describes where msgs are: partition/offset each.
+func positions(msgs []stream.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = fmt.Sprintf("%d/%d", m.Partition, m.Offset)
+	}
+	return out
 }

@@ -2164,7 +2164,8 @@ const replayRecordLen = 2
 func sessionRecords(f *testing.F) [][]byte {
 	dir := f.TempDir()
 	clk := newClock()
-	b, err := queue.Open(queue.Config{Dir: dir, WAL: wal.Options{Fsync: wal.FsyncNo}, Defaults: testSettings(), Now: clk.Now})
+	cfg := queue.Config{Dir: dir, WAL: wal.Options{Fsync: wal.FsyncNo}, Defaults: testSettings(), Now: clk.Now}
+	b, err := queue.Open(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -2192,8 +2193,21 @@ func sessionRecords(f *testing.F) [][]byte {
 	b.Requeue("q", "other", nil)
 	b.PurgeDead("q", nil)
 	b.Purge("q")
+	// A job in flight at the compaction (a snapshot in flight) and at the
+	// restart after it (the restart record).
+	b.Push("held", bs("h"), queue.PushOptions{})
+	b.Pop("held", 1, queue.PopOptions{})
 	b.Compact()
+	if err := b.Close(); err != nil {
+		f.Fatal(err)
+	}
+	if b, err = queue.Open(cfg); err != nil {
+		f.Fatal(err)
+	}
 	complete()
+	b.Configure("done", [][2]string{{"keep-completed-age", strconv.FormatInt(time.Second.Milliseconds(), 10)}})
+	clk.Advance(time.Second)
+	b.Len("done") // drops the completed jobs for their age
 	b.Delete("other")
 	if err := b.Close(); err != nil {
 		f.Fatal(err)

@@ -3,7 +3,11 @@ package pubsub
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -671,6 +675,13 @@ func TestBroker(t *testing.T) {
 			}
 		})
 
+		t.Run("restart: random operations leave the same retained values after every reopen and crash", func(t *testing.T) {
+			for seed := range uint64(randomSeeds) {
+				t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+					newRandomRun(t, seed).run()
+				})
+			}
+		})
 	})
 
 	t.Run("retained list", func(t *testing.T) {
@@ -887,6 +898,491 @@ func TestBroker(t *testing.T) {
 			}
 		})
 	})
+}
+
+// Bounds of the random restart test.
+const (
+	// randomSeeds is how many sequences of random operations the random
+	// restart test applies, each from its own seed.
+	randomSeeds = 6
+	// randomOps is how many operations each sequence applies.
+	randomOps = 500
+	// randomRestartOdds is one in how many operations is followed by a
+	// restart.
+	randomRestartOdds = 40
+	// randomCompactingSeeds is one in how many seeds compacts the log. A
+	// compaction writes its snapshot and truncates the log in the
+	// background, so once one started, a run restarts only by Close, which
+	// waits for it: an image of the files taken in the middle of one is no
+	// state a crash leaves.
+	randomCompactingSeeds = 2
+	// randomNoCompaction is a CompactMinRecords no sequence reaches: the
+	// other seeds never compact.
+	randomNoCompaction = math.MaxInt
+	// randomCompactMinRecords is the CompactMinRecords of the compacting
+	// seeds: past it, the log is compacted once it holds more than
+	// compactFactor records per value, which a sequence reaches every few
+	// dozen writes.
+	randomCompactMinRecords = 8
+	// randomSegmentSize keeps the log in several small segments, so that
+	// compactions and images cross segment files.
+	randomSegmentSize = 1 << 10
+	// randomMaxAdvance bounds the clock's random steps, so that values
+	// are published at different times.
+	randomMaxAdvance = 3 * time.Second
+	// randomEmptyOdds is one in how many retained publishes has an empty
+	// payload, which deletes the topic's value.
+	randomEmptyOdds = 5
+	// randomMaxPad bounds the padding of a payload, so that payloads
+	// differ in size.
+	randomMaxPad = 48
+	// randomLargeOdds is one in how many non-empty retained payloads is
+	// padded by randomLargePad, so that its record is larger than a
+	// segment of the log.
+	randomLargeOdds = 25
+	randomLargePad  = 3 << 10
+	// randomFilterLevelKinds is how many kinds of level a random filter
+	// chooses from: '+', '#' (in its last level; a name elsewhere) and
+	// names, which take the other kinds' share.
+	randomFilterLevelKinds = 4
+	// randomMaxListLimit bounds the limit of a random RetainedList; 0
+	// lists every value.
+	randomMaxListLimit = 6
+	// randomBadOdds is one in how many publishes, deletes and reads names
+	// a topic or filter the broker refuses.
+	randomBadOdds = 8
+)
+
+// refused is a topic or a filter the broker refuses, with its error.
+type refused struct {
+	name string
+	err  error
+}
+
+var (
+	// randomLevels are the names each level of a random topic chooses
+	// from; a topic has one to len(randomLevels) levels. Wildcards in the
+	// first level skip "$SYS" (MQTT-4.7.2-1); "" is an empty level.
+	randomLevels = [][]string{{"home", "office", "$SYS"}, {"x", "y", ""}, {"t", "u"}}
+	// randomPads are the bytes payloads are padded with: text, binary
+	// bytes, and the separator and wildcards, which a payload may hold.
+	randomPads = []string{"p", "\x00", "\xff", "/+#"}
+	// randomBadTopics are the topics PublishRetained refuses.
+	randomBadTopics = []refused{
+		{"", ErrTopicEmpty},
+		{"home/+", ErrTopicWildcard},
+		{"home/x#", ErrTopicWildcard},
+		{"#", ErrTopicWildcard},
+		{strings.Repeat("h", MaxTopicLen+1), ErrTopicTooLong},
+	}
+	// randomBadFilters are the filters DeleteRetained and Retained refuse.
+	randomBadFilters = []refused{
+		{"", ErrFilterEmpty},
+		{"home/#/t", ErrFilterHashNotLast},
+		{"#/", ErrFilterHashNotLast},
+		{"home/x+", ErrFilterWildcard},
+		{"+#", ErrFilterWildcard},
+		{strings.Repeat("h", MaxTopicLen+1), ErrFilterTooLong},
+	}
+)
+
+// randomRun publishes and deletes retained values at random on a small
+// tree of topics, reads them back, moves a fake clock, and after every few
+// operations restarts the broker, by a clean close or from an image of its
+// files taken as a kill -9 would leave them, and compares the retained
+// values with those it held before. An operation that returns no log index
+// (a refused one, a read, a change that found nothing to change, a wait, a
+// clock step) must change nothing.
+type randomRun struct {
+	t   *testing.T
+	r   *rand.Rand
+	clk *clock
+	cfg Config
+	b   *Broker
+	// before is the dump taken before the operation being applied, which
+	// reads are checked against.
+	before retainedDump
+	// unwaited is the log index of the last change not waited for yet, 0
+	// when there is none.
+	unwaited uint64
+	// compactionStarted says that a compaction started since Open; it may
+	// still be writing its snapshot or truncating the log.
+	compactionStarted bool
+	// since describes the operations since the last restart.
+	since []string
+}
+
+func newRandomRun(t *testing.T, seed uint64) *randomRun {
+	x := &randomRun{t: t, r: rand.New(rand.NewPCG(seed, seed)), clk: newClock()}
+	x.cfg = Config{
+		Dir: t.TempDir(),
+		// A Wait returns once the record is written to the OS: all that an
+		// image of the files needs, without an fsync per operation.
+		WAL:               wal.Options{Fsync: wal.FsyncNo, SegmentSize: randomSegmentSize},
+		CompactMinRecords: randomNoCompaction,
+		Now:               x.clk.now,
+	}
+	if seed%randomCompactingSeeds == 1 {
+		x.cfg.CompactMinRecords = randomCompactMinRecords
+	}
+	x.open()
+	t.Cleanup(func() { x.b.Close() })
+	return x
+}
+
+func (x *randomRun) open() {
+	x.t.Helper()
+	b, err := Open(x.cfg)
+	if err != nil {
+		x.t.Fatalf("open: %v", err)
+	}
+	x.b = b
+}
+
+func (x *randomRun) run() {
+	for op := range randomOps {
+		x.before = x.dump()
+		what, index, err := x.apply(op)
+		x.since = append(x.since, fmt.Sprintf("%d: %s = index %d, %v", op, what, index, err))
+		switch {
+		case errors.Is(err, ErrOverload), errors.Is(err, ErrReadOnly), errors.Is(err, ErrClosed):
+			x.t.Fatalf("op %d, %s: %v", op, what, err)
+		case err != nil || index == 0:
+			// A retained publish that changes nothing still starts a
+			// compaction that is due: one that a write found due while
+			// another compaction was running.
+			got := x.dump()
+			if d := dumpDiff(got, x.before); d != "" && dumpDiff(got, x.compacted(x.before)) != "" {
+				x.t.Fatalf("op %d, %s returned index %d (%v) and changed the state: %s", op, what, index, err, d)
+			}
+		default:
+			x.unwaited = index
+		}
+		// A compaction starts inside the call that finds it due, and
+		// leaves one record per value to replay, fewer than the log held.
+		if x.b.Stats().LogRecords < x.before.Stats.LogRecords {
+			x.compactionStarted = true
+		}
+		if x.r.IntN(randomRestartOdds) == 0 {
+			x.restart(op)
+		}
+	}
+	x.restart(randomOps)
+}
+
+// randomOp is one kind of random operation, with its weight: its share of
+// the operations a sequence applies. apply says what it did and returns
+// the log index of its change (0 when it changed nothing).
+type randomOp struct {
+	weight int
+	apply  func(x *randomRun, op int) (what string, index uint64, err error)
+}
+
+// randomOpTable lists the operations; retained publishes dominate so that
+// most topics hold a value that deletes by filter and empty payloads
+// remove.
+var randomOpTable = []randomOp{
+	{30, (*randomRun).publish},
+	{5, (*randomRun).delete},
+	{6, (*randomRun).read},
+	{2, (*randomRun).list},
+	{4, func(x *randomRun, _ int) (string, uint64, error) {
+		what := fmt.Sprintf("wait %d", x.unwaited)
+		x.wait()
+		return what, 0, nil
+	}},
+	{6, func(x *randomRun, _ int) (string, uint64, error) {
+		d := time.Duration(x.r.Int64N(randomMaxAdvance.Milliseconds())) * time.Millisecond
+		x.clk.advance(d)
+		return fmt.Sprintf("advance %v", d), 0, nil
+	}},
+}
+
+// apply applies one random operation and says what it was.
+func (x *randomRun) apply(op int) (string, uint64, error) {
+	total := 0
+	for _, o := range randomOpTable {
+		total += o.weight
+	}
+	n := x.r.IntN(total)
+	for _, o := range randomOpTable {
+		if n < o.weight {
+			return o.apply(x, op)
+		}
+		n -= o.weight
+	}
+	panic("unreachable: n is below the total weight")
+}
+
+// publish publishes a retained value, empty (a delete) once in
+// randomEmptyOdds and otherwise padded to a random size, on a random topic
+// or on one the broker refuses.
+func (x *randomRun) publish(op int) (string, uint64, error) {
+	topic, want := x.topic(), error(nil)
+	if x.bad() {
+		bad := pick(x, randomBadTopics)
+		topic, want = bad.name, bad.err
+	}
+	var payload []byte
+	if x.r.IntN(randomEmptyOdds) != 0 {
+		pad := x.r.IntN(randomMaxPad)
+		if x.r.IntN(randomLargeOdds) == 0 {
+			pad = randomLargePad
+		}
+		payload = fmt.Appendf(nil, "%d %s", op, strings.Repeat(pick(x, randomPads), pad))
+	}
+	_, index, err := x.b.PublishRetained([]byte(topic), payload, nil)
+	what := fmt.Sprintf("publish retained %.20q %d bytes", topic, len(payload))
+	x.expect(what, err, want)
+	return what, index, err
+}
+
+// delete deletes by a random filter, checking that it deletes as many
+// values as the filter matches.
+func (x *randomRun) delete(int) (string, uint64, error) {
+	filter, want := x.filter()
+	n, index, err := x.b.DeleteRetained([]byte(filter))
+	what := fmt.Sprintf("delete retained %.20q = %d", filter, n)
+	x.expect(what, err, want)
+	if m := len(x.matching(filter)); err == nil && n != m {
+		x.t.Fatalf("%s, want %d of %v", what, m, x.before.Values)
+	}
+	return what, index, err
+}
+
+// read reads the values of a random filter, checking them against the
+// values the filter matches.
+func (x *randomRun) read(int) (string, uint64, error) {
+	filter, want := x.filter()
+	vals, err := x.b.Retained([]byte(filter))
+	what := fmt.Sprintf("retained %.20q = %d values", filter, len(vals))
+	x.expect(what, err, want)
+	if w := x.matching(filter); err == nil && !slices.Equal(x.dumped(vals), w) {
+		x.t.Fatalf("%s: %v, want %v", what, x.dumped(vals), w)
+	}
+	return what, 0, err
+}
+
+// list lists the first values up to a random limit, checking them and the
+// total against the dump.
+func (x *randomRun) list(int) (string, uint64, error) {
+	limit := x.r.IntN(randomMaxListLimit)
+	vals, total := x.b.RetainedList(limit)
+	what := fmt.Sprintf("retained list %d = %d of %d", limit, len(vals), total)
+	w := x.before.Values
+	if limit > 0 && limit < len(w) {
+		w = w[:limit]
+	}
+	if total != len(x.before.Values) || !slices.Equal(x.dumped(vals), w) {
+		x.t.Fatalf("%s: %v, want %v of %d", what, x.dumped(vals), w, len(x.before.Values))
+	}
+	return what, 0, nil
+}
+
+// expect fails the test unless err is want (nil included), or an error of
+// the log, which the caller reports.
+func (x *randomRun) expect(what string, err, want error) {
+	x.t.Helper()
+	if !errors.Is(err, want) && !errors.Is(err, ErrOverload) && !errors.Is(err, ErrReadOnly) && !errors.Is(err, ErrClosed) {
+		x.t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+}
+
+// wait waits for every change not waited for yet.
+func (x *randomRun) wait() {
+	x.t.Helper()
+	if err := x.b.Wait(x.unwaited); err != nil {
+		x.t.Fatalf("wait %d: %v", x.unwaited, err)
+	}
+	x.unwaited = 0
+}
+
+// topic returns a random topic of one to len(randomLevels) levels.
+func (x *randomRun) topic() string {
+	levels := make([]string, 1+x.r.IntN(len(randomLevels)))
+	for i := range levels {
+		levels[i] = pick(x, randomLevels[i])
+	}
+	return strings.Join(levels, "/")
+}
+
+// filter returns a random filter of one to len(randomLevels) levels, each
+// a name or '+', its last possibly '#', or once in randomBadOdds a filter
+// the broker refuses; with the error the broker answers.
+func (x *randomRun) filter() (string, error) {
+	if x.bad() {
+		bad := pick(x, randomBadFilters)
+		return bad.name, bad.err
+	}
+	levels := make([]string, 1+x.r.IntN(len(randomLevels)))
+	for i := range levels {
+		switch x.r.IntN(randomFilterLevelKinds) {
+		case 0:
+			levels[i] = singleLevel
+		case 1:
+			if i == len(levels)-1 {
+				levels[i] = multiLevel
+				break
+			}
+			fallthrough
+		default:
+			levels[i] = pick(x, randomLevels[i])
+		}
+	}
+	return strings.Join(levels, "/"), nil
+}
+
+// matching returns the values of the dump before the operation that
+// filter matches, by the reference matcher.
+func (x *randomRun) matching(filter string) []dumpedValue {
+	var out []dumpedValue
+	for _, v := range x.before.Values {
+		if refMatch(filter, v.Topic) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (x *randomRun) coin() bool { return x.r.IntN(2) == 0 }
+
+// bad is true once in randomBadOdds.
+func (x *randomRun) bad() bool { return x.r.IntN(randomBadOdds) == 0 }
+
+// pick returns one of from.
+func pick[T any](x *randomRun, from []T) T { return from[x.r.IntN(len(from))] }
+
+// restart checks what the broker holds, restarts it, cleanly or from an
+// image of its files, and checks that it holds the same.
+func (x *randomRun) restart(op int) {
+	x.t.Helper()
+	kept := x.dump()
+	want := x.compacted(kept)
+	how := "reopen"
+	switch {
+	case x.compactionStarted || x.coin():
+		// Close writes the records not waited for and waits for a
+		// compaction in progress.
+		if err := x.b.Close(); err != nil {
+			x.t.Fatalf("close: %v", err)
+		}
+	default:
+		// Once every change is waited for, the files hold them all, and
+		// no compaction started since Open (one that ran before Close was
+		// finished by it): the image is what a kill -9 leaves. The broker
+		// whose files were copied is closed after the copy.
+		how = "crash image"
+		x.wait()
+		image := imageOf(x.t, x.cfg.Dir)
+		if err := x.b.Close(); err != nil {
+			x.t.Fatalf("close: %v", err)
+		}
+		x.cfg.Dir = image
+	}
+	x.unwaited = 0
+	x.open()
+	// Open starts the compaction that is due.
+	x.compactionStarted = want.Stats != kept.Stats
+	if d := dumpDiff(x.dump(), want); d != "" {
+		x.t.Fatalf("after op %d, %s: %s\noperations since the last restart:\n%s", op, how, d, strings.Join(x.since, "\n"))
+	}
+	x.since = x.since[:0]
+}
+
+// imageOf copies the files of a running broker's directory to a new
+// temporary one, as a kill -9 would leave them: what the log wrote,
+// nothing the broker holds in memory.
+func imageOf(t *testing.T, dir string) string {
+	t.Helper()
+	image := t.TempDir()
+	if err := os.CopyFS(image, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	return image
+}
+
+// retainedDump is what a restart must keep: every retained value, in
+// RetainedList's order (by topic), and the durable figures of Stats.
+type retainedDump struct {
+	Values []dumpedValue
+	Stats  durableStats
+}
+
+// durableStats are the figures of Stats that a restart keeps; the others
+// count since Open (Published, Delivered, Compactions…) or describe the
+// subscriptions, which a restart drops.
+type durableStats struct {
+	Retained      int
+	RetainedBytes int64
+	LogRecords    int64 // records a restart replays
+}
+
+// dumpedValue is a retained value as a dump holds it: a copy, with the
+// time of its publish instead of its age, so that moving the clock changes
+// no dump.
+type dumpedValue struct {
+	Topic, Payload string
+	At             int64 // unix ms: the clock's time less the value's age
+}
+
+func (v dumpedValue) String() string { return fmt.Sprintf("%q=%.40q at %d", v.Topic, v.Payload, v.At) }
+
+// dump lists every retained value and reads the durable figures of Stats,
+// checking that they agree with the list.
+func (x *randomRun) dump() retainedDump {
+	x.t.Helper()
+	vals, total := x.b.RetainedList(0)
+	st := x.b.Stats()
+	d := retainedDump{Values: x.dumped(vals),
+		Stats: durableStats{Retained: st.Retained, RetainedBytes: st.RetainedBytes, LogRecords: st.LogRecords}}
+	var size int64
+	for _, v := range d.Values {
+		size += int64(len(v.Topic) + len(v.Payload))
+	}
+	if total != len(vals) || st.Retained != total || st.RetainedBytes != size {
+		x.t.Fatalf("RetainedList lists %d of %d values, %d bytes; Stats counts %d values, %d bytes",
+			len(vals), total, size, st.Retained, st.RetainedBytes)
+	}
+	return d
+}
+
+// dumped copies vals as a dump holds them.
+func (x *randomRun) dumped(vals []Retained) []dumpedValue {
+	now := x.clk.now()
+	out := make([]dumpedValue, len(vals))
+	for i, v := range vals {
+		out[i] = dumpedValue{Topic: v.Topic, Payload: string(v.Payload), At: now.Add(-v.Age).UnixMilli()}
+	}
+	return out
+}
+
+// compacted is what a dump becomes when the compaction that is due, if
+// one is (compactDue), starts: the same values, with one record per value
+// to replay. A restart keeps a dump and then starts that compaction.
+func (x *randomRun) compacted(d retainedDump) retainedDump {
+	if d.Stats.LogRecords > int64(x.cfg.CompactMinRecords) && d.Stats.LogRecords > compactFactor*int64(d.Stats.Retained) {
+		d.Stats.LogRecords = int64(d.Stats.Retained)
+	}
+	return d
+}
+
+// dumpDiff describes the first difference between two dumps, "" when they
+// are the same.
+func dumpDiff(got, want retainedDump) string {
+	for i := range max(len(got.Values), len(want.Values)) {
+		switch {
+		case i >= len(got.Values):
+			return fmt.Sprintf("value %d: none, want %v", i, want.Values[i])
+		case i >= len(want.Values):
+			return fmt.Sprintf("value %d: %v, want none", i, got.Values[i])
+		case got.Values[i] != want.Values[i]:
+			return fmt.Sprintf("value %d: %v, want %v", i, got.Values[i], want.Values[i])
+		}
+	}
+	if got.Stats != want.Stats {
+		return fmt.Sprintf("stats %+v, want %+v", got.Stats, want.Stats)
+	}
+	return ""
 }
 
 // refMatch is a direct transcription of MQTT's matching rules, to check

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"nexo/internal/crashimage"
 	"nexo/wal"
 )
 
@@ -1273,7 +1273,7 @@ func (x *randomRun) restart(op int) {
 		// whose files were copied is closed after the copy.
 		how = "crash image"
 		x.wait()
-		image := imageOf(x.t, x.cfg.Dir)
+		image := crashimage.Of(x.t, x.cfg.Dir)
 		if err := x.b.Close(); err != nil {
 			x.t.Fatalf("close: %v", err)
 		}
@@ -1287,18 +1287,6 @@ func (x *randomRun) restart(op int) {
 		x.t.Fatalf("after op %d, %s: %s\noperations since the last restart:\n%s", op, how, d, strings.Join(x.since, "\n"))
 	}
 	x.since = x.since[:0]
-}
-
-// imageOf copies the files of a running broker's directory to a new
-// temporary one, as a kill -9 would leave them: what the log wrote,
-// nothing the broker holds in memory.
-func imageOf(t *testing.T, dir string) string {
-	t.Helper()
-	image := t.TempDir()
-	if err := os.CopyFS(image, os.DirFS(dir)); err != nil {
-		t.Fatal(err)
-	}
-	return image
 }
 
 // retainedDump is what a restart must keep: every retained value, in

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"nexo/engine/queue"
+	"nexo/internal/crashimage"
 	"nexo/wal"
 )
 
@@ -273,18 +273,6 @@ func (f *fixture) waitBlocked(name string, n int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// imageOf copies the files of a running broker's directory to a new
-// temporary one, as a kill -9 would leave them: what the log wrote, nothing
-// the broker holds in memory.
-func imageOf(t *testing.T, dir string) string {
-	t.Helper()
-	image := t.TempDir()
-	if err := os.CopyFS(image, os.DirFS(dir)); err != nil {
-		t.Fatal(err)
-	}
-	return image
 }
 
 func bs(ss ...string) [][]byte {
@@ -2800,7 +2788,7 @@ func TestDurability(t *testing.T) {
 		}
 		time.Sleep(timerVisibility + timerMargin)
 		cfg := f.cfg
-		cfg.Dir = imageOf(t, f.cfg.Dir)
+		cfg.Dir = crashimage.Of(t, f.cfg.Dir)
 		crashed, err := queue.Open(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -3272,7 +3260,7 @@ func (x *randomRun) restart(op int) {
 		x.reopen()
 	default:
 		how = "crash image"
-		x.cfg.Dir = imageOf(x.t, x.cfg.Dir)
+		x.cfg.Dir = crashimage.Of(x.t, x.cfg.Dir)
 		x.open()
 	}
 	x.held = map[int64][]uint64{}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"nexo/engine/stream"
+	"nexo/internal/crashimage"
 	"nexo/wal"
 )
 
@@ -1734,7 +1735,7 @@ func (x *randomRun) restart(op int) {
 		// leaves. The broker whose files were copied is closed after the
 		// copy.
 		how = "crash image"
-		image := imageOf(x.t, x.cfg.Dir)
+		image := crashimage.Of(x.t, x.cfg.Dir)
 		if err := x.b.Close(); err != nil {
 			x.t.Fatalf("close: %v", err)
 		}
@@ -1746,18 +1747,6 @@ func (x *randomRun) restart(op int) {
 		x.t.Fatalf("after op %d, %s: %s\noperations since the last restart:\n%s", op, how, d, strings.Join(x.since, "\n"))
 	}
 	x.since = x.since[:0]
-}
-
-// imageOf copies the files of a running broker's directory to a new
-// temporary one, as a kill -9 would leave them: what the logs wrote,
-// nothing the broker holds in memory.
-func imageOf(t *testing.T, dir string) string {
-	t.Helper()
-	image := t.TempDir()
-	if err := os.CopyFS(image, os.DirFS(dir)); err != nil {
-		t.Fatal(err)
-	}
-	return image
 }
 
 // brokerDump is what a restart must keep of the broker.

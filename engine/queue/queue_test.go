@@ -57,6 +57,12 @@ const (
 	// sequence reaches: its compactions are the ones it asks for, so that
 	// an image of the files is never taken in the middle of one.
 	randomNoBackgroundCompaction = 1 << 30
+	// randomRaceWorkers, randomRaceOps and randomRaceRounds shape the
+	// concurrent random test: that many goroutines apply that many random
+	// operations each, then the broker restarts, that many times.
+	randomRaceWorkers = 4
+	randomRaceOps     = 300
+	randomRaceRounds  = 4
 	// randomMaxAdvance bounds the clock's random steps and the random
 	// delays, visibilities and extensions, a few times the backoffs the
 	// random settings choose, so that jobs come due, time out and expire
@@ -2977,6 +2983,31 @@ func TestRaces(t *testing.T) {
 		f.wantLen("q0", queue.Counts{})
 		f.wantLen("q1", queue.Counts{})
 	})
+	t.Run("race: random operations from many goroutines leave the state every restart finds", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.CompactMinRecords = randomNoBackgroundCompaction })
+		for round := range uint64(randomRaceRounds) {
+			parallel(randomRaceWorkers, func(g int) {
+				w := newRandomWorker(f, round, uint64(g))
+				for op := range randomRaceOps {
+					what, idx, err := w.apply(op)
+					switch {
+					case errors.Is(err, queue.ErrReadOnly), errors.Is(err, queue.ErrOverload), errors.Is(err, queue.ErrClosed):
+						t.Errorf("worker %d op %d, %s: %v", g, op, what, err)
+						return
+					case err == nil:
+						if err := f.b.Wait(idx); err != nil {
+							t.Errorf("worker %d op %d, %s: wait: %v", g, op, what, err)
+							return
+						}
+					}
+				}
+			})
+			if t.Failed() {
+				return
+			}
+			newRandomWorker(f, round, randomRaceWorkers).restart(int(round))
+		}
+	})
 }
 
 // randomRun applies random operations to three queues from three
@@ -3013,7 +3044,14 @@ var (
 
 func newRandomRun(t *testing.T, seed uint64) *randomRun {
 	f := newFixture(t, func(c *queue.Config) { c.CompactMinRecords = randomNoBackgroundCompaction })
-	return &randomRun{fixture: f, r: rand.New(rand.NewPCG(seed, seed)), held: map[int64][]uint64{}}
+	return newRandomWorker(f, seed, seed)
+}
+
+// newRandomWorker returns a randomRun on f's broker with a generator of
+// its own, for one of several goroutines: their runs share the broker, and
+// each draws from the ids it pushed and took.
+func newRandomWorker(f *fixture, seed, stream uint64) *randomRun {
+	return &randomRun{fixture: f, r: rand.New(rand.NewPCG(seed, stream)), held: map[int64][]uint64{}}
 }
 
 func (x *randomRun) run() {

@@ -591,6 +591,39 @@ func TestQueueRestart(t *testing.T) {
 	}
 }
 
+// TestQueueRestartThenPurge checks that a job in flight at a restart, ready
+// again after it and purged, stays gone after the next restart: the replay
+// releases it where the server did, before the purge.
+func TestQueueRestartThenPurge(t *testing.T) {
+	dir := t.TempDir()
+	start := func() *server {
+		t.Helper()
+		return startOn(t, dir, "--fsync", "always")
+	}
+	s := start()
+	// redis-cli's connection closes after its QPOP: without this, the job
+	// would go back to the queue then, and not be in flight at the restart.
+	runSteps(t, s.port, resp2, []cliStep{step("OK", "QCONFIG", "SET", "jobs", "release-on-disconnect", "no")})
+	pushIDs(t, resp2, s.port, "jobs", "held", "waiting")
+	runSteps(t, s.port, resp2, []cliStep{stepMatch(`(?s).*"held".*`, "QPOP", "jobs")})
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = start()
+	runSteps(t, s.port, resp2, []cliStep{step("(integer) 2", "QPURGE", "jobs")})
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = start()
+	runSteps(t, s.port, resp2, []cliStep{
+		step(" 1) \"ready\"\n 2) (integer) 0\n 3) \"delayed\"\n 4) (integer) 0\n 5) \"inflight\"\n 6) (integer) 0\n 7) \"dead\"\n 8) (integer) 0\n"+
+			" 9) \"completed\"\n10) (integer) 0", "QLEN", "jobs"),
+	})
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // cliAsync runs redis-cli in the background and sends its output, or its
 // failure, on the returned channel.
 func cliAsync(t *testing.T, port int, args ...string) <-chan string {

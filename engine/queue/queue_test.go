@@ -2154,8 +2154,9 @@ func TestRepeat(t *testing.T) {
 const replayRecordLen = 2
 
 // sessionRecords returns the log records of a session that uses every
-// kind of record, as FuzzReplay's seed.
-func sessionRecords(f *testing.F) [][]byte {
+// kind of record, as FuzzReplay's seeds: the log before its compaction,
+// and the log at the end, which starts with the snapshot.
+func sessionRecords(f *testing.F) [][][]byte {
 	dir := f.TempDir()
 	clk := newClock()
 	cfg := queue.Config{Dir: dir, WAL: wal.Options{Fsync: wal.FsyncNo}, Defaults: testSettings(), Now: clk.Now}
@@ -2166,10 +2167,13 @@ func sessionRecords(f *testing.F) [][]byte {
 	ids, _, _ := b.Push("q", bs("a", "b"), queue.PushOptions{Priority: 2})
 	later, _, _ := b.Push("q", bs("c"), queue.PushOptions{Delay: time.Minute, Dedup: "d"})
 	b.Pop("q", 1, queue.PopOptions{})
-	b.Nack("q", 1, ids[0], queue.NackOptions{Message: "boom"})
 	b.Touch("q", 1, ids[0], time.Second)
+	b.Nack("q", 1, ids[0], queue.NackOptions{Message: "boom"})
 	b.Promote("q", later)
 	b.Cancel("q", ids[1:])
+	b.Push("plain", bs("p"), queue.PushOptions{})
+	plain, _, _ := b.Pop("plain", 1, queue.PopOptions{})
+	b.Ack("plain", 1, []uint64{plain[0].ID}, nil)
 	complete := func() {
 		b.Push("done", bs("z"), queue.PushOptions{})
 		jobs, _, _ := b.Pop("done", 1, queue.PopOptions{})
@@ -2178,19 +2182,29 @@ func sessionRecords(f *testing.F) [][]byte {
 	b.Configure("done", [][2]string{{"keep-completed", "2"}})
 	complete()
 	b.Configure("q", [][2]string{{"max-attempts", "1"}})
+	// With max-attempts 1, the job nacked here and "c", taken with it and
+	// timed out by the clock below, become dead letters: the first is
+	// requeued to another queue, the other purged.
+	dead, _, _ := b.Push("q", bs("dead"), queue.PushOptions{})
+	b.Pop("q", 1, queue.PopOptions{Count: 2})
+	b.Nack("q", 1, dead[0], queue.NackOptions{})
 	b.Pause("q", true)
 	b.SetRepeat("q", queue.Repeat{Name: "r", Cron: "@hourly", Payload: []byte("x")})
 	b.SetRepeat("q", queue.Repeat{Name: "e", Every: time.Second, Payload: []byte("y")})
 	clk.Advance(time.Hour)
 	b.Len("q")
 	b.DeleteRepeats("q", []string{"r"})
-	b.Requeue("q", "other", nil)
+	b.Requeue("q", "other", dead)
 	b.PurgeDead("q", nil)
 	b.Purge("q")
 	// A job in flight at the compaction (a snapshot in flight) and at the
 	// restart after it (the restart record).
 	b.Push("held", bs("h"), queue.PushOptions{})
 	b.Pop("held", 1, queue.PopOptions{})
+	if err := b.Wait(b.Stats().LogIndex); err != nil {
+		f.Fatal(err)
+	}
+	beforeCompaction := logRecords(f, crashimage.Of(f, dir))
 	b.Compact()
 	if err := b.Close(); err != nil {
 		f.Fatal(err)
@@ -2206,6 +2220,11 @@ func sessionRecords(f *testing.F) [][]byte {
 	if err := b.Close(); err != nil {
 		f.Fatal(err)
 	}
+	return [][][]byte{beforeCompaction, logRecords(f, dir)}
+}
+
+// logRecords returns the records of the queue log in dir.
+func logRecords(f *testing.F, dir string) [][]byte {
 	l, err := wal.Open(dir, wal.Options{Fsync: wal.FsyncNo})
 	if err != nil {
 		f.Fatal(err)
@@ -2226,12 +2245,14 @@ func sessionRecords(f *testing.F) [][]byte {
 // so only a bug could write such a log; it must still not take the server
 // down. The input is records, each after a 2-byte little-endian length.
 func FuzzReplay(f *testing.F) {
-	var seed []byte
-	for _, rec := range sessionRecords(f) {
-		seed = binary.LittleEndian.AppendUint16(seed, uint16(len(rec)))
-		seed = append(seed, rec...)
+	for _, recs := range sessionRecords(f) {
+		var seed []byte
+		for _, rec := range recs {
+			seed = binary.LittleEndian.AppendUint16(seed, uint16(len(rec)))
+			seed = append(seed, rec...)
+		}
+		f.Add(seed)
 	}
-	f.Add(seed)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var recs [][]byte
 		for len(data) >= replayRecordLen {

@@ -2153,6 +2153,11 @@ func TestRepeat(t *testing.T) {
 // FuzzReplay input.
 const replayRecordLen = 2
 
+// replayWAL are the log options of a FuzzReplay run: a log reserves memory
+// for a segment at open, which at the default size took most of a run's
+// time, and the fuzzer runs thousands.
+var replayWAL = wal.Options{Fsync: wal.FsyncNo, SegmentSize: 64 << 10}
+
 // sessionRecords returns the log records of a session that uses every
 // kind of record, as FuzzReplay's seeds: the log before its compaction,
 // and the log at the end, which starts with the snapshot.
@@ -2263,7 +2268,7 @@ func FuzzReplay(f *testing.F) {
 			data = data[n:]
 		}
 		dir := t.TempDir()
-		l, err := wal.Open(dir, wal.Options{Fsync: wal.FsyncNo})
+		l, err := wal.Open(dir, replayWAL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -2273,7 +2278,7 @@ func FuzzReplay(f *testing.F) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		b, err := queue.Open(queue.Config{Dir: dir, WAL: wal.Options{Fsync: wal.FsyncNo}, Now: newClock().Now})
+		b, err := queue.Open(queue.Config{Dir: dir, WAL: replayWAL, Now: newClock().Now})
 		if err != nil {
 			return
 		}

@@ -572,8 +572,7 @@ func TestQueueRestart(t *testing.T) {
 	}
 	s = start()
 	runSteps(t, s.port, resp2, []cliStep{
-		step(" 1) \"ready\"\n 2) (integer) 2\n 3) \"delayed\"\n 4) (integer) 1\n 5) \"inflight\"\n 6) (integer) 0\n 7) \"dead\"\n 8) (integer) 1\n"+
-			" 9) \"completed\"\n10) (integer) 0", "QLEN", "jobs"),
+		step(qlenReply(2, 1, 0, 1, 0), "QLEN", "jobs"),
 		step("1) \"max-attempts\"\n2) \"1\"", "QCONFIG", "GET", "jobs", "max-attempts"),
 		stepMatch(`(?s).*"boom".*`, "QDLQ", "LIST", "jobs"),
 		step(schedules, "QREPEAT", "LIST", "reports"),
@@ -616,12 +615,18 @@ func TestQueueRestartThenPurge(t *testing.T) {
 	}
 	s = start()
 	runSteps(t, s.port, resp2, []cliStep{
-		step(" 1) \"ready\"\n 2) (integer) 0\n 3) \"delayed\"\n 4) (integer) 0\n 5) \"inflight\"\n 6) (integer) 0\n 7) \"dead\"\n 8) (integer) 0\n"+
-			" 9) \"completed\"\n10) (integer) 0", "QLEN", "jobs"),
+		step(qlenReply(0, 0, 0, 0, 0), "QLEN", "jobs"),
 	})
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// qlenReply is how redis-cli prints a QLEN reply (RESP2) with these counts.
+func qlenReply(ready, delayed, inflight, dead, completed int) string {
+	return fmt.Sprintf(" 1) \"ready\"\n 2) (integer) %d\n 3) \"delayed\"\n 4) (integer) %d\n 5) \"inflight\"\n"+
+		" 6) (integer) %d\n 7) \"dead\"\n 8) (integer) %d\n 9) \"completed\"\n10) (integer) %d",
+		ready, delayed, inflight, dead, completed)
 }
 
 // cliAsync runs redis-cli in the background and sends its output, or its

@@ -289,8 +289,7 @@ func TestKilledWhileBlocked(t *testing.T) {
 	}
 	redisCLI(t, srv.port, "QPUSH", "killed", "job")
 	runSteps(t, srv.port, resp2, []cliStep{
-		step(" 1) \"ready\"\n 2) (integer) 1\n 3) \"delayed\"\n 4) (integer) 0\n 5) \"inflight\"\n 6) (integer) 0\n 7) \"dead\"\n 8) (integer) 0\n"+
-			" 9) \"completed\"\n10) (integer) 0", "QLEN", "killed"),
+		step(qlenReply(1, 0, 0, 0, 0), "QLEN", "killed"),
 	})
 }
 

@@ -1423,6 +1423,9 @@ const (
 	// randomLookBack bounds how far before now a random read from a time
 	// starts: past the largest random maximum age.
 	randomLookBack = 10 * time.Second
+	// randomFromKinds is how many kinds of start a random read, group or
+	// seek chooses from: earliest, latest, a time and an offset.
+	randomFromKinds = 4
 	// randomFew bounds the payloads of an append and the count of a read.
 	randomFew = 3
 	// randomKeys is how many keys random appends share.
@@ -1617,7 +1620,11 @@ func (x *randomRun) commit(_ int, name string) (string, stream.Token, error) {
 		offset = x.offset(name, p)
 	} else {
 		m := got[x.r.IntN(len(got))]
-		p, offset = m.Partition, m.Offset+int64(x.r.IntN(2))
+		p, offset = m.Partition, m.Offset
+		if x.coin() {
+			// The next offset to consume, as a consumer commits it.
+			offset++
+		}
 	}
 	tok, err := x.b.Commit(name, group, member, p, offset)
 	return fmt.Sprintf("commit %s %s %s partition %d offset %d", name, group, member, p, offset), tok, err
@@ -1695,7 +1702,7 @@ func (x *randomRun) offset(name string, partition int) int64 {
 
 // from returns a random start in a partition and describes it.
 func (x *randomRun) from(name string, partition int) (stream.From, string) {
-	switch x.r.IntN(4) {
+	switch x.r.IntN(randomFromKinds) {
 	case 0:
 		return stream.FromEarliest(), "earliest"
 	case 1:

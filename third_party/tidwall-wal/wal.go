@@ -97,6 +97,10 @@ type Options struct {
 	// Perms represents the datafiles modes and permission bits
 	DirPerms  os.FileMode
 	FilePerms os.FileMode
+	// Preallocate is how many zero bytes follow the entries of the tail
+	// segment file once a write grows it (NEXO patch, prealloc.go); 0
+	// writes none.
+	Preallocate int
 }
 
 // DefaultOptions for Open().
@@ -122,6 +126,7 @@ type Log struct {
 	firstIndex uint64      // index of the first entry in log
 	lastIndex  uint64      // index of the last entry in log
 	sfile      *os.File    // tail segment file handle
+	fileEnd    int64       // size of the tail segment file, zeros included
 	wbatch     Batch       // reusable write batch
 	scache     tinylru.LRU // segment entries cache
 }
@@ -231,6 +236,7 @@ func (l *Log) load() error {
 		l.lastIndex = 0
 		l.sfile, err = os.OpenFile(l.segments[0].path,
 			os.O_CREATE|os.O_RDWR|os.O_TRUNC, l.opts.FilePerms)
+		l.fileEnd = 0
 		return err
 	}
 	// Open existing log. Clean up log if START of END segments exists.
@@ -286,7 +292,7 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.sfile.Seek(0, 2); err != nil {
+	if l.fileEnd, err = l.sfile.Seek(0, 2); err != nil {
 		return err
 	}
 	// Load the last segment entries
@@ -316,7 +322,10 @@ func (l *Log) Close() error {
 		}
 		return ErrClosed
 	}
-	if err := l.sfile.Sync(); err != nil {
+	if err := l.cutZeros(); err != nil {
+		return err
+	}
+	if err := syncTail(l.sfile); err != nil {
 		return err
 	}
 	if err := l.sfile.Close(); err != nil {
@@ -353,7 +362,10 @@ func (l *Log) appendEntry(dst []byte, index uint64, data []byte) (out []byte,
 
 // Cycle the old segment for a new segment.
 func (l *Log) cycle() error {
-	if err := l.sfile.Sync(); err != nil {
+	if err := l.cutZeros(); err != nil {
+		return err
+	}
+	if err := syncTail(l.sfile); err != nil {
 		return err
 	}
 	if err := l.sfile.Close(); err != nil {
@@ -371,6 +383,7 @@ func (l *Log) cycle() error {
 	if err != nil {
 		return err
 	}
+	l.fileEnd = 0
 	l.segments = append(l.segments, s)
 	return nil
 }
@@ -495,9 +508,12 @@ func (l *Log) writeBatch(b *Batch) error {
 			return err
 		}
 		l.lastIndex = b.entries[len(b.entries)-1].index
+		if err := l.zeroAhead(int64(len(s.ebuf))); err != nil {
+			return err
+		}
 	}
 	if !l.opts.NoSync {
-		if err := l.sfile.Sync(); err != nil {
+		if err := syncTail(l.sfile); err != nil {
 			return err
 		}
 	}
@@ -849,6 +865,7 @@ func (l *Log) truncateFront(index uint64) (err error) {
 			err = errors.New("invalid seek")
 			return err
 		}
+		l.fileEnd = n
 		// Load the last segment entries
 		if err = l.loadSegmentEntries(s); err != nil {
 			return err
@@ -954,6 +971,7 @@ func (l *Log) truncateBack(index uint64) (err error) {
 		err = errors.New("invalid seek")
 		return err
 	}
+	l.fileEnd = n
 	s.path = newName
 	l.segments = append([]*segment{}, l.segments[:segIdx+1]...)
 	l.lastIndex = index
@@ -974,7 +992,7 @@ func (l *Log) Sync() error {
 	} else if l.closed {
 		return ErrClosed
 	}
-	return l.sfile.Sync()
+	return syncTail(l.sfile)
 }
 
 // IsEmpty returns true if there are no entries in the log.

@@ -37,3 +37,30 @@ func writeTail(f *os.File, b []byte) (int, error) {
 	runtime.KeepAlive(f)
 	return n, nil
 }
+
+// syncTail makes what was written to the tail segment file f durable with
+// fdatasync(2) (NEXO patch, PATCHES.md), as Redis and PostgreSQL sync
+// their logs: it writes the file's data and the metadata needed to read it
+// (its size), but not its timestamps, which change on every write and
+// would cost a second device write per sync once the file no longer grows
+// (prealloc.go). The call goes through the Go scheduler like os.File.Sync,
+// which hands the processor to other goroutines while the disk works.
+func syncTail(f *os.File) error {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var errno error
+	err = sc.Control(func(fd uintptr) {
+		for {
+			errno = syscall.Fdatasync(int(fd))
+			if errno != syscall.EINTR {
+				return
+			}
+		}
+	})
+	if err == nil && errno != nil {
+		err = &os.PathError{Op: "fdatasync", Path: f.Name(), Err: errno}
+	}
+	return err
+}

@@ -435,13 +435,15 @@ func (l *Log) truncate(upTo uint64) error {
 		l.failLocked(fmt.Errorf("truncate: %w", err))
 		return l.failErr
 	}
-	var total int64
-	for _, s := range segs {
+	// The tail's file may hold preallocated zeros past its records.
+	tailBytes := l.tl.TailSize()
+	total := int64(tailBytes)
+	for _, s := range segs[:max(len(segs)-1, 0)] {
 		total += s.size
 	}
 	l.mu.Lock()
 	if len(segs) > 0 {
-		l.tailBytes = int(segs[len(segs)-1].size)
+		l.tailBytes = tailBytes
 		l.tailFirst = segs[len(segs)-1].first
 	}
 	l.logSize = total

@@ -87,3 +87,7 @@ func (l *Log) TailCapacity() (image, positions int) {
 	defer l.readMu.Unlock()
 	return l.tl.TailCapacity()
 }
+
+// PreallocateBytes is how many zeros follow the records of the tail
+// segment file under FsyncAlways once a write grows it.
+const PreallocateBytes = preallocateBytes

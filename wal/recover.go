@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -127,27 +128,113 @@ func recoverSegments(dir string, log *slog.Logger) ([]recovered, error) {
 }
 
 // cutTornTail cuts the segment at path back to res.end when the bad entry
-// there is a torn tail: in the last segment, with no valid entry after it.
+// there is a torn tail: in the last segment, and either never written or
+// with no valid entry after it.
 func cutTornTail(path string, res scanResult, last bool, log *slog.Logger) error {
 	bad := &CorruptError{File: path, Offset: res.end, Reason: res.fault.reason}
 	if !last {
 		bad.Reason += " (in a segment that is not the last one)"
 		return bad
 	}
-	follows, err := validEntryFollows(path, res.end+1)
+	zeros, err := onlyZerosFrom(path, res.end)
 	if err != nil {
 		return err
 	}
-	if follows {
-		bad.Reason += " (valid records follow, so this is not a torn tail)"
-		return bad
+	if zeros {
+		// What a crash leaves of the zeros written ahead of the records
+		// (preallocateBytes): nothing was torn.
+		if err := truncateFile(path, res.end); err != nil {
+			return fmt.Errorf("wal: cut preallocated zeros of %s: %w", path, err)
+		}
+		log.Debug("wal: cut the zeros preallocated past the last record", "file", path,
+			"offset", res.end, "bytes_cut", res.size-res.end, "records_kept", res.count)
+		return nil
+	}
+	unwritten, err := unwrittenEntry(path, res.end)
+	if err != nil {
+		return err
+	}
+	if !unwritten {
+		follows, err := validEntryFollows(path, res.end+1)
+		if err != nil {
+			return err
+		}
+		if follows {
+			bad.Reason += " (valid records follow, so this is not a torn tail)"
+			return bad
+		}
 	}
 	if err := truncateFile(path, res.end); err != nil {
 		return fmt.Errorf("wal: cut torn tail of %s: %w", path, err)
 	}
 	log.Warn("wal: cut a torn tail left by a crash", "file", path, "offset", res.end,
-		"bytes_cut", res.size-res.end, "reason", res.fault.reason, "records_kept", res.count)
+		"bytes_cut", res.size-res.end, "reason", res.fault.reason, "never_written", unwritten,
+		"records_kept", res.count)
 	return nil
+}
+
+// A power loss during an fsync can leave some pages of its batch on the
+// disk and not others, in any order. In a tail segment with zeros written
+// ahead (preallocateBytes), a page that never got there reads as zeros,
+// and valid records of the same unfinished fsync may follow it. None of
+// them was acknowledged: an fsync that completed would have written the
+// missing page too. So a bad entry with a part still zero, which no
+// written entry has (its length's first byte is never zero, and its
+// checksum failed), marks where the writes stopped, and the tail is cut
+// there whatever follows, as etcd's WAL does with its preallocated files.
+// A bad entry with no such part is damage, and valid records after it
+// fail Open.
+
+// sectorSize is the unit of a torn write: a device writes a 512-byte
+// sector whole or not at all.
+const sectorSize = 512
+
+// unwrittenEntry reports whether the bad entry at offset off of the file
+// at path has a part that was never written: its first byte is zero, or
+// one of the sectors it spans is all zeros.
+func unwrittenEntry(path string, off int64) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("wal: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("wal: %w", err)
+	}
+	end := info.Size()
+	head := make([]byte, min(int64(binary.MaxVarintLen64), end-off))
+	if _, err := f.ReadAt(head, off); err != nil {
+		return false, fmt.Errorf("wal: read %s: %w", path, err)
+	}
+	if head[0] == 0 {
+		return true, nil
+	}
+	if length, n := binary.Uvarint(head); n > 0 && length < uint64(end-off-int64(n)) {
+		end = off + int64(n) + int64(length)
+	}
+	entry := make([]byte, end-off)
+	if _, err := f.ReadAt(entry, off); err != nil {
+		return false, fmt.Errorf("wal: read %s: %w", path, err)
+	}
+	for start := off; start < end; {
+		stop := min(end, (start/sectorSize+1)*sectorSize)
+		if allZero(entry[start-off : stop-off]) {
+			return true, nil
+		}
+		start = stop
+	}
+	return false, nil
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // restartAfter removes segs and creates the empty segment that makes

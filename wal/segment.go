@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -244,6 +245,28 @@ func validEntryFollows(path string, from int64) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// onlyZerosFrom reports whether the file at path holds nothing but zero
+// bytes from offset from to its end.
+func onlyZerosFrom(path string, from int64) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("wal: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(io.NewSectionReader(f, from, math.MaxInt64-from), readBufferSize)
+	for {
+		b, err := br.ReadByte()
+		switch {
+		case errors.Is(err, io.EOF):
+			return true, nil
+		case err != nil:
+			return false, fmt.Errorf("wal: read %s: %w", path, err)
+		case b != 0:
+			return false, nil
+		}
+	}
 }
 
 // validEntryAt reports whether b starts with a complete entry whose

@@ -115,6 +115,17 @@ const (
 // then clears it.
 const tidwallSegmentCache = 1
 
+// preallocateBytes is how many zero bytes follow the records of the tail
+// segment file under FsyncAlways once a write grows it (tidwall's
+// Options.Preallocate, third_party/tidwall-wal/PATCHES.md): the fsyncs of
+// the writes that land inside them write data only, where an fsync of a
+// grown file also writes its inode, a second device write. Small batches
+// grow the file once per this many bytes; it is also the most disk a log
+// holds beyond its records, per log (a stream has one per partition).
+// Under the other policies an fsync comes once per second or megabyte, and
+// the zeros would only be written twice.
+const preallocateBytes = 64 << 10
+
 // Sentinel errors. They carry no wire syntax.
 var (
 	// ErrOverload is returned by Append when the pending queue is full; the
@@ -238,7 +249,7 @@ func (o Options) withDefaults() (Options, error) {
 // Stats is a snapshot of the log's counters.
 type Stats struct {
 	Records         uint64 // records in the log segments, appended ones included; the snapshot's are not counted
-	Bytes           int64  // bytes on disk: written segments plus the snapshot
+	Bytes           int64  // bytes on disk: written records in the segments plus the snapshot (not the zeros preallocated after the tail's records)
 	LastIndex       uint64 // index of the last appended record
 	SnapshotIndex   uint64 // last index the snapshot covers; 0 = no snapshot
 	Fsyncs          uint64 // fsyncs of the log (tidwall also fsyncs each segment it closes)
@@ -352,6 +363,7 @@ func Open(dir string, o Options) (*Log, error) {
 		AllowEmpty:       true,
 		DirPerms:         dirPerm,
 		FilePerms:        filePerm,
+		Preallocate:      preallocation(o.Fsync),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
@@ -403,6 +415,15 @@ func Open(dir string, o Options) (*Log, error) {
 	l.flushTimer.Stop()
 	go l.run()
 	return l, nil
+}
+
+// preallocation is tidwall's Options.Preallocate under policy f (see
+// preallocateBytes).
+func preallocation(f Fsync) int {
+	if f == FsyncAlways {
+		return preallocateBytes
+	}
+	return 0
 }
 
 // Replay calls fn for every live record in order: the snapshot's records,

@@ -50,6 +50,8 @@ const (
 	// notifyRounds times.
 	notifyWriters = 8
 	notifyRounds  = 200
+	// sectorBytes is the unit a device writes whole.
+	sectorBytes = 512
 	// bigRecord is a record length whose tidwall length prefix takes two
 	// bytes, so that tears inside the prefix are exercised too.
 	bigRecord = 200
@@ -1290,6 +1292,230 @@ func TestGroupCommit(t *testing.T) {
 	})
 }
 
+// recordsBytes is the bytes rs take in a segment.
+func recordsBytes(rs [][]byte) int64 {
+	var n int64
+	for _, r := range rs {
+		n += entrySize(r)
+	}
+	return n
+}
+
+// preallocatedImage returns a crash image of a log under FsyncAlways that
+// holds bigs(1, n), each appended and waited for, and the path of its
+// tail segment in the image, which ends with preallocated zeros.
+func preallocatedImage(t *testing.T, n int) (image string, rs [][]byte, tail string) {
+	t.Helper()
+	dir := t.TempDir()
+	l := open(t, dir, opts())
+	rs = bigs(1, n)
+	for _, r := range rs {
+		appendWait(t, l, r)
+	}
+	image = copyDir(t, dir)
+	tail = filepath.Join(image, filepath.Base(l.TailSegment()))
+	// The first record grew the file; the others landed inside its zeros.
+	if got, want := fileSize(t, tail), entrySize(rs[0])+wal.PreallocateBytes; got != want {
+		t.Fatalf("tail segment of the image is %d bytes, want %d", got, want)
+	}
+	return image, rs, tail
+}
+
+// zeroBytes overwrites the bytes [from, to) of the file at path with zeros.
+func zeroBytes(t testing.TB, path string, from, to int64) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(data[from:to])
+	if err := os.WriteFile(path, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPreallocation(t *testing.T) {
+	t.Run("always: zeros follow the records once a write grows the tail; writes inside them leave its size; Close cuts them", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		tail := l.TailSegment()
+		rs := recs(1, 100)
+		appendWait(t, l, rs[0])
+		grown := entrySize(rs[0]) + wal.PreallocateBytes
+		if got := fileSize(t, tail); got != grown {
+			t.Fatalf("tail segment is %d bytes after the first record, want %d", got, grown)
+		}
+		for _, r := range rs[1:] {
+			appendWait(t, l, r)
+		}
+		if got := fileSize(t, tail); got != grown {
+			t.Fatalf("tail segment is %d bytes after writes inside its zeros, want %d", got, grown)
+		}
+		if st := l.Stats(); st.Bytes != recordsBytes(rs) {
+			t.Fatalf("Stats.Bytes = %d, want the records' %d", st.Bytes, recordsBytes(rs))
+		}
+		closeLog(t, l)
+		if got := fileSize(t, tail); got != recordsBytes(rs) {
+			t.Fatalf("tail segment is %d bytes after Close, want the records' %d", got, recordsBytes(rs))
+		}
+		_, got := reopen(t, dir, opts())
+		equalRecs(t, got, rs)
+	})
+
+	t.Run("always: a batch past the zeros grows the file and zeros follow it again", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		appendWait(t, l, rec(1))
+		batch := bigs(2, int(wal.PreallocateBytes/bigRecord)+2)
+		appendWait(t, l, batch...)
+		want := entrySize(rec(1)) + recordsBytes(batch) + wal.PreallocateBytes
+		if got := fileSize(t, l.TailSegment()); got != want {
+			t.Fatalf("tail segment is %d bytes, want %d", got, want)
+		}
+	})
+
+	t.Run("everysec and no: the tail holds its records only", func(t *testing.T) {
+		for _, policy := range []wal.Fsync{wal.FsyncEverySec, wal.FsyncNo} {
+			o := opts()
+			o.Fsync = policy
+			l := open(t, t.TempDir(), o)
+			rs := recs(1, 10)
+			appendWait(t, l, rs...)
+			if got := fileSize(t, l.TailSegment()); got != recordsBytes(rs) {
+				t.Fatalf("%v: tail segment is %d bytes, want %d", policy, got, recordsBytes(rs))
+			}
+		}
+	})
+
+	t.Run("closed segments hold exactly their records", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, smallSegments())
+		rs := bigs(1, 100)
+		for _, r := range rs {
+			appendWait(t, l, r)
+		}
+		segs := segments(t, dir)
+		if len(segs) < 3 {
+			t.Fatalf("%d segments, want several", len(segs))
+		}
+		for i, seg := range segs[:len(segs)-1] {
+			held := rs[segmentFirst(t, seg)-1 : segmentFirst(t, segs[i+1])-1]
+			if got := fileSize(t, seg); got != recordsBytes(held) {
+				t.Fatalf("closed segment %s is %d bytes, its records %d", seg, got, recordsBytes(held))
+			}
+		}
+	})
+
+	t.Run("edge: a compaction that keeps the tail counts its records, not its zeros, and rotation goes on", func(t *testing.T) {
+		dir := t.TempDir()
+		o := smallSegments()
+		l := open(t, dir, o)
+		rs := bigs(1, 90)
+		for _, r := range rs[:45] {
+			appendWait(t, l, r)
+		}
+		if segs := segments(t, dir); fileSize(t, segs[len(segs)-1]) <= int64(o.SegmentSize) {
+			t.Fatalf("the tail segment has no zeros to count: %d bytes", fileSize(t, segs[len(segs)-1]))
+		}
+		const upTo = 10
+		if err := l.Compact(nil, upTo); err != nil {
+			t.Fatal(err)
+		}
+		// Enough to close two more segments, which reads then find.
+		for _, r := range rs[45:] {
+			appendWait(t, l, r)
+		}
+		for i := upTo + 1; i <= len(rs); i++ {
+			got, err := l.Read(uint64(i))
+			if err != nil || !bytes.Equal(got, rs[i-1]) {
+				t.Fatalf("Read(%d) = %q, %v; want %q", i, got, err, rs[i-1])
+			}
+		}
+		bytesOpen := l.Stats().Bytes
+		closeLog(t, l)
+		if on := dirBytes(t, dir); on != bytesOpen {
+			t.Fatalf("Stats.Bytes = %d while open, files hold %d once closed", bytesOpen, on)
+		}
+		_, got := reopen(t, dir, o)
+		equalRecs(t, got, rs[upTo:])
+	})
+
+	t.Run("restart: a crash image keeps every record and its zeros are cut without a warning", func(t *testing.T) {
+		image, rs, tail := preallocatedImage(t, 5)
+		var logs logBuffer
+		o := opts()
+		o.Logger = logs.logger()
+		l, got := reopen(t, image, o)
+		equalRecs(t, got, rs)
+		if fileSize(t, tail) != recordsBytes(rs) {
+			t.Fatalf("tail segment is %d bytes after recovery, want %d", fileSize(t, tail), recordsBytes(rs))
+		}
+		if msg := logs.String(); strings.Contains(msg, "level=WARN") {
+			t.Fatalf("recovery warned about preallocated zeros: %s", msg)
+		}
+		appendWait(t, l, big(6))
+		closeLog(t, l)
+		_, got = reopen(t, image, opts())
+		equalRecs(t, got, append(rs, big(6)))
+	})
+
+	t.Run("restart: a last record torn inside the zeros is cut and logged", func(t *testing.T) {
+		image, rs, tail := preallocatedImage(t, 5)
+		end := recordsBytes(rs)
+		start := end - entrySize(rs[4])
+		zeroBytes(t, tail, start+entrySize(rs[4])/2, end)
+		var logs logBuffer
+		o := opts()
+		o.Logger = logs.logger()
+		_, got := reopen(t, image, o)
+		equalRecs(t, got, rs[:4])
+		if msg := logs.String(); !strings.Contains(msg, "level=WARN") || !strings.Contains(msg, fmt.Sprintf("offset=%d", start)) {
+			t.Fatalf("the torn record was not logged at offset %d: %s", start, msg)
+		}
+	})
+
+	t.Run("restart: a page never written, with records of its unfinished fsync after it, is cut there and logged", func(t *testing.T) {
+		image, rs, tail := preallocatedImage(t, 5)
+		start := recordsBytes(rs[:2])
+		zeroBytes(t, tail, start, start+entrySize(rs[2]))
+		var logs logBuffer
+		o := opts()
+		o.Logger = logs.logger()
+		l, got := reopen(t, image, o)
+		equalRecs(t, got, rs[:2])
+		if msg := logs.String(); !strings.Contains(msg, "level=WARN") || !strings.Contains(msg, "never_written=true") ||
+			!strings.Contains(msg, fmt.Sprintf("offset=%d", start)) {
+			t.Fatalf("the cut was not logged as never written at offset %d: %s", start, msg)
+		}
+		if idx := appendWait(t, l, big(30)); idx != 3 {
+			t.Fatalf("next index %d, want 3", idx)
+		}
+	})
+
+	t.Run("restart: a sector never written inside a record cuts it and what follows", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		large := bytes.Repeat([]byte("x"), 3*sectorBytes)
+		rs := [][]byte{rec(1), large, rec(3)}
+		for _, r := range rs {
+			appendWait(t, l, r)
+		}
+		image := copyDir(t, dir)
+		tail := filepath.Join(image, filepath.Base(l.TailSegment()))
+		// The second sector of the file lies inside the large record.
+		zeroBytes(t, tail, sectorBytes, 2*sectorBytes)
+		_, got := reopen(t, image, opts())
+		equalRecs(t, got, rs[:1])
+	})
+
+	t.Run("restart: damage that is not zeros, with valid records after it, still fails Open", func(t *testing.T) {
+		image, rs, tail := preallocatedImage(t, 5)
+		start := recordsBytes(rs[:2])
+		flipByte(t, tail, start+entrySize(rs[2])/2)
+		_, err := wal.Open(image, opts())
+		wantCorrupt(t, err, tail, start)
+	})
+}
+
 func TestCompact(t *testing.T) {
 	// keep picks the live records of a model where every tenth record
 	// stays live and the rest were acknowledged or expired.
@@ -2251,6 +2477,15 @@ func FuzzRecover(f *testing.F) {
 		}
 		f.Add(seg)
 	}
+	// A segment as a crash leaves it under FsyncAlways: its records, then
+	// the zeros written ahead of them.
+	l := open(f, f.TempDir(), opts())
+	appendWait(f, l, recs(1, 3)...)
+	seg, err := os.ReadFile(l.TailSegment())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seg)
 	f.Fuzz(func(t *testing.T, seg []byte) {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, segmentName(1)), seg, 0o640); err != nil {

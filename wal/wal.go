@@ -116,12 +116,13 @@ const (
 const tidwallSegmentCache = 1
 
 // preallocateBytes is how many zero bytes follow the records of the tail
-// segment file under FsyncAlways once a write grows it (tidwall's
+// segment file under FsyncAlways once a smaller write grows it (tidwall's
 // Options.Preallocate, third_party/tidwall-wal/PATCHES.md): the fsyncs of
 // the writes that land inside them write data only, where an fsync of a
 // grown file also writes its inode, a second device write. Small batches
-// grow the file once per this many bytes; it is also the most disk a log
-// holds beyond its records, per log (a stream has one per partition).
+// grow the file once per this many bytes, larger ones grow it themselves;
+// it is also the most disk a log holds beyond its records, per log (a
+// stream has one per partition).
 // Under the other policies an fsync comes once per second or megabyte, and
 // the zeros would only be written twice.
 const preallocateBytes = 64 << 10

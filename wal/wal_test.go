@@ -1362,14 +1362,19 @@ func TestPreallocation(t *testing.T) {
 		equalRecs(t, got, rs)
 	})
 
-	t.Run("always: a batch past the zeros grows the file and zeros follow it again", func(t *testing.T) {
+	t.Run("always: a batch as large as the zeros grows the file without more; a small one after it gets them", func(t *testing.T) {
 		l := open(t, t.TempDir(), opts())
 		appendWait(t, l, rec(1))
 		batch := bigs(2, int(wal.PreallocateBytes/bigRecord)+2)
 		appendWait(t, l, batch...)
-		want := entrySize(rec(1)) + recordsBytes(batch) + wal.PreallocateBytes
+		want := entrySize(rec(1)) + recordsBytes(batch)
 		if got := fileSize(t, l.TailSegment()); got != want {
-			t.Fatalf("tail segment is %d bytes, want %d", got, want)
+			t.Fatalf("tail segment is %d bytes after the large batch, want its records' %d", got, want)
+		}
+		appendWait(t, l, rec(2))
+		want += entrySize(rec(2)) + wal.PreallocateBytes
+		if got := fileSize(t, l.TailSegment()); got != want {
+			t.Fatalf("tail segment is %d bytes after a small write, want %d", got, want)
 		}
 	})
 

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"testing"
 )
@@ -58,6 +59,25 @@ func TestPreallocate(t *testing.T) {
 			t.Fatalf("tail file grew from %d to %d inside its zeros", size, got)
 		}
 		readEntries(t, l, 1, 3)
+	})
+
+	t.Run("a write of Preallocate bytes or more grows the file without zeros", func(t *testing.T) {
+		l := openPreallocTest(t, t.TempDir())
+		defer l.Close()
+		var b Batch
+		for i := uint64(1); i <= 15; i++ {
+			b.Write(i, []byte(fmt.Sprintf("entry %d", i)))
+		}
+		if err := l.WriteBatch(&b); err != nil {
+			t.Fatal(err)
+		}
+		if l.TailSize() < preallocTestZeros {
+			t.Fatalf("a batch of %d bytes, want at least %d", l.TailSize(), preallocTestZeros)
+		}
+		wantTailFile(t, l, 0)
+		writeEntries(t, l, 16, 16)
+		wantTailFile(t, l, preallocTestZeros)
+		readEntries(t, l, 1, 16)
 	})
 
 	t.Run("closed segments and a closed log hold their entries only, and read back after reopen", func(t *testing.T) {

@@ -508,7 +508,7 @@ func (l *Log) writeBatch(b *Batch) error {
 			return err
 		}
 		l.lastIndex = b.entries[len(b.entries)-1].index
-		if err := l.zeroAhead(int64(len(s.ebuf))); err != nil {
+		if err := l.zeroAhead(int64(len(s.ebuf)), int64(len(s.ebuf)-mark)); err != nil {
 			return err
 		}
 	}

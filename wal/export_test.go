@@ -89,5 +89,5 @@ func (l *Log) TailCapacity() (image, positions int) {
 }
 
 // PreallocateBytes is how many zeros follow the records of the tail
-// segment file under FsyncAlways once a write grows it.
+// segment file under FsyncAlways once a smaller write grows it.
 const PreallocateBytes = preallocateBytes

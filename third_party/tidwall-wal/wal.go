@@ -98,8 +98,8 @@ type Options struct {
 	DirPerms  os.FileMode
 	FilePerms os.FileMode
 	// Preallocate is how many zero bytes follow the entries of the tail
-	// segment file once a write grows it (NEXO patch, prealloc.go); 0
-	// writes none.
+	// segment file once a write smaller than that grows it (NEXO patch,
+	// prealloc.go); 0 writes none.
 	Preallocate int
 }
 

@@ -42,7 +42,7 @@ func writeTail(f *os.File, b []byte) (int, error) {
 // fdatasync(2) (NEXO patch, PATCHES.md), as Redis and PostgreSQL sync
 // their logs: it writes the file's data and the metadata needed to read it
 // (its size), but not its timestamps, which change on every write and
-// would cost a second device write per sync once the file no longer grows
+// would cost a second device write per sync of a file that does not grow
 // (prealloc.go). The call goes through the Go scheduler like os.File.Sync,
 // which hands the processor to other goroutines while the disk works.
 func syncTail(f *os.File) error {

@@ -1512,6 +1512,69 @@ func TestPreallocation(t *testing.T) {
 		equalRecs(t, got, rs[:1])
 	})
 
+	t.Run("restart: a power loss during an fsync, whatever sectors of its batch reached the disk, opens and keeps every acknowledged record", func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		acked := bigs(1, 3)
+		for _, r := range acked {
+			appendWait(t, l, r)
+		}
+		tail := l.TailSegment()
+		before, err := os.ReadFile(tail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One batch, inside the zeros the first record's write left.
+		batch := bigs(4, 20)
+		appendWait(t, l, batch...)
+		after, err := os.ReadFile(tail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := recordsBytes(acked)
+		end := start + recordsBytes(batch)
+		if int64(len(before)) < end || len(after) != len(before) {
+			t.Fatalf("the batch did not land inside the zeros: %d bytes before, %d after, batch ends at %d", len(before), len(after), end)
+		}
+		firstSector, lastSector := start/sectorBytes, (end-1)/sectorBytes
+		sectors := int(lastSector - firstSector + 1)
+		for reached := 0; reached < 1<<sectors; reached++ {
+			// The disk holds the batch's version of the sectors that
+			// reached it and the version before of the others.
+			image := slices.Clone(before)
+			written := func(sector int64) bool { return reached&(1<<(sector-firstSector)) != 0 }
+			for sector := firstSector; sector <= lastSector; sector++ {
+				if written(sector) {
+					copy(image[sector*sectorBytes:], after[sector*sectorBytes:min((sector+1)*sectorBytes, end)])
+				}
+			}
+			// Recovery keeps the batch's records up to the first one a
+			// missing sector touches.
+			want := slices.Clone(acked)
+			for at, r := range batch {
+				from := start + recordsBytes(batch[:at])
+				intact := true
+				for sector := from / sectorBytes; sector <= (from+entrySize(r)-1)/sectorBytes; sector++ {
+					intact = intact && written(sector)
+				}
+				if !intact {
+					break
+				}
+				want = append(want, r)
+			}
+			crashed := t.TempDir()
+			if err := os.WriteFile(filepath.Join(crashed, filepath.Base(tail)), image, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := wal.Open(crashed, opts())
+			if err != nil {
+				t.Fatalf("sectors reached %b: %v", reached, err)
+			}
+			equalRecs(t, replay(t, cl), want)
+			closeLog(t, cl)
+		}
+	})
+
 	t.Run("restart: damage that is not zeros, with valid records after it, still fails Open", func(t *testing.T) {
 		image, rs, tail := preallocatedImage(t, 5)
 		start := recordsBytes(rs[:2])

@@ -9,7 +9,9 @@
 //   - tidwall's segment files, each named by the index of its first record
 //     in 20 digits. tidwall stores an entry as uvarint(len(data)) followed by
 //     data; this package's data is a 4-byte little-endian checksum of the
-//     record followed by the record.
+//     record followed by the record. Under FsyncAlways the tail segment's
+//     records are followed by up to preallocateBytes of zeros while the log
+//     is open (see preallocateBytes), cut when the segment closes.
 //   - snapshot: the records that recreate the caller's state as of a log
 //     index (see Compact and the format in snapshot.go).
 //   - transient files: snapshot.tmp while a snapshot is written, and
@@ -23,13 +25,16 @@
 //
 // # Recovery
 //
-// Open verifies the snapshot and every record of every segment. When the
-// last segment ends in an incomplete record or one that fails its checksum,
-// and no valid record follows it, the write was torn by a crash: the file is
-// cut back to the last complete record and the cut is logged at WARN. Any
-// other damage (in an earlier segment, a damaged record followed by valid
-// ones, a bad snapshot, a gap between snapshot and log) is a *CorruptError
-// naming the file and byte offset; nothing is skipped silently.
+// Open verifies the snapshot and every record of every segment. Zeros after
+// the last record of the last segment, which a crash leaves of those written
+// ahead, are cut without a warning. When the last segment ends in an
+// incomplete record or one that fails its checksum, and either no valid
+// record follows it or a part of it was never written (zeros; see
+// unwrittenEntry), the write was torn by a crash: the file is cut back to
+// the last complete record and the cut is logged at WARN. Any other damage
+// (in an earlier segment, a damaged record followed by valid ones, a bad
+// snapshot, a gap between snapshot and log) is a *CorruptError naming the
+// file and byte offset; nothing is skipped silently.
 //
 // # Writing
 //

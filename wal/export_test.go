@@ -91,3 +91,6 @@ func (l *Log) TailCapacity() (image, positions int) {
 // PreallocateBytes is how many zeros follow the records of the tail
 // segment file under FsyncAlways once a smaller write grows it.
 const PreallocateBytes = preallocateBytes
+
+// SectorSize is the unit of a torn write that recovery checks for zeros.
+const SectorSize = sectorSize

@@ -50,8 +50,6 @@ const (
 	// notifyRounds times.
 	notifyWriters = 8
 	notifyRounds  = 200
-	// sectorBytes is the unit a device writes whole.
-	sectorBytes = 512
 	// bigRecord is a record length whose tidwall length prefix takes two
 	// bytes, so that tears inside the prefix are exercised too.
 	bigRecord = 200
@@ -137,6 +135,15 @@ func appendWait(t testing.TB, l *wal.Log, rs ...[]byte) uint64 {
 		t.Fatal(err)
 	}
 	return idx
+}
+
+// appendEach appends rs one at a time, waiting for each before the next,
+// so that every record is a batch of its own.
+func appendEach(t testing.TB, l *wal.Log, rs ...[]byte) {
+	t.Helper()
+	for _, r := range rs {
+		appendWait(t, l, r)
+	}
 }
 
 func replay(t testing.TB, l *wal.Log) [][]byte {
@@ -1309,9 +1316,7 @@ func preallocatedImage(t *testing.T, n int) (image string, rs [][]byte, tail str
 	dir := t.TempDir()
 	l := open(t, dir, opts())
 	rs = bigs(1, n)
-	for _, r := range rs {
-		appendWait(t, l, r)
-	}
+	appendEach(t, l, rs...)
 	image = copyDir(t, dir)
 	tail = filepath.Join(image, filepath.Base(l.TailSegment()))
 	// The first record grew the file; the others landed inside its zeros.
@@ -1345,9 +1350,7 @@ func TestPreallocation(t *testing.T) {
 		if got := fileSize(t, tail); got != grown {
 			t.Fatalf("tail segment is %d bytes after the first record, want %d", got, grown)
 		}
-		for _, r := range rs[1:] {
-			appendWait(t, l, r)
-		}
+		appendEach(t, l, rs[1:]...)
 		if got := fileSize(t, tail); got != grown {
 			t.Fatalf("tail segment is %d bytes after writes inside its zeros, want %d", got, grown)
 		}
@@ -1395,9 +1398,7 @@ func TestPreallocation(t *testing.T) {
 		dir := t.TempDir()
 		l := open(t, dir, smallSegments())
 		rs := bigs(1, 100)
-		for _, r := range rs {
-			appendWait(t, l, r)
-		}
+		appendEach(t, l, rs...)
 		segs := segments(t, dir)
 		if len(segs) < 3 {
 			t.Fatalf("%d segments, want several", len(segs))
@@ -1415,9 +1416,7 @@ func TestPreallocation(t *testing.T) {
 		o := smallSegments()
 		l := open(t, dir, o)
 		rs := bigs(1, 90)
-		for _, r := range rs[:45] {
-			appendWait(t, l, r)
-		}
+		appendEach(t, l, rs[:45]...)
 		if segs := segments(t, dir); fileSize(t, segs[len(segs)-1]) <= int64(o.SegmentSize) {
 			t.Fatalf("the tail segment has no zeros to count: %d bytes", fileSize(t, segs[len(segs)-1]))
 		}
@@ -1426,9 +1425,7 @@ func TestPreallocation(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Enough to close two more segments, which reads then find.
-		for _, r := range rs[45:] {
-			appendWait(t, l, r)
-		}
+		appendEach(t, l, rs[45:]...)
 		for i := upTo + 1; i <= len(rs); i++ {
 			got, err := l.Read(uint64(i))
 			if err != nil || !bytes.Equal(got, rs[i-1]) {
@@ -1499,15 +1496,13 @@ func TestPreallocation(t *testing.T) {
 	t.Run("restart: a sector never written inside a record cuts it and what follows", func(t *testing.T) {
 		dir := t.TempDir()
 		l := open(t, dir, opts())
-		large := bytes.Repeat([]byte("x"), 3*sectorBytes)
+		large := bytes.Repeat([]byte("x"), 3*wal.SectorSize)
 		rs := [][]byte{rec(1), large, rec(3)}
-		for _, r := range rs {
-			appendWait(t, l, r)
-		}
+		appendEach(t, l, rs...)
 		image := copyDir(t, dir)
 		tail := filepath.Join(image, filepath.Base(l.TailSegment()))
 		// The second sector of the file lies inside the large record.
-		zeroBytes(t, tail, sectorBytes, 2*sectorBytes)
+		zeroBytes(t, tail, wal.SectorSize, 2*wal.SectorSize)
 		_, got := reopen(t, image, opts())
 		equalRecs(t, got, rs[:1])
 	})
@@ -1516,9 +1511,7 @@ func TestPreallocation(t *testing.T) {
 		dir := t.TempDir()
 		l := open(t, dir, opts())
 		acked := bigs(1, 3)
-		for _, r := range acked {
-			appendWait(t, l, r)
-		}
+		appendEach(t, l, acked...)
 		tail := l.TailSegment()
 		before, err := os.ReadFile(tail)
 		if err != nil {
@@ -1536,7 +1529,7 @@ func TestPreallocation(t *testing.T) {
 		if int64(len(before)) < end || len(after) != len(before) {
 			t.Fatalf("the batch did not land inside the zeros: %d bytes before, %d after, batch ends at %d", len(before), len(after), end)
 		}
-		firstSector, lastSector := start/sectorBytes, (end-1)/sectorBytes
+		firstSector, lastSector := start/wal.SectorSize, (end-1)/wal.SectorSize
 		sectors := int(lastSector - firstSector + 1)
 		for reached := 0; reached < 1<<sectors; reached++ {
 			// The disk holds the batch's version of the sectors that
@@ -1545,7 +1538,7 @@ func TestPreallocation(t *testing.T) {
 			written := func(sector int64) bool { return reached&(1<<(sector-firstSector)) != 0 }
 			for sector := firstSector; sector <= lastSector; sector++ {
 				if written(sector) {
-					copy(image[sector*sectorBytes:], after[sector*sectorBytes:min((sector+1)*sectorBytes, end)])
+					copy(image[sector*wal.SectorSize:], after[sector*wal.SectorSize:min((sector+1)*wal.SectorSize, end)])
 				}
 			}
 			// Recovery keeps the batch's records up to the first one a
@@ -1554,7 +1547,7 @@ func TestPreallocation(t *testing.T) {
 			for at, r := range batch {
 				from := start + recordsBytes(batch[:at])
 				intact := true
-				for sector := from / sectorBytes; sector <= (from+entrySize(r)-1)/sectorBytes; sector++ {
+				for sector := from / wal.SectorSize; sector <= (from+entrySize(r)-1)/wal.SectorSize; sector++ {
 					intact = intact && written(sector)
 				}
 				if !intact {

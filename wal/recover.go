@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // recovery is the state of a log directory after recoverDir.
@@ -175,15 +176,18 @@ func cutTornTail(path string, res scanResult, last bool, log *slog.Logger) error
 
 // A power loss during an fsync can leave some pages of its batch on the
 // disk and not others, in any order. In a tail segment with zeros written
-// ahead (preallocateBytes), a page that never got there reads as zeros,
-// and valid records of the same unfinished fsync may follow it. None of
-// them was acknowledged: an fsync that completed would have written the
-// missing page too. So a bad entry with a part still zero, which no
-// written entry has (its length's first byte is never zero, and its
-// checksum failed), marks where the writes stopped, and the tail is cut
+// ahead (preallocateBytes), a sector that never got there reads as zeros
+// from end to end, and valid records of the same unfinished fsync may
+// follow it. None of them was acknowledged: an fsync that completed would
+// have written the missing sector too. So a bad entry whose first byte is
+// zero (a length's first byte never is), or that spans a sector holding
+// nothing but zeros, marks where the writes stopped, and the tail is cut
 // there whatever follows, as etcd's WAL does with its preallocated files.
-// A bad entry with no such part is damage, and valid records after it
-// fail Open.
+// The whole sector is read, not only the entry's part of it: a written
+// entry may end in zero bytes, but a sector it shares with the entry after
+// it, or with the zeros past the records, is all zeros only if it was never
+// written. A bad entry with no such sector is damage, and valid records
+// after it fail Open.
 
 // sectorSize is the unit of a torn write: a device writes a 512-byte
 // sector whole or not at all.
@@ -191,7 +195,7 @@ const sectorSize = 512
 
 // unwrittenEntry reports whether the bad entry at offset off of the file
 // at path has a part that was never written: its first byte is zero, or
-// one of the sectors it spans is all zeros.
+// one of the sectors it spans holds only zeros.
 func unwrittenEntry(path string, off int64) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -202,27 +206,29 @@ func unwrittenEntry(path string, off int64) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("wal: %w", err)
 	}
-	end := info.Size()
-	head := make([]byte, min(int64(binary.MaxVarintLen64), end-off))
+	size := info.Size()
+	head := make([]byte, min(int64(binary.MaxVarintLen64), size-off))
 	if _, err := f.ReadAt(head, off); err != nil {
 		return false, fmt.Errorf("wal: read %s: %w", path, err)
 	}
 	if head[0] == 0 {
 		return true, nil
 	}
-	if length, n := binary.Uvarint(head); n > 0 && length < uint64(end-off-int64(n)) {
+	end := size
+	if length, n := binary.Uvarint(head); n > 0 && length < uint64(size-off-int64(n)) {
 		end = off + int64(n) + int64(length)
 	}
-	entry := make([]byte, end-off)
-	if _, err := f.ReadAt(entry, off); err != nil {
+	// The sectors the entry spans, whole, up to the end of the file.
+	first := off / sectorSize * sectorSize
+	last := min(size, (end+sectorSize-1)/sectorSize*sectorSize)
+	sectors := make([]byte, last-first)
+	if _, err := f.ReadAt(sectors, first); err != nil {
 		return false, fmt.Errorf("wal: read %s: %w", path, err)
 	}
-	for start := off; start < end; {
-		stop := min(end, (start/sectorSize+1)*sectorSize)
-		if allZero(entry[start-off : stop-off]) {
+	for sector := range slices.Chunk(sectors, sectorSize) {
+		if allZero(sector) {
 			return true, nil
 		}
-		start = stop
 	}
 	return false, nil
 }

@@ -1575,6 +1575,32 @@ func TestPreallocation(t *testing.T) {
 		_, err := wal.Open(image, opts())
 		wantCorrupt(t, err, tail, start)
 	})
+
+	t.Run("restart: damage to a record that ends in zeros, in a sector it shares with the next record, still fails Open", func(t *testing.T) {
+		// The second record is text, then zeros up to its last byte, which
+		// lies pastSector bytes into the file's second sector; the third
+		// record follows it there.
+		const pastSector = 8
+		first := rec(1)
+		second := []byte("a payload that ends in zeros")
+		for recordsBytes([][]byte{first, second}) < wal.SectorSize+pastSector {
+			second = append(second, 0)
+		}
+		if end := recordsBytes([][]byte{first, second}); end != wal.SectorSize+pastSector {
+			t.Fatalf("the second record ends at %d, want %d", end, wal.SectorSize+pastSector)
+		}
+		dir := t.TempDir()
+		l := open(t, dir, opts())
+		rs := [][]byte{first, second, rec(3)}
+		appendEach(t, l, rs...)
+		image := copyDir(t, dir)
+		tail := filepath.Join(image, filepath.Base(l.TailSegment()))
+		start := recordsBytes(rs[:1])
+		// A byte of the payload's text, in the first sector.
+		flipByte(t, tail, start+entrySize(second)-int64(len(second)))
+		_, err := wal.Open(image, opts())
+		wantCorrupt(t, err, tail, start)
+	})
 }
 
 func TestCompact(t *testing.T) {

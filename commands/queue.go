@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -826,7 +827,10 @@ func cmdQConfigGet(c *Client, args [][]byte) {
 				c.replyQueueErr(err)
 				return
 			}
-			names = append(names, strings.ToLower(string(a)))
+			// A parameter named twice is answered once: the reply is a map.
+			if name := strings.ToLower(string(a)); !slices.Contains(names, name) {
+				names = append(names, name)
+			}
 		}
 	}
 	qb := c.queues()
@@ -877,7 +881,7 @@ func cmdQDLQList(c *Client, args [][]byte) {
 
 func cmdQDLQRequeue(c *Client, args [][]byte) {
 	rest := args[3:]
-	target := ""
+	target := string(args[2])
 	if len(rest) >= 2 && is(rest[0], "TO") {
 		target, rest = string(rest[1]), rest[2:]
 	}

@@ -364,12 +364,18 @@ func TestCLIQueue(t *testing.T) {
 					step(errSyntax, "QPEEK", q, "LIMIT", "3"),
 					step(errSyntax, "QLIST", "PATTERN", "x"),
 					step("(error) ERR invalid queue name (1 to 1024 bytes)", "QPUSH", "", "x"),
+					step("(error) ERR invalid queue name (1 to 1024 bytes)", "QPOP", ""),
+					step("(error) ERR invalid queue name (1 to 1024 bytes)", "QDLQ", "REQUEUE", q, "TO", ""),
 				})
 				runSteps(t, srv.port, p, []cliStep{
 					stepMatch(`(?s) 1\) "ready"\n 2\) \(integer\) 1\n.*|1# "ready" => \(integer\) 1\n.*`, "QLEN", q),
 				})
 				if out := p.run(t, srv.port, "QCONFIG", "GET", q, "visibility-timeout"); !strings.Contains(out, `"30000"`) {
 					t.Fatalf("a refused QCONFIG SET changed the queue:\n%s", out)
+				}
+				// A parameter named twice is answered once, as a map has it.
+				if out := p.run(t, srv.port, "QCONFIG", "GET", q, "events", "EVENTS"); strings.Count(out, "events") != 1 {
+					t.Fatalf("QCONFIG GET of one parameter named twice:\n%s", out)
 				}
 			})
 			t.Run("QPOP BLOCK waits for a push and times out", func(t *testing.T) {

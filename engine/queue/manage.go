@@ -385,13 +385,10 @@ func (q *queue) deadIDs(ids []uint64) ([]uint64, error) {
 }
 
 // Requeue moves dead letters of the queue (ids nil: all of them) to the
-// ready jobs of target ("" or the same name: the queue itself), with a
-// fresh set of attempts and their failure history kept. It returns how many
-// moved; every id must be a dead letter, or nothing moves.
+// ready jobs of target (which may be the queue itself), with a fresh set
+// of attempts and their failure history kept. It returns how many moved;
+// every id must be a dead letter, or nothing moves.
 func (b *Broker) Requeue(name, target string, ids []uint64) (int, uint64, error) {
-	if target == "" {
-		target = name
-	}
 	if err := checkName(target); err != nil {
 		return 0, 0, err
 	}
@@ -414,6 +411,14 @@ func (b *Broker) Requeue(name, target string, ids []uint64) (int, uint64, error)
 		b.queueFor(target)
 		b.mu.Unlock()
 	}
+	// A target created for this call that got no job is dropped again
+	// once the locks are released.
+	idle := false
+	defer func() {
+		if idle {
+			b.dropIdle(dst)
+		}
+	}()
 	defer b.mu.RUnlock()
 	locked := []*queue{src}
 	if dst != src {
@@ -424,6 +429,7 @@ func (b *Broker) Requeue(name, target string, ids []uint64) (int, uint64, error)
 		q.mu.Lock()
 	}
 	defer func() {
+		idle = dst.idle()
 		for _, q := range slices.Backward(locked) {
 			q.settle()
 			q.mu.Unlock()

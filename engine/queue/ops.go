@@ -75,8 +75,13 @@ func (b *Broker) lockQueue(name string, create bool) *queue {
 // then unlocks what lockQueue locked.
 func (b *Broker) unlockQueue(q *queue) {
 	q.settle()
+	idle := q.idle()
 	q.mu.Unlock()
 	b.mu.RUnlock()
+	if idle {
+		// Created for a change that failed before its record was logged.
+		b.dropIdle(q)
+	}
 	b.maybeCompact()
 }
 
@@ -340,6 +345,9 @@ func (b *Broker) PopAppend(dst []Job, name string, consumer int64, opts PopOptio
 	if err := opts.check(); err != nil {
 		return dst, 0, err
 	}
+	if err := checkName(name); err != nil {
+		return dst, 0, err
+	}
 	q := b.lockQueue(name, false)
 	if q == nil {
 		return dst, 0, nil
@@ -392,13 +400,20 @@ func (b *Broker) PopWait(ctx context.Context, name string, consumer int64, opts 
 	return w.jobs, w.index, w.err
 }
 
-// dropIdle removes a queue object that only existed for waiters.
+// idle reports whether q is a queue object no record declared that holds
+// nothing and nobody waits on: one created for waiters that left, or for a
+// change that failed. Lock should be held.
+func (q *queue) idle() bool {
+	return !q.declared && q.size() == 0 && q.waiters.head == nil
+}
+
+// dropIdle removes q if it is idle.
 func (b *Broker) dropIdle(q *queue) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.deleted && !q.declared && q.size() == 0 && q.waiters.head == nil && b.queues[q.name] == q {
+	if !q.deleted && q.idle() && b.queues[q.name] == q {
 		q.deleted = true
 		delete(b.queues, q.name)
 	}

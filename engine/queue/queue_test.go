@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -614,13 +615,20 @@ func TestPop(t *testing.T) {
 		f.wait(f.b.Pause("q", false))
 		wantStrings(t, "after resume", f.drain("q", 1), []string{"a", "b"})
 	})
-	t.Run("edge: an unknown queue has no job; bad options are refused", func(t *testing.T) {
+	t.Run("edge: an unknown queue has no job; bad options and names are refused", func(t *testing.T) {
 		f := newFixture(t)
 		f.popNone("nosuch", 1)
 		_, _, err := f.b.Pop("q", 1, queue.PopOptions{Count: -1})
 		wantErr(t, err, queue.ErrInvalidValue)
 		_, _, err = f.b.Pop("q", 1, queue.PopOptions{Visibility: -time.Second})
 		wantErr(t, err, queue.ErrInvalidValue)
+		// As a blocking take refuses them.
+		for _, name := range []string{"", strings.Repeat("n", queue.MaxNameLen+1)} {
+			_, _, err = f.b.Pop(name, 1, queue.PopOptions{})
+			wantErr(t, err, queue.ErrInvalidName)
+			_, _, err = f.b.PopWait(t.Context(), name, 1, queue.PopOptions{})
+			wantErr(t, err, queue.ErrInvalidName)
+		}
 		if n := len(f.b.List()); n != 0 {
 			t.Fatalf("pops created %d queues", n)
 		}
@@ -1535,7 +1543,7 @@ func TestDeadLetters(t *testing.T) {
 		if got := f.b.DeadLetters("q", 2); len(got) != 2 || got[1].ID != ids[1] {
 			t.Fatalf("first two %+v", got)
 		}
-		n, idx, err := f.b.Requeue("q", "", []uint64{ids[1]})
+		n, idx, err := f.b.Requeue("q", "q", []uint64{ids[1]})
 		f.wait(idx, err)
 		if n != 1 {
 			t.Fatalf("requeued %d", n)
@@ -1588,17 +1596,34 @@ func TestDeadLetters(t *testing.T) {
 		f.configure("q", "max-attempts", "1")
 		ids := kill(f, "q", "a")
 		ready := f.push1("q", "b")
-		_, _, err := f.b.Requeue("q", "", []uint64{ids[0], ready})
+		_, _, err := f.b.Requeue("q", "q", []uint64{ids[0], ready})
 		wantJobErr(t, err, queue.ErrNotDead, ready)
 		_, _, err = f.b.PurgeDead("q", []uint64{ids[0], 777})
 		wantJobErr(t, err, queue.ErrNotDead, 777)
-		_, _, err = f.b.Requeue("nosuch", "", []uint64{1})
+		_, _, err = f.b.Requeue("nosuch", "nosuch", []uint64{1})
 		wantJobErr(t, err, queue.ErrNotDead, 1)
 		f.wantLen("q", queue.Counts{Ready: 1, Dead: 1})
-		n, idx, err := f.b.Requeue("empty", "", nil)
+		n, idx, err := f.b.Requeue("empty", "empty", nil)
 		if n != 0 || idx != 0 || err != nil {
 			t.Fatalf("requeue of nothing: %d %d %v", n, idx, err)
 		}
+	})
+	t.Run("edge: a requeue that moves nothing leaves no target queue behind; an empty target name is refused", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		ids := kill(f, "q", "a")
+		objects := queue.QueueObjects(f.b)
+		_, _, err := f.b.Requeue("q", "target", []uint64{ids[0] + 1})
+		wantJobErr(t, err, queue.ErrNotDead, ids[0]+1)
+		f.waitN(f.b.Requeue("q", "q", nil))
+		if n, idx, err := f.b.Requeue("q", "target", nil); n != 0 || idx != 0 || err != nil {
+			t.Fatalf("requeue of no dead letter: %d %d %v", n, idx, err)
+		}
+		if got := queue.QueueObjects(f.b); got != objects {
+			t.Fatalf("%d queue objects after requeues that moved nothing, want %d", got, objects)
+		}
+		_, _, err = f.b.Requeue("q", "", nil)
+		wantErr(t, err, queue.ErrInvalidName)
 	})
 	t.Run("edge: a requeued job whose deduplication id is taken loses it", func(t *testing.T) {
 		f := newFixture(t)
@@ -1606,7 +1631,7 @@ func TestDeadLetters(t *testing.T) {
 		first := f.push("q", queue.PushOptions{Dedup: "k"}, "first")[0]
 		f.nack("q", 1, f.pop1("q", 1).ID, queue.NackOptions{})
 		second := f.push("q", queue.PushOptions{Dedup: "k"}, "second")[0]
-		f.waitN(f.b.Requeue("q", "", nil))
+		f.waitN(f.b.Requeue("q", "q", nil))
 		if id := f.push("q", queue.PushOptions{Dedup: "k"}, "third")[0]; id != second {
 			t.Fatalf("dedup id went to %d, want %d", id, second)
 		}
@@ -1813,7 +1838,7 @@ func TestEvents(t *testing.T) {
 		f.pop1("q", 1)
 		f.nack("q", 1, id, queue.NackOptions{})
 		f.waitN(f.b.Cancel("q", []uint64{later}))
-		f.waitN(f.b.Requeue("q", "", nil))
+		f.waitN(f.b.Requeue("q", "q", nil))
 		f.ack("q", 1, f.pop1("q", 1).ID)
 		l.want(t, fmt.Sprintf("q waiting %d/0", id), fmt.Sprintf("q delayed %d/0", later),
 			fmt.Sprintf("q active %d/1", id), fmt.Sprintf("q failed %d/1", id),
@@ -2416,7 +2441,7 @@ func TestBlocking(t *testing.T) {
 		f.nack("q", 1, j.ID, queue.NackOptions{})
 		ch = waitFor(f, context.Background(), "q", 2)
 		f.waitBlocked("q", 1)
-		f.waitN(f.b.Requeue("q", "", nil))
+		f.waitN(f.b.Requeue("q", "q", nil))
 		if again := receive(f, ch); again[0].ID != j.ID {
 			t.Fatalf("got %+v", again)
 		}
@@ -2723,11 +2748,18 @@ func TestDurability(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 	})
-	t.Run("edge: a closed broker refuses changes", func(t *testing.T) {
+	t.Run("edge: a closed broker refuses changes, and creates no queue for them", func(t *testing.T) {
 		f := newFixture(t)
 		f.b.Close()
 		_, _, err := f.b.Push("q", bs("a"), queue.PushOptions{})
 		wantErr(t, err, queue.ErrClosed)
+		_, err = f.b.Configure("c", [][2]string{{"max-attempts", "3"}})
+		wantErr(t, err, queue.ErrClosed)
+		_, err = f.b.Pause("p", true)
+		wantErr(t, err, queue.ErrClosed)
+		if got := queue.QueueObjects(f.b); got != 0 {
+			t.Fatalf("%d queue objects after refused changes", got)
+		}
 	})
 	t.Run("restart: every stage of a job's life survives close and reopen", func(t *testing.T) {
 		f := newFixture(t)
@@ -2748,7 +2780,7 @@ func TestDurability(t *testing.T) {
 		if len(dead) != 1 || dead[0].ID != id || dead[0].Failures[0].Message != "last" {
 			t.Fatalf("dead %+v", dead)
 		}
-		f.waitN(f.b.Requeue("q", "", nil))
+		f.waitN(f.b.Requeue("q", "q", nil))
 		f.reopen()
 		j = f.pop1("q", 1)
 		if j.ID != id || j.Attempt != 1 {
@@ -3254,7 +3286,7 @@ func (x *randomRun) touch(_ int, name string, consumer int64) (string, uint64, e
 }
 
 func (x *randomRun) requeue(_ int, name string, _ int64) (string, uint64, error) {
-	target := ""
+	target := name
 	if x.coin() {
 		target = randomQueues[x.r.IntN(len(randomQueues))]
 	}

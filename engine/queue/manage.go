@@ -239,12 +239,12 @@ func (b *Broker) Promote(name string, ids []uint64) (int, uint64, error) {
 func (b *Broker) Purge(name string) (int, uint64, error) {
 	q := b.lockQueue(name, false)
 	if q == nil {
-		return 0, 0, nil
+		return 0, b.unchanged(), nil
 	}
 	defer b.unlockQueue(q)
 	q.expire(b.now())
 	if q.ready.Len()+q.delayed.Len() == 0 {
-		return 0, 0, nil
+		return 0, b.unchanged(), nil
 	}
 	idx, err := b.appendRecs(q.enc.name(opPurge, q.name))
 	if err != nil {
@@ -260,7 +260,7 @@ func (b *Broker) Delete(name string) (bool, uint64, error) {
 	defer b.mu.Unlock()
 	q := b.queues[name]
 	if q == nil || !q.declared {
-		return false, 0, nil
+		return false, b.unchanged(), nil
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -328,7 +328,7 @@ func (b *Broker) Pause(name string, paused bool) (uint64, error) {
 	q := b.lockQueue(name, true)
 	defer b.unlockQueue(q)
 	if q.declared && q.paused == paused {
-		return 0, nil
+		return b.unchanged(), nil
 	}
 	idx, err := b.appendRecs(q.enc.pause(name, paused))
 	if err != nil {
@@ -401,7 +401,7 @@ func (b *Broker) Requeue(name, target string, ids []uint64) (int, uint64, error)
 			if ids != nil {
 				return 0, 0, &JobError{ID: ids[0], Err: ErrNotDead}
 			}
-			return 0, 0, nil
+			return 0, b.unchanged(), nil
 		}
 		if dst != nil {
 			break
@@ -445,7 +445,7 @@ func (b *Broker) Requeue(name, target string, ids []uint64) (int, uint64, error)
 		n = len(rec.ids)
 	}
 	if n == 0 {
-		return 0, 0, nil
+		return 0, b.unchanged(), nil
 	}
 	rec.at = max(rec.at, dst.lastAt)
 	idx, err := b.appendRecs(src.enc.requeue(&rec))
@@ -467,7 +467,7 @@ func (b *Broker) PurgeDead(name string, ids []uint64) (int, uint64, error) {
 		if ids != nil {
 			return 0, 0, &JobError{ID: ids[0], Err: ErrNotDead}
 		}
-		return 0, 0, nil
+		return 0, b.unchanged(), nil
 	}
 	defer b.unlockQueue(q)
 	rec := deadPurgeRec{queue: name, all: ids == nil}
@@ -480,7 +480,7 @@ func (b *Broker) PurgeDead(name string, ids []uint64) (int, uint64, error) {
 		n = len(rec.ids)
 	}
 	if n == 0 {
-		return 0, 0, nil
+		return 0, b.unchanged(), nil
 	}
 	idx, err := b.appendRecs(q.enc.deadPurge(&rec))
 	if err != nil {

@@ -275,9 +275,8 @@ func (b *Broker) Push(name string, payloads [][]byte, opts PushOptions) ([]uint6
 	defer b.unlockQueue(q)
 	if opts.Dedup != "" {
 		if j := q.dedup[opts.Dedup]; j != nil {
-			// The first push may not be durable yet: wait for everything
-			// appended so far.
-			return []uint64{j.id}, b.log.LastIndex(), nil
+			// The first push may not be durable yet.
+			return []uint64{j.id}, b.unchanged(), nil
 		}
 	}
 	at := max(b.now(), q.lastAt)
@@ -399,6 +398,14 @@ func (b *Broker) PopWait(ctx context.Context, name string, consumer int64, opts 
 	// Served while the wait ended: the jobs are this consumer's.
 	return w.jobs, w.index, w.err
 }
+
+// unchanged is the log index a change that finds nothing to do answers
+// with: what it found (a queue paused, emptied or deleted, a job pushed
+// with the same deduplication id) may rest on another connection's record
+// that is not durable yet, and its reply must not promise what a crash
+// could undo. So it waits, as a change's reply does, for every record
+// appended so far. Call it after reading that state.
+func (b *Broker) unchanged() uint64 { return b.log.LastIndex() }
 
 // idle reports whether q is a queue object no record declared that holds
 // nothing and nobody waits on: one created for waiters that left, or for a

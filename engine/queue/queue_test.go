@@ -1603,9 +1603,8 @@ func TestDeadLetters(t *testing.T) {
 		_, _, err = f.b.Requeue("nosuch", "nosuch", []uint64{1})
 		wantJobErr(t, err, queue.ErrNotDead, 1)
 		f.wantLen("q", queue.Counts{Ready: 1, Dead: 1})
-		n, idx, err := f.b.Requeue("empty", "empty", nil)
-		if n != 0 || idx != 0 || err != nil {
-			t.Fatalf("requeue of nothing: %d %d %v", n, idx, err)
+		if n, _, err := f.b.Requeue("empty", "empty", nil); n != 0 || err != nil {
+			t.Fatalf("requeue of nothing: %d %v", n, err)
 		}
 	})
 	t.Run("edge: a requeue that moves nothing leaves no target queue behind; an empty target name is refused", func(t *testing.T) {
@@ -1616,8 +1615,8 @@ func TestDeadLetters(t *testing.T) {
 		_, _, err := f.b.Requeue("q", "target", []uint64{ids[0] + 1})
 		wantJobErr(t, err, queue.ErrNotDead, ids[0]+1)
 		f.waitN(f.b.Requeue("q", "q", nil))
-		if n, idx, err := f.b.Requeue("q", "target", nil); n != 0 || idx != 0 || err != nil {
-			t.Fatalf("requeue of no dead letter: %d %d %v", n, idx, err)
+		if n, _, err := f.b.Requeue("q", "target", nil); n != 0 || err != nil {
+			t.Fatalf("requeue of no dead letter: %d %v", n, err)
 		}
 		if got := queue.QueueObjects(f.b); got != objects {
 			t.Fatalf("%d queue objects after requeues that moved nothing, want %d", got, objects)
@@ -2731,6 +2730,46 @@ func TestDurability(t *testing.T) {
 		}
 		if durable, err := f.b.Notify(0, n); !durable || err != nil {
 			t.Fatalf("index 0: durable %v, %v", durable, err)
+		}
+	})
+	t.Run("edge: a change that finds nothing to do answers with the last record's index, so its reply waits for what it found", func(t *testing.T) {
+		// Another connection's pause, purge or push may not be durable
+		// yet when a call finds it has nothing left to do.
+		f := newFixture(t)
+		f.push1("q", "a")
+		paused, err := f.b.Pause("q", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if idx, err := f.b.Pause("q", true); idx != paused || err != nil {
+			t.Fatalf("a second pause answered index %d, %v; want %d", idx, err, paused)
+		}
+		n, purged, err := f.b.Purge("q")
+		if n != 1 || err != nil {
+			t.Fatalf("purge: %d, %v", n, err)
+		}
+		noops := map[string]func() (uint64, error){
+			"purge":              func() (uint64, error) { _, idx, err := f.b.Purge("q"); return idx, err },
+			"purge of no queue":  func() (uint64, error) { _, idx, err := f.b.Purge("nosuch"); return idx, err },
+			"delete of no queue": func() (uint64, error) { _, idx, err := f.b.Delete("nosuch"); return idx, err },
+			"repeat delete": func() (uint64, error) {
+				_, idx, err := f.b.DeleteRepeats("q", []string{"none"})
+				return idx, err
+			},
+			"dead letter purge":   func() (uint64, error) { _, idx, err := f.b.PurgeDead("q", nil); return idx, err },
+			"dead letter requeue": func() (uint64, error) { _, idx, err := f.b.Requeue("q", "q", nil); return idx, err },
+		}
+		for name, call := range noops {
+			if idx, err := call(); idx != purged || err != nil {
+				t.Fatalf("%s answered index %d, %v; want %d", name, idx, err, purged)
+			}
+		}
+		_, pushed, err := f.b.Push("q", bs("b"), queue.PushOptions{Dedup: "d"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, idx, err := f.b.Push("q", bs("c"), queue.PushOptions{Dedup: "d"}); idx != pushed || err != nil {
+			t.Fatalf("a push deduplicated answered index %d, %v; want %d", idx, err, pushed)
 		}
 	})
 	t.Run("edge: a full log refuses a change, which changes nothing", func(t *testing.T) {

@@ -120,7 +120,7 @@ func (b *Broker) SetRepeat(name string, r Repeat) (uint64, error) {
 func (b *Broker) DeleteRepeats(name string, names []string) (int, uint64, error) {
 	q := b.lockQueue(name, false)
 	if q == nil {
-		return 0, 0, nil
+		return 0, b.unchanged(), nil
 	}
 	defer b.unlockQueue(q)
 	q.expire(b.now())
@@ -131,7 +131,7 @@ func (b *Broker) DeleteRepeats(name string, names []string) (int, uint64, error)
 		}
 	}
 	if len(known) == 0 {
-		return 0, 0, nil
+		return 0, b.unchanged(), nil
 	}
 	idx, err := b.appendRecs(q.enc.repeatDel(q.name, known))
 	if err != nil {

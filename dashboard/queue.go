@@ -412,7 +412,7 @@ func (p *queuePanel) requeue(r *http.Request) (any, error) {
 		}
 		ids = []uint64{id}
 	}
-	n, idx, err := p.qb.Requeue(name, "", ids)
+	n, idx, err := p.qb.Requeue(name, name, ids)
 	if err == nil {
 		err = p.qb.Wait(idx)
 	}

@@ -195,22 +195,16 @@ func (l *Log) writeBatch() bool {
 		closed := int(started[len(started)-1] - closedFirst)
 		l.tailRecords = closed + closed>>positionsHeadroomShift
 	}
-	if err == nil {
-		// Read may serve the batch now, before its fsync, from the
-		// segments as they are after it.
-		l.mu.Lock()
-		l.stored = hi
-		if rotated {
-			l.closedSegs = append(l.closedSegs, newClosedSegment(l.tailFirst))
-			for _, first := range started[:len(started)-1] {
-				l.closedSegs = append(l.closedSegs, newClosedSegment(first))
-			}
-			l.tailFirst = started[len(started)-1]
-		}
-		l.cond.Broadcast()
-		l.mu.Unlock()
-	}
 	if err == nil && rotated {
+		// The segments as they are after the batch, which reads use once
+		// its records are durable.
+		l.mu.Lock()
+		l.closedSegs = append(l.closedSegs, newClosedSegment(l.tailFirst))
+		for _, first := range started[:len(started)-1] {
+			l.closedSegs = append(l.closedSegs, newClosedSegment(first))
+		}
+		l.tailFirst = started[len(started)-1]
+		l.mu.Unlock()
 		l.dirDirty = true
 		// tidwall keeps the segment it just closed in its cache, and a
 		// read that began before the rotation may have asked for it:
@@ -334,6 +328,7 @@ func (l *Log) syncBehind() {
 // the last time, the directory. tidwall fsyncs a segment when it closes it.
 // Writer only.
 func (l *Log) syncFiles() error {
+	testHookSync()
 	if l.dirDirty {
 		if err := syncDir(l.dir); err != nil {
 			return err
@@ -342,6 +337,9 @@ func (l *Log) syncFiles() error {
 	}
 	return l.tl.Sync()
 }
+
+// testHookSync is called each time syncFiles starts.
+var testHookSync = func() {}
 
 // mirrorRotation follows tidwall's segment rotation for a batch of entries
 // of the given sizes, the first at index first, and returns the first

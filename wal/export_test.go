@@ -58,6 +58,19 @@ func SetArmFlushHook(fn func()) (restore func()) {
 	return func() { testHookArmFlush = func() {} }
 }
 
+// SetSyncHook makes fn run each time the log starts an fsync of its files,
+// and SetWaitHook each time a wait finds its record not yet durable (with
+// the log's lock held), until restore is called.
+func SetSyncHook(fn func()) (restore func()) {
+	testHookSync = fn
+	return func() { testHookSync = func() {} }
+}
+
+func SetWaitHook(fn func()) (restore func()) {
+	testHookWait = fn
+	return func() { testHookWait = func() {} }
+}
+
 // FailTruncationDirSync makes the fsync of the directory after the next
 // truncations fail with err. Call it before Compact.
 func (l *Log) FailTruncationDirSync(err error) {

@@ -283,7 +283,7 @@ type Log struct {
 	readBytes atomic.Uint64  // Stats.ReadBytes
 
 	mu      sync.Mutex   // guards the fields up to "Committer only"
-	cond    sync.Cond    // on mu; broadcast when stored, written, synced, failErr or stopped change
+	cond    sync.Cond    // on mu; broadcast when written, synced, failErr or stopped change
 	fill    *twal.Batch  // framed records appended and not yet taken by a writer
 	sizes   []int        // tidwall entry size of each record in fill
 	bytes   int64        // sum of sizes
@@ -293,7 +293,6 @@ type Log struct {
 	pending int          // records in fill plus those being written
 	last    uint64       // index of the last appended record
 	written uint64       // last index handed to the OS (write(2) done)
-	stored  uint64       // last index tidwall holds (written, maybe not yet counted in written)
 	synced  uint64       // last index fsynced
 	first   uint64       // first index held by the segments
 	snap    snapshotInfo // the snapshot on disk
@@ -401,7 +400,6 @@ func Open(dir string, o Options) (*Log, error) {
 		spare:        new(twal.Batch),
 		last:         r.last,
 		written:      r.last,
-		stored:       r.last,
 		synced:       r.last,
 		first:        r.first,
 		snap:         r.snap,
@@ -653,9 +651,14 @@ func (l *Log) waitFor(index uint64, synced bool) error {
 		case l.stopped:
 			return ErrClosed
 		}
+		testHookWait()
 		l.leadOrWait()
 	}
 }
+
+// testHookWait is called each time waitFor finds its record not yet
+// durable, before it writes or waits. Lock is held.
+var testHookWait = func() {}
 
 // leadOrWait is how a goroutine waits for records to be written: when no
 // writer is active and records are pending, it writes them itself (one
@@ -686,14 +689,16 @@ func (l *Log) lead() bool {
 // memory the log never changes: the caller may keep it but must not modify
 // it. A record of the tail segment is a slice of tidwall's image of that
 // segment, and keeping it keeps the image in memory; a record of a closed
-// segment is a slice of the bytes its read took from the file. A record appended but not yet written is written first (by the
-// caller itself when nobody is writing), without waiting for its fsync, so
-// a record may be read before Wait returns for it. It returns ErrNotFound
+// segment is a slice of the bytes its read took from the file. A record is
+// returned only once it is durable, as Wait defines it, and Read waits for
+// that as Wait does (writing the pending records itself when nobody is
+// writing): a reader never sees a record that a crash could take back,
+// whose index a later record would then take. It returns ErrNotFound
 // for an index beyond LastIndex, before FirstIndex or covered by the
 // snapshot (also when a concurrent Compact drops it); a *CorruptError
 // naming the segment file and the index when the record is damaged (and
 // its byte offset, for a closed segment); an error wrapping ErrFailed when
-// the log failed before the record was written; ErrClosed after Close;
+// the log failed before the record was durable; ErrClosed after Close;
 // ErrWriteOnly, whatever the index, for a log opened WriteOnly.
 func (l *Log) Read(index uint64) ([]byte, error) {
 	recs, err := l.ReadRange(index, 1)
@@ -723,18 +728,10 @@ func (l *Log) ReadRange(index uint64, n int) ([][]byte, error) {
 		l.mu.Unlock()
 		return nil, ErrNotFound
 	}
-	for l.stored < last {
-		switch {
-		case l.failErr != nil:
-			l.mu.Unlock()
-			return nil, l.failErr
-		case l.stopped:
-			l.mu.Unlock()
-			return nil, ErrClosed
-		}
-		l.leadOrWait()
-	}
 	l.mu.Unlock()
+	if err := l.Wait(last); err != nil {
+		return nil, err
+	}
 
 	l.readMu.Lock()
 	defer l.readMu.Unlock()

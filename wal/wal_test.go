@@ -1814,6 +1814,56 @@ func TestRead(t *testing.T) {
 		}
 	})
 
+	t.Run("under always a record written and not yet fsynced is read only once fsynced", func(t *testing.T) {
+		l := open(t, t.TempDir(), opts())
+		syncing, release := make(chan struct{}), make(chan struct{})
+		var once, released sync.Once
+		t.Cleanup(wal.SetSyncHook(func() {
+			once.Do(func() {
+				close(syncing)
+				<-release
+			})
+		}))
+		unhold := func() { released.Do(func() { close(release) }) }
+		// Before the log's Close, should the test end first.
+		t.Cleanup(unhold)
+		idx, err := l.Append(rec(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- l.Wait(idx) }()
+		<-syncing
+		// The record is written, and its fsync held.
+		waiting := make(chan struct{}, 1)
+		t.Cleanup(wal.SetWaitHook(func() {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+		}))
+		read := make(chan []byte, 1)
+		go func() {
+			got, err := l.Read(idx)
+			if err != nil {
+				t.Error(err)
+			}
+			read <- got
+		}()
+		select {
+		case <-read:
+			t.Fatal("the record was read before its fsync")
+		case <-waiting:
+		}
+		unhold()
+		if err := <-waited; err != nil {
+			t.Fatal(err)
+		}
+		if got := <-read; !bytes.Equal(got, rec(1)) {
+			t.Fatalf("Read = %q", got)
+		}
+	})
+
 	t.Run("ReadRange returns a range across segments in one call, pending records included", func(t *testing.T) {
 		o := smallSegments()
 		l := open(t, t.TempDir(), o)

@@ -74,8 +74,27 @@ func (b *Broker) load(name string) (*stream, error) {
 		return nil, err
 	}
 	s.dropBelowFloors()
+	s.cutBackCommits()
 	s.retainAll()
 	return s, nil
+}
+
+// cutBackCommits cuts a group's committed offset that lies past its
+// partition's end back to that end, once the partitions are replayed. A
+// crash of the machine can take the unsynced tail of a partition's log
+// (the last second under everysec) and keep a commit of the metadata log,
+// a log of its own; the offsets past the end then name the next messages
+// appended, which the group must read. Lock should be held.
+func (s *stream) cutBackCommits() {
+	for _, g := range s.groups {
+		for i, p := range s.parts {
+			if g.committed[i] > p.next {
+				s.b.lg.Warn("stream: a committed offset lies past the end of its partition, whose log lost its tail; cut back to the end",
+					"stream", s.name, "group", g.name, "partition", i, "committed", g.committed[i], "end", p.next)
+				g.committed[i], g.cursor[i] = p.next, p.next
+			}
+		}
+	}
 }
 
 // firsts returns the offset of the first message each partition retains,

@@ -1259,6 +1259,39 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("restart: a commit past the end of a partition whose log lost its tail is cut back to the end", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		f.append("s", "", "a", "b")
+		f.restart()
+		partitionDir := filepath.Join(f.cfg.Dir, hex.EncodeToString([]byte("s")), "0")
+		synced := crashimage.Of(t, partitionDir)
+		f.append("s", "", "c")
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		f.groupRead("s", "g", "m", 3)
+		f.wait(f.b.Commit("s", "g", "m", 0, 3))
+		if err := f.b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// A crash of the machine kept the commit and lost "c".
+		if err := os.RemoveAll(partitionDir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.CopyFS(partitionDir, os.DirFS(synced)); err != nil {
+			t.Fatal(err)
+		}
+		f.open()
+		if info := f.groupInfo("s", "g"); info.Partitions[0].Committed != 2 {
+			t.Fatalf("committed %d after the restart, want the end 2", info.Partitions[0].Committed)
+		}
+		if res := f.append("s", "", "d"); res.First != 2 {
+			t.Fatalf("the next message took offset %d", res.First)
+		}
+		if got := values(f.groupRead("s", "g", "m", 10)); !slices.Equal(got, []string{"d"}) {
+			t.Fatalf("the group read %v", got)
+		}
+	})
+
 	t.Run("restart: the metadata log is compacted and keeps every group", func(t *testing.T) {
 		f := newFixture(t, func(c *stream.Config) { c.MetaCompactRecords = 4 })
 		f.create("s", stream.Settings{Partitions: 2})

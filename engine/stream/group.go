@@ -166,15 +166,23 @@ func (s *stream) compactMeta() {
 	if s.metaRecs < s.b.cfg.MetaCompactRecords {
 		return
 	}
+	if err := s.rewriteMeta(); err != nil {
+		s.b.lg.Warn("stream: metadata compaction failed", "stream", s.name, "err", err)
+	}
+}
+
+// rewriteMeta replaces every record of the metadata log by the records of
+// the current state, on disk when it returns. Lock should be held.
+func (s *stream) rewriteMeta() error {
 	live := [][]byte{slices.Clone(settingsRecord(&s.enc, s.settings, s.firsts()))}
 	for _, name := range slices.Sorted(maps.Keys(s.groups)) {
 		live = append(live, slices.Clone(groupRecord(&s.enc, name, s.groups[name].committed)))
 	}
 	if err := s.meta.Compact(live, s.meta.LastIndex()); err != nil {
-		s.b.lg.Warn("stream: metadata compaction failed", "stream", s.name, "err", err)
-		return
+		return err
 	}
 	s.metaRecs = len(live)
+	return nil
 }
 
 // lockGroup returns the stream name locked, and its group; on error

@@ -73,8 +73,21 @@ func (b *Broker) load(name string) (*stream, error) {
 		s.closeLogs()
 		return nil, err
 	}
-	s.dropBelowFloors()
-	s.cutBackCommits()
+	lost := s.dropBelowFloors()
+	if cut := s.cutBackCommits(); lost || cut {
+		// The metadata log names offsets past a partition's end, which
+		// the next messages will take: a restart must not read it again.
+		// The settings record appended first gives the rewrite a record
+		// to cover when the log holds nothing past its snapshot.
+		_, err := s.appendMeta(settingsRecord(&s.enc, s.settings, s.firsts()))
+		if err == nil {
+			err = s.rewriteMeta()
+		}
+		if err != nil {
+			s.closeLogs()
+			return nil, fmt.Errorf("stream %q: rewrite metadata after a lost tail: %w", name, err)
+		}
+	}
 	s.retainAll()
 	return s, nil
 }
@@ -84,17 +97,20 @@ func (b *Broker) load(name string) (*stream, error) {
 // crash of the machine can take the unsynced tail of a partition's log
 // (the last second under everysec) and keep a commit of the metadata log,
 // a log of its own; the offsets past the end then name the next messages
-// appended, which the group must read. Lock should be held.
-func (s *stream) cutBackCommits() {
+// appended, which the group must read. It reports whether it cut one.
+// Lock should be held.
+func (s *stream) cutBackCommits() (cut bool) {
 	for _, g := range s.groups {
 		for i, p := range s.parts {
 			if g.committed[i] > p.next {
 				s.b.lg.Warn("stream: a committed offset lies past the end of its partition, whose log lost its tail; cut back to the end",
 					"stream", s.name, "group", g.name, "partition", i, "committed", g.committed[i], "end", p.next)
 				g.committed[i], g.cursor[i] = p.next, p.next
+				cut = true
 			}
 		}
 	}
+	return cut
 }
 
 // firsts returns the offset of the first message each partition retains,
@@ -124,17 +140,23 @@ func (s *stream) raiseFloors(firsts []int64) {
 // load removes again what the settings in force remove, but not what
 // tighter settings before them did: an Alter that lifts a limit would
 // bring those messages back. A partition whose log ends before its floor
-// (a tail lost under the fsync policy) keeps no message. Lock should be
-// held.
-func (s *stream) dropBelowFloors() {
+// (a tail lost in a crash of the machine) keeps no message, and lost
+// reports that one did. Lock should be held.
+func (s *stream) dropBelowFloors() (lost bool) {
 	for i, p := range s.parts {
 		if i < len(s.floors) {
 			if n := min(s.floors[i]-p.first, int64(len(p.msgs))); n > 0 {
 				p.dropFront(int(n))
 			}
+			if s.floors[i] > p.next {
+				s.b.lg.Warn("stream: a partition's log ends before the first offset it retained, and lost its tail",
+					"stream", s.name, "partition", i, "first_retained", s.floors[i], "end", p.next)
+				lost = true
+			}
 		}
 	}
 	s.floors = nil
+	return lost
 }
 
 // create makes the stream called name with settings set and writes its

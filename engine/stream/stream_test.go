@@ -106,6 +106,46 @@ func (f *fixture) restart() {
 	f.open()
 }
 
+// newTailFixture returns a fixture whose stream s has one partition holding
+// "a" and "b" on disk, and an image of that partition for crashTo.
+func newTailFixture(t *testing.T) (*fixture, string) {
+	f := newFixture(t)
+	f.create("s", stream.Settings{Partitions: 1})
+	f.append("s", "", "a", "b")
+	f.restart()
+	return f, f.partitionImage("s", 0)
+}
+
+// partitionImage copies the files of a partition's log, as a crash of the
+// machine would leave them if nothing written after this call reached the
+// disk.
+func (f *fixture) partitionImage(name string, partition int) string {
+	f.t.Helper()
+	return crashimage.Of(f.t, f.partitionDir(name, partition))
+}
+
+// crashTo closes the broker, puts image (from partitionImage) in place of
+// the partition's log and opens the broker again: a crash of the machine
+// that lost what the partition's log wrote after the image was taken.
+func (f *fixture) crashTo(name string, partition int, image string) {
+	f.t.Helper()
+	if err := f.b.Close(); err != nil {
+		f.t.Fatalf("close: %v", err)
+	}
+	dir := f.partitionDir(name, partition)
+	if err := os.RemoveAll(dir); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.CopyFS(dir, os.DirFS(image)); err != nil {
+		f.t.Fatal(err)
+	}
+	f.open()
+}
+
+func (f *fixture) partitionDir(name string, partition int) string {
+	return filepath.Join(f.cfg.Dir, hex.EncodeToString([]byte(name)), strconv.Itoa(partition))
+}
+
 func (f *fixture) create(name string, set stream.Settings) {
 	f.t.Helper()
 	tok, err := f.b.Create(name, set)
@@ -1260,27 +1300,13 @@ func TestStream(t *testing.T) {
 	})
 
 	t.Run("restart: a commit past the end of a partition whose log lost its tail is cut back to the end", func(t *testing.T) {
-		f := newFixture(t)
-		f.create("s", stream.Settings{Partitions: 1})
-		f.append("s", "", "a", "b")
-		f.restart()
-		partitionDir := filepath.Join(f.cfg.Dir, hex.EncodeToString([]byte("s")), "0")
-		synced := crashimage.Of(t, partitionDir)
+		f, synced := newTailFixture(t)
 		f.append("s", "", "c")
 		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
 		f.groupRead("s", "g", "m", 3)
 		f.wait(f.b.Commit("s", "g", "m", 0, 3))
-		if err := f.b.Close(); err != nil {
-			t.Fatal(err)
-		}
 		// A crash of the machine kept the commit and lost "c".
-		if err := os.RemoveAll(partitionDir); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.CopyFS(partitionDir, os.DirFS(synced)); err != nil {
-			t.Fatal(err)
-		}
-		f.open()
+		f.crashTo("s", 0, synced)
 		if info := f.groupInfo("s", "g"); info.Partitions[0].Committed != 2 {
 			t.Fatalf("committed %d after the restart, want the end 2", info.Partitions[0].Committed)
 		}
@@ -1289,6 +1315,30 @@ func TestStream(t *testing.T) {
 		}
 		if got := values(f.groupRead("s", "g", "m", 10)); !slices.Equal(got, []string{"d"}) {
 			t.Fatalf("the group read %v", got)
+		}
+		// The commit stays cut back once the partition holds offset 3.
+		f.append("s", "", "e")
+		f.restart()
+		if got := values(f.groupRead("s", "g", "m", 10)); !slices.Equal(got, []string{"d", "e"}) {
+			t.Fatalf("after the next restart the group read %v", got)
+		}
+	})
+
+	t.Run("restart: messages appended after a tail lost below the retention floor survive the next restart", func(t *testing.T) {
+		f, synced := newTailFixture(t)
+		f.append("s", "", "c", "d", "e")
+		f.wait(f.b.Alter("s", stream.Settings{Partitions: 1, MaxMessages: 1}))
+		// The next settings record notes the first retained offset, 4.
+		f.wait(f.b.Alter("s", stream.Settings{Partitions: 1}))
+		// A crash of the machine kept the settings and lost "c" to "e".
+		f.crashTo("s", 0, synced)
+		if p := f.info("s").Partitions[0]; p.Messages != 0 {
+			t.Fatalf("after the crash %+v", p)
+		}
+		x := f.append("s", "", "x")
+		f.restart()
+		if got := values(f.read("s", 0, stream.FromEarliest(), 10)); !slices.Equal(got, []string{"x"}) {
+			t.Fatalf("after the next restart %v, want [x] at offset %d", got, x.First)
 		}
 	})
 

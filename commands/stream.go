@@ -256,17 +256,14 @@ func cmdXAlter(c *Client, args [][]byte) {
 	if sb == nil {
 		return
 	}
-	info, err := sb.Info(string(args[1]))
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	set := info.Settings
-	if msg := parseSettings(args[2:], &set); msg != "" {
+	// The options are parsed here to answer their errors, and again by
+	// Alter on the settings in force, under the stream's lock, so that
+	// concurrent XALTERs each change only what they name.
+	if msg := parseSettings(args[2:], &stream.Settings{}); msg != "" {
 		c.replyError(msg)
 		return
 	}
-	tok, err := sb.Alter(string(args[1]), set)
+	tok, err := sb.Alter(string(args[1]), func(set *stream.Settings) { parseSettings(args[2:], set) })
 	if err != nil {
 		c.replyErr(err)
 		return
@@ -367,11 +364,12 @@ func cmdXGroupCreate(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.CreateGroup(string(args[1]), string(args[2]), from)
+	// An error that rests on a group change not durable yet waits for it.
+	c.needStreamDurable(tok)
 	if err != nil {
 		c.replyErr(err)
 		return
 	}
-	c.needStreamDurable(tok)
 	c.w.OK()
 }
 
@@ -381,11 +379,12 @@ func cmdXGroupDel(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.DeleteGroup(string(args[1]), string(args[2]))
+	// An error that rests on a group change not durable yet waits for it.
+	c.needStreamDurable(tok)
 	if err != nil {
 		c.replyErr(err)
 		return
 	}
-	c.needStreamDurable(tok)
 	c.w.OK()
 }
 
@@ -419,11 +418,12 @@ func cmdXSeek(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.Seek(string(args[1]), string(args[2]), partition, from)
+	// An error that rests on a group change not durable yet waits for it.
+	c.needStreamDurable(tok)
 	if err != nil {
 		c.replyErr(err)
 		return
 	}
-	c.needStreamDurable(tok)
 	c.w.OK()
 }
 
@@ -498,11 +498,12 @@ func cmdXCommit(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.Commit(string(args[1]), group, member, partition, offset)
+	// An error that rests on a group change not durable yet waits for it.
+	c.needStreamDurable(tok)
 	if err != nil {
 		c.replyErr(err)
 		return
 	}
-	c.needStreamDurable(tok)
 	c.w.OK()
 }
 

@@ -186,23 +186,33 @@ func (s *stream) rewriteMeta() error {
 }
 
 // lockGroup returns the stream name locked, and its group; on error
-// nothing is locked.
-func (b *Broker) lockGroup(name, group string) (*stream, *group, error) {
-	s, err := b.lookup(name)
+// nothing is locked. With ErrUnknownGroup comes unchanged, the metadata
+// log's last record: the group may be gone by a deletion whose record is
+// not durable yet, and a reply must not say so before it is.
+func (b *Broker) lockGroup(name, group string) (s *stream, g *group, unchanged Token, err error) {
+	s, err = b.lookup(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Token{}, err
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, nil, ErrClosed
+		return nil, nil, Token{}, ErrClosed
 	}
-	g := s.groups[group]
+	g = s.groups[group]
 	if g == nil {
+		unchanged = s.unchanged()
 		s.mu.Unlock()
-		return nil, nil, ErrUnknownGroup
+		return nil, nil, unchanged, ErrUnknownGroup
 	}
-	return s, g, nil
+	return s, g, Token{}, nil
+}
+
+// unchanged names the metadata log's last record, for a call that changes
+// nothing because of what an earlier change made, and that answers once
+// that change is durable. Lock should be held.
+func (s *stream) unchanged() Token {
+	return Token{s.meta, s.meta.LastIndex()}
 }
 
 // startOffsets resolves from in every partition. Lock should be held.
@@ -221,7 +231,9 @@ func (s *stream) startOffsets(from From) ([]int64, error) {
 
 // CreateGroup creates a consumer group of stream name starting at from in
 // every partition (an offset beyond a partition's end is
-// ErrOffsetOutOfRange).
+// ErrOffsetOutOfRange). With ErrGroupExists, and with ErrUnknownGroup from
+// Seek, DeleteGroup and Commit, the token names the metadata log's last
+// record: the reply waits for it as for a change (see lockGroup).
 func (b *Broker) CreateGroup(name, group string, from From) (Token, error) {
 	if !validName(group) {
 		return Token{}, ErrInvalidName
@@ -236,7 +248,8 @@ func (b *Broker) CreateGroup(name, group string, from From) (Token, error) {
 	case s.closed:
 		return Token{}, ErrClosed
 	case s.groups[group] != nil:
-		return Token{}, ErrGroupExists
+		// The group may come from a creation not durable yet.
+		return s.unchanged(), ErrGroupExists
 	}
 	offsets, err := s.startOffsets(from)
 	if err != nil {
@@ -258,9 +271,9 @@ const AllPartitions = -1
 // partition with AllPartitions, to from; the group's members read those
 // partitions again from there.
 func (b *Broker) Seek(name, group string, partition int, from From) (Token, error) {
-	s, g, err := b.lockGroup(name, group)
+	s, g, unchanged, err := b.lockGroup(name, group)
 	if err != nil {
-		return Token{}, err
+		return unchanged, err
 	}
 	defer s.mu.Unlock()
 	if partition == AllPartitions {
@@ -298,9 +311,9 @@ func (b *Broker) Seek(name, group string, partition int, from From) (Token, erro
 
 // DeleteGroup deletes a group; its blocked members get ErrUnknownGroup.
 func (b *Broker) DeleteGroup(name, group string) (Token, error) {
-	s, g, err := b.lockGroup(name, group)
+	s, g, unchanged, err := b.lockGroup(name, group)
 	if err != nil {
-		return Token{}, err
+		return unchanged, err
 	}
 	defer s.mu.Unlock()
 	tok, err := s.appendMeta(s.enc.op(opDeleteGroup).string(g.name).buf)
@@ -327,7 +340,7 @@ func (b *Broker) GroupRead(ctx context.Context, name, group, id string, count in
 	if count < 1 {
 		return nil, ErrInvalidValue
 	}
-	s, g, err := b.lockGroup(name, group)
+	s, g, _, err := b.lockGroup(name, group)
 	if err != nil {
 		return nil, err
 	}
@@ -476,9 +489,9 @@ func (s *stream) deliver(g *group, m *member, spans []span, locked bool) (msgs [
 // only the partition's owner may commit (ErrNotAssigned). An offset
 // beyond the partition's end is ErrOffsetOutOfRange.
 func (b *Broker) Commit(name, group, member string, partition int, offset int64) (Token, error) {
-	s, g, err := b.lockGroup(name, group)
+	s, g, unchanged, err := b.lockGroup(name, group)
 	if err != nil {
-		return Token{}, err
+		return unchanged, err
 	}
 	defer s.mu.Unlock()
 	now := b.now()
@@ -506,7 +519,7 @@ func (b *Broker) Commit(name, group, member string, partition int, offset int64)
 // Leave removes member from group and rebalances; unknown members are
 // ignored. A blocked GroupRead of the member returns no message.
 func (b *Broker) Leave(name, group, member string) error {
-	s, g, err := b.lockGroup(name, group)
+	s, g, _, err := b.lockGroup(name, group)
 	if err != nil {
 		return err
 	}
@@ -546,7 +559,7 @@ type GroupInfo struct {
 // GroupInfo describes group of stream name, after expiring its silent
 // members.
 func (b *Broker) GroupInfo(name, group string) (GroupInfo, error) {
-	s, g, err := b.lockGroup(name, group)
+	s, g, _, err := b.lockGroup(name, group)
 	if err != nil {
 		return GroupInfo{}, err
 	}

@@ -293,12 +293,11 @@ func (b *Broker) Create(name string, set Settings) (Token, error) {
 	return tok, nil
 }
 
-// Alter changes the settings of a stream: retention at once, and the
-// partition count, which may only grow (ErrShrink).
-func (b *Broker) Alter(name string, set Settings) (Token, error) {
-	if err := set.validate(); err != nil {
-		return Token{}, err
-	}
+// Alter changes the settings of a stream to what change makes of the
+// settings in force, under the stream's lock, so that concurrent calls each
+// change only what they name: retention at once, and the partition count,
+// which may only grow (ErrShrink).
+func (b *Broker) Alter(name string, change func(*Settings)) (Token, error) {
 	s, err := b.lookup(name)
 	if err != nil {
 		return Token{}, err
@@ -307,6 +306,11 @@ func (b *Broker) Alter(name string, set Settings) (Token, error) {
 	defer s.mu.Unlock()
 	if s.closed {
 		return Token{}, ErrClosed
+	}
+	set := s.settings
+	change(&set)
+	if err := set.validate(); err != nil {
+		return Token{}, err
 	}
 	if set.Partitions < len(s.parts) {
 		return Token{}, ErrShrink

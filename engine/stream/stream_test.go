@@ -106,6 +106,11 @@ func (f *fixture) restart() {
 	f.open()
 }
 
+// to is the change of Alter that sets every setting to set.
+func to(set stream.Settings) func(*stream.Settings) {
+	return func(s *stream.Settings) { *s = set }
+}
+
 // newTailFixture returns a fixture whose stream s has one partition holding
 // "a" and "b" on disk, and an image of that partition for crashTo.
 func newTailFixture(t *testing.T) (*fixture, string) {
@@ -496,13 +501,13 @@ func TestStream(t *testing.T) {
 		f := newFixture(t)
 		f.create("s", stream.Settings{Partitions: 2, MaxMessages: 10})
 		wantErr(t, func() error { _, err := f.b.Create("s", stream.Settings{Partitions: 1}); return err }(), stream.ErrStreamExists)
-		tok, err := f.b.Alter("s", stream.Settings{Partitions: 3, MaxMessages: 5})
+		tok, err := f.b.Alter("s", to(stream.Settings{Partitions: 3, MaxMessages: 5}))
 		f.wait(tok, err)
 		info := f.info("s")
 		if len(info.Partitions) != 3 || info.Settings.MaxMessages != 5 {
 			t.Fatalf("info %+v", info)
 		}
-		_, err = f.b.Alter("s", stream.Settings{Partitions: 2})
+		_, err = f.b.Alter("s", to(stream.Settings{Partitions: 2}))
 		wantErr(t, err, stream.ErrShrink)
 	})
 
@@ -601,7 +606,7 @@ func TestStream(t *testing.T) {
 		f.create("s", stream.Settings{Partitions: 1})
 		f.append("s", "", "0123456789")
 		one := f.info("s").Partitions[0].Bytes
-		tok, err := f.b.Alter("s", stream.Settings{Partitions: 1, MaxBytes: 2 * one})
+		tok, err := f.b.Alter("s", to(stream.Settings{Partitions: 1, MaxBytes: 2 * one}))
 		f.wait(tok, err)
 		for range 4 {
 			f.append("s", "", "0123456789")
@@ -1088,12 +1093,46 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("edge: BUSYGROUP and NOGROUP name the metadata log's last record, for the reply to wait for", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 1})
+		index := func(tok stream.Token) uint64 {
+			_, i := tok.Durable()
+			return i
+		}
+		created, err := f.b.CreateGroup("s", "g", stream.FromEarliest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := f.b.CreateGroup("s", "g", stream.FromEarliest())
+		wantErr(t, err, stream.ErrGroupExists)
+		if index(tok) != index(created) {
+			t.Fatalf("BUSYGROUP names record %d, the creation is %d", index(tok), index(created))
+		}
+		deleted, err := f.b.DeleteGroup("s", "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, call := range map[string]func() (stream.Token, error){
+			"delete": func() (stream.Token, error) { return f.b.DeleteGroup("s", "g") },
+			"seek":   func() (stream.Token, error) { return f.b.Seek("s", "g", 0, stream.FromEarliest()) },
+			"commit": func() (stream.Token, error) { return f.b.Commit("s", "g", "m", 0, 0) },
+		} {
+			tok, err := call()
+			wantErr(t, err, stream.ErrUnknownGroup)
+			if index(tok) != index(deleted) {
+				t.Fatalf("%s: NOGROUP names record %d, the deletion is %d", name, index(tok), index(deleted))
+			}
+		}
+		f.wait(deleted, nil)
+	})
+
 	t.Run("edge: a grown stream maps keys anew and groups read new partitions from the start", func(t *testing.T) {
 		f := newFixture(t)
 		f.create("s", stream.Settings{Partitions: 1})
 		f.wait(f.b.CreateGroup("s", "g", stream.FromLatest()))
 		f.groupRead("s", "g", "m", 1)
-		f.wait(f.b.Alter("s", stream.Settings{Partitions: 2}))
+		f.wait(f.b.Alter("s", to(stream.Settings{Partitions: 2})))
 		f.append("s", "", "p0")
 		f.append("s", "", "p1")
 		if got := values(f.groupRead("s", "g", "m", 10)); len(got) != 2 {
@@ -1101,6 +1140,32 @@ func TestStream(t *testing.T) {
 		}
 		if got := assignment(f.groupInfo("s", "g")); !slices.Equal(got["m"], []int{0, 1}) {
 			t.Fatalf("assignment %v", got)
+		}
+	})
+
+	t.Run("race: concurrent alters each change only the setting they name", func(t *testing.T) {
+		f := newFixture(t, func(c *stream.Config) { c.WAL.Fsync = wal.FsyncNo })
+		f.create("s", stream.Settings{Partitions: 1})
+		const each = 200
+		var wg sync.WaitGroup
+		for _, change := range []func(*stream.Settings, int){
+			func(s *stream.Settings, i int) { s.MaxMessages = int64(i) },
+			func(s *stream.Settings, i int) { s.MaxBytes = int64(i) },
+			func(s *stream.Settings, i int) { s.MaxAge = time.Duration(i) * time.Millisecond },
+		} {
+			wg.Go(func() {
+				for i := 1; i <= each; i++ {
+					if _, err := f.b.Alter("s", func(s *stream.Settings) { change(s, i) }); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		want := stream.Settings{Partitions: 1, MaxAge: each * time.Millisecond, MaxBytes: each, MaxMessages: each}
+		if got := f.info("s").Settings; got != want {
+			t.Fatalf("settings %+v, want %+v", got, want)
 		}
 	})
 
@@ -1239,7 +1304,7 @@ func TestStream(t *testing.T) {
 		at := f.clock.Now()
 		keyed := f.append("s", "k", "a", "b")
 		f.clock.Advance(time.Second)
-		f.wait(f.b.Alter("s", stream.Settings{Partitions: 3, MaxMessages: 100}))
+		f.wait(f.b.Alter("s", to(stream.Settings{Partitions: 3, MaxMessages: 100})))
 		f.restart()
 		info := f.info("s")
 		if len(info.Partitions) != 3 || info.Settings.MaxMessages != 100 {
@@ -1327,9 +1392,9 @@ func TestStream(t *testing.T) {
 	t.Run("restart: messages appended after a tail lost below the retention floor survive the next restart", func(t *testing.T) {
 		f, synced := newTailFixture(t)
 		f.append("s", "", "c", "d", "e")
-		f.wait(f.b.Alter("s", stream.Settings{Partitions: 1, MaxMessages: 1}))
+		f.wait(f.b.Alter("s", to(stream.Settings{Partitions: 1, MaxMessages: 1})))
 		// The next settings record notes the first retained offset, 4.
-		f.wait(f.b.Alter("s", stream.Settings{Partitions: 1}))
+		f.wait(f.b.Alter("s", to(stream.Settings{Partitions: 1})))
 		// A crash of the machine kept the settings and lost "c" to "e".
 		f.crashTo("s", 0, synced)
 		if p := f.info("s").Partitions[0]; p.Messages != 0 {
@@ -1416,7 +1481,7 @@ func TestStream(t *testing.T) {
 					f.append("s", "", "a")
 					f.clock.Advance(tc.age)
 					f.append("s", "", "b")
-					f.wait(f.b.Alter("s", stream.Settings{Partitions: 1}))
+					f.wait(f.b.Alter("s", to(stream.Settings{Partitions: 1})))
 					if compacted {
 						// A group change compacts the metadata log, whose
 						// snapshot replaces the alter's settings record.
@@ -1741,7 +1806,7 @@ func (x *randomRun) alter(_ int, name string) (string, stream.Token, error) {
 		n++
 	}
 	set := x.settings(n)
-	tok, err := x.b.Alter(name, set)
+	tok, err := x.b.Alter(name, to(set))
 	return fmt.Sprintf("alter %s %+v", name, set), tok, err
 }
 

@@ -82,6 +82,7 @@ var brokerErrors = map[error]string{
 	stream.ErrInvalidName:         "ERR invalid name (1 to " + strconv.Itoa(stream.MaxNameLen) + " bytes)",
 	stream.ErrInvalidValue:        "ERR invalid value",
 	stream.ErrPayloadTooBig:       "ERR key plus payload larger than stream-max-payload",
+	stream.ErrTooManyMessages:     "ERR more payloads than one XAPPEND takes",
 	stream.ErrOverload:            "OVERLOAD the stream log has too many records waiting for the disk; retry later",
 	stream.ErrFailed:              "READONLY the stream log failed to write",
 	stream.ErrClosed:              "ERR the stream broker is shutting down",

@@ -221,13 +221,20 @@ type Options struct {
 	WriteOnly bool
 }
 
+// MaxAppend is the most records one Append takes under o: more get
+// ErrOverload whatever the load (Options.MaxPending).
+func (o Options) MaxAppend() int {
+	if o.MaxPending == 0 {
+		return DefaultMaxPending
+	}
+	return o.MaxPending
+}
+
 func (o Options) withDefaults() (Options, error) {
 	if o.SegmentSize == 0 {
 		o.SegmentSize = DefaultSegmentSize
 	}
-	if o.MaxPending == 0 {
-		o.MaxPending = DefaultMaxPending
-	}
+	o.MaxPending = o.MaxAppend()
 	if o.SyncInterval == 0 {
 		o.SyncInterval = DefaultSyncInterval
 	}

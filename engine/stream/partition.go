@@ -167,13 +167,17 @@ type AppendResult struct {
 
 // Append adds payloads as messages with key to the stream name, creating
 // it with Config.Defaults if needed. All go to one partition: the key's,
-// or the next in round-robin order when key is nil.
+// or the next in round-robin order when key is nil. More payloads than
+// the partition's log takes in one append (wal.Options.MaxAppend) are
+// ErrTooManyMessages, before anything is created.
 func (b *Broker) Append(name string, key []byte, payloads [][]byte) (AppendResult, error) {
-	if !validName(name) {
+	switch {
+	case !validName(name):
 		return AppendResult{}, ErrInvalidName
-	}
-	if len(payloads) == 0 {
+	case len(payloads) == 0:
 		return AppendResult{}, ErrInvalidValue
+	case len(payloads) > b.cfg.WAL.MaxAppend():
+		return AppendResult{}, ErrTooManyMessages
 	}
 	for _, v := range payloads {
 		if len(v)+len(key) > b.cfg.MaxPayload {

@@ -156,6 +156,7 @@ var (
 	ErrInvalidName         = errors.New("invalid name")
 	ErrInvalidValue        = errors.New("invalid value")
 	ErrPayloadTooBig       = errors.New("payload exceeds the maximum size")
+	ErrTooManyMessages     = errors.New("more messages than one append takes")
 	ErrOverload            = errors.New("the stream log is full")
 	ErrFailed              = errors.New("the stream log failed")
 	ErrClosed              = errors.New("stream broker closed")

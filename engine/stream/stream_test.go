@@ -1093,6 +1093,20 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("edge: an append of more messages than the log takes at once is refused and creates nothing", func(t *testing.T) {
+		const maxPending = 8
+		f := newFixture(t, func(c *stream.Config) { c.WAL.MaxPending = maxPending })
+		payloads := slices.Repeat([]string{"v"}, maxPending+1)
+		_, err := f.b.Append("s", nil, slices.Repeat([][]byte{[]byte("v")}, maxPending+1))
+		wantErr(t, err, stream.ErrTooManyMessages)
+		if got := f.b.List(); len(got) != 0 {
+			t.Fatalf("streams %v", got)
+		}
+		if res := f.append("s", "", payloads[:maxPending]...); res.First != 0 {
+			t.Fatalf("the largest append took offset %d", res.First)
+		}
+	})
+
 	t.Run("edge: BUSYGROUP and NOGROUP name the metadata log's last record, for the reply to wait for", func(t *testing.T) {
 		f := newFixture(t)
 		f.create("s", stream.Settings{Partitions: 1})

@@ -71,6 +71,13 @@ func SetWaitHook(fn func()) (restore func()) {
 	return func() { testHookWait = func() {} }
 }
 
+// SetDirSyncedHook makes fn run each time Open fsyncs a directory that
+// holds one it created, until restore is called.
+func SetDirSyncedHook(fn func(dir string)) (restore func()) {
+	testHookDirSynced = fn
+	return func() { testHookDirSynced = func(string) {} }
+}
+
 // FailTruncationDirSync makes the fsync of the directory after the next
 // truncations fail with err. Call it before Compact.
 func (l *Log) FailTruncationDirSync(err error) {

@@ -80,6 +80,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -347,6 +348,41 @@ type Log struct {
 	closeErr   error
 }
 
+// makeDir creates dir and its missing parents, as os.MkdirAll does, and
+// fsyncs the directory that holds each one it created: a crash of the
+// machine that lost a new directory's entry would lose every log below it,
+// acknowledged records included. dir is absolute.
+func makeDir(dir string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		_, err := os.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		parent := filepath.Dir(d)
+		if err := syncDir(parent); err != nil {
+			return err
+		}
+		testHookDirSynced(parent)
+	}
+	return nil
+}
+
+// testHookDirSynced is called by makeDir after each directory it fsyncs.
+var testHookDirSynced = func(string) {}
+
 // Open opens the log in dir, creating dir if needed. It removes leftover
 // temporary files, finishes a truncation tidwall left half done, verifies
 // the snapshot and every record's checksum, repairs a torn tail (see the
@@ -359,7 +395,7 @@ func Open(dir string, o Options) (*Log, error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
+	if err := makeDir(dir); err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
 	r, err := recoverDir(dir, o.Logger)

@@ -393,6 +393,27 @@ func TestOptions(t *testing.T) {
 }
 
 func TestAppendReplay(t *testing.T) {
+	t.Run("Open creates the missing directories and fsyncs the directory holding each", func(t *testing.T) {
+		root := t.TempDir()
+		var synced []string
+		t.Cleanup(wal.SetDirSyncedHook(func(dir string) { synced = append(synced, dir) }))
+		dir := filepath.Join(root, "a", "b", "c")
+		l, err := wal.Open(dir, opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		want := []string{filepath.Join(root, "a", "b"), filepath.Join(root, "a"), root}
+		if !slices.Equal(synced, want) {
+			t.Fatalf("fsynced %q, want %q", synced, want)
+		}
+		synced = nil
+		open(t, dir, opts())
+		if len(synced) != 0 {
+			t.Fatalf("reopening fsynced %q", synced)
+		}
+	})
+
 	t.Run("records come back in order after reopen", func(t *testing.T) {
 		dir := t.TempDir()
 		l := open(t, dir, opts())

@@ -590,14 +590,18 @@ func (b *Broker) Progress(name string, consumer int64, id uint64, value []byte) 
 // Release is called when consumer's connection closes: in every queue
 // whose release-on-disconnect is on, the jobs it holds fail at once with
 // the reason WorkerGone (an attempt, with the backoff). Elsewhere they
-// stay in flight until their visibility timeout. Nobody waits for the
-// records: there is no one left to answer.
+// stay in flight until their visibility timeout. It returns once the
+// failures are durable, as the timer does for the jobs it fails: there is
+// no one left to answer, but other clients see the failures at once (a
+// dead letter, a new attempt), and the log's idle flush would leave them in
+// memory for up to its delay, where a kill -9 undoes them.
 func (b *Broker) Release(consumer int64) error {
 	b.consumersMu.Lock()
 	names := b.consumers[consumer]
 	delete(b.consumers, consumer)
 	b.consumersMu.Unlock()
 	var errs []error
+	var last uint64
 	for name := range names {
 		q := b.lockQueue(name, false)
 		if q == nil {
@@ -614,12 +618,17 @@ func (b *Broker) Release(consumer int64) error {
 				return true
 			})
 			if len(held) > 0 {
-				if _, err := q.failJobs(now, held, WorkerGone, "", nil); err != nil {
+				idx, err := q.failJobs(now, held, WorkerGone, "", nil)
+				if err != nil {
 					errs = append(errs, fmt.Errorf("queue %q: %w", name, err))
 				}
+				last = max(last, idx)
 			}
 		}
 		b.unlockQueue(q)
+	}
+	if last > 0 {
+		errs = append(errs, b.Wait(last))
 	}
 	return errors.Join(errs...)
 }

@@ -2901,6 +2901,25 @@ func TestDurability(t *testing.T) {
 			t.Fatalf("after the crash: %+v, want the timed-out job dead", n)
 		}
 	})
+	t.Run("restart: Release writes the failures itself: an image of the files taken right after has them", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.WAL.IdleFlush = neverIdleFlush })
+		f.configure("q", "max-attempts", "1")
+		f.push1("q", "job")
+		f.pop1("q", 1)
+		if err := f.b.Release(1); err != nil {
+			t.Fatal(err)
+		}
+		cfg := f.cfg
+		cfg.Dir = crashimage.Of(t, f.cfg.Dir)
+		crashed, err := queue.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer crashed.Close()
+		if n := crashed.Len("q"); n != (queue.Counts{Dead: 1}) {
+			t.Fatalf("after the crash: %+v, want the released job dead", n)
+		}
+	})
 	t.Run("restart: a job in flight at a restart and purged after it stays gone", func(t *testing.T) {
 		f := newFixture(t)
 		f.push1("q", "held")

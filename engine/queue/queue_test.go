@@ -202,6 +202,20 @@ func (f *fixture) pop(name string, consumer int64, count int) []queue.Job {
 	return jobs
 }
 
+// crashed opens a broker on an image of f's files as a kill -9 would leave
+// them now, closed when the test ends.
+func (f *fixture) crashed() *queue.Broker {
+	f.t.Helper()
+	cfg := f.cfg
+	cfg.Dir = crashimage.Of(f.t, f.cfg.Dir)
+	b, err := queue.Open(cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { b.Close() })
+	return b
+}
+
 func (f *fixture) pop1(name string, consumer int64) queue.Job {
 	f.t.Helper()
 	jobs := f.pop(name, consumer, 1)
@@ -2890,14 +2904,7 @@ func TestDurability(t *testing.T) {
 			t.Fatalf("took %+v", jobs)
 		}
 		time.Sleep(timerVisibility + timerMargin)
-		cfg := f.cfg
-		cfg.Dir = crashimage.Of(t, f.cfg.Dir)
-		crashed, err := queue.Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer crashed.Close()
-		if n := crashed.Len("q"); n != (queue.Counts{Dead: 1}) {
+		if n := f.crashed().Len("q"); n != (queue.Counts{Dead: 1}) {
 			t.Fatalf("after the crash: %+v, want the timed-out job dead", n)
 		}
 	})
@@ -2909,14 +2916,7 @@ func TestDurability(t *testing.T) {
 		if err := f.b.Release(1); err != nil {
 			t.Fatal(err)
 		}
-		cfg := f.cfg
-		cfg.Dir = crashimage.Of(t, f.cfg.Dir)
-		crashed, err := queue.Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer crashed.Close()
-		if n := crashed.Len("q"); n != (queue.Counts{Dead: 1}) {
+		if n := f.crashed().Len("q"); n != (queue.Counts{Dead: 1}) {
 			t.Fatalf("after the crash: %+v, want the released job dead", n)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 
 	"nexo/engine/queue"
 	"nexo/engine/store"
+	"nexo/engine/stream"
 	"nexo/internal/respclient"
 	"nexo/resp"
 	"nexo/wal"
@@ -44,6 +45,16 @@ const (
 func startTestServer(t *testing.T, configure ...func(*Config)) string {
 	t.Helper()
 	return newTestServer(t, configure...).Addr().String()
+}
+
+// withStreams gives a test server a stream broker of its own.
+func withStreams(t *testing.T) func(*Config) {
+	sb, err := stream.Open(stream.Config{Dir: t.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	return func(cfg *Config) { cfg.Stream = sb }
 }
 
 // newTestServer is startTestServer for a test that looks at the server's

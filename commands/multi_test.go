@@ -134,6 +134,15 @@ func TestTransactions(t *testing.T) {
 		runTransaction(t, c, []any{nil, "OK"}, cmd("QPOP", "tx:empty", "BLOCK", "0"), cmd("SET", "k", "v"))
 	})
 
+	t.Run("edge: a blocking XFETCH from LATEST in a transaction still checks its stream and partition", func(t *testing.T) {
+		c := dialTest(t, startTestServer(t, withStreams(t)))
+		expect(t, c, "OK", "XCREATE", "s", "PARTITIONS", "1")
+		runTransaction(t, c, []any{[]any{}, errReply("NOSTREAM no such stream"), errReply("ERR partition out of range")},
+			cmd("XFETCH", "s", "PARTITION", "0", "FROM", "LATEST", "BLOCK", "0"),
+			cmd("XFETCH", "nostream", "PARTITION", "0", "FROM", "LATEST", "BLOCK", "0"),
+			cmd("XFETCH", "s", "PARTITION", "7", "FROM", "LATEST", "BLOCK", "0"))
+	})
+
 	t.Run("edge: a watched key that expires before EXEC aborts it", func(t *testing.T) {
 		c := dialTest(t, startTestServer(t))
 		expect(t, c, "OK", "SET", "k", "v", "PX", strconv.FormatInt(txTTL.Milliseconds(), 10))

@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"nexo/engine/stream"
 	"nexo/internal/respclient"
-	"nexo/wal"
 )
 
 // Settings of the scripting tests.
@@ -163,12 +161,7 @@ func TestScripts(t *testing.T) {
 		}
 	})
 	t.Run("appends of one script share its instant: the streams' clock is frozen too", func(t *testing.T) {
-		sb, err := stream.Open(stream.Config{Dir: t.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sb.Close() })
-		c := dialTest(t, startTestServer(t, func(cfg *Config) { cfg.Stream = sb }))
+		c := dialTest(t, startTestServer(t, withStreams(t)))
 		wait := strconv.FormatInt(txTTLMargin.Microseconds(), 10)
 		const script = `redis.call('xappend', KEYS[1], 'a')
 			local function micros() local t = redis.call('time') return t[1] * 1000000 + t[2] end

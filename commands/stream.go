@@ -324,13 +324,20 @@ func cmdXFetch(c *Client, args [][]byte) {
 		msgs, err = sb.Read(name, partition, from, count)
 	}
 	if blocking && err == nil && len(msgs) == 0 {
-		if ctx, end, ok := c.beginBlock(block); ok {
+		ctx, end, ok := c.beginBlock(block)
+		switch {
+		case ok:
 			msgs, err = sb.ReadWait(ctx, name, partition, from, count)
 			end()
 			if err == nil && len(msgs) == 0 && unblockedWithError(ctx) {
 				c.replyError(errUnblocked)
 				return
 			}
+		case from == stream.FromLatest():
+			// The connection cannot wait (EXEC, a script, a draining
+			// server): the read answers as for a timeout, once Read has
+			// checked the stream and partition that ReadWait would have.
+			msgs, err = sb.Read(name, partition, from, count)
 		}
 	}
 	if err != nil {

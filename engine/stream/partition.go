@@ -245,7 +245,7 @@ const maxAppendScratch = 1 << 20
 func (s *stream) encodeMessages(first, at int64, key []byte, payloads [][]byte) [][]byte {
 	buf, ends := s.appendBuf[:0], s.appendEnds[:0]
 	for i, v := range payloads {
-		buf = append(buf, s.enc.op(opMessage).int(first+int64(i)).int(at).bytes(key).bytes(v).buf...)
+		buf = append(buf, s.enc.op(opMessage).int(first+int64(i)).int(at).key(key).bytes(v).buf...)
 		ends = append(ends, len(buf))
 	}
 	recs, start := s.appendRecs[:0], 0
@@ -362,7 +362,7 @@ func decodeMessage(rec []byte, pi int, offset int64, index uint64) (Message, err
 		return Message{}, fmt.Errorf("%w: wal index %d holds no message", errCorruptRecord, index)
 	}
 	d := decoder{buf: rec[1:]}
-	m := Message{Partition: pi, Offset: d.int(), Time: time.UnixMilli(d.int()), Key: d.view(), Value: d.view()}
+	m := Message{Partition: pi, Offset: d.int(), Time: time.UnixMilli(d.int()), Key: d.key(), Value: d.view()}
 	switch {
 	case d.err != nil:
 		return Message{}, fmt.Errorf("%w: wal index %d", d.err, index)

@@ -15,7 +15,7 @@ import (
 // opBase record, in the snapshot that retention leaves behind.
 // The metadata log of a stream holds the other records.
 const (
-	opMessage     byte = iota + 1 // offset time key value
+	opMessage     byte = iota + 1 // offset time key value; a key's length is emptyKey for an empty one
 	opBase                        // first offset kept by the partition after retention
 	opSettings                    // partitions maxAge maxBytes maxMessages n first×n: firsts retained when written
 	opGroup                       // group n offset×n: create or seek, committed offsets of every partition
@@ -34,6 +34,18 @@ func (e *encoder) bytes(p []byte) *encoder {
 	e.buf = append(e.buf, p...)
 	return e
 }
+// emptyKey is the length a message record gives an empty key, which a
+// length of 0, a message without a key, cannot tell apart.
+const emptyKey = -1
+
+// key encodes a message's key: nil for none.
+func (e *encoder) key(k []byte) *encoder {
+	if k != nil && len(k) == 0 {
+		return e.int(emptyKey)
+	}
+	return e.bytes(k)
+}
+
 func (e *encoder) string(s string) *encoder {
 	e.int(int64(len(s)))
 	e.buf = append(e.buf, s...)
@@ -77,7 +89,21 @@ func (d *decoder) bytes() []byte {
 // unchanged for as long as the result lives. Like bytes, it returns nil
 // for an empty field.
 func (d *decoder) view() []byte {
+	return d.viewOf(d.int())
+}
+
+// key is view for a key that encoder.key wrote: nil for none, empty for an
+// empty one.
+func (d *decoder) key() []byte {
 	n := d.int()
+	if d.err == nil && n == emptyKey {
+		return []byte{}
+	}
+	return d.viewOf(n)
+}
+
+// viewOf is view once the length n is read.
+func (d *decoder) viewOf(n int64) []byte {
 	if d.err != nil || n == 0 {
 		return nil
 	}

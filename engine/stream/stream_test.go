@@ -531,6 +531,39 @@ func TestStream(t *testing.T) {
 		}
 	})
 
+	t.Run("edge: an empty key is a key: it picks the same partition each time and reads back empty, not null", func(t *testing.T) {
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 4})
+		var parts []int
+		for range 4 {
+			res, err := f.b.Append("s", []byte{}, [][]byte{[]byte("v")})
+			f.wait(res.Token, err)
+			parts = append(parts, res.Partition)
+		}
+		if len(slices.Compact(slices.Clone(parts))) != 1 {
+			t.Fatalf("an empty key went to partitions %v", parts)
+		}
+		noKey := f.append("s", "", "no key")
+		for _, restarted := range []bool{false, true} {
+			if restarted {
+				f.restart()
+			}
+			for _, m := range f.read("s", parts[0], stream.FromEarliest(), 10) {
+				switch {
+				case m.Offset == noKey.First && m.Partition == noKey.Partition:
+					if m.Key != nil {
+						t.Fatalf("restarted %v: no key read back as %#v", restarted, m.Key)
+					}
+				case m.Key == nil || len(m.Key) != 0:
+					t.Fatalf("restarted %v: the empty key read back as %#v", restarted, m.Key)
+				}
+			}
+			if m := f.read("s", noKey.Partition, stream.FromOffset(noKey.First), 1); len(m) != 1 || m[0].Key != nil {
+				t.Fatalf("restarted %v: the message without a key read back as %+v", restarted, m)
+			}
+		}
+	})
+
 	t.Run("replay from offset, earliest, latest and time", func(t *testing.T) {
 		f := newFixture(t)
 		f.append("s", "", "a", "b")

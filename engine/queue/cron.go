@@ -18,8 +18,10 @@ import (
 type cronSpec struct {
 	loc                                   *time.Location
 	second, minute, hour, dom, month, dow uint64
-	// anyDay: the day of month or the day of week is "*", so a day must
-	// match both; otherwise (Vixie cron) it matches when either does.
+	// anyDay: the day of month or the day of week names every day, so a
+	// day must match both; otherwise it matches when either does. Whether
+	// a field names every day is read from its set, not its text, as
+	// cron-parser does: "1-31" is every day, "*/2" is not.
 	anyDay bool
 }
 
@@ -87,8 +89,13 @@ func parseCron(expr, tz string) (*cronSpec, error) {
 	if s.dow&(1<<7) != 0 {
 		s.dow = s.dow&^(1<<7) | 1
 	}
-	s.anyDay = strings.HasPrefix(f[3], "*") || strings.HasPrefix(f[5], "*")
+	s.anyDay = s.dom == cronDom.every() || s.dow == cronDow.every()&^(1<<7)
 	return &s, nil
+}
+
+// every is the set of every value of the field.
+func (c *cronField) every() uint64 {
+	return (1<<(c.max+1) - 1) &^ (1<<c.min - 1)
 }
 
 // parse reads one field: a comma-separated list of "*", a value or a

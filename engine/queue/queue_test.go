@@ -1998,6 +1998,13 @@ func TestRepeat(t *testing.T) {
 			{"0 0 29 2 *", "2028-02-29T00:00:00Z"},
 			{"5,10-12/2 3 * DEC 0", "2026-12-06T03:05:00Z"},
 			{"0 0 * * 7", "2026-11-29T00:00:00Z"},
+			// Both day fields restricted: a day matching either fires.
+			// Whether a field is restricted is read from its set, as
+			// cron-parser does: "*/2" is, "1-31" and "0-6" are not.
+			{"0 0 */2 * 1", "2026-11-29T00:00:00Z"},
+			{"0 0 1/2 * 1", "2026-11-29T00:00:00Z"},
+			{"0 0 1-31 * 1", "2026-11-30T00:00:00Z"},
+			{"0 0 1 * 0-6", "2026-12-01T00:00:00Z"},
 		} {
 			f := newFixture(t)
 			f.clockAt(from)

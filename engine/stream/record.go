@@ -34,6 +34,7 @@ func (e *encoder) bytes(p []byte) *encoder {
 	e.buf = append(e.buf, p...)
 	return e
 }
+
 // emptyKey is the length a message record gives an empty key, which a
 // length of 0, a message without a key, cannot tell apart.
 const emptyKey = -1

@@ -169,6 +169,7 @@ func TestTransactions(t *testing.T) {
 		expect(t, other, int64(0), "DEL", "absent")
 		expect(t, other, int64(0), "PERSIST", "k")
 		expect(t, other, int64(0), "EXPIRE", "absent", "10")
+		expect(t, other, int64(0), "SETBIT", "k", "0", "0")
 		runTransaction(t, c, []any{"v"}, cmd("GET", "k"))
 	})
 

@@ -412,7 +412,9 @@ func newScriptState(s *Server) *lua.LState {
 		"call":  func(L *lua.LState) int { return sc.call(L, false) },
 		"pcall": func(L *lua.LState) int { return sc.call(L, true) },
 		"error_reply": func(L *lua.LState) int {
-			L.Push(replyTable(L, "err", L.CheckString(1)))
+			// As Redis: the reply's "-" is added only when the message
+			// lacks it.
+			L.Push(replyTable(L, "err", strings.TrimPrefix(L.CheckString(1), "-")))
 			return 1
 		},
 		"status_reply": func(L *lua.LState) int {

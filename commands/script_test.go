@@ -43,6 +43,7 @@ func TestScripts(t *testing.T) {
 		expect(t, c, []any{int64(1), "two", []any{int64(3)}, nil}, "EVAL", "return {1, 'two', {3}, false, nil, 6}", "0")
 		expect(t, c, "FINE", "EVAL", "return redis.status_reply('FINE')", "0")
 		expect(t, c, errReply("MYERR custom"), "EVAL", "return redis.error_reply('MYERR custom')", "0")
+		expect(t, c, errReply("MYERR custom"), "EVAL", "return redis.error_reply('-MYERR custom')", "0")
 		expect(t, c, "FINE", "EVAL", "return {ok='FINE'}", "0")
 	})
 

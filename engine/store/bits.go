@@ -58,7 +58,8 @@ func (r BitRange) span(n int64) (from, to int64, ok bool) {
 	if end < 0 {
 		end += size
 	}
-	start, end = max(start, 0), min(end, size-1)
+	// As Redis: an end still negative is 0, not an empty range.
+	start, end = max(start, 0), min(max(end, 0), size-1)
 	if start > end || size == 0 {
 		return 0, 0, false
 	}
@@ -141,8 +142,10 @@ func (s *Store) SetBit(key []byte, offset int64, on bool) (int, error) {
 	}
 	if old != want || byteIdx >= int64(len(cur)) {
 		sh.setBit(e, offset, on)
+		// As Redis: a bit set to what it was changes nothing, and tells
+		// no watcher or subscriber.
+		s.notify(EventString, eventSetBit, key)
 	}
-	s.notify(EventString, eventSetBit, key)
 	return old, nil
 }
 

@@ -23,17 +23,19 @@ const (
 )
 
 // parseLongDouble parses b as Redis's string2ld does (strtold): decimal or
-// hexadecimal, "inf" and "infinity" with an optional sign; no spaces, no
-// NaN, nothing that overflows or underflows the long double.
+// hexadecimal, "inf" and "infinity" in any case with an optional sign; no
+// spaces, no NaN, no binary or octal prefix (which big.ParseFloat would
+// take), nothing that overflows or underflows the long double.
 func parseLongDouble(b []byte) (*big.Float, bool) {
 	if len(b) == 0 || len(b) >= maxFloatLen || isSpace(b[0]) || bytes.IndexByte(b, '_') >= 0 {
 		return nil, false
 	}
 	s := string(b)
-	switch strings.ToLower(strings.TrimLeft(s, "+-")) {
-	case "infinity":
-		s = s[:len(s)-len("inity")]
-	case "nan":
+	unsigned := strings.ToLower(strings.TrimLeft(s, "+-"))
+	switch {
+	case unsigned == "inf" || unsigned == "infinity":
+		return new(big.Float).SetInf(s[0] == '-'), true
+	case unsigned == "nan", strings.HasPrefix(unsigned, "0b"), strings.HasPrefix(unsigned, "0o"):
 		return nil, false
 	}
 	f, _, err := big.ParseFloat(s, 0, longDoublePrec, big.ToNearestEven)

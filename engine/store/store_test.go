@@ -362,7 +362,7 @@ func TestCounters(t *testing.T) {
 		_, err = s.IncrBy(b("n"), 1)
 		wantErr(t, err, store.ErrOverflow)
 		wantValue(t, s, "n", "9223372036854775807")
-		for _, bad := range []string{"", " 1.5", "1.5 ", "abc", "nan", "1_000", "1e5000", "1e-5000"} {
+		for _, bad := range []string{"", " 1.5", "1.5 ", "abc", "nan", "1_000", "1e5000", "1e-5000", "0b101", "0o17", "-0B1", "0O7"} {
 			set(t, s, "f", bad)
 			_, err := s.IncrByFloat(b("f"), b("1"))
 			wantErr(t, err, store.ErrNotFloat)
@@ -371,7 +371,7 @@ func TestCounters(t *testing.T) {
 			wantErr(t, err, store.ErrNotFloat)
 			wantValue(t, s, "f", "1")
 		}
-		for _, inf := range []string{"inf", "-Infinity", "+inf"} {
+		for _, inf := range []string{"inf", "-Infinity", "+inf", "INF", "iNf", "-INFINITY"} {
 			_, err = s.IncrByFloat(b("f"), b(inf))
 			wantErr(t, err, store.ErrNaN)
 		}
@@ -526,7 +526,9 @@ func TestBits(t *testing.T) {
 			want int64
 		}{{whole, 26}, {store.BitRange{Start: 0, End: 0}, 4}, {store.BitRange{Start: 1, End: 1}, 6},
 			{store.BitRange{Start: 1, End: 1, Bits: true}, 1}, {store.BitRange{Start: 5, End: 30, Bits: true}, 17},
-			{store.BitRange{Start: -2, End: -1}, 7}, {store.BitRange{Start: 3, End: 1}, 0}} {
+			{store.BitRange{Start: -2, End: -1}, 7}, {store.BitRange{Start: 3, End: 1}, 0},
+			// An end before the start of the string is 0, as in Redis.
+			{store.BitRange{Start: 0, End: -100}, 4}, {store.BitRange{Start: -100, End: -100}, 4}} {
 			if n, err := s.BitCount(b("f"), tc.r); n != tc.want || err != nil {
 				t.Fatalf("BITCOUNT %+v = %d %v, want %d", tc.r, n, err, tc.want)
 			}
@@ -537,7 +539,8 @@ func TestBits(t *testing.T) {
 			r    store.BitRange
 			want int64
 		}{{0, whole, 12}, {1, whole, 0}, {1, store.BitRange{Start: 2, NoEnd: true}, -1}, {0, store.BitRange{Start: 1, End: 1}, 12},
-			{1, store.BitRange{Start: 7, End: 15, Bits: true}, 7}, {0, store.BitRange{Start: 7, End: 15, Bits: true}, 12}} {
+			{1, store.BitRange{Start: 7, End: 15, Bits: true}, 7}, {0, store.BitRange{Start: 7, End: 15, Bits: true}, 12},
+			{1, store.BitRange{Start: 0, End: -100}, 0}, {0, store.BitRange{Start: -100, End: -100}, -1}} {
 			if n, err := s.BitPos(b("p"), tc.bit, tc.r); n != tc.want || err != nil {
 				t.Fatalf("BITPOS %d %+v = %d %v, want %d", tc.bit, tc.r, n, err, tc.want)
 			}
@@ -2029,6 +2032,10 @@ func TestEvents(t *testing.T) {
 			{func() { _, _ = s.Append(b("k"), b("x")) }, []string{"append k"}},
 			{func() { _, _ = s.SetRange(b("k"), 1, b("y")) }, []string{"setrange k"}},
 			{func() { _, _ = s.IncrBy(b("k"), 1) }, nil}, // not an integer: nothing changed
+			{func() { _, _ = s.SetBit(b("bits"), 3, true) }, []string{"setbit bits"}},
+			{func() { _, _ = s.SetBit(b("bits"), 3, true) }, nil}, // the bit was set: nothing changed
+			{func() { _, _ = s.SetBit(b("bits"), 5, false) }, nil},
+			{func() { _ = s.Del(bs("bits")) }, []string{"del bits"}},
 			{func() { _, _ = s.HSet(b("h"), bs("f", "v", "g", "w")) }, []string{"hset h"}},
 			{func() { _, _ = s.HSetNX(b("h"), b("f"), b("x")) }, nil},
 			{func() { _, _ = s.HIncrBy(b("h"), b("n"), 1) }, []string{"hincrby h"}},

@@ -53,8 +53,8 @@ type Retained struct {
 // PublishRetained publishes payload on topic like Publish, and makes it the
 // topic's retained value; an empty payload deletes the retained value
 // instead (and is still delivered, MQTT-3.3.1-10). topic must pass
-// CheckTopic. It returns the deliveries and the log index to Wait for (0
-// when nothing changed); ErrOverload when the log is full and ErrReadOnly
+// CheckTopic. It returns the deliveries and the log index to Wait for (the
+// last record's when nothing changed: see unchanged); ErrOverload when the log is full and ErrReadOnly
 // after a log failure, having published nothing.
 func (b *Broker) PublishRetained(topic, payload []byte, batch Batch) (int, uint64, error) {
 	if err := CheckTopic(topic); err != nil {
@@ -77,6 +77,8 @@ func (b *Broker) PublishRetained(topic, payload []byte, batch Batch) (int, uint6
 		if index, err = b.appendLocked(b.scratch); err == nil {
 			b.deleteRetained(topic)
 		}
+	default:
+		index = b.unchanged()
 	}
 	due := err == nil && b.compactDue()
 	b.rmu.Unlock()
@@ -94,8 +96,8 @@ func (b *Broker) PublishRetained(topic, payload []byte, batch Batch) (int, uint6
 }
 
 // DeleteRetained deletes the retained value of every topic filter matches
-// and returns how many it deleted, with the log index to Wait for (0 when
-// none).
+// and returns how many it deleted, with the log index to Wait for (the last
+// record's when none: see unchanged).
 func (b *Broker) DeleteRetained(filter []byte) (int, uint64, error) {
 	if err := CheckFilter(filter); err != nil {
 		return 0, 0, err
@@ -103,8 +105,9 @@ func (b *Broker) DeleteRetained(filter []byte) (int, uint64, error) {
 	b.rmu.Lock()
 	vals := collectRetained(b.retained, filter, true, nil)
 	if len(vals) == 0 {
+		index := b.unchanged()
 		b.rmu.Unlock()
-		return 0, 0, nil
+		return 0, index, nil
 	}
 	b.scratch = append(append(b.scratch[:0], recDeleteAll), filter...)
 	index, err := b.appendLocked(b.scratch)
@@ -178,6 +181,13 @@ func (b *Broker) sendRetained(s Subscriber, filter string, batch Batch) {
 			b.counters.delivered.Add(1)
 		}
 	}
+}
+
+// unchanged is the index to Wait for of a change that finds nothing to do:
+// the log's last record, since another connection's deletion, not durable
+// yet, may be what left nothing. rmu should be held.
+func (b *Broker) unchanged() uint64 {
+	return b.log.LastIndex()
 }
 
 // appendLocked appends one record to the log.

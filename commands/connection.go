@@ -202,6 +202,7 @@ func cmdReset(c *Client, _ [][]byte) {
 	c.resetTransaction()
 	c.stopMonitoring()
 	if o := c.ps.out; o != nil && c.srv.cfg.PubSub != nil {
+		o.cutAll()
 		c.srv.cfg.PubSub.UnsubscribeAll(o)
 		c.setCounts(pubsub.Counts{})
 	}

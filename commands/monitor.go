@@ -85,7 +85,7 @@ func (m *monitors) feed(c *Client, from string, args [][]byte) {
 	defer m.mu.Unlock()
 	for _, o := range m.outs {
 		if o.c != c {
-			o.queue(c, len(line), func(b []byte) []byte { return append(b, line...) })
+			o.queue(c, nil, len(line), func(b []byte) []byte { return append(b, line...) })
 		}
 	}
 }

@@ -139,9 +139,13 @@ func subscribeHandler(kind pubsub.Kind, reply string) Handler {
 			if !c.queueReplies() {
 				return
 			}
+			o.admit(kind, name)
 			counts, err := b.Subscribe(o, kind, name, c)
 			c.ps.frames.reset()
 			if err != nil {
+				if !b.Subscribed(o, kind, name) {
+					o.cut(kind, name)
+				}
 				c.replyErr(err)
 				return
 			}
@@ -168,10 +172,7 @@ func unsubscribeHandler(kind pubsub.Kind, reply string) Handler {
 			return
 		}
 		for _, name := range names {
-			if o := c.ps.out; o != nil {
-				counts, _ := b.Unsubscribe(o, kind, name)
-				c.setCounts(counts)
-			}
+			c.unsubscribe(b, kind, name)
 			c.w.Push(confirmationSize)
 			c.w.BulkString(reply)
 			c.w.BulkString(name)
@@ -213,13 +214,20 @@ func cmdPUnsub(c *Client, args [][]byte) {
 	if b == nil {
 		return
 	}
-	if o := c.ps.out; o != nil {
-		for _, name := range c.unsubscribeNames(b, pubsub.Filter, args[1:]) {
-			counts, _ := b.Unsubscribe(o, pubsub.Filter, name)
-			c.setCounts(counts)
-		}
+	for _, name := range c.unsubscribeNames(b, pubsub.Filter, args[1:]) {
+		c.unsubscribe(b, pubsub.Filter, name)
 	}
 	c.w.Int(int64(c.ps.count))
+}
+
+// unsubscribe removes one subscription of the connection, if it has an
+// outbox, once its outbox drops the subscription's messages (see cut).
+func (c *Client) unsubscribe(b *pubsub.Broker, kind pubsub.Kind, name string) {
+	if o := c.ps.out; o != nil {
+		o.cut(kind, name)
+		counts, _ := b.Unsubscribe(o, kind, name)
+		c.setCounts(counts)
+	}
 }
 
 func cmdPublish(c *Client, args [][]byte) {

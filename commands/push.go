@@ -113,6 +113,11 @@ type outbox struct {
 	held      bool      // the writer waits: a subscription is being made (see hold)
 	closed    bool      // nothing more is accepted
 	softSince time.Time // when the queue went over the soft limit; zero when under it
+	// live are the subscriptions whose messages Deliver accepts: a
+	// publisher that found a subscription before it was removed may
+	// deliver after, and its message must not follow the removal's
+	// confirmation (see admit and cut).
+	live map[subscription]struct{}
 
 	bufs net.Buffers   // the writer's scratch list for writev (writer only)
 	wake chan struct{} // capacity 1
@@ -319,30 +324,73 @@ func (o *outbox) signal() {
 	}
 }
 
+// subscription names one subscription of a connection.
+type subscription struct {
+	kind pubsub.Kind
+	name string
+}
+
+// admit makes Deliver accept the messages of a subscription, before the
+// broker makes it.
+func (o *outbox) admit(kind pubsub.Kind, name string) {
+	o.mu.Lock()
+	if o.live == nil {
+		o.live = make(map[subscription]struct{})
+	}
+	o.live[subscription{kind, name}] = struct{}{}
+	o.mu.Unlock()
+}
+
+// cut makes Deliver drop the messages of a subscription, before the
+// confirmation of its removal is queued: a message queued after the
+// confirmation would read, in RESP2, as the reply to the connection's next
+// command.
+func (o *outbox) cut(kind pubsub.Kind, name string) {
+	o.mu.Lock()
+	delete(o.live, subscription{kind, name})
+	o.mu.Unlock()
+}
+
+// cutAll is cut for every subscription of the connection.
+func (o *outbox) cutAll() {
+	o.mu.Lock()
+	clear(o.live)
+	o.mu.Unlock()
+}
+
 // Deliver queues a message; it implements pubsub.Subscriber. It returns
 // false when this message puts the connection over its output buffer
-// limit, which closes it; a closed connection discards what it is given.
+// limit, which closes it; a closed connection discards what it is given,
+// and a message of a subscription being removed is dropped (see cut).
 func (o *outbox) Deliver(m pubsub.Message, batch pubsub.Batch) bool {
 	proto := o.c.proto.Load()
+	sub := subscription{m.Kind, m.Filter}
 	var frame []byte
 	if pub, ok := batch.(*Client); ok {
 		frame = pub.ps.frames.get(m, proto)
 	}
 	if frame != nil {
-		return o.queue(batch, len(frame), func(b []byte) []byte { return append(b, frame...) })
+		return o.queue(batch, &sub, len(frame), func(b []byte) []byte { return append(b, frame...) })
 	}
-	return o.queue(batch, messageSize(m), func(b []byte) []byte { return appendMessage(b, proto, m) })
+	return o.queue(batch, &sub, messageSize(m), func(b []byte) []byte { return appendMessage(b, proto, m) })
 }
 
 // queue appends a frame of about size bytes, which add writes, for another
-// connection (batch, nil when none) to wake the writer. It returns false
+// connection (batch, nil when none) to wake the writer; a message frame
+// names its subscription (sub), nil for other frames. It returns false
 // when the frame puts the connection over its output buffer limit, which
 // closes it; a closed connection discards what it is given.
-func (o *outbox) queue(batch pubsub.Batch, size int, add func([]byte) []byte) bool {
+func (o *outbox) queue(batch pubsub.Batch, sub *subscription, size int, add func([]byte) []byte) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return true
+	}
+	if sub != nil {
+		if _, ok := o.live[*sub]; !ok {
+			o.mu.Unlock()
+			return true
+		}
 	}
 	ch := o.room(size)
 	before := len(ch.b)

@@ -202,8 +202,8 @@ func cmdReset(c *Client, _ [][]byte) {
 	c.resetTransaction()
 	c.stopMonitoring()
 	if o := c.ps.out; o != nil && c.srv.cfg.PubSub != nil {
-		o.cutAll()
 		c.srv.cfg.PubSub.UnsubscribeAll(o)
+		o.cutAll(c.srv.cfg.PubSub.Epoch())
 		c.setCounts(pubsub.Counts{})
 	}
 	c.w.SetProto(resp.RESP2)

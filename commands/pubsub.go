@@ -144,7 +144,7 @@ func subscribeHandler(kind pubsub.Kind, reply string) Handler {
 			c.ps.frames.reset()
 			if err != nil {
 				if !b.Subscribed(o, kind, name) {
-					o.cut(kind, name)
+					o.cut(kind, name, b.Epoch())
 				}
 				c.replyErr(err)
 				return
@@ -221,11 +221,12 @@ func cmdPUnsub(c *Client, args [][]byte) {
 }
 
 // unsubscribe removes one subscription of the connection, if it has an
-// outbox, once its outbox drops the subscription's messages (see cut).
+// outbox, and makes the outbox drop the messages still coming for it (see
+// cut).
 func (c *Client) unsubscribe(b *pubsub.Broker, kind pubsub.Kind, name string) {
 	if o := c.ps.out; o != nil {
-		o.cut(kind, name)
 		counts, _ := b.Unsubscribe(o, kind, name)
+		o.cut(kind, name, b.Epoch())
 		c.setCounts(counts)
 	}
 }

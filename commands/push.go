@@ -116,8 +116,10 @@ type outbox struct {
 	// live are the subscriptions whose messages Deliver accepts: a
 	// publisher that found a subscription before it was removed may
 	// deliver after, and its message must not follow the removal's
-	// confirmation (see admit and cut).
-	live map[subscription]struct{}
+	// confirmation (see admit and cut). Only messages matched before the
+	// broker's epoch cutAt, the last cut's, are looked up in it.
+	live  map[subscription]struct{}
+	cutAt uint64
 
 	bufs net.Buffers   // the writer's scratch list for writev (writer only)
 	wake chan struct{} // capacity 1
@@ -341,20 +343,23 @@ func (o *outbox) admit(kind pubsub.Kind, name string) {
 	o.mu.Unlock()
 }
 
-// cut makes Deliver drop the messages of a subscription, before the
-// confirmation of its removal is queued: a message queued after the
-// confirmation would read, in RESP2, as the reply to the connection's next
-// command.
-func (o *outbox) cut(kind pubsub.Kind, name string) {
+// cut makes Deliver drop the messages of a subscription the broker has
+// removed, matched before epoch (pubsub.Broker.Epoch, read after the
+// removal), before the confirmation of the removal is queued: a message
+// queued after the confirmation would read, in RESP2, as the reply to the
+// connection's next command.
+func (o *outbox) cut(kind pubsub.Kind, name string, epoch uint64) {
 	o.mu.Lock()
 	delete(o.live, subscription{kind, name})
+	o.cutAt = epoch
 	o.mu.Unlock()
 }
 
 // cutAll is cut for every subscription of the connection.
-func (o *outbox) cutAll() {
+func (o *outbox) cutAll(epoch uint64) {
 	o.mu.Lock()
 	clear(o.live)
+	o.cutAt = epoch
 	o.mu.Unlock()
 }
 
@@ -364,30 +369,30 @@ func (o *outbox) cutAll() {
 // and a message of a subscription being removed is dropped (see cut).
 func (o *outbox) Deliver(m pubsub.Message, batch pubsub.Batch) bool {
 	proto := o.c.proto.Load()
-	sub := subscription{m.Kind, m.Filter}
 	var frame []byte
 	if pub, ok := batch.(*Client); ok {
 		frame = pub.ps.frames.get(m, proto)
 	}
 	if frame != nil {
-		return o.queue(batch, &sub, len(frame), func(b []byte) []byte { return append(b, frame...) })
+		return o.queue(batch, &m, len(frame), func(b []byte) []byte { return append(b, frame...) })
 	}
-	return o.queue(batch, &sub, messageSize(m), func(b []byte) []byte { return appendMessage(b, proto, m) })
+	return o.queue(batch, &m, messageSize(m), func(b []byte) []byte { return appendMessage(b, proto, m) })
 }
 
 // queue appends a frame of about size bytes, which add writes, for another
-// connection (batch, nil when none) to wake the writer; a message frame
-// names its subscription (sub), nil for other frames. It returns false
-// when the frame puts the connection over its output buffer limit, which
-// closes it; a closed connection discards what it is given.
-func (o *outbox) queue(batch pubsub.Batch, sub *subscription, size int, add func([]byte) []byte) bool {
+// connection (batch, nil when none) to wake the writer; m is the message
+// the frame holds, nil for other frames. It returns false when the frame
+// puts the connection over its output buffer limit, which closes it; a
+// closed connection discards what it is given.
+func (o *outbox) queue(batch pubsub.Batch, m *pubsub.Message, size int, add func([]byte) []byte) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return true
 	}
-	if sub != nil {
-		if _, ok := o.live[*sub]; !ok {
+	// Hot path: a message matched after the last cut needs no lookup.
+	if m != nil && m.Epoch < o.cutAt {
+		if _, ok := o.live[subscription{m.Kind, m.Filter}]; !ok {
 			o.mu.Unlock()
 			return true
 		}

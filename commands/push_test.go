@@ -19,16 +19,29 @@ func TestOutbox(t *testing.T) {
 			t.Fatalf("a live subscription's message: %d bytes queued", o.queued)
 		}
 		queued := o.queued
-		o.cut(pubsub.Channel, "ch")
+		// The message was matched at epoch 0; the removal made it 1.
+		o.cut(pubsub.Channel, "ch", 1)
 		m.Payload = []byte("after")
 		if !o.Deliver(m, nil) || o.queued != queued {
 			t.Fatalf("after the cut: %d bytes queued, want %d", o.queued, queued)
 		}
+		m.Epoch = 1
+		o.admit(pubsub.Channel, "ch")
+		if !o.Deliver(m, nil) || o.queued == queued {
+			t.Fatalf("subscribed again, a message matched after the cut: %d bytes queued", o.queued)
+		}
+		queued = o.queued
 		o.admit(pubsub.Pattern, "c*")
-		o.cutAll()
-		m.Kind, m.Filter = pubsub.Pattern, "c*"
-		if !o.Deliver(m, nil) || o.queued != queued {
-			t.Fatalf("after cutting all: %d bytes queued, want %d", o.queued, queued)
+		o.cutAll(3)
+		for _, m.Epoch = range []uint64{1, 2} {
+			m.Kind, m.Filter = pubsub.Pattern, "c*"
+			if !o.Deliver(m, nil) || o.queued != queued {
+				t.Fatalf("matched at %d, after cutting all at 3: %d bytes queued, want %d", m.Epoch, o.queued, queued)
+			}
+		}
+		m.Epoch = 3
+		if !o.Deliver(m, nil) || o.queued == queued {
+			t.Fatalf("a message matched after cutting all is a subscription made since: %d bytes queued", o.queued)
 		}
 	})
 }

@@ -154,6 +154,16 @@ func (b *Broker) dropLocked(s Subscriber) {
 	delete(b.subscribers, s)
 }
 
+// Epoch counts the subscriptions removed so far. A message whose
+// Message.Epoch is at least the Epoch read after a removal was matched
+// against the index without the removed subscription; an older one may
+// carry a subscription removed since.
+func (b *Broker) Epoch() uint64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.removals
+}
+
 // Subscribed reports whether s is subscribed to name.
 func (b *Broker) Subscribed(s Subscriber, kind Kind, name string) bool {
 	b.mu.RLock()
@@ -296,6 +306,7 @@ func (b *Broker) insertFilter(ss *subset) {
 // Lock should be held.
 func (b *Broker) removeMember(ss *subset, s Subscriber) {
 	delete(ss.members, s)
+	b.removals++
 	ss.snap.Store(nil)
 	if len(ss.members) > 0 {
 		return
@@ -399,13 +410,14 @@ func (b *Broker) fanout(topic, payload []byte, batch Batch) int {
 	var buf [matchBuffer]match
 	b.mu.RLock()
 	matches := b.collect(topic, buf[:0])
+	epoch := b.removals
 	b.mu.RUnlock()
 	if len(matches) == 0 {
 		return 0
 	}
 	delivered := 0
 	var refused []Subscriber
-	m := Message{Topic: topic, Payload: payload}
+	m := Message{Topic: topic, Payload: payload, Epoch: epoch}
 	for _, mt := range matches {
 		m.Kind, m.Filter = mt.ss.kind, mt.ss.name
 		for _, s := range mt.subs {

@@ -95,6 +95,11 @@ type Message struct {
 	Topic    []byte
 	Payload  []byte
 	Retained bool // the topic's retained value, sent because the subscription is new
+	// Epoch is Broker.Epoch when the subscription was found for this
+	// message: a Deliver may come after the subscription's removal, and a
+	// subscriber that read a later Epoch after a removal knows such a
+	// message was matched against the index with that removal.
+	Epoch uint64
 }
 
 // Subscriber receives the messages of its subscriptions. Its caller
@@ -163,6 +168,7 @@ type Broker struct {
 	channels    map[string]*subset
 	patterns    map[string]*subset
 	subscribers map[Subscriber]*subscriber
+	removals    uint64 // subscriptions removed since Open (Epoch)
 
 	stripes [retainStripes]sync.Mutex
 

@@ -158,7 +158,7 @@ func (b *Broker) sendRetained(s Subscriber, filter string, batch Batch) {
 	}
 	b.rmu.RUnlock()
 	slices.Sort(topics)
-	m := Message{Kind: Filter, Filter: filter, Retained: true}
+	m := Message{Kind: Filter, Filter: filter, Retained: true, Epoch: b.Epoch()}
 	for _, t := range topics {
 		m.Topic = []byte(t)
 		st := b.stripe(m.Topic)

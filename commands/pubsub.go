@@ -140,7 +140,12 @@ func subscribeHandler(kind pubsub.Kind, reply string) Handler {
 				return
 			}
 			o.admit(kind, name)
+			if kind == pubsub.Filter {
+				// Its retained values come before its live messages.
+				o.retainFirst(kind, name)
+			}
 			counts, err := b.Subscribe(o, kind, name, c)
+			o.releasePending()
 			c.ps.frames.reset()
 			if err != nil {
 				if !b.Subscribed(o, kind, name) {

@@ -120,6 +120,12 @@ type outbox struct {
 	// broker's epoch cutAt, the last cut's, are looked up in it.
 	live  map[subscription]struct{}
 	cutAt uint64
+	// pendingFor is, while a new topic filter's retained values are queued
+	// (see retainFirst), that subscription; pending holds its live
+	// messages meanwhile, queued after the retained values so that none
+	// of those follows a newer message of its topic. Counted in queued.
+	pendingFor *subscription
+	pending    []byte
 
 	bufs net.Buffers   // the writer's scratch list for writev (writer only)
 	wake chan struct{} // capacity 1
@@ -159,7 +165,7 @@ func (o *outbox) freeLocked() {
 		putChunk(ch)
 		o.chunks[i] = nil
 	}
-	o.chunks, o.spare, o.queued = nil, nil, 0
+	o.chunks, o.spare, o.queued, o.pending = nil, nil, 0, nil
 }
 
 // clientPubSub is a connection's pub/sub state. out, count, touched and
@@ -343,6 +349,38 @@ func (o *outbox) admit(kind pubsub.Kind, name string) {
 	o.mu.Unlock()
 }
 
+// retainFirst holds the live messages of a topic filter subscription
+// about to be made until releasePending, so that they follow its retained
+// values. The writer should be held (see hold).
+func (o *outbox) retainFirst(kind pubsub.Kind, name string) {
+	o.mu.Lock()
+	o.pendingFor = &subscription{kind, name}
+	o.mu.Unlock()
+}
+
+// releasePending queues the live messages retainFirst held, after what is
+// queued.
+func (o *outbox) releasePending() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.pending
+	o.pendingFor, o.pending = nil, nil
+	if !o.closed {
+		o.copyLocked(p)
+	}
+}
+
+// copyLocked copies p to the end of the queue's chunks. Lock should be
+// held.
+func (o *outbox) copyLocked(p []byte) {
+	for len(p) > 0 {
+		ch := o.room(1)
+		k := copy(ch.b[len(ch.b):cap(ch.b)], p)
+		ch.b = ch.b[:len(ch.b)+k]
+		p = p[k:]
+	}
+}
+
 // cut makes Deliver drop the messages of a subscription the broker has
 // removed, matched before epoch (pubsub.Broker.Epoch, read after the
 // removal), before the confirmation of the removal is queued: a message
@@ -397,10 +435,16 @@ func (o *outbox) queue(batch pubsub.Batch, m *pubsub.Message, size int, add func
 			return true
 		}
 	}
-	ch := o.room(size)
-	before := len(ch.b)
-	ch.b = add(ch.b)
-	o.queued += len(ch.b) - before
+	if p := o.pendingFor; m != nil && p != nil && !m.Retained && m.Kind == p.kind && m.Filter == p.name {
+		before := len(o.pending)
+		o.pending = add(o.pending)
+		o.queued += len(o.pending) - before
+	} else {
+		ch := o.room(size)
+		before := len(ch.b)
+		ch.b = add(ch.b)
+		o.queued += len(ch.b) - before
+	}
 	if limit := o.overLimitLocked(); limit != "" {
 		o.kill(limit)
 		return false
@@ -427,12 +471,7 @@ func (o *outbox) Write(p []byte) (int, error) {
 		return 0, errOutboxClosed
 	}
 	n := len(p)
-	for len(p) > 0 {
-		ch := o.room(1)
-		k := copy(ch.b[len(ch.b):cap(ch.b)], p)
-		ch.b = ch.b[:len(ch.b)+k]
-		p = p[k:]
-	}
+	o.copyLocked(p)
 	o.queued += n
 	if limit := o.overLimitLocked(); limit != "" {
 		o.kill(limit)

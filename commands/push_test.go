@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"testing"
 
 	"nexo/engine/pubsub"
@@ -42,6 +43,38 @@ func TestOutbox(t *testing.T) {
 		m.Epoch = 3
 		if !o.Deliver(m, nil) || o.queued == queued {
 			t.Fatalf("a message matched after cutting all is a subscription made since: %d bytes queued", o.queued)
+		}
+	})
+
+	t.Run("edge: a new filter's live messages wait for its retained values", func(t *testing.T) {
+		// A publish may reach a topic filter subscription while the broker
+		// is still queuing the filter's retained values: its message must
+		// come after them, or an old retained value would follow it.
+		o := &outbox{c: &Client{}, wake: make(chan struct{}, 1)}
+		o.hold()
+		o.admit(pubsub.Channel, "other")
+		o.admit(pubsub.Filter, "t/#")
+		o.retainFirst(pubsub.Filter, "t/#")
+		for _, m := range []pubsub.Message{
+			{Kind: pubsub.Filter, Filter: "t/#", Topic: []byte("t/a"), Payload: []byte("live-new")},
+			{Kind: pubsub.Channel, Filter: "other", Topic: []byte("other"), Payload: []byte("other-channel")},
+			{Kind: pubsub.Filter, Filter: "t/#", Topic: []byte("t/a"), Payload: []byte("retained-old"), Retained: true},
+		} {
+			if !o.Deliver(m, nil) {
+				t.Fatalf("refused %+v", m)
+			}
+		}
+		o.releasePending()
+		var out []byte
+		for _, ch := range o.chunks {
+			out = append(out, ch.b...)
+		}
+		order := []int{bytes.Index(out, []byte("other-channel")), bytes.Index(out, []byte("retained-old")), bytes.Index(out, []byte("live-new"))}
+		if order[0] < 0 || order[0] > order[1] || order[1] > order[2] {
+			t.Fatalf("queued in the order %v (other channel, retained, live): %q", order, out)
+		}
+		if o.queued != len(out) {
+			t.Fatalf("queued %d bytes, counted %d", len(out), o.queued)
 		}
 	})
 }

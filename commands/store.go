@@ -135,10 +135,11 @@ func cmdSet(c *Client, args [][]byte) {
 	for i := 3; i < len(args); {
 		arg := args[i]
 		switch {
-		case is(arg, "NX") && o.Cond == store.Always:
+		// As Redis: a condition may be repeated, not combined.
+		case is(arg, "NX") && o.Cond != store.IfExists:
 			o.Cond = store.IfNotExists
 			i++
-		case is(arg, "XX") && o.Cond == store.Always:
+		case is(arg, "XX") && o.Cond != store.IfNotExists:
 			o.Cond = store.IfExists
 			i++
 		case is(arg, "GET"):

@@ -265,6 +265,9 @@ func TestCLIStrings(t *testing.T) {
 					step(`"0.3"`, "INCRBYFLOAT", k("tenth"), "0.2"),
 					step(`"5200"`, "INCRBYFLOAT", k("tenth"), "5199.7"),
 					step(errSyntax, "SET", k("r"), "v", "NX", "XX"),
+					step(errSyntax, "SET", k("r"), "v", "XX", "NX"),
+					// A condition may be repeated, as in Redis: r exists.
+					step("(nil)", "SET", k("r"), "v", "NX", "NX"),
 					step(errSyntax, "SET", k("r"), "v", "EX", "10", "PX", "10000"),
 					step(errSyntax, "SET", k("r"), "v", "KEEPTTL", "EX", "10"),
 					step(errSyntax, "SET", k("r"), "v", "BOGUS"),

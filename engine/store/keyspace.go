@@ -103,6 +103,16 @@ func encodingOf(e *entry) string {
 	return encodingRaw
 }
 
+// isHash reports whether key holds a hash.
+func (s *Store) isHash(key []byte) bool {
+	clk := s.clock()
+	sh, h := s.locate(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.read(key, h, &clk)
+	return e != nil && e.hash() != nil
+}
+
 func typeName(e *entry) string {
 	switch {
 	case e == nil:

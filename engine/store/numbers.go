@@ -59,6 +59,10 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 func (s *Store) IncrByFloat(key, incr []byte) ([]byte, error) {
 	delta, ok := parseLongDouble(incr)
 	if !ok {
+		// As Redis: a key of another type answers that first.
+		if s.isHash(key) {
+			return nil, ErrWrongType
+		}
 		return nil, ErrNotFloat
 	}
 	if err := checkKey(key); err != nil {

@@ -387,6 +387,8 @@ func TestCounters(t *testing.T) {
 		wantErr(t, err, store.ErrWrongType)
 		_, err = s.IncrByFloat(b("h"), b("1"))
 		wantErr(t, err, store.ErrWrongType)
+		_, err = s.IncrByFloat(b("h"), b("abc"))
+		wantErr(t, err, store.ErrWrongType)
 		_, _ = s.Set(b("ttl"), b("1"), store.SetOptions{Expire: store.Expiration{Kind: store.ExpireIn, In: time.Hour}})
 		_, _ = s.IncrBy(b("ttl"), 1)
 		_, _ = s.IncrByFloat(b("ttl"), b("1"))

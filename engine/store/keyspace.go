@@ -104,23 +104,23 @@ func encodingOf(e *entry) string {
 }
 
 // isHash reports whether key holds a hash.
-func (s *Store) isHash(key []byte) bool {
-	clk := s.clock()
-	sh, h := s.locate(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.read(key, h, &clk)
-	return e != nil && e.hash() != nil
-}
+func (s *Store) isHash(key []byte) bool { return s.Type(key) == typeHash }
+
+// Type names, as TYPE reports them.
+const (
+	typeNone   = "none"
+	typeHash   = "hash"
+	typeString = "string"
+)
 
 func typeName(e *entry) string {
 	switch {
 	case e == nil:
-		return "none"
+		return typeNone
 	case e.hash() != nil:
-		return "hash"
+		return typeHash
 	}
-	return "string"
+	return typeString
 }
 
 // Rename moves src to dst, replacing dst, and keeps the TTL.

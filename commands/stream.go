@@ -88,6 +88,18 @@ func (c *Client) streams() *stream.Broker {
 	return sb
 }
 
+// answerStreamChange answers a change with OK, or with err, once tok is
+// durable. An error may come with a token: BUSYGROUP and NOGROUP may rest
+// on another connection's group change that is not durable yet.
+func answerStreamChange(c *Client, tok stream.Token, err error) {
+	c.needStreamDurable(tok)
+	if err != nil {
+		c.replyErr(err)
+		return
+	}
+	c.w.OK()
+}
+
 // needStreamDurable holds the pipeline's replies until tok is durable. A
 // pipeline of appends to one partition waits once, for its last record.
 func (c *Client) needStreamDurable(tok stream.Token) {
@@ -243,12 +255,7 @@ func cmdXCreate(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.Create(string(args[1]), set)
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	c.needStreamDurable(tok)
-	c.w.OK()
+	answerStreamChange(c, tok, err)
 }
 
 func cmdXAlter(c *Client, args [][]byte) {
@@ -264,12 +271,7 @@ func cmdXAlter(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.Alter(string(args[1]), func(set *stream.Settings) { parseSettings(args[2:], set) })
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	c.needStreamDurable(tok)
-	c.w.OK()
+	answerStreamChange(c, tok, err)
 }
 
 func cmdXFetch(c *Client, args [][]byte) {
@@ -371,13 +373,7 @@ func cmdXGroupCreate(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.CreateGroup(string(args[1]), string(args[2]), from)
-	// An error that rests on a group change not durable yet waits for it.
-	c.needStreamDurable(tok)
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	c.w.OK()
+	answerStreamChange(c, tok, err)
 }
 
 func cmdXGroupDel(c *Client, args [][]byte) {
@@ -386,13 +382,7 @@ func cmdXGroupDel(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.DeleteGroup(string(args[1]), string(args[2]))
-	// An error that rests on a group change not durable yet waits for it.
-	c.needStreamDurable(tok)
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	c.w.OK()
+	answerStreamChange(c, tok, err)
 }
 
 func cmdXSeek(c *Client, args [][]byte) {
@@ -425,13 +415,7 @@ func cmdXSeek(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.Seek(string(args[1]), string(args[2]), partition, from)
-	// An error that rests on a group change not durable yet waits for it.
-	c.needStreamDurable(tok)
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	c.w.OK()
+	answerStreamChange(c, tok, err)
 }
 
 func cmdXConsume(c *Client, args [][]byte) {
@@ -505,13 +489,7 @@ func cmdXCommit(c *Client, args [][]byte) {
 		return
 	}
 	tok, err := sb.Commit(string(args[1]), group, member, partition, offset)
-	// An error that rests on a group change not durable yet waits for it.
-	c.needStreamDurable(tok)
-	if err != nil {
-		c.replyErr(err)
-		return
-	}
-	c.w.OK()
+	answerStreamChange(c, tok, err)
 }
 
 func cmdXLeave(c *Client, args [][]byte) {

@@ -54,8 +54,9 @@ type Retained struct {
 // topic's retained value; an empty payload deletes the retained value
 // instead (and is still delivered, MQTT-3.3.1-10). topic must pass
 // CheckTopic. It returns the deliveries and the log index to Wait for (the
-// last record's when nothing changed: see unchanged); ErrOverload when the log is full and ErrReadOnly
-// after a log failure, having published nothing.
+// last record's when nothing changed: see unchanged); ErrOverload when the
+// log is full and ErrReadOnly after a log failure, having published
+// nothing.
 func (b *Broker) PublishRetained(topic, payload []byte, batch Batch) (int, uint64, error) {
 	if err := CheckTopic(topic); err != nil {
 		return 0, 0, err

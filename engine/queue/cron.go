@@ -39,10 +39,14 @@ var (
 	cronDom    = cronField{name: "day of month", min: 1, max: 31}
 	cronMonth  = cronField{name: "month", min: 1, max: 12,
 		names: []string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}}
-	// Day of week 7 is Sunday too, as in every cron; parse folds it onto 0.
+	// Day of week 7 is Sunday too, as in every cron; parseCron folds it
+	// onto 0.
 	cronDow = cronField{name: "day of week", min: 0, max: 7,
 		names: []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}}
 )
+
+// sundaySeven is day of week 7 in a field's set.
+const sundaySeven = 1 << 7
 
 // cronMacros are the shorthands cron accepts for common schedules.
 var cronMacros = map[string]string{
@@ -86,10 +90,10 @@ func parseCron(expr, tz string) (*cronSpec, error) {
 			return nil, fmt.Errorf("%w: cron expression %q: %v", ErrInvalidValue, expr, err)
 		}
 	}
-	if s.dow&(1<<7) != 0 {
-		s.dow = s.dow&^(1<<7) | 1
+	if s.dow&sundaySeven != 0 {
+		s.dow = s.dow&^sundaySeven | 1
 	}
-	s.anyDay = s.dom == cronDom.every() || s.dow == cronDow.every()&^(1<<7)
+	s.anyDay = s.dom == cronDom.every() || s.dow == cronDow.every()&^sundaySeven
 	return &s, nil
 }
 

@@ -31,7 +31,11 @@ func parseLongDouble(b []byte) (*big.Float, bool) {
 		return nil, false
 	}
 	s := string(b)
-	unsigned := strings.ToLower(strings.TrimLeft(s, "+-"))
+	unsigned := s
+	if s[0] == '+' || s[0] == '-' {
+		unsigned = s[1:]
+	}
+	unsigned = strings.ToLower(unsigned)
 	switch {
 	case unsigned == "inf" || unsigned == "infinity":
 		return new(big.Float).SetInf(s[0] == '-'), true

@@ -362,7 +362,7 @@ func TestCounters(t *testing.T) {
 		_, err = s.IncrBy(b("n"), 1)
 		wantErr(t, err, store.ErrOverflow)
 		wantValue(t, s, "n", "9223372036854775807")
-		for _, bad := range []string{"", " 1.5", "1.5 ", "abc", "nan", "1_000", "1e5000", "1e-5000", "0b101", "0o17", "-0B1", "0O7"} {
+		for _, bad := range []string{"", " 1.5", "1.5 ", "abc", "nan", "1_000", "1e5000", "1e-5000", "0b101", "0o17", "-0B1", "0O7", "--inf", "+-infinity"} {
 			set(t, s, "f", bad)
 			_, err := s.IncrByFloat(b("f"), b("1"))
 			wantErr(t, err, store.ErrNotFloat)

@@ -562,7 +562,9 @@ func writeCounts(c *Client, n queue.Counts, extra int) {
 
 func cmdQLen(c *Client, args [][]byte) {
 	if qb := c.queues(); qb != nil {
-		writeCounts(c, qb.Len(c.queueName(args[1])), 0)
+		n, idx := qb.Len(c.queueName(args[1]))
+		c.needDurable(qb, idx)
+		writeCounts(c, n, 0)
 	}
 }
 
@@ -574,7 +576,8 @@ func cmdQInfo(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	in := qb.Info(c.queueName(args[1]))
+	in, idx := qb.Info(c.queueName(args[1]))
+	c.needDurable(qb, idx)
 	writeCounts(c, in.Counts, qinfoExtraFields)
 	c.w.BulkString("name")
 	c.w.BulkString(in.Name)
@@ -651,11 +654,12 @@ func cmdQPeek(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	jobs, err := qb.Jobs(c.queueName(args[1]), state, count)
+	jobs, idx, err := qb.Jobs(c.queueName(args[1]), state, count)
 	if err != nil {
 		c.replyQueueErr(err)
 		return
 	}
+	c.needDurable(qb, idx)
 	c.w.Array(len(jobs))
 	for _, j := range jobs {
 		writeJobInfo(c, j)
@@ -667,7 +671,8 @@ func cmdQJob(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	j, ok := qb.Job(c.queueName(args[1]), id)
+	j, ok, idx := qb.Job(c.queueName(args[1]), id)
+	c.needDurable(qb, idx)
 	if !ok {
 		c.w.Null()
 		return
@@ -786,8 +791,10 @@ func cmdQList(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
+	all, idx := qb.List()
+	c.needDurable(qb, idx)
 	var list []queue.QueueInfo
-	for _, in := range qb.List() {
+	for _, in := range all {
 		if pattern == nil || glob.Match(pattern, []byte(in.Name)) {
 			list = append(list, in)
 		}
@@ -837,7 +844,9 @@ func cmdQConfigGet(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	writeSettings(c, qb.Settings(string(args[2])), names)
+	s, idx := qb.Settings(string(args[2]))
+	c.needDurable(qb, idx)
+	writeSettings(c, s, names)
 }
 
 func cmdQConfigSet(c *Client, args [][]byte) {
@@ -872,7 +881,8 @@ func cmdQDLQList(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	dead := qb.DeadLetters(string(args[2]), count)
+	dead, idx := qb.DeadLetters(string(args[2]), count)
+	c.needDurable(qb, idx)
 	c.w.Array(len(dead))
 	for _, j := range dead {
 		writeJobInfo(c, j)
@@ -986,7 +996,8 @@ func cmdQRepeatList(c *Client, args [][]byte) {
 	if qb == nil {
 		return
 	}
-	rs := qb.Repeats(string(args[2]))
+	rs, idx := qb.Repeats(string(args[2]))
+	c.needDurable(qb, idx)
 	c.w.Array(len(rs))
 	for _, r := range rs {
 		c.w.Map(repeatFields)

@@ -884,7 +884,7 @@ func TestQueuePanel(t *testing.T) {
 		if payloads(l) != "doomed" || l.Jobs[0].LastError != "boom" || l.Jobs[0].FailureCount != 1 || l.Jobs[0].Due == nil {
 			t.Fatalf("dead: %+v", l)
 		}
-		if c := s.queue.Len("jobs"); c != (queue.Counts{Ready: 3, Delayed: 1, InFlight: 1, Dead: 1}) {
+		if c, _ := s.queue.Len("jobs"); c != (queue.Counts{Ready: 3, Delayed: 1, InFlight: 1, Dead: 1}) {
 			t.Fatalf("listing changed the queue: %+v", c)
 		}
 	})
@@ -980,10 +980,10 @@ func TestQueuePanel(t *testing.T) {
 		if status, out := post(t, s.url+"/api/queue/purge", `{"queue":"jobs"}`, nil); status != http.StatusOK || string(out) != "{\"purged\":4}\n" {
 			t.Fatalf("purge: %d %s", status, out)
 		}
-		if c := s.queue.Len("jobs"); c != (queue.Counts{InFlight: 1, Dead: 1}) {
+		if c, _ := s.queue.Len("jobs"); c != (queue.Counts{InFlight: 1, Dead: 1}) {
 			t.Fatalf("after purge: %+v", c)
 		}
-		dead := s.queue.DeadLetters("jobs", 0)
+		dead, _ := s.queue.DeadLetters("jobs", 0)
 		body := fmt.Sprintf(`{"id":%q,"job":"%d"}`, base64.RawURLEncoding.EncodeToString([]byte("jobs")), dead[0].ID)
 		if status, out := post(t, s.url+"/api/queue/requeue", body, nil); status != http.StatusOK || string(out) != "{\"requeued\":1}\n" {
 			t.Fatalf("requeue one: %d %s", status, out)
@@ -994,7 +994,7 @@ func TestQueuePanel(t *testing.T) {
 		if status, out := post(t, s.url+"/api/queue/requeue", `{"queue":"jobs"}`, nil); status != http.StatusOK || string(out) != "{\"requeued\":0}\n" {
 			t.Fatalf("requeue none left: %d %s", status, out)
 		}
-		if c := s.queue.Len("jobs"); c != (queue.Counts{Ready: 1, InFlight: 1}) {
+		if c, _ := s.queue.Len("jobs"); c != (queue.Counts{Ready: 1, InFlight: 1}) {
 			t.Fatalf("after requeue: %+v", c)
 		}
 	})
@@ -1036,7 +1036,7 @@ func TestQueuePanel(t *testing.T) {
 		if status, out := post(t, s.url+"/api/queue/purge", `{"queue":"jobs","job":"1"}`, nil); status != http.StatusBadRequest {
 			t.Fatalf("purge with a job: %d %s", status, out)
 		}
-		if c := s.queue.Len("jobs"); c != (queue.Counts{Ready: 3, Delayed: 1, InFlight: 1, Dead: 1}) {
+		if c, _ := s.queue.Len("jobs"); c != (queue.Counts{Ready: 3, Delayed: 1, InFlight: 1, Dead: 1}) {
 			t.Fatalf("refused actions changed the queue: %+v", c)
 		}
 	})

@@ -26,7 +26,10 @@ const (
 // queuePersistence tells the page how durable the queues are.
 const queuePersistence = "write-ahead log: every change is logged before it is answered"
 
-// queuePanel is the QUEUE broker's panel.
+// queuePanel is the QUEUE broker's panel. It shows the broker's memory as
+// it is: it does not wait for the log index a read returns, which a
+// command's reply waits for, so a page refreshed every second never waits
+// behind an fsync, nor fails with a log that failed.
 type queuePanel struct {
 	qb *queue.Broker
 }
@@ -160,7 +163,7 @@ func (p *queuePanel) Snapshot(limit int) any {
 		Persistence:  queuePersistence,
 		List:         []queueView{},
 	}
-	list := p.qb.List()
+	list, _ := p.qb.List()
 	for _, in := range list[:min(len(list), limit)] {
 		snap.List = append(snap.List, viewQueue(in))
 	}
@@ -278,11 +281,11 @@ func (p *queuePanel) jobs(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, badRequest("state must be ready, delayed, inflight, dead or completed")
 	}
-	jobs, err := p.qb.Jobs(name, state, count)
+	jobs, _, err := p.qb.Jobs(name, state, count)
 	if err != nil {
 		return nil, err
 	}
-	counts := p.qb.Len(name)
+	counts, _ := p.qb.Len(name)
 	total := [...]int{queue.Ready: counts.Ready, queue.Delayed: counts.Delayed, queue.InFlight: counts.InFlight,
 		queue.Dead: counts.Dead, queue.Completed: counts.Completed}
 	list := jobList{
@@ -305,7 +308,7 @@ func (p *queuePanel) repeats(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := p.qb.Repeats(name)
+	rs, _ := p.qb.Repeats(name)
 	list := repeatList{Queue: cut([]byte(name), queueNameBytes), Repeats: make([]repeatView, len(rs))}
 	for i, rep := range rs {
 		v := repeatView{Name: cut([]byte(rep.Name), queueNameBytes), EveryMs: rep.Every.Milliseconds(), Cron: rep.Cron, TZ: rep.TZ,
@@ -444,7 +447,8 @@ func (p *queuePanel) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (p *queuePanel) Collect(ch chan<- prometheus.Metric) {
-	for _, in := range p.qb.List() {
+	list, _ := p.qb.List()
+	for _, in := range list {
 		name := labelValue(in.Name)
 		for _, s := range []struct {
 			state queue.State

@@ -55,76 +55,77 @@ func (q *queue) info() QueueInfo {
 	return in
 }
 
-// Len returns the queue's jobs by state. An unknown queue is empty.
-func (b *Broker) Len(name string) Counts {
-	q := b.lockQueue(name, false)
-	if q == nil {
-		return Counts{}
+// read runs fn on the named queue, locked, once the queue has done what
+// time asks of it, and returns the log index a reply showing what fn read
+// waits for: every record appended so far. What a read sees may rest on a
+// record that is not durable yet, another connection's change or one its
+// own expiry just wrote (a timed-out job, a dead letter), and a reply must
+// not show what a crash could undo. fn is not run for an unknown queue.
+func (b *Broker) read(name string, fn func(q *queue)) uint64 {
+	if q := b.lockQueue(name, false); q != nil {
+		q.expire(b.now())
+		fn(q)
+		b.unlockQueue(q)
 	}
-	defer b.unlockQueue(q)
-	q.expire(b.now())
-	return q.counts()
+	return b.unchanged()
 }
 
-// Info describes the queue. An unknown queue is empty, with the default
-// settings.
-func (b *Broker) Info(name string) QueueInfo {
-	q := b.lockQueue(name, false)
-	if q == nil {
-		return QueueInfo{Name: name, Settings: b.cfg.Defaults}
-	}
-	defer b.unlockQueue(q)
-	q.expire(b.now())
-	return q.info()
+// Len returns the queue's jobs by state and the log index to wait for
+// before showing them (read). An unknown queue is empty.
+func (b *Broker) Len(name string) (Counts, uint64) {
+	var n Counts
+	idx := b.read(name, func(q *queue) { n = q.counts() })
+	return n, idx
 }
 
-// List describes every queue, by name.
-func (b *Broker) List() []QueueInfo {
+// Info describes the queue and returns the log index to wait for before
+// showing it (read). An unknown queue is empty, with the default settings.
+func (b *Broker) Info(name string) (QueueInfo, uint64) {
+	in := QueueInfo{Name: name, Settings: b.cfg.Defaults}
+	idx := b.read(name, func(q *queue) { in = q.info() })
+	return in, idx
+}
+
+// List describes every queue, by name, and returns the log index to wait
+// for before showing them (read).
+func (b *Broker) List() ([]QueueInfo, uint64) {
 	b.mu.RLock()
 	names := slices.Sorted(maps.Keys(b.queues))
 	b.mu.RUnlock()
 	out := make([]QueueInfo, 0, len(names))
 	for _, name := range names {
-		q := b.lockQueue(name, false)
-		if q == nil {
-			continue
-		}
-		q.expire(b.now())
-		if q.declared {
-			out = append(out, q.info())
-		}
-		b.unlockQueue(q)
+		b.read(name, func(q *queue) {
+			if q.declared {
+				out = append(out, q.info())
+			}
+		})
 	}
-	return out
+	return out, b.unchanged()
 }
 
 // Job returns what the broker knows of the job with that id in the queue,
-// whatever its state; false when the queue holds no such job (never
-// pushed, or gone: acked and not kept as completed, cancelled, purged, or a
-// dead letter or completed job dropped past the queue's bound).
-func (b *Broker) Job(name string, id uint64) (JobInfo, bool) {
-	q := b.lockQueue(name, false)
-	if q == nil {
-		return JobInfo{}, false
-	}
-	defer b.unlockQueue(q)
-	q.expire(b.now())
-	j := q.lookup(id)
-	if j == nil {
-		return JobInfo{}, false
-	}
-	return q.jobInfo(j), true
+// whatever its state, and the log index to wait for before showing it
+// (read); false when the queue holds no such job (never pushed, or gone:
+// acked and not kept as completed, cancelled, purged, or a dead letter or
+// completed job dropped past the queue's bound).
+func (b *Broker) Job(name string, id uint64) (JobInfo, bool, uint64) {
+	var in JobInfo
+	found := false
+	idx := b.read(name, func(q *queue) {
+		if j := q.lookup(id); j != nil {
+			in, found = q.jobInfo(j), true
+		}
+	})
+	return in, found, idx
 }
 
 // DeadLetters returns up to count dead letters (count <= 0: all), oldest
-// first, with their failure history.
-func (b *Broker) DeadLetters(name string, count int) []JobInfo {
-	q := b.lockQueue(name, false)
-	if q == nil {
-		return nil
-	}
-	defer b.unlockQueue(q)
-	return scanInfo(q, q.dead.Scan, count)
+// first, with their failure history, and the log index to wait for before
+// showing them (read).
+func (b *Broker) DeadLetters(name string, count int) ([]JobInfo, uint64) {
+	var out []JobInfo
+	idx := b.read(name, func(q *queue) { out = scanInfo(q, q.dead.Scan, count) })
+	return out, idx
 }
 
 // jobInfo is j as JobInfo shows it, with its progress. Lock should be held.
@@ -272,15 +273,12 @@ func (b *Broker) Delete(name string) (bool, uint64, error) {
 	return true, idx, nil
 }
 
-// Settings returns the queue's effective settings; an unknown queue has
-// the defaults.
-func (b *Broker) Settings(name string) Settings {
-	q := b.lockQueue(name, false)
-	if q == nil {
-		return b.cfg.Defaults
-	}
-	defer b.unlockQueue(q)
-	return q.settings
+// Settings returns the queue's effective settings and the log index to
+// wait for before showing them (read); an unknown queue has the defaults.
+func (b *Broker) Settings(name string) (Settings, uint64) {
+	s := b.cfg.Defaults
+	idx := b.read(name, func(q *queue) { s = q.settings })
+	return s, idx
 }
 
 // Configure overrides settings of the queue, creating it. Each pair is a

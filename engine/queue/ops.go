@@ -274,6 +274,10 @@ func (b *Broker) Push(name string, payloads [][]byte, opts PushOptions) ([]uint6
 	q := b.lockQueue(name, true)
 	defer b.unlockQueue(q)
 	if opts.Dedup != "" {
+		// A job whose last visibility timeout ran out frees its id as a
+		// dead letter once the queue has done what time asks of it, which
+		// the timer may not have done yet.
+		q.expire(b.now())
 		if j := q.dedup[opts.Dedup]; j != nil {
 			// The first push may not be durable yet.
 			return []uint64{j.id}, b.unchanged(), nil

@@ -260,15 +260,74 @@ func (f *fixture) configure(name string, kv ...string) {
 
 // peek returns the next n ready jobs, as QPEEK does.
 func (f *fixture) peek(name string, n int) []queue.JobInfo {
-	jobs, _ := f.b.Jobs(name, queue.Ready, n) // an error is only for a state that does not exist
-	return jobs
+	f.t.Helper()
+	return f.jobs(name, queue.Ready, n)
 }
 
 func (f *fixture) wantLen(name string, want queue.Counts) {
 	f.t.Helper()
-	if got := f.b.Len(name); got != want {
+	if got := f.counts(name); got != want {
 		f.t.Fatalf("len %s = %+v, want %+v", name, got, want)
 	}
+}
+
+// The read helpers below call the facade's reads and wait for the log
+// index each returns, as a reply does.
+
+func (f *fixture) counts(name string) queue.Counts {
+	f.t.Helper()
+	n, idx := f.b.Len(name)
+	f.wait(idx, nil)
+	return n
+}
+
+func (f *fixture) info(name string) queue.QueueInfo {
+	f.t.Helper()
+	in, idx := f.b.Info(name)
+	f.wait(idx, nil)
+	return in
+}
+
+func (f *fixture) list() []queue.QueueInfo {
+	f.t.Helper()
+	list, idx := f.b.List()
+	f.wait(idx, nil)
+	return list
+}
+
+func (f *fixture) job(name string, id uint64) (queue.JobInfo, bool) {
+	f.t.Helper()
+	in, ok, idx := f.b.Job(name, id)
+	f.wait(idx, nil)
+	return in, ok
+}
+
+func (f *fixture) jobs(name string, state queue.State, count int) []queue.JobInfo {
+	f.t.Helper()
+	jobs, idx, err := f.b.Jobs(name, state, count)
+	f.wait(idx, err)
+	return jobs
+}
+
+func (f *fixture) deadLetters(name string, count int) []queue.JobInfo {
+	f.t.Helper()
+	dead, idx := f.b.DeadLetters(name, count)
+	f.wait(idx, nil)
+	return dead
+}
+
+func (f *fixture) settings(name string) queue.Settings {
+	f.t.Helper()
+	s, idx := f.b.Settings(name)
+	f.wait(idx, nil)
+	return s
+}
+
+func (f *fixture) repeats(name string) []queue.Repeat {
+	f.t.Helper()
+	rs, idx := f.b.Repeats(name)
+	f.wait(idx, nil)
+	return rs
 }
 
 // drain pops every ready job one by one and returns the payloads in order.
@@ -288,7 +347,7 @@ func (f *fixture) drain(name string, consumer int64) []string {
 func (f *fixture) waitBlocked(name string, n int) {
 	f.t.Helper()
 	deadline := time.Now().Add(blockTimeout)
-	for f.b.Info(name).Consumers != n {
+	for f.info(name).Consumers != n {
 		if time.Now().After(deadline) {
 			f.t.Fatalf("%d consumers never blocked on %s", n, name)
 		}
@@ -493,6 +552,19 @@ func TestPush(t *testing.T) {
 			t.Fatal("dedup after purge returned the purged job")
 		}
 	})
+	t.Run("edge: a deduplication id is free once its job times out into a dead letter, before the timer runs", func(t *testing.T) {
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		id := f.push("q", queue.PushOptions{Dedup: "k"}, "v")[0]
+		f.pop1("q", 1)
+		// The fake clock moves past the visibility timeout; the timer
+		// sleeps on the real clock and has not run.
+		f.clock.Advance(queue.DefaultSettings().Visibility)
+		if again := f.push("q", queue.PushOptions{Dedup: "k"}, "v")[0]; again == id {
+			t.Fatal("dedup answered with the job that timed out into a dead letter")
+		}
+		f.wantLen("q", queue.Counts{Ready: 1, Dead: 1})
+	})
 	t.Run("edge: a job keeps its payload when the pusher reuses its buffers", func(t *testing.T) {
 		f := newFixture(t)
 		// The command layer reuses a command's argument buffers once it
@@ -525,7 +597,7 @@ func TestPush(t *testing.T) {
 		wantErr(t, err, queue.ErrInvalidName)
 		_, _, err = f.b.Push(string(make([]byte, queue.MaxNameLen+1)), bs("a"), queue.PushOptions{})
 		wantErr(t, err, queue.ErrInvalidName)
-		if n := len(f.b.List()); n != 0 {
+		if n := len(f.list()); n != 0 {
 			t.Fatalf("refused pushes created %d queues", n)
 		}
 		f.push("q", queue.PushOptions{}, "12345678", "")
@@ -623,7 +695,7 @@ func TestPop(t *testing.T) {
 		f.wait(f.b.Pause("q", true))
 		f.popNone("q", 1)
 		f.push1("q", "b")
-		if in := f.b.Info("q"); !in.Paused || in.Ready != 2 {
+		if in := f.info("q"); !in.Paused || in.Ready != 2 {
 			t.Fatalf("info %+v", in)
 		}
 		f.wait(f.b.Pause("q", false))
@@ -643,7 +715,7 @@ func TestPop(t *testing.T) {
 			_, _, err = f.b.PopWait(t.Context(), name, 1, queue.PopOptions{})
 			wantErr(t, err, queue.ErrInvalidName)
 		}
-		if n := len(f.b.List()); n != 0 {
+		if n := len(f.list()); n != 0 {
 			t.Fatalf("pops created %d queues", n)
 		}
 	})
@@ -829,7 +901,7 @@ func (f *fixture) ackResult(name string, consumer int64, id uint64, result strin
 // completion time.
 func (f *fixture) wantCompleted(name string, id uint64, result string, at time.Time) {
 	f.t.Helper()
-	in, ok := f.b.Job(name, id)
+	in, ok := f.job(name, id)
 	if !ok || in.State != queue.Completed || string(in.Result) != result || (result == "") != (in.Result == nil) ||
 		!in.Due.Equal(at) {
 		f.t.Fatalf("job %d: found %v, %+v; want completed at %v with result %q", id, ok, in, at, result)
@@ -848,14 +920,14 @@ func TestCompleted(t *testing.T) {
 		f.clock.Advance(time.Second)
 		f.ackResult("q", 1, jobs[2].ID, "")
 		f.wantLen("q", queue.Counts{Completed: 2})
-		if _, ok := f.b.Job("q", ids[0]); ok {
+		if _, ok := f.job("q", ids[0]); ok {
 			t.Fatal("the oldest completed job is still found past keep-completed")
 		}
 		f.wantCompleted("q", ids[1], "rb", acked)
 		f.wantCompleted("q", ids[2], "", acked.Add(time.Second))
-		listed, err := f.b.Jobs("q", queue.Completed, 0)
-		if err != nil || len(listed) != 2 || listed[0].ID != ids[1] || string(listed[0].Result) != "rb" || listed[1].ID != ids[2] {
-			t.Fatalf("Jobs(completed) = %+v, %v", listed, err)
+		listed := f.jobs("q", queue.Completed, 0)
+		if len(listed) != 2 || listed[0].ID != ids[1] || string(listed[0].Result) != "rb" || listed[1].ID != ids[2] {
+			t.Fatalf("Jobs(completed) = %+v", listed)
 		}
 		if st := f.b.Stats(); st.Acked != 3 || st.Completed != 2 {
 			t.Fatalf("stats %+v", st)
@@ -870,7 +942,7 @@ func TestCompleted(t *testing.T) {
 		l.take()
 		f.ackResult("q", 1, id, `{"sent":true}`)
 		f.wantLen("q", queue.Counts{})
-		if _, ok := f.b.Job("q", id); ok {
+		if _, ok := f.job("q", id); ok {
 			t.Fatal("an acked job is found without keep-completed")
 		}
 		events := l.take()
@@ -886,7 +958,7 @@ func TestCompleted(t *testing.T) {
 		if again := f.push("q", queue.PushOptions{Dedup: "order-1"}, "a")[0]; again == first {
 			t.Fatalf("push after completion returned the completed job %d", first)
 		}
-		in, _ := f.b.Job("q", first)
+		in, _ := f.job("q", first)
 		if in.State != queue.Completed || in.Dedup != "order-1" {
 			t.Fatalf("completed job %+v", in)
 		}
@@ -903,7 +975,7 @@ func TestCompleted(t *testing.T) {
 		f.clock.Advance(499 * time.Millisecond)
 		f.wantCompleted("q", ids[0], "ra", first)
 		f.clock.Advance(time.Millisecond)
-		if _, ok := f.b.Job("q", ids[0]); ok {
+		if _, ok := f.job("q", ids[0]); ok {
 			t.Fatal("a completed job outlived keep-completed-age")
 		}
 		f.wantCompleted("q", ids[1], "rb", first.Add(500*time.Millisecond))
@@ -978,7 +1050,7 @@ func TestCompleted(t *testing.T) {
 		}
 		wg.Wait()
 		f.wantLen("q", queue.Counts{Completed: keep})
-		listed, _ := f.b.Jobs("q", queue.Completed, 0)
+		listed := f.jobs("q", queue.Completed, 0)
 		for _, in := range listed {
 			if string(in.Result) != string(in.Payload) {
 				t.Fatalf("job %d: result %q, payload %q", in.ID, in.Result, in.Payload)
@@ -1004,7 +1076,7 @@ func TestCompleted(t *testing.T) {
 		f.wantLen("q", queue.Counts{Completed: 2})
 		f.wantCompleted("q", ids[1], "r1", at)
 		f.wantCompleted("q", ids[2], "r2", at)
-		if _, ok := f.b.Job("q", ids[0]); ok {
+		if _, ok := f.job("q", ids[0]); ok {
 			t.Fatal("a completed job dropped past the bound came back")
 		}
 		f.configure("q", "keep-completed-age", "60000")
@@ -1025,7 +1097,7 @@ func TestLookupCancelPromote(t *testing.T) {
 		dead := f.pop1("q", 1)
 		f.nack("q", 1, dead.ID, queue.NackOptions{Message: "boom"})
 		for id, want := range map[uint64]queue.State{delayed: queue.Delayed, taken.ID: queue.InFlight, dead.ID: queue.Dead} {
-			j, ok := f.b.Job("q", id)
+			j, ok := f.job("q", id)
 			if !ok || j.ID != id || j.State != want {
 				t.Fatalf("job %d: %+v %v, want state %v", id, j, ok, want)
 			}
@@ -1033,11 +1105,11 @@ func TestLookupCancelPromote(t *testing.T) {
 		if taken.ID != ready {
 			t.Fatalf("took %d, want %d", taken.ID, ready)
 		}
-		if j, _ := f.b.Job("q", dead.ID); j.FailureCount != 1 || j.Failures[0].Message != "boom" {
+		if j, _ := f.job("q", dead.ID); j.FailureCount != 1 || j.Failures[0].Message != "boom" {
 			t.Fatalf("dead letter %+v", j)
 		}
 		f.ack("q", 1, taken.ID)
-		if _, ok := f.b.Job("q", taken.ID); ok {
+		if _, ok := f.job("q", taken.ID); ok {
 			t.Fatal("an acked job is still found")
 		}
 	})
@@ -1078,14 +1150,14 @@ func TestLookupCancelPromote(t *testing.T) {
 		f := newFixture(t)
 		id := f.push("q", queue.PushOptions{Delay: time.Second}, "a")[0]
 		f.clock.Advance(time.Second)
-		if j, ok := f.b.Job("q", id); !ok || j.State != queue.Ready {
+		if j, ok := f.job("q", id); !ok || j.State != queue.Ready {
 			t.Fatalf("job %+v %v", j, ok)
 		}
 	})
 	t.Run("edge: once looked up, a queue's lookups stay exact through pushes, takes, acks, delays and purges", func(t *testing.T) {
 		f := newFixture(t)
 		first := f.push1("q", "first")
-		if _, ok := f.b.Job("q", first); !ok {
+		if _, ok := f.job("q", first); !ok {
 			t.Fatal("first job not found")
 		}
 		later := f.push("q", queue.PushOptions{Delay: time.Second}, "later")[0]
@@ -1095,13 +1167,13 @@ func TestLookupCancelPromote(t *testing.T) {
 		purged := f.push1("q", "purged")
 		want := map[uint64]bool{first: false, later: true, purged: true}
 		for id, found := range want {
-			if j, ok := f.b.Job("q", id); ok != found || (ok && j.State != queue.Ready) {
+			if j, ok := f.job("q", id); ok != found || (ok && j.State != queue.Ready) {
 				t.Fatalf("job %d: %+v found %v, want found %v", id, j, ok, found)
 			}
 		}
 		f.waitN(f.b.Purge("q"))
 		for id := range want {
-			if j, ok := f.b.Job("q", id); ok {
+			if j, ok := f.job("q", id); ok {
 				t.Fatalf("job %d found after purge: %+v", id, j)
 			}
 		}
@@ -1113,7 +1185,7 @@ func TestLookupCancelPromote(t *testing.T) {
 			queue string
 			id    uint64
 		}{{"q", 999}, {"nosuch", 1}} {
-			if j, ok := f.b.Job(c.queue, c.id); ok {
+			if j, ok := f.job(c.queue, c.id); ok {
 				t.Fatalf("%s %d found %+v", c.queue, c.id, j)
 			}
 		}
@@ -1178,16 +1250,16 @@ func TestLookupCancelPromote(t *testing.T) {
 		f.waitN(f.b.Cancel("q", ids[:1]))
 		taken := f.pop1("q", 1)
 		f.reopen()
-		if _, ok := f.b.Job("q", ids[0]); ok {
+		if _, ok := f.job("q", ids[0]); ok {
 			t.Fatal("a cancelled job came back")
 		}
 		later := f.push("q", queue.PushOptions{Delay: time.Hour}, "later")[0]
 		f.waitN(f.b.Promote("q", []uint64{later}))
 		f.reopen()
-		if j, ok := f.b.Job("q", later); !ok || j.State != queue.Ready {
+		if j, ok := f.job("q", later); !ok || j.State != queue.Ready {
 			t.Fatalf("a promoted job after a restart: %+v %v", j, ok)
 		}
-		if j, ok := f.b.Job("q", taken.ID); !ok || j.State != queue.Ready || j.Attempt != 1 {
+		if j, ok := f.job("q", taken.ID); !ok || j.State != queue.Ready || j.Attempt != 1 {
 			t.Fatalf("job in flight at the restart: %+v %v", j, ok)
 		}
 	})
@@ -1204,12 +1276,12 @@ func TestProgress(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if j, _ := f.b.Job("q", a.ID); string(j.Progress) != `{"pct":50}` {
+		if j, _ := f.job("q", a.ID); string(j.Progress) != `{"pct":50}` {
 			t.Fatalf("progress %q", j.Progress)
 		}
 		f.ack("q", 1, a.ID)
 		f.nack("q", 1, b.ID, queue.NackOptions{})
-		if j, ok := f.b.Job("q", b.ID); !ok || j.State != queue.Ready || j.Progress != nil {
+		if j, ok := f.job("q", b.ID); !ok || j.State != queue.Ready || j.Progress != nil {
 			t.Fatalf("a failed job keeps no progress: %+v", j)
 		}
 	})
@@ -1234,7 +1306,7 @@ func TestProgress(t *testing.T) {
 		wantJobErr(t, f.b.Progress("q", 2, id, []byte("x")), queue.ErrNotHeld, id)
 		wantJobErr(t, f.b.Progress("nosuch", 1, id, []byte("x")), queue.ErrNotHeld, id)
 		wantErr(t, f.b.Progress("q", 1, id, make([]byte, queue.MaxProgress+1)), queue.ErrTooLong)
-		if j, _ := f.b.Job("q", id); j.Progress != nil {
+		if j, _ := f.job("q", id); j.Progress != nil {
 			t.Fatalf("refused progress kept: %q", j.Progress)
 		}
 	})
@@ -1246,7 +1318,7 @@ func TestProgress(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.reopen()
-		if j, ok := f.b.Job("q", id); !ok || j.State != queue.Ready || j.Progress != nil {
+		if j, ok := f.job("q", id); !ok || j.State != queue.Ready || j.Progress != nil {
 			t.Fatalf("after a restart: %+v", j)
 		}
 	})
@@ -1385,7 +1457,7 @@ func TestVisibility(t *testing.T) {
 		if again.ID != j.ID || again.Attempt != 2 {
 			t.Fatalf("redelivery %+v", again)
 		}
-		in := f.b.Info("q")
+		in := f.info("q")
 		if in.Failed != 1 || f.b.Stats().TimedOut != 1 {
 			t.Fatalf("info %+v", in)
 		}
@@ -1548,13 +1620,13 @@ func TestDeadLetters(t *testing.T) {
 		f.configure("q", "max-attempts", "1")
 		start := f.clock.Now()
 		ids := kill(f, "q", "a", "b", "c", "d")
-		dead := f.b.DeadLetters("q", 0)
+		dead := f.deadLetters("q", 0)
 		if len(dead) != 4 || dead[0].ID != ids[0] || dead[0].State != queue.Dead || dead[0].Attempt != 1 ||
 			dead[0].FailureCount != 1 || dead[0].Failures[0].Message != "failed a" || !dead[0].FirstFailure.Equal(start) ||
 			!dead[0].Due.Equal(start) {
 			t.Fatalf("dead letters %+v", dead)
 		}
-		if got := f.b.DeadLetters("q", 2); len(got) != 2 || got[1].ID != ids[1] {
+		if got := f.deadLetters("q", 2); len(got) != 2 || got[1].ID != ids[1] {
 			t.Fatalf("first two %+v", got)
 		}
 		n, idx, err := f.b.Requeue("q", "q", []uint64{ids[1]})
@@ -1583,20 +1655,20 @@ func TestDeadLetters(t *testing.T) {
 		}
 		n, idx, err = f.b.PurgeDead("q", nil)
 		f.wait(idx, err)
-		if n != 2 || f.b.Len("q").Dead != 0 {
-			t.Fatalf("purged %d, left %+v", n, f.b.Len("q"))
+		if n != 2 || f.counts("q").Dead != 0 {
+			t.Fatalf("purged %d, left %+v", n, f.counts("q"))
 		}
 	})
 	t.Run("edge: the bound drops the oldest dead letters", func(t *testing.T) {
 		f := newFixture(t)
 		f.configure("q", "max-attempts", "1", "dead-letter-max", "2")
 		ids := kill(f, "q", "a", "b", "c")
-		dead := f.b.DeadLetters("q", 0)
+		dead := f.deadLetters("q", 0)
 		if len(dead) != 2 || dead[0].ID != ids[1] || dead[1].ID != ids[2] {
 			t.Fatalf("dead letters %+v", dead)
 		}
 		f.configure("q", "dead-letter-max", "1")
-		if dead := f.b.DeadLetters("q", 0); len(dead) != 1 || dead[0].ID != ids[2] {
+		if dead := f.deadLetters("q", 0); len(dead) != 1 || dead[0].ID != ids[2] {
 			t.Fatalf("after lowering the bound %+v", dead)
 		}
 		if st := f.b.Stats(); st.DeadDropped != 2 {
@@ -1650,7 +1722,7 @@ func TestDeadLetters(t *testing.T) {
 		}
 		f.wantLen("q", queue.Counts{Ready: 2})
 		// It keeps its failure history.
-		in, ok := f.b.Job("q", first)
+		in, ok := f.job("q", first)
 		if !ok || in.Dedup != "" || in.FailureCount != 1 || len(in.Failures) != 1 {
 			t.Fatalf("requeued job %+v (found %v), want no dedup id and one failure", in, ok)
 		}
@@ -1683,7 +1755,7 @@ func TestDeadLetters(t *testing.T) {
 		f.configure("q", "max-attempts", "1")
 		ids := kill(f, "q", "a", "b")
 		f.reopen()
-		dead := f.b.DeadLetters("q", 0)
+		dead := f.deadLetters("q", 0)
 		if len(dead) != 2 || dead[0].ID != ids[0] || dead[1].Failures[0].Message != "failed b" {
 			t.Fatalf("dead letters %+v", dead)
 		}
@@ -1948,7 +2020,7 @@ func (f *fixture) setRepeat(name string, r queue.Repeat) {
 // nextFire is the next fire time of the queue's only schedule.
 func (f *fixture) nextFire(name string) time.Time {
 	f.t.Helper()
-	rs := f.b.Repeats(name)
+	rs := f.repeats(name)
 	if len(rs) != 1 {
 		f.t.Fatalf("schedules of %s: %+v", name, rs)
 	}
@@ -1981,7 +2053,7 @@ func TestRepeat(t *testing.T) {
 		if st := f.b.Stats(); st.Repeated != 2 || st.Pushed != 2 {
 			t.Fatalf("stats %+v", st)
 		}
-		if in := f.b.Info("q"); in.Repeats != 1 || in.Pushed != 2 {
+		if in := f.info("q"); in.Repeats != 1 || in.Pushed != 2 {
 			t.Fatalf("info %+v", in)
 		}
 	})
@@ -2067,7 +2139,7 @@ func TestRepeat(t *testing.T) {
 		}
 		f.clock.Advance(time.Second)
 		wantStrings(t, "jobs", f.drain("q", 1), []string{"a", "b", "b"})
-		if rs := f.b.Repeats("q"); len(rs) != 1 || rs[0].Name != "b" {
+		if rs := f.repeats("q"); len(rs) != 1 || rs[0].Name != "b" {
 			t.Fatalf("schedules %+v", rs)
 		}
 		if n, _, err := f.b.DeleteRepeats("nosuch", []string{"b"}); n != 0 || err != nil {
@@ -2078,7 +2150,7 @@ func TestRepeat(t *testing.T) {
 		f := newFixture(t)
 		f.setRepeat("q", queue.Repeat{Name: "s", Every: time.Second, Payload: []byte("old")})
 		f.setRepeat("q", queue.Repeat{Name: "s", Cron: "@daily", Payload: []byte("new")})
-		rs := f.b.Repeats("q")
+		rs := f.repeats("q")
 		if len(rs) != 1 || rs[0].Cron != "@daily" || rs[0].Every != 0 || string(rs[0].Payload) != "new" {
 			t.Fatalf("schedules %+v", rs)
 		}
@@ -2120,7 +2192,7 @@ func TestRepeat(t *testing.T) {
 		wantErr(t, err, queue.ErrPayloadTooBig)
 		_, err = f.b.SetRepeat("", queue.Repeat{Name: "s", Every: time.Second})
 		wantErr(t, err, queue.ErrInvalidName)
-		if rs := f.b.Repeats("q"); len(rs) != 0 {
+		if rs := f.repeats("q"); len(rs) != 0 {
 			t.Fatalf("schedules %+v", rs)
 		}
 	})
@@ -2137,7 +2209,7 @@ func TestRepeat(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				f.b.Repeats("q")
+				f.repeats("q")
 				if _, _, err := f.b.Pop("q", int64(g), queue.PopOptions{Count: i}); err != nil {
 					t.Error(err)
 					return
@@ -2148,7 +2220,7 @@ func TestRepeat(t *testing.T) {
 				}
 			}
 		})
-		if rs := f.b.Repeats("q"); len(rs) != 0 {
+		if rs := f.repeats("q"); len(rs) != 0 {
 			t.Fatalf("schedules left %+v", rs)
 		}
 	})
@@ -2168,7 +2240,7 @@ func TestRepeat(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.reopen()
-		if rs := f.b.Repeats("q"); len(rs) != 1 || rs[0].Name != "s" || rs[0].Priority != 2 || !rs[0].Next.Equal(next) {
+		if rs := f.repeats("q"); len(rs) != 1 || rs[0].Name != "s" || rs[0].Priority != 2 || !rs[0].Next.Equal(next) {
 			t.Fatalf("schedules after compaction and restart %+v", rs)
 		}
 		f.clock.Advance(5 * time.Second)
@@ -2188,7 +2260,7 @@ func TestRepeat(t *testing.T) {
 		f.reopen()
 		f.clockAt(next)
 		f.wantLen("q", queue.Counts{Ready: 1})
-		if rs := f.b.Repeats("q"); len(rs) != 1 || rs[0].TZ != "Europe/Paris" || !rs[0].Next.Equal(next.Add(24*time.Hour)) {
+		if rs := f.repeats("q"); len(rs) != 1 || rs[0].TZ != "Europe/Paris" || !rs[0].Next.Equal(next.Add(24*time.Hour)) {
 			t.Fatalf("after a restart: %+v, want the next fire %v", rs, next.Add(24*time.Hour))
 		}
 	})
@@ -2327,7 +2399,8 @@ func FuzzReplay(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, in := range b.List() {
+		list, _ := b.List()
+		for _, in := range list {
 			b.Info(in.Name)
 			b.Repeats(in.Name)
 			b.Jobs(in.Name, queue.Ready, 0)
@@ -2367,7 +2440,7 @@ func FuzzCron(f *testing.F) {
 			}
 			return
 		}
-		rs := b.Repeats("q")
+		rs, _ := b.Repeats("q")
 		if len(rs) != 1 || !rs[0].Next.After(now) || rs[0].Next.After(now.AddDate(cronFuzzYears, 0, 0)) {
 			t.Fatalf("%q: schedules %+v after %v", expr, rs, now)
 		}
@@ -2408,7 +2481,7 @@ func TestBlocking(t *testing.T) {
 		f := newFixture(t)
 		ch := waitFor(f, context.Background(), "q", 1)
 		f.waitBlocked("q", 1)
-		if n := len(f.b.List()); n != 0 {
+		if n := len(f.list()); n != 0 {
 			t.Fatalf("a waiter made the queue appear in the list (%d)", n)
 		}
 		id := f.push1("q", "a")
@@ -2558,11 +2631,11 @@ func TestManage(t *testing.T) {
 		f.pop1("q", 1)
 		f.push1("b-queue", "x")
 		f.wantLen("q", queue.Counts{Ready: 1, Delayed: 1, InFlight: 1})
-		in := f.b.Info("q")
+		in := f.info("q")
 		if in.Name != "q" || in.Ready != 1 || in.Pushed != 3 || in.Delivered != 1 || in.Settings != testSettings() {
 			t.Fatalf("info %+v", in)
 		}
-		list := f.b.List()
+		list := f.list()
 		if len(list) != 2 || list[0].Name != "b-queue" || list[1].Name != "q" || list[1].InFlight != 1 {
 			t.Fatalf("list %+v", list)
 		}
@@ -2579,8 +2652,8 @@ func TestManage(t *testing.T) {
 		f.wantLen("q", queue.Counts{InFlight: 1})
 		ok, idx, err := f.b.Delete("q")
 		f.wait(idx, err)
-		if !ok || len(f.b.List()) != 1 {
-			t.Fatalf("delete %v, list %+v", ok, f.b.List())
+		if !ok || len(f.list()) != 1 {
+			t.Fatalf("delete %v, list %+v", ok, f.list())
 		}
 		f.wantLen("q", queue.Counts{})
 	})
@@ -2595,10 +2668,7 @@ func TestManage(t *testing.T) {
 		f.nack("q", 1, dead.ID, queue.NackOptions{Message: "boom"})
 		payloads := func(state queue.State, count int) []string {
 			t.Helper()
-			jobs, err := f.b.Jobs("q", state, count)
-			if err != nil {
-				t.Fatal(err)
-			}
+			jobs := f.jobs("q", state, count)
 			out := []string{}
 			for _, j := range jobs {
 				if j.State != state {
@@ -2633,28 +2703,28 @@ func TestManage(t *testing.T) {
 	t.Run("per-queue settings override the defaults and can be restored", func(t *testing.T) {
 		f := newFixture(t)
 		f.configure("q", "visibility-timeout", "5000", "MAX-ATTEMPTS", "9")
-		s := f.b.Settings("q")
+		s := f.settings("q")
 		if s.Visibility != 5*time.Second || s.MaxAttempts != 9 {
 			t.Fatalf("settings %+v", s)
 		}
-		if in := f.b.Info("q"); !slices.Equal(in.Overrides, []string{"visibility-timeout", "max-attempts"}) {
+		if in := f.info("q"); !slices.Equal(in.Overrides, []string{"visibility-timeout", "max-attempts"}) {
 			t.Fatalf("overrides %v", in.Overrides)
 		}
 		f.configure("q", "max-attempts", "default")
-		if s := f.b.Settings("q"); s.MaxAttempts != testSettings().MaxAttempts || s.Visibility != 5*time.Second {
+		if s := f.settings("q"); s.MaxAttempts != testSettings().MaxAttempts || s.Visibility != 5*time.Second {
 			t.Fatalf("after restoring: %+v", s)
 		}
-		if s := f.b.Settings("other"); s != testSettings() {
+		if s := f.settings("other"); s != testSettings() {
 			t.Fatalf("unknown queue settings %+v", s)
 		}
 	})
 	t.Run("edge: jobs of an unknown queue or in an unknown state", func(t *testing.T) {
 		f := newFixture(t)
-		if jobs, err := f.b.Jobs("nope", queue.Ready, 0); err != nil || len(jobs) != 0 {
-			t.Fatalf("unknown queue: %v, %v", jobs, err)
+		if jobs := f.jobs("nope", queue.Ready, 0); len(jobs) != 0 {
+			t.Fatalf("unknown queue: %v", jobs)
 		}
 		f.push1("q", "a")
-		if _, err := f.b.Jobs("q", queue.Completed+1, 0); !errors.Is(err, queue.ErrInvalidValue) {
+		if _, _, err := f.b.Jobs("q", queue.Completed+1, 0); !errors.Is(err, queue.ErrInvalidValue) {
 			t.Fatalf("unknown state: %v", err)
 		}
 		if _, err := queue.ParseState("Ready "); !errors.Is(err, queue.ErrInvalidValue) {
@@ -2664,7 +2734,7 @@ func TestManage(t *testing.T) {
 	t.Run("edge: unknown queues read as empty; bad settings change nothing", func(t *testing.T) {
 		f := newFixture(t)
 		f.wantLen("nosuch", queue.Counts{})
-		if in := f.b.Info("nosuch"); in.Settings != testSettings() || in.Ready != 0 {
+		if in := f.info("nosuch"); in.Settings != testSettings() || in.Ready != 0 {
 			t.Fatalf("info %+v", in)
 		}
 		if p := f.peek("nosuch", 1); p != nil {
@@ -2680,7 +2750,7 @@ func TestManage(t *testing.T) {
 		wantErr(t, err, queue.ErrInvalidValue)
 		_, err = f.b.Configure("q", [][2]string{{"colour", "blue"}})
 		wantErr(t, err, queue.ErrUnknownParam)
-		if s := f.b.Settings("q"); s != testSettings() || len(f.b.List()) != 0 {
+		if s := f.settings("q"); s != testSettings() || len(f.list()) != 0 {
 			t.Fatalf("refused configuration applied: %+v", s)
 		}
 	})
@@ -2694,7 +2764,7 @@ func TestManage(t *testing.T) {
 		_, _, err := f.b.Ack("q", 1, []uint64{j.ID}, nil)
 		wantJobErr(t, err, queue.ErrNotHeld, j.ID)
 		f.push1("q", "b")
-		if in := f.b.Info("q"); in.Paused || in.Settings != testSettings() || in.Ready != 1 || in.Pushed != 1 {
+		if in := f.info("q"); in.Paused || in.Settings != testSettings() || in.Ready != 1 || in.Pushed != 1 {
 			t.Fatalf("info %+v", in)
 		}
 	})
@@ -2706,10 +2776,10 @@ func TestManage(t *testing.T) {
 		f.waitOK(f.b.Delete("gone"))
 		f.configure("empty", "max-attempts", "2")
 		f.reopen()
-		if in := f.b.Info("q"); !in.Paused || in.Settings.Visibility != 1234*time.Millisecond {
+		if in := f.info("q"); !in.Paused || in.Settings.Visibility != 1234*time.Millisecond {
 			t.Fatalf("info %+v", in)
 		}
-		list := f.b.List()
+		list := f.list()
 		if len(list) != 2 || list[0].Name != "empty" || list[1].Name != "q" {
 			t.Fatalf("list %+v", list)
 		}
@@ -2793,6 +2863,37 @@ func TestDurability(t *testing.T) {
 			t.Fatalf("a push deduplicated answered index %d, %v; want %d", idx, err, pushed)
 		}
 	})
+	t.Run("edge: a read answers with the last record's index, so its reply waits for what it shows", func(t *testing.T) {
+		// Another connection's change may not be durable yet when a read
+		// shows it, the deletion of a queue included.
+		f := newFixture(t)
+		f.configure("q", "max-attempts", "1")
+		f.push1("q", "a")
+		_, pushed, err := f.b.Push("q", bs("b"), queue.PushOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, deleted, err := f.b.Delete("gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads := map[string]func() uint64{
+			"len":           func() uint64 { _, idx := f.b.Len("q"); return idx },
+			"info":          func() uint64 { _, idx := f.b.Info("q"); return idx },
+			"list":          func() uint64 { _, idx := f.b.List(); return idx },
+			"job":           func() uint64 { _, _, idx := f.b.Job("q", 1); return idx },
+			"jobs":          func() uint64 { _, idx, _ := f.b.Jobs("q", queue.Ready, 0); return idx },
+			"dead letters":  func() uint64 { _, idx := f.b.DeadLetters("q", 0); return idx },
+			"settings":      func() uint64 { _, idx := f.b.Settings("q"); return idx },
+			"repeats":       func() uint64 { _, idx := f.b.Repeats("q"); return idx },
+			"unknown queue": func() uint64 { _, idx := f.b.Len("nosuch"); return idx },
+		}
+		for name, read := range reads {
+			if idx := read(); idx < max(pushed, deleted) {
+				t.Fatalf("%s answered index %d, before the push (%d) and the delete (%d) it follows", name, idx, pushed, deleted)
+			}
+		}
+	})
 	t.Run("edge: a full log refuses a change, which changes nothing", func(t *testing.T) {
 		const held = 4097 // more jobs than one failure record lists
 		f := newFixture(t, func(c *queue.Config) { c.WAL.MaxPending = 1 })
@@ -2836,7 +2937,7 @@ func TestDurability(t *testing.T) {
 		}
 		f.nack("q", 1, j.ID, queue.NackOptions{HasDelay: true, Delay: 0, Message: "last"})
 		f.reopen()
-		dead := f.b.DeadLetters("q", 0)
+		dead := f.deadLetters("q", 0)
 		if len(dead) != 1 || dead[0].ID != id || dead[0].Failures[0].Message != "last" {
 			t.Fatalf("dead %+v", dead)
 		}
@@ -2875,7 +2976,7 @@ func TestDurability(t *testing.T) {
 		f.pop1("q", 1)
 		f.reopen()
 		f.wantLen("q", queue.Counts{Ready: keep + 1, Delayed: 1})
-		if s := f.b.Settings("q"); s.BackoffDelay != 777*time.Millisecond {
+		if s := f.settings("q"); s.BackoffDelay != 777*time.Millisecond {
 			t.Fatalf("settings %+v", s)
 		}
 		ids := f.push("q", queue.PushOptions{}, "after")
@@ -2911,7 +3012,7 @@ func TestDurability(t *testing.T) {
 			t.Fatalf("took %+v", jobs)
 		}
 		time.Sleep(timerVisibility + timerMargin)
-		if n := f.crashed().Len("q"); n != (queue.Counts{Dead: 1}) {
+		if n, _ := f.crashed().Len("q"); n != (queue.Counts{Dead: 1}) {
 			t.Fatalf("after the crash: %+v, want the timed-out job dead", n)
 		}
 	})
@@ -2923,8 +3024,26 @@ func TestDurability(t *testing.T) {
 		if err := f.b.Release(1); err != nil {
 			t.Fatal(err)
 		}
-		if n := f.crashed().Len("q"); n != (queue.Counts{Dead: 1}) {
+		if n, _ := f.crashed().Len("q"); n != (queue.Counts{Dead: 1}) {
 			t.Fatalf("after the crash: %+v, want the released job dead", n)
+		}
+	})
+	t.Run("restart: a read that times a job out answers with the index of the dead letter it wrote", func(t *testing.T) {
+		f := newFixture(t, func(c *queue.Config) { c.WAL.IdleFlush = neverIdleFlush })
+		f.configure("q", "max-attempts", "1")
+		f.push1("q", "job")
+		f.pop1("q", 1)
+		// The fake clock moves past the visibility timeout; the timer
+		// sleeps on the real clock and has not run, so the read does what
+		// time asks of the queue, and nobody else writes its records.
+		f.clock.Advance(queue.DefaultSettings().Visibility)
+		n, idx := f.b.Len("q")
+		if n != (queue.Counts{Dead: 1}) {
+			t.Fatalf("len %+v, want the timed-out job dead", n)
+		}
+		f.wait(idx, nil)
+		if n, _ := f.crashed().Len("q"); n != (queue.Counts{Dead: 1}) {
+			t.Fatalf("after the crash: %+v, want the timed-out job dead", n)
 		}
 	})
 	t.Run("restart: a job in flight at a restart and purged after it stays gone", func(t *testing.T) {
@@ -3068,7 +3187,7 @@ func TestRaces(t *testing.T) {
 				default:
 				}
 				f.b.Stats()
-				f.b.List()
+				f.list()
 				f.peek("q0", 3)
 				if err := f.b.Compact(); err != nil {
 					t.Error(err)
@@ -3462,14 +3581,15 @@ type queueDump struct {
 // dump reads every declared queue and all its jobs by state.
 func (x *randomRun) dump() []queueDump {
 	var out []queueDump
-	for _, in := range x.b.List() {
-		d := queueDump{Name: in.Name, Counts: in.Counts, Settings: in.Settings, Overrides: in.Overrides,
-			Paused: in.Paused, Repeats: x.b.Repeats(in.Name)}
+	list, _ := x.b.List()
+	for _, in := range list {
+		d := queueDump{Name: in.Name, Counts: in.Counts, Settings: in.Settings, Overrides: in.Overrides, Paused: in.Paused}
+		d.Repeats, _ = x.b.Repeats(in.Name)
 		for i := range d.Repeats {
 			d.Repeats[i].Payload = bytes.Clone(d.Repeats[i].Payload)
 		}
 		for st := range d.Jobs {
-			jobs, err := x.b.Jobs(in.Name, queue.State(st), 0)
+			jobs, _, err := x.b.Jobs(in.Name, queue.State(st), 0)
 			if err != nil {
 				x.t.Fatal(err)
 			}

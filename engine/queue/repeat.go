@@ -141,20 +141,18 @@ func (b *Broker) DeleteRepeats(name string, names []string) (int, uint64, error)
 	return len(known), idx, nil
 }
 
-// Repeats returns the queue's schedules by name.
-func (b *Broker) Repeats(name string) []Repeat {
-	q := b.lockQueue(name, false)
-	if q == nil {
-		return nil
-	}
-	defer b.unlockQueue(q)
-	q.expire(b.now())
-	out := make([]Repeat, 0, len(q.repeats))
-	for _, s := range q.repeats {
-		out = append(out, s.view())
-	}
+// Repeats returns the queue's schedules by name and the log index to wait
+// for before showing them (read).
+func (b *Broker) Repeats(name string) ([]Repeat, uint64) {
+	var out []Repeat
+	idx := b.read(name, func(q *queue) {
+		out = make([]Repeat, 0, len(q.repeats))
+		for _, s := range q.repeats {
+			out = append(out, s.view())
+		}
+	})
 	slices.SortFunc(out, func(a, b Repeat) int { return strings.Compare(a.Name, b.Name) })
-	return out
+	return out, idx
 }
 
 // fireRepeats pushes a job for each schedule due at now, earliest first.

@@ -101,6 +101,10 @@ func (c *Client) queueReplies() bool {
 	return true
 }
 
+// testHookRetained is called on the goroutine that queues a topic
+// filter's retained values, before it does.
+var testHookRetained = func(*Client) {}
+
 // subscribeHandler runs SUBSCRIBE, PSUBSCRIBE and PSUB. Each name is
 // confirmed with [kind, name, count] (a push in RESP3), and the
 // confirmation is queued before the subscription takes effect, so that it
@@ -118,6 +122,12 @@ func subscribeHandler(kind pubsub.Kind, reply string) Handler {
 					c.replyErr(err)
 					return
 				}
+			}
+			// A filter may match many retained values, and queuing them
+			// takes as long: every other connection of an event loop
+			// would wait for it. The subscription leaves the loop anyway.
+			if c.handOffForWait() {
+				return
 			}
 		}
 		if !c.queueReplies() {
@@ -143,6 +153,7 @@ func subscribeHandler(kind pubsub.Kind, reply string) Handler {
 			if kind == pubsub.Filter {
 				// Its retained values come before its live messages.
 				o.retainFirst(kind, name)
+				testHookRetained(c)
 			}
 			counts, err := b.Subscribe(o, kind, name, c)
 			o.releasePending()

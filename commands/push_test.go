@@ -2,9 +2,11 @@ package commands
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 
 	"nexo/engine/pubsub"
+	"nexo/wal"
 )
 
 func TestOutbox(t *testing.T) {
@@ -75,6 +77,46 @@ func TestOutbox(t *testing.T) {
 		}
 		if o.queued != len(out) {
 			t.Fatalf("queued %d bytes, counted %d", len(out), o.queued)
+		}
+	})
+}
+
+func TestSubscribe(t *testing.T) {
+	t.Run("edge: PSUB queues its filter's retained values off the event loop", func(t *testing.T) {
+		// A filter may match many retained values; queuing them on an
+		// event loop would hold up every other connection of the loop.
+		// The hook holds the queuing until another connection of the
+		// same loop, the only one, has had its answer.
+		pb, err := pubsub.Open(pubsub.Config{Dir: t.TempDir(), WAL: wal.Options{Fsync: wal.FsyncNo}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pb.Close() })
+		// Set before the server starts and reset once it stopped (cleanups
+		// run last first), so that no connection's goroutine races with it.
+		queuing, answered := make(chan struct{}), make(chan struct{})
+		testHookRetained = func(*Client) {
+			close(queuing)
+			<-answered
+		}
+		t.Cleanup(func() { testHookRetained = func(*Client) {} })
+		addr := startTestServer(t, func(cfg *Config) {
+			cfg.PubSub = pb
+			cfg.Loops = 1
+		})
+		release := sync.OnceFunc(func() { close(answered) })
+		t.Cleanup(release) // before the server stops, should the test fail
+		subscriber, other := dialTest(t, addr), dialTest(t, addr)
+		expect(t, other, "PONG", "PING") // on the loop before the PSUB
+		subscriber.Send("PSUB", "t/#")
+		if err := subscriber.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		<-queuing
+		expect(t, other, "PONG", "PING")
+		release()
+		if _, err := subscriber.Read(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -100,11 +100,13 @@ func answerStreamChange(c *Client, tok stream.Token, err error) {
 	c.w.OK()
 }
 
-// needStreamDurable holds the pipeline's replies until tok is durable. A
-// pipeline of appends to one partition waits once, for its last record.
-func (c *Client) needStreamDurable(tok stream.Token) {
-	if log, index := tok.Durable(); log != nil {
-		c.needDurable(log, index)
+// needStreamDurable holds the pipeline's replies until toks are durable.
+// A pipeline of appends to one partition waits once, for its last record.
+func (c *Client) needStreamDurable(toks ...stream.Token) {
+	for _, tok := range toks {
+		if log, index := tok.Durable(); log != nil {
+			c.needDurable(log, index)
+		}
 	}
 }
 
@@ -513,11 +515,12 @@ func cmdXStreamInfo(c *Client, args [][]byte) {
 	if sb == nil {
 		return
 	}
-	info, err := sb.Info(string(args[1]))
+	info, toks, err := sb.Info(string(args[1]))
 	if err != nil {
 		c.replyErr(err)
 		return
 	}
+	c.needStreamDurable(toks...)
 	c.w.Map(streamInfoFields)
 	c.w.BulkString("name")
 	c.w.BulkString(info.Name)
@@ -558,7 +561,8 @@ func cmdXGroupInfo(c *Client, args [][]byte) {
 	if sb == nil {
 		return
 	}
-	info, err := sb.GroupInfo(string(args[1]), string(args[2]))
+	info, toks, err := sb.GroupInfo(string(args[1]), string(args[2]))
+	c.needStreamDurable(toks...)
 	if err != nil {
 		c.replyErr(err)
 		return

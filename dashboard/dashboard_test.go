@@ -1368,7 +1368,7 @@ func TestStreamPanel(t *testing.T) {
 		}
 		getJSON(t, s.url+"/api/snapshot", &snap)
 		ss := snap.Brokers.Stream
-		info, err := s.stream.Info("events")
+		info, _, err := s.stream.Info("events")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1437,7 +1437,7 @@ func TestStreamPanel(t *testing.T) {
 		if l.Messages == nil || len(l.Messages) != 0 || l.NextFrom != 3 {
 			t.Fatalf("at the end: %+v", l)
 		}
-		gi, err := s.stream.GroupInfo("events", "g")
+		gi, _, err := s.stream.GroupInfo("events", "g")
 		if err != nil || gi.Partitions[0].Committed != 2 || gi.Partitions[0].Lag != 1 {
 			t.Fatalf("listing changed the group: %+v %v", gi, err)
 		}
@@ -1534,7 +1534,7 @@ func TestStreamPanel(t *testing.T) {
 		if tok, err := s.stream.CreateGroup("b\xffin", "g\xfe", stream.FromOffset(1)); err != nil || s.stream.Wait(tok) != nil {
 			t.Fatal(err)
 		}
-		info, err := s.stream.Info("events")
+		info, _, err := s.stream.Info("events")
 		if err != nil {
 			t.Fatal(err)
 		}

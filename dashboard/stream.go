@@ -32,7 +32,9 @@ const (
 // streamPersistence tells the page how durable the streams are.
 const streamPersistence = "write-ahead log per partition: every message is logged before it is answered"
 
-// streamPanel is the STREAM broker's panel.
+// streamPanel is the STREAM broker's panel. It shows the broker's memory
+// as it is, as queuePanel does: it does not wait for the tokens a read
+// returns.
 type streamPanel struct {
 	sb *stream.Broker
 }
@@ -137,7 +139,7 @@ func (p *streamPanel) Snapshot(limit int) any {
 	}
 	names := p.sb.List()
 	for _, name := range names[:min(len(names), limit)] {
-		info, err := p.sb.Info(name)
+		info, _, err := p.sb.Info(name)
 		if err != nil {
 			continue // closed since List
 		}
@@ -168,7 +170,7 @@ func (p *streamPanel) viewStream(info stream.Info, limit int) streamView {
 		sv.Bytes += pi.Bytes
 	}
 	for _, g := range info.Groups[:min(len(info.Groups), limit)] {
-		gi, err := p.sb.GroupInfo(info.Name, g)
+		gi, _, err := p.sb.GroupInfo(info.Name, g)
 		if err != nil {
 			continue // deleted since Info
 		}
@@ -268,7 +270,7 @@ func (p *streamPanel) messages(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := p.sb.Info(name)
+	info, _, err := p.sb.Info(name)
 	if err != nil {
 		return nil, streamError(err)
 	}
@@ -330,7 +332,7 @@ func (p *streamPanel) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (p *streamPanel) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range p.sb.List() {
-		info, err := p.sb.Info(name)
+		info, _, err := p.sb.Info(name)
 		if err != nil {
 			continue // closed since List
 		}
@@ -341,7 +343,7 @@ func (p *streamPanel) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(streamBytes, prometheus.GaugeValue, float64(pi.Bytes), label, part)
 		}
 		for _, g := range info.Groups {
-			gi, err := p.sb.GroupInfo(name, g)
+			gi, _, err := p.sb.GroupInfo(name, g)
 			if err != nil {
 				continue // deleted since Info
 			}

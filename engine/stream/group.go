@@ -557,11 +557,12 @@ type GroupInfo struct {
 }
 
 // GroupInfo describes group of stream name, after expiring its silent
-// members.
-func (b *Broker) GroupInfo(name, group string) (GroupInfo, error) {
-	s, g, _, err := b.lockGroup(name, group)
+// members, with the tokens a reply showing it waits for (stream.shown);
+// NOGROUP's names the metadata log's last record, as lockGroup's does.
+func (b *Broker) GroupInfo(name, group string) (GroupInfo, []Token, error) {
+	s, g, unchanged, err := b.lockGroup(name, group)
 	if err != nil {
-		return GroupInfo{}, err
+		return GroupInfo{}, []Token{unchanged}, err
 	}
 	defer s.mu.Unlock()
 	s.expire(g, b.now())
@@ -577,5 +578,5 @@ func (b *Broker) GroupInfo(name, group string) (GroupInfo, error) {
 		info.Partitions = append(info.Partitions, GroupPartition{Partition: i, Owner: g.owner[i],
 			Committed: g.committed[i], Lag: p.next - max(g.committed[i], p.first)})
 	}
-	return info, nil
+	return info, s.shown(), nil
 }

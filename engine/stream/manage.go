@@ -376,11 +376,12 @@ type Info struct {
 	Groups     []string // sorted
 }
 
-// Info describes the stream name after applying retention.
-func (b *Broker) Info(name string) (Info, error) {
+// Info describes the stream name after applying retention, with the
+// tokens a reply showing it waits for (shown).
+func (b *Broker) Info(name string) (Info, []Token, error) {
 	s, err := b.lookup(name)
 	if err != nil {
-		return Info{}, err
+		return Info{}, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -394,5 +395,19 @@ func (b *Broker) Info(name string) (Info, error) {
 		info.Groups = append(info.Groups, g)
 	}
 	sort.Strings(info.Groups)
-	return info, nil
+	return info, s.shown(), nil
+}
+
+// shown returns the tokens a reply showing the stream's state waits for:
+// the last record of its metadata log and of each partition's log. What
+// a read shows (an offset, a commit, a group, a setting) may rest on a
+// record another connection wrote that is not durable yet, and a reply
+// must not show what a crash could take back. Lock should be held.
+func (s *stream) shown() []Token {
+	toks := make([]Token, 0, 1+len(s.parts))
+	toks = append(toks, s.unchanged())
+	for _, p := range s.parts {
+		toks = append(toks, Token{p.log, p.log.LastIndex()})
+	}
+	return toks
 }

@@ -210,20 +210,29 @@ func (f *fixture) groupRead(name, group, member string, count int) []stream.Mess
 	return msgs
 }
 
+// info reads the stream's description and waits for the tokens it
+// returns, as a reply does.
 func (f *fixture) info(name string) stream.Info {
 	f.t.Helper()
-	info, err := f.b.Info(name)
+	info, toks, err := f.b.Info(name)
 	if err != nil {
 		f.t.Fatalf("info: %v", err)
+	}
+	for _, tok := range toks {
+		f.wait(tok, nil)
 	}
 	return info
 }
 
+// groupInfo is info for a group.
 func (f *fixture) groupInfo(name, group string) stream.GroupInfo {
 	f.t.Helper()
-	info, err := f.b.GroupInfo(name, group)
+	info, toks, err := f.b.GroupInfo(name, group)
 	if err != nil {
 		f.t.Fatalf("group info: %v", err)
+	}
+	for _, tok := range toks {
+		f.wait(tok, nil)
 	}
 	return info
 }
@@ -841,7 +850,7 @@ func TestStream(t *testing.T) {
 		_, err = f.b.Seek("s", "at-latest", 0, stream.FromOffset(4))
 		wantErr(t, err, stream.ErrOffsetOutOfRange)
 		f.wait(f.b.DeleteGroup("s", "at-time"))
-		_, err = f.b.GroupInfo("s", "at-time")
+		_, _, err = f.b.GroupInfo("s", "at-time")
 		wantErr(t, err, stream.ErrUnknownGroup)
 	})
 
@@ -1172,6 +1181,53 @@ func TestStream(t *testing.T) {
 			}
 		}
 		f.wait(deleted, nil)
+	})
+
+	t.Run("edge: a read names the last record of every log it shows, for the reply to wait for", func(t *testing.T) {
+		// Another connection's append, commit or group deletion may not be
+		// durable yet when a read shows it.
+		f := newFixture(t)
+		f.create("s", stream.Settings{Partitions: 2})
+		f.wait(f.b.CreateGroup("s", "g", stream.FromEarliest()))
+		f.wait(f.b.CreateGroup("s", "gone", stream.FromEarliest()))
+		appended, err := f.b.Append("s", nil, [][]byte{[]byte("m")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.groupRead("s", "g", "m", 1)
+		committed, err := f.b.Commit("s", "g", "m", appended.Partition, appended.First+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted, err := f.b.DeleteGroup("s", "gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		covers := func(read string, toks []stream.Token, want stream.Token) {
+			t.Helper()
+			log, index := want.Durable()
+			for _, tok := range toks {
+				if l, i := tok.Durable(); l == log && i >= index {
+					return
+				}
+			}
+			t.Fatalf("%s names no record of the log at or after %d", read, index)
+		}
+		_, toks, err := f.b.Info("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		covers("info", toks, appended.Token)
+		covers("info", toks, deleted)
+		_, toks, err = f.b.GroupInfo("s", "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		covers("group info", toks, appended.Token)
+		covers("group info", toks, committed)
+		_, toks, err = f.b.GroupInfo("s", "gone")
+		wantErr(t, err, stream.ErrUnknownGroup)
+		covers("NOGROUP of group info", toks, deleted)
 	})
 
 	t.Run("edge: a grown stream maps keys anew and groups read new partitions from the start", func(t *testing.T) {
@@ -1866,7 +1922,7 @@ func (x *randomRun) settings(n int) stream.Settings {
 // partitions returns the partition count of stream name, randomMaxPartitions
 // for a stream not created yet.
 func (x *randomRun) partitions(name string) int {
-	info, err := x.b.Info(name)
+	info, _, err := x.b.Info(name)
 	if err != nil {
 		return randomMaxPartitions
 	}
@@ -1886,7 +1942,7 @@ func (x *randomRun) partition(name string) int {
 // offset returns an offset of a partition from one before its first
 // retained message to one past its end.
 func (x *randomRun) offset(name string, partition int) int64 {
-	info, err := x.b.Info(name)
+	info, _, err := x.b.Info(name)
 	if err != nil || partition >= len(info.Partitions) {
 		return int64(x.r.IntN(randomFew))
 	}
@@ -1980,7 +2036,7 @@ func (x *randomRun) dump() brokerDump {
 	x.t.Helper()
 	var d brokerDump
 	for _, name := range x.b.List() {
-		info, err := x.b.Info(name)
+		info, _, err := x.b.Info(name)
 		if err != nil {
 			x.t.Fatal(err)
 		}
@@ -2002,7 +2058,7 @@ func (x *randomRun) dump() brokerDump {
 			sd.Messages = append(sd.Messages, dm)
 		}
 		for _, g := range info.Groups {
-			gi, err := x.b.GroupInfo(name, g)
+			gi, _, err := x.b.GroupInfo(name, g)
 			if err != nil {
 				x.t.Fatal(err)
 			}

@@ -293,11 +293,12 @@ func cmdPRetained(c *Client, args [][]byte) {
 	if b == nil {
 		return
 	}
-	vals, err := b.Retained(args[1])
+	vals, index, err := b.Retained(args[1])
 	if err != nil {
 		c.replyErr(err)
 		return
 	}
+	c.needDurable(b, index)
 	c.w.Array(len(vals))
 	for _, v := range vals {
 		c.w.Array(retainedEntrySize)

@@ -133,7 +133,7 @@ func retain(t testing.TB, b *Broker, topic, payload string) {
 
 func retainedTopics(t testing.TB, b *Broker, filter string) []string {
 	t.Helper()
-	vals, err := b.Retained([]byte(filter))
+	vals, _, err := b.Retained([]byte(filter))
 	if err != nil {
 		t.Fatalf("Retained(%q): %v", filter, err)
 	}
@@ -327,7 +327,7 @@ func TestBroker(t *testing.T) {
 			if _, _, err := b.PublishRetained([]byte("a/+"), []byte("v"), nil); !errors.Is(err, ErrTopicWildcard) {
 				t.Errorf("PublishRetained(a/+) = %v", err)
 			}
-			if _, err := b.Retained([]byte("a+")); !errors.Is(err, ErrFilterWildcard) {
+			if _, _, err := b.Retained([]byte("a+")); !errors.Is(err, ErrFilterWildcard) {
 				t.Errorf("Retained(a+) = %v", err)
 			}
 			if _, _, err := b.DeleteRetained([]byte("")); !errors.Is(err, ErrFilterEmpty) {
@@ -522,12 +522,12 @@ func TestBroker(t *testing.T) {
 			b, clk := newBroker(t)
 			retain(t, b, "home/kitchen/temp", "20")
 			clk.advance(3 * time.Second)
-			vals, _ := b.Retained([]byte("home/#"))
+			vals, _, _ := b.Retained([]byte("home/#"))
 			if len(vals) != 1 || vals[0].Topic != "home/kitchen/temp" || string(vals[0].Payload) != "20" || vals[0].Age != 3*time.Second {
 				t.Fatalf("Retained = %+v", vals)
 			}
 			retain(t, b, "home/kitchen/temp", "21")
-			vals, _ = b.Retained([]byte("home/#"))
+			vals, _, _ = b.Retained([]byte("home/#"))
 			if len(vals) != 1 || string(vals[0].Payload) != "21" || vals[0].Age != 0 {
 				t.Fatalf("after replacing: %+v", vals)
 			}
@@ -541,7 +541,7 @@ func TestBroker(t *testing.T) {
 			if msgs := r.take(); !slices.Equal(msgs, []got{{Filter, "home/#", "home/kitchen/temp", "", false}}) {
 				t.Errorf("an empty retained payload is delivered live; got %+v", msgs)
 			}
-			if vals, _ := b.Retained([]byte("#")); len(vals) != 0 {
+			if vals, _, _ := b.Retained([]byte("#")); len(vals) != 0 {
 				t.Errorf("after clearing: %+v", vals)
 			}
 			if st := b.Stats(); st.Retained != 0 || st.RetainedBytes != 0 {
@@ -630,6 +630,21 @@ func TestBroker(t *testing.T) {
 			}
 		})
 
+		t.Run("a listing names the log's last record, for the reply to wait for what it shows", func(t *testing.T) {
+			// Another connection's retained publish may not be durable yet
+			// when a listing shows it.
+			b := open(t, t.TempDir(), newClock(), 0)
+			defer b.Close()
+			_, published, err := b.PublishRetained([]byte("a/1"), []byte("v"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals, index, err := b.Retained([]byte("a/#"))
+			if err != nil || len(vals) != 1 || index != published {
+				t.Fatalf("Retained = %d values, index %d, %v; want the publish's index %d", len(vals), index, err, published)
+			}
+		})
+
 		t.Run("values survive a restart, ages included", func(t *testing.T) {
 			dir, clk := t.TempDir(), newClock()
 			b := open(t, dir, clk, 0)
@@ -649,7 +664,7 @@ func TestBroker(t *testing.T) {
 			if got := retainedTopics(t, b, "#"); !slices.Equal(got, []string{"a/2=deux", "bin=\x00\r\n\xff"}) {
 				t.Errorf("after restart %q", got)
 			}
-			if vals, _ := b.Retained([]byte("a/2")); len(vals) != 1 || vals[0].Age != time.Minute {
+			if vals, _, _ := b.Retained([]byte("a/2")); len(vals) != 1 || vals[0].Age != time.Minute {
 				t.Errorf("age after restart %+v", vals)
 			}
 			if st := b.Stats(); st.Retained != 2 || st.LogRecords != 7 {
@@ -1159,7 +1174,7 @@ func (x *randomRun) delete(int) (string, uint64, error) {
 // values the filter matches.
 func (x *randomRun) read(int) (string, uint64, error) {
 	filter, want := x.filter()
-	vals, err := x.b.Retained([]byte(filter))
+	vals, _, err := x.b.Retained([]byte(filter))
 	what := fmt.Sprintf("retained %.20q = %d values", filter, len(vals))
 	x.expect(what, err, want)
 	if w := x.matching(filter); err == nil && !slices.Equal(x.dumped(vals), w) {
@@ -1443,7 +1458,7 @@ func FuzzFilterMatch(f *testing.F) {
 		}
 		retain(t, b, topic, "v")
 		defer retain(t, b, topic, "")
-		vals, err := b.Retained([]byte(filter))
+		vals, _, err := b.Retained([]byte(filter))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -129,10 +129,13 @@ func (b *Broker) DeleteRetained(filter []byte) (int, uint64, error) {
 }
 
 // Retained lists the retained values of the topics filter matches, sorted
-// by topic. The payloads are the broker's: callers must not modify them.
-func (b *Broker) Retained(filter []byte) ([]Retained, error) {
+// by topic, with the log index a reply showing them waits for: the log's
+// last record, since another connection's retained publish or deletion
+// may not be durable yet, and a reply must not show what a crash could
+// take back. The payloads are the broker's: callers must not modify them.
+func (b *Broker) Retained(filter []byte) ([]Retained, uint64, error) {
 	if err := CheckFilter(filter); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	now := b.now()
 	b.rmu.RLock()
@@ -141,9 +144,10 @@ func (b *Broker) Retained(filter []byte) ([]Retained, error) {
 	for i, v := range vals {
 		out[i] = Retained{Topic: v.topic, Payload: v.payload, Age: time.Duration(max(now-v.at, 0)) * time.Millisecond}
 	}
+	index := b.unchanged()
 	b.rmu.RUnlock()
 	slices.SortFunc(out, func(x, y Retained) int { return strings.Compare(x.Topic, y.Topic) })
-	return out, nil
+	return out, index, nil
 }
 
 // sendRetained delivers to s, for its subscription to filter, the retained

@@ -3,7 +3,6 @@ package commands
 import (
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"nexo/engine/store"
@@ -67,35 +66,62 @@ const (
 	allowPersist
 )
 
-// parseExpireOption reads one of EX/PX/EXAT/PXAT (and KEEPTTL or PERSIST
-// when allowed) at args[i]. It returns how many arguments it took (0: not
-// an expiration option) or an error reply.
-func parseExpireOption(args [][]byte, i int, cmd string, allow expireFlags, e *store.Expiration) (int, string) {
-	arg := args[i]
+// expireOption is the expiration option of a SET or GETEX as given: its
+// upper-case word (EX, PX, EXAT, PXAT, KEEPTTL or PERSIST; "" when none
+// was given) and, for a unit word, its amount, not yet looked at.
+type expireOption struct {
+	word   string
+	amount []byte
+}
+
+// parseExpireOption reads the expiration option at args[i] into o and
+// returns how many arguments it took. It takes none, a syntax error for the
+// caller, when args[i] is not an option allow accepts, when it is a unit
+// word without an amount, or when o already holds another option. As in
+// Redis, the same option may be repeated, the last amount replacing the
+// earlier ones, and no amount is looked at before the whole command parses.
+func parseExpireOption(args [][]byte, i int, allow expireFlags, o *expireOption) int {
+	arg, word, n := args[i], "", 2
 	switch {
 	case is(arg, "KEEPTTL") && allow&allowKeepTTL != 0:
-		*e = store.Expiration{Kind: store.KeepTTL}
-		return 1, ""
+		word, n = "KEEPTTL", 1
 	case is(arg, "PERSIST") && allow&allowPersist != 0:
-		*e = store.Expiration{Kind: store.NoExpire}
-		return 1, ""
-	case is(arg, "EX"), is(arg, "PX"), is(arg, "EXAT"), is(arg, "PXAT"):
+		word, n = "PERSIST", 1
+	case is(arg, "EX"):
+		word = "EX"
+	case is(arg, "PX"):
+		word = "PX"
+	case is(arg, "EXAT"):
+		word = "EXAT"
+	case is(arg, "PXAT"):
+		word = "PXAT"
 	default:
-		return 0, ""
+		return 0
 	}
-	if i+1 >= len(args) {
-		return 0, errSyntax
+	if (o.word != "" && o.word != word) || i+n > len(args) {
+		return 0
 	}
-	n, ok := number.ParseInt(args[i+1])
+	o.word = word
+	if n == 2 {
+		o.amount = args[i+1]
+	}
+	return n
+}
+
+// expiration checks o's amount for cmd and returns the expiration o gives,
+// NoExpire without an option, or an error reply.
+func (o expireOption) expiration(cmd string) (store.Expiration, string) {
+	switch o.word {
+	case "", "PERSIST":
+		return store.Expiration{Kind: store.NoExpire}, ""
+	case "KEEPTTL":
+		return store.Expiration{Kind: store.KeepTTL}, ""
+	}
+	n, ok := number.ParseInt(o.amount)
 	if !ok {
-		return 0, errNotInteger
+		return store.Expiration{}, errNotInteger
 	}
-	exp, msg := expiration(strings.ToUpper(string(arg)), n, cmd, true)
-	if msg != "" {
-		return 0, msg
-	}
-	*e = exp
-	return 2, ""
+	return expiration(o.word, n, cmd, true)
 }
 
 // expiration builds an expiration from an upper-case unit word (EX, PX,
@@ -130,8 +156,7 @@ func checkDuration(ms int64, invalid string) string {
 
 func cmdSet(c *Client, args [][]byte) {
 	var o store.SetOptions
-	o.Expire.Kind = store.NoExpire
-	expireSet := false
+	var x expireOption
 	for i := 3; i < len(args); {
 		arg := args[i]
 		switch {
@@ -146,22 +171,18 @@ func cmdSet(c *Client, args [][]byte) {
 			o.Get = true
 			i++
 		default:
-			if expireSet {
+			n := parseExpireOption(args, i, allowKeepTTL, &x)
+			if n == 0 {
 				c.replyError(errSyntax)
 				return
 			}
-			n, msg := parseExpireOption(args, i, "set", allowKeepTTL, &o.Expire)
-			switch {
-			case msg != "":
-				c.replyError(msg)
-				return
-			case n == 0:
-				c.replyError(errSyntax)
-				return
-			}
-			expireSet = true
 			i += n
 		}
+	}
+	var msg string
+	if o.Expire, msg = x.expiration("set"); msg != "" {
+		c.replyError(msg)
+		return
 	}
 	res, err := c.store().Set(args[1], args[2], o)
 	switch {
@@ -225,26 +246,31 @@ func cmdGetDel(c *Client, args [][]byte) {
 }
 
 func cmdGetEx(c *Client, args [][]byte) {
-	var e store.Expiration
-	change := false
+	var x expireOption
 	for i := 2; i < len(args); {
-		if change {
+		n := parseExpireOption(args, i, allowPersist, &x)
+		if n == 0 {
 			c.replyError(errSyntax)
 			return
 		}
-		n, msg := parseExpireOption(args, i, "getex", allowPersist, &e)
-		switch {
-		case msg != "":
-			c.replyError(msg)
-			return
-		case n == 0:
-			c.replyError(errSyntax)
-			return
-		}
-		change = true
 		i += n
 	}
-	v, err := c.store().GetEx(args[1], e, change)
+	e, msg := x.expiration("getex")
+	if msg != "" {
+		// As Redis: a missing key, or one of another type, answers before
+		// the amount is looked at.
+		v, err := c.store().Get(args[1])
+		switch {
+		case err != nil:
+			c.replyErr(err)
+		case v == nil:
+			c.w.Null()
+		default:
+			c.replyError(msg)
+		}
+		return
+	}
+	v, err := c.store().GetEx(args[1], e, x.word != "")
 	if err != nil {
 		c.replyErr(err)
 		return

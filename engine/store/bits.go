@@ -145,6 +145,9 @@ func (s *Store) SetBit(key []byte, offset int64, on bool) (int, error) {
 		// As Redis: a bit set to what it was changes nothing, and tells
 		// no watcher or subscriber.
 		s.notify(EventString, eventSetBit, key)
+	} else {
+		// Redis still makes the string raw (see strForm).
+		e.setForm(formRaw)
 	}
 	return old, nil
 }
@@ -173,7 +176,7 @@ func (sh *shard) setBit(e *entry, offset int64, on bool) {
 	} else {
 		v[i] &^= mask
 	}
-	sh.setStr(e, v)
+	sh.setStr(e, v, formRaw)
 }
 
 // BitCount counts the set bits of the string at key within r.
@@ -307,7 +310,7 @@ func (s *Store) BitOpStore(op BitOp, dest []byte, srcs [][]byte) (int, error) {
 	if d == nil {
 		d = dsh.insert(dest, dh)
 	}
-	dsh.setStr(d, out)
+	dsh.setStr(d, out, formRaw)
 	dsh.clearTTL(d)
 	s.notify(EventString, eventSet, dest)
 	return size, nil

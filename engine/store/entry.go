@@ -21,6 +21,32 @@ const (
 	sharedBit = 1 << 31
 	// MaxKeySize is the longest key, as in Redis.
 	MaxKeySize = MaxStringSize
+	// formShift places a string's form in the upper bits of entry.vlen,
+	// which a string's length, at most MaxStringSize, never reaches;
+	// vlenMask keeps the length.
+	formShift = 30
+	vlenMask  = 1<<formShift - 1
+)
+
+// The length of a string must fit below its form: this fails to compile otherwise.
+var _ [vlenMask - MaxStringSize]struct{}
+
+// strForm is how a string value was last written, which decides the
+// encoding OBJECT ENCODING names for it, as the same write decides it in
+// Redis (see encodingOf).
+type strForm uint32
+
+// Forms of a string value.
+const (
+	// formWhole: written whole by SET and its kin, or by INCR and its kin.
+	// Redis tries the integer encoding: int, else embstr or raw by length.
+	formWhole strForm = iota
+	// formText: written by INCRBYFLOAT, which Redis stores as text
+	// without trying the integer encoding: embstr or raw by length.
+	formText
+	// formRaw: changed in place by APPEND, SETRANGE or SETBIT, or
+	// written by BITOP: Redis's raw encoding, whatever the length.
+	formRaw
 )
 
 // entry must fit in entrySize bytes: this fails to compile otherwise.
@@ -50,7 +76,7 @@ var _ [entrySize - unsafe.Sizeof(entry{})]struct{}
 // inline key is gone once its entry is reused.
 type entry struct {
 	val    unsafe.Pointer // a string's buffer, or its *hashValue; nil in a hole
-	vlen   uint32         // length of a string
+	vlen   uint32         // length of a string, with its form above formShift
 	vcap   uint32         // capacity of a string's buffer; hashCap for a hash
 	kptr   *byte          // the key's buffer when longer than inlineKeyLen
 	klen   uint32         // length of the key
@@ -94,8 +120,14 @@ func (e *entry) str() []byte {
 	if e.vcap == hashCap {
 		return nil
 	}
-	return unsafe.Slice((*byte)(e.val), e.vcap&^sharedBit)[:e.vlen]
+	return unsafe.Slice((*byte)(e.val), e.vcap&^sharedBit)[:e.vlen&vlenMask]
 }
+
+// form returns how the string value was last written (see strForm).
+func (e *entry) form() strForm { return strForm(e.vlen >> formShift) }
+
+// setForm records that the string value was last written in form f.
+func (e *entry) setForm(f strForm) { e.vlen = e.vlen&vlenMask | uint32(f)<<formShift }
 
 // handOut returns the bytes of a string key for a reader that may read
 // them after the shard is unlocked, clipped to their length, and marks the
@@ -123,8 +155,8 @@ func (e *entry) hash() *hashValue {
 	return nil
 }
 
-// setStrValue makes v, which the store owns, e's value.
-func (e *entry) setStrValue(v []byte) {
+// setStrValue makes v, which the store owns, e's value, written in form f.
+func (e *entry) setStrValue(v []byte, f strForm) {
 	if v == nil {
 		v = []byte{}
 	}
@@ -134,7 +166,7 @@ func (e *entry) setStrValue(v []byte) {
 		// still hold it.
 		shared = e.vcap & sharedBit
 	}
-	e.val, e.vlen, e.vcap = p, uint32(len(v)), uint32(cap(v))|shared
+	e.val, e.vlen, e.vcap = p, uint32(len(v))|uint32(f)<<formShift, uint32(cap(v))|shared
 }
 
 // setHashValue makes hv e's value.
@@ -155,5 +187,5 @@ func (e *entry) size() int64 {
 	if hv := e.hash(); hv != nil {
 		return entryOverhead + int64(e.klen) + hv.bytes
 	}
-	return entryOverhead + int64(e.klen) + int64(e.vlen)
+	return entryOverhead + int64(e.klen) + int64(e.vlen&vlenMask)
 }

@@ -8,7 +8,8 @@ import (
 
 const (
 	// hashFieldOverhead is the accounted per-field cost on top of name and
-	// value bytes: the field record and its share of the field index.
+	// value bytes: the field record, its share of the field index and its
+	// place in the draw list.
 	hashFieldOverhead = 64
 	// hashSmallFields is the number of fields up to which a hash is a dense
 	// array searched linearly, without an index (Redis's listpack).
@@ -30,11 +31,21 @@ func (f hashField) isHole() bool { return f.val == nil }
 // hashValue is the value of a hash key. A small hash keeps its fields dense
 // in fields.items (no holes) and has no index; once it grows past
 // hashSmallFields it gets an index and its fields keep their positions for
-// life, which HSCAN relies on.
+// life, which HSCAN relies on. Deleted fields leave holes behind, so a hash
+// that was large once may have far more positions than fields: HRANDFIELD
+// draws from the draw list, which holds the position of every field of a
+// large hash and no hole, so its cost follows the fields the hash has now.
 type hashValue struct {
 	fields slots[hashField]
-	index  map[string]uint32 // field name -> position; nil while small
-	bytes  int64             // accounted size of names, values and overhead
+	index  map[string]fieldRef // field name -> its places; nil while small
+	draw   []uint32            // positions of the fields, in no order; nil while small
+	bytes  int64               // accounted size of names, values and overhead
+}
+
+// fieldRef is where a field of a large hash is: its position in
+// fields.items and its index in the draw list.
+type fieldRef struct {
+	pos, draw uint32
 }
 
 func fieldSize(name string, val []byte) int64 {
@@ -44,8 +55,8 @@ func fieldSize(name string, val []byte) int64 {
 // find returns the position of field name, or -1.
 func (hv *hashValue) find(name []byte) int {
 	if hv.index != nil {
-		if p, ok := hv.index[string(name)]; ok {
-			return int(p)
+		if r, ok := hv.index[string(name)]; ok {
+			return int(r.pos)
 		}
 		return -1
 	}
@@ -78,11 +89,14 @@ func (hv *hashValue) set(name []byte, val []byte) bool {
 	p := hv.fields.put(f)
 	switch {
 	case hv.index != nil:
-		hv.index[f.name] = p
+		hv.index[f.name] = fieldRef{pos: p, draw: uint32(len(hv.draw))}
+		hv.draw = append(hv.draw, p)
 	case hv.fields.live > hashSmallFields:
-		hv.index = make(map[string]uint32, hv.fields.live)
+		hv.index = make(map[string]fieldRef, hv.fields.live)
+		hv.draw = make([]uint32, len(hv.fields.items))
 		for i, f := range hv.fields.items {
-			hv.index[f.name] = uint32(i)
+			hv.index[f.name] = fieldRef{pos: uint32(i), draw: uint32(i)}
+			hv.draw[i] = uint32(i)
 		}
 	}
 	return true
@@ -90,17 +104,15 @@ func (hv *hashValue) set(name []byte, val []byte) bool {
 
 // del removes field name and reports whether it existed.
 func (hv *hashValue) del(name []byte) bool {
+	if hv.index != nil {
+		return hv.delLarge(name)
+	}
 	p := hv.find(name)
 	if p < 0 {
 		return false
 	}
 	f := hv.fields.items[p]
 	hv.bytes -= fieldSize(f.name, f.val)
-	if hv.index != nil {
-		delete(hv.index, f.name)
-		hv.fields.release(uint32(p))
-		return true
-	}
 	// Small hashes stay dense: move the last field into the gap.
 	items := hv.fields.items
 	last := len(items) - 1
@@ -108,6 +120,26 @@ func (hv *hashValue) del(name []byte) bool {
 	items[last] = hashField{}
 	hv.fields.items = items[:last]
 	hv.fields.live--
+	return true
+}
+
+// delLarge is del for a large hash: the field's position becomes a hole,
+// and the last entry of the draw list moves into the field's entry.
+func (hv *hashValue) delLarge(name []byte) bool {
+	r, ok := hv.index[string(name)]
+	if !ok {
+		return false
+	}
+	f := hv.fields.items[r.pos]
+	hv.bytes -= fieldSize(f.name, f.val)
+	delete(hv.index, f.name)
+	if last := uint32(len(hv.draw) - 1); r.draw != last {
+		moved := hv.draw[last]
+		hv.draw[r.draw] = moved
+		hv.index[hv.fields.items[moved].name] = fieldRef{pos: moved, draw: r.draw}
+	}
+	hv.draw = shrink(hv.draw[:len(hv.draw)-1])
+	hv.fields.release(r.pos)
 	return true
 }
 
@@ -143,22 +175,38 @@ func (hv *hashValue) clone() *hashValue {
 	c.fields.free = append([]uint32(nil), hv.fields.free...)
 	c.fields.live = hv.fields.live
 	if hv.index != nil {
-		c.index = make(map[string]uint32, len(hv.index))
+		c.index = make(map[string]fieldRef, len(hv.index))
 		for k, v := range hv.index {
 			c.index[k] = v
 		}
+		c.draw = append([]uint32(nil), hv.draw...)
 	}
 	return c
 }
 
-// random returns the position of a random field; the hash is not empty.
+// random returns the position of a random field, in constant time; the
+// hash is not empty.
 func (hv *hashValue) random() int {
-	items := hv.fields.items
-	for {
-		if p := rand.IntN(len(items)); !items[p].isHole() {
-			return p
-		}
+	if hv.index != nil {
+		return int(hv.draw[rand.IntN(len(hv.draw))])
 	}
+	return rand.IntN(len(hv.fields.items))
+}
+
+// positions returns the positions of the fields in a new slice, in no
+// order, in time proportional to their number.
+func (hv *hashValue) positions() []int {
+	ps := make([]int, hv.fields.live)
+	if hv.index == nil {
+		for i := range ps {
+			ps[i] = i
+		}
+		return ps
+	}
+	for i, p := range hv.draw {
+		ps[i] = int(p)
+	}
+	return ps
 }
 
 // hashOp runs fn on the hash at key under the shard lock. fn gets nil when
@@ -377,11 +425,15 @@ func (s *Store) HIncrBy(key, field []byte, delta int64) (int64, error) {
 }
 
 // HIncrByFloat adds the number incr (text, parsed as Redis parses it) to
-// the number in field (0 when missing) and returns the stored text.
+// the number in field (0 when missing) and returns the stored text. An
+// infinite incr is ErrInfiniteIncrement, whatever the key holds.
 func (s *Store) HIncrByFloat(key, field, incr []byte) ([]byte, error) {
 	delta, ok := parseLongDouble(incr)
-	if !ok {
+	switch {
+	case !ok:
 		return nil, ErrNotFloat
+	case delta.IsInf():
+		return nil, ErrInfiniteIncrement
 	}
 	if err := s.reserve(entryOverhead + hashFieldOverhead + int64(len(key)+len(field)) + maxFloatLen); err != nil {
 		return nil, err
@@ -423,7 +475,9 @@ func (s *Store) HStrLen(key, field []byte) (int, error) {
 // HRandField returns random fields (with their values when withValues, as
 // field, value pairs). A positive count returns distinct fields, at most
 // all of them; a negative count returns |count| fields that may repeat.
-// |count| beyond maxRandomCount with a negative count is ErrNotInteger.
+// |count| beyond maxRandomCount with a negative count is ErrNotInteger. The
+// cost follows count and the number of fields, however many the hash had
+// before (see hashValue).
 func (s *Store) HRandField(key []byte, count int64, withValues bool) ([][]byte, error) {
 	if count < -maxRandomCount {
 		return nil, ErrNotInteger
@@ -440,27 +494,19 @@ func (s *Store) HRandField(key []byte, count int64, withValues bool) ([][]byte, 
 				out = append(out, view(items[p].val))
 			}
 		}
-		switch live := int64(hv.fields.live); {
-		case count < 0:
+		if count < 0 {
 			for range -count {
 				pick(hv.random())
 			}
-		case count >= live:
-			out = hv.all(true, withValues)
-		default:
-			// Distinct positions by a partial Fisher-Yates shuffle of the
-			// live positions.
-			ps := make([]int, 0, live)
-			for p, f := range items {
-				if !f.isHole() {
-					ps = append(ps, p)
-				}
-			}
-			for i := range int(count) {
-				j := i + rand.IntN(len(ps)-i)
-				ps[i], ps[j] = ps[j], ps[i]
-				pick(ps[i])
-			}
+			return nil
+		}
+		// Distinct positions by a partial Fisher-Yates shuffle of the
+		// positions of the fields.
+		ps := hv.positions()
+		for i := range int(min(count, int64(len(ps)))) {
+			j := i + rand.IntN(len(ps)-i)
+			ps[i], ps[j] = ps[j], ps[i]
+			pick(ps[i])
 		}
 		return nil
 	})

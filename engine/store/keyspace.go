@@ -68,9 +68,9 @@ func (s *Store) Type(key []byte) string {
 // Encoding names, as OBJECT ENCODING reports them: Redis's names for the
 // same shapes of value.
 const (
-	encodingInt       = "int"       // a string that is a 64-bit integer
-	encodingEmbstr    = "embstr"    // a string of at most embstrMaxLen bytes
-	encodingRaw       = "raw"       // a longer string
+	encodingInt       = "int"       // a string in formWhole that is a 64-bit integer
+	encodingEmbstr    = "embstr"    // another string of at most embstrMaxLen bytes, unless in formRaw
+	encodingRaw       = "raw"       // a longer string, or one in formRaw
 	encodingListpack  = "listpack"  // a hash of at most hashSmallFields fields, searched linearly
 	encodingHashtable = "hashtable" // a larger hash, with an index
 	// embstrMaxLen is the longest string Redis stores as an embstr.
@@ -93,11 +93,13 @@ func encodingOf(e *entry) string {
 		}
 		return encodingHashtable
 	}
-	str := e.str()
-	switch _, isInt := number.ParseInt(str); {
-	case isInt:
-		return encodingInt
-	case len(str) <= embstrMaxLen:
+	str, form := e.str(), e.form()
+	if form == formWhole {
+		if _, isInt := number.ParseInt(str); isInt {
+			return encodingInt
+		}
+	}
+	if form != formRaw && len(str) <= embstrMaxLen {
 		return encodingEmbstr
 	}
 	return encodingRaw
@@ -156,11 +158,11 @@ func (s *Store) rename(src, dst []byte, nx bool) (bool, error) {
 		dsh.remove(d)
 	}
 	at, hasTTL := ssh.deadline(e)
-	str, hash, shared := e.str(), e.hash(), e.shared()
+	str, form, hash, shared := e.str(), e.form(), e.hash(), e.shared()
 	s.notify(EventGeneric, eventRenameFrom, src)
 	ssh.remove(e)
 	n := dsh.insert(dst, m.hashes[1])
-	dsh.setValue(n, str, hash)
+	dsh.setValue(n, str, form, hash)
 	if shared {
 		n.markShared()
 	}
@@ -171,13 +173,14 @@ func (s *Store) rename(src, dst []byte, nx bool) (bool, error) {
 	return true, nil
 }
 
-// setValue gives e the value of another entry (a string or a hash). Lock held.
-func (sh *shard) setValue(e *entry, str []byte, hash *hashValue) {
+// setValue gives e the value of another entry: a hash, or a string with
+// its form. Lock held.
+func (sh *shard) setValue(e *entry, str []byte, f strForm, hash *hashValue) {
 	old := e.size()
 	if hash != nil {
 		e.setHashValue(hash)
 	} else {
-		e.setStrValue(str)
+		e.setStrValue(str, f)
 	}
 	sh.store.used.Add(e.size() - old)
 }
@@ -220,7 +223,7 @@ func (s *Store) Copy(src, dst []byte, replace bool) (bool, error) {
 	}
 	at, hasTTL := ssh.deadline(e)
 	n := dsh.insert(dst, m.hashes[1])
-	dsh.setValue(n, str, hash)
+	dsh.setValue(n, str, e.form(), hash)
 	n.markShared()
 	if hasTTL {
 		dsh.setTTL(n, at)

@@ -48,7 +48,7 @@ func (s *Store) IncrBy(key []byte, delta int64) (int64, error) {
 	if e == nil {
 		e = sh.insert(key, h)
 	}
-	sh.setStr(e, formatInt(n))
+	sh.setStr(e, formatInt(n), formWhole)
 	s.notify(EventString, eventIncrBy, key)
 	return n, nil
 }
@@ -92,7 +92,7 @@ func (s *Store) IncrByFloat(key, incr []byte) ([]byte, error) {
 	if e == nil {
 		e = sh.insert(key, h)
 	}
-	sh.setStr(e, formatLongDouble(r))
+	sh.setStr(e, formatLongDouble(r), formText)
 	s.notify(EventString, eventIncrByFloat, key)
 	return e.handOut(), nil
 }

@@ -62,6 +62,9 @@ var (
 	// ErrBitOp is returned by BitOpStore without a source key, with an
 	// unknown operation, or with BitNot of more than one source.
 	ErrBitOp = errors.New("BITOP takes source keys, and NOT exactly one")
+	// ErrInfiniteIncrement is returned by HIncrByFloat for an infinite
+	// increment, which Redis refuses before it looks at the key.
+	ErrInfiniteIncrement = errors.New("value is NaN or Infinity")
 )
 
 // Policy is the eviction policy applied when MaxMemory is reached.

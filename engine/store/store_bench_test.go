@@ -21,6 +21,10 @@ const (
 	// memoryKeys is the dataset of BenchmarkMemoryPerKey; Redis 7.0 needs
 	// about 192 bytes per key for it (see PERF-NOTES.md).
 	memoryKeys = 1_000_000
+	// randFieldsKept are the fields BenchmarkHRandFieldAfterDeletes leaves
+	// in its hashes, and randFieldsDrawn how many fields one call draws.
+	randFieldsKept  = 16
+	randFieldsDrawn = 16
 )
 
 // benchKeySet returns n keys shaped like redis-benchmark's "key:__rand_int__".
@@ -125,6 +129,43 @@ func BenchmarkSetParallel(b *testing.B) {
 			i += 7
 		}
 	})
+}
+
+// BenchmarkHRandFieldAfterDeletes draws random fields from hashes of
+// randFieldsKept fields that had up to a million once: the time per call
+// must not grow with that peak.
+func BenchmarkHRandFieldAfterDeletes(b *testing.B) {
+	for _, peak := range []int{randFieldsKept, 1 << 10, 1 << 15, 1 << 20} {
+		s := open(b, store.Config{})
+		key := []byte("h")
+		for i := range peak {
+			f := strconv.AppendInt(nil, int64(i), 10)
+			if _, err := s.HSet(key, [][]byte{f, f}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		// The fields kept are spread over the positions, the last one
+		// included, so that the deleted ones leave holes between them.
+		step := peak / randFieldsKept
+		for i := range peak {
+			if i%step == step-1 {
+				continue
+			}
+			if _, err := s.HDel(key, [][]byte{strconv.AppendInt(nil, int64(i), 10)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, count := range []int64{-randFieldsDrawn, randFieldsDrawn / 2} {
+			b.Run(fmt.Sprintf("peak=%d/count=%d", peak, count), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := s.HRandField(key, count, true); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
 
 // BenchmarkMemoryPerKey loads memoryKeys keys with 100-byte values and

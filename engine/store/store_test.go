@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -866,7 +867,7 @@ func TestHashes(t *testing.T) {
 		_, err = s.HIncrByFloat(b("h"), b("s"), b("1"))
 		wantErr(t, err, store.ErrHashNotFloat)
 		_, err = s.HIncrByFloat(b("h"), b("new"), b("-inf"))
-		wantErr(t, err, store.ErrNaN)
+		wantErr(t, err, store.ErrInfiniteIncrement)
 		if ok, _ := s.HExists(b("h"), b("new")); ok {
 			t.Fatal("failed HINCRBYFLOAT created a field")
 		}
@@ -884,6 +885,108 @@ func TestHashes(t *testing.T) {
 		}
 		_, _ = s.HDel(b("h"), bs("s", "big"))
 		wantMissing(t, s, "h")
+	})
+	t.Run("edge: hincrbyfloat refuses an infinite increment before looking at the key, as Redis words it", func(t *testing.T) {
+		s := open(t, store.Config{})
+		if got, want := store.ErrInfiniteIncrement.Error(), "value is NaN or Infinity"; got != want {
+			t.Fatalf("ErrInfiniteIncrement reads %q, want Redis's %q", got, want)
+		}
+		hset(t, s, "h", "f", "1", "big", "1e4932", "inf", "inf")
+		set(t, s, "str", "1")
+		for _, inf := range []string{"inf", "-inf", "+inf", "Infinity", "-INFINITY", "iNf"} {
+			for _, key := range []string{"h", "missing", "str"} {
+				_, err := s.HIncrByFloat(b(key), b("f"), b(inf))
+				wantErr(t, err, store.ErrInfiniteIncrement)
+			}
+		}
+		wantMissing(t, s, "missing")
+		if v, _ := s.HGet(b("h"), b("f")); string(v) != "1" {
+			t.Fatalf("a refused increment changed the field to %q", v)
+		}
+		// NaN is no float at all; a finite increment whose sum is not
+		// finite is the other error, as in Redis.
+		for _, nan := range []string{"nan", "-nan", "NaN"} {
+			_, err := s.HIncrByFloat(b("h"), b("f"), b(nan))
+			wantErr(t, err, store.ErrNotFloat)
+		}
+		_, err := s.HIncrByFloat(b("h"), b("big"), b("1e4932"))
+		wantErr(t, err, store.ErrNaN)
+		_, err = s.HIncrByFloat(b("h"), b("inf"), b("1"))
+		wantErr(t, err, store.ErrNaN)
+		// A double's overflow is within the long double's range, as in Redis.
+		hset(t, s, "h", "double", "1e308")
+		if v, err := s.HIncrByFloat(b("h"), b("double"), b("1e308")); err != nil || len(v) != 309 || !strings.HasPrefix(string(v), "1999999999999999999933") {
+			t.Fatalf("1e308 + 1e308 = %.30q %v, want Redis's 309 digits 1999999999999999999933...", v, err)
+		}
+	})
+	t.Run("edge: a hash that was large once draws random fields among the fields it has now", func(t *testing.T) {
+		s := open(t, store.Config{})
+		const peak, kept = 4096, 8
+		for i := range peak {
+			hset(t, s, "h", "f"+strconv.Itoa(i), strconv.Itoa(i))
+		}
+		// Delete from both ends and the middle, so that the draw list
+		// moves entries around and the positions keep holes.
+		want := map[string]string{}
+		for i := range peak {
+			if i%(peak/kept) == peak/kept/2 {
+				want["f"+strconv.Itoa(i)] = strconv.Itoa(i)
+				continue
+			}
+			_, _ = s.HDel(b("h"), bs("f"+strconv.Itoa(i)))
+		}
+		if n := store.RandomFieldPool(s, b("h")); n != kept {
+			t.Fatalf("HRANDFIELD draws among %d positions of a hash of %d fields (peak %d)", n, kept, peak)
+		}
+		checkDraws := func(key string, want map[string]string) {
+			t.Helper()
+			got, err := s.HRandField(b(key), -20*int64(len(want)), true)
+			check(t, err)
+			for i := 0; i < len(got); i += 2 {
+				if v, ok := want[string(got[i])]; !ok || v != string(got[i+1]) {
+					t.Fatalf("drew %q=%q, not a field of %s", got[i], got[i+1], key)
+				}
+			}
+			// Every field can be drawn: distinct draws of more than
+			// the size return them all.
+			got, err = s.HRandField(b(key), int64(len(want))+5, false)
+			check(t, err)
+			if len(got) != len(want) {
+				t.Fatalf("a count above the size returned %d fields, want %d", len(got), len(want))
+			}
+			distinct := map[string]bool{}
+			for _, f := range got {
+				if _, ok := want[string(f)]; !ok || distinct[string(f)] {
+					t.Fatalf("distinct draws %q of %s", strs(got), key)
+				}
+				distinct[string(f)] = true
+			}
+		}
+		checkDraws("h", want)
+		// Fields added again fill holes and join the draw list; a copy
+		// draws among its own fields.
+		for i := range 3 {
+			k := "new" + strconv.Itoa(i)
+			hset(t, s, "h", k, k)
+			want[k] = k
+		}
+		checkDraws("h", want)
+		if ok, err := s.Copy(b("h"), b("c"), false); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		_, _ = s.HDel(b("c"), bs("new0", "new1"))
+		copied := maps.Clone(want)
+		delete(copied, "new0")
+		delete(copied, "new1")
+		checkDraws("c", copied)
+		checkDraws("h", want)
+		if n := store.RandomFieldPool(s, b("c")); n != len(copied) {
+			t.Fatalf("the copy draws among %d positions for %d fields", n, len(copied))
+		}
+		all, _ := s.HGetAll(b("h"))
+		if len(all) != 2*len(want) {
+			t.Fatal(len(all), len(want))
+		}
 	})
 	t.Run("edge: a large hash survives deletes and re-adds", func(t *testing.T) {
 		s := open(t, store.Config{})
@@ -928,6 +1031,41 @@ func TestHashes(t *testing.T) {
 		_, _ = s.HDel(b("h"), bs("tmp"))
 		if n, _ := s.HLen(b("h")); n != goroutines*fields {
 			t.Fatal(n)
+		}
+	})
+	t.Run("race: random fields drawn while fields come and go", func(t *testing.T) {
+		s := open(t, store.Config{})
+		const goroutines, fields, stable = 4, 200, 50
+		for i := range stable {
+			hset(t, s, "h", "stable"+strconv.Itoa(i), "s")
+		}
+		parallel(goroutines+1, func(g int) {
+			if g == goroutines {
+				for range fields {
+					got, err := s.HRandField(b("h"), -10, true)
+					check(t, err)
+					for i := 0; i < len(got); i += 2 {
+						if f, v := string(got[i]), string(got[i+1]); v != "s" && "v"+f != v {
+							t.Errorf("drew %q=%q", f, v)
+						}
+					}
+					if got, _ := s.HRandField(b("h"), 20, false); len(got) != 20 {
+						t.Errorf("drew %d distinct fields, want 20", len(got))
+					}
+				}
+				return
+			}
+			for i := range fields {
+				f := fmt.Sprintf("%d:%d", g, i)
+				hset(t, s, "h", f, "v"+f)
+				if i%2 == 0 {
+					_, _ = s.HDel(b("h"), bs(f))
+				}
+			}
+		})
+		n, _ := s.HLen(b("h"))
+		if want := stable + goroutines*fields/2; n != want || store.RandomFieldPool(s, b("h")) != want {
+			t.Fatal(n, store.RandomFieldPool(s, b("h")), want)
 		}
 	})
 }
@@ -1083,6 +1221,99 @@ func TestKeyspace(t *testing.T) {
 		}
 		if _, ok := s.Encoding(b("missing")); ok {
 			t.Fatal("a missing key has an encoding")
+		}
+	})
+	t.Run("edge: a string's encoding follows how it was written, as in Redis", func(t *testing.T) {
+		s := open(t, store.Config{})
+		long := strings.Repeat("1", 45)
+		for _, tc := range []struct {
+			name  string
+			write func(k []byte) error
+			want  string
+		}{
+			// INCRBYFLOAT stores text, never tried as an integer.
+			{"incrbyfloat to a whole number", func(k []byte) error {
+				_, _ = s.Set(k, b("1.5"), store.SetOptions{})
+				_, err := s.IncrByFloat(k, b("1.5"))
+				return err
+			}, "embstr"},
+			{"incrbyfloat of a missing key", func(k []byte) error { _, err := s.IncrByFloat(k, b("3")); return err }, "embstr"},
+			{"incrbyfloat to a fraction", func(k []byte) error { _, err := s.IncrByFloat(k, b("10.5")); return err }, "embstr"},
+			{"incrbyfloat past 44 bytes", func(k []byte) error { _, err := s.IncrByFloat(k, b(long)); return err }, "raw"},
+			{"incr after incrbyfloat", func(k []byte) error {
+				_, _ = s.IncrByFloat(k, b("3"))
+				_, err := s.IncrBy(k, 1)
+				return err
+			}, "int"},
+			{"incr", func(k []byte) error { _, err := s.IncrBy(k, 5); return err }, "int"},
+			// APPEND and SETRANGE create a key as SET does, and change an
+			// existing one in place: raw, however short.
+			{"append to a missing key", func(k []byte) error { _, err := s.Append(k, b("12")); return err }, "int"},
+			{"append", func(k []byte) error {
+				_, _ = s.Set(k, b("1"), store.SetOptions{})
+				_, err := s.Append(k, b("2"))
+				return err
+			}, "raw"},
+			{"append of nothing", func(k []byte) error {
+				_, _ = s.Set(k, b("ab"), store.SetOptions{})
+				_, err := s.Append(k, nil)
+				return err
+			}, "raw"},
+			{"setrange of a missing key", func(k []byte) error { _, err := s.SetRange(k, 0, b("1")); return err }, "raw"},
+			{"setrange", func(k []byte) error {
+				_, _ = s.Set(k, b("123"), store.SetOptions{})
+				_, err := s.SetRange(k, 1, b("4"))
+				return err
+			}, "raw"},
+			{"setrange of nothing writes nothing", func(k []byte) error {
+				_, _ = s.Set(k, b("123"), store.SetOptions{})
+				_, err := s.SetRange(k, 0, nil)
+				return err
+			}, "int"},
+			{"setbit", func(k []byte) error { _, err := s.SetBit(k, 3, true); return err }, "raw"},
+			{"setbit to the bit it was", func(k []byte) error {
+				_, _ = s.Set(k, b("a"), store.SetOptions{})
+				_, err := s.SetBit(k, 0, false)
+				return err
+			}, "raw"},
+			{"bitop", func(k []byte) error {
+				_, _ = s.Set(b("bitop-src"), b("1"), store.SetOptions{})
+				_, err := s.BitOpStore(store.BitOr, k, bs("bitop-src"))
+				return err
+			}, "raw"},
+			// A whole write starts over; TTL changes, renames and copies
+			// keep the encoding.
+			{"set after append", func(k []byte) error {
+				_, _ = s.Append(k, b("1"))
+				_, _ = s.Append(k, b("2"))
+				_, err := s.Set(k, b("12"), store.SetOptions{})
+				return err
+			}, "int"},
+			{"expire and getex after append", func(k []byte) error {
+				_, _ = s.Set(k, b("1"), store.SetOptions{})
+				_, _ = s.Append(k, b("2"))
+				_, _ = s.Expire(k, store.Expiration{Kind: store.ExpireIn, In: time.Hour}, store.ExpireAlways)
+				_, err := s.GetEx(k, store.Expiration{Kind: store.ExpireIn, In: time.Hour}, true)
+				return err
+			}, "raw"},
+			{"rename after append", func(k []byte) error {
+				_, _ = s.Set(b("rename-src"), b("1"), store.SetOptions{})
+				_, _ = s.Append(b("rename-src"), b("2"))
+				return s.Rename(b("rename-src"), k)
+			}, "raw"},
+			{"copy after incrbyfloat", func(k []byte) error {
+				_, _ = s.IncrByFloat(b("copy-src"), b("3"))
+				_, err := s.Copy(b("copy-src"), k, false)
+				return err
+			}, "embstr"},
+		} {
+			k := b("k:" + tc.name)
+			if err := tc.write(k); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if got, ok := s.Encoding(k); !ok || got != tc.want {
+				t.Errorf("%s: encoding %q (exists %v), want %q", tc.name, got, ok, tc.want)
+			}
 		}
 	})
 	t.Run("edge: keys of every length, stored in the entry or apart", func(t *testing.T) {

@@ -119,7 +119,7 @@ func (s *Store) Set(key, value []byte, o SetOptions) (SetResult, error) {
 	if e == nil {
 		e = sh.insert(key, h)
 	}
-	sh.setStr(e, clone(value))
+	sh.setStr(e, clone(value), formWhole)
 	sh.applyExpiration(e, o.Expire, &clk)
 	s.notify(EventString, eventSet, key)
 	if o.Expire.hasDeadline() {
@@ -251,7 +251,7 @@ func (s *Store) mset(pairs [][]byte, nx bool) (bool, error) {
 		if e == nil {
 			e = sh.insert(pairs[i], h)
 		}
-		sh.setStr(e, clone(pairs[i+1]))
+		sh.setStr(e, clone(pairs[i+1]), formWhole)
 		sh.clearTTL(e)
 		s.notify(EventString, eventSet, pairs[i])
 	}
@@ -277,7 +277,7 @@ func (s *Store) Append(key, value []byte) (int, error) {
 		if len(value) > MaxStringSize {
 			return 0, ErrTooLarge
 		}
-		sh.setStr(sh.insert(key, h), clone(value))
+		sh.setStr(sh.insert(key, h), clone(value), formWhole)
 		s.notify(EventString, eventAppend, key)
 		return len(value), nil
 	case e.hash() != nil:
@@ -286,7 +286,7 @@ func (s *Store) Append(key, value []byte) (int, error) {
 		return 0, ErrTooLarge
 	}
 	// Writes only beyond the current length (see entry).
-	sh.setStr(e, append(e.str(), value...))
+	sh.setStr(e, append(e.str(), value...), formRaw)
 	s.notify(EventString, eventAppend, key)
 	return len(e.str()), nil
 }
@@ -371,13 +371,12 @@ func (s *Store) SetRange(key []byte, offset int64, value []byte) (int, error) {
 		return 0, ErrTooLarge
 	case e == nil:
 		e = sh.insert(key, h)
-		sh.setStr(e, []byte{})
 	}
 	end := int(offset) + len(value)
 	v := make([]byte, max(len(e.str()), end))
 	copy(v, e.str())
 	copy(v[offset:], value)
-	sh.setStr(e, v)
+	sh.setStr(e, v, formRaw)
 	s.notify(EventString, eventSetRange, key)
 	return len(v), nil
 }

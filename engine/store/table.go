@@ -166,7 +166,7 @@ func (sh *shard) insert(key []byte, h uint64) *entry {
 	}
 	*e = entry{h: uint32(h), slot: p, access: access}
 	e.setKey(key)
-	e.setStrValue([]byte{})
+	e.setStrValue([]byte{}, formWhole)
 	sh.indexAdd(uint64(e.h)<<32 | uint64(e.slot+1))
 	sh.count.Store(int64(sh.entries.live))
 	sh.store.used.Add(e.size())
@@ -191,10 +191,11 @@ func (sh *shard) removeAt(e *entry, b int) {
 	}
 }
 
-// setStr makes e a string key holding v, which the store owns. Lock held.
-func (sh *shard) setStr(e *entry, v []byte) {
+// setStr makes e a string key holding v, which the store owns, written in
+// form f. Lock held.
+func (sh *shard) setStr(e *entry, v []byte, f strForm) {
 	old := e.size()
-	e.setStrValue(v)
+	e.setStrValue(v, f)
 	sh.store.used.Add(e.size() - old)
 }
 

@@ -54,6 +54,13 @@ describe('CLIENT', () => {
       }
     });
 
+    it("ioredis's replyMapping 'resp3' does not change what the SDK returns: it reads the 'legacy' shapes", async () => {
+      const sdk = await nexo.connectSdk({ replyMapping: 'resp3' });
+      const queue = sdk.queue<string>('client:reply-mapping');
+      await queue.push('job');
+      expect(await queue.counts()).toMatchObject({ ready: 1, delayed: 0, inflight: 0, dead: 0 });
+    });
+
     it('a URL that is not redis:// is refused with what to write instead', async () => {
       await expect(Nexo.connect('http://127.0.0.1:6379')).rejects.toThrow(/redis:\/\//);
     });

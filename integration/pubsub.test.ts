@@ -333,6 +333,18 @@ describe('PUBSUB', () => {
       ]);
     });
 
+    it('an SDK client connected with protocol: 2 still receives its subscriptions: its subscriber speaks RESP3', async () => {
+      const sdk = await nexo.connectSdk({ protocol: 2 });
+      const inbox = new SdkInbox<number>();
+      expect(await sdk.pubsub.publish('sdk-resp2/retained', 1, { retain: true })).toBe(0);
+      await sdk.pubsub.subscribe('sdk-resp2/#', inbox.handler);
+      expect(await sdk.pubsub.publish('sdk-resp2/live', 2)).toBe(1);
+      expect(await inbox.waitFor(2)).toEqual([
+        { payload: 1, topic: 'sdk-resp2/retained' },
+        { payload: 2, topic: 'sdk-resp2/live' },
+      ]);
+    });
+
     it('SUBSCRIBE resolves after the retained values of the matching topics were handed to the handler', async () => {
       const pubsub = nexo.sdk.pubsub;
       await pubsub.publish('sdk-ret/lamp/b', { on: false }, { retain: true });

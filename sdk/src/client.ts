@@ -7,7 +7,11 @@ import { Queue } from './queue.js';
 import { Store } from './store.js';
 import { Stream } from './stream.js';
 
-/** Options of Nexo.connect: any ioredis option (they win over the URL). */
+/**
+ * Options of Nexo.connect: any ioredis option (they win over the URL).
+ * `replyMapping` is always 'legacy', the shapes the SDK reads, and the
+ * pub/sub subscriber always speaks RESP3, which PSUB needs.
+ */
 export type ConnectOptions = RedisOptions;
 
 /**

@@ -97,8 +97,10 @@ export class Connector {
   private readonly options: RedisOptions;
 
   constructor(url: string, options: RedisOptions) {
-    // ioredis parses the URL; explicit options win over it.
-    this.options = { ...parseUrl(url), ...options };
+    // ioredis parses the URL; explicit options win over it, except the reply
+    // shapes: the SDK reads RESP3 maps as the flat arrays of ioredis's
+    // 'legacy' mapping (reply.ts).
+    this.options = { ...parseUrl(url), ...options, replyMapping: 'legacy' };
   }
 
   /** The shared connection: ioredis defaults, commands fail after ioredis's retries while the server is down. */

@@ -15,7 +15,7 @@ export type Unsubscribe = () => Promise<void>;
 
 /** Options of PubSub.publish. */
 export interface PublishOptions {
-  /** Also keep the payload as the topic's retained value, delivered to every new subscriber (an empty payload clears it). */
+  /** Also keep the payload as the topic's retained value, delivered to every new subscriber (an empty raw payload clears it; clearRetained() clears it in any encoding). */
   retain?: boolean;
 }
 
@@ -177,10 +177,12 @@ export class PubSub extends EventEmitter<PubSubEvents> {
 
   private async connectSubscriber(): Promise<Connection> {
     if (!this.subscriber) {
-      // RESP3 (ioredis's default) lets PSUB run on a connection that keeps
-      // answering commands. ioredis would resubscribe PSUB filters with
-      // PSUBSCRIBE (glob semantics), so the SDK resubscribes itself.
-      const subscriber = this.connector.dedicated('subscriber', { autoResubscribe: false });
+      // RESP3 lets PSUB run on a connection that keeps answering commands,
+      // and ioredis delivers PSUB's messages only under it: the subscriber
+      // speaks RESP3 whatever the shared connection's protocol. ioredis
+      // would resubscribe PSUB filters with PSUBSCRIBE (glob semantics), so
+      // the SDK resubscribes itself.
+      const subscriber = this.connector.dedicated('subscriber', { autoResubscribe: false, protocol: 3 });
       subscriber.redis.on('pmessageBuffer', (filter: Buffer, topic: Buffer, payload: Buffer) => {
         const sub = this.filters.get(text(filter));
         if (!sub) return;

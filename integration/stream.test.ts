@@ -76,6 +76,11 @@ const RACE_PARTITIONS = 4;
 const RACE_MESSAGES = 200;
 /** Bounds the wait for a consumer's reconnection, which ioredis makes within its first retries. */
 const RECONNECT_BOUND_MS = 5_000;
+/** The server's --stream-session-timeout in the SLOW BATCH test, and what one message's handler takes there. */
+const SHORT_SESSION_MS = 3_000;
+const SLOW_HANDLER_MS = 1_000;
+/** Messages of the SLOW BATCH test: one batch whose handlers take longer than the session timeout. */
+const SLOW_MESSAGES = 5;
 /** Messages appended before the SIGKILL in the RESTART test (as many after), an even number. */
 const RESTART_MESSAGES = 20;
 
@@ -783,6 +788,28 @@ describe('STREAM', () => {
       }
     });
 
+    it('a message that is NOT JSON is reported as an ERROR naming its partition and offset, and the consumer goes on past it', async () => {
+      const stream = nexo.sdk.stream<string>('sdk:consume-not-json');
+      await nexo.sdk.stream('sdk:consume-not-json', { encoding: 'raw' }).append('not json {');
+      await stream.append('next');
+      const failure = deferred<Error>();
+      const seen = recorder<string>(1);
+      const consumer = stream.consume({ group: 'g' }, seen.handler);
+      consumer.on('error', (err) => failure.resolve(err));
+      try {
+        const err = await failure.promise;
+        expect(err).toBeInstanceOf(NexoError);
+        expect((err as NexoError).code).toBe('SDK');
+        expect(err.message).toMatch(/cannot parse the message at partition 0 offset 0 as JSON/);
+        expect((await seen.done).map((m) => `${m.offset}=${m.payload}`)).toEqual(['1=next']);
+        await settle(async () => (await stream.groupInfo('g')).partitions[0].committed === 2);
+      } finally {
+        await consumer.close();
+      }
+      const read = await rejection(all(stream.read()));
+      expect(read.message).toMatch(/cannot parse the message at partition 0 offset 0 as JSON/);
+    });
+
     it('SEEK moves a group back so its messages are delivered again, in all partitions or one', async () => {
       const stream = nexo.sdk.stream<string>('sdk:seek');
       await stream.appendMany(['a', 'b', 'c']);
@@ -942,6 +969,28 @@ describe('STREAM', () => {
         const messages = await within(seen.done, RECONNECT_BOUND_MS);
         expect(messages.map((m) => m.payload)).toEqual(['before', 'after']);
         await settle(async () => (await stream.groupInfo('g')).partitions[0].committed === 2);
+      } finally {
+        await consumer.close();
+      }
+    });
+  });
+
+  describe('SDK SLOW BATCH', () => {
+    const short = useNexo({ args: ['--stream-session-timeout', String(SHORT_SESSION_MS)] });
+
+    it('a batch whose handlers take longer than the session timeout keeps the member: each message is handled once and committed', async () => {
+      const stream = short.sdk.stream<number>('sdk:slow-batch');
+      await stream.appendMany(Array.from({ length: SLOW_MESSAGES }, (_, i) => i));
+      const seen = recorder<number>(SLOW_MESSAGES);
+      const consumer = stream.consume({ group: 'g' }, async (m) => {
+        await new Promise((resolve) => setTimeout(resolve, SLOW_HANDLER_MS));
+        seen.handler(m);
+      });
+      try {
+        await seen.done;
+        await settle(async () => (await stream.groupInfo('g')).partitions[0].committed === SLOW_MESSAGES);
+        expect(seen.messages.map((m) => m.offset)).toEqual([0, 1, 2, 3, 4]);
+        expect((await stream.groupInfo('g')).members.map((m) => m.member)).toEqual([consumer.member]);
       } finally {
         await consumer.close();
       }

@@ -21,6 +21,14 @@ export const CONSUME_BLOCK_MS = 5_000;
 const FOLLOW_BLOCK_MS = 5_000;
 /** How long a consumer waits before retrying after its handler threw or a command failed. */
 export const CONSUMER_RETRY_MS = 1_000;
+/**
+ * How often a consumer commits its progress while it handles a batch: an
+ * XCOMMIT is also the member's heartbeat, so a batch whose handlers take
+ * longer than the server's session timeout (--stream-session-timeout, 30 s
+ * by default) does not lose the member its partitions, and a crash loses
+ * at most this much progress.
+ */
+export const CONSUMER_HEARTBEAT_MS = 1_000;
 /** Random bytes in a generated member id. */
 const MEMBER_ID_RANDOM_BYTES = 4;
 
@@ -425,7 +433,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
           rewind = true;
           continue;
         }
-        if (!(await this.handleBatch(reply.map((m) => toMessage(m, this.codec))))) await this.sleeper.sleep(CONSUMER_RETRY_MS);
+        if (!(await this.handleBatch(reply.map(rawMessage)))) await this.sleeper.sleep(CONSUMER_RETRY_MS);
       } catch (err) {
         // NOGROUP: the group was deleted under the consumer; it is created again.
         if (hasCode(err, 'NOGROUP') || hasCode(err, 'NOSTREAM')) ready = false;
@@ -475,30 +483,64 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
 
   /**
    * Runs the handler for each message, in order per partition, and commits
-   * each partition's progress after the batch. A throwing handler stops its
+   * each partition's progress after the batch, and every
+   * CONSUMER_HEARTBEAT_MS while it runs. A throwing handler stops its
    * partition: the progress before it is committed and the partition is sought
-   * back to the failed message, so it is delivered again. Returns false when
-   * a handler threw.
+   * back to the failed message, so it is delivered again. A message the codec
+   * cannot decode is reported and passed over, as the pub/sub subscriber
+   * passes one over: delivered again it would fail again, and hold up its
+   * partition for good. Returns false when a handler threw.
    */
-  private async handleBatch(messages: Message<T>[]): Promise<boolean> {
+  private async handleBatch(messages: RawMessage[]): Promise<boolean> {
+    // The offset each partition's commit moves to: the batch's first until a
+    // handler resolves, so that a heartbeat before then commits no progress.
     const next = new Map<number, number>();
+    for (const m of messages) if (!next.has(m.partition)) next.set(m.partition, m.offset);
     const failed = new Map<number, number>();
-    for (const message of messages) {
-      if (this.closing) break;
-      if (failed.has(message.partition)) continue;
-      try {
-        await this.handler(message);
-        next.set(message.partition, message.offset + 1);
-      } catch (err) {
-        failed.set(message.partition, message.offset);
-        this.report(err);
+    let beating: Promise<void> | undefined;
+    const heartbeat = setInterval(() => {
+      beating ??= this.commitAll(next).finally(() => (beating = undefined));
+    }, CONSUMER_HEARTBEAT_MS);
+    try {
+      for (const raw of messages) {
+        if (this.closing) break;
+        if (failed.has(raw.partition)) continue;
+        let message: Message<T>;
+        try {
+          message = decodeMessage(raw, this.codec);
+        } catch (err) {
+          this.report(err);
+          next.set(raw.partition, raw.offset + 1);
+          continue;
+        }
+        try {
+          await this.handler(message);
+          next.set(raw.partition, raw.offset + 1);
+        } catch (err) {
+          failed.set(raw.partition, raw.offset);
+          this.report(err);
+        }
       }
+    } finally {
+      clearInterval(heartbeat);
+      await beating;
     }
     for (const [partition, offset] of next) await this.commit(partition, offset);
     for (const [partition, offset] of failed) {
       await this.conn.call('XSEEK', this.stream, this.group, 'PARTITION', partition, 'FROM', offset);
     }
     return failed.size === 0;
+  }
+
+  /** The heartbeat: commits each partition's progress, reporting a failure (the batch goes on). */
+  private async commitAll(next: Map<number, number>): Promise<void> {
+    for (const [partition, offset] of next) {
+      try {
+        await this.commit(partition, offset);
+      } catch (err) {
+        this.report(err);
+      }
+    }
   }
 
   private async commit(partition: number, offset: number): Promise<void> {
@@ -515,15 +557,34 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   }
 }
 
-function toMessage<T>(reply: unknown, codec: Codec<T>): Message<T> {
+/** A message as the server sent it, its payload not decoded yet. */
+type RawMessage = Omit<Message<Buffer>, 'payload'> & { value: Buffer };
+
+function rawMessage(reply: unknown): RawMessage {
   const f = fields(reply);
   return {
     partition: num(f.partition),
     offset: num(f.offset),
     time: new Date(num(f.time_ms)),
     key: textOrNull(f.key),
-    payload: codec.decode(f.value as Buffer),
+    value: f.value as Buffer,
   };
+}
+
+/** raw with its payload decoded; a payload the codec refuses is an SDK error naming the message. */
+function decodeMessage<T>(raw: RawMessage, codec: Codec<T>): Message<T> {
+  let payload: T;
+  try {
+    payload = codec.decode(raw.value);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw misuse(`cannot parse the message at partition ${raw.partition} offset ${raw.offset} as JSON (${reason}); read it with { encoding: 'raw' }`);
+  }
+  return { partition: raw.partition, offset: raw.offset, time: raw.time, key: raw.key, payload };
+}
+
+function toMessage<T>(reply: unknown, codec: Codec<T>): Message<T> {
+  return decodeMessage(rawMessage(reply), codec);
 }
 
 /** The FROM arguments of a position. */

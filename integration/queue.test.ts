@@ -609,6 +609,29 @@ describe('QUEUE', () => {
       }
     });
 
+    it('a completed or failed LISTENER THAT THROWS is reported as an error event, and the worker goes on', async () => {
+      const queue = nexo.sdk.queue<string>('sdk:throwing-listener');
+      await queue.configure({ maxAttempts: 1 });
+      const worker = queue.process(async (job) => {
+        if (job.payload === 'fail') throw new Error('handler failed');
+      });
+      try {
+        worker.on('completed', () => {
+          throw new Error('completed listener failed');
+        });
+        worker.on('failed', () => {
+          throw new Error('failed listener failed');
+        });
+        const errors = collect<[Error]>(worker, 'error', 2);
+        await queue.push('ok');
+        await queue.push('fail');
+        expect((await errors).map(([err]) => err.message).sort()).toEqual(['completed listener failed', 'failed listener failed']);
+        expect(await queue.counts()).toMatchObject({ ready: 0, inflight: 0, dead: 1 });
+      } finally {
+        await worker.close();
+      }
+    });
+
     it('CONCURRENCY runs that many handlers at once and no more', async () => {
       const queue = nexo.sdk.queue<number>('sdk:concurrency');
       const gate = deferred();

@@ -699,7 +699,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
     } catch (err) {
       const error = asError(err);
       this.finish(job.id);
-      if (await this.fail(job.id, error)) this.emit('failed', job, error);
+      if (await this.fail(job.id, error)) this.tell(() => this.emit('failed', job, error));
       return;
     }
     this.finish(job.id);
@@ -709,7 +709,20 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
       this.report(err);
       return;
     }
-    this.emit('completed', job, result);
+    this.tell(() => this.emit('completed', job, result));
+  }
+
+  /**
+   * Emits a job's event: a listener that throws is reported as an error,
+   * as a subscriber's throwing handler is, instead of escaping as an
+   * unhandled rejection that ends the process.
+   */
+  private tell(emit: () => void): void {
+    try {
+      emit();
+    } catch (err) {
+      this.report(err);
+    }
   }
 
   /**

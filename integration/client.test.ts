@@ -3,8 +3,8 @@
 // everything a client started. The brokers' handles have their own files.
 import { Nexo, NexoError } from '@nexo/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
-import { useNexo } from './nexo.js';
-import { SDK_IDLE_BLOCK_MS, settle } from './helpers.js';
+import { useNexo, useRestartableNexo } from './nexo.js';
+import { deferred, SDK_IDLE_BLOCK_MS, settle } from './helpers.js';
 
 /** The password of the server with authentication. */
 const PASSWORD = 's3cret';
@@ -142,6 +142,32 @@ describe('CLIENT', () => {
       const client = await nexo.connectSdk();
       await client.close();
       await client.close();
+    });
+  });
+
+  describe('CLOSE WHILE THE SERVER IS DOWN', () => {
+    const restartable = useRestartableNexo('nexo-client-close-down-');
+
+    it('close() of a worker with a job running and of an idle consumer returns without waiting for the server to come back', async () => {
+      const probe = await restartable.start();
+      const client = await restartable.connectSdk();
+      const queue = client.queue<string>('client:down');
+      const running = deferred();
+      const release = deferred();
+      client.queue<string>('client:down').process(async () => {
+        running.resolve();
+        await release.promise;
+      });
+      client.stream('client:down').consume({ group: 'g', member: 'm' }, async () => undefined);
+      await queue.push('job');
+      await running.promise;
+      await settle(async () => String(await probe.info('clients')).includes('\r\nblocked_clients:1\r\n'));
+      probe.disconnect();
+      await restartable.server.kill('SIGKILL');
+      release.resolve();
+      const begin = Date.now();
+      await client.close();
+      expect(Date.now() - begin).toBeLessThan(SDK_IDLE_BLOCK_MS);
     });
   });
 });

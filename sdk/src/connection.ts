@@ -15,8 +15,19 @@ export const URL_ENV = 'NEXO_URL';
 /** Prefix of the names dedicated connections give themselves (CLIENT SETNAME). */
 const CONNECTION_NAME_PREFIX = 'nexo-sdk';
 
+/** ioredis's default wait before each reconnection attempt. */
+function defaultRetryDelay(attempt: number): number {
+  return Math.min(attempt * RETRY_STEP_MS, MAX_RETRY_DELAY_MS);
+}
+/** Steps and bound of defaultRetryDelay, ioredis's own. */
+const RETRY_STEP_MS = 50;
+const MAX_RETRY_DELAY_MS = 2_000;
+
 /** One ioredis connection with NEXO's error mapping. */
 export class Connection {
+  /** Set by abandonOnLoss: the connection does not reconnect once lost. */
+  abandoned = false;
+
   constructor(readonly redis: Redis) {}
 
   /** Sends a command; bulk strings come back as Buffers, errors as NexoError. */
@@ -56,6 +67,32 @@ export class Connection {
       this.redis.on('end', onEnd);
       // connect() rejects with a generic message; the 'error' event carries the cause.
       if (this.redis.status === 'wait') this.redis.connect().catch(() => undefined);
+    });
+  }
+
+  /**
+   * Makes a dedicated connection (Connector.dedicated) stop reconnecting,
+   * and resolves once it has ended: at once when it never connected, when
+   * its next reconnection attempt fails while the server is out of reach,
+   * or when it is lost later. The commands waiting for a reconnection then
+   * fail instead of waiting until the server is back, which a worker or a
+   * consumer that closes must not do. A connection that reconnects in
+   * time goes on serving until it is closed.
+   */
+  abandonOnLoss(): Promise<void> {
+    this.abandoned = true;
+    return new Promise<void>((resolve) => {
+      switch (this.redis.status) {
+        case 'end':
+          resolve();
+          return;
+        case 'wait':
+          this.redis.disconnect();
+          resolve();
+          return;
+        default:
+          this.redis.once('end', () => resolve());
+      }
     });
   }
 
@@ -115,15 +152,19 @@ export class Connector {
    * failing.
    */
   dedicated(role: string, extra: RedisOptions = {}): Connection {
-    return new Connection(
+    const retry = this.options.retryStrategy ?? defaultRetryDelay;
+    const connection: Connection = new Connection(
       new Redis({
         ...this.options,
         connectionName: `${CONNECTION_NAME_PREFIX}:${role}`,
         maxRetriesPerRequest: null,
         lazyConnect: true,
+        // null ends the connection instead of reconnecting (abandonOnLoss).
+        retryStrategy: (attempt) => (connection.abandoned ? null : retry(attempt)),
         ...extra,
       }),
     );
+    return connection;
   }
 }
 

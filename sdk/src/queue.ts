@@ -609,12 +609,13 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter<WorkerEvents<
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.sleeper.wake();
+    // Should the server be out of reach, the take and the acks are dropped
+    // with the connection, and the server puts the jobs this worker held
+    // back in the queue (worker gone) when it sees the connection gone.
+    const lost = this.conn.abandonOnLoss();
     if (this.popping && this.connId !== undefined) {
-      try {
-        await this.shared.call('CLIENT', 'UNBLOCK', this.connId);
-      } catch (err) {
-        this.report(err);
-      }
+      // CLIENT UNBLOCK ends a blocked take at once; so does a lost connection.
+      await Promise.race([this.shared.call('CLIENT', 'UNBLOCK', this.connId).catch((err: unknown) => this.report(err)), lost]);
     }
     await this.loop;
     await Promise.all(this.pending);

@@ -377,14 +377,19 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.sleeper.wake();
-    // A blocked XCONSUME is ended at once by XLEAVE. A running handler is
-    // awaited first, with its commit: a member that left may not commit.
+    // Should the server be out of reach, the read and the commits are
+    // dropped with the connection, and the member leaves the group once its
+    // session times out.
+    const lost = this.conn.abandonOnLoss();
     if (this.consuming) {
-      await this.leave();
+      // A blocked XCONSUME is ended at once by XLEAVE; so is it by a lost connection.
+      await Promise.race([this.leave(), lost]);
       await this.loop;
     } else {
+      // A running handler is awaited first, with its commit: a member that
+      // left may not commit.
       await this.loop;
-      await this.leave();
+      await Promise.race([this.leave(), lost]);
     }
     await this.conn.close();
     this.ctx.runners.delete(this);

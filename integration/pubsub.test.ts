@@ -561,6 +561,16 @@ describe('PUBSUB', () => {
       expect(await pubsub.retained('sdk-clear/#')).toEqual([]);
     });
 
+    it('RETAINED of a value that is NOT JSON rejects with a NexoError SDK naming its topic; raw encoding lists it', async () => {
+      const pubsub = nexo.sdk.pubsub;
+      await pubsub.publish('sdk-retained-text/a', 'not json {', { retain: true, encoding: 'raw' });
+      const err = await nexoErrorOf(pubsub.retained('sdk-retained-text/#'));
+      expect(err.code).toBe('SDK');
+      expect(err.message).toMatch(/cannot parse the retained value of 'sdk-retained-text\/a' as JSON/);
+      const raw = await pubsub.retained('sdk-retained-text/#', { encoding: 'raw' });
+      expect(raw.map(({ topic, payload }) => [topic, payload.toString()])).toEqual([['sdk-retained-text/a', 'not json {']]);
+    });
+
     it('PUBLISH on a topic with a wildcard rejects with a NexoError ERR', async () => {
       const err = await nexoErrorOf(nexo.sdk.pubsub.publish('sdk-bad/+', 1));
       expect(err.code).toBe('ERR');

@@ -57,3 +57,16 @@ export function codecFor<T>(encoding: Encoding = 'json'): Codec<T> {
       throw misuse(`unknown encoding '${String(encoding)}': use 'json' or 'raw'`);
   }
 }
+
+/**
+ * Decodes bytes with codec. A payload the codec refuses (not JSON) fails with
+ * an SDK error that names what it is and says what to do instead.
+ */
+export function decodeNamed<T>(codec: Codec<T>, bytes: Buffer, what: string, remedy: string): T {
+  try {
+    return codec.decode(bytes);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw misuse(`cannot parse ${what} as JSON (${reason}); ${remedy}`);
+  }
+}

@@ -1,9 +1,8 @@
 // PUBSUB: MQTT-style topics with retained values, over one subscriber
 // connection the SDK opens on the first subscribe.
 import { EventEmitter } from 'node:events';
-import { codecFor, type EncodingOptions } from './codec.js';
+import { codecFor, decodeNamed, type EncodingOptions } from './codec.js';
 import type { Arg, Connection, Connector } from './connection.js';
-import { misuse } from './errors.js';
 import { reportError } from './loop.js';
 import { num, text } from './reply.js';
 
@@ -79,10 +78,9 @@ export class PubSub extends EventEmitter<PubSubEvents> {
     const deliver: RawHandler = (payload, topic) => {
       let value: T;
       try {
-        value = codec.decode(payload);
+        value = decodeNamed(codec, payload, `a message on '${topic}'`, "publish JSON or subscribe with { encoding: 'raw' }");
       } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        reportError(this, misuse(`cannot parse a message on '${topic}' as JSON (${reason}); publish JSON or subscribe with { encoding: 'raw' }`));
+        reportError(this, err);
         return;
       }
       // A handler that throws must not stop the other handlers of the message, nor escape into ioredis.
@@ -148,7 +146,10 @@ export class PubSub extends EventEmitter<PubSubEvents> {
   /** The retained values of the topics matching a filter, sorted by topic. */
   async retained<T = unknown>(filter: string, options: EncodingOptions = {}): Promise<Retained<T>[]> {
     const codec = codecFor<T>(options.encoding);
-    return (await this.retainedRaw(filter)).map((r) => ({ ...r, payload: codec.decode(r.payload) }));
+    return (await this.retainedRaw(filter)).map((r) => ({
+      ...r,
+      payload: decodeNamed(codec, r.payload, `the retained value of '${r.topic}'`, "publish JSON or list it with { encoding: 'raw' }"),
+    }));
   }
 
   /** Deletes the retained values of the topics matching a filter; returns how many. */

@@ -1,5 +1,5 @@
 // STORE: the in-memory cache, typed JSON values by default.
-import { codecFor, type Codec } from './codec.js';
+import { codecFor, decodeNamed, type Codec } from './codec.js';
 import type { Arg, Connection } from './connection.js';
 import { misuse } from './errors.js';
 import { num, text } from './reply.js';
@@ -266,12 +266,7 @@ export class StoreMap<F extends object> {
  * fails with a NexoError that names the key and points to store.raw.
  */
 function decode<T>(codec: Codec<unknown>, bytes: Buffer, where: string): T {
-  try {
-    return codec.decode(bytes) as T;
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw misuse(`cannot parse the value of ${where} as JSON (${reason}); store JSON, or read it with store.raw`);
-  }
+  return decodeNamed(codec, bytes, `the value of ${where}`, 'store JSON, or read it with store.raw') as T;
 }
 
 /** Checks a duration in milliseconds: a positive integer. */

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { type Codec } from './codec.js';
+import { decodeNamed, type Codec } from './codec.js';
 import type { Arg, Connection, Context } from './connection.js';
 import { hasCode, misuse } from './errors.js';
 import { reportError, Sleeper } from './loop.js';
@@ -578,13 +578,8 @@ function rawMessage(reply: unknown): RawMessage {
 
 /** raw with its payload decoded; a payload the codec refuses is an SDK error naming the message. */
 function decodeMessage<T>(raw: RawMessage, codec: Codec<T>): Message<T> {
-  let payload: T;
-  try {
-    payload = codec.decode(raw.value);
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw misuse(`cannot parse the message at partition ${raw.partition} offset ${raw.offset} as JSON (${reason}); read it with { encoding: 'raw' }`);
-  }
+  const where = `the message at partition ${raw.partition} offset ${raw.offset}`;
+  const payload = decodeNamed(codec, raw.value, where, "read it with { encoding: 'raw' }");
   return { partition: raw.partition, offset: raw.offset, time: raw.time, key: raw.key, payload };
 }
 

@@ -169,6 +169,18 @@ describe('CLIENT', () => {
       await client.close();
       expect(Date.now() - begin).toBeLessThan(SDK_IDLE_BLOCK_MS);
     });
+
+    it('close() fails the commands still waiting on the shared connection instead of leaving them pending', async () => {
+      const probe = await restartable.start();
+      probe.disconnect();
+      const client = await restartable.connectSdk();
+      client.redis.on('error', () => undefined);
+      await restartable.server.kill('SIGKILL');
+      await settle(async () => client.redis.status === 'reconnecting');
+      const waiting = rejectionOf(client.store.get('client:down'));
+      await client.close();
+      expect(String(await waiting)).toMatch(/Connection is closed/);
+    });
   });
 });
 

@@ -71,8 +71,7 @@ export class Connection {
   }
 
   /**
-   * Makes a dedicated connection (Connector.dedicated) stop reconnecting,
-   * and resolves once it has ended: at once when it never connected, when
+   * Makes the connection stop reconnecting, and resolves once it has ended: at once when it never connected, when
    * its next reconnection attempt fails while the server is out of reach,
    * or when it is lost later. The commands waiting for a reconnection then
    * fail instead of waiting until the server is back, which a worker or a
@@ -98,14 +97,22 @@ export class Connection {
 
   /**
    * Closes gracefully (QUIT) and resolves once the socket is closed. A
-   * connection that is not connected (connecting, waiting to reconnect) is
-   * dropped at once: ioredis emits no 'end' for it to wait for.
+   * connection that is not connected stops reconnecting and ends once its
+   * next attempt fails, failing the commands that wait for it (see
+   * abandonOnLoss); one whose attempt succeeds meanwhile is closed as a
+   * connected one.
    */
   async close(): Promise<void> {
     if (this.redis.status === 'end') return;
     if (this.redis.status !== 'ready') {
-      this.redis.disconnect();
-      return;
+      let onReady!: () => void;
+      const reconnected = new Promise<boolean>((resolve) => {
+        onReady = () => resolve(true);
+        this.redis.once('ready', onReady);
+      });
+      const back = await Promise.race([this.abandonOnLoss().then(() => false), reconnected]);
+      this.redis.off('ready', onReady);
+      if (!back) return;
     }
     const ended = new Promise<void>((resolve) => this.redis.once('end', () => resolve()));
     try {
@@ -142,7 +149,7 @@ export class Connector {
 
   /** The shared connection: ioredis defaults, commands fail after ioredis's retries while the server is down. */
   shared(): Connection {
-    return new Connection(new Redis({ ...this.options, lazyConnect: true }));
+    return this.open({ ...this.options, lazyConnect: true });
   }
 
   /**
@@ -152,17 +159,21 @@ export class Connector {
    * failing.
    */
   dedicated(role: string, extra: RedisOptions = {}): Connection {
-    const retry = this.options.retryStrategy ?? defaultRetryDelay;
+    return this.open({
+      ...this.options,
+      connectionName: `${CONNECTION_NAME_PREFIX}:${role}`,
+      maxRetriesPerRequest: null,
+      lazyConnect: true,
+      ...extra,
+    });
+  }
+
+  /** A connection with options whose reconnections end once it is abandoned (Connection.abandonOnLoss). */
+  private open(options: RedisOptions): Connection {
+    const retry = options.retryStrategy ?? defaultRetryDelay;
     const connection: Connection = new Connection(
-      new Redis({
-        ...this.options,
-        connectionName: `${CONNECTION_NAME_PREFIX}:${role}`,
-        maxRetriesPerRequest: null,
-        lazyConnect: true,
-        // null ends the connection instead of reconnecting (abandonOnLoss).
-        retryStrategy: (attempt) => (connection.abandoned ? null : retry(attempt)),
-        ...extra,
-      }),
+      // null ends the connection instead of reconnecting.
+      new Redis({ ...options, retryStrategy: (attempt) => (connection.abandoned ? null : retry(attempt)) }),
     );
     return connection;
   }

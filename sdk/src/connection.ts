@@ -71,12 +71,12 @@ export class Connection {
   }
 
   /**
-   * Makes the connection stop reconnecting, and resolves once it has ended: at once when it never connected, when
-   * its next reconnection attempt fails while the server is out of reach,
-   * or when it is lost later. The commands waiting for a reconnection then
-   * fail instead of waiting until the server is back, which a worker or a
-   * consumer that closes must not do. A connection that reconnects in
-   * time goes on serving until it is closed.
+   * Makes the connection stop reconnecting, and resolves once it has ended:
+   * at once when it never connected, when its next reconnection attempt
+   * fails while the server is out of reach, or when it is lost later. The
+   * commands waiting for a reconnection then fail instead of waiting until
+   * the server is back, which a client that closes must not do. A
+   * connection that reconnects in time goes on serving until it is closed.
    */
   abandonOnLoss(): Promise<void> {
     this.abandoned = true;

@@ -832,6 +832,11 @@ func (l *Log) truncateFront(index uint64) (err error) {
 			l.corrupt = true
 		}
 	}()
+	// NEXO patch (PATCHES.md): the START file is in the directory for good
+	// before the segments it replaces leave it.
+	if err = l.barrier(); err != nil {
+		return err
+	}
 	if segIdx == len(l.segments)-1 {
 		// Close the tail segment file
 		if err = l.sfile.Close(); err != nil {
@@ -843,6 +848,11 @@ func (l *Log) truncateFront(index uint64) (err error) {
 		if err = os.Remove(l.segments[i].path); err != nil {
 			return err
 		}
+	}
+	// NEXO patch (PATCHES.md): they are gone for good before the START file
+	// takes its segment name.
+	if err = l.barrier(); err != nil {
+		return err
 	}
 	// Rename the START file to the final truncated segment name.
 	newName := filepath.Join(l.path, segmentName(index))
@@ -942,6 +952,11 @@ func (l *Log) truncateBack(index uint64) (err error) {
 		}
 	}()
 
+	// NEXO patch (PATCHES.md): the END file is in the directory for good
+	// before the segments it replaces leave it.
+	if err = l.barrier(); err != nil {
+		return err
+	}
 	// Close the tail segment file
 	if err = l.sfile.Close(); err != nil {
 		return err
@@ -951,6 +966,11 @@ func (l *Log) truncateBack(index uint64) (err error) {
 		if err = os.Remove(l.segments[i].path); err != nil {
 			return err
 		}
+	}
+	// NEXO patch (PATCHES.md): they are gone for good before the END file
+	// takes its segment name.
+	if err = l.barrier(); err != nil {
+		return err
 	}
 	// Rename the END file to the final truncated segment name.
 	newName := filepath.Join(l.path, segmentName(s.index))

@@ -123,9 +123,10 @@ func subscribeHandler(kind pubsub.Kind, reply string) Handler {
 					return
 				}
 			}
-			// A filter may match many retained values, and queuing them
-			// takes as long: every other connection of an event loop
-			// would wait for it. The subscription leaves the loop anyway.
+			// A filter may match many retained values, which take time in
+			// proportion to queue; on an event loop, every other connection
+			// of the loop would wait for them. The subscription leaves the
+			// loop anyway.
 			if c.handOffForWait() {
 				return
 			}
